@@ -1,0 +1,442 @@
+//! Validation, shape inference, parameter counts and depth, on the pure
+//! description. Every problem becomes a [`BlockError`] in words; nothing here
+//! panics on a bad architecture.
+
+use serde::Serialize;
+
+use super::spec::{Architecture, BlockKind, BlockSpec, LayerOptions, Norm, Shape, Shortcut};
+
+/// A problem with one block (or with the network as a whole when `block` is
+/// `None`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct BlockError {
+    /// 1-based index of the block entry.
+    pub block: Option<usize>,
+    #[serde(skip)]
+    pub kind: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for BlockError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.block {
+            Some(index) => write!(f, "block {index} ({}): {}", self.kind, self.message),
+            None => write!(f, "network: {}", self.message),
+        }
+    }
+}
+
+/// One block instance after `repeat` is expanded: what the model builder and
+/// the probes work from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Instance {
+    /// 0-based index of the entry this instance comes from.
+    pub entry: usize,
+    /// Which copy of the entry (0 for the first).
+    pub copy: usize,
+    /// The kind with the options of this copy (stride 1 after the first copy).
+    pub kind: BlockKind,
+    pub layer: LayerOptions,
+    pub input: Shape,
+    pub output: Shape,
+    pub params: usize,
+    /// Weight layers on this instance's longest path.
+    pub depth: usize,
+    /// Stochastic-depth survival probability (residual blocks only).
+    pub survival: Option<f32>,
+}
+
+impl Instance {
+    /// Whether the instance has weight layers (and so appears in gradient probes).
+    pub fn has_weights(&self) -> bool {
+        self.depth > 0
+    }
+
+    /// A short name used in probe tables: `"7 residual (2/3)"`.
+    pub fn name(&self, repeat: usize) -> String {
+        if repeat > 1 {
+            format!("{} {} ({}/{})", self.entry + 1, self.kind.tag(), self.copy + 1, repeat)
+        } else {
+            format!("{} {}", self.entry + 1, self.kind.tag())
+        }
+    }
+}
+
+/// Per-entry summary for tables and the builder.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EntryInfo {
+    pub input: Option<Shape>,
+    pub output: Option<Shape>,
+    pub params: usize,
+    pub depth: usize,
+}
+
+/// Everything known about an architecture for one input shape and class count.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Analysis {
+    pub input: Shape,
+    pub classes: usize,
+    pub entries: Vec<EntryInfo>,
+    pub instances: Vec<Instance>,
+    pub output: Option<Shape>,
+    pub params: usize,
+    pub depth: usize,
+    pub errors: Vec<BlockError>,
+}
+
+impl Analysis {
+    pub fn is_valid(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// The first error of an entry, if any (for inline display).
+    pub fn error_for(&self, entry: usize) -> Option<&BlockError> {
+        self.errors.iter().find(|e| e.block == Some(entry + 1))
+    }
+}
+
+/// Analyses `arch` for examples of shape `input` and `classes` classes.
+pub fn analyse(arch: &Architecture, input: Shape, classes: usize) -> Analysis {
+    let mut errors = Vec::new();
+    let mut entries = Vec::new();
+    let mut instances = Vec::new();
+    if classes < 2 {
+        errors.push(BlockError { block: None, kind: String::new(), message: format!("{classes} classes: a classifier needs at least 2") });
+    }
+    if arch.blocks.is_empty() {
+        errors.push(BlockError { block: None, kind: String::new(), message: "the network has no blocks".into() });
+    }
+    let classifier_positions: Vec<usize> =
+        arch.blocks.iter().enumerate().filter(|(_, b)| b.kind == BlockKind::Classifier).map(|(i, _)| i).collect();
+    match classifier_positions.as_slice() {
+        [] if !arch.blocks.is_empty() => errors.push(BlockError {
+            block: None,
+            kind: String::new(),
+            message: "the network has no classifier: add one as the last block".into(),
+        }),
+        positions => {
+            for &i in positions {
+                if i + 1 != arch.blocks.len() {
+                    errors.push(block_error(i, &arch.blocks[i].kind, "the classifier must be the last block".into()));
+                } else if arch.blocks[i].repeat != 1 {
+                    errors.push(block_error(i, &arch.blocks[i].kind, "the classifier cannot repeat".into()));
+                }
+            }
+        }
+    }
+
+    let mut shape = Some(input);
+    for (i, block) in arch.blocks.iter().enumerate() {
+        let mut info = EntryInfo { input: shape, output: None, params: 0, depth: 0 };
+        if let Some(message) = check_options(block) {
+            errors.push(block_error(i, &block.kind, message));
+            shape = None;
+        }
+        if let Some(mut current) = shape {
+            for copy in 0..block.repeat {
+                let kind = copy_kind(&block.kind, copy);
+                match infer_block(&kind, &block.layer, current, classes) {
+                    Ok((output, params, depth)) => {
+                        instances.push(Instance {
+                            entry: i,
+                            copy,
+                            kind,
+                            layer: block.layer,
+                            input: current,
+                            output,
+                            params,
+                            depth,
+                            survival: None,
+                        });
+                        info.params += params;
+                        info.depth += depth;
+                        current = output;
+                    }
+                    Err(message) => {
+                        let message =
+                            if block.repeat > 1 { format!("copy {} of {}: {message}", copy + 1, block.repeat) } else { message };
+                        errors.push(block_error(i, &block.kind, message));
+                        shape = None;
+                        break;
+                    }
+                }
+            }
+            if shape.is_some() {
+                info.output = Some(current);
+                shape = Some(current);
+            }
+        }
+        entries.push(info);
+    }
+    assign_survival(arch, &mut instances);
+    let params = instances.iter().map(|b| b.params).sum();
+    let depth = instances.iter().map(|b| b.depth).sum();
+    Analysis { input, classes, entries, instances, output: shape, params, depth, errors }
+}
+
+fn block_error(index: usize, kind: &BlockKind, message: String) -> BlockError {
+    BlockError { block: Some(index + 1), kind: kind.title().to_string(), message }
+}
+
+/// The kind of copy `copy` of a repeated entry: a stride applies to the first copy only.
+fn copy_kind(kind: &BlockKind, copy: usize) -> BlockKind {
+    if copy == 0 {
+        return kind.clone();
+    }
+    match kind.clone() {
+        BlockKind::Conv { filters, kernel, .. } => BlockKind::Conv { filters, kernel, stride: 1 },
+        BlockKind::Residual { filters, bottleneck, preactivation, shortcut, survival, .. } => {
+            BlockKind::Residual { filters, stride: 1, bottleneck, preactivation, shortcut, survival }
+        }
+        other => other,
+    }
+}
+
+/// Stochastic-depth survival probabilities: an explicit per-block value wins,
+/// otherwise the network's linear rule over residual blocks with a shortcut.
+fn assign_survival(arch: &Architecture, instances: &mut [Instance]) {
+    let residual: Vec<usize> = instances
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| matches!(b.kind, BlockKind::Residual { shortcut, .. } if shortcut != Shortcut::None))
+        .map(|(i, _)| i)
+        .collect();
+    let total = residual.len();
+    for (l, &i) in residual.iter().enumerate() {
+        let explicit = match instances[i].kind {
+            BlockKind::Residual { survival, .. } => survival,
+            _ => None,
+        };
+        let rule = arch.stochastic_depth.map(|sd| linear_survival(l + 1, total, sd.final_survival));
+        instances[i].survival = explicit.or(rule);
+    }
+}
+
+/// Huang et al.'s linear decay rule: `p_l = 1 - (l / L)(1 - p_L)` for block
+/// `l` of `L` (1-based).
+pub fn linear_survival(l: usize, total: usize, final_survival: f32) -> f32 {
+    if total == 0 {
+        return 1.0;
+    }
+    1.0 - (l as f32 / total as f32) * (1.0 - final_survival)
+}
+
+/// Checks a block's own options, before any shape is known.
+fn check_options(block: &BlockSpec) -> Option<String> {
+    if block.repeat == 0 {
+        return Some("repeat must be at least 1".into());
+    }
+    let positive = |name: &str, value: usize| (value == 0).then(|| format!("{name} must be at least 1, not 0"));
+    let unit = |name: &str, value: f32, max_inclusive: bool| {
+        let ok = value >= 0.0 && if max_inclusive { value <= 1.0 } else { value < 1.0 };
+        (!ok).then(|| format!("{name} must be between 0 and 1{}, not {value}", if max_inclusive { "" } else { " (exclusive)" }))
+    };
+    match &block.kind {
+        BlockKind::Conv { filters, kernel, stride } => positive("filters", *filters)
+            .or_else(|| positive("kernel", *kernel))
+            .or_else(|| positive("stride", *stride))
+            .or_else(|| (kernel % 2 == 0).then(|| format!("kernel {kernel} is even: use an odd size (1, 3, 5, …) so padding keeps the map centred"))),
+        BlockKind::Dense { units } => positive("units", *units),
+        BlockKind::Residual { filters, stride, survival, .. } => positive("filters", *filters)
+            .or_else(|| positive("stride", *stride))
+            .or_else(|| survival.and_then(|p| (!(p > 0.0 && p <= 1.0)).then(|| format!("survival probability must be in (0, 1], not {p}")))),
+        BlockKind::Highway { kernel, gate_bias, .. } => positive("kernel", *kernel)
+            .or_else(|| (kernel % 2 == 0).then(|| format!("kernel {kernel} is even: a highway layer must keep its shape, so use an odd size")))
+            .or_else(|| (!gate_bias.is_finite()).then(|| "gate bias must be a finite number".into())),
+        BlockKind::HighwayDense { gate_bias, .. } => (!gate_bias.is_finite()).then(|| "gate bias must be a finite number".into()),
+        BlockKind::Fractal { columns, filters, local_drop, global_ratio } => positive("columns", *columns)
+            .or_else(|| (*columns > 6).then(|| format!("{columns} columns is more than 6 (63 conv layers per block); use 1 to 6")))
+            .or_else(|| positive("filters", *filters))
+            .or_else(|| unit("local drop-path probability", *local_drop, false))
+            .or_else(|| unit("global drop-path ratio", *global_ratio, true)),
+        BlockKind::DenseBlock { layers, growth_rate, .. } => positive("layers", *layers).or_else(|| positive("growth rate", *growth_rate)),
+        BlockKind::Transition { compression } => (!(*compression > 0.0 && *compression <= 1.0))
+            .then(|| format!("compression must be in (0, 1], not {compression}")),
+        BlockKind::MaxPool { size, stride } | BlockKind::AvgPool { size, stride } => {
+            positive("size", *size).or_else(|| positive("stride", *stride))
+        }
+        BlockKind::Dropout { p } => unit("dropout probability", *p, false),
+        BlockKind::GlobalAvgPool | BlockKind::NormAct | BlockKind::Classifier => None,
+    }
+}
+
+/// Parameters of a `k`x`k` conv from `cin` to `cout` channels, followed by BN
+/// (no bias) or not (bias).
+pub fn conv_params(cin: usize, cout: usize, k: usize, norm: Norm) -> usize {
+    cin * cout * k * k + norm_or_bias(cout, norm)
+}
+
+/// BN has 2 parameters per channel (gamma, beta); without it a layer has a bias.
+fn norm_or_bias(channels: usize, norm: Norm) -> usize {
+    match norm {
+        Norm::Batchnorm => 2 * channels,
+        Norm::None => channels,
+    }
+}
+
+fn bn_params(channels: usize, norm: Norm) -> usize {
+    match norm {
+        Norm::Batchnorm => 2 * channels,
+        Norm::None => 0,
+    }
+}
+
+/// Spatial size after a "same"-padded `k`x`k` conv with stride `s`.
+fn conv_out(size: usize, k: usize, s: usize) -> usize {
+    (size + 2 * (k / 2) - k) / s + 1
+}
+
+fn need_map(shape: Shape, what: &str) -> Result<(usize, usize, usize), String> {
+    match shape {
+        Shape::Map { channels, height, width } => Ok((channels, height, width)),
+        Shape::Flat { features } => Err(format!(
+            "{what} needs a feature map, but its input is a flat vector of {features} features (after a dense layer or global pooling)"
+        )),
+    }
+}
+
+fn check_stride(stride: usize, h: usize, w: usize) -> Result<(), String> {
+    if stride > 1 && h == 1 && w == 1 {
+        Err(format!("stride {stride} on a 1x1 feature map"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Output shape, parameters and depth of one block instance.
+pub fn infer_block(kind: &BlockKind, layer: &LayerOptions, input: Shape, classes: usize) -> Result<(Shape, usize, usize), String> {
+    let norm = layer.norm;
+    match *kind {
+        BlockKind::Conv { filters, kernel, stride } => {
+            let (c, h, w) = need_map(input, "a conv layer")?;
+            check_stride(stride, h, w)?;
+            Ok((Shape::map(filters, conv_out(h, kernel, stride), conv_out(w, kernel, stride)), conv_params(c, filters, kernel, norm), 1))
+        }
+        BlockKind::Dense { units } => {
+            let n = input.numel();
+            Ok((Shape::Flat { features: units }, n * units + norm_or_bias(units, norm), 1))
+        }
+        BlockKind::Residual { filters, stride, bottleneck, preactivation, shortcut, .. } => {
+            let (c, h, w) = need_map(input, "a residual block")?;
+            check_stride(stride, h, w)?;
+            let out = if bottleneck { 4 * filters } else { filters };
+            let changes_shape = stride != 1 || c != out;
+            if shortcut == Shortcut::A && changes_shape && out < c {
+                return Err(format!(
+                    "option A shortcut cannot reduce channels ({c} → {out}): zero-padding only adds channels; use option B"
+                ));
+            }
+            let bias = |ch: usize| if norm == Norm::None { ch } else { 0 };
+            let bn = |ch: usize| bn_params(ch, norm);
+            let (mut params, depth) = if bottleneck {
+                let f = filters;
+                let weights = c * f + 9 * f * f + f * out;
+                let norms = if preactivation { bn(c) + 2 * bn(f) } else { 2 * bn(f) + bn(out) };
+                (weights + 2 * bias(f) + bias(out) + norms, 3)
+            } else {
+                let weights = 9 * c * out + 9 * out * out;
+                let norms = if preactivation { bn(c) + bn(out) } else { 2 * bn(out) };
+                (weights + 2 * bias(out) + norms, 2)
+            };
+            let projection = match shortcut {
+                Shortcut::None | Shortcut::A => false,
+                Shortcut::B => changes_shape,
+                Shortcut::C => true,
+            };
+            if projection {
+                params += c * out + norm_or_bias(out, norm);
+            }
+            Ok((Shape::map(out, conv_out(h, 3, stride), conv_out(w, 3, stride)), params, depth))
+        }
+        BlockKind::Highway { kernel, carry, .. } => {
+            let (c, _, _) = need_map(input, "a conv highway layer")?;
+            let gates = match carry {
+                super::spec::Carry::Coupled => 1,
+                super::spec::Carry::Independent => 2,
+            };
+            let params = conv_params(c, c, kernel, norm) + gates * conv_params(c, c, kernel, Norm::None);
+            Ok((input, params, 1))
+        }
+        BlockKind::HighwayDense { carry, .. } => {
+            let d = input.numel();
+            let gates = match carry {
+                super::spec::Carry::Coupled => 1,
+                super::spec::Carry::Independent => 2,
+            };
+            let params = d * d + norm_or_bias(d, norm) + gates * (d * d + d);
+            Ok((Shape::Flat { features: d }, params, 1))
+        }
+        BlockKind::Fractal { columns, filters, .. } => {
+            let (c, h, w) = need_map(input, "a fractal block")?;
+            Ok((Shape::map(filters, h, w), fractal_params(columns, c, filters, norm), 1 << (columns - 1)))
+        }
+        BlockKind::DenseBlock { layers, growth_rate, bottleneck } => {
+            let (c, h, w) = need_map(input, "a dense block")?;
+            let mut params = 0;
+            let bias = |ch: usize| if norm == Norm::None { ch } else { 0 };
+            for i in 0..layers {
+                let cin = c + i * growth_rate;
+                params += bn_params(cin, norm);
+                if bottleneck {
+                    let width = 4 * growth_rate;
+                    params += cin * width + bias(width) + bn_params(width, norm) + 9 * width * growth_rate + bias(growth_rate);
+                } else {
+                    params += 9 * cin * growth_rate + bias(growth_rate);
+                }
+            }
+            let depth = layers * if bottleneck { 2 } else { 1 };
+            Ok((Shape::map(c + layers * growth_rate, h, w), params, depth))
+        }
+        BlockKind::Transition { compression } => {
+            let (c, h, w) = need_map(input, "a transition")?;
+            let out = ((c as f32) * compression).floor() as usize;
+            if out == 0 {
+                return Err(format!("compression {compression} of {c} channels leaves none"));
+            }
+            if h < 2 || w < 2 {
+                return Err(format!("2x2 average pooling on a {h}x{w} feature map"));
+            }
+            let params = bn_params(c, norm) + c * out + if norm == Norm::None { out } else { 0 };
+            Ok((Shape::map(out, h / 2, w / 2), params, 1))
+        }
+        BlockKind::MaxPool { size, stride } | BlockKind::AvgPool { size, stride } => {
+            let (c, h, w) = need_map(input, "pooling")?;
+            if h < size || w < size {
+                return Err(format!("{size}x{size} pool on a {h}x{w} feature map"));
+            }
+            Ok((Shape::map(c, (h - size) / stride + 1, (w - size) / stride + 1), 0, 0))
+        }
+        BlockKind::GlobalAvgPool => {
+            let (c, _, _) = need_map(input, "global average pooling")?;
+            Ok((Shape::Flat { features: c }, 0, 0))
+        }
+        BlockKind::NormAct => {
+            let channels = match input {
+                Shape::Map { channels, .. } => channels,
+                Shape::Flat { features } => features,
+            };
+            Ok((input, bn_params(channels, norm), 0))
+        }
+        BlockKind::Dropout { .. } => Ok((input, 0, 0)),
+        BlockKind::Classifier => {
+            let n = input.numel();
+            Ok((Shape::Flat { features: classes }, n * classes + classes, 1))
+        }
+    }
+}
+
+/// Parameters of a fractal block: `f_1 = conv`, `f_{C+1} = join(f_C ∘ f_C, conv)`.
+fn fractal_params(columns: usize, cin: usize, filters: usize, norm: Norm) -> usize {
+    let unit = |cin: usize| conv_params(cin, filters, 3, norm);
+    if columns <= 1 {
+        return unit(cin);
+    }
+    fractal_params(columns - 1, cin, filters, norm) + fractal_params(columns - 1, filters, filters, norm) + unit(cin)
+}
+
+impl Architecture {
+    /// Shorthand for [`analyse`].
+    pub fn analyse(&self, input: Shape, classes: usize) -> Analysis {
+        analyse(self, input, classes)
+    }
+}

@@ -1,0 +1,76 @@
+//! The architecture as pure data: block specs, presets, validation, shape
+//! inference and parameter counts. No tensors, no windows.
+
+mod edit;
+mod infer;
+mod json;
+pub mod presets;
+mod spec;
+
+pub use infer::{analyse, conv_params, infer_block, linear_survival, Analysis, BlockError, EntryInfo, Instance};
+pub use json::{known_kinds, ArchError};
+pub use spec::*;
+
+/// Layer flags that override every layer of an architecture, so a preset can
+/// be flipped in one word (`--activation sigmoid --init standard`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LayerOverrides {
+    pub activation: Option<Activation>,
+    pub init: Option<Init>,
+    pub norm: Option<Norm>,
+}
+
+impl LayerOverrides {
+    pub fn is_empty(&self) -> bool {
+        self.activation.is_none() && self.init.is_none() && self.norm.is_none()
+    }
+}
+
+impl Architecture {
+    /// Applies layer flags to every block that has weight layers.
+    pub fn apply_overrides(&mut self, overrides: &LayerOverrides) {
+        for block in &mut self.blocks {
+            if !block.kind.has_layers() {
+                continue;
+            }
+            if let Some(activation) = overrides.activation {
+                block.layer.activation = activation;
+            }
+            if let Some(init) = overrides.init {
+                block.layer.init = init;
+            }
+            if let Some(norm) = overrides.norm {
+                block.layer.norm = norm;
+            }
+        }
+        let mut notes = Vec::new();
+        if let Some(a) = overrides.activation {
+            notes.push(format!("{a:?}").to_lowercase());
+        }
+        if let Some(i) = overrides.init {
+            notes.push(format!("{i:?} init").to_lowercase());
+        }
+        if let Some(n) = overrides.norm {
+            notes.push(match n {
+                Norm::Batchnorm => "bn".to_string(),
+                Norm::None => "no bn".to_string(),
+            });
+        }
+        if !notes.is_empty() && !self.name.contains('[') {
+            self.name = format!("{} [{}]", self.name, notes.join(", "));
+        }
+    }
+}
+
+/// Resolves an `ARCH` argument: a path to an architecture JSON file, or a
+/// preset name built for examples of shape `input`.
+pub fn resolve(spec: &str, input: Shape) -> Result<Architecture, ArchError> {
+    let path = std::path::Path::new(spec);
+    if path.exists() || spec.ends_with(".json") {
+        return Architecture::load(path);
+    }
+    presets::build(spec, input).map_err(ArchError::Format)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,205 @@
+use super::presets::{self, Family};
+use super::*;
+
+const CIFAR: Shape = Shape::Map { channels: 3, height: 32, width: 32 };
+
+fn params(name: &str) -> usize {
+    let arch = presets::build(name, CIFAR).unwrap();
+    let analysis = arch.analyse(CIFAR, 10);
+    assert!(analysis.is_valid(), "{name}: {:?}", analysis.errors);
+    analysis.params
+}
+
+fn within_one_percent(actual: usize, paper_millions: f64) -> bool {
+    let paper = paper_millions * 1e6;
+    // The papers round to two significant figures; 1 % of the printed figure
+    // plus half a unit of its last digit.
+    let rounding = if paper_millions < 1.0 { 0.005e6 } else { 0.05e6 };
+    (actual as f64 - paper).abs() <= 0.01 * paper + rounding
+}
+
+#[test]
+fn resnet_counts_match_he_et_al() {
+    for (name, paper) in [("resnet-20", 0.27), ("resnet-32", 0.46), ("resnet-44", 0.66), ("resnet-56", 0.85), ("resnet-110", 1.7)] {
+        let p = params(name);
+        assert!(within_one_percent(p, paper), "{name}: {p} vs paper {paper}M");
+    }
+    // The exact option-A count of ResNet-20.
+    assert_eq!(params("resnet-20"), 269_722);
+}
+
+#[test]
+fn plain_twin_has_exactly_the_residual_parameters() {
+    for depth in [8, 20, 56, 110] {
+        assert_eq!(params(&format!("plain-{depth}")), params(&format!("resnet-{depth}")));
+    }
+}
+
+#[test]
+fn densenet_counts_match_huang_et_al() {
+    let p = params("densenet-40-12");
+    assert!(within_one_percent(p, 1.0), "densenet-40: {p}");
+    // The paper prints DenseNet-BC-100 as 0.8M (one decimal): 0.77M rounds to it.
+    let p = params("densenet-bc-100-12");
+    assert!((750_000..850_000).contains(&p), "densenet-bc-100: {p}");
+}
+
+#[test]
+fn preact_counts_match_he_et_al_2016b() {
+    for (name, paper) in [("preact-resnet-110", 1.7), ("preact-resnet-164", 1.7), ("preact-resnet-1001", 10.2)] {
+        let p = params(name);
+        assert!(within_one_percent(p, paper), "{name}: {p} vs paper {paper}M");
+    }
+}
+
+#[test]
+fn depth_is_counted_as_the_papers_count_it() {
+    for name in ["resnet-20", "plain-56", "resnet-110", "resnet-1202", "preact-resnet-164", "preact-resnet-1001", "densenet-40-12", "densenet-bc-100-12", "highway-32", "plain-mlp-30", "highway-mlp-50"] {
+        let (_, size) = presets::parse_name(name).unwrap();
+        let arch = presets::build(name, CIFAR).unwrap();
+        assert_eq!(arch.analyse(CIFAR, 10).depth, size, "{name}");
+    }
+    // FractalNet counts conv layers: 5 blocks of 2^(C-1); the classifier adds one.
+    let arch = presets::build("fractal-4", CIFAR).unwrap();
+    assert_eq!(arch.analyse(CIFAR, 10).depth, 41);
+}
+
+#[test]
+fn every_featured_preset_is_valid_on_cifar_fashion_and_digits() {
+    for name in presets::featured() {
+        for input in [CIFAR, Shape::map(1, 28, 28), Shape::map(1, 8, 8)] {
+            let arch = presets::build(&name, input).unwrap();
+            let analysis = arch.analyse(input, 10);
+            assert!(analysis.is_valid(), "{name} on {input}: {:?}", analysis.errors);
+            assert_eq!(analysis.output, Some(Shape::Flat { features: 10 }), "{name}");
+            assert!(analysis.params > 0 && analysis.depth > 0);
+        }
+    }
+}
+
+#[test]
+fn highway_mlp_and_plain_mlp_have_about_equal_parameters_per_layer() {
+    let flat = Shape::Flat { features: 50 };
+    let highway = infer_block(&BlockKind::HighwayDense { carry: Carry::Coupled, gate_bias: -2.0 }, &LayerOptions { norm: Norm::None, ..Default::default() }, flat, 10).unwrap();
+    let plain = infer_block(&BlockKind::Dense { units: 71 }, &LayerOptions { norm: Norm::None, ..Default::default() }, Shape::Flat { features: 71 }, 10).unwrap();
+    assert_eq!(highway.1, 5100);
+    assert_eq!(plain.1, 5112);
+}
+
+#[test]
+fn sweep_depths_map_to_the_nearest_valid_preset() {
+    assert_eq!(Family::Resnet.size_for_depth(20), 20);
+    assert_eq!(Family::Resnet.size_for_depth(21), 20);
+    assert_eq!(Family::Fractal.size_for_depth(20), 3);
+    assert_eq!(Family::Densenet.size_for_depth(40), 40);
+    assert_eq!(Family::HighwayMlp.size_for_depth(10), 10);
+}
+
+#[test]
+fn stochastic_depth_follows_the_linear_rule() {
+    let arch = presets::build("resnet-sd-110", CIFAR).unwrap();
+    let analysis = arch.analyse(CIFAR, 10);
+    let survival: Vec<f32> = analysis.instances.iter().filter_map(|i| i.survival).collect();
+    assert_eq!(survival.len(), 54);
+    for (l, p) in survival.iter().enumerate() {
+        let expected = 1.0 - ((l + 1) as f32 / 54.0) * 0.5;
+        assert!((p - expected).abs() < 1e-6);
+    }
+    assert!((survival[53] - 0.5).abs() < 1e-6);
+    // A plain ResNet has no stochastic depth.
+    let plain = presets::build("resnet-110", CIFAR).unwrap().analyse(CIFAR, 10);
+    assert!(plain.instances.iter().all(|i| i.survival.is_none()));
+}
+
+#[test]
+fn json_round_trips_every_preset() {
+    for name in presets::featured() {
+        let arch = presets::build(&name, CIFAR).unwrap();
+        let back = Architecture::from_json(&arch.to_json()).unwrap();
+        assert_eq!(arch, back, "{name}");
+    }
+}
+
+#[test]
+fn overrides_change_every_layer() {
+    let mut arch = presets::build("plain-mlp-10", CIFAR).unwrap();
+    arch.apply_overrides(&LayerOverrides { activation: Some(Activation::Sigmoid), init: Some(Init::Standard), norm: None });
+    assert!(arch.blocks.iter().all(|b| b.layer.activation == Activation::Sigmoid && b.layer.init == Init::Standard));
+    assert!(arch.name.contains("sigmoid"));
+}
+
+fn errors_of(json: &str) -> String {
+    match Architecture::from_json(json) {
+        Err(e) => e.to_string(),
+        Ok(arch) => arch.analyse(CIFAR, 10).errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "),
+    }
+}
+
+#[test]
+fn invalid_architectures_each_give_their_own_error() {
+    let cases: &[(&str, &str)] = &[
+        // bad shapes
+        (
+            r#"{"blocks":[{"kind":"conv","filters":8},{"kind":"max_pool","repeat":5},{"kind":"residual","filters":8,"stride":2},{"kind":"classifier"}]}"#,
+            "block 3 (residual): stride 2 on a 1x1 feature map",
+        ),
+        (
+            r#"{"blocks":[{"kind":"global_avg_pool"},{"kind":"conv","filters":8},{"kind":"classifier"}]}"#,
+            "block 2 (conv): a conv layer needs a feature map, but its input is a flat vector of 3 features",
+        ),
+        (
+            r#"{"blocks":[{"kind":"conv","filters":32},{"kind":"residual","filters":16,"stride":2},{"kind":"classifier"}]}"#,
+            "block 2 (residual): option A shortcut cannot reduce channels (32 → 16)",
+        ),
+        (r#"{"blocks":[{"kind":"max_pool","size":64},{"kind":"classifier"}]}"#, "block 1 (max pool): 64x64 pool on a 32x32 feature map"),
+        // zero channels
+        (r#"{"blocks":[{"kind":"conv","filters":0},{"kind":"classifier"}]}"#, "block 1 (conv): filters must be at least 1, not 0"),
+        (r#"{"blocks":[{"kind":"dense_block","layers":4,"growth_rate":0},{"kind":"classifier"}]}"#, "block 1 (dense block): growth rate must be at least 1"),
+        // options out of range
+        (r#"{"blocks":[{"kind":"fractal","columns":3,"filters":8,"local_drop":1.5},{"kind":"classifier"}]}"#, "local drop-path probability must be between 0 and 1"),
+        (r#"{"blocks":[{"kind":"conv","filters":8,"repeat":0},{"kind":"classifier"}]}"#, "block 1 (conv): repeat must be at least 1"),
+        // structure
+        (r#"{"blocks":[{"kind":"conv","filters":8}]}"#, "network: the network has no classifier"),
+        (r#"{"blocks":[{"kind":"classifier"},{"kind":"conv","filters":8}]}"#, "block 1 (classifier): the classifier must be the last block"),
+        // unknown kind and option
+        (r#"{"blocks":[{"kind":"inception","filters":8}]}"#, "block 1: unknown kind \"inception\""),
+        (r#"{"blocks":[{"kind":"conv","filtres":8}]}"#, "block 1: (conv) unknown field `filtres`"),
+        (r#"{"blocks":[{"kind":"conv","filters":8,"activation":"swish"}]}"#, "block 1: (conv) unknown variant `swish`"),
+        (r#"{"blocks":[{"filters":8}]}"#, "block 1: has no \"kind\""),
+        // malformed and truncated JSON
+        (r#"{"blocks":[{"kind":"conv" "filters":8}]}"#, "not valid JSON (line 1, column 27)"),
+        (r#"{"blocks":[{"kind":"conv","filters":8},"#, "ends early"),
+        ("", "ends early"),
+        (r#"{"format_version":99,"blocks":[]}"#, "format version 99 is newer"),
+        (r#"[1,2]"#, "must be a JSON object"),
+    ];
+    for (json, expected) in cases {
+        let message = errors_of(json);
+        assert!(message.contains(expected), "{json}\n  expected: {expected}\n  got: {message}");
+    }
+}
+
+#[test]
+fn a_valid_network_has_no_errors_and_shapes_flow() {
+    let arch = presets::build("resnet-20", CIFAR).unwrap();
+    let analysis = arch.analyse(CIFAR, 10);
+    let shapes: Vec<String> = analysis.entries.iter().map(|e| e.output.unwrap().to_string()).collect();
+    assert_eq!(shapes, ["16x32x32", "16x32x32", "32x16x16", "64x8x8", "64", "10"]);
+}
+
+#[test]
+fn shapes_parse_from_text() {
+    assert_eq!(Shape::parse("3x32x32"), Ok(Shape::map(3, 32, 32)));
+    assert_eq!(Shape::parse("784"), Ok(Shape::Flat { features: 784 }));
+    assert!(Shape::parse("3x0x32").is_err());
+    assert!(Shape::parse("big").is_err());
+}
+
+#[test]
+#[ignore = "prints the preset table for the docs"]
+fn print_preset_counts() {
+    for name in presets::featured() {
+        let a = presets::build(&name, CIFAR).unwrap().analyse(CIFAR, 10);
+        println!("{name:24} depth {:5} params {:>10}", a.depth, a.params);
+    }
+}

@@ -1,0 +1,90 @@
+//! Classifying new images with a trained run: the image is converted to what
+//! the model saw in training (channels, size, normalisation) and the softmax
+//! probabilities come back sorted.
+
+use std::path::Path;
+
+use burn::prelude::*;
+
+use crate::arch::Shape;
+use crate::data::{decode_image_file, image_to_example, normalise_example};
+use crate::model::{Ctx, Network};
+use crate::train::runfolder::{RunFolder, RunFolderError};
+
+/// A trained network ready to classify images (on the CPU).
+pub struct Classifier {
+    pub run: RunFolder,
+    net: Network,
+    device: Device,
+}
+
+/// One class and its probability.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Prediction {
+    pub index: usize,
+    pub class: String,
+    pub probability: f32,
+}
+
+/// An image as the model sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelInput {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    /// `C x H x W` bytes, before normalisation.
+    pub pixels: Vec<u8>,
+}
+
+impl Classifier {
+    /// Loads the run folder `dir` and its weights.
+    pub fn open(dir: &Path) -> Result<Classifier, RunFolderError> {
+        let run = RunFolder::open(dir)?;
+        let device = Device::flex();
+        let net = run.load_network(&device)?.valid();
+        Ok(Classifier { run, net, device })
+    }
+
+    /// The input shape the model expects.
+    pub fn input_shape(&self) -> (usize, usize, usize) {
+        match self.run.record.dataset.input {
+            Shape::Map { channels, height, width } => (channels, height, width),
+            Shape::Flat { features } => (1, 1, features),
+        }
+    }
+
+    /// Converts a decoded image to the model's input.
+    pub fn prepare(&self, image: &image::DynamicImage) -> ModelInput {
+        let (channels, height, width) = self.input_shape();
+        ModelInput { channels, height, width, pixels: image_to_example(image, channels, height, width) }
+    }
+
+    /// Class probabilities of a prepared input, highest first.
+    pub fn predict(&self, input: &ModelInput) -> Vec<Prediction> {
+        let values = normalise_example(&input.pixels, input.channels, &self.run.record.dataset.normalization);
+        let x = Tensor::<4>::from_data(TensorData::new(values, [1, input.channels, input.height, input.width]), &self.device);
+        let logits = self.net.forward(x, &mut Ctx::eval());
+        let probabilities: Vec<f32> =
+            burn::tensor::activation::softmax(logits, 1).try_into_vec_as::<f32>().unwrap_or_default();
+        let names = &self.run.record.dataset.class_names;
+        let mut predictions: Vec<Prediction> = probabilities
+            .iter()
+            .enumerate()
+            .map(|(index, &probability)| Prediction {
+                index,
+                class: names.get(index).cloned().unwrap_or_else(|| index.to_string()),
+                probability,
+            })
+            .collect();
+        predictions.sort_by(|a, b| b.probability.total_cmp(&a.probability));
+        predictions
+    }
+
+    /// Decodes, converts and classifies an image file.
+    pub fn classify_file(&self, path: &Path) -> Result<(ModelInput, Vec<Prediction>), crate::data::DataError> {
+        let image = decode_image_file(path)?;
+        let input = self.prepare(&image);
+        let predictions = self.predict(&input);
+        Ok((input, predictions))
+    }
+}

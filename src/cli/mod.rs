@@ -1,0 +1,93 @@
+//! The command line: the GUI's twin, used by tests and by people on a GPU box.
+
+mod classify;
+mod inspect;
+mod train;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::arch::{Activation, Init, LayerOverrides, Norm};
+
+/// depthlab: see why shortcut connections let networks grow deep.
+#[derive(Parser, Debug)]
+#[command(name = "depthlab", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Commands>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Commands {
+    /// List the presets: name, depth, parameters, summary.
+    Presets(inspect::PresetsArgs),
+    /// Per-block table of an architecture: output shape, parameters; errors exit 2.
+    Inspect(inspect::InspectArgs),
+    /// Train an architecture and write a run folder.
+    Train(train::TrainArgs),
+    /// Train several families at several depths (the degradation figure).
+    Sweep(train::SweepArgs),
+    /// Classify an image with a trained run.
+    Classify(classify::ClassifyArgs),
+}
+
+/// Flags that override every layer of ARCH.
+#[derive(Args, Debug, Clone, Default)]
+pub struct LayerFlags {
+    /// Activation of every layer.
+    #[arg(long, value_parser = parse_activation)]
+    pub activation: Option<Activation>,
+    /// Initialisation of every layer.
+    #[arg(long, value_parser = parse_init)]
+    pub init: Option<Init>,
+    /// Normalisation of every layer.
+    #[arg(long, value_parser = parse_norm)]
+    pub norm: Option<Norm>,
+}
+
+impl LayerFlags {
+    pub fn overrides(&self) -> LayerOverrides {
+        LayerOverrides { activation: self.activation, init: self.init, norm: self.norm }
+    }
+}
+
+fn parse_activation(text: &str) -> Result<Activation, String> {
+    serde_json::from_value(serde_json::Value::from(text)).map_err(|_| format!("'{text}': use relu, tanh, sigmoid or linear"))
+}
+
+fn parse_init(text: &str) -> Result<Init, String> {
+    serde_json::from_value(serde_json::Value::from(text)).map_err(|_| format!("'{text}': use he, xavier or standard"))
+}
+
+fn parse_norm(text: &str) -> Result<Norm, String> {
+    serde_json::from_value(serde_json::Value::from(text)).map_err(|_| format!("'{text}': use batchnorm or none"))
+}
+
+/// An error that says how the process should exit.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl CliError {
+    pub fn new(code: i32, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}
+
+impl<E: std::fmt::Display> From<E> for CliError {
+    fn from(e: E) -> Self {
+        CliError::new(1, e.to_string())
+    }
+}
+
+/// Runs a command; `None` means the GUI should open.
+pub fn run(command: Commands) -> Result<(), CliError> {
+    match command {
+        Commands::Presets(args) => inspect::presets(&args),
+        Commands::Inspect(args) => inspect::inspect(&args),
+        Commands::Train(args) => train::train(&args),
+        Commands::Sweep(args) => train::sweep(&args),
+        Commands::Classify(args) => classify::classify(&args),
+    }
+}

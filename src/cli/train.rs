@@ -1,0 +1,323 @@
+//! `depthlab train` and `depthlab sweep`, with a progress line on stderr.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::mpsc::Receiver;
+use std::time::Instant;
+
+use clap::Args;
+
+use super::{CliError, LayerFlags};
+use crate::arch::resolve;
+use crate::backend::BackendChoice;
+use crate::data::{DataSpec, Dataset};
+use crate::experiment::{parse_families, spawn_sweep, SweepConfig};
+use crate::train::events::Event;
+use crate::train::{spawn, OptimizerKind, RunRequest, RunStatus, Schedule, Summary, TrainConfig};
+
+/// Flags shared by `train` and `sweep`.
+#[derive(Args, Debug, Clone)]
+pub struct TrainingFlags {
+    /// fashion-mini (embedded), digits (embedded 8x8), mnist:DIR, fashion-mnist[:DIR], cifar10:DIR, folder:DIR[@CxHxW].
+    #[arg(long, default_value = "fashion-mini")]
+    pub data: String,
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    pub backend: BackendChoice,
+    #[arg(long, default_value_t = 5)]
+    pub epochs: usize,
+    /// Stop after this many steps.
+    #[arg(long)]
+    pub max_steps: Option<usize>,
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
+    pub optimizer: OptimizerKind,
+    /// Base learning rate.
+    #[arg(long, default_value_t = 0.05)]
+    pub lr: f64,
+    /// SGD momentum.
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f64,
+    /// Nesterov momentum.
+    #[arg(long)]
+    pub nesterov: bool,
+    #[arg(long, default_value_t = 1e-4)]
+    pub weight_decay: f64,
+    /// constant, cosine, step (÷10 at 50 % and 75 %) or step:F1,F2,…
+    #[arg(long, default_value = "constant")]
+    pub schedule: String,
+    /// Linear learning-rate warm-up over this many steps.
+    #[arg(long, default_value_t = 0)]
+    pub warmup_steps: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Gradient probe every N steps (0: never).
+    #[arg(long, default_value_t = 10)]
+    pub probe_every: usize,
+    /// Pad-4 random crop + horizontal flip (default: on for CIFAR-10 and image folders).
+    #[arg(long, overrides_with = "no_augment")]
+    pub augment: bool,
+    #[arg(long)]
+    pub no_augment: bool,
+    /// Use only the first N training examples.
+    #[arg(long)]
+    pub train_examples: Option<usize>,
+    /// Use only the first N test examples.
+    #[arg(long)]
+    pub test_examples: Option<usize>,
+    #[command(flatten)]
+    pub layers: LayerFlags,
+}
+
+impl TrainingFlags {
+    pub fn config(&self) -> Result<TrainConfig, CliError> {
+        let data: DataSpec = self.data.parse().map_err(|e: String| CliError::new(2, e))?;
+        let schedule = Schedule::parse(&self.schedule).map_err(|e| CliError::new(2, e))?;
+        let augment = if self.augment {
+            Some(true)
+        } else if self.no_augment {
+            Some(false)
+        } else {
+            None
+        };
+        let config = TrainConfig {
+            data,
+            backend: self.backend,
+            epochs: self.epochs,
+            max_steps: self.max_steps,
+            batch_size: self.batch_size,
+            optimizer: self.optimizer,
+            lr: self.lr,
+            momentum: self.momentum,
+            nesterov: self.nesterov,
+            weight_decay: self.weight_decay,
+            schedule,
+            warmup_steps: self.warmup_steps,
+            seed: self.seed,
+            probe_every: self.probe_every,
+            augment,
+            train_limit: self.train_examples,
+            test_limit: self.test_examples,
+            overrides: self.layers.overrides(),
+        };
+        config.check().map_err(|e| CliError::new(2, e))?;
+        Ok(config)
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// A preset name or an architecture JSON file.
+    #[arg(long)]
+    pub arch: String,
+    /// The run folder to write (default: runs/<arch>-<time>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub training: TrainingFlags,
+}
+
+#[derive(Args, Debug)]
+pub struct SweepArgs {
+    /// Families to compare: plain, resnet, highway, fractal, densenet, plain-mlp, highway-mlp, resnet-sd, preact-resnet, densenet-bc.
+    #[arg(long, default_value = "plain,resnet")]
+    pub families: String,
+    /// Depths (each family uses its valid depth nearest to each).
+    #[arg(long, default_value = "8,20,32")]
+    pub depths: String,
+    /// Seeds per (family, depth).
+    #[arg(long, default_value_t = 1)]
+    pub seeds: usize,
+    /// The sweep folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub training: TrainingFlags,
+}
+
+/// A default run folder name: `runs/resnet-20-20261128-154210`.
+pub fn default_run_dir(arch_name: &str) -> PathBuf {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let clean: String = arch_name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+    PathBuf::from("runs").join(format!("{clean}-{}", crate::util::timestamp(secs)))
+}
+
+pub fn train(args: &TrainArgs) -> Result<(), CliError> {
+    let config = args.training.config()?;
+    let data = Dataset::load(&config.data)?;
+    let arch = resolve(&args.arch, data.shape()).map_err(|e| CliError::new(2, e.to_string()))?;
+    let analysis = {
+        let mut a = arch.clone();
+        a.apply_overrides(&config.overrides);
+        a.analyse(data.shape(), data.classes())
+    };
+    if !analysis.is_valid() {
+        for e in &analysis.errors {
+            eprintln!("error: {e}");
+        }
+        return Err(CliError::new(2, format!("{} is invalid for {} input", arch.name, data.shape())));
+    }
+    let out = args.out.clone().unwrap_or_else(|| default_run_dir(&arch.name));
+    let request = RunRequest { arch, config, data: Some(std::sync::Arc::new(data)), out: Some(out.clone()), init_weights: None };
+    let handle = spawn(request, None)?;
+    let summary = follow(&handle.events, None)?;
+    handle.join();
+    report(&summary, &out)
+}
+
+fn report(summary: &Summary, out: &std::path::Path) -> Result<(), CliError> {
+    let pct = |v: Option<f32>| v.map(|a| format!("{:.2}%", a * 100.0)).unwrap_or_else(|| "-".into());
+    eprintln!(
+        "{}: {} steps in {:.1} s; train loss {} accuracy {}; test loss {} accuracy {}; {} img/s; {}",
+        summary.status,
+        summary.steps,
+        summary.wall_secs,
+        summary.final_train_loss.map(|l| format!("{l:.4}")).unwrap_or_else(|| "-".into()),
+        pct(summary.final_train_accuracy),
+        summary.final_test_loss.map(|l| format!("{l:.4}")).unwrap_or_else(|| "-".into()),
+        pct(summary.final_test_accuracy),
+        summary.images_per_sec.map(|v| format!("{v:.0}")).unwrap_or_else(|| "-".into()),
+        out.display()
+    );
+    match summary.status {
+        RunStatus::Failed => Err(CliError::new(1, summary.reason.clone().unwrap_or_default())),
+        RunStatus::Diverged => {
+            eprintln!("diverged: {}", summary.reason.clone().unwrap_or_default());
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Prints progress until the run finishes; returns its summary.
+fn follow(events: &Receiver<Event>, label: Option<&str>) -> Result<Summary, CliError> {
+    let terminal = std::io::stderr().is_terminal();
+    let mut total_steps = 0;
+    let mut last_print = Instant::now() - std::time::Duration::from_secs(10);
+    let mut last_pct = usize::MAX;
+    let prefix = label.map(|l| format!("{l}: ")).unwrap_or_default();
+    for event in events.iter() {
+        match event {
+            Event::Preparing(what) => eprintln!("{prefix}{what}…"),
+            Event::Started(s) => {
+                total_steps = s.total_steps;
+                eprintln!(
+                    "{prefix}training on {} ({}): depth {}, {} parameters, {} steps ({} per epoch){}",
+                    s.backend,
+                    s.adapter,
+                    s.depth,
+                    s.params,
+                    s.total_steps,
+                    s.steps_per_epoch,
+                    s.run_dir.as_ref().map(|d| format!(", writing {}", d.display())).unwrap_or_default()
+                );
+                if s.fell_back {
+                    eprintln!("{prefix}note: {}", s.backend_reason);
+                }
+            }
+            Event::Step(m) => {
+                let done = m.step + 1;
+                let pct = done * 100 / total_steps.max(1);
+                let due = if terminal { last_print.elapsed().as_millis() >= 100 } else { pct / 10 != last_pct / 10 };
+                if due || done == total_steps {
+                    last_print = Instant::now();
+                    last_pct = pct;
+                    let eta = if m.images_per_sec > 0.0 && done > 0 {
+                        let per_step = m.elapsed_secs / done as f64;
+                        format_secs(per_step * (total_steps.saturating_sub(done)) as f64)
+                    } else {
+                        "?".into()
+                    };
+                    let width = 24;
+                    let filled = (done * width / total_steps.max(1)).min(width);
+                    let line = format!(
+                        "{prefix}[{}{}] step {done}/{total_steps} epoch {} loss {:.4} acc {:5.1}% {:.0} img/s ETA {eta}",
+                        "=".repeat(filled),
+                        " ".repeat(width - filled),
+                        m.epoch + 1,
+                        m.loss,
+                        m.accuracy * 100.0,
+                        m.images_per_sec
+                    );
+                    if terminal {
+                        eprint!("\r{line}\x1b[K");
+                        std::io::stderr().flush()?;
+                    } else {
+                        eprintln!("{line}");
+                    }
+                }
+            }
+            Event::Evaluation(e) => {
+                if terminal {
+                    eprintln!();
+                }
+                eprintln!("{prefix}epoch {} test loss {:.4} accuracy {:.2}%", e.epoch + 1, e.loss, e.accuracy * 100.0);
+            }
+            Event::Finished(summary) => {
+                if terminal {
+                    eprintln!();
+                }
+                return Ok(*summary);
+            }
+            _ => {}
+        }
+    }
+    Err(CliError::new(1, "the training thread ended without a summary"))
+}
+
+fn format_secs(secs: f64) -> String {
+    let secs = secs.round() as u64;
+    format!("{}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+pub fn sweep(args: &SweepArgs) -> Result<(), CliError> {
+    let train = args.training.config()?;
+    let families = parse_families(&args.families).map_err(|e| CliError::new(2, e))?;
+    let depths: Result<Vec<usize>, _> = args.depths.split(',').map(|d| d.trim().parse::<usize>()).collect();
+    let depths = depths.map_err(|_| CliError::new(2, format!("'{}': depths are numbers like 8,20,32", args.depths)))?;
+    let data = std::sync::Arc::new(Dataset::load(&train.data)?);
+    let config = SweepConfig { families, depths, seeds: args.seeds, train, out: args.out.clone() };
+    let handle = spawn_sweep(config, Some(data), None)?;
+    let mut label = String::new();
+    let mut failures = 0;
+    loop {
+        let event = match handle.events.recv() {
+            Ok(e) => e,
+            Err(_) => break,
+        };
+        match event {
+            Event::SweepRun { index, total, label: l } => {
+                label = format!("[{}/{}] {l}", index + 1, total);
+            }
+            Event::SweepRow(row) => {
+                let pct = |v: Option<f32>| v.map(|e| format!("{:.2}%", e * 100.0)).unwrap_or_else(|| "-".into());
+                eprintln!(
+                    "{label}: {} depth {} train error {} test error {} first-layer output gradient {} ({})",
+                    row.family,
+                    row.depth,
+                    pct(row.final_train_error),
+                    pct(row.final_test_error),
+                    row.first_layer_output_grad_norm.map(|g| format!("{g:.3e}")).unwrap_or_else(|| "-".into()),
+                    row.status
+                );
+                if row.status == RunStatus::Failed {
+                    failures += 1;
+                }
+            }
+            Event::Finished(summary) if summary.status == RunStatus::Failed && summary.steps == 0 && summary.params == 0 => {
+                eprintln!("{label}: failed: {}", summary.reason.unwrap_or_default());
+            }
+            Event::SweepFinished { stopped } => {
+                eprintln!("sweep {}: {}", if stopped { "stopped" } else { "done" }, args.out.join("sweep.csv").display());
+                break;
+            }
+            Event::Started(s) => eprintln!("{label}: {} on {}, {} steps", s.depth, s.backend, s.total_steps),
+            _ => {}
+        }
+    }
+    handle.join();
+    if failures > 0 {
+        return Err(CliError::new(1, format!("{failures} run(s) failed")));
+    }
+    Ok(())
+}

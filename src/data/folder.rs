@@ -1,0 +1,125 @@
+//! Folders of images: one subfolder per class (or `train/` and `test/`, each
+//! holding one subfolder per class), any format the `image` crate decodes,
+//! resized to the chosen size.
+
+use std::path::{Path, PathBuf};
+
+use super::{DataError, Split};
+
+/// Largest image side accepted, and the most memory a decoder may use.
+const MAX_SIDE: u32 = 16_384;
+const MAX_ALLOC_BYTES: u64 = 512 * 1024 * 1024;
+
+pub struct LoadedFolder {
+    pub class_names: Vec<String>,
+    pub train: Split,
+    pub test: Split,
+}
+
+/// Decodes an image file under size limits, with an error that names the file.
+pub fn decode_image_file(path: &Path) -> Result<image::DynamicImage, DataError> {
+    let reader = image::ImageReader::open(path).map_err(|e| DataError::new(path, e.to_string()))?;
+    let mut reader = reader.with_guessed_format().map_err(|e| DataError::new(path, e.to_string()))?;
+    if reader.format().is_none() {
+        return Err(DataError::new(path, "not an image (the format is not recognised: use PNG, JPEG, BMP, GIF, WebP, TIFF, …)"));
+    }
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_ALLOC_BYTES);
+    reader.limits(limits);
+    reader.decode().map_err(|e| DataError::new(path, format!("cannot decode the image: {e}")))
+}
+
+/// Converts a decoded image to the model's input bytes (`C x H x W`): resized
+/// to `height x width`, grey (1 channel) or RGB (3 channels).
+pub fn image_to_example(image: &image::DynamicImage, channels: usize, height: usize, width: usize) -> Vec<u8> {
+    let resized = image.resize_exact(width as u32, height as u32, image::imageops::FilterType::Triangle);
+    if channels == 1 {
+        resized.to_luma8().into_raw()
+    } else {
+        let rgb = resized.to_rgb8();
+        let plane = height * width;
+        let mut out = vec![0u8; 3 * plane];
+        for (i, pixel) in rgb.pixels().enumerate() {
+            for c in 0..3 {
+                out[c * plane + i] = pixel[c];
+            }
+        }
+        out
+    }
+}
+
+fn subfolders(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| DataError::new(dir, e.to_string()))?;
+    let mut folders: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    folders.sort();
+    Ok(folders)
+}
+
+fn files(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| DataError::new(dir, e.to_string()))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+fn name_of(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// Loads a folder dataset. With `train/` and `test/` subfolders they are the
+/// splits; otherwise every sixth image of each class (in name order) is held
+/// out for testing.
+pub fn load_dir(dir: &Path, channels: usize, height: usize, width: usize) -> Result<LoadedFolder, DataError> {
+    if !dir.is_dir() {
+        return Err(DataError::new(dir, "no such folder"));
+    }
+    let (train_dir, test_dir) = (dir.join("train"), dir.join("test"));
+    let presplit = train_dir.is_dir() && test_dir.is_dir();
+    let class_root = if presplit { train_dir.clone() } else { dir.to_path_buf() };
+    let classes = subfolders(&class_root)?;
+    if classes.len() < 2 {
+        return Err(DataError::new(
+            &class_root,
+            format!("{} class folder(s): a folder dataset needs one subfolder per class, at least 2", classes.len()),
+        ));
+    }
+    let class_names: Vec<String> = classes.iter().map(|p| name_of(p)).collect();
+    let mut train = Split::default();
+    let mut test = Split::default();
+    for (label, class_dir) in classes.iter().enumerate() {
+        let class_files = files(class_dir)?;
+        if class_files.is_empty() {
+            return Err(DataError::new(class_dir, "empty class folder: every class needs at least one image"));
+        }
+        let test_files = if presplit {
+            let test_class = test_dir.join(&class_names[label]);
+            if !test_class.is_dir() {
+                return Err(DataError::new(&test_class, "missing: test/ needs the same class folders as train/"));
+            }
+            files(&test_class)?
+        } else {
+            Vec::new()
+        };
+        for (i, file) in class_files.iter().enumerate() {
+            let image = decode_image_file(file)?;
+            let split = if !presplit && i % 6 == 5 { &mut test } else { &mut train };
+            split.images.extend(image_to_example(&image, channels, height, width));
+            split.labels.push(label as u16);
+        }
+        for file in &test_files {
+            let image = decode_image_file(file)?;
+            test.images.extend(image_to_example(&image, channels, height, width));
+            test.labels.push(label as u16);
+        }
+    }
+    if test.is_empty() {
+        return Err(DataError::new(dir, "no test images: put at least 6 images in a class folder, or use train/ and test/"));
+    }
+    Ok(LoadedFolder { class_names, train, test })
+}

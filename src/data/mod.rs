@@ -1,0 +1,373 @@
+//! Datasets: the embedded `fashion-mini` and `digits`, IDX (MNIST,
+//! Fashion-MNIST), CIFAR-10 binary batches and folders of images; per-channel
+//! normalisation, augmentation and seeded batching.
+//!
+//! Images are kept as bytes (`N x C x H x W`, 0–255) and turned into
+//! normalised floats one batch at a time.
+
+mod cifar;
+mod digits;
+mod folder;
+mod idx;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::arch::Shape;
+use crate::util::rng::Rng;
+
+pub use folder::{decode_image_file, image_to_example};
+
+/// Where Debian's `dataset-fashion-mnist` package puts the full Fashion-MNIST.
+pub const SYSTEM_FASHION_MNIST: &str = "/usr/share/datasets/fashion-mnist";
+
+/// Fashion-MNIST's class names, in label order.
+pub const FASHION_CLASSES: [&str; 10] =
+    ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+
+/// CIFAR-10's class names, in label order.
+pub const CIFAR_CLASSES: [&str; 10] = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
+
+/// A problem with input data, naming the file and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{path}: {problem}")]
+pub struct DataError {
+    pub path: String,
+    pub problem: String,
+}
+
+impl DataError {
+    pub fn new(path: impl AsRef<Path>, problem: impl Into<String>) -> Self {
+        Self { path: path.as_ref().display().to_string(), problem: problem.into() }
+    }
+}
+
+/// Which data to train on, as written on the command line (`--data SPEC`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum DataSpec {
+    /// The embedded class-balanced subset of Fashion-MNIST (the default).
+    FashionMini,
+    /// The embedded 8x8 digits of scikit-learn.
+    Digits,
+    /// The four MNIST IDX files in a folder.
+    Mnist { dir: PathBuf },
+    /// The four Fashion-MNIST IDX files in a folder.
+    FashionMnist { dir: PathBuf },
+    /// `cifar-10-batches-bin/`.
+    Cifar10 { dir: PathBuf },
+    /// One subfolder per class (or `train/` and `test/` each holding them),
+    /// resized to `shape`.
+    Folder { dir: PathBuf, shape: Shape },
+}
+
+impl Default for DataSpec {
+    fn default() -> Self {
+        DataSpec::FashionMini
+    }
+}
+
+impl std::str::FromStr for DataSpec {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (kind, rest) = match text.split_once(':') {
+            Some((k, r)) => (k, Some(r)),
+            None => (text, None),
+        };
+        let dir = |what: &str| -> Result<PathBuf, String> {
+            match rest {
+                Some(r) if !r.is_empty() => Ok(PathBuf::from(r)),
+                _ => Err(format!("'{what}' needs a folder: {what}:DIR")),
+            }
+        };
+        match kind {
+            "fashion-mini" if rest.is_none() => Ok(DataSpec::FashionMini),
+            "digits" if rest.is_none() => Ok(DataSpec::Digits),
+            "mnist" => Ok(DataSpec::Mnist { dir: dir("mnist")? }),
+            "fashion-mnist" => match rest {
+                None | Some("") => {
+                    if Path::new(SYSTEM_FASHION_MNIST).is_dir() {
+                        Ok(DataSpec::FashionMnist { dir: PathBuf::from(SYSTEM_FASHION_MNIST) })
+                    } else {
+                        Err(format!(
+                            "'fashion-mnist' with no folder reads {SYSTEM_FASHION_MNIST}, which is not installed \
+                             (Debian package dataset-fashion-mnist); or give fashion-mnist:DIR"
+                        ))
+                    }
+                }
+                Some(r) => Ok(DataSpec::FashionMnist { dir: PathBuf::from(r) }),
+            },
+            "cifar10" => Ok(DataSpec::Cifar10 { dir: dir("cifar10")? }),
+            "folder" => {
+                let full = dir("folder")?;
+                let full = full.to_string_lossy().into_owned();
+                // folder:DIR@CxHxW or folder:DIR@HxW chooses the size (default 3x32x32).
+                let (path, shape) = match full.rsplit_once('@') {
+                    Some((p, s)) => {
+                        let shape = match Shape::parse(s)? {
+                            Shape::Map { .. } => Shape::parse(s)?,
+                            Shape::Flat { .. } => return Err(format!("'{s}': give the image size as CxHxW, e.g. 3x32x32")),
+                        };
+                        (p.to_string(), shape)
+                    }
+                    None => (full, Shape::map(3, 32, 32)),
+                };
+                if let Shape::Map { channels, .. } = shape
+                    && channels != 1
+                    && channels != 3
+                {
+                    return Err(format!("folder images have 1 (grey) or 3 (RGB) channels, not {channels}"));
+                }
+                Ok(DataSpec::Folder { dir: PathBuf::from(path), shape })
+            }
+            _ => Err(format!(
+                "'{text}' is not a dataset: use fashion-mini, digits, mnist:DIR, fashion-mnist[:DIR], cifar10:DIR or folder:DIR[@CxHxW]"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for DataSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DataSpec::FashionMini => write!(f, "fashion-mini"),
+            DataSpec::Digits => write!(f, "digits"),
+            DataSpec::Mnist { dir } => write!(f, "mnist:{}", dir.display()),
+            DataSpec::FashionMnist { dir } => write!(f, "fashion-mnist:{}", dir.display()),
+            DataSpec::Cifar10 { dir } => write!(f, "cifar10:{}", dir.display()),
+            DataSpec::Folder { dir, shape } => write!(f, "folder:{}@{shape}", dir.display()),
+        }
+    }
+}
+
+/// One split of a dataset: images as bytes and their labels.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Split {
+    /// `len x C x H x W` bytes, 0–255.
+    pub images: Vec<u8>,
+    pub labels: Vec<u16>,
+}
+
+impl Split {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+}
+
+/// Per-channel mean and standard deviation (of pixel values scaled to 0–1),
+/// measured on the training split and applied to every image the model sees.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Normalization {
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+}
+
+/// A dataset ready for training.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    pub spec: DataSpec,
+    pub class_names: Vec<String>,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub train: Split,
+    pub test: Split,
+    pub normalization: Normalization,
+    /// Whether pad-4 random crop + horizontal flip suits this data (natural
+    /// images: CIFAR-10 and image folders).
+    pub augment_by_default: bool,
+}
+
+impl Dataset {
+    /// Loads the data `spec` names.
+    pub fn load(spec: &DataSpec) -> Result<Dataset, DataError> {
+        let (class_names, (c, h, w), train, test, augment) = match spec {
+            DataSpec::FashionMini => {
+                let (train, test, h, w) = idx::embedded_fashion_mini()?;
+                (FASHION_CLASSES.map(String::from).to_vec(), (1, h, w), train, test, false)
+            }
+            DataSpec::Digits => {
+                let (train, test) = digits::embedded()?;
+                ((0..10).map(|d| d.to_string()).collect(), (1, 8, 8), train, test, false)
+            }
+            DataSpec::Mnist { dir } => {
+                let (train, test, h, w) = idx::load_dir(dir, 10)?;
+                ((0..10).map(|d| d.to_string()).collect(), (1, h, w), train, test, false)
+            }
+            DataSpec::FashionMnist { dir } => {
+                let (train, test, h, w) = idx::load_dir(dir, 10)?;
+                (FASHION_CLASSES.map(String::from).to_vec(), (1, h, w), train, test, false)
+            }
+            DataSpec::Cifar10 { dir } => {
+                let (train, test) = cifar::load_dir(dir)?;
+                (CIFAR_CLASSES.map(String::from).to_vec(), (3, 32, 32), train, test, true)
+            }
+            DataSpec::Folder { dir, shape } => {
+                let (channels, height, width) = match *shape {
+                    Shape::Map { channels, height, width } => (channels, height, width),
+                    Shape::Flat { .. } => return Err(DataError::new(dir, "a folder needs an image size CxHxW")),
+                };
+                let loaded = folder::load_dir(dir, channels, height, width)?;
+                (loaded.class_names, (channels, height, width), loaded.train, loaded.test, true)
+            }
+        };
+        let normalization = measure_normalization(&train, c, h * w);
+        Ok(Dataset {
+            spec: spec.clone(),
+            class_names,
+            channels: c,
+            height: h,
+            width: w,
+            train,
+            test,
+            normalization,
+            augment_by_default: augment,
+        })
+    }
+
+    /// The shape of one example.
+    pub fn shape(&self) -> Shape {
+        Shape::map(self.channels, self.height, self.width)
+    }
+
+    pub fn classes(&self) -> usize {
+        self.class_names.len()
+    }
+
+    /// Numbers of scalars in one example.
+    pub fn example_len(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+
+    /// A copy holding at most `train` and `test` examples of each split (the
+    /// first ones), for quick runs and tests.
+    pub fn truncated(&self, train: usize, test: usize) -> Dataset {
+        let cut = |s: &Split, n: usize| {
+            let n = n.min(s.len());
+            Split { images: s.images[..n * self.example_len()].to_vec(), labels: s.labels[..n].to_vec() }
+        };
+        Dataset { train: cut(&self.train, train), test: cut(&self.test, test), ..self.clone() }
+    }
+
+    /// Assembles a normalised batch of the examples `indices` of `split`,
+    /// optionally augmented (pad-4 random crop and horizontal flip) with
+    /// draws from `augment`.
+    pub fn batch(&self, split: &Split, indices: &[usize], mut augment: Option<&mut Rng>) -> Batch {
+        let len = self.example_len();
+        let plane = self.height * self.width;
+        let mut images = Vec::with_capacity(indices.len() * len);
+        let mut labels = Vec::with_capacity(indices.len());
+        let mut scratch = vec![0u8; len];
+        for &i in indices {
+            let example = &split.images[i * len..(i + 1) * len];
+            let pixels: &[u8] = match augment.as_deref_mut() {
+                Some(rng) => {
+                    augment_into(example, &mut scratch, self.channels, self.height, self.width, rng);
+                    &scratch
+                }
+                None => example,
+            };
+            for c in 0..self.channels {
+                let (mean, std) = (self.normalization.mean[c], self.normalization.std[c]);
+                images.extend(pixels[c * plane..(c + 1) * plane].iter().map(|&p| (f32::from(p) / 255.0 - mean) / std));
+            }
+            labels.push(i64::from(split.labels[i]));
+        }
+        Batch { images, labels, size: indices.len() }
+    }
+}
+
+/// A normalised batch on the host, ready to become tensors.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Batch {
+    /// `size x C x H x W` floats.
+    pub images: Vec<f32>,
+    pub labels: Vec<i64>,
+    pub size: usize,
+}
+
+/// Normalises one example (bytes, `C x H x W`) for the model.
+pub fn normalise_example(pixels: &[u8], channels: usize, normalization: &Normalization) -> Vec<f32> {
+    let plane = pixels.len() / channels.max(1);
+    let mut out = Vec::with_capacity(pixels.len());
+    for c in 0..channels {
+        let (mean, std) = (normalization.mean[c], normalization.std[c]);
+        out.extend(pixels[c * plane..(c + 1) * plane].iter().map(|&p| (f32::from(p) / 255.0 - mean) / std));
+    }
+    out
+}
+
+fn measure_normalization(train: &Split, channels: usize, plane: usize) -> Normalization {
+    let mut sum = vec![0f64; channels];
+    let mut sum_sq = vec![0f64; channels];
+    let n = train.len().max(1);
+    for example in train.images.chunks_exact(channels * plane) {
+        for c in 0..channels {
+            for &p in &example[c * plane..(c + 1) * plane] {
+                let v = f64::from(p) / 255.0;
+                sum[c] += v;
+                sum_sq[c] += v * v;
+            }
+        }
+    }
+    let count = (n * plane) as f64;
+    let mean: Vec<f32> = sum.iter().map(|s| (s / count) as f32).collect();
+    let std = sum_sq
+        .iter()
+        .zip(&mean)
+        .map(|(sq, &m)| ((sq / count - f64::from(m) * f64::from(m)).max(0.0).sqrt() as f32).max(1e-3))
+        .collect();
+    Normalization { mean, std }
+}
+
+/// Pad by 4 with zeros, crop a random window of the original size, flip
+/// horizontally with probability 1/2 (He et al.'s CIFAR augmentation).
+fn augment_into(example: &[u8], out: &mut [u8], channels: usize, height: usize, width: usize, rng: &mut Rng) {
+    const PAD: usize = 4;
+    let dy = rng.below(2 * PAD + 1) as isize - PAD as isize;
+    let dx = rng.below(2 * PAD + 1) as isize - PAD as isize;
+    let flip = rng.bernoulli(0.5);
+    for c in 0..channels {
+        for y in 0..height {
+            for x in 0..width {
+                let sx = if flip { width - 1 - x } else { x } as isize + dx;
+                let sy = y as isize + dy;
+                let value = if sy >= 0 && sx >= 0 && (sy as usize) < height && (sx as usize) < width {
+                    example[c * height * width + sy as usize * width + sx as usize]
+                } else {
+                    0
+                };
+                out[c * height * width + y * width + x] = value;
+            }
+        }
+    }
+}
+
+/// The order of examples for each epoch: a seeded permutation, so the same
+/// seed gives the same batches (and twin runs see identical batches).
+pub struct BatchOrder {
+    rng: Rng,
+    len: usize,
+}
+
+impl BatchOrder {
+    pub fn new(seed: u64, len: usize) -> Self {
+        Self { rng: Rng::stream(seed, "batch-order"), len }
+    }
+
+    /// The shuffled indices of the next epoch.
+    pub fn next_epoch(&mut self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.len).collect();
+        self.rng.shuffle(&mut order);
+        order
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,17 @@
+//! The `depthlab` binary: parse the command line, then run a command or open
+//! the lab's window.
+
+use clap::Parser;
+use depthlab::cli::{self, Cli};
+
+fn main() {
+    let parsed = Cli::parse();
+    let result = match parsed.command {
+        Some(command) => cli::run(command),
+        None => depthlab::app::run_native().map_err(|e| cli::CliError::new(1, e.to_string())),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {}", e.message);
+        std::process::exit(e.code);
+    }
+}

@@ -1,0 +1,55 @@
+//! Fully connected layers: the plain dense layer and the final classifier.
+//! Both flatten a feature map first.
+
+use burn::nn::{BatchNorm, Linear};
+use burn::prelude::*;
+
+use super::layers::{self, Act, Builder};
+use super::{Ctx, Features};
+use crate::arch::LayerOptions;
+
+/// A plain fully connected layer: linear-BN-activation.
+///
+/// # Shapes
+/// `[B, ...] -> [B, units]`
+#[derive(Module, Debug)]
+pub struct DenseLayer {
+    pub linear: Linear,
+    pub norm: Option<BatchNorm>,
+    #[module(skip)]
+    pub act: Act,
+}
+
+impl DenseLayer {
+    pub fn new(b: &mut Builder, din: usize, units: usize, options: &LayerOptions) -> Self {
+        Self {
+            linear: layers::linear(b, din, units, layers::bias_unless_norm(options), options.init),
+            norm: layers::norm(b, units, options),
+            act: Act(options.activation),
+        }
+    }
+
+    pub fn forward(&self, x: Features, _ctx: &mut Ctx) -> Features {
+        let x = self.linear.forward(x.into_flat());
+        Features::Flat(self.act.apply(layers::apply_norm(x, &self.norm)))
+    }
+}
+
+/// The final linear layer: one logit per class.
+///
+/// # Shapes
+/// `[B, ...] -> [B, classes]`
+#[derive(Module, Debug)]
+pub struct Classifier {
+    pub linear: Linear,
+}
+
+impl Classifier {
+    pub fn new(b: &mut Builder, din: usize, classes: usize, options: &LayerOptions) -> Self {
+        Self { linear: layers::linear(b, din, classes, Some(0.0), options.init) }
+    }
+
+    pub fn forward(&self, x: Features, _ctx: &mut Ctx) -> Features {
+        Features::Flat(self.linear.forward(x.into_flat()))
+    }
+}

@@ -1,0 +1,426 @@
+//! burn modules built at run time from an [`Architecture`]: one file per
+//! block kind, one enum over them, and the network that chains them. The
+//! network runs on whichever burn device it was built on (CPU or wgpu), in
+//! training mode (autodiff device) or evaluation mode (`valid()`).
+
+pub mod conv;
+pub mod dense;
+pub mod densenet;
+pub mod fractal;
+pub mod highway;
+pub mod layers;
+pub mod residual;
+pub mod shaping;
+
+use burn::module::{Flag, ModuleVisitor, Param};
+use burn::prelude::*;
+use burn::tensor::Gradients;
+
+use crate::arch::{Analysis, Architecture, BlockError, BlockKind, Shape};
+use crate::util::rng::Rng;
+
+use conv::ConvLayer;
+use dense::{Classifier, DenseLayer};
+use densenet::{DenseBlock, Transition};
+use fractal::FractalBlock;
+use highway::{HighwayConv, HighwayDense};
+use layers::Builder;
+use residual::{ResidualBlock, ResidualOptions};
+use shaping::{DropoutLayer, GlobalAvgPool, NormAct, Pool};
+
+/// Activations between blocks: feature maps or flat vectors.
+#[derive(Clone, Debug)]
+pub enum Features {
+    Map(Tensor<4>),
+    Flat(Tensor<2>),
+}
+
+impl Features {
+    /// As a feature map; a flat vector becomes `[B, F, 1, 1]`.
+    pub fn into_map(self) -> Tensor<4> {
+        match self {
+            Features::Map(x) => x,
+            Features::Flat(x) => {
+                let [b, f] = x.dims();
+                x.reshape([b, f, 1, 1])
+            }
+        }
+    }
+
+    /// As a flat vector (a feature map is flattened).
+    pub fn into_flat(self) -> Tensor<2> {
+        match self {
+            Features::Map(x) => x.flatten::<2>(1, 3),
+            Features::Flat(x) => x,
+        }
+    }
+
+    /// Adds a zero leaf that requires a gradient: after `backward`, its
+    /// gradient is the gradient of the loss with respect to this output.
+    fn tapped(self) -> (Features, Features) {
+        match self {
+            Features::Map(x) => {
+                let zero = Tensor::<4>::zeros(x.dims(), &x.device()).require_grad();
+                (Features::Map(x + zero.clone()), Features::Map(zero))
+            }
+            Features::Flat(x) => {
+                let zero = Tensor::<2>::zeros(x.dims(), &x.device()).require_grad();
+                (Features::Flat(x + zero.clone()), Features::Flat(zero))
+            }
+        }
+    }
+
+    fn grad_sq(&self, grads: &Gradients) -> Option<Tensor<1>> {
+        match self {
+            Features::Map(x) => x.grad(grads).map(|g| g.square().sum()),
+            Features::Flat(x) => x.grad(grads).map(|g| g.square().sum()),
+        }
+    }
+}
+
+/// State of one forward pass: mode, randomness for drop decisions, and what
+/// the probes collect.
+pub struct Ctx {
+    /// Set by the network from its mode and the device.
+    pub training: bool,
+    /// Tap block outputs and record gates on this pass.
+    pub probe: bool,
+    /// Draws for stochastic depth and drop-path.
+    pub rng: Rng,
+    /// The fractal column this pass uses alone (global drop-path in
+    /// training, or the column chosen for evaluation).
+    pub fractal_column: Option<usize>,
+    /// The column to evaluate alone, when not training.
+    pub eval_column: Option<usize>,
+    pub(crate) join_inputs: (usize, usize),
+    current: usize,
+    /// (instance, zero leaf) for every tapped block output.
+    pub taps: Vec<(usize, Features)>,
+    /// (instance, mean transform gate) of highway layers.
+    pub gates: Vec<(usize, Tensor<1>)>,
+    /// (instance, probe name, value): stochastic depth and drop-path decisions.
+    pub events: Vec<(usize, &'static str, f32)>,
+}
+
+impl Ctx {
+    pub fn new(rng: Rng) -> Self {
+        Self {
+            training: false,
+            probe: false,
+            rng,
+            fractal_column: None,
+            eval_column: None,
+            join_inputs: (0, 0),
+            current: 0,
+            taps: Vec::new(),
+            gates: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    /// A context for evaluation (no randomness is drawn in eval mode).
+    pub fn eval() -> Self {
+        Self::new(Rng::new(0))
+    }
+
+    pub fn record_probe(&mut self, name: &'static str, value: f32) {
+        if self.training {
+            self.events.push((self.current, name, value));
+        }
+    }
+
+    pub fn record_gate(&mut self, mean: Tensor<1>) {
+        self.gates.push((self.current, mean));
+    }
+
+    /// Clears what the previous pass collected.
+    pub fn reset(&mut self) {
+        self.taps.clear();
+        self.gates.clear();
+        self.events.clear();
+    }
+}
+
+/// One block of the network.
+#[derive(Module, Debug)]
+pub enum Block {
+    Conv(ConvLayer),
+    Dense(DenseLayer),
+    Residual(ResidualBlock),
+    Highway(HighwayConv),
+    HighwayDense(HighwayDense),
+    Fractal(FractalBlock),
+    DenseBlock(DenseBlock),
+    Transition(Transition),
+    Pool(Pool),
+    GlobalAvgPool(GlobalAvgPool),
+    NormAct(NormAct),
+    Dropout(DropoutLayer),
+    Classifier(Classifier),
+}
+
+impl Block {
+    pub fn forward(&self, x: Features, ctx: &mut Ctx) -> Features {
+        match self {
+            Block::Conv(b) => b.forward(x, ctx),
+            Block::Dense(b) => b.forward(x, ctx),
+            Block::Residual(b) => b.forward(x, ctx),
+            Block::Highway(b) => b.forward(x, ctx),
+            Block::HighwayDense(b) => b.forward(x, ctx),
+            Block::Fractal(b) => b.forward(x, ctx),
+            Block::DenseBlock(b) => b.forward(x, ctx),
+            Block::Transition(b) => b.forward(x, ctx),
+            Block::Pool(b) => b.forward(x, ctx),
+            Block::GlobalAvgPool(b) => b.forward(x, ctx),
+            Block::NormAct(b) => b.forward(x, ctx),
+            Block::Dropout(b) => b.forward(x, ctx),
+            Block::Classifier(b) => b.forward(x, ctx),
+        }
+    }
+}
+
+/// What the probes and the UI need to know of each block instance.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InstanceMeta {
+    pub name: String,
+    pub tag: &'static str,
+    /// Index among the blocks with weights (the gradient probe's layer index).
+    pub probe_layer: Option<usize>,
+    pub output: Shape,
+}
+
+/// Network-wide facts that are not weights.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NetworkMeta {
+    pub instances: Vec<InstanceMeta>,
+    pub input: Shape,
+    pub classes: usize,
+    pub params: usize,
+    pub depth: usize,
+    /// (global drop-path ratio, columns) when the network has fractal blocks.
+    pub fractal: Option<(f32, usize)>,
+}
+
+impl NetworkMeta {
+    /// Names of the probe layers (blocks with weights), in order.
+    pub fn probe_layer_names(&self) -> Vec<String> {
+        self.instances.iter().filter(|i| i.probe_layer.is_some()).map(|i| i.name.clone()).collect()
+    }
+
+    pub fn probe_layer_count(&self) -> usize {
+        self.instances.iter().filter(|i| i.probe_layer.is_some()).count()
+    }
+}
+
+/// Why a network could not be built.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ModelError {
+    #[error("the architecture is invalid: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<BlockError>),
+    #[error("cannot load weights from {path}: {message}")]
+    Load { path: String, message: String },
+    #[error("cannot save weights to {path}: {message}")]
+    Save { path: String, message: String },
+}
+
+/// A network built from an architecture.
+#[derive(Module, Debug)]
+pub struct Network {
+    pub blocks: Vec<Block>,
+    pub training: Param<Flag>,
+    #[module(skip)]
+    pub meta: NetworkMeta,
+}
+
+impl Network {
+    /// Builds `arch` for examples of shape `input` and `classes` classes on
+    /// `device`, drawing initial weights from `seed`.
+    pub fn build(arch: &Architecture, input: Shape, classes: usize, device: &Device, seed: u64) -> Result<Network, ModelError> {
+        let analysis = arch.analyse(input, classes);
+        if !analysis.is_valid() {
+            return Err(ModelError::Invalid(analysis.errors));
+        }
+        Ok(Self::from_analysis(arch, &analysis, device, seed))
+    }
+
+    fn from_analysis(arch: &Architecture, analysis: &Analysis, device: &Device, seed: u64) -> Network {
+        let mut rng = Rng::stream(seed, "init");
+        let mut builder = Builder { device, rng: &mut rng };
+        let mut blocks = Vec::with_capacity(analysis.instances.len());
+        let mut instances = Vec::with_capacity(analysis.instances.len());
+        let mut probe_layers = 0;
+        let mut fractal = None;
+        for inst in &analysis.instances {
+            let cin = match inst.input {
+                Shape::Map { channels, .. } => channels,
+                Shape::Flat { features } => features,
+            };
+            let options = &inst.layer;
+            let b = &mut builder;
+            let block = match inst.kind {
+                BlockKind::Conv { filters, kernel, stride } => Block::Conv(ConvLayer::new(b, cin, filters, kernel, stride, options)),
+                BlockKind::Dense { units } => Block::Dense(DenseLayer::new(b, inst.input.numel(), units, options)),
+                BlockKind::Residual { filters, stride, bottleneck, preactivation, shortcut, .. } => {
+                    let o = ResidualOptions { filters, stride, bottleneck, preactivation, shortcut, survival: inst.survival };
+                    Block::Residual(ResidualBlock::new(b, cin, &o, options))
+                }
+                BlockKind::Highway { kernel, carry, gate_bias } => {
+                    Block::Highway(HighwayConv::new(b, cin, kernel, carry, gate_bias, options))
+                }
+                BlockKind::HighwayDense { carry, gate_bias } => {
+                    Block::HighwayDense(HighwayDense::new(b, inst.input.numel(), carry, gate_bias, options))
+                }
+                BlockKind::Fractal { columns, filters, local_drop, global_ratio } => {
+                    fractal.get_or_insert((global_ratio, columns));
+                    Block::Fractal(FractalBlock::new(b, cin, columns, filters, local_drop, options))
+                }
+                BlockKind::DenseBlock { layers, growth_rate, bottleneck } => {
+                    Block::DenseBlock(DenseBlock::new(b, cin, layers, growth_rate, bottleneck, options))
+                }
+                BlockKind::Transition { compression } => Block::Transition(Transition::new(b, cin, compression, options)),
+                BlockKind::MaxPool { size, stride } => Block::Pool(Pool { size, stride, max: true }),
+                BlockKind::AvgPool { size, stride } => Block::Pool(Pool { size, stride, max: false }),
+                BlockKind::GlobalAvgPool => Block::GlobalAvgPool(GlobalAvgPool { channels: cin }),
+                BlockKind::NormAct => Block::NormAct(NormAct::new(b, cin, options)),
+                BlockKind::Dropout { p } => Block::Dropout(DropoutLayer { p }),
+                BlockKind::Classifier => Block::Classifier(Classifier::new(b, inst.input.numel(), analysis.classes, options)),
+            };
+            let probe_layer = inst.has_weights().then(|| {
+                probe_layers += 1;
+                probe_layers - 1
+            });
+            let repeat = arch.blocks.get(inst.entry).map_or(1, |e| e.repeat);
+            instances.push(InstanceMeta { name: inst.name(repeat), tag: inst.kind.tag(), probe_layer, output: inst.output });
+            blocks.push(block);
+        }
+        let meta = NetworkMeta {
+            instances,
+            input: analysis.input,
+            classes: analysis.classes,
+            params: analysis.params,
+            depth: analysis.depth,
+            fractal,
+        };
+        Network { blocks, training: Param::from_bool(true), meta }
+    }
+
+    /// Logits `[B, classes]` for images `[B, C, H, W]`.
+    pub fn forward(&self, x: Tensor<4>, ctx: &mut Ctx) -> Tensor<2> {
+        ctx.training = self.training.is_enabled() && x.device().is_autodiff();
+        ctx.fractal_column = match (ctx.training, self.meta.fractal) {
+            (true, Some((global_ratio, columns))) => {
+                ctx.rng.bernoulli(f64::from(global_ratio)).then(|| 1 + ctx.rng.below(columns))
+            }
+            (true, None) => None,
+            (false, _) => ctx.eval_column,
+        };
+        let tap = ctx.probe && ctx.training;
+        let mut h = Features::Map(x);
+        for (i, block) in self.blocks.iter().enumerate() {
+            ctx.current = i;
+            h = block.forward(h, ctx);
+            if tap && self.meta.instances[i].probe_layer.is_some() {
+                let (out, zero) = h.tapped();
+                ctx.taps.push((i, zero));
+                h = out;
+            }
+        }
+        h.into_flat()
+    }
+
+    /// Trainable parameters (BN running statistics are not parameters).
+    pub fn num_trainable(&self) -> usize {
+        let mut counter = TrainableCounter::default();
+        self.visit(&mut counter);
+        counter.count
+    }
+
+    /// Per probe layer, the sum of squares of its weight gradients (conv
+    /// kernels and linear matrices; BN and biases excluded), still on the
+    /// device. A layer that received no gradient (a dropped block) gives 0.
+    pub fn weight_grad_sq(&self, grads: &Gradients, device: &Device) -> Vec<Tensor<1>> {
+        self.blocks
+            .iter()
+            .zip(&self.meta.instances)
+            .filter(|(_, m)| m.probe_layer.is_some())
+            .map(|(block, _)| {
+                let mut visitor = WeightGradSq { grads, path: Vec::new(), sum: None };
+                block.visit(&mut visitor);
+                visitor.sum.unwrap_or_else(|| Tensor::zeros([1], &device.clone().inner()))
+            })
+            .collect()
+    }
+
+    /// Per probe layer, the sum of squares of the gradient of the loss with
+    /// respect to that block's output (taps recorded by a probe pass).
+    pub fn output_grad_sq(&self, ctx: &Ctx, grads: &Gradients, device: &Device) -> Vec<Tensor<1>> {
+        ctx.taps
+            .iter()
+            .map(|(_, zero)| zero.grad_sq(grads).unwrap_or_else(|| Tensor::zeros([1], &device.clone().inner())))
+            .collect()
+    }
+
+    /// Saves the weights (and BN statistics) to `path` (`.bpk`).
+    pub fn save(&self, path: &std::path::Path) -> Result<(), ModelError> {
+        self.clone()
+            .save_file(path)
+            .map_err(|e| ModelError::Save { path: path.display().to_string(), message: e.to_string() })
+    }
+
+    /// Loads weights saved by [`Network::save`] into this network (built from
+    /// the same architecture).
+    pub fn load(self, path: &std::path::Path) -> Result<Network, ModelError> {
+        self.try_load_file(path)
+            .map_err(|e| ModelError::Load { path: path.display().to_string(), message: e.to_string() })
+    }
+}
+
+#[derive(Default)]
+struct TrainableCounter {
+    path: Vec<String>,
+    count: usize,
+}
+
+impl ModuleVisitor for TrainableCounter {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if !self.path.last().is_some_and(|n| n.starts_with("running_")) {
+            self.count += param.lazy_shape().num_elements();
+        }
+    }
+}
+
+struct WeightGradSq<'a> {
+    grads: &'a Gradients,
+    path: Vec<String>,
+    sum: Option<Tensor<1>>,
+}
+
+impl ModuleVisitor for WeightGradSq<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if self.path.last().map(String::as_str) != Some("weight") {
+            return;
+        }
+        if let Some(g) = param.grad(self.grads) {
+            let sq = g.square().sum();
+            self.sum = Some(match self.sum.take() {
+                Some(s) => s + sq,
+                None => sq,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

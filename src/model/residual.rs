@@ -1,0 +1,207 @@
+//! The residual block of He et al. (2016): `H(x) = relu(F(x) + x)`, basic
+//! (two 3x3 convs) or bottleneck (1x1-3x3-1x1), post-activation or
+//! pre-activation (He et al. 2016b: BN-ReLU-conv, nothing after the
+//! addition), with the shortcut options A, B and C, or none at all (the plain
+//! twin). Stochastic depth (Huang et al. 2016): in training the whole residual
+//! branch is skipped with probability `1 - p_l`; at test time it is scaled by
+//! `p_l`.
+
+use burn::nn::conv::Conv2d;
+use burn::nn::BatchNorm;
+use burn::prelude::*;
+use burn::tensor::module::max_pool2d;
+use burn::tensor::ops::MaxPoolOptions;
+
+use super::layers::{self, Act, Builder};
+use super::{Ctx, Features};
+use crate::arch::{LayerOptions, Norm, Shortcut};
+
+/// How the input reaches the addition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShortcutPath {
+    /// No shortcut: a plain pair of layers.
+    Removed,
+    Identity,
+    /// Option A: subsample by `stride`, append `extra` zero channels.
+    ZeroPad { stride: usize, extra: usize },
+    /// Options B and C: 1x1 conv (+ BN).
+    Projection,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ResidualConfig {
+    pub preactivation: bool,
+    pub path: ShortcutPath,
+    pub act: Act,
+    /// Stochastic-depth survival probability `p_l`.
+    pub survival: Option<f32>,
+}
+
+/// A residual block.
+///
+/// # Shapes
+/// `[B, C_in, H, W] -> [B, out, H/stride, W/stride]` where `out` is `filters`
+/// (basic) or `4 filters` (bottleneck).
+#[derive(Module, Debug)]
+pub struct ResidualBlock {
+    /// The residual branch `F`: 2 (basic) or 3 (bottleneck) convolutions.
+    pub convs: Vec<Conv2d>,
+    /// BN after each conv (post-activation) or before each conv
+    /// (pre-activation); empty without normalisation.
+    pub norms: Vec<BatchNorm>,
+    pub projection: Option<Conv2d>,
+    pub projection_norm: Option<BatchNorm>,
+    #[module(skip)]
+    pub config: ResidualConfig,
+}
+
+pub struct ResidualOptions {
+    pub filters: usize,
+    pub stride: usize,
+    pub bottleneck: bool,
+    pub preactivation: bool,
+    pub shortcut: Shortcut,
+    pub survival: Option<f32>,
+}
+
+impl ResidualBlock {
+    pub fn new(b: &mut Builder, cin: usize, o: &ResidualOptions, options: &LayerOptions) -> Self {
+        let out = if o.bottleneck { 4 * o.filters } else { o.filters };
+        // (in, out, kernel, stride) of each conv of the branch.
+        let plan: Vec<(usize, usize, usize, usize)> = if o.bottleneck {
+            vec![(cin, o.filters, 1, 1), (o.filters, o.filters, 3, o.stride), (o.filters, out, 1, 1)]
+        } else {
+            vec![(cin, out, 3, o.stride), (out, out, 3, 1)]
+        };
+        let bias = layers::bias_unless_norm(options);
+        let convs: Vec<Conv2d> = plan.iter().map(|&(i, j, k, s)| layers::conv(b, i, j, k, s, bias, options.init)).collect();
+        let norms = if options.norm == Norm::Batchnorm {
+            plan.iter()
+                .map(|&(i, j, _, _)| if o.preactivation { i } else { j })
+                .map(|channels| burn::nn::BatchNormConfig::new(channels).init(b.device))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let changes_shape = o.stride != 1 || cin != out;
+        let path = match o.shortcut {
+            Shortcut::None => ShortcutPath::Removed,
+            Shortcut::A if changes_shape => ShortcutPath::ZeroPad { stride: o.stride, extra: out.saturating_sub(cin) },
+            Shortcut::B if changes_shape => ShortcutPath::Projection,
+            Shortcut::C => ShortcutPath::Projection,
+            Shortcut::A | Shortcut::B => ShortcutPath::Identity,
+        };
+        let (projection, projection_norm) = if path == ShortcutPath::Projection {
+            (Some(layers::conv(b, cin, out, 1, o.stride, bias, options.init)), layers::norm(b, out, options))
+        } else {
+            (None, None)
+        };
+        let survival = if path == ShortcutPath::Removed { None } else { o.survival.filter(|&p| p < 1.0) };
+        Self {
+            convs,
+            norms,
+            projection,
+            projection_norm,
+            config: ResidualConfig { preactivation: o.preactivation, path, act: Act(options.activation), survival },
+        }
+    }
+
+    fn norm(&self, i: usize) -> Option<&BatchNorm> {
+        self.norms.get(i)
+    }
+
+    fn shortcut(&self, x: &Tensor<4>, preactivated: &Tensor<4>) -> Option<Tensor<4>> {
+        match self.config.path {
+            ShortcutPath::Removed => None,
+            ShortcutPath::Identity => Some(x.clone()),
+            ShortcutPath::ZeroPad { stride, extra } => {
+                let sub = if stride > 1 {
+                    max_pool2d(x.clone(), MaxPoolOptions::new([1, 1]).with_stride([stride, stride]))
+                } else {
+                    x.clone()
+                };
+                if extra == 0 {
+                    Some(sub)
+                } else {
+                    let [batch, _, h, w] = sub.dims();
+                    let zeros = Tensor::zeros([batch, extra, h, w], &sub.device());
+                    Some(Tensor::cat(vec![sub, zeros], 1))
+                }
+            }
+            ShortcutPath::Projection => {
+                let conv = self.projection.as_ref()?;
+                // He et al. 2016b project the pre-activated input.
+                let input = if self.config.preactivation { preactivated.clone() } else { x.clone() };
+                let y = conv.forward(input);
+                Some(match &self.projection_norm {
+                    Some(bn) => bn.forward(y),
+                    None => y,
+                })
+            }
+        }
+    }
+
+    /// The residual branch `F`, given the (pre-activated, for pre-activation
+    /// blocks) input.
+    fn branch(&self, input: Tensor<4>) -> Tensor<4> {
+        let act = self.config.act;
+        let last = self.convs.len() - 1;
+        let mut h = input;
+        for (i, conv) in self.convs.iter().enumerate() {
+            if self.config.preactivation {
+                if i > 0 {
+                    h = act.apply(match self.norm(i) {
+                        Some(bn) => bn.forward(h),
+                        None => h,
+                    });
+                }
+                h = conv.forward(h);
+            } else {
+                h = conv.forward(h);
+                if let Some(bn) = self.norm(i) {
+                    h = bn.forward(h);
+                }
+                if i < last {
+                    h = act.apply(h);
+                }
+            }
+        }
+        h
+    }
+
+    pub fn forward(&self, x: Features, ctx: &mut Ctx) -> Features {
+        let x = x.into_map();
+        let act = self.config.act;
+        let preactivated = if self.config.preactivation {
+            act.apply(match self.norm(0) {
+                Some(bn) => bn.forward(x.clone()),
+                None => x.clone(),
+            })
+        } else {
+            x.clone()
+        };
+        let shortcut = self.shortcut(&x, &preactivated);
+        let mut scale = None;
+        if let (Some(p), Some(identity)) = (self.config.survival, &shortcut) {
+            if ctx.training {
+                let keep = ctx.rng.bernoulli(f64::from(p));
+                ctx.record_probe("dropped", if keep { 0.0 } else { 1.0 });
+                if !keep {
+                    let y = identity.clone();
+                    return Features::Map(if self.config.preactivation { y } else { act.apply(y) });
+                }
+            } else {
+                scale = Some(p);
+            }
+        }
+        let mut f = self.branch(if self.config.preactivation { preactivated } else { x });
+        if let Some(p) = scale {
+            f = f * p;
+        }
+        let y = match shortcut {
+            Some(s) => f + s,
+            None => f,
+        };
+        Features::Map(if self.config.preactivation { y } else { act.apply(y) })
+    }
+}

@@ -1,0 +1,192 @@
+//! Training settings: optimiser, learning-rate schedule, budget, seed. Saved
+//! as `train.json` in every run folder so a run can be reproduced from it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::arch::LayerOverrides;
+use crate::backend::BackendChoice;
+use crate::data::DataSpec;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// SGD with momentum (He et al.'s choice for CIFAR).
+    #[default]
+    Sgd,
+    Adam,
+}
+
+/// How the learning rate changes over the run (a factor on the base rate).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Schedule {
+    #[default]
+    Constant,
+    /// Divide by 10 at each milestone, given as fractions of the run (He et
+    /// al. divide at 50 % and 75 % of training: `[0.5, 0.75]`).
+    Step { milestones: Vec<f64> },
+    /// Cosine decay from the base rate to zero.
+    Cosine,
+}
+
+impl Schedule {
+    /// Parses `constant`, `cosine` or `step` / `step:0.5,0.75`.
+    pub fn parse(text: &str) -> Result<Schedule, String> {
+        match text.split_once(':') {
+            None if text == "constant" => Ok(Schedule::Constant),
+            None if text == "cosine" => Ok(Schedule::Cosine),
+            None if text == "step" => Ok(Schedule::Step { milestones: vec![0.5, 0.75] }),
+            Some(("step", list)) => {
+                let milestones: Result<Vec<f64>, _> = list.split(',').map(|m| m.trim().parse::<f64>()).collect();
+                let milestones = milestones.map_err(|_| format!("'{list}': milestones are fractions of the run, like 0.5,0.75"))?;
+                if milestones.iter().any(|m| !(0.0..=1.0).contains(m)) {
+                    return Err(format!("'{list}': milestones must be between 0 and 1 (fractions of the run)"));
+                }
+                Ok(Schedule::Step { milestones })
+            }
+            _ => Err(format!("'{text}' is not a schedule: constant, cosine, step or step:0.5,0.75")),
+        }
+    }
+
+    /// The factor on the base rate at `step` of `total` (warm-up excluded).
+    pub fn factor(&self, step: usize, total: usize) -> f64 {
+        let progress = step as f64 / total.max(1) as f64;
+        match self {
+            Schedule::Constant => 1.0,
+            Schedule::Step { milestones } => 0.1f64.powi(milestones.iter().filter(|&&m| progress >= m).count() as i32),
+            Schedule::Cosine => 0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos()),
+        }
+    }
+}
+
+impl std::fmt::Display for Schedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Schedule::Constant => write!(f, "constant"),
+            Schedule::Cosine => write!(f, "cosine"),
+            Schedule::Step { milestones } => {
+                write!(f, "step:{}", milestones.iter().map(|m| m.to_string()).collect::<Vec<_>>().join(","))
+            }
+        }
+    }
+}
+
+/// Everything that decides a training run besides the architecture.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainConfig {
+    pub data: DataSpec,
+    pub backend: BackendChoice,
+    pub epochs: usize,
+    /// Stop after this many steps even if epochs remain.
+    pub max_steps: Option<usize>,
+    pub batch_size: usize,
+    pub optimizer: OptimizerKind,
+    /// Base learning rate.
+    pub lr: f64,
+    /// SGD momentum (0 for plain SGD).
+    pub momentum: f64,
+    pub nesterov: bool,
+    /// L2 weight decay (coupled, as in He et al.'s 1e-4).
+    pub weight_decay: f64,
+    pub schedule: Schedule,
+    /// Linear warm-up from 0 over this many steps.
+    pub warmup_steps: usize,
+    pub seed: u64,
+    /// Gradient probe every N steps (0: never).
+    pub probe_every: usize,
+    /// Pad-4 crop + flip augmentation; `None` follows the dataset's default.
+    pub augment: Option<bool>,
+    /// Use at most this many training / test examples (quick runs).
+    pub train_limit: Option<usize>,
+    pub test_limit: Option<usize>,
+    /// Layer flags applied to the architecture.
+    pub overrides: LayerOverrides,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            data: DataSpec::FashionMini,
+            backend: BackendChoice::Auto,
+            epochs: 5,
+            max_steps: None,
+            batch_size: 64,
+            optimizer: OptimizerKind::Sgd,
+            lr: 0.05,
+            momentum: 0.9,
+            nesterov: false,
+            weight_decay: 1e-4,
+            schedule: Schedule::Constant,
+            warmup_steps: 0,
+            seed: 1,
+            probe_every: 10,
+            augment: None,
+            train_limit: None,
+            test_limit: None,
+            overrides: LayerOverrides::default(),
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Problems with the settings themselves, in words.
+    pub fn check(&self) -> Result<(), String> {
+        if self.batch_size == 0 {
+            return Err("batch size must be at least 1".into());
+        }
+        if self.epochs == 0 && self.max_steps.is_none() {
+            return Err("give at least 1 epoch or a number of steps".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(format!("learning rate must be a positive number, not {}", self.lr));
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            return Err(format!("momentum must be in [0, 1), not {}", self.momentum));
+        }
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            return Err(format!("weight decay must be 0 or more, not {}", self.weight_decay));
+        }
+        Ok(())
+    }
+
+    /// The learning rate at `step` of `total` for base rate `base`.
+    pub fn lr_at(&self, base: f64, step: usize, total: usize) -> f64 {
+        let warm = if self.warmup_steps > 0 && step < self.warmup_steps {
+            (step + 1) as f64 / self.warmup_steps as f64
+        } else {
+            1.0
+        };
+        base * warm * self.schedule.factor(step, total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules_follow_their_rules() {
+        let step = Schedule::parse("step:0.5,0.75").unwrap();
+        assert_eq!(step.factor(0, 100), 1.0);
+        assert!((step.factor(50, 100) - 0.1).abs() < 1e-12);
+        assert!((step.factor(80, 100) - 0.01).abs() < 1e-12);
+        let cosine = Schedule::Cosine;
+        assert!((cosine.factor(0, 100) - 1.0).abs() < 1e-12);
+        assert!((cosine.factor(50, 100) - 0.5).abs() < 1e-12);
+        assert!(cosine.factor(100, 100).abs() < 1e-12);
+        assert!(Schedule::parse("step:2").is_err());
+        assert!(Schedule::parse("warm").is_err());
+        let config = TrainConfig { warmup_steps: 4, ..Default::default() };
+        assert!((config.lr_at(0.1, 0, 100) - 0.025).abs() < 1e-12);
+        assert!((config.lr_at(0.1, 10, 100) - 0.1).abs() < 1e-12);
+    }
+
+    #[test]
+    fn train_config_round_trips_through_json() {
+        let config = TrainConfig { schedule: Schedule::Step { milestones: vec![0.5] }, max_steps: Some(7), ..Default::default() };
+        let text = serde_json::to_string(&config).unwrap();
+        assert_eq!(serde_json::from_str::<TrainConfig>(&text).unwrap(), config);
+        assert!(TrainConfig { lr: -1.0, ..Default::default() }.check().is_err());
+    }
+}

@@ -1,0 +1,68 @@
+//! Evaluation on the test split: loss, accuracy, per-class accuracy and the
+//! confusion matrix.
+
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::prelude::*;
+
+use super::events::Evaluation;
+use crate::data::Dataset;
+use crate::model::{Ctx, Network};
+
+/// Examples per evaluation batch.
+const EVAL_BATCH: usize = 256;
+
+/// Evaluates an eval-mode network (`net.valid()`) on `device` (plain, no
+/// autodiff) over the whole test split.
+pub fn evaluate(net: &Network, data: &Dataset, device: &Device, step: usize, epoch: usize, elapsed_secs: f64) -> Evaluation {
+    evaluate_with(net, data, device, &mut Ctx::eval(), step, epoch, elapsed_secs)
+}
+
+/// As [`evaluate`], with a chosen context (e.g. a single fractal column).
+pub fn evaluate_with(net: &Network, data: &Dataset, device: &Device, ctx: &mut Ctx, step: usize, epoch: usize, elapsed_secs: f64) -> Evaluation {
+    let classes = data.classes();
+    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let (c, h, w) = (data.channels, data.height, data.width);
+    let mut confusion = vec![vec![0u32; classes]; classes];
+    let mut loss_sum = 0f64;
+    let indices: Vec<usize> = (0..data.test.len()).collect();
+    for chunk in indices.chunks(EVAL_BATCH) {
+        let batch = data.batch(&data.test, chunk, None);
+        let labels = batch.labels.clone();
+        let x = Tensor::<4>::from_data(TensorData::new(batch.images, [batch.size, c, h, w]), device);
+        let y = Tensor::<1, Int>::from_data(TensorData::new(batch.labels, [batch.size]), device);
+        ctx.reset();
+        let logits = net.forward(x, ctx);
+        let loss = loss_fn.forward(logits.clone(), y);
+        let predictions = logits.argmax(1).reshape([batch.size]).float();
+        let values: Vec<f32> = Tensor::cat(vec![loss, predictions], 0).try_into_vec_as::<f32>().unwrap_or_default();
+        if values.len() != batch.size + 1 {
+            continue;
+        }
+        loss_sum += f64::from(values[0]) * batch.size as f64;
+        for (label, prediction) in labels.iter().zip(&values[1..]) {
+            let (t, p) = (*label as usize, *prediction as usize);
+            if t < classes && p < classes {
+                confusion[t][p] += 1;
+            }
+        }
+    }
+    let total: u32 = confusion.iter().flatten().sum();
+    let correct: u32 = (0..classes).map(|i| confusion[i][i]).sum();
+    let per_class_accuracy = confusion
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let n: u32 = row.iter().sum();
+            if n == 0 { 0.0 } else { row[i] as f32 / n as f32 }
+        })
+        .collect();
+    Evaluation {
+        step,
+        epoch,
+        loss: (loss_sum / f64::from(total.max(1))) as f32,
+        accuracy: correct as f32 / total.max(1) as f32,
+        per_class_accuracy,
+        confusion,
+        elapsed_secs,
+    }
+}

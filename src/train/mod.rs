@@ -1,0 +1,17 @@
+//! The training engine: settings, the worker thread and its messages,
+//! evaluation, gradient probes and run folders.
+
+pub mod config;
+pub mod evaluate;
+pub mod events;
+pub mod runfolder;
+pub mod worker;
+
+pub use crate::experiment::SweepRow;
+pub use config::{OptimizerKind, Schedule, TrainConfig};
+pub use events::{Command, Event, RunStatus, Summary};
+pub use runfolder::{RunFolder, RunWriter};
+pub use worker::{spawn, train, RunHandle, RunRequest};
+
+#[cfg(test)]
+mod tests;

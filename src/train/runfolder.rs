@@ -1,0 +1,315 @@
+//! Run folders, as other tools read them:
+//!
+//! | file | content |
+//! | --- | --- |
+//! | `arch.json` | the architecture, exactly as trained |
+//! | `train.json` | training settings, dataset, backend, seed |
+//! | `metrics.csv` | `step,epoch,split,loss,accuracy,lr,elapsed_secs` |
+//! | `gradients.csv` | `step,layer_index,layer_name,weight_grad_norm,output_grad_norm` |
+//! | `probes.csv` | `step,layer_index,layer_name,probe,value` |
+//! | `summary.json` | status, final losses and accuracies, parameters, depth, speed |
+//! | `model.bpk` | trained weights |
+//!
+//! CSV rows are appended and flushed as the run goes; `summary.json` and the
+//! weights are written atomically, so a process killed mid-run leaves a
+//! folder that still reads.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::config::TrainConfig;
+use super::events::{GradientSnapshot, ProbeSnapshot, Summary};
+use crate::arch::{Architecture, Shape};
+use crate::backend::Backend;
+use crate::data::Normalization;
+use crate::model::{ModelError, Network};
+use crate::util::fsio::write_atomic;
+
+pub const METRICS_HEADER: &str = "step,epoch,split,loss,accuracy,lr,elapsed_secs";
+pub const GRADIENTS_HEADER: &str = "step,layer_index,layer_name,weight_grad_norm,output_grad_norm";
+pub const PROBES_HEADER: &str = "step,layer_index,layer_name,probe,value";
+pub const MODEL_FILE: &str = "model.bpk";
+
+/// Version of `train.json`.
+pub const TRAIN_FORMAT_VERSION: u32 = 1;
+
+/// The dataset as a run saw it: enough to feed the trained model new images.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DatasetInfo {
+    pub spec: String,
+    pub input: Shape,
+    pub class_names: Vec<String>,
+    pub normalization: Normalization,
+    pub train_examples: usize,
+    pub test_examples: usize,
+    pub augment: bool,
+}
+
+/// `train.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainRecord {
+    pub format_version: u32,
+    pub config: TrainConfig,
+    pub dataset: DatasetInfo,
+    pub backend: Backend,
+    pub adapter: String,
+    pub started_unix_secs: u64,
+}
+
+/// Errors reading or writing a run folder, naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum RunFolderError {
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+fn file_error(path: &Path, message: impl ToString) -> RunFolderError {
+    RunFolderError::File { path: path.display().to_string(), message: message.to_string() }
+}
+
+/// Writes a run folder as a run goes.
+pub struct RunWriter {
+    dir: PathBuf,
+    metrics: BufWriter<File>,
+    gradients: BufWriter<File>,
+    probes: BufWriter<File>,
+    layer_names: Vec<String>,
+}
+
+fn csv_file(path: &Path, header: &str) -> Result<BufWriter<File>, RunFolderError> {
+    let file = File::create(path).map_err(|e| file_error(path, e))?;
+    let mut w = BufWriter::new(file);
+    writeln!(w, "{header}").and_then(|_| w.flush()).map_err(|e| file_error(path, e))?;
+    Ok(w)
+}
+
+/// Quotes a CSV field when it needs it.
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
+impl RunWriter {
+    /// Creates `dir` (which must not already hold a run) and writes
+    /// `arch.json` and `train.json`.
+    pub fn create(dir: &Path, arch: &Architecture, record: &TrainRecord, layer_names: Vec<String>) -> Result<RunWriter, RunFolderError> {
+        if dir.join("arch.json").exists() || dir.join("metrics.csv").exists() {
+            return Err(file_error(dir, "already holds a run: choose another output folder"));
+        }
+        std::fs::create_dir_all(dir).map_err(|e| file_error(dir, e))?;
+        let arch_path = dir.join("arch.json");
+        write_atomic(&arch_path, arch.to_json().as_bytes()).map_err(|e| file_error(&arch_path, e))?;
+        let train_path = dir.join("train.json");
+        let text = serde_json::to_string_pretty(record).map_err(|e| file_error(&train_path, e))?;
+        write_atomic(&train_path, text.as_bytes()).map_err(|e| file_error(&train_path, e))?;
+        Ok(RunWriter {
+            dir: dir.to_path_buf(),
+            metrics: csv_file(&dir.join("metrics.csv"), METRICS_HEADER)?,
+            gradients: csv_file(&dir.join("gradients.csv"), GRADIENTS_HEADER)?,
+            probes: csv_file(&dir.join("probes.csv"), PROBES_HEADER)?,
+            layer_names,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn metric(&mut self, step: usize, epoch: usize, split: &str, loss: f32, accuracy: f32, lr: f64, elapsed_secs: f64) -> Result<(), RunFolderError> {
+        writeln!(self.metrics, "{step},{epoch},{split},{loss},{accuracy},{lr},{elapsed_secs:.3}")
+            .and_then(|_| self.metrics.flush())
+            .map_err(|e| file_error(&self.dir.join("metrics.csv"), e))
+    }
+
+    pub fn gradients(&mut self, snapshot: &GradientSnapshot) -> Result<(), RunFolderError> {
+        for (i, (w, o)) in snapshot.weight.iter().zip(&snapshot.output).enumerate() {
+            let name = self.layer_names.get(i).map(String::as_str).unwrap_or("");
+            writeln!(self.gradients, "{},{},{},{w},{o}", snapshot.step, i, csv_field(name))
+                .map_err(|e| file_error(&self.dir.join("gradients.csv"), e))?;
+        }
+        self.gradients.flush().map_err(|e| file_error(&self.dir.join("gradients.csv"), e))
+    }
+
+    pub fn probes(&mut self, snapshot: &ProbeSnapshot) -> Result<(), RunFolderError> {
+        for v in &snapshot.values {
+            let name = self.layer_names.get(v.layer).map(String::as_str).unwrap_or("");
+            writeln!(self.probes, "{},{},{},{},{}", snapshot.step, v.layer, csv_field(name), v.name, v.value)
+                .map_err(|e| file_error(&self.dir.join("probes.csv"), e))?;
+        }
+        self.probes.flush().map_err(|e| file_error(&self.dir.join("probes.csv"), e))
+    }
+
+    pub fn summary(&self, summary: &Summary) -> Result<(), RunFolderError> {
+        let path = self.dir.join("summary.json");
+        let text = serde_json::to_string_pretty(summary).map_err(|e| file_error(&path, e))?;
+        write_atomic(&path, text.as_bytes()).map_err(|e| file_error(&path, e))
+    }
+
+    /// Saves the weights atomically (temporary file, then rename).
+    pub fn save_model(&self, net: &Network) -> Result<(), RunFolderError> {
+        let tmp = self.dir.join(format!(".model-{}.tmp.bpk", std::process::id()));
+        net.save(&tmp)?;
+        let path = self.dir.join(MODEL_FILE);
+        std::fs::rename(&tmp, &path).map_err(|e| file_error(&path, e))
+    }
+}
+
+/// One row of `metrics.csv`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricRow {
+    pub step: usize,
+    pub epoch: usize,
+    pub test: bool,
+    pub loss: f32,
+    pub accuracy: f32,
+    pub lr: f64,
+    pub elapsed_secs: f64,
+}
+
+/// One row of `gradients.csv`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GradientRow {
+    pub step: usize,
+    pub layer_index: usize,
+    pub layer_name: String,
+    pub weight_grad_norm: f32,
+    pub output_grad_norm: f32,
+}
+
+/// A run folder read back from disk.
+#[derive(Clone, Debug)]
+pub struct RunFolder {
+    pub dir: PathBuf,
+    pub arch: Architecture,
+    pub record: TrainRecord,
+    /// Absent when the process was killed before the first summary.
+    pub summary: Option<Summary>,
+    pub metrics: Vec<MetricRow>,
+    pub gradients: Vec<GradientRow>,
+    pub probes: Vec<(usize, usize, String, f32)>,
+}
+
+/// Splits a CSV line, honouring double quotes.
+pub fn split_csv(line: &str) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => fields.push(std::mem::take(&mut field)),
+            (c, _) => field.push(c),
+        }
+    }
+    fields.push(field);
+    fields
+}
+
+/// Reads the data rows of a CSV file with the expected header. A last line
+/// cut short by a kill is ignored.
+fn read_csv(path: &Path, header: &str) -> Result<Vec<Vec<String>>, RunFolderError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(file_error(path, e)),
+    };
+    let mut lines = text.lines();
+    match lines.next() {
+        Some(h) if h.trim() == header => {}
+        Some(h) => return Err(file_error(path, format!("unexpected header '{h}', expected '{header}'"))),
+        None => return Ok(Vec::new()),
+    }
+    let columns = header.split(',').count();
+    let complete = text.ends_with('\n');
+    let rows: Vec<&str> = lines.collect();
+    let last = rows.len();
+    Ok(rows
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| complete || i + 1 < last)
+        .map(|(_, l)| split_csv(l))
+        .filter(|f| f.len() == columns)
+        .collect())
+}
+
+fn parse<T: std::str::FromStr>(path: &Path, field: &str) -> Result<T, RunFolderError> {
+    field.trim().parse::<T>().map_err(|_| file_error(path, format!("'{field}' is not a number")))
+}
+
+impl RunFolder {
+    /// Reads a run folder.
+    pub fn open(dir: &Path) -> Result<RunFolder, RunFolderError> {
+        if !dir.is_dir() {
+            return Err(file_error(dir, "no such run folder"));
+        }
+        let arch_path = dir.join("arch.json");
+        let arch = Architecture::load(&arch_path).map_err(|e| file_error(&arch_path, e))?;
+        let train_path = dir.join("train.json");
+        let text = std::fs::read_to_string(&train_path).map_err(|e| file_error(&train_path, e))?;
+        let record: TrainRecord = serde_json::from_str(&text).map_err(|e| file_error(&train_path, e))?;
+        let summary_path = dir.join("summary.json");
+        let summary = match std::fs::read_to_string(&summary_path) {
+            Ok(text) => Some(serde_json::from_str(&text).map_err(|e| file_error(&summary_path, e))?),
+            Err(_) => None,
+        };
+        let metrics_path = dir.join("metrics.csv");
+        let metrics = read_csv(&metrics_path, METRICS_HEADER)?
+            .into_iter()
+            .map(|f| {
+                Ok(MetricRow {
+                    step: parse(&metrics_path, &f[0])?,
+                    epoch: parse(&metrics_path, &f[1])?,
+                    test: f[2] == "test",
+                    loss: parse(&metrics_path, &f[3])?,
+                    accuracy: parse(&metrics_path, &f[4])?,
+                    lr: parse(&metrics_path, &f[5])?,
+                    elapsed_secs: parse(&metrics_path, &f[6])?,
+                })
+            })
+            .collect::<Result<Vec<_>, RunFolderError>>()?;
+        let gradients_path = dir.join("gradients.csv");
+        let gradients = read_csv(&gradients_path, GRADIENTS_HEADER)?
+            .into_iter()
+            .map(|f| {
+                Ok(GradientRow {
+                    step: parse(&gradients_path, &f[0])?,
+                    layer_index: parse(&gradients_path, &f[1])?,
+                    layer_name: f[2].clone(),
+                    weight_grad_norm: parse(&gradients_path, &f[3])?,
+                    output_grad_norm: parse(&gradients_path, &f[4])?,
+                })
+            })
+            .collect::<Result<Vec<_>, RunFolderError>>()?;
+        let probes_path = dir.join("probes.csv");
+        let probes = read_csv(&probes_path, PROBES_HEADER)?
+            .into_iter()
+            .map(|f| Ok((parse(&probes_path, &f[0])?, parse(&probes_path, &f[1])?, f[3].clone(), parse(&probes_path, &f[4])?)))
+            .collect::<Result<Vec<_>, RunFolderError>>()?;
+        Ok(RunFolder { dir: dir.to_path_buf(), arch, record, summary, metrics, gradients, probes })
+    }
+
+    /// Builds the network on `device` and loads the trained weights.
+    pub fn load_network(&self, device: &burn::prelude::Device) -> Result<Network, RunFolderError> {
+        let info = &self.record.dataset;
+        let net = Network::build(&self.arch, info.input, info.class_names.len(), device, self.record.config.seed)?;
+        let path = self.dir.join(MODEL_FILE);
+        if !path.exists() {
+            return Err(file_error(&path, "missing: the run saved no weights (it ended before its first epoch?)"));
+        }
+        Ok(net.load(&path)?)
+    }
+}

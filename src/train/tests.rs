@@ -1,0 +1,167 @@
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::events::{Command, Event, RunStatus, StepMetrics};
+use super::*;
+use burn::module::Module;
+use crate::arch::{presets, Activation, Init, LayerOverrides};
+use crate::backend::BackendChoice;
+use crate::data::{DataSpec, Dataset};
+
+fn digits() -> Arc<Dataset> {
+    Arc::new(Dataset::load(&DataSpec::Digits).unwrap())
+}
+
+fn quick(config: TrainConfig) -> TrainConfig {
+    TrainConfig { data: DataSpec::Digits, backend: BackendChoice::Cpu, batch_size: 32, ..config }
+}
+
+fn request(arch: &str, data: &Arc<Dataset>, config: TrainConfig) -> RunRequest {
+    RunRequest { arch: presets::build(arch, data.shape()).unwrap(), config: quick(config), data: Some(data.clone()), out: None, init_weights: None }
+}
+
+/// Runs to the end and returns every event.
+fn run_all(request: RunRequest) -> Vec<Event> {
+    let handle = spawn(request, None).unwrap();
+    let events: Vec<Event> = handle.events.iter().collect();
+    handle.join();
+    events
+}
+
+fn steps(events: &[Event]) -> Vec<StepMetrics> {
+    events.iter().filter_map(|e| if let Event::Step(m) = e { Some(*m) } else { None }).collect()
+}
+
+fn summary(events: &[Event]) -> Summary {
+    events.iter().rev().find_map(|e| if let Event::Finished(s) = e { Some((**s).clone()) } else { None }).unwrap()
+}
+
+#[test]
+fn same_seed_gives_identical_losses_and_twins_see_identical_batches() {
+    let data = digits();
+    let config = TrainConfig { max_steps: Some(5), epochs: 1, seed: 11, ..Default::default() };
+    let a = steps(&run_all(request("resnet-8", &data, config.clone())));
+    let b = steps(&run_all(request("resnet-8", &data, config.clone())));
+    let twin = steps(&run_all(request("plain-8", &data, config.clone())));
+    let other = steps(&run_all(request("resnet-8", &data, TrainConfig { seed: 12, ..config })));
+    assert_eq!(a.len(), 5);
+    let losses = |s: &[StepMetrics]| s.iter().map(|m| m.loss).collect::<Vec<_>>();
+    let batches = |s: &[StepMetrics]| s.iter().map(|m| m.batch_digest).collect::<Vec<_>>();
+    assert_eq!(losses(&a), losses(&b));
+    assert_eq!(batches(&a), batches(&twin), "plain and residual twins see the same batches");
+    assert_ne!(losses(&a), losses(&twin));
+    assert_ne!(batches(&a), batches(&other));
+}
+
+#[test]
+fn training_lowers_the_loss_and_writes_a_run_folder_that_reads_back() {
+    let data = digits();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut req = request("resnet-8", &data, TrainConfig { epochs: 3, probe_every: 5, ..Default::default() });
+    req.out = Some(out.clone());
+    let events = run_all(req);
+    let s = summary(&events);
+    assert_eq!(s.status, RunStatus::Completed, "{:?}", s.reason);
+    assert!(s.final_test_accuracy.unwrap() > 0.8, "{s:?}");
+    let first = steps(&events)[0].loss;
+    assert!(s.final_train_loss.unwrap() < first / 2.0, "{first} -> {:?}", s.final_train_loss);
+
+    let run = RunFolder::open(&out).unwrap();
+    assert_eq!(run.summary.as_ref().unwrap().status, RunStatus::Completed);
+    assert_eq!(run.metrics.iter().filter(|m| !m.test).count(), s.steps);
+    assert_eq!(run.metrics.iter().filter(|m| m.test).count(), 3);
+    let layers = run.arch.analyse(data.shape(), 10).instances.iter().filter(|i| i.has_weights()).count();
+    assert_eq!(run.gradients.len() % layers, 0);
+    assert!(run.gradients.iter().all(|g| g.weight_grad_norm > 0.0 && g.output_grad_norm > 0.0));
+    assert_eq!(run.record.config.seed, 1);
+    // The saved weights reproduce the final test accuracy.
+    let net = run.load_network(&burn::prelude::Device::flex()).unwrap();
+    let again = evaluate::evaluate(&net.valid(), &data, &burn::prelude::Device::flex(), 0, 0, 0.0);
+    assert!((again.accuracy - s.final_test_accuracy.unwrap()).abs() < 1e-6);
+    assert_eq!(again.confusion.iter().flatten().sum::<u32>() as usize, data.test.len());
+}
+
+#[test]
+fn a_diverging_run_ends_as_diverged_with_its_csvs_intact() {
+    let data = digits();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let mut req = request("plain-mlp-5", &data, TrainConfig { lr: 1e3, momentum: 0.0, epochs: 5, probe_every: 1, ..Default::default() });
+    req.out = Some(out.clone());
+    let s = summary(&run_all(req));
+    assert_eq!(s.status, RunStatus::Diverged);
+    assert!(s.reason.as_ref().unwrap().contains("the loss became"), "{:?}", s.reason);
+    let run = RunFolder::open(&out).unwrap();
+    assert_eq!(run.summary.unwrap().status, RunStatus::Diverged);
+    assert!(!run.metrics.is_empty());
+    assert!(!run.metrics.last().unwrap().loss.is_finite());
+    assert!(!run.gradients.is_empty());
+}
+
+fn wait_for(handle: &RunHandle, mut predicate: impl FnMut(&Event) -> bool) -> Event {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let event = handle.events.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("event in time");
+        if predicate(&event) {
+            return event;
+        }
+    }
+}
+
+#[test]
+fn pause_resume_continue_from_the_same_step_and_stop_ends_within_a_second() {
+    let data = digits();
+    let handle = spawn(request("resnet-8", &data, TrainConfig { epochs: 1000, ..Default::default() }), None).unwrap();
+    wait_for(&handle, |e| matches!(e, Event::Step(m) if m.step >= 3));
+    handle.send(Command::Pause);
+    let Event::Paused { step: paused_at } = wait_for(&handle, |e| matches!(e, Event::Paused { .. })) else { unreachable!() };
+    // Nothing trains while paused.
+    std::thread::sleep(Duration::from_millis(300));
+    let during: Vec<Event> = handle.events.try_iter().collect();
+    let last_before = during.iter().filter_map(|e| if let Event::Step(m) = e { Some(m.step) } else { None }).max();
+    assert!(last_before.is_none_or(|s| s < paused_at), "{last_before:?} {paused_at}");
+    handle.send(Command::SetLr(0.01));
+    handle.send(Command::Resume);
+    let Event::Step(next) = wait_for(&handle, |e| matches!(e, Event::Step(_))) else { unreachable!() };
+    assert_eq!(next.step, paused_at, "training resumes at the step where it paused");
+    assert!((next.lr - 0.01).abs() < 1e-12);
+    wait_for(&handle, |e| matches!(e, Event::Step(m) if m.step >= paused_at + 3));
+    let asked = Instant::now();
+    handle.send(Command::Stop);
+    let Event::Finished(s) = wait_for(&handle, |e| matches!(e, Event::Finished(_))) else { unreachable!() };
+    let took = asked.elapsed();
+    assert_eq!(s.status, RunStatus::Stopped);
+    assert!(took < Duration::from_secs(1), "stop took {took:?}");
+    handle.join();
+}
+
+/// Output-gradient norms per probe layer at initialisation.
+fn initial_output_gradients(arch: &str, overrides: LayerOverrides) -> Vec<f32> {
+    let data = Arc::new(Dataset::load(&DataSpec::FashionMini).unwrap().truncated(256, 16));
+    let config = TrainConfig { max_steps: Some(1), probe_every: 1, batch_size: 128, overrides, ..Default::default() };
+    let mut req = request(arch, &data, config);
+    req.config.data = DataSpec::FashionMini;
+    let events = run_all(req);
+    events.iter().find_map(|e| if let Event::Gradients(g) = e { Some(g.output.clone()) } else { None }).unwrap()
+}
+
+#[test]
+fn vanishing_gradients_show_in_plain_sigmoid_nets_and_not_in_highway_nets() {
+    let sigmoid_standard = LayerOverrides { activation: Some(Activation::Sigmoid), init: Some(Init::Standard), norm: None };
+    let plain = initial_output_gradients("plain-mlp-30", sigmoid_standard);
+    let ratio = plain.last().unwrap() / plain.first().unwrap();
+    eprintln!("plain-mlp-30 sigmoid standard: last/first output gradient = {ratio:.3e}");
+    assert!(ratio > 100.0, "{ratio}");
+
+    let mut highway = presets::build("highway-mlp-30", crate::arch::Shape::map(1, 28, 28)).unwrap();
+    for block in &mut highway.blocks {
+        if let crate::arch::BlockKind::HighwayDense { gate_bias, .. } = &mut block.kind {
+            assert_eq!(*gate_bias, -2.0);
+        }
+    }
+    let highway = initial_output_gradients("highway-mlp-30", sigmoid_standard);
+    let ratio = highway.last().unwrap() / highway.first().unwrap();
+    eprintln!("highway-mlp-30 sigmoid standard, gate bias -2: last/first output gradient = {ratio:.3e}");
+    assert!(ratio <= 100.0, "{ratio}");
+}

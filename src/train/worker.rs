@@ -1,0 +1,552 @@
+//! The worker: a named thread that owns model, optimiser and data, runs the
+//! training loop (forward → backward → probes → optimiser step), writes the
+//! run folder, and talks to the UI through typed commands and events.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError, TrySendError};
+use std::sync::Arc;
+use std::time::Instant;
+
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::prelude::*;
+
+use super::config::{OptimizerKind, TrainConfig};
+use super::evaluate::evaluate;
+use super::events::{Command, Event, GradientSnapshot, ProbeSnapshot, ProbeValue, RunStatus, Started, StepMetrics, Summary};
+use super::runfolder::{DatasetInfo, RunWriter, TrainRecord, TRAIN_FORMAT_VERSION};
+use crate::arch::Architecture;
+use crate::backend;
+use crate::data::{BatchOrder, Dataset};
+use crate::model::{Ctx, Network};
+use crate::util::rng::Rng;
+
+/// Room for this many events before per-step events are dropped (the run
+/// folder keeps everything; the UI only needs to keep up).
+const EVENT_CAPACITY: usize = 1024;
+
+/// What to train.
+#[derive(Clone, Debug)]
+pub struct RunRequest {
+    pub arch: Architecture,
+    pub config: TrainConfig,
+    /// Already-loaded data (the GUI and sweeps share one copy); otherwise
+    /// `config.data` is loaded by the worker.
+    pub data: Option<Arc<Dataset>>,
+    /// Where to write the run folder (none: nothing is written).
+    pub out: Option<PathBuf>,
+    /// Start from these weights (a saved `model.bpk` of the same architecture).
+    pub init_weights: Option<PathBuf>,
+}
+
+/// Sends events to the UI without ever blocking the worker for long: step,
+/// gradient and probe events are dropped when the UI falls behind.
+#[derive(Clone)]
+pub struct EventSender {
+    tx: SyncSender<Event>,
+    wake: Option<Arc<dyn Fn() + Send + Sync>>,
+    dropped: Arc<AtomicUsize>,
+}
+
+impl EventSender {
+    pub fn new(tx: SyncSender<Event>, wake: Option<Arc<dyn Fn() + Send + Sync>>) -> Self {
+        Self { tx, wake, dropped: Arc::new(AtomicUsize::new(0)) }
+    }
+
+    /// Events that must arrive (start, evaluations, the end).
+    pub fn send(&self, event: Event) {
+        // A closed channel means nobody listens any more; the run folder
+        // still records everything.
+        if self.tx.send(event).is_ok() {
+            self.wake();
+        }
+    }
+
+    /// Events that may be dropped when the UI is behind.
+    pub fn send_droppable(&self, event: Event) {
+        match self.tx.try_send(event) {
+            Ok(()) => self.wake(),
+            Err(TrySendError::Full(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                self.wake();
+            }
+            Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+
+    /// How many droppable events were dropped so far.
+    pub fn dropped(&self) -> usize {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    fn wake(&self) {
+        if let Some(wake) = &self.wake {
+            wake();
+        }
+    }
+}
+
+/// A bounded event channel and its sender.
+pub fn event_channel(wake: Option<Arc<dyn Fn() + Send + Sync>>) -> (EventSender, Receiver<Event>) {
+    let (tx, rx) = mpsc::sync_channel(EVENT_CAPACITY);
+    (EventSender::new(tx, wake), rx)
+}
+
+/// A training run on its own thread. Dropping the handle stops the run and
+/// joins the thread.
+pub struct RunHandle {
+    commands: Sender<Command>,
+    pub events: Receiver<Event>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RunHandle {
+    pub fn send(&self, command: Command) {
+        // The worker only hangs up when the run is over, when commands no
+        // longer matter.
+        if self.commands.send(command).is_err() {
+            log_debug("command sent to a finished run");
+        }
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    /// Waits for the thread to end.
+    pub fn join(mut self) {
+        self.join_thread();
+    }
+
+    fn join_thread(&mut self) {
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            log_debug("the training thread panicked");
+        }
+    }
+}
+
+impl Drop for RunHandle {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            // Ignored when the run already ended.
+            if self.commands.send(Command::Stop).is_err() {
+                log_debug("run already over");
+            }
+            self.join_thread();
+        }
+    }
+}
+
+fn log_debug(message: &str) {
+    if std::env::var_os("DEPTHLAB_DEBUG").is_some() {
+        eprintln!("depthlab: {message}");
+    }
+}
+
+/// Starts `job` on a named thread with a command channel and a bounded
+/// event channel; `wake` is called after each event (the GUI repaints).
+pub fn spawn_worker<F>(name: &str, wake: Option<Arc<dyn Fn() + Send + Sync>>, job: F) -> std::io::Result<RunHandle>
+where
+    F: FnOnce(Receiver<Command>, EventSender) + Send + 'static,
+{
+    let (command_tx, command_rx) = mpsc::channel();
+    let (events, event_rx) = event_channel(wake);
+    let thread = std::thread::Builder::new().name(name.to_string()).spawn(move || job(command_rx, events))?;
+    Ok(RunHandle { commands: command_tx, events: event_rx, thread: Some(thread) })
+}
+
+/// Starts one training run on a worker thread.
+pub fn spawn(request: RunRequest, wake: Option<Arc<dyn Fn() + Send + Sync>>) -> std::io::Result<RunHandle> {
+    spawn_worker("depthlab-train", wake, move |commands, events| {
+        let summary = train(request, &commands, &events);
+        events.send(Event::Finished(Box::new(summary)));
+    })
+}
+
+/// Runs training to the end on the calling thread, catching panics so a bug
+/// becomes a failed run rather than a silent dead thread.
+pub fn train(request: RunRequest, commands: &Receiver<Command>, events: &EventSender) -> Summary {
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| Trainer::run(request, commands, events)));
+    match result {
+        Ok(summary) => summary,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            Summary::failed(format!("internal error: {message}"))
+        }
+    }
+}
+
+/// Mean loss and accuracy of the batches of one epoch.
+#[derive(Default)]
+struct EpochMeans {
+    loss_sum: f64,
+    accuracy_sum: f64,
+    count: usize,
+}
+
+impl EpochMeans {
+    fn add(&mut self, loss: f32, accuracy: f32) {
+        self.loss_sum += f64::from(loss);
+        self.accuracy_sum += f64::from(accuracy);
+        self.count += 1;
+    }
+
+    fn means(&self) -> Option<(f32, f32)> {
+        (self.count > 0).then(|| ((self.loss_sum / self.count as f64) as f32, (self.accuracy_sum / self.count as f64) as f32))
+    }
+}
+
+struct Trainer;
+
+impl Trainer {
+    fn run(request: RunRequest, commands: &Receiver<Command>, events: &EventSender) -> Summary {
+        let started = Instant::now();
+        let mut summary = match Self::run_inner(request, commands, events, started) {
+            Ok(summary) => summary,
+            Err(reason) => Summary::failed(reason),
+        };
+        summary.wall_secs = started.elapsed().as_secs_f64();
+        summary
+    }
+
+    fn run_inner(request: RunRequest, commands: &Receiver<Command>, events: &EventSender, started: Instant) -> Result<Summary, String> {
+        let RunRequest { mut arch, config, data, out, init_weights } = request;
+        config.check()?;
+        events.send(Event::Preparing("loading data".into()));
+        let data = match data {
+            Some(d) => d,
+            None => Arc::new(Dataset::load(&config.data).map_err(|e| e.to_string())?),
+        };
+        let data = match (config.train_limit, config.test_limit) {
+            (None, None) => data,
+            (train, test) => Arc::new(data.truncated(train.unwrap_or(usize::MAX), test.unwrap_or(usize::MAX))),
+        };
+        if data.train.is_empty() || data.test.is_empty() {
+            return Err("the dataset has no training or no test examples".into());
+        }
+        arch.apply_overrides(&config.overrides);
+        events.send(Event::Preparing("building the model".into()));
+        let compute = backend::select(config.backend);
+        let device = compute.device.clone().autodiff();
+        device.seed(config.seed);
+        let mut net = Network::build(&arch, data.shape(), data.classes(), &device, config.seed).map_err(|e| e.to_string())?;
+        if let Some(path) = &init_weights {
+            net = net.load(path).map_err(|e| e.to_string())?;
+        }
+        let augment = config.augment.unwrap_or(data.augment_by_default);
+        let n_train = data.train.len();
+        let batch_size = config.batch_size.min(n_train);
+        let steps_per_epoch = (n_train / batch_size).max(1);
+        let total_steps = match config.max_steps {
+            Some(max) if config.epochs == 0 => max,
+            Some(max) => max.min(config.epochs * steps_per_epoch),
+            None => config.epochs * steps_per_epoch,
+        };
+        let layer_names = net.meta.probe_layer_names();
+        let mut writer = match &out {
+            Some(dir) => {
+                let record = TrainRecord {
+                    format_version: TRAIN_FORMAT_VERSION,
+                    config: config.clone(),
+                    dataset: DatasetInfo {
+                        spec: data.spec.to_string(),
+                        input: data.shape(),
+                        class_names: data.class_names.clone(),
+                        normalization: data.normalization.clone(),
+                        train_examples: n_train,
+                        test_examples: data.test.len(),
+                        augment,
+                    },
+                    backend: compute.backend,
+                    adapter: compute.adapter.clone(),
+                    started_unix_secs: std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs()),
+                };
+                Some(RunWriter::create(dir, &arch, &record, layer_names.clone()).map_err(|e| e.to_string())?)
+            }
+            None => None,
+        };
+        events.send(Event::Started(Box::new(Started {
+            backend: compute.backend,
+            adapter: compute.adapter.clone(),
+            backend_reason: compute.reason.clone(),
+            fell_back: compute.fell_back,
+            depth: net.meta.depth,
+            params: net.meta.params,
+            steps_per_epoch,
+            total_steps,
+            layer_names: layer_names.clone(),
+            class_names: data.class_names.clone(),
+            run_dir: out.clone(),
+        })));
+
+        let mut optim = make_optimizer(&config);
+        let loss_fn = CrossEntropyLossConfig::new().init(&device);
+        let mut order = BatchOrder::new(config.seed, n_train);
+        let mut augment_rng = Rng::stream(config.seed, "augment");
+        let mut ctx = Ctx::new(Rng::stream(config.seed, "drop"));
+        let (c, h, w) = (data.channels, data.height, data.width);
+        let mut base_lr = config.lr;
+        let mut step = 0usize;
+        let mut status = RunStatus::Completed;
+        let mut reason = None;
+        let mut speed: Option<f32> = None;
+        let mut timed_images = 0usize;
+        let mut timed_secs = 0f64;
+        let mut last_epoch_means: Option<(f32, f32)> = None;
+        let mut last_eval: Option<(f32, f32)> = None;
+        let mut first_output_grad = None;
+        let inner = compute.device.clone();
+        let mut means = EpochMeans::default();
+        let mut paused = std::time::Duration::ZERO;
+        let elapsed = |paused: std::time::Duration| (started.elapsed().saturating_sub(paused)).as_secs_f64();
+
+        'epochs: for epoch in 0.. {
+            if step >= total_steps {
+                break;
+            }
+            means = EpochMeans::default();
+            let indices = order.next_epoch();
+            for batch_indices in indices.chunks_exact(batch_size).take(steps_per_epoch) {
+                if step >= total_steps {
+                    break 'epochs;
+                }
+                // Commands: stop, pause (blocking until resume), learning rate.
+                loop {
+                    let command = match commands.try_recv() {
+                        Ok(c) => c,
+                        Err(TryRecvError::Empty) => break,
+                        Err(TryRecvError::Disconnected) => Command::Stop,
+                    };
+                    match command {
+                        Command::Stop => {
+                            status = RunStatus::Stopped;
+                            reason = Some(format!("stopped by the user at step {step}"));
+                            break 'epochs;
+                        }
+                        Command::SetLr(lr) if lr.is_finite() && lr > 0.0 => {
+                            base_lr = lr;
+                            events.send(Event::LrChanged { lr });
+                        }
+                        Command::SetLr(_) | Command::Resume => {}
+                        Command::Pause => {
+                            events.send(Event::Paused { step });
+                            let pause_started = Instant::now();
+                            loop {
+                                match commands.recv() {
+                                    Ok(Command::Resume) => break,
+                                    Ok(Command::SetLr(lr)) if lr.is_finite() && lr > 0.0 => {
+                                        base_lr = lr;
+                                        events.send(Event::LrChanged { lr });
+                                    }
+                                    Ok(Command::Stop) | Err(_) => {
+                                        status = RunStatus::Stopped;
+                                        reason = Some(format!("stopped by the user at step {step}"));
+                                        break 'epochs;
+                                    }
+                                    Ok(_) => {}
+                                }
+                            }
+                            // Paused time is not training time.
+                            paused += pause_started.elapsed();
+                            events.send(Event::Resumed { step });
+                        }
+                    }
+                }
+
+                let lr = config.lr_at(base_lr, step, total_steps);
+                let probe = config.probe_every > 0 && step % config.probe_every == 0;
+                let step_started = Instant::now();
+                let batch = data.batch(&data.train, batch_indices, if augment { Some(&mut augment_rng) } else { None });
+                let x = Tensor::<4>::from_data(TensorData::new(batch.images, [batch.size, c, h, w]), &device);
+                let y = Tensor::<1, Int>::from_data(TensorData::new(batch.labels, [batch.size]), &device);
+                ctx.reset();
+                ctx.probe = probe;
+                let logits = net.forward(x, &mut ctx);
+                let loss = loss_fn.forward(logits.clone(), y.clone());
+                let correct = logits.argmax(1).squeeze_dim::<1>(1).equal(y).int().sum().float();
+                let grads = loss.backward();
+                let mut parts: Vec<Tensor<1>> = vec![loss.inner(), correct.inner()];
+                let layers = net.meta.probe_layer_count();
+                let mut gate_layers = Vec::new();
+                if probe {
+                    parts.extend(net.weight_grad_sq(&grads, &device));
+                    parts.extend(net.output_grad_sq(&ctx, &grads, &device));
+                    for (instance, gate) in &ctx.gates {
+                        if let Some(layer) = net.meta.instances[*instance].probe_layer {
+                            gate_layers.push(layer);
+                            parts.push(gate.clone().inner().reshape([1]));
+                        }
+                    }
+                }
+                // Everything this step reports reaches the host in one read.
+                let values: Vec<f32> =
+                    Tensor::cat(parts, 0).try_into_vec_as::<f32>().map_err(|e| format!("reading step results: {e:?}"))?;
+                let loss_value = values[0];
+                let accuracy = values[1] / batch.size as f32;
+                let elapsed_secs = elapsed(paused);
+                if !loss_value.is_finite() {
+                    status = RunStatus::Diverged;
+                    reason = Some(format!("the loss became {loss_value} at step {step} (learning rate {lr})"));
+                    if let Some(writer) = &mut writer {
+                        writer.metric(step, epoch, "train", loss_value, accuracy, lr, elapsed_secs).map_err(|e| e.to_string())?;
+                    }
+                    events.send(Event::Step(StepMetrics { step, epoch, loss: loss_value, accuracy, lr, images_per_sec: speed.unwrap_or(0.0), elapsed_secs, batch_digest: digest(batch_indices) }));
+                    break 'epochs;
+                }
+                let grads = GradientsParams::from_grads(grads, &net);
+                net = optim.step(lr, net, grads);
+
+                let step_secs = step_started.elapsed().as_secs_f64();
+                // The first step includes one-off set-up (and shader compilation on wgpu).
+                if step > 0 {
+                    timed_images += batch.size;
+                    timed_secs += step_secs;
+                }
+                let instant = (batch.size as f64 / step_secs.max(1e-9)) as f32;
+                speed = Some(match speed {
+                    Some(s) => 0.8 * s + 0.2 * instant,
+                    None => instant,
+                });
+                means.add(loss_value, accuracy);
+                let metrics = StepMetrics { step, epoch, loss: loss_value, accuracy, lr, images_per_sec: speed.unwrap_or(0.0), elapsed_secs, batch_digest: digest(batch_indices) };
+                if let Some(writer) = &mut writer {
+                    writer.metric(step, epoch, "train", loss_value, accuracy, lr, elapsed_secs).map_err(|e| e.to_string())?;
+                }
+                events.send_droppable(Event::Step(metrics));
+
+                if probe {
+                    let weight: Vec<f32> = values[2..2 + layers].iter().map(|v| v.sqrt()).collect();
+                    let output: Vec<f32> = values[2 + layers..2 + 2 * layers].iter().map(|v| v.sqrt()).collect();
+                    first_output_grad = output.first().copied();
+                    let snapshot = GradientSnapshot { step, weight, output };
+                    let mut probe_values: Vec<ProbeValue> = gate_layers
+                        .iter()
+                        .zip(&values[2 + 2 * layers..])
+                        .map(|(&layer, &value)| ProbeValue { layer, name: "transform_gate_mean".into(), value })
+                        .collect();
+                    for (instance, name, value) in &ctx.events {
+                        if let Some(layer) = net.meta.instances[*instance].probe_layer {
+                            probe_values.push(ProbeValue { layer, name: (*name).into(), value: *value });
+                        }
+                    }
+                    if let Some(writer) = &mut writer {
+                        writer.gradients(&snapshot).map_err(|e| e.to_string())?;
+                    }
+                    events.send_droppable(Event::Gradients(snapshot));
+                    if !probe_values.is_empty() {
+                        let probes = ProbeSnapshot { step, values: probe_values };
+                        if let Some(writer) = &mut writer {
+                            writer.probes(&probes).map_err(|e| e.to_string())?;
+                        }
+                        events.send_droppable(Event::Probes(probes));
+                    }
+                }
+                step += 1;
+            }
+            if let Some(m) = means.means() {
+                last_epoch_means = Some(m);
+            }
+            // End of an epoch: evaluate, checkpoint, write a running summary.
+            let evaluation = evaluate(&net.valid(), &data, &inner, step, epoch, elapsed(paused));
+            last_eval = Some((evaluation.loss, evaluation.accuracy));
+            if let Some(writer) = &mut writer {
+                writer
+                    .metric(step, epoch, "test", evaluation.loss, evaluation.accuracy, config.lr_at(base_lr, step, total_steps), evaluation.elapsed_secs)
+                    .map_err(|e| e.to_string())?;
+                writer.save_model(&net).map_err(|e| e.to_string())?;
+            }
+            events.send(Event::Evaluation(Box::new(evaluation)));
+            if let Some(writer) = &writer {
+                let running = build_summary(RunStatus::Running, None, step, steps_per_epoch, last_epoch_means, last_eval, &net, &compute, timed_images, timed_secs, first_output_grad);
+                writer.summary(&running).map_err(|e| e.to_string())?;
+            }
+        }
+        // A run cut short before a whole epoch reports the means of its partial epoch.
+        if last_epoch_means.is_none() {
+            last_epoch_means = means.means();
+        }
+        if status != RunStatus::Diverged {
+            let stopped_mid_epoch = status == RunStatus::Stopped && step > 0;
+            if stopped_mid_epoch || last_eval.is_none() {
+                let evaluation = evaluate(&net.valid(), &data, &inner, step, step / steps_per_epoch, elapsed(paused));
+                last_eval = Some((evaluation.loss, evaluation.accuracy));
+                if let Some(writer) = &mut writer {
+                    writer
+                        .metric(step, step / steps_per_epoch, "test", evaluation.loss, evaluation.accuracy, config.lr_at(base_lr, step, total_steps), evaluation.elapsed_secs)
+                        .map_err(|e| e.to_string())?;
+                }
+                events.send(Event::Evaluation(Box::new(evaluation)));
+            }
+            if let Some(writer) = &writer {
+                writer.save_model(&net).map_err(|e| e.to_string())?;
+            }
+        }
+        let summary = build_summary(status, reason, step, steps_per_epoch, last_epoch_means, last_eval, &net, &compute, timed_images, timed_secs, first_output_grad);
+        if let Some(writer) = &writer {
+            writer.summary(&summary).map_err(|e| e.to_string())?;
+        }
+        Ok(summary)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_summary(
+    status: RunStatus,
+    reason: Option<String>,
+    steps: usize,
+    steps_per_epoch: usize,
+    train: Option<(f32, f32)>,
+    test: Option<(f32, f32)>,
+    net: &Network,
+    compute: &backend::Compute,
+    timed_images: usize,
+    timed_secs: f64,
+    first_output_grad: Option<f32>,
+) -> Summary {
+    Summary {
+        status,
+        reason,
+        steps,
+        epochs: steps as f64 / steps_per_epoch.max(1) as f64,
+        final_train_loss: train.map(|t| t.0),
+        final_train_accuracy: train.map(|t| t.1),
+        final_test_loss: test.map(|t| t.0),
+        final_test_accuracy: test.map(|t| t.1),
+        params: net.meta.params,
+        depth: net.meta.depth,
+        images_per_sec: (timed_secs > 0.0).then(|| (timed_images as f64 / timed_secs) as f32),
+        wall_secs: 0.0,
+        backend: Some(compute.backend),
+        adapter: compute.adapter.clone(),
+        first_layer_output_grad_norm: first_output_grad,
+    }
+}
+
+/// FNV-1a over the example indices of a batch.
+fn digest(indices: &[usize]) -> u64 {
+    indices.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &i| (h ^ i as u64).wrapping_mul(0x0100_0000_01b3))
+}
+
+fn make_optimizer(config: &TrainConfig) -> ModuleOptimizer {
+    let decay = (config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay as f32));
+    match config.optimizer {
+        OptimizerKind::Sgd => {
+            let momentum = (config.momentum > 0.0).then(|| {
+                MomentumConfig::new().with_momentum(config.momentum).with_dampening(0.0).with_nesterov(config.nesterov)
+            });
+            SgdConfig::new().with_momentum(momentum).with_weight_decay(decay).init()
+        }
+        OptimizerKind::Adam => AdamConfig::new().with_epsilon(1e-8).with_weight_decay(decay).init(),
+    }
+}
