@@ -8,7 +8,9 @@ fn main() {
     let parsed = Cli::parse();
     let result = match parsed.command {
         Some(command) => cli::run(command),
-        None => depthlab::app::run_native().map_err(|e| cli::CliError::new(1, e.to_string())),
+        None => depthlab::app::scenes::Scene::from_options(parsed.scene.as_deref(), parsed.screenshot)
+            .and_then(depthlab::app::run_native)
+            .map_err(|e| cli::CliError::new(2, e)),
     };
     if let Err(e) = result {
         eprintln!("error: {}", e.message);

@@ -49,21 +49,10 @@ pub fn presets(args: &PresetsArgs) -> Result<(), CliError> {
     }
     println!("{:<22} {:>6} {:>12}  summary (3x32x32 input, 10 classes)", "name", "depth", "parameters");
     for (name, depth, params, summary) in rows {
-        println!("{name:<22} {depth:>6} {:>12}  {summary}", format_params(params));
+        println!("{name:<22} {depth:>6} {:>12}  {summary}", crate::util::format_params(params));
     }
     println!("\nEvery family takes other depths too: resnet-N and plain-N for N = 6n+2, highway-mlp-N for any N ≥ 3, fractal-C for C = 1..5, …");
     Ok(())
-}
-
-/// `269722` → `0.27M`, `4210` → `4.2k`.
-pub fn format_params(params: usize) -> String {
-    if params >= 1_000_000 {
-        format!("{:.2}M", params as f64 / 1e6)
-    } else if params >= 1_000 {
-        format!("{:.1}k", params as f64 / 1e3)
-    } else {
-        params.to_string()
-    }
 }
 
 pub fn inspect(args: &InspectArgs) -> Result<(), CliError> {
@@ -105,7 +94,7 @@ pub fn inspect(args: &InspectArgs) -> Result<(), CliError> {
             let output = info.output.map(|s| s.to_string()).unwrap_or_else(|| "?".into());
             println!("{:>4}  {:<22} {:>7}  {:<12} {:>12}", i + 1, block.kind.title(), format!("x{}", block.repeat), output, info.params);
         }
-        println!("depth {} (weight layers on the longest path), {} parameters ({})", analysis.depth, analysis.params, format_params(analysis.params));
+        println!("depth {} (weight layers on the longest path), {} parameters ({})", analysis.depth, analysis.params, crate::util::format_params(analysis.params));
     }
     if analysis.is_valid() {
         Ok(())

@@ -14,6 +14,12 @@ use crate::arch::{Activation, Init, LayerOverrides, Norm};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Commands>,
+    /// Open the window on a scripted scene (builder, highway, fractal, invalid, training, sweep, classify).
+    #[arg(long, hide = true)]
+    pub scene: Option<String>,
+    /// With --scene: save a screenshot to FILE and close.
+    #[arg(long, hide = true)]
+    pub screenshot: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -129,6 +129,41 @@ impl std::str::FromStr for DataSpec {
     }
 }
 
+impl DataSpec {
+    /// The shape of one example as far as it is known without loading
+    /// (IDX folders are assumed 28x28 until read).
+    pub fn expected_shape(&self) -> Shape {
+        match self {
+            DataSpec::FashionMini | DataSpec::Mnist { .. } | DataSpec::FashionMnist { .. } => Shape::map(1, 28, 28),
+            DataSpec::Digits => Shape::map(1, 8, 8),
+            DataSpec::Cifar10 { .. } => Shape::map(3, 32, 32),
+            DataSpec::Folder { shape, .. } => *shape,
+        }
+    }
+
+    /// The number of classes as far as it is known without loading (a
+    /// folder's class count needs a look at the folder).
+    pub fn expected_classes(&self) -> Option<usize> {
+        match self {
+            DataSpec::Folder { .. } => None,
+            _ => Some(10),
+        }
+    }
+
+    /// A short name for menus: `fashion-mini`, `CIFAR-10 (…/cifar-10-batches-bin)`.
+    pub fn label(&self) -> String {
+        match self {
+            DataSpec::FashionMini => "fashion-mini (embedded)".into(),
+            DataSpec::Digits => "digits 8x8 (embedded)".into(),
+            DataSpec::Mnist { dir } => format!("MNIST ({})", dir.display()),
+            DataSpec::FashionMnist { dir } if dir == Path::new(SYSTEM_FASHION_MNIST) => "Fashion-MNIST (installed)".into(),
+            DataSpec::FashionMnist { dir } => format!("Fashion-MNIST ({})", dir.display()),
+            DataSpec::Cifar10 { dir } => format!("CIFAR-10 ({})", dir.display()),
+            DataSpec::Folder { dir, shape } => format!("images {shape} ({})", dir.display()),
+        }
+    }
+}
+
 impl std::fmt::Display for DataSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

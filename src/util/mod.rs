@@ -3,6 +3,17 @@
 pub mod fsio;
 pub mod rng;
 
+/// `269722` → `269.7k`, `1727962` → `1.73M`.
+pub fn format_params(params: usize) -> String {
+    if params >= 1_000_000 {
+        format!("{:.2}M", params as f64 / 1e6)
+    } else if params >= 1_000 {
+        format!("{:.1}k", params as f64 / 1e3)
+    } else {
+        params.to_string()
+    }
+}
+
 /// `YYYYMMDD-HHMMSS` (UTC) for a Unix time, used in folder names.
 pub fn timestamp(unix_secs: u64) -> String {
     let days = (unix_secs / 86_400) as i64;

@@ -1,0 +1,61 @@
+//! What the panels ask for. Panels only read state and return commands; the
+//! app applies them in one place at the end of the frame.
+
+use std::path::PathBuf;
+
+use super::runs::RunId;
+use super::state::Tab;
+use super::tasks::Pick;
+use crate::arch::BlockKind;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum AppCommand {
+    SetTab(Tab),
+    ToggleTheme,
+    ToggleHelp,
+    Message(String),
+
+    // The builder.
+    InsertBlock { index: usize, kind: BlockKind },
+    MoveBlock { from: usize, to: usize },
+    DeleteBlock(usize),
+    DuplicateBlock(usize),
+    SelectBlock(Option<usize>),
+    ToggleExpanded(usize),
+    LoadPreset(String),
+    NewArchitecture,
+    Undo,
+    Redo,
+    SaveArchitecture(PathBuf),
+    OpenArchitecture(PathBuf),
+    PickFile(Pick),
+
+    // Training.
+    StartTraining,
+    /// Train more, starting from a finished run's weights.
+    ContinueRun(RunId),
+    PauseTraining,
+    ResumeTraining,
+    StopTraining,
+    SetLearningRate(f64),
+    SelectRun(RunId),
+    SetRunVisible(RunId, bool),
+    RenameRun(RunId, String),
+    AskDeleteRun(RunId),
+    DeleteRun(RunId),
+    LoadRunFolder(PathBuf),
+    /// Copy a run's architecture into the builder.
+    EditRunArchitecture(RunId),
+
+    // The depth sweep.
+    StartSweep,
+    StopSweep,
+
+    // Plots.
+    ExportCsv { name: String, csv: String },
+    ExportPng { name: String, rect: egui::Rect },
+
+    // Classify.
+    ClassifyImage(PathBuf),
+    SelectClassifierRun(RunId),
+}

@@ -1,0 +1,445 @@
+//! The Train tab: data and hyperparameters, Start / Pause / Stop, the
+//! learning rate while running, the run list, and the live plots.
+
+use std::path::PathBuf;
+
+use egui::{DragValue, RichText};
+
+use super::command::AppCommand;
+use super::plots::{self, heatmap, series};
+use super::runs::RunView;
+use super::tasks::Pick;
+use super::DepthLabApp;
+use crate::arch::{Activation, Norm};
+use crate::backend::BackendChoice;
+use crate::data::{DataSpec, SYSTEM_FASHION_MNIST};
+use crate::train::{OptimizerKind, RunStatus, Schedule};
+
+pub fn train_tab_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppCommand>) {
+    egui::Panel::left("train-settings").resizable(true).default_size(330.0).show(ui, |ui| {
+        egui::ScrollArea::vertical().id_salt("train-settings-scroll").show(ui, |ui| {
+            controls_ui(ui, app, commands);
+            ui.separator();
+            settings_ui(ui, app, commands);
+            ui.separator();
+            run_list_ui(ui, app, commands);
+        });
+    });
+    egui::CentralPanel::default().show(ui, |ui| {
+        egui::ScrollArea::vertical().id_salt("plots-scroll").show(ui, |ui| plots_ui(ui, app, commands));
+    });
+}
+
+impl DepthLabApp {
+    /// The run training now (alone or in a sweep).
+    pub fn active_run(&self) -> Option<&RunView> {
+        self.active.as_ref().map(|a| a.run).or(self.sweep.current).and_then(|id| self.runs.get(id))
+    }
+}
+
+fn controls_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppCommand>) {
+    ui.heading("Train");
+    let analysis = &app.builder.analysis;
+    ui.label(format!("{}: depth {}, {} parameters", app.builder.arch.name, analysis.depth, crate::util::format_params(analysis.params)));
+    if !analysis.is_valid() {
+        ui.colored_label(ui.visuals().error_fg_color, "The network in the builder is invalid: fix it in the Build tab.");
+    }
+    let active = app.active_run().cloned();
+    let training = app.is_training();
+    ui.horizontal(|ui| {
+        if ui.add_enabled(!training && analysis.is_valid(), egui::Button::new(RichText::new("Start").strong())).on_hover_text("Train the network in the builder (Ctrl+Enter)").clicked() {
+            commands.push(AppCommand::StartTraining);
+        }
+        let paused = active.as_ref().is_some_and(|r| r.paused);
+        if paused {
+            if ui.add_enabled(training, egui::Button::new("Resume")).on_hover_text("Space").clicked() {
+                commands.push(AppCommand::ResumeTraining);
+            }
+        } else if ui.add_enabled(training, egui::Button::new("Pause")).on_hover_text("Space").clicked() {
+            commands.push(AppCommand::PauseTraining);
+        }
+        if ui.add_enabled(training, egui::Button::new("Stop")).on_hover_text("Stop after this step; the run keeps its weights and logs").clicked() {
+            commands.push(AppCommand::StopTraining);
+        }
+    });
+    ui.horizontal(|ui| {
+        ui.label("learning rate");
+        ui.add(DragValue::new(&mut app.lr_field).speed(0.001).range(1e-6..=10.0).max_decimals(5)).on_hover_text("Base learning rate; while a run trains, Set changes it at once");
+        if ui.add_enabled(training, egui::Button::new("Set")).on_hover_text("Apply this learning rate to the running training").clicked() {
+            commands.push(AppCommand::SetLearningRate(app.lr_field));
+        }
+    });
+    if let Some(run) = &active {
+        let total = run.total_steps().max(1);
+        let done = run.steps.last().map_or(0, |s| s.step + 1);
+        let eta = match run.steps.last() {
+            Some(s) if done > 0 => {
+                let secs = s.elapsed_secs / done as f64 * (total.saturating_sub(done)) as f64;
+                format!(", ETA {:.0} s", secs)
+            }
+            _ => String::new(),
+        };
+        let text = match &run.preparing {
+            Some(what) => format!("{what}…"),
+            None => format!("step {done}/{total}{eta}, {:.0} img/s", run.images_per_sec().unwrap_or(0.0)),
+        };
+        ui.add(egui::ProgressBar::new(done as f32 / total as f32).text(text));
+        if let Some(started) = &run.started {
+            let color = if started.fell_back { ui.visuals().warn_fg_color } else { ui.visuals().weak_text_color() };
+            ui.colored_label(color, format!("{} on {}", started.backend, started.adapter)).on_hover_text(&started.backend_reason);
+            if started.fell_back {
+                ui.colored_label(ui.visuals().warn_fg_color, format!("CPU fallback: {}", started.backend_reason));
+            }
+        }
+    }
+}
+
+fn data_choice_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppCommand>) {
+    let data = &mut app.state.train.data;
+    let system = std::path::Path::new(SYSTEM_FASHION_MNIST);
+    egui::ComboBox::from_id_salt("data-choice")
+        .selected_text(data.label())
+        .width(220.0)
+        .show_ui(ui, |ui| {
+            ui.selectable_value(data, DataSpec::FashionMini, "fashion-mini (embedded)");
+            ui.selectable_value(data, DataSpec::Digits, "digits 8x8 (embedded)");
+            if system.is_dir() {
+                ui.selectable_value(data, DataSpec::FashionMnist { dir: system.into() }, "Fashion-MNIST (installed)");
+            }
+            let folder_kinds = [
+                ("MNIST / Fashion-MNIST IDX folder", DataSpec::Mnist { dir: PathBuf::new() }),
+                ("CIFAR-10 folder (cifar-10-batches-bin)", DataSpec::Cifar10 { dir: PathBuf::new() }),
+                ("image folder (one subfolder per class)", DataSpec::Folder { dir: PathBuf::new(), shape: crate::arch::Shape::map(3, 32, 32) }),
+            ];
+            for (label, spec) in folder_kinds {
+                let same_kind = std::mem::discriminant(data) == std::mem::discriminant(&spec);
+                if ui.selectable_label(same_kind, label).clicked() && !same_kind {
+                    *data = spec;
+                }
+            }
+        })
+        .response
+        .on_hover_text("Training data");
+    let dialogs = app.options.dialogs;
+    let folder = match &mut app.state.train.data {
+        DataSpec::Mnist { dir } | DataSpec::Cifar10 { dir } | DataSpec::Folder { dir, .. } => Some(dir),
+        DataSpec::FashionMnist { dir } if dir.as_path() != system => Some(dir),
+        _ => None,
+    };
+    if let Some(dir) = folder {
+        ui.horizontal(|ui| {
+            let mut text = dir.display().to_string();
+            if ui.add(egui::TextEdit::singleline(&mut text).hint_text("folder").desired_width(200.0)).on_hover_text("Data folder").changed() {
+                *dir = PathBuf::from(text);
+            }
+            if dialogs && ui.button("Browse…").clicked() {
+                commands.push(AppCommand::PickFile(Pick::DataFolder));
+            }
+        });
+    }
+    if let DataSpec::Folder { shape, .. } = &mut app.state.train.data {
+        let mut text = shape.to_string();
+        ui.horizontal(|ui| {
+            ui.label("image size");
+            if ui.add(egui::TextEdit::singleline(&mut text).desired_width(80.0)).on_hover_text("CxHxW, e.g. 3x32x32 or 1x28x28").changed()
+                && let Ok(s @ crate::arch::Shape::Map { .. }) = crate::arch::Shape::parse(&text)
+            {
+                *shape = s;
+            }
+        });
+    }
+}
+
+fn settings_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppCommand>) {
+    let training = app.is_training();
+    ui.strong("Data");
+    ui.add_enabled_ui(!training, |ui| data_choice_ui(ui, app, commands));
+    ui.add_space(4.0);
+    ui.strong("Hyperparameters");
+    let t = &mut app.state.train;
+    ui.add_enabled_ui(!training, |ui| {
+        egui::Grid::new("hyper").num_columns(2).spacing([10.0, 4.0]).show(ui, |ui| {
+            ui.label("optimiser");
+            egui::ComboBox::from_id_salt("optimizer")
+                .selected_text(match t.optimizer {
+                    OptimizerKind::Sgd => "SGD",
+                    OptimizerKind::Adam => "Adam",
+                })
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut t.optimizer, OptimizerKind::Sgd, "SGD (momentum)");
+                    ui.selectable_value(&mut t.optimizer, OptimizerKind::Adam, "Adam");
+                })
+                .response
+                .on_hover_text("Optimiser");
+            ui.end_row();
+            if t.optimizer == OptimizerKind::Sgd {
+                ui.label("momentum");
+                ui.horizontal(|ui| {
+                    ui.add(DragValue::new(&mut t.momentum).speed(0.01).range(0.0..=0.99)).on_hover_text("SGD momentum");
+                    ui.checkbox(&mut t.nesterov, "Nesterov");
+                });
+                ui.end_row();
+            }
+            ui.label("weight decay");
+            ui.add(DragValue::new(&mut t.weight_decay).speed(1e-5).range(0.0..=0.1).max_decimals(6)).on_hover_text("L2 penalty (He et al.: 1e-4)");
+            ui.end_row();
+            ui.label("schedule");
+            let current = match &t.schedule {
+                Schedule::Constant => "constant",
+                Schedule::Step { .. } => "step ÷10 at 50%, 75%",
+                Schedule::Cosine => "cosine",
+            };
+            egui::ComboBox::from_id_salt("schedule")
+                .selected_text(current)
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut t.schedule, Schedule::Constant, "constant");
+                    ui.selectable_value(&mut t.schedule, Schedule::Step { milestones: vec![0.5, 0.75] }, "step ÷10 at 50%, 75%");
+                    ui.selectable_value(&mut t.schedule, Schedule::Cosine, "cosine");
+                })
+                .response
+                .on_hover_text("Learning-rate schedule");
+            ui.end_row();
+            ui.label("warm-up steps");
+            ui.add(DragValue::new(&mut t.warmup_steps).range(0..=100_000)).on_hover_text("Linear warm-up from 0");
+            ui.end_row();
+            ui.label("batch size");
+            ui.add(DragValue::new(&mut t.batch_size).range(1..=4096)).on_hover_text("Examples per step");
+            ui.end_row();
+            ui.label("epochs");
+            ui.add(DragValue::new(&mut t.epochs).range(1..=1000)).on_hover_text("Passes over the training data");
+            ui.end_row();
+            ui.label("max steps");
+            ui.horizontal(|ui| {
+                let mut limited = t.max_steps.is_some();
+                ui.checkbox(&mut limited, "").on_hover_text("Stop after a number of steps");
+                match (limited, &mut t.max_steps) {
+                    (true, Some(n)) => {
+                        ui.add(DragValue::new(n).range(1..=10_000_000)).on_hover_text("Steps");
+                    }
+                    (true, None) => t.max_steps = Some(200),
+                    (false, _) => t.max_steps = None,
+                }
+            });
+            ui.end_row();
+            ui.label("seed");
+            ui.add(DragValue::new(&mut t.seed)).on_hover_text("Same seed: same initial weights and batch order");
+            ui.end_row();
+            ui.label("probe every");
+            ui.add(DragValue::new(&mut t.probe_every).range(0..=10_000).suffix(" steps")).on_hover_text("Gradient probe interval (0: never)");
+            ui.end_row();
+            ui.label("augmentation");
+            egui::ComboBox::from_id_salt("augment")
+                .selected_text(match t.augment {
+                    None => "dataset default",
+                    Some(true) => "crop + flip",
+                    Some(false) => "none",
+                })
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut t.augment, None, "dataset default");
+                    ui.selectable_value(&mut t.augment, Some(true), "crop + flip");
+                    ui.selectable_value(&mut t.augment, Some(false), "none");
+                })
+                .response
+                .on_hover_text("Pad-4 random crop and horizontal flip");
+            ui.end_row();
+            ui.label("backend");
+            egui::ComboBox::from_id_salt("backend")
+                .selected_text(format!("{:?}", t.backend).to_lowercase())
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut t.backend, BackendChoice::Auto, "auto (GPU if there is one)");
+                    ui.selectable_value(&mut t.backend, BackendChoice::Wgpu, "wgpu");
+                    ui.selectable_value(&mut t.backend, BackendChoice::Cpu, "cpu");
+                })
+                .response
+                .on_hover_text("Compute backend");
+            ui.end_row();
+            ui.label("layers");
+            ui.horizontal(|ui| {
+                let mut override_act = t.overrides.activation.is_some();
+                ui.checkbox(&mut override_act, "all").on_hover_text("Override the activation of every layer");
+                if override_act {
+                    let act = t.overrides.activation.get_or_insert(Activation::Sigmoid);
+                    egui::ComboBox::from_id_salt("override-activation")
+                        .selected_text(format!("{act:?}").to_lowercase())
+                        .show_ui(ui, |ui| {
+                            for a in [Activation::Relu, Activation::Tanh, Activation::Sigmoid, Activation::Linear] {
+                                ui.selectable_value(act, a, format!("{a:?}").to_lowercase());
+                            }
+                        })
+                        .response
+                        .on_hover_text("Activation of every layer");
+                } else {
+                    t.overrides.activation = None;
+                }
+                let mut no_bn = t.overrides.norm == Some(Norm::None);
+                if ui.checkbox(&mut no_bn, "no BN").on_hover_text("Remove batch normalisation everywhere").changed() {
+                    t.overrides.norm = no_bn.then_some(Norm::None);
+                }
+            });
+            ui.end_row();
+        });
+    });
+}
+
+fn run_list_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppCommand>) {
+    ui.strong("Runs");
+    if app.runs.runs.is_empty() {
+        ui.weak("Runs you train (and those in the runs folder) appear here.");
+        return;
+    }
+    ui.horizontal(|ui| {
+        if app.options.dialogs && ui.button("Load run folder…").clicked() {
+            commands.push(AppCommand::PickFile(Pick::RunFolder));
+        }
+    });
+    let selected = app.runs.selected().map(|r| r.id);
+    egui::Grid::new("run-list").num_columns(5).striped(true).spacing([6.0, 4.0]).show(ui, |ui| {
+        for run in app.runs.runs.iter().rev() {
+            let mut visible = run.visible;
+            if ui.checkbox(&mut visible, "").on_hover_text(format!("Show {} in the plots", run.name)).changed() {
+                commands.push(AppCommand::SetRunVisible(run.id, visible));
+            }
+            let (swatch, _) = ui.allocate_exact_size(egui::Vec2::new(10.0, 10.0), egui::Sense::hover());
+            ui.painter().rect_filled(swatch, 2.0, run.color);
+            let renaming = app.renaming.as_mut().filter(|(id, _)| *id == run.id);
+            if let Some((_, text)) = renaming {
+                let edit = ui.add(egui::TextEdit::singleline(text).desired_width(120.0)).on_hover_text("New name (Enter)");
+                if edit.lost_focus() {
+                    commands.push(AppCommand::RenameRun(run.id, text.clone()));
+                    app.renaming = None;
+                } else {
+                    edit.request_focus();
+                }
+            } else {
+                let label = ui.selectable_label(selected == Some(run.id), &run.name).on_hover_text(format!(
+                    "{}\n{}\ndouble-click to rename",
+                    run.arch.name,
+                    run.dir.as_ref().map(|d| d.display().to_string()).unwrap_or_default()
+                ));
+                if label.clicked() {
+                    commands.push(AppCommand::SelectRun(run.id));
+                }
+                if label.double_clicked() {
+                    app.renaming = Some((run.id, run.name.clone()));
+                }
+            }
+            let status = if run.paused { "paused".to_string() } else { run.status.to_string() };
+            let color = match run.status {
+                RunStatus::Failed | RunStatus::Diverged => ui.visuals().error_fg_color,
+                RunStatus::Running => ui.visuals().warn_fg_color,
+                _ => ui.visuals().text_color(),
+            };
+            ui.colored_label(color, status).on_hover_text(format!(
+                "{:.0} s, {}",
+                run.elapsed_secs(),
+                run.images_per_sec().map_or("-".into(), |v| format!("{v:.0} img/s"))
+            ));
+            ui.menu_button("…", |ui| {
+                ui.label(format!("{:.0} s, {}", run.elapsed_secs(), run.images_per_sec().map_or("-".into(), |v| format!("{v:.0} img/s"))));
+                if ui.button("Rename").clicked() {
+                    app.renaming = Some((run.id, run.name.clone()));
+                    ui.close();
+                }
+                if ui.button("Open its architecture in the builder").clicked() {
+                    commands.push(AppCommand::EditRunArchitecture(run.id));
+                    ui.close();
+                }
+                if ui.add_enabled(!run.is_running(), egui::Button::new("Continue training from its weights")).clicked() {
+                    commands.push(AppCommand::ContinueRun(run.id));
+                    ui.close();
+                }
+                if ui.add_enabled(!run.is_running(), egui::Button::new("Delete…")).clicked() {
+                    commands.push(AppCommand::AskDeleteRun(run.id));
+                    ui.close();
+                }
+            })
+            .response
+            .on_hover_text("Run actions");
+            ui.end_row();
+        }
+    });
+}
+
+/// What the gradient plots show, in words, from the data itself.
+fn explanation(run: &RunView) -> String {
+    let Some(g) = run.gradients.last() else {
+        return "Gradient probes arrive every few steps. The gradient of the loss with respect to each layer's output \
+                shows whether the learning signal reaches the first layers."
+            .into();
+    };
+    let (Some(first), Some(last)) = (g.output.first(), g.output.last()) else { return String::new() };
+    let ratio = first / last.max(f32::MIN_POSITIVE);
+    let saturating = run.arch.blocks.iter().any(|b| b.kind.has_layers() && matches!(b.layer.activation, Activation::Sigmoid | Activation::Tanh))
+        || run.config.overrides.activation.is_some_and(|a| matches!(a, Activation::Sigmoid | Activation::Tanh));
+    let bn = run.arch.blocks.iter().any(|b| b.kind.has_layers() && b.layer.norm == Norm::Batchnorm) && run.config.overrides.norm != Some(Norm::None);
+    let mut text = format!(
+        "{}: at step {} the first layer receives {:.2e} of the output gradient the last layer receives.",
+        run.name, g.step, ratio
+    );
+    if ratio < 1e-2 {
+        text.push_str(
+            " That is a vanishing gradient: each layer multiplies the backward signal by a factor below 1 \
+             (a sigmoid's slope is at most 1/4), so the first layers barely learn.",
+        );
+        if saturating {
+            text.push_str(" Glorot & Bengio (2010) saw exactly this with sigmoid and tanh networks.");
+        }
+    } else if bn {
+        text.push_str(
+            " With batch normalisation the gradient reaches the first layers at a healthy size, in plain nets too. \
+             He et al. (2016) found the same: a deep plain net's higher training error is an optimisation difficulty, \
+             not a vanishing gradient. Compare training error in the depth sweep.",
+        );
+    } else {
+        text.push_str(" The learning signal reaches the first layers.");
+    }
+    text
+}
+
+fn plots_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppCommand>) {
+    let visible: Vec<&RunView> = app.runs.visible().collect();
+    if visible.is_empty() {
+        ui.add_space(40.0);
+        ui.vertical_centered(|ui| {
+            ui.heading("Press Start to train the network in the builder.");
+            ui.label("Loss, accuracy and the gradient that reaches every layer appear here as it trains.");
+            ui.label("Tick runs in the list to overlay them: a plain net next to its residual twin is the point.");
+        });
+        return;
+    }
+    let show_output = app.state.show_output_grad;
+    let show_weight = app.state.show_weight_grad;
+    ui.columns(2, |columns| {
+        plots::plot_title(&mut columns[0], "Loss", "Train loss (smoothed over 10 steps) and test loss after each epoch; log scale");
+        series::loss_plot_ui(&mut columns[0], &visible, commands);
+        plots::plot_title(&mut columns[1], "Accuracy", "Train accuracy (smoothed) and test accuracy");
+        series::accuracy_plot_ui(&mut columns[1], &visible, commands);
+    });
+    ui.separator();
+    ui.horizontal(|ui| {
+        ui.strong("Gradients");
+        ui.checkbox(&mut app.state.show_output_grad, "∂L/∂output (where vanishing shows)");
+        ui.checkbox(&mut app.state.show_weight_grad, "∂L/∂weights");
+    });
+    let selected = app.runs.selected().filter(|r| r.visible).or(visible.last().copied());
+    if let Some(run) = selected {
+        ui.label(explanation(run));
+    }
+    ui.columns(2, |columns| {
+        plots::plot_title(&mut columns[0], "Gradient norm per layer (latest probe)", "Layer 1 is the first block with weights; overlay runs to compare");
+        series::gradient_layers_plot_ui(&mut columns[0], &visible, show_output, show_weight, commands);
+        plots::plot_title(&mut columns[1], "First layer's gradient over training", "The gradient reaching the first block at every probe");
+        series::first_layer_plot_ui(&mut columns[1], &visible, show_output, show_weight, commands);
+    });
+    let Some(run) = selected.cloned() else { return };
+    ui.separator();
+    plots::plot_title(ui, &format!("Gradient heatmap: {} (layer x step, log colour)", run.name), "Click a run in the list to choose which run's heatmap is shown");
+    heatmap::heatmap_ui(ui, &run, show_output || !show_weight, &mut app.heatmap, commands);
+    ui.separator();
+    ui.columns(2, |columns| {
+        plots::plot_title(&mut columns[0], "Architecture probes", "Highway gates, stochastic-depth drops, fractal paths");
+        series::probes_plot_ui(&mut columns[0], &run, commands);
+        plots::plot_title(&mut columns[1], "Confusion matrix (latest evaluation)", "Rows: true class; columns: predicted class");
+        series::confusion_ui(&mut columns[1], &run, commands);
+    });
+}

@@ -1,0 +1,55 @@
+//! Frame times: how long each frame's UI work took, kept for the status bar
+//! and, with `DEPTHLAB_FRAME_LOG=FILE`, written out when the window closes
+//! (one line per frame: seconds, training 0/1).
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+const KEEP: usize = 600;
+
+pub struct FrameStats {
+    recent: VecDeque<f32>,
+    log: Option<(std::path::PathBuf, Vec<(f32, bool)>)>,
+}
+
+impl FrameStats {
+    pub fn from_env() -> FrameStats {
+        let log = std::env::var_os("DEPTHLAB_FRAME_LOG").map(|p| (std::path::PathBuf::from(p), Vec::new()));
+        FrameStats { recent: VecDeque::with_capacity(KEEP), log }
+    }
+
+    pub fn record(&mut self, took: Duration, training: bool) {
+        let ms = took.as_secs_f32() * 1000.0;
+        if self.recent.len() == KEEP {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(ms);
+        if let Some((_, log)) = &mut self.log {
+            log.push((ms, training));
+        }
+    }
+
+    /// Median and 99th percentile of the recent frames, in milliseconds.
+    pub fn median_p99(&self) -> Option<(f32, f32)> {
+        percentiles(self.recent.iter().copied().collect())
+    }
+
+    pub fn write_log(&self) {
+        if let Some((path, log)) = &self.log {
+            let text: String = log.iter().map(|(ms, t)| format!("{:.4},{}\n", ms / 1000.0, u8::from(*t))).collect();
+            if let Err(e) = std::fs::write(path, format!("secs,training\n{text}")) {
+                eprintln!("depthlab: cannot write the frame log {}: {e}", path.display());
+            }
+        }
+    }
+}
+
+/// Median and 99th percentile of `values`.
+pub fn percentiles(mut values: Vec<f32>) -> Option<(f32, f32)> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f32::total_cmp);
+    let at = |q: f32| values[((values.len() - 1) as f32 * q).round() as usize];
+    Some((at(0.5), at(0.99)))
+}

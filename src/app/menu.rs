@@ -1,0 +1,140 @@
+//! The menu bar with the tabs, the status bar, and the keyboard-shortcut overlay.
+
+use super::command::AppCommand;
+use super::state::Tab;
+use super::tasks::Pick;
+use super::DepthLabApp;
+use crate::arch::presets::Family;
+
+pub fn menu_bar_ui(ui: &mut egui::Ui, app: &mut DepthLabApp) {
+    egui::Panel::top("menu-bar").show(ui, |ui| {
+        egui::MenuBar::new().ui(ui, |ui| {
+            ui.menu_button("File", |ui| {
+                if ui.button("New network").clicked() {
+                    app.push(AppCommand::NewArchitecture);
+                    ui.close();
+                }
+                if app.options.dialogs {
+                    if ui.button("Open architecture…").clicked() {
+                        app.push(AppCommand::PickFile(Pick::OpenArchitecture));
+                        ui.close();
+                    }
+                    if ui.button("Save architecture as…").clicked() {
+                        app.push(AppCommand::PickFile(Pick::SaveArchitecture));
+                        ui.close();
+                    }
+                    if ui.button("Load run folder…").clicked() {
+                        app.push(AppCommand::PickFile(Pick::RunFolder));
+                        ui.close();
+                    }
+                }
+                if ui.button("Save architecture (Ctrl+S)").clicked() {
+                    app.push(AppCommand::SaveArchitecture(app.state.arch_path.clone().into()));
+                    ui.close();
+                }
+                ui.separator();
+                if ui.button("Quit").clicked() {
+                    ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+                }
+            });
+            ui.menu_button("Presets", |ui| {
+                for family in Family::ALL {
+                    ui.menu_button(family.prefix(), |ui| {
+                        ui.weak(family.summary());
+                        for &size in family.featured_sizes() {
+                            let name = family.name(size);
+                            if ui.button(&name).clicked() {
+                                app.push(AppCommand::LoadPreset(name));
+                                ui.close();
+                            }
+                        }
+                        ui.weak(format!("other sizes: {} (use the depth control)", family.size_meaning()));
+                    });
+                }
+            });
+            ui.menu_button("View", |ui| {
+                let theme = if app.state.dark { "Light theme" } else { "Dark theme" };
+                if ui.button(theme).clicked() {
+                    app.push(AppCommand::ToggleTheme);
+                    ui.close();
+                }
+                if ui.button("Keyboard shortcuts (F1)").clicked() {
+                    app.push(AppCommand::ToggleHelp);
+                    ui.close();
+                }
+            });
+            ui.separator();
+            for tab in Tab::ALL {
+                let selected = app.state.tab == tab;
+                if ui.selectable_label(selected, tab.title()).clicked() {
+                    app.push(AppCommand::SetTab(tab));
+                }
+            }
+        });
+    });
+}
+
+pub fn status_bar_ui(ui: &mut egui::Ui, app: &DepthLabApp) {
+    egui::Panel::bottom("status-bar").show(ui, |ui| {
+        ui.horizontal(|ui| {
+            match &app.compute {
+                Some(c) => {
+                    let label = if c.gpu { format!("GPU: {}", c.adapter) } else { format!("Compute: {}", c.adapter) };
+                    ui.label(label).on_hover_text(&c.reason);
+                    if !c.gpu {
+                        ui.weak(format!("({})", c.reason));
+                    }
+                }
+                None => {
+                    ui.weak(format!("Compute: {:?} (checking adapters…)", app.state.train.backend).to_lowercase());
+                }
+            }
+            ui.separator();
+            if let Some(run) = app.active_run() {
+                let step = run.steps.last().map_or(0, |s| s.step + 1);
+                let state = if run.paused { "paused" } else { "training" };
+                ui.label(format!("{state} {}: step {step}/{}", run.name, run.total_steps()));
+                ui.separator();
+            }
+            if let Some(m) = &app.message {
+                let color = if m.error { ui.visuals().error_fg_color } else { ui.visuals().text_color() };
+                ui.colored_label(color, &m.text);
+            }
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                if let Some((median, p99)) = app.frame_stats.median_p99().filter(|_| app.options.show_frame_time) {
+                    ui.weak(format!("frame {median:.1} ms (p99 {p99:.1})")).on_hover_text("UI time per frame: median and 99th percentile of the last 600 frames");
+                }
+            });
+        });
+    });
+}
+
+pub fn help_overlay_ui(ctx: &egui::Context, open: &mut bool) {
+    if !*open {
+        return;
+    }
+    let shortcuts = [
+        ("Ctrl+Z", "undo"),
+        ("Ctrl+Shift+Z, Ctrl+Y", "redo"),
+        ("Delete", "delete the selected block"),
+        ("Ctrl+D", "duplicate the selected block"),
+        ("Escape", "deselect / close this overlay"),
+        ("Ctrl+S", "save the architecture to the path field"),
+        ("Ctrl+O", "load the architecture from the path field"),
+        ("Ctrl+Enter", "start / stop training"),
+        ("Space", "pause / resume (Train tab)"),
+        ("Ctrl+1 … Ctrl+4", "Build, Train, Depth sweep, Classify"),
+        ("F1", "this overlay"),
+    ];
+    egui::Window::new("Keyboard shortcuts").open(open).collapsible(false).resizable(false).show(ctx, |ui| {
+        egui::Grid::new("shortcuts").num_columns(2).striped(true).show(ui, |ui| {
+            for (keys, what) in shortcuts {
+                ui.monospace(keys);
+                ui.label(what);
+                ui.end_row();
+            }
+        });
+        ui.add_space(6.0);
+        ui.weak("Files dropped on the window: *.json opens an architecture, an image is classified, a run folder is loaded.");
+    });
+}

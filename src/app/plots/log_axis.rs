@@ -1,0 +1,70 @@
+//! A log10 y axis for egui_plot: values are plotted as log10, grid lines
+//! sit on decades (with fainter lines at 2..9), labels read `1e-3`.
+
+use egui_plot::{GridInput, GridMark, HoverPosition, Plot};
+
+/// log10 of a positive value; zero and negatives map far below any data.
+pub fn log10(value: f64) -> f64 {
+    if value > 0.0 { value.log10() } else { -30.0 }
+}
+
+/// `1e-3` for a decade, `0.1`/`1`/`10` where plainer.
+pub fn decade_label(exponent: i32) -> String {
+    match exponent {
+        -1 => "0.1".into(),
+        0 => "1".into(),
+        1 => "10".into(),
+        2 => "100".into(),
+        e => format!("1e{e}"),
+    }
+}
+
+fn decade_marks(input: GridInput) -> Vec<GridMark> {
+    let (lo, hi) = input.bounds;
+    let mut marks = Vec::new();
+    let first = lo.floor() as i32;
+    let last = hi.ceil() as i32;
+    let span = (last - first).max(1);
+    // Label every decade, or every other one when the range is wide.
+    let stride = if span > 24 { 4 } else if span > 12 { 2 } else { 1 };
+    for d in first..=last {
+        let inside = f64::from(d) >= lo && f64::from(d) <= hi;
+        if d % stride == 0 && inside {
+            marks.push(GridMark { value: f64::from(d), step_size: f64::from(stride) });
+        }
+        if span <= 6 {
+            for k in 2..10 {
+                let v = f64::from(d) + f64::from(k).log10();
+                if v > lo && v < hi {
+                    marks.push(GridMark { value: v, step_size: 0.1 });
+                }
+            }
+        }
+    }
+    marks
+}
+
+/// A plot whose y values are log10 of the quantity `y_name`.
+pub fn log_plot<'a>(id: &str, x_name: &'a str, y_name: &'a str) -> Plot<'a> {
+    Plot::new(id)
+        .y_grid_spacer(decade_marks)
+        .y_axis_formatter(|mark, range| {
+            let rounded = mark.value.round();
+            if (mark.value - rounded).abs() < 1e-9 {
+                decade_label(rounded as i32)
+            } else if range.end() - range.start() < 1.5 {
+                // Less than two decades in view: label the 2..9 marks too.
+                format!("{:.1e}", 10f64.powf(mark.value))
+            } else {
+                String::new()
+            }
+        })
+        .x_axis_label(x_name)
+        .y_axis_label(format!("{y_name} (log)"))
+        .label_formatter(move |position: &HoverPosition<'_>| match position {
+            HoverPosition::NearDataPoint { plot_name, position, .. } => {
+                Some(format!("{plot_name}\n{x_name} {:.0}\n{y_name} {:.4e}", position.x, 10f64.powf(position.y)))
+            }
+            HoverPosition::Elsewhere { .. } => None,
+        })
+}

@@ -1,0 +1,268 @@
+//! The runs the lab knows: the one training now, those a sweep made, and
+//! those reloaded from `runs/`. Each keeps what its events reported, and a
+//! snapshot of the architecture it trained.
+
+use std::path::PathBuf;
+
+use egui::Color32;
+
+use crate::arch::Architecture;
+use crate::train::events::{Evaluation, Event, GradientSnapshot, ProbeSnapshot, ProbeValue, Started, StepMetrics};
+use crate::train::runfolder::RunFolder;
+use crate::train::{RunStatus, Summary, TrainConfig};
+
+pub type RunId = u64;
+
+/// Distinct colours for runs, readable on dark and light backgrounds.
+pub const PALETTE: [Color32; 10] = [
+    Color32::from_rgb(66, 165, 245),
+    Color32::from_rgb(239, 83, 80),
+    Color32::from_rgb(102, 187, 106),
+    Color32::from_rgb(255, 167, 38),
+    Color32::from_rgb(171, 71, 188),
+    Color32::from_rgb(38, 198, 218),
+    Color32::from_rgb(236, 64, 122),
+    Color32::from_rgb(141, 110, 99),
+    Color32::from_rgb(212, 225, 87),
+    Color32::from_rgb(120, 144, 156),
+];
+
+/// One run as the lab shows it.
+#[derive(Clone, Debug)]
+pub struct RunView {
+    pub id: RunId,
+    pub name: String,
+    pub color: Color32,
+    /// The architecture exactly as trained (later edits in the builder do not change it).
+    pub arch: Architecture,
+    pub config: TrainConfig,
+    pub dir: Option<PathBuf>,
+    pub status: RunStatus,
+    pub preparing: Option<String>,
+    pub paused: bool,
+    pub started: Option<Started>,
+    pub steps: Vec<StepMetrics>,
+    pub evals: Vec<Evaluation>,
+    pub gradients: Vec<GradientSnapshot>,
+    pub probes: Vec<ProbeSnapshot>,
+    pub summary: Option<Summary>,
+    pub visible: bool,
+    pub layer_names: Vec<String>,
+    pub class_names: Vec<String>,
+    /// Bumped whenever gradients arrive, so cached pictures know to redraw.
+    pub version: u64,
+}
+
+impl RunView {
+    pub fn new(id: RunId, name: String, arch: Architecture, config: TrainConfig, dir: Option<PathBuf>) -> RunView {
+        RunView {
+            id,
+            name,
+            color: PALETTE[(id as usize) % PALETTE.len()],
+            arch,
+            config,
+            dir,
+            status: RunStatus::Running,
+            preparing: Some("starting".into()),
+            paused: false,
+            started: None,
+            steps: Vec::new(),
+            evals: Vec::new(),
+            gradients: Vec::new(),
+            probes: Vec::new(),
+            summary: None,
+            visible: true,
+            layer_names: Vec::new(),
+            class_names: Vec::new(),
+            version: 0,
+        }
+    }
+
+    /// Takes in one event of this run.
+    pub fn apply(&mut self, event: Event) {
+        match event {
+            Event::Preparing(what) => self.preparing = Some(what),
+            Event::Started(started) => {
+                self.preparing = None;
+                self.layer_names = started.layer_names.clone();
+                self.class_names = started.class_names.clone();
+                if let Some(dir) = &started.run_dir {
+                    self.dir = Some(dir.clone());
+                }
+                self.started = Some(*started);
+            }
+            Event::Step(step) => self.steps.push(step),
+            Event::Evaluation(evaluation) => self.evals.push(*evaluation),
+            Event::Gradients(gradients) => {
+                self.gradients.push(gradients);
+                self.version += 1;
+            }
+            Event::Probes(probes) => {
+                self.probes.push(probes);
+                self.version += 1;
+            }
+            Event::Paused { .. } => self.paused = true,
+            Event::Resumed { .. } => self.paused = false,
+            Event::Finished(summary) => {
+                self.preparing = None;
+                self.paused = false;
+                self.status = summary.status;
+                self.summary = Some(*summary);
+            }
+            Event::LrChanged { .. } | Event::SweepRun { .. } | Event::SweepRow(_) | Event::SweepFinished { .. } => {}
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.status == RunStatus::Running
+    }
+
+    /// Seconds of training so far (or in all).
+    pub fn elapsed_secs(&self) -> f64 {
+        match &self.summary {
+            Some(s) if s.wall_secs > 0.0 => s.wall_secs,
+            _ => self.steps.last().map_or(0.0, |s| s.elapsed_secs),
+        }
+    }
+
+    pub fn images_per_sec(&self) -> Option<f32> {
+        self.summary.as_ref().and_then(|s| s.images_per_sec).or_else(|| self.steps.last().map(|s| s.images_per_sec))
+    }
+
+    pub fn total_steps(&self) -> usize {
+        self.started.as_ref().map_or(0, |s| s.total_steps)
+    }
+
+    /// The latest value of every architecture probe, by (layer, name).
+    pub fn latest_probes(&self) -> Vec<ProbeValue> {
+        self.probes.last().map(|p| p.values.clone()).unwrap_or_default()
+    }
+
+    /// Builds a view of a run folder read from disk.
+    pub fn from_folder(id: RunId, folder: RunFolder, name: Option<String>) -> RunView {
+        let mut view = RunView::new(
+            id,
+            name.unwrap_or_else(|| folder.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()),
+            folder.arch.clone(),
+            folder.record.config.clone(),
+            Some(folder.dir.clone()),
+        );
+        view.preparing = None;
+        view.class_names = folder.record.dataset.class_names.clone();
+        for m in folder.metrics.iter() {
+            if m.test {
+                view.evals.push(Evaluation {
+                    step: m.step,
+                    epoch: m.epoch,
+                    loss: m.loss,
+                    accuracy: m.accuracy,
+                    per_class_accuracy: Vec::new(),
+                    confusion: Vec::new(),
+                    elapsed_secs: m.elapsed_secs,
+                });
+            } else {
+                view.steps.push(StepMetrics {
+                    step: m.step,
+                    epoch: m.epoch,
+                    loss: m.loss,
+                    accuracy: m.accuracy,
+                    lr: m.lr,
+                    images_per_sec: 0.0,
+                    elapsed_secs: m.elapsed_secs,
+                    batch_digest: 0,
+                });
+            }
+        }
+        let mut current: Option<GradientSnapshot> = None;
+        for row in &folder.gradients {
+            if current.as_ref().is_some_and(|c| c.step != row.step) {
+                view.gradients.extend(current.take());
+            }
+            let snapshot = current.get_or_insert_with(|| GradientSnapshot { step: row.step, weight: Vec::new(), output: Vec::new() });
+            snapshot.weight.push(row.weight_grad_norm);
+            snapshot.output.push(row.output_grad_norm);
+            if view.layer_names.len() <= row.layer_index {
+                view.layer_names.resize(row.layer_index + 1, String::new());
+            }
+            view.layer_names[row.layer_index] = row.layer_name.clone();
+        }
+        view.gradients.extend(current);
+        let mut probes: Option<ProbeSnapshot> = None;
+        for (step, layer, name, value) in &folder.probes {
+            if probes.as_ref().is_some_and(|p| p.step != *step) {
+                view.probes.extend(probes.take());
+            }
+            probes
+                .get_or_insert_with(|| ProbeSnapshot { step: *step, values: Vec::new() })
+                .values
+                .push(ProbeValue { layer: *layer, name: name.clone(), value: *value });
+        }
+        view.probes.extend(probes);
+        view.status = match &folder.summary {
+            Some(s) if s.status == RunStatus::Running => RunStatus::Stopped,
+            Some(s) => s.status,
+            // Killed before it wrote a summary.
+            None => RunStatus::Stopped,
+        };
+        view.summary = folder.summary;
+        view.version = 1;
+        view
+    }
+}
+
+/// The name a user gave a run, kept in its folder.
+pub const LAB_FILE: &str = "lab.json";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct LabMeta {
+    pub name: String,
+}
+
+/// Every run the lab shows.
+#[derive(Default)]
+pub struct RunStore {
+    pub runs: Vec<RunView>,
+    next_id: RunId,
+    /// The run whose heatmap, probes and confusion matrix are shown.
+    pub selected: Option<RunId>,
+}
+
+impl RunStore {
+    pub fn next_id(&mut self) -> RunId {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    pub fn add(&mut self, run: RunView) {
+        self.selected = Some(run.id);
+        self.runs.push(run);
+    }
+
+    pub fn get(&self, id: RunId) -> Option<&RunView> {
+        self.runs.iter().find(|r| r.id == id)
+    }
+
+    pub fn get_mut(&mut self, id: RunId) -> Option<&mut RunView> {
+        self.runs.iter_mut().find(|r| r.id == id)
+    }
+
+    pub fn selected(&self) -> Option<&RunView> {
+        self.selected.and_then(|id| self.get(id)).or_else(|| self.runs.last())
+    }
+
+    pub fn remove(&mut self, id: RunId) -> Option<RunView> {
+        let index = self.runs.iter().position(|r| r.id == id)?;
+        if self.selected == Some(id) {
+            self.selected = None;
+        }
+        Some(self.runs.remove(index))
+    }
+
+    pub fn visible(&self) -> impl Iterator<Item = &RunView> {
+        self.runs.iter().filter(|r| r.visible)
+    }
+
+    pub fn contains_dir(&self, dir: &std::path::Path) -> bool {
+        self.runs.iter().any(|r| r.dir.as_deref() == Some(dir))
+    }
+}

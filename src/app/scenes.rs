@@ -1,0 +1,213 @@
+//! Scripted scenes of the real app, for the screenshots in the README:
+//! `depthlab --scene NAME --screenshot FILE` opens the window, sets the scene
+//! up as a user would (presets, edits, training, a sweep, a classification),
+//! saves a screenshot and closes. `scripts/screenshots.sh` runs them all.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::command::AppCommand;
+use super::state::Tab;
+use super::DepthLabApp;
+use crate::arch::BlockKind;
+use crate::arch::presets::Family;
+use crate::data::DataSpec;
+
+/// The scenes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SceneKind {
+    /// The builder with ResNet-20.
+    Builder,
+    /// A convolutional highway net, its gates in every row.
+    Highway,
+    /// A fractal net with its columns and joins.
+    Fractal,
+    /// An architecture made invalid, with its inline error.
+    Invalid,
+    /// The dashboard mid-training: a plain net done, its residual twin training.
+    Training,
+    /// A finished depth sweep.
+    Sweep,
+    /// A trained run classifying a sample image.
+    Classify,
+}
+
+impl SceneKind {
+    pub const ALL: [(&'static str, SceneKind); 7] = [
+        ("builder", SceneKind::Builder),
+        ("highway", SceneKind::Highway),
+        ("fractal", SceneKind::Fractal),
+        ("invalid", SceneKind::Invalid),
+        ("training", SceneKind::Training),
+        ("sweep", SceneKind::Sweep),
+        ("classify", SceneKind::Classify),
+    ];
+}
+
+/// A scene and where its screenshot goes.
+#[derive(Clone, Debug)]
+pub struct Scene {
+    pub kind: SceneKind,
+    pub screenshot: Option<PathBuf>,
+}
+
+impl Scene {
+    /// From `--scene NAME [--screenshot FILE]`.
+    pub fn from_options(scene: Option<&str>, screenshot: Option<PathBuf>) -> Result<Option<Scene>, String> {
+        let Some(name) = scene else {
+            return if screenshot.is_some() { Err("--screenshot needs --scene".into()) } else { Ok(None) };
+        };
+        let kind = SceneKind::ALL.iter().find(|(n, _)| *n == name).map(|(_, k)| *k).ok_or_else(|| {
+            format!("'{name}' is not a scene ({})", SceneKind::ALL.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "))
+        })?;
+        Ok(Some(Scene { kind, screenshot }))
+    }
+}
+
+/// Plays a scene frame by frame.
+pub struct SceneRunner {
+    scene: Scene,
+    phase: usize,
+    frames_in_phase: u64,
+    phase_started: Instant,
+    saved: Arc<AtomicBool>,
+    requested: bool,
+}
+
+impl SceneRunner {
+    pub fn new(scene: Scene) -> SceneRunner {
+        SceneRunner { scene, phase: 0, frames_in_phase: 0, phase_started: Instant::now(), saved: Arc::new(AtomicBool::new(false)), requested: false }
+    }
+
+    fn next(&mut self) {
+        self.phase += 1;
+        self.frames_in_phase = 0;
+        self.phase_started = Instant::now();
+    }
+
+    /// Advances the scene; called once per frame before the UI.
+    pub fn step(&mut self, app: &mut DepthLabApp, ctx: &egui::Context) {
+        self.frames_in_phase += 1;
+        ctx.request_repaint_after(Duration::from_millis(100));
+        if self.phase == 0 {
+            self.setup(app);
+            self.next();
+            return;
+        }
+        if !self.ready(app) || self.frames_in_phase < 15 {
+            return;
+        }
+        if !self.requested {
+            self.requested = true;
+            match self.scene.screenshot.clone() {
+                Some(path) => {
+                    let saved = self.saved.clone();
+                    let wake = ctx.clone();
+                    ctx.request_screenshot(move |image| {
+                        let bytes: Vec<u8> = image.pixels.iter().flat_map(|c| c.to_array()).collect();
+                        if let Some(parent) = path.parent() {
+                            let _created = std::fs::create_dir_all(parent);
+                        }
+                        match image::save_buffer(&path, &bytes, image.width() as u32, image.height() as u32, image::ColorType::Rgba8) {
+                            Ok(()) => eprintln!("depthlab: saved {}", path.display()),
+                            Err(e) => eprintln!("depthlab: cannot save {}: {e}", path.display()),
+                        }
+                        saved.store(true, Ordering::SeqCst);
+                        wake.request_repaint();
+                    });
+                }
+                None => self.saved.store(true, Ordering::SeqCst),
+            }
+            return;
+        }
+        if self.saved.load(Ordering::SeqCst) && self.scene.screenshot.is_some() {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        }
+    }
+
+    fn setup(&mut self, app: &mut DepthLabApp) {
+        let runs_dir = std::env::temp_dir().join(format!("depthlab-scene-{}", std::process::id()));
+        app.state.runs_dir = runs_dir.display().to_string();
+        app.state.sweep.out_dir = runs_dir.join("sweeps").display().to_string();
+        app.state.train.data = DataSpec::FashionMini;
+        app.state.train.backend = crate::backend::BackendChoice::Cpu;
+        let push = |app: &mut DepthLabApp, c: AppCommand| app.push(c);
+        match self.scene.kind {
+            SceneKind::Builder => {
+                push(app, AppCommand::LoadPreset("resnet-20".into()));
+                push(app, AppCommand::SelectBlock(Some(2)));
+                push(app, AppCommand::ToggleExpanded(2));
+            }
+            SceneKind::Highway => {
+                push(app, AppCommand::LoadPreset("highway-14".into()));
+                push(app, AppCommand::SelectBlock(Some(1)));
+                push(app, AppCommand::ToggleExpanded(1));
+            }
+            SceneKind::Fractal => {
+                push(app, AppCommand::LoadPreset("fractal-4".into()));
+                push(app, AppCommand::SelectBlock(Some(2)));
+            }
+            SceneKind::Invalid => {
+                push(app, AppCommand::LoadPreset("resnet-20".into()));
+                for _ in 0..4 {
+                    push(app, AppCommand::InsertBlock { index: 1, kind: BlockKind::MaxPool { size: 2, stride: 2 } });
+                }
+                push(app, AppCommand::SelectBlock(Some(6)));
+            }
+            SceneKind::Training => {
+                app.state.train.epochs = 1;
+                app.state.train.max_steps = Some(60);
+                app.state.train.probe_every = 3;
+                app.lr_field = 0.05;
+                push(app, AppCommand::LoadPreset("plain-20".into()));
+                push(app, AppCommand::StartTraining);
+            }
+            SceneKind::Sweep => {
+                app.state.sweep.families = vec![Family::Plain, Family::Resnet];
+                app.state.sweep.depths = "8,14,20".into();
+                app.state.sweep.max_steps = Some(60);
+                app.state.train.probe_every = 10;
+                app.state.tab = Tab::Sweep;
+                push(app, AppCommand::StartSweep);
+            }
+            SceneKind::Classify => {
+                app.state.train.epochs = 1;
+                app.state.train.max_steps = Some(90);
+                push(app, AppCommand::LoadPreset("resnet-8".into()));
+                push(app, AppCommand::StartTraining);
+            }
+        }
+    }
+
+    /// Whether the scene is ready for its picture (some scenes advance
+    /// through more phases first).
+    fn ready(&mut self, app: &mut DepthLabApp) -> bool {
+        match self.scene.kind {
+            SceneKind::Builder | SceneKind::Highway | SceneKind::Fractal | SceneKind::Invalid => true,
+            SceneKind::Training => match self.phase {
+                1 if !app.is_training() && !app.runs.runs.is_empty() => {
+                    app.push(AppCommand::LoadPreset("resnet-20".into()));
+                    app.push(AppCommand::StartTraining);
+                    self.next();
+                    false
+                }
+                2 => app.active_run().is_some_and(|r| r.steps.len() >= 36 && r.gradients.len() >= 10),
+                _ => false,
+            },
+            SceneKind::Sweep => self.frames_in_phase > 30 && !app.is_training() && !app.sweep.rows.is_empty(),
+            SceneKind::Classify => match self.phase {
+                1 if !app.is_training() && !app.runs.runs.is_empty() => {
+                    app.state.image_path = "assets/samples/sneaker.png".into();
+                    app.state.tab = Tab::Classify;
+                    app.push(AppCommand::ClassifyImage("assets/samples/sneaker.png".into()));
+                    self.next();
+                    false
+                }
+                2 => app.classify.result.is_some() && !app.classify.busy,
+                _ => false,
+            },
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! The depth sweep: choose families, depths, seeds and a budget, run them one
+//! after another, and watch the degradation figure of He et al. fill in —
+//! final training and test error against depth per family — next to the
+//! first layer's gradient against depth and a table of every run.
+
+use egui::{Color32, DragValue};
+use egui_plot::{Legend, Line, LineStyle, Plot, PlotPoints, Points};
+
+use super::command::AppCommand;
+use super::plots::{self, export_menu, log10, log_plot};
+use super::DepthLabApp;
+use crate::arch::presets::Family;
+use crate::experiment::{SweepRow, SWEEP_HEADER};
+
+fn family_color(family: &str) -> Color32 {
+    match family {
+        "plain" | "plain-mlp" => Color32::from_rgb(239, 83, 80),
+        "resnet" | "preact-resnet" => Color32::from_rgb(66, 165, 245),
+        "resnet-sd" => Color32::from_rgb(38, 198, 218),
+        "highway" | "highway-mlp" => Color32::from_rgb(102, 187, 106),
+        "fractal" => Color32::from_rgb(255, 167, 38),
+        _ => Color32::from_rgb(171, 71, 188),
+    }
+}
+
+pub fn sweep_tab_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppCommand>) {
+    egui::Panel::left("sweep-settings").resizable(true).default_size(300.0).show(ui, |ui| {
+        egui::ScrollArea::vertical().id_salt("sweep-settings-scroll").show(ui, |ui| settings_ui(ui, app, commands));
+    });
+    egui::CentralPanel::default().show(ui, |ui| {
+        egui::ScrollArea::vertical().id_salt("sweep-results-scroll").show(ui, |ui| results_ui(ui, app, commands));
+    });
+}
+
+fn settings_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppCommand>) {
+    ui.heading("Depth sweep");
+    ui.label("Train each family at each depth with the same seed and batches, then compare. He et al. (2016) found plain nets' training error rising with depth while residual nets' fell.");
+    let running = app.sweep.is_running();
+    let s = &mut app.state.sweep;
+    ui.add_enabled_ui(!running, |ui| {
+        ui.strong("Families");
+        for family in Family::ALL {
+            let mut on = s.families.contains(&family);
+            if ui.checkbox(&mut on, family.prefix()).on_hover_text(family.summary()).changed() {
+                if on {
+                    s.families.push(family);
+                } else {
+                    s.families.retain(|f| *f != family);
+                }
+            }
+        }
+        egui::Grid::new("sweep-grid").num_columns(2).spacing([10.0, 4.0]).show(ui, |ui| {
+            ui.label("depths");
+            ui.add(egui::TextEdit::singleline(&mut s.depths).desired_width(120.0)).on_hover_text("Comma-separated; each family uses its valid depth nearest to each");
+            ui.end_row();
+            ui.label("seeds");
+            ui.add(DragValue::new(&mut s.seeds).range(1..=10)).on_hover_text("Runs per (family, depth), with seeds seed, seed+1, …");
+            ui.end_row();
+            ui.label("budget");
+            ui.horizontal(|ui| {
+                let mut by_steps = s.max_steps.is_some();
+                ui.radio_value(&mut by_steps, false, "epochs");
+                ui.radio_value(&mut by_steps, true, "steps");
+                match (by_steps, &mut s.max_steps) {
+                    (true, Some(n)) => {
+                        ui.add(DragValue::new(n).range(1..=1_000_000)).on_hover_text("Steps per run");
+                    }
+                    (true, None) => s.max_steps = Some(150),
+                    (false, _) => {
+                        s.max_steps = None;
+                        ui.add(DragValue::new(&mut s.epochs).range(1..=1000)).on_hover_text("Epochs per run");
+                    }
+                }
+            });
+            ui.end_row();
+            ui.label("folder");
+            ui.add(egui::TextEdit::singleline(&mut s.out_dir).desired_width(120.0)).on_hover_text("Sweeps are written under this folder");
+            ui.end_row();
+        });
+        ui.weak(format!("Data, optimiser and learning rate come from the Train tab ({}, lr {}).", app.state.train.data.label(), app.lr_field));
+    });
+    ui.horizontal(|ui| {
+        if ui.add_enabled(!app.is_training(), egui::Button::new("Run sweep")).clicked() {
+            commands.push(AppCommand::StartSweep);
+        }
+        if ui.add_enabled(running, egui::Button::new("Stop sweep")).clicked() {
+            commands.push(AppCommand::StopSweep);
+        }
+    });
+    if let Some((index, total, label)) = &app.sweep.progress {
+        let done = app.sweep.finished_runs;
+        let eta = match app.sweep.started {
+            Some(t) if done > 0 && running => {
+                let per_run = t.elapsed().as_secs_f64() / done as f64;
+                format!(", about {:.0} s left", per_run * (total - done) as f64)
+            }
+            _ => String::new(),
+        };
+        let text = if running { format!("run {}/{total}: {label}{eta}", index + 1) } else { format!("{done}/{total} runs done") };
+        ui.add(egui::ProgressBar::new(done as f32 / (*total).max(1) as f32).text(text));
+        if let Some(run) = app.active_run() {
+            let steps = run.steps.last().map_or(0, |s| s.step + 1);
+            ui.weak(format!("{}: step {steps}/{}", run.name, run.total_steps()));
+        }
+    }
+    if let Some(e) = &app.sweep.error {
+        ui.colored_label(ui.visuals().error_fg_color, e);
+    }
+    if let Some(dir) = &app.sweep.out_dir {
+        ui.weak(format!("writing {}", dir.display()));
+    }
+}
+
+fn by_family(rows: &[SweepRow]) -> Vec<(String, Vec<&SweepRow>)> {
+    let mut families: Vec<(String, Vec<&SweepRow>)> = Vec::new();
+    for row in rows {
+        match families.iter_mut().find(|(f, _)| *f == row.family) {
+            Some((_, list)) => list.push(row),
+            None => families.push((row.family.clone(), vec![row])),
+        }
+    }
+    for (_, list) in &mut families {
+        list.sort_by_key(|r| r.depth);
+    }
+    families
+}
+
+/// Mean of a value over seeds at each depth.
+fn mean_by_depth(rows: &[&SweepRow], value: impl Fn(&SweepRow) -> Option<f32>) -> Vec<[f64; 2]> {
+    let mut out: Vec<(usize, f64, usize)> = Vec::new();
+    for r in rows {
+        let Some(v) = value(r) else { continue };
+        match out.iter_mut().find(|(d, _, _)| *d == r.depth) {
+            Some(e) => {
+                e.1 += f64::from(v);
+                e.2 += 1;
+            }
+            None => out.push((r.depth, f64::from(v), 1)),
+        }
+    }
+    out.into_iter().map(|(d, sum, n)| [d as f64, sum / n as f64]).collect()
+}
+
+fn sweep_csv(rows: &[SweepRow]) -> String {
+    let mut csv = format!("{SWEEP_HEADER}\n");
+    for r in rows {
+        csv.push_str(&r.csv());
+        csv.push('\n');
+    }
+    csv
+}
+
+fn results_ui(ui: &mut egui::Ui, app: &DepthLabApp, commands: &mut Vec<AppCommand>) {
+    let rows = &app.sweep.rows;
+    if rows.is_empty() {
+        ui.add_space(30.0);
+        ui.vertical_centered(|ui| {
+            ui.heading("The degradation figure fills in here as the sweep's runs finish.");
+            ui.label("Defaults compare plain and residual nets at depths 8, 20 and 32 on the embedded data.");
+        });
+        return;
+    }
+    let families = by_family(rows);
+    plots::plot_title(ui, "Final error vs depth (solid: training error, dashed: test error)", "The degradation problem: plain nets' training error grows with depth");
+    let response = Plot::new("sweep-error")
+        .legend(Legend::default())
+        .height(280.0)
+        .x_axis_label("depth (weight layers)")
+        .y_axis_label("error %")
+        .include_y(0.0)
+        .show(ui, |plot| {
+            for (family, list) in &families {
+                let color = family_color(family);
+                let train = mean_by_depth(list, |r| r.final_train_error.map(|e| e * 100.0));
+                let test = mean_by_depth(list, |r| r.final_test_error.map(|e| e * 100.0));
+                plot.line(Line::new(format!("{family} train"), PlotPoints::new(train.clone())).color(color).width(2.5));
+                plot.points(Points::new(format!("{family} train"), PlotPoints::new(train)).color(color).radius(4.0));
+                plot.line(Line::new(format!("{family} test"), PlotPoints::new(test.clone())).color(color).style(LineStyle::dashed_loose()).width(1.5));
+                plot.points(Points::new(format!("{family} test"), PlotPoints::new(test)).color(color).radius(3.0));
+            }
+        })
+        .response;
+    export_menu(&response, "sweep-error", || sweep_csv(rows), commands);
+    ui.separator();
+    plots::plot_title(ui, "First layer's output-gradient norm vs depth (last probe, log)", "How much learning signal reaches the first block");
+    let response = log_plot("sweep-gradient", "depth", "first-layer gradient")
+        .legend(Legend::default())
+        .height(220.0)
+        .show(ui, |plot| {
+            for (family, list) in &families {
+                let color = family_color(family);
+                let points: Vec<[f64; 2]> = mean_by_depth(list, |r| r.first_layer_output_grad_norm).into_iter().map(|[d, v]| [d, log10(v)]).collect();
+                plot.line(Line::new(family.clone(), PlotPoints::new(points.clone())).color(color).width(2.0));
+                plot.points(Points::new(family.clone(), PlotPoints::new(points)).color(color).radius(4.0));
+            }
+        })
+        .response;
+    export_menu(&response, "sweep-gradient", || sweep_csv(rows), commands);
+    ui.separator();
+    ui.strong("Runs");
+    egui::Grid::new("sweep-table").striped(true).num_columns(8).spacing([14.0, 4.0]).show(ui, |ui| {
+        for h in ["family", "depth", "seed", "params", "train loss", "train error", "test error", "first-layer ∂L/∂out", "status"] {
+            ui.strong(h);
+        }
+        ui.end_row();
+        let pct = |v: Option<f32>| v.map_or("-".to_string(), |e| format!("{:.2}%", e * 100.0));
+        for r in rows {
+            ui.colored_label(family_color(&r.family), &r.family);
+            ui.label(r.depth.to_string());
+            ui.label(r.seed.to_string());
+            ui.label(crate::util::format_params(r.params));
+            ui.label(r.final_train_loss.map_or("-".into(), |l| format!("{l:.4}")));
+            ui.label(pct(r.final_train_error));
+            ui.label(pct(r.final_test_error));
+            ui.label(r.first_layer_output_grad_norm.map_or("-".into(), |g| format!("{g:.3e}")));
+            ui.label(r.status.to_string());
+            ui.end_row();
+        }
+    });
+}

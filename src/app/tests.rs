@@ -1,0 +1,364 @@
+//! The window, driven as a person would: by label, with drags, clicks and
+//! keys (egui_kittest, no display needed).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use egui::{Modifiers, Pos2, Vec2};
+use egui_kittest::kittest::Queryable;
+use egui_kittest::Harness;
+
+use super::*;
+use crate::arch::BlockKind;
+use crate::backend::BackendChoice;
+
+fn settings(runs_dir: &Path) -> Persisted {
+    let mut state = Persisted::default();
+    state.runs_dir = runs_dir.display().to_string();
+    state.sweep.out_dir = runs_dir.join("sweeps").display().to_string();
+    state.train.backend = BackendChoice::Cpu;
+    state
+}
+
+fn harness_with(state: Persisted) -> Harness<'static, DepthLabApp> {
+    Harness::builder()
+        .with_size(Vec2::new(1400.0, 900.0))
+        .with_max_steps(200)
+        .build_eframe(move |cc| DepthLabApp::new(cc, AppOptions { persisted: Some(state), ..AppOptions::headless() }))
+}
+
+fn harness() -> Harness<'static, DepthLabApp> {
+    harness_with(Persisted::default())
+}
+
+/// Steps frames until `done` holds (background work runs meanwhile).
+fn wait_until(h: &mut Harness<'static, DepthLabApp>, what: &str, mut done: impl FnMut(&DepthLabApp) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !done(h.state()) {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        h.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    h.step();
+}
+
+/// Presses at `from`, moves to `to` in small steps, releases there.
+fn drag(h: &mut Harness<'static, DepthLabApp>, from: Pos2, to: Pos2) {
+    h.hover_at(from);
+    h.step();
+    h.drag_at(from);
+    h.step();
+    for k in 1..=10 {
+        h.hover_at(from + (to - from) * (k as f32 / 10.0));
+        h.step();
+    }
+    h.drop_at(to);
+    h.step();
+    h.step();
+}
+
+fn depth(h: &Harness<'static, DepthLabApp>) -> usize {
+    h.state().builder.analysis.depth
+}
+
+fn params(h: &Harness<'static, DepthLabApp>) -> usize {
+    h.state().builder.analysis.params
+}
+
+#[test]
+fn dragging_a_residual_block_from_the_palette_updates_depth_and_parameters() {
+    let mut h = harness();
+    h.run();
+    assert_eq!(h.state().builder.arch.name, "resnet-20");
+    assert_eq!((depth(&h), params(&h)), (20, 269_722 - 2 * 16 * 9));
+    let (before_depth, before_params) = (depth(&h), params(&h));
+    let from = h.get_by_label("residual").rect().center();
+    let row = h.get_by_label("block 2: residual").rect();
+    // Upper half of block 2: the new block lands between the stem and stage 1.
+    drag(&mut h, from, row.center() - Vec2::new(0.0, row.height() / 4.0));
+    let blocks = &h.state().builder.arch.blocks;
+    assert_eq!(blocks.len(), 7);
+    assert!(matches!(blocks[1].kind, BlockKind::Residual { filters: 16, stride: 1, .. }));
+    assert_eq!(depth(&h), before_depth + 2);
+    assert_eq!(params(&h), before_params + 2 * (16 * 16 * 9 + 2 * 16));
+    assert!(h.state().builder.analysis.is_valid());
+    // And the totals line says so.
+    h.get_by_label(&format!("depth {}", before_depth + 2));
+}
+
+#[test]
+fn blocks_reorder_by_dragging_and_undo_redo_walks_the_edits() {
+    let mut h = harness();
+    h.run();
+    let from = h.get_by_label("block 5: global avg pool").rect().center();
+    let target = h.get_by_label("block 4: residual").rect();
+    drag(&mut h, from, target.center() - Vec2::new(0.0, target.height() / 4.0));
+    let kinds: Vec<&str> = h.state().builder.arch.blocks.iter().map(|b| b.kind.tag()).collect();
+    assert_eq!(kinds, ["conv", "residual", "residual", "global_avg_pool", "residual", "classifier"]);
+    // A residual block after global pooling has no feature map: the row says why.
+    let error = h.state().builder.analysis.error_for(4).map(|e| e.message.clone()).unwrap();
+    assert!(error.contains("needs a feature map"), "{error}");
+    h.get_by_label_contains("a residual block needs a feature map");
+
+    h.key_press_modifiers(Modifiers::COMMAND, egui::Key::Z);
+    h.run();
+    assert_eq!(h.state().builder.arch.blocks[3].kind.tag(), "residual");
+    assert!(h.state().builder.analysis.is_valid());
+    h.key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, egui::Key::Z);
+    h.run();
+    assert_eq!(h.state().builder.arch.blocks[3].kind.tag(), "global_avg_pool");
+    h.get_by_label("Undo").click();
+    h.run();
+    assert_eq!(h.state().builder.arch.blocks[3].kind.tag(), "residual");
+}
+
+#[test]
+fn an_invalid_edit_shows_its_error_inline_until_fixed() {
+    let mut h = harness();
+    h.run();
+    h.get_by_label("block 3: residual").click();
+    h.run();
+    assert_eq!(h.state().builder.selected, Some(2));
+    // 32 → 8 filters: a stride-2 block with an option-A shortcut cannot
+    // shrink 16 channels to 8.
+    h.get_by_value("32").set_value_accesskit(8.0);
+    h.run();
+    let error = h.state().builder.analysis.error_for(2).map(|e| e.message.clone()).unwrap_or_default();
+    assert!(error.contains("option A shortcut cannot reduce channels (16 → 8)"), "{error}");
+    // Inline in its row, and in the inspector.
+    assert_eq!(h.get_all_by_label_contains("option A shortcut cannot reduce channels").count(), 2);
+    // Fix it: a projection shortcut (option B) can shrink the channels.
+    h.get_by_value("A: zero-pad").click();
+    h.run();
+    h.get_by_label("B: project on change").click();
+    h.run();
+    assert!(h.state().builder.analysis.is_valid(), "{:?}", h.state().builder.analysis.errors);
+    assert!(h.query_by_label_contains("option A shortcut cannot").is_none());
+}
+
+#[test]
+fn a_preset_loads_from_the_menu_and_its_depth_control_rebuilds_it() {
+    let mut h = harness();
+    h.run();
+    h.get_by_label("Presets").click();
+    h.run();
+    h.get_by_label("plain").hover();
+    h.run();
+    h.get_by_label("plain").click();
+    h.run();
+    h.get_by_label("plain-56").click();
+    h.run();
+    assert_eq!(h.state().builder.arch.name, "plain-56");
+    assert_eq!(depth(&h), 56);
+    // The depth control: n of 6n+2, shown as the depth.
+    h.get_by_value("56").set_value_accesskit(2.0);
+    h.run();
+    assert_eq!(h.state().builder.arch.name, "plain-20");
+    assert_eq!(depth(&h), 20);
+}
+
+#[test]
+fn an_architecture_saves_and_loads_back_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("net.json");
+    let mut state = settings(dir.path());
+    state.arch_path = path.display().to_string();
+    let mut h = harness_with(state);
+    h.run();
+    h.get_by_label("block 3: residual").click();
+    h.run();
+    h.get_by_label("Duplicate").click();
+    h.run();
+    let saved = h.state().builder.arch.clone();
+    h.get_by_label("Save").click();
+    wait_until(&mut h, "the save", |app| path.exists() && !app.is_busy());
+    h.get_by_label("New").click();
+    h.run();
+    assert_ne!(h.state().builder.arch, saved);
+    h.get_by_label("Load").click();
+    wait_until(&mut h, "the load", |app| app.builder.arch == saved);
+    assert_eq!(Architecture::load(&path).unwrap(), saved);
+}
+
+#[test]
+fn a_large_network_stays_usable() {
+    let mut h = harness();
+    h.run();
+    h.state_mut().push(AppCommand::LoadPreset("resnet-1202".into()));
+    h.run();
+    assert_eq!(depth(&h), 1202);
+    // Repeats are collapsed: one row per stage, each can be expanded.
+    h.get_by_label("block 3: residual");
+    let buttons = h.get_all_by_label("expand").count();
+    assert_eq!(buttons, 3);
+    h.get_all_by_label("expand").next().unwrap().click();
+    h.run();
+    assert!(h.state().builder.expanded.contains(&1));
+    // 200 copies listed, only those in view laid out: frames stay cheap.
+    let started = Instant::now();
+    for _ in 0..20 {
+        h.step();
+    }
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+#[derive(Debug)]
+struct Dropped(PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+fn choose_tab(h: &mut Harness<'static, DepthLabApp>, title: &str) {
+    h.get_by_label(title).click();
+    h.run();
+}
+
+#[test]
+fn a_run_starts_pauses_changes_its_learning_rate_resumes_and_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = settings(dir.path());
+    state.train.data = crate::data::DataSpec::Digits;
+    state.train.epochs = 200;
+    state.train.probe_every = 2;
+    state.train.batch_size = 32;
+    let mut h = harness_with(state);
+    h.run();
+    h.state_mut().push(AppCommand::LoadPreset("resnet-8".into()));
+    h.run();
+    choose_tab(&mut h, "Train");
+    h.get_by_label("Start").click();
+    wait_until(&mut h, "steps and probes", |app| app.active_run().is_some_and(|r| r.steps.len() >= 8 && r.gradients.len() >= 3));
+    // Points arrive in the loss and gradient plots and the heatmap.
+    let run = h.state().active_run().unwrap().clone();
+    assert!(run.steps.iter().all(|s| s.loss.is_finite()));
+    assert_eq!(run.gradients[0].output.len(), 5, "resnet-8 has 5 blocks with weights");
+    h.get_by_label_contains("Gradient heatmap: resnet-8");
+    assert!(h.state().heatmap.columns() >= 3);
+
+    h.get_by_label("Pause").click();
+    wait_until(&mut h, "the pause", |app| app.active_run().is_some_and(|r| r.paused));
+    let paused_at = h.state().active_run().unwrap().steps.last().unwrap().step;
+    h.get_by_label("Resume");
+    h.state_mut().lr_field = 0.0125;
+    h.get_by_label("Set").click();
+    h.run();
+    h.get_by_label("Resume").click();
+    wait_until(&mut h, "steps after resuming", |app| app.active_run().is_some_and(|r| r.steps.last().unwrap().step >= paused_at + 4));
+    let steps = &h.state().active_run().unwrap().steps;
+    let resumed: Vec<_> = steps.iter().filter(|s| s.step > paused_at).collect();
+    assert_eq!(resumed[0].step, paused_at + 1, "no step lost or repeated");
+    assert!(resumed.iter().all(|s| (s.lr - 0.0125).abs() < 1e-12));
+
+    h.get_by_label("Stop").click();
+    wait_until(&mut h, "the stop", |app| !app.is_training());
+    let run = h.state().runs.runs.last().unwrap();
+    assert_eq!(run.status, RunStatus::Stopped);
+    let dir = run.dir.clone().unwrap();
+    assert!(dir.join("model.bpk").is_file() && dir.join("summary.json").is_file());
+}
+
+#[test]
+fn a_two_by_two_sweep_fills_its_plot_and_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = settings(dir.path());
+    state.train.data = crate::data::DataSpec::Digits;
+    state.train.batch_size = 32;
+    state.train.probe_every = 5;
+    state.sweep.depths = "8,20".into();
+    state.sweep.max_steps = Some(12);
+    let mut h = harness_with(state);
+    h.run();
+    choose_tab(&mut h, "Depth sweep");
+    h.get_by_label("Run sweep").click();
+    wait_until(&mut h, "the sweep", |app| !app.is_training() && app.sweep.rows.len() == 4);
+    let rows = &h.state().sweep.rows;
+    let families: Vec<(&str, usize)> = rows.iter().map(|r| (r.family.as_str(), r.depth)).collect();
+    assert_eq!(families, [("plain", 8), ("resnet", 8), ("plain", 20), ("resnet", 20)]);
+    assert!(rows.iter().all(|r| r.final_train_error.is_some() && r.status == RunStatus::Completed));
+    h.run();
+    // The table lists every run; the plots are drawn.
+    assert_eq!(h.get_all_by_label("plain").count() >= 2, true);
+    h.get_by_label_contains("Final error vs depth");
+    let csv = std::fs::read_to_string(h.state().sweep.out_dir.as_ref().unwrap().join("sweep.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 5);
+}
+
+#[test]
+fn a_run_folder_dropped_on_the_window_loads_and_classifies_an_image() {
+    let dir = tempfile::tempdir().unwrap();
+    // A small trained run on the embedded digits.
+    let data = Arc::new(crate::data::Dataset::load(&crate::data::DataSpec::Digits).unwrap());
+    let run_dir = dir.path().join("digits-run");
+    let request = crate::train::RunRequest {
+        arch: crate::arch::presets::build("resnet-8", data.shape()).unwrap(),
+        config: crate::train::TrainConfig { data: crate::data::DataSpec::Digits, epochs: 2, batch_size: 32, backend: BackendChoice::Cpu, ..Default::default() },
+        data: Some(data.clone()),
+        out: Some(run_dir.clone()),
+        init_weights: None,
+    };
+    let handle = crate::train::spawn(request, None).unwrap();
+    let events: Vec<_> = handle.events.iter().collect();
+    handle.join();
+    assert!(events.iter().any(|e| matches!(e, crate::train::Event::Finished(s) if s.status == RunStatus::Completed)));
+    // A test digit, written as a PNG.
+    let index = 7;
+    let pixels = &data.test.images[index * 64..(index + 1) * 64];
+    let image = image::GrayImage::from_raw(8, 8, pixels.to_vec()).unwrap();
+    let image = image::imageops::resize(&image, 32, 32, image::imageops::FilterType::Nearest);
+    let png = dir.path().join("digit.png");
+    image.save(&png).unwrap();
+
+    let mut h = harness_with(settings(dir.path()));
+    h.run();
+    h.input_mut().dropped_files.push(Arc::new(Dropped(run_dir.clone())));
+    wait_until(&mut h, "the run folder", |app| app.runs.runs.iter().any(|r| r.dir.as_deref() == Some(run_dir.as_path())));
+    let run = h.state().runs.runs.last().unwrap();
+    assert_eq!(run.status, RunStatus::Completed);
+    assert!(!run.steps.is_empty() && !run.gradients.is_empty());
+
+    choose_tab(&mut h, "Classify");
+    h.state_mut().state.image_path = png.display().to_string();
+    h.get_by_label("Classify image").click();
+    wait_until(&mut h, "the classification", |app| app.classify.result.is_some() || app.message.as_ref().is_some_and(|m| m.error));
+    let predictions = h.state().classify.result.as_ref().expect("a result").predictions.clone();
+    assert_eq!(predictions.len(), 10);
+    let top: f32 = predictions.iter().take(5).map(|p| p.probability).sum();
+    assert!(top > 0.5 && top <= 1.0001);
+    h.run();
+    h.get_by_label("top 5");
+    h.get_by_label(&predictions[0].class);
+
+    // A file that is not an image gives a clear message.
+    let bad = dir.path().join("notes.txt");
+    std::fs::write(&bad, "not an image").unwrap();
+    h.input_mut().dropped_files.push(Arc::new(Dropped(bad)));
+    wait_until(&mut h, "the error", |app| app.message.as_ref().is_some_and(|m| m.error));
+    let message = h.state().message.as_ref().unwrap().text.clone();
+    assert!(message.contains("notes.txt: not an image"), "{message}");
+}
+
+#[test]
+fn the_main_screens_match_their_snapshots() {
+    let mut h = harness();
+    h.run();
+    h.snapshot("builder");
+    choose_tab(&mut h, "Train");
+    h.snapshot("train-empty");
+    choose_tab(&mut h, "Depth sweep");
+    h.snapshot("sweep-empty");
+    choose_tab(&mut h, "Classify");
+    h.snapshot("classify-empty");
+    h.get_by_label("View").click();
+    h.run();
+    h.get_by_label("Light theme").click();
+    h.run();
+    choose_tab(&mut h, "Build");
+    h.snapshot("builder-light");
+}
