@@ -8,6 +8,7 @@
 pub mod app;
 pub mod arch;
 pub mod backend;
+pub mod bench;
 pub mod classify;
 pub mod cli;
 pub mod data;

@@ -5,7 +5,7 @@
 //! to small inputs (an 8x8 digit still gets a valid fractal net) without
 //! changing their weights.
 
-use super::spec::{Activation, Architecture, BlockKind, BlockSpec, Carry, LayerOptions, Norm, Shape, Shortcut, StochasticDepth};
+use super::spec::{Activation, Architecture, BlockKind, BlockSpec, Carry, Init, LayerOptions, Norm, Shape, Shortcut, StochasticDepth};
 
 /// A family of presets, one per depth.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -220,8 +220,15 @@ fn residual(filters: usize, stride: usize, shortcut: Shortcut) -> BlockKind {
     BlockKind::Residual { filters, stride, bottleneck: false, preactivation: false, shortcut, survival: None }
 }
 
+/// The final linear layer, initialised as PyTorch initialises `nn.Linear`
+/// (uniform ±1/√fan_in): He's gain of 2 suits a layer followed by a ReLU,
+/// not the logits.
+fn classifier() -> BlockSpec {
+    BlockSpec::new(BlockKind::Classifier).with_layer(LayerOptions { init: Init::Standard, ..LayerOptions::default() })
+}
+
 fn head() -> [BlockSpec; 2] {
-    [BlockSpec::new(BlockKind::GlobalAvgPool), BlockSpec::new(BlockKind::Classifier)]
+    [BlockSpec::new(BlockKind::GlobalAvgPool), classifier()]
 }
 
 /// He et al.'s CIFAR ResNet (6n+2): a 16-filter stem, three stages of n
@@ -298,7 +305,7 @@ fn mlp(depth: usize, highway: bool) -> Architecture {
         };
         blocks.push(BlockSpec::new(kind).repeated(hidden).with_layer(options));
     }
-    blocks.push(BlockSpec::new(BlockKind::Classifier).with_layer(options));
+    blocks.push(BlockSpec::new(BlockKind::Classifier).with_layer(LayerOptions { init: Init::Standard, ..options }));
     Architecture { name: String::new(), description: String::new(), stochastic_depth: None, blocks }
 }
 

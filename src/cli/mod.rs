@@ -1,5 +1,6 @@
 //! The command line: the GUI's twin, used by tests and by people on a GPU box.
 
+mod bench;
 mod classify;
 mod inspect;
 mod train;
@@ -34,6 +35,8 @@ pub enum Commands {
     Sweep(train::SweepArgs),
     /// Classify an image with a trained run.
     Classify(classify::ClassifyArgs),
+    /// Training throughput, probe overhead and peak memory (optionally next to PyTorch).
+    Bench(bench::BenchArgs),
 }
 
 /// Flags that override every layer of ARCH.
@@ -95,5 +98,6 @@ pub fn run(command: Commands) -> Result<(), CliError> {
         Commands::Train(args) => train::train(&args),
         Commands::Sweep(args) => train::sweep(&args),
         Commands::Classify(args) => classify::classify(&args),
+        Commands::Bench(args) => bench::bench(&args),
     }
 }

@@ -5,6 +5,7 @@ pub mod config;
 pub mod evaluate;
 pub mod events;
 pub mod runfolder;
+pub mod step;
 pub mod worker;
 
 pub use crate::experiment::SweepRow;

@@ -8,20 +8,17 @@ use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError, TrySendE
 use std::sync::Arc;
 use std::time::Instant;
 
-use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 
-use super::config::{OptimizerKind, TrainConfig};
+use super::config::TrainConfig;
+use super::step::Stepper;
 use super::evaluate::evaluate;
-use super::events::{Command, Event, GradientSnapshot, ProbeSnapshot, ProbeValue, RunStatus, Started, StepMetrics, Summary};
+use super::events::{Command, Event, GradientSnapshot, ProbeSnapshot, RunStatus, Started, StepMetrics, Summary};
 use super::runfolder::{DatasetInfo, RunWriter, TrainRecord, TRAIN_FORMAT_VERSION};
 use crate::arch::Architecture;
 use crate::backend;
 use crate::data::{BatchOrder, Dataset};
-use crate::model::{Ctx, Network};
+use crate::model::Network;
 use crate::util::rng::Rng;
 
 /// Room for this many events before per-step events are dropped (the run
@@ -290,11 +287,9 @@ impl Trainer {
             run_dir: out.clone(),
         })));
 
-        let mut optim = make_optimizer(&config);
-        let loss_fn = CrossEntropyLossConfig::new().init(&device);
         let mut order = BatchOrder::new(config.seed, n_train);
         let mut augment_rng = Rng::stream(config.seed, "augment");
-        let mut ctx = Ctx::new(Rng::stream(config.seed, "drop"));
+        let mut stepper = Stepper::new(net, &config, &device, config.seed);
         let (c, h, w) = (data.channels, data.height, data.width);
         let mut base_lr = config.lr;
         let mut step = 0usize;
@@ -368,32 +363,10 @@ impl Trainer {
                 let probe = config.probe_every > 0 && step % config.probe_every == 0;
                 let step_started = Instant::now();
                 let batch = data.batch(&data.train, batch_indices, if augment { Some(&mut augment_rng) } else { None });
-                let x = Tensor::<4>::from_data(TensorData::new(batch.images, [batch.size, c, h, w]), &device);
-                let y = Tensor::<1, Int>::from_data(TensorData::new(batch.labels, [batch.size]), &device);
-                ctx.reset();
-                ctx.probe = probe;
-                let logits = net.forward(x, &mut ctx);
-                let loss = loss_fn.forward(logits.clone(), y.clone());
-                let correct = logits.argmax(1).squeeze_dim::<1>(1).equal(y).int().sum().float();
-                let grads = loss.backward();
-                let mut parts: Vec<Tensor<1>> = vec![loss.inner(), correct.inner()];
-                let layers = net.meta.probe_layer_count();
-                let mut gate_layers = Vec::new();
-                if probe {
-                    parts.extend(net.weight_grad_sq(&grads, &device));
-                    parts.extend(net.output_grad_sq(&ctx, &grads, &device));
-                    for (instance, gate) in &ctx.gates {
-                        if let Some(layer) = net.meta.instances[*instance].probe_layer {
-                            gate_layers.push(layer);
-                            parts.push(gate.clone().inner().reshape([1]));
-                        }
-                    }
-                }
-                // Everything this step reports reaches the host in one read.
-                let values: Vec<f32> =
-                    Tensor::cat(parts, 0).try_into_vec_as::<f32>().map_err(|e| format!("reading step results: {e:?}"))?;
-                let loss_value = values[0];
-                let accuracy = values[1] / batch.size as f32;
+                let size = batch.size;
+                let out = stepper.step(batch.images, batch.labels, [size, c, h, w], lr, probe)?;
+                let loss_value = out.loss;
+                let accuracy = out.correct / size as f32;
                 let elapsed_secs = elapsed(paused);
                 if !loss_value.is_finite() {
                     status = RunStatus::Diverged;
@@ -401,19 +374,26 @@ impl Trainer {
                     if let Some(writer) = &mut writer {
                         writer.metric(step, epoch, "train", loss_value, accuracy, lr, elapsed_secs).map_err(|e| e.to_string())?;
                     }
-                    events.send(Event::Step(StepMetrics { step, epoch, loss: loss_value, accuracy, lr, images_per_sec: speed.unwrap_or(0.0), elapsed_secs, batch_digest: digest(batch_indices) }));
+                    events.send(Event::Step(StepMetrics {
+                        step,
+                        epoch,
+                        loss: loss_value,
+                        accuracy,
+                        lr,
+                        images_per_sec: speed.unwrap_or(0.0),
+                        elapsed_secs,
+                        batch_digest: digest(batch_indices),
+                    }));
                     break 'epochs;
                 }
-                let grads = GradientsParams::from_grads(grads, &net);
-                net = optim.step(lr, net, grads);
 
                 let step_secs = step_started.elapsed().as_secs_f64();
                 // The first step includes one-off set-up (and shader compilation on wgpu).
                 if step > 0 {
-                    timed_images += batch.size;
+                    timed_images += size;
                     timed_secs += step_secs;
                 }
-                let instant = (batch.size as f64 / step_secs.max(1e-9)) as f32;
+                let instant = (size as f64 / step_secs.max(1e-9)) as f32;
                 speed = Some(match speed {
                     Some(s) => 0.8 * s + 0.2 * instant,
                     None => instant,
@@ -425,21 +405,10 @@ impl Trainer {
                 }
                 events.send_droppable(Event::Step(metrics));
 
-                if probe {
-                    let weight: Vec<f32> = values[2..2 + layers].iter().map(|v| v.sqrt()).collect();
-                    let output: Vec<f32> = values[2 + layers..2 + 2 * layers].iter().map(|v| v.sqrt()).collect();
-                    first_output_grad = output.first().copied();
-                    let snapshot = GradientSnapshot { step, weight, output };
-                    let mut probe_values: Vec<ProbeValue> = gate_layers
-                        .iter()
-                        .zip(&values[2 + 2 * layers..])
-                        .map(|(&layer, &value)| ProbeValue { layer, name: "transform_gate_mean".into(), value })
-                        .collect();
-                    for (instance, name, value) in &ctx.events {
-                        if let Some(layer) = net.meta.instances[*instance].probe_layer {
-                            probe_values.push(ProbeValue { layer, name: (*name).into(), value: *value });
-                        }
-                    }
+                if let Some(readings) = out.probe {
+                    first_output_grad = readings.output.first().copied();
+                    let snapshot = GradientSnapshot { step, weight: readings.weight, output: readings.output };
+                    let probe_values = readings.values;
                     if let Some(writer) = &mut writer {
                         writer.gradients(&snapshot).map_err(|e| e.to_string())?;
                     }
@@ -458,17 +427,17 @@ impl Trainer {
                 last_epoch_means = Some(m);
             }
             // End of an epoch: evaluate, checkpoint, write a running summary.
-            let evaluation = evaluate(&net.valid(), &data, &inner, step, epoch, elapsed(paused));
+            let evaluation = evaluate(&stepper.net().valid(), &data, &inner, step, epoch, elapsed(paused));
             last_eval = Some((evaluation.loss, evaluation.accuracy));
             if let Some(writer) = &mut writer {
                 writer
                     .metric(step, epoch, "test", evaluation.loss, evaluation.accuracy, config.lr_at(base_lr, step, total_steps), evaluation.elapsed_secs)
                     .map_err(|e| e.to_string())?;
-                writer.save_model(&net).map_err(|e| e.to_string())?;
+                writer.save_model(stepper.net()).map_err(|e| e.to_string())?;
             }
             events.send(Event::Evaluation(Box::new(evaluation)));
             if let Some(writer) = &writer {
-                let running = build_summary(RunStatus::Running, None, step, steps_per_epoch, last_epoch_means, last_eval, &net, &compute, timed_images, timed_secs, first_output_grad);
+                let running = build_summary(RunStatus::Running, None, step, steps_per_epoch, last_epoch_means, last_eval, stepper.net(), &compute, timed_images, timed_secs, first_output_grad);
                 writer.summary(&running).map_err(|e| e.to_string())?;
             }
         }
@@ -479,7 +448,7 @@ impl Trainer {
         if status != RunStatus::Diverged {
             let stopped_mid_epoch = status == RunStatus::Stopped && step > 0;
             if stopped_mid_epoch || last_eval.is_none() {
-                let evaluation = evaluate(&net.valid(), &data, &inner, step, step / steps_per_epoch, elapsed(paused));
+                let evaluation = evaluate(&stepper.net().valid(), &data, &inner, step, step / steps_per_epoch, elapsed(paused));
                 last_eval = Some((evaluation.loss, evaluation.accuracy));
                 if let Some(writer) = &mut writer {
                     writer
@@ -489,10 +458,10 @@ impl Trainer {
                 events.send(Event::Evaluation(Box::new(evaluation)));
             }
             if let Some(writer) = &writer {
-                writer.save_model(&net).map_err(|e| e.to_string())?;
+                writer.save_model(stepper.net()).map_err(|e| e.to_string())?;
             }
         }
-        let summary = build_summary(status, reason, step, steps_per_epoch, last_epoch_means, last_eval, &net, &compute, timed_images, timed_secs, first_output_grad);
+        let summary = build_summary(status, reason, step, steps_per_epoch, last_epoch_means, last_eval, stepper.net(), &compute, timed_images, timed_secs, first_output_grad);
         if let Some(writer) = &writer {
             writer.summary(&summary).map_err(|e| e.to_string())?;
         }
@@ -538,15 +507,3 @@ fn digest(indices: &[usize]) -> u64 {
     indices.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &i| (h ^ i as u64).wrapping_mul(0x0100_0000_01b3))
 }
 
-fn make_optimizer(config: &TrainConfig) -> ModuleOptimizer {
-    let decay = (config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay as f32));
-    match config.optimizer {
-        OptimizerKind::Sgd => {
-            let momentum = (config.momentum > 0.0).then(|| {
-                MomentumConfig::new().with_momentum(config.momentum).with_dampening(0.0).with_nesterov(config.nesterov)
-            });
-            SgdConfig::new().with_momentum(momentum).with_weight_decay(decay).init()
-        }
-        OptimizerKind::Adam => AdamConfig::new().with_epsilon(1e-8).with_weight_decay(decay).init(),
-    }
-}

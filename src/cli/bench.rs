@@ -1,0 +1,148 @@
+//! `depthlab bench`: training images/s, probe overhead and peak memory per
+//! (backend, architecture), each measured in a fresh process; with
+//! `--pytorch`, the PyTorch reference runs the same networks and step in the
+//! same invocation and the ratio is printed.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use clap::Args;
+use serde_json::Value;
+
+use super::CliError;
+use crate::arch::Shape;
+use crate::backend::BackendChoice;
+use crate::bench::{run_case, BenchCase, BenchResult};
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Architectures to time.
+    #[arg(long, default_value = "plain-20,resnet-20,resnet-56")]
+    pub archs: String,
+    /// Backends: cpu, wgpu (or both, comma-separated).
+    #[arg(long, default_value = "cpu")]
+    pub backends: String,
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    #[arg(long, default_value = "3x32x32")]
+    pub input: String,
+    /// Timed steps per configuration.
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    /// Untimed steps first (wgpu compiles its kernels then).
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    /// Also run bench/pytorch_reference.py and print depthlab/PyTorch.
+    #[arg(long)]
+    pub pytorch: bool,
+    /// The Python that has PyTorch.
+    #[arg(long, default_value = "python3")]
+    pub python: String,
+    #[arg(long, default_value = "bench/pytorch_reference.py")]
+    pub pytorch_script: PathBuf,
+    /// Write every figure as JSON here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Measure one case (JSON) in this process and print its result (used by the parent).
+    #[arg(long, hide = true)]
+    pub single: Option<String>,
+}
+
+fn parse_backend(text: &str) -> Result<BackendChoice, CliError> {
+    match text.trim() {
+        "cpu" => Ok(BackendChoice::Cpu),
+        "wgpu" => Ok(BackendChoice::Wgpu),
+        "auto" => Ok(BackendChoice::Auto),
+        other => Err(CliError::new(2, format!("'{other}' is not a backend: cpu, wgpu or auto"))),
+    }
+}
+
+pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
+    if let Some(json) = &args.single {
+        let case: BenchCase = serde_json::from_str(json)?;
+        let result = run_case(&case).map_err(|e| CliError::new(1, e))?;
+        println!("{}", serde_json::to_string(&result)?);
+        return Ok(());
+    }
+    let input = Shape::parse(&args.input).map_err(|e| CliError::new(2, e))?;
+    let backends: Vec<BackendChoice> = args.backends.split(',').map(parse_backend).collect::<Result<_, _>>()?;
+    let exe = std::env::current_exe()?;
+    let mut results: Vec<BenchResult> = Vec::new();
+    eprintln!("{:<6} {:<12} {:>9} {:>10} {:>14} {:>10} {:>10}  adapter", "", "arch", "params", "img/s", "img/s (probe)", "probe +%", "peak MiB");
+    for backend in &backends {
+        for arch in args.archs.split(',').map(str::trim) {
+            let case = BenchCase {
+                arch: arch.to_string(),
+                backend: *backend,
+                batch_size: args.batch_size,
+                input,
+                classes: 10,
+                warmup_steps: args.warmup,
+                steps: args.steps,
+            };
+            let output = Command::new(&exe).arg("bench").arg("--single").arg(serde_json::to_string(&case)?).output()?;
+            if !output.status.success() {
+                eprintln!("{:<6} {arch:<12} failed: {}", format!("{backend:?}").to_lowercase(), String::from_utf8_lossy(&output.stderr).trim());
+                continue;
+            }
+            let result: BenchResult = serde_json::from_slice(&output.stdout)?;
+            eprintln!(
+                "{:<6} {:<12} {:>9} {:>10.1} {:>14.1} {:>9.1}% {:>10.0}  {}",
+                result.backend,
+                arch,
+                result.params,
+                result.images_per_sec,
+                result.images_per_sec_probe_every_step,
+                result.probe_overhead * 100.0,
+                result.peak_rss_mib.unwrap_or(f64::NAN),
+                result.adapter
+            );
+            results.push(result);
+        }
+    }
+    let mut pytorch: Vec<Value> = Vec::new();
+    if args.pytorch {
+        let devices: Vec<&str> = backends
+            .iter()
+            .map(|b| match b {
+                BackendChoice::Cpu => "cpu",
+                _ => "cuda",
+            })
+            .collect();
+        let output = Command::new(&args.python)
+            .arg(&args.pytorch_script)
+            .args(["--archs", &args.archs, "--batch-size", &args.batch_size.to_string(), "--input", &args.input])
+            .args(["--steps", &args.steps.to_string(), "--warmup", &args.warmup.to_string(), "--device", &devices.join(","), "--json"])
+            .output()
+            .map_err(|e| CliError::new(1, format!("cannot run {} {}: {e}", args.python, args.pytorch_script.display())))?;
+        if !output.status.success() {
+            return Err(CliError::new(1, format!("the PyTorch reference failed: {}", String::from_utf8_lossy(&output.stderr).trim())));
+        }
+        pytorch = serde_json::from_slice(&output.stdout)?;
+        eprintln!("\n{:<6} {:<12} {:>12} {:>12} {:>8}  PyTorch device", "", "arch", "depthlab", "PyTorch", "ratio");
+        for r in &results {
+            let device = if r.backend == "cpu" { "cpu" } else { "cuda" };
+            let reference = pytorch.iter().find(|p| p["arch"] == r.case.arch.as_str() && p["device"] == device);
+            if let Some(p) = reference {
+                let theirs = p["images_per_sec"].as_f64().unwrap_or(f64::NAN);
+                eprintln!(
+                    "{:<6} {:<12} {:>10.1}/s {:>10.1}/s {:>7.2}x  {} ({} threads, torch {})",
+                    r.backend,
+                    r.case.arch,
+                    r.images_per_sec,
+                    theirs,
+                    r.images_per_sec / theirs,
+                    p.get("adapter").and_then(Value::as_str).unwrap_or(device),
+                    p["threads"],
+                    p["torch"].as_str().unwrap_or("?")
+                );
+            }
+        }
+    }
+    if let Some(path) = &args.out {
+        let json = serde_json::json!({ "depthlab": results, "pytorch": pytorch });
+        std::fs::write(path, serde_json::to_string_pretty(&json)?)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
