@@ -12,6 +12,7 @@ use egui_kittest::Harness;
 use super::*;
 use crate::arch::BlockKind;
 use crate::backend::BackendChoice;
+use crate::train::RunStatus;
 
 fn settings(runs_dir: &Path) -> Persisted {
     let mut state = Persisted::default();

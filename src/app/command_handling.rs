@@ -1,0 +1,398 @@
+//! Applying the frame's commands: the one place where panels' requests
+//! change the lab's state, start and stop workers, and touch files (on
+//! background threads).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use super::runs::{LabMeta, RunView, LAB_FILE};
+use super::state::Tab;
+use super::tasks::{Pick, TaskResult};
+use super::{append_index, read_lab_name, Active, AppCommand, DepthLabApp, SweepState};
+use crate::arch::{presets, Architecture, BlockKind};
+use crate::experiment::{spawn_sweep, SweepConfig};
+use crate::train::events::Command;
+use crate::train::runfolder::RunFolder;
+use crate::train::{spawn, RunRequest};
+
+impl DepthLabApp {
+    pub(super) fn train_config(&self) -> crate::train::TrainConfig {
+        crate::train::TrainConfig { lr: self.lr_field, ..self.state.train.clone() }
+    }
+
+    pub(super) fn sweep_train_config(&self) -> crate::train::TrainConfig {
+        let s = &self.state.sweep;
+        crate::train::TrainConfig { epochs: s.epochs.max(1), max_steps: s.max_steps, ..self.state.train.clone() }
+    }
+
+    pub(super) fn run_dir(&self, arch_name: &str) -> PathBuf {
+        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let clean: String = arch_name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+        let base = PathBuf::from(&self.state.runs_dir).join(format!("{clean}-{}", crate::util::timestamp(secs)));
+        let mut dir = base.clone();
+        let mut n = 2;
+        while dir.exists() || self.runs.contains_dir(&dir) {
+            dir = PathBuf::from(format!("{}-{n}", base.display()));
+            n += 1;
+        }
+        dir
+    }
+
+    pub(super) fn start_training(&mut self, arch: Architecture, init_weights: Option<PathBuf>, name_suffix: &str) {
+        if self.is_training() {
+            self.error("a run is already training: stop it first");
+            return;
+        }
+        let input = self.input_info();
+        let analysis = arch.analyse(input.shape, input.classes);
+        if !analysis.is_valid() {
+            let first = analysis.errors.first().map(|e| e.to_string()).unwrap_or_default();
+            self.error(format!("cannot train an invalid network: {first}"));
+            self.state.tab = Tab::Build;
+            return;
+        }
+        let config = self.train_config();
+        if let Err(e) = config.check() {
+            self.error(e);
+            return;
+        }
+        let dir = self.run_dir(&arch.name);
+        let id = self.runs.next_id();
+        let name = format!("{}{name_suffix}", arch.name);
+        let view = RunView::new(id, name, arch.clone(), config.clone(), Some(dir.clone()));
+        let request = RunRequest { arch, config, data: None, out: Some(dir), init_weights };
+        match spawn(request, Some(self.waker())) {
+            Ok(handle) => {
+                self.runs.add(view);
+                self.active = Some(Active { run: id, handle });
+                self.state.tab = Tab::Train;
+            }
+            Err(e) => self.error(format!("cannot start the training thread: {e}")),
+        }
+    }
+
+    pub(super) fn send(&mut self, command: Command) {
+        if let Some(active) = &self.active {
+            active.handle.send(command);
+        } else if let Some(handle) = &self.sweep.handle {
+            handle.send(command);
+        }
+    }
+
+    /// Applies the frame's commands.
+    pub(super) fn apply_commands(&mut self) {
+        let commands = std::mem::take(&mut self.commands);
+        if !commands.is_empty() {
+            // Show the result of the commands on the next frame.
+            self.ctx.request_repaint();
+        }
+        for command in commands {
+            self.apply(command);
+        }
+    }
+
+    pub(super) fn apply(&mut self, command: AppCommand) {
+        match command {
+            AppCommand::SetTab(tab) => self.state.tab = tab,
+            AppCommand::ToggleTheme => {
+                self.state.dark = !self.state.dark;
+                self.ctx.set_theme(if self.state.dark { egui::Theme::Dark } else { egui::Theme::Light });
+            }
+            AppCommand::ToggleHelp => self.help_open = !self.help_open,
+            AppCommand::Message(text) => self.info(text),
+            AppCommand::InsertBlock { index, kind } => {
+                let index = if index == usize::MAX { append_index(&self.builder.arch) } else { index };
+                let at = self.builder.arch.insert_block(index, kind);
+                self.builder.selected = Some(at);
+                self.builder.expanded.clear();
+            }
+            AppCommand::MoveBlock { from, to } => {
+                if let Some(at) = self.builder.arch.move_block(from, to) {
+                    self.builder.selected = Some(at);
+                    self.builder.expanded.clear();
+                }
+            }
+            AppCommand::DeleteBlock(i) => {
+                if self.builder.arch.delete_block(i).is_some() {
+                    self.builder.selected = None;
+                    self.builder.expanded.clear();
+                }
+            }
+            AppCommand::DuplicateBlock(i) => {
+                if let Some(at) = self.builder.arch.duplicate_block(i) {
+                    self.builder.selected = Some(at);
+                    self.builder.expanded.clear();
+                }
+            }
+            AppCommand::SelectBlock(i) => self.builder.selected = i,
+            AppCommand::ToggleExpanded(i) => {
+                if !self.builder.expanded.remove(&i) {
+                    self.builder.expanded.insert(i);
+                }
+            }
+            AppCommand::LoadPreset(name) => match presets::build(&name, self.input_info().shape) {
+                Ok(arch) => {
+                    self.builder.replace(arch);
+                    self.info(format!("loaded preset {name}"));
+                }
+                Err(e) => self.error(e),
+            },
+            AppCommand::NewArchitecture => {
+                self.builder.replace(Architecture {
+                    name: "my-network".into(),
+                    description: String::new(),
+                    stochastic_depth: None,
+                    blocks: vec![crate::arch::BlockSpec::new(BlockKind::Classifier)],
+                });
+            }
+            AppCommand::Undo => self.builder.undo(),
+            AppCommand::Redo => self.builder.redo(),
+            AppCommand::SaveArchitecture(path) => {
+                let json = self.builder.arch.to_json();
+                self.state.arch_path = path.display().to_string();
+                self.tasks.spawn("save-architecture", move || {
+                    match crate::util::fsio::write_atomic(&path, json.as_bytes()) {
+                        Ok(()) => TaskResult::Info(format!("saved {}", path.display())),
+                        Err(e) => TaskResult::Error(format!("cannot save {}: {e}", path.display())),
+                    }
+                });
+            }
+            AppCommand::OpenArchitecture(path) => {
+                self.tasks.spawn("open-architecture", move || match Architecture::load(&path) {
+                    Ok(arch) => TaskResult::ArchitectureLoaded(path, arch),
+                    Err(e) => TaskResult::Error(format!("{}: {e}", path.display())),
+                });
+            }
+            AppCommand::PickFile(pick) => self.pick_file(pick),
+            AppCommand::StartTraining => {
+                let arch = self.builder.arch.clone();
+                self.start_training(arch, None, "");
+            }
+            AppCommand::ContinueRun(id) => {
+                let Some(run) = self.runs.get(id) else { return };
+                let weights = run.dir.as_ref().map(|d| d.join(crate::train::runfolder::MODEL_FILE));
+                match weights {
+                    Some(w) if w.is_file() => {
+                        let arch = run.arch.clone();
+                        self.start_training(arch, Some(w), " (continued)");
+                    }
+                    _ => self.error("this run saved no weights to continue from"),
+                }
+            }
+            AppCommand::PauseTraining => self.send(Command::Pause),
+            AppCommand::ResumeTraining => self.send(Command::Resume),
+            AppCommand::StopTraining => {
+                self.send(Command::Stop);
+            }
+            AppCommand::SetLearningRate(lr) => {
+                self.lr_field = lr;
+                self.send(Command::SetLr(lr));
+                if self.is_training() {
+                    self.info(format!("learning rate set to {lr}"));
+                }
+            }
+            AppCommand::SelectRun(id) => self.runs.selected = Some(id),
+            AppCommand::SetRunVisible(id, visible) => {
+                if let Some(run) = self.runs.get_mut(id) {
+                    run.visible = visible;
+                }
+            }
+            AppCommand::RenameRun(id, name) => {
+                if let Some(run) = self.runs.get_mut(id) {
+                    run.name = name.clone();
+                    if let Some(dir) = run.dir.clone() {
+                        self.tasks.spawn("rename-run", move || {
+                            let text = serde_json::to_string_pretty(&LabMeta { name }).unwrap_or_default();
+                            match crate::util::fsio::write_atomic(&dir.join(LAB_FILE), text.as_bytes()) {
+                                Ok(()) => TaskResult::Info("renamed".into()),
+                                Err(e) => TaskResult::Error(format!("cannot save the name in {}: {e}", dir.display())),
+                            }
+                        });
+                    }
+                }
+            }
+            AppCommand::AskDeleteRun(id) => self.confirm_delete = Some(id),
+            AppCommand::DeleteRun(id) => {
+                self.confirm_delete = None;
+                if self.active.as_ref().is_some_and(|a| a.run == id) || self.sweep.current == Some(id) {
+                    self.error("stop the run before deleting it");
+                    return;
+                }
+                if let Some(run) = self.runs.remove(id)
+                    && let Some(dir) = run.dir
+                {
+                    self.tasks.spawn("delete-run", move || match std::fs::remove_dir_all(&dir) {
+                        Ok(()) => TaskResult::Info(format!("deleted {}", dir.display())),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => TaskResult::Info("deleted".into()),
+                        Err(e) => TaskResult::Error(format!("cannot delete {}: {e}", dir.display())),
+                    });
+                }
+            }
+            AppCommand::LoadRunFolder(path) => {
+                self.tasks.spawn("load-run", move || match RunFolder::open(&path) {
+                    Ok(folder) => {
+                        let name = read_lab_name(&path);
+                        TaskResult::RunLoaded(folder, name)
+                    }
+                    Err(e) => TaskResult::Error(e.to_string()),
+                });
+            }
+            AppCommand::EditRunArchitecture(id) => {
+                if let Some(run) = self.runs.get(id) {
+                    let arch = run.arch.clone();
+                    self.builder.replace(arch);
+                    self.state.tab = Tab::Build;
+                }
+            }
+            AppCommand::StartSweep => self.start_sweep(),
+            AppCommand::StopSweep => {
+                if let Some(handle) = &self.sweep.handle {
+                    handle.send(Command::Stop);
+                }
+            }
+            AppCommand::ClassifyImage(path) => self.classify_image(path),
+            AppCommand::ExportCsv { name, csv } => {
+                let path = self.export_path(&name, "csv");
+                self.tasks.spawn("export-csv", move || {
+                    let written = path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|_| crate::util::fsio::write_atomic(&path, csv.as_bytes()));
+                    match written {
+                        Ok(()) => TaskResult::Info(format!("exported {}", path.display())),
+                        Err(e) => TaskResult::Error(format!("cannot export {}: {e}", path.display())),
+                    }
+                });
+            }
+            AppCommand::ExportPng { name, rect } => {
+                let path = self.export_path(&name, "png");
+                let ctx = self.ctx.clone();
+                let pixels_per_point = ctx.pixels_per_point();
+                let (tx, wake) = (self.tasks.sender(), self.waker());
+                ctx.request_screenshot(move |image| {
+                    let region = image.region(&rect, Some(pixels_per_point));
+                    let bytes: Vec<u8> = region.pixels.iter().flat_map(|c| c.to_array()).collect();
+                    let saved = path
+                        .parent()
+                        .map_or(Ok(()), std::fs::create_dir_all)
+                        .map_err(|e| e.to_string())
+                        .and_then(|_| image::save_buffer(&path, &bytes, region.width() as u32, region.height() as u32, image::ColorType::Rgba8).map_err(|e| e.to_string()));
+                    let result = match saved {
+                        Ok(()) => TaskResult::Info(format!("exported {}", path.display())),
+                        Err(e) => TaskResult::Error(format!("cannot export {}: {e}", path.display())),
+                    };
+                    if tx.send(result).is_ok() {
+                        wake();
+                    }
+                });
+                self.ctx.request_repaint();
+            }
+            AppCommand::SelectClassifierRun(id) => {
+                self.classify.run = Some(id);
+                self.classify.result = None;
+                if !self.state.image_path.is_empty() {
+                    let path = PathBuf::from(&self.state.image_path);
+                    self.classify_image(path);
+                }
+            }
+        }
+    }
+
+    /// `exports/<name>-<time>.<ext>` beside the runs.
+    pub(super) fn export_path(&self, name: &str, ext: &str) -> PathBuf {
+        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        PathBuf::from(&self.state.runs_dir).join("exports").join(format!("{name}-{}.{ext}", crate::util::timestamp(secs)))
+    }
+
+    pub(super) fn pick_file(&mut self, pick: Pick) {
+        if !self.options.dialogs {
+            return;
+        }
+        self.tasks.spawn("file-dialog", move || {
+            let dialog = rfd::FileDialog::new();
+            let path = match pick {
+                Pick::OpenArchitecture => dialog.add_filter("architecture", &["json"]).pick_file(),
+                Pick::SaveArchitecture => dialog.add_filter("architecture", &["json"]).set_file_name("architecture.json").save_file(),
+                Pick::Image => dialog.add_filter("image", &["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"]).pick_file(),
+                Pick::RunFolder | Pick::DataFolder => dialog.pick_folder(),
+            };
+            TaskResult::Picked(pick, path)
+        });
+    }
+
+    pub(super) fn start_sweep(&mut self) {
+        if self.is_training() {
+            self.error("a run is already training: stop it first");
+            return;
+        }
+        let s = self.state.sweep.clone();
+        let depths: Result<Vec<usize>, _> = s.depths.split(',').filter(|d| !d.trim().is_empty()).map(|d| d.trim().parse::<usize>()).collect();
+        let depths = match depths {
+            Ok(d) if !d.is_empty() => d,
+            _ => {
+                self.error(format!("'{}': depths are numbers like 8,20,32", s.depths));
+                return;
+            }
+        };
+        if s.families.is_empty() {
+            self.error("choose at least one family");
+            return;
+        }
+        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let out = PathBuf::from(&s.out_dir).join(format!("sweep-{}", crate::util::timestamp(secs)));
+        let config = SweepConfig { families: s.families.clone(), depths, seeds: s.seeds.max(1), train: self.sweep_train_config(), out: out.clone() };
+        match spawn_sweep(config, None, Some(self.waker())) {
+            Ok(handle) => {
+                self.sweep = SweepState { handle: Some(handle), started: Some(Instant::now()), out_dir: Some(out), ..SweepState::default() };
+            }
+            Err(e) => self.error(format!("cannot start the sweep: {e}")),
+        }
+    }
+
+    pub(super) fn classify_image(&mut self, image: PathBuf) {
+        let run = self.classify.run.and_then(|id| self.runs.get(id)).or_else(|| self.runs.runs.iter().rev().find(|r| r.dir.as_ref().is_some_and(|d| d.join(crate::train::runfolder::MODEL_FILE).is_file())));
+        let Some(run) = run else {
+            self.classify.error = Some("train a model first (or load a run folder): there is nothing to classify with".into());
+            return;
+        };
+        let Some(dir) = run.dir.clone() else {
+            self.classify.error = Some("this run saved no weights".into());
+            return;
+        };
+        self.classify.run = Some(run.id);
+        self.classify.busy = true;
+        self.classify.error = None;
+        self.tasks.spawn("classify", move || {
+            let classifier = match crate::classify::Classifier::open(&dir) {
+                Ok(c) => c,
+                Err(e) => return TaskResult::Error(format!("classify: {e}")),
+            };
+            match classifier.classify_file(&image) {
+                Ok((input, predictions)) => TaskResult::Classified { run_dir: dir, image, input, predictions },
+                Err(e) => TaskResult::Error(format!("classify: {e}")),
+            }
+        });
+    }
+
+    pub(super) fn delete_confirmation_ui(&mut self, ctx: &egui::Context) {
+        let Some(id) = self.confirm_delete else { return };
+        let name = self.runs.get(id).map(|r| r.name.clone()).unwrap_or_default();
+        let dir = self.runs.get(id).and_then(|r| r.dir.clone());
+        let modal = egui::Modal::new(egui::Id::unique("confirm-delete")).show(ctx, |ui| {
+            ui.heading(format!("Delete {name}?"));
+            match &dir {
+                Some(d) => ui.label(format!("Its folder {} and everything in it will be removed.", d.display())),
+                None => ui.label("It will be removed from the list."),
+            };
+            ui.horizontal(|ui| {
+                if ui.button("Delete").clicked() {
+                    self.commands.push(AppCommand::DeleteRun(id));
+                    ui.close();
+                }
+                if ui.button("Cancel").clicked() {
+                    ui.close();
+                }
+            });
+        });
+        if modal.should_close() {
+            self.confirm_delete = None;
+        }
+    }
+}

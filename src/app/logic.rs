@@ -1,0 +1,281 @@
+//! Taking things in: worker events within a time budget, background
+//! results, files dropped on the window, keyboard shortcuts.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use super::runs::RunView;
+use super::state::Tab;
+use super::tasks::{Pick, TaskResult};
+use super::{read_lab_name, AppCommand, ClassifyResult, ComputeStatus, DepthLabApp, EVENT_BUDGET};
+use crate::arch::{presets, Shape};
+use crate::data::DataSpec;
+use crate::train::events::Event;
+use crate::train::runfolder::RunFolder;
+use crate::train::RunStatus;
+
+impl DepthLabApp {
+    pub(super) fn scan_runs(&mut self) {
+        let dir = PathBuf::from(&self.state.runs_dir);
+        self.tasks.spawn("scan-runs", move || {
+            let mut found = Vec::new();
+            let Ok(entries) = std::fs::read_dir(&dir) else { return TaskResult::RunsFound(found) };
+            let mut dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.join("arch.json").is_file()).collect();
+            dirs.sort();
+            for d in dirs {
+                if let Ok(folder) = RunFolder::open(&d) {
+                    let name = read_lab_name(&d);
+                    found.push((folder, name));
+                }
+            }
+            TaskResult::RunsFound(found)
+        });
+    }
+
+    /// Takes in worker events and background results, within a time budget.
+    pub(super) fn drain(&mut self) {
+        let deadline = Instant::now() + EVENT_BUDGET;
+        let mut more = false;
+        if let Some(active) = &self.active {
+            let run = active.run;
+            let mut finished = false;
+            loop {
+                if Instant::now() > deadline {
+                    more = true;
+                    break;
+                }
+                match active.handle.events.try_recv() {
+                    Ok(event) => {
+                        finished |= matches!(event, Event::Finished(_));
+                        if let Some(view) = self.runs.get_mut(run) {
+                            view.apply(event);
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+            if finished {
+                if let Some(active) = self.active.take() {
+                    active.handle.join();
+                }
+                if let Some(view) = self.runs.get(run) {
+                    let text = match &view.summary {
+                        Some(s) => format!(
+                            "{} {}: test accuracy {}",
+                            view.name,
+                            s.status,
+                            s.final_test_accuracy.map_or("-".into(), |a| format!("{:.1}%", a * 100.0))
+                        ),
+                        None => format!("{} ended", view.name),
+                    };
+                    let failed = view.status == RunStatus::Failed;
+                    let reason = view.summary.as_ref().and_then(|s| s.reason.clone());
+                    if failed {
+                        self.error(format!("{text}: {}", reason.unwrap_or_default()));
+                    } else {
+                        self.info(text);
+                    }
+                }
+            }
+        }
+        more |= self.drain_sweep(deadline);
+        for result in self.tasks.drain() {
+            self.take_task_result(result);
+        }
+        if more {
+            self.ctx.request_repaint();
+        }
+    }
+
+    pub(super) fn drain_sweep(&mut self, deadline: Instant) -> bool {
+        let Some(handle) = &self.sweep.handle else { return false };
+        let mut events = Vec::new();
+        let mut more = false;
+        loop {
+            if Instant::now() > deadline {
+                more = true;
+                break;
+            }
+            match handle.events.try_recv() {
+                Ok(e) => events.push(e),
+                Err(_) => break,
+            }
+        }
+        for event in events {
+            match event {
+                Event::SweepRun { index, total, label } => {
+                    self.sweep.progress = Some((index, total, label.clone()));
+                    let id = self.runs.next_id();
+                    let (family, size) = presets::parse_name(label.split(' ').next().unwrap_or_default()).unwrap_or((presets::Family::Resnet, 8));
+                    let arch = family.build(size, self.state.train.data.expected_shape()).unwrap_or_else(|_| self.builder.arch.clone());
+                    let view = RunView::new(id, format!("sweep {label}"), arch, self.sweep_train_config(), None);
+                    self.runs.runs.push(view);
+                    self.sweep.current = Some(id);
+                }
+                Event::SweepRow(row) => {
+                    self.sweep.finished_runs += 1;
+                    self.sweep.rows.push(row);
+                }
+                Event::SweepFinished { stopped } => {
+                    if let Some(handle) = self.sweep.handle.take() {
+                        handle.join();
+                    }
+                    self.sweep.current = None;
+                    self.info(format!("sweep {}: {} runs", if stopped { "stopped" } else { "done" }, self.sweep.rows.len()));
+                    break;
+                }
+                Event::Finished(summary) if self.sweep.current.is_none() => {
+                    self.sweep.error = summary.reason.clone();
+                    self.error(format!("sweep failed: {}", summary.reason.unwrap_or_default()));
+                }
+                other => {
+                    if let Some(view) = self.sweep.current.and_then(|id| self.runs.get_mut(id)) {
+                        view.apply(other);
+                    }
+                }
+            }
+        }
+        more
+    }
+
+    pub(super) fn take_task_result(&mut self, result: TaskResult) {
+        match result {
+            TaskResult::Info(text) => self.info(text),
+            TaskResult::Error(text) => self.error(text),
+            TaskResult::ArchitectureLoaded(path, arch) => {
+                self.state.arch_path = path.display().to_string();
+                self.builder.replace(arch);
+                self.info(format!("loaded {}", path.display()));
+                self.state.tab = Tab::Build;
+            }
+            TaskResult::RunsFound(found) => {
+                let count = found.len();
+                for (folder, name) in found {
+                    if !self.runs.contains_dir(&folder.dir) {
+                        let id = self.runs.next_id();
+                        let mut view = RunView::from_folder(id, folder, name);
+                        view.visible = false;
+                        self.runs.runs.push(view);
+                    }
+                }
+                if count > 0 {
+                    self.info(format!("{count} earlier run(s) found in {}", self.state.runs_dir));
+                }
+            }
+            TaskResult::RunLoaded(folder, name) => {
+                if self.runs.contains_dir(&folder.dir) {
+                    self.info(format!("{} is already in the run list", folder.dir.display()));
+                } else {
+                    let id = self.runs.next_id();
+                    let view = RunView::from_folder(id, folder, name);
+                    self.info(format!("loaded run {}", view.name));
+                    self.runs.add(view);
+                }
+            }
+            TaskResult::Classified { run_dir, image, input, predictions } => {
+                self.classify.busy = false;
+                self.classify.error = None;
+                self.classify.texture = None;
+                self.classify.result = Some(ClassifyResult { run_dir, image, input, predictions });
+            }
+            TaskResult::Picked(pick, path) => {
+                let Some(path) = path else { return };
+                match pick {
+                    Pick::OpenArchitecture => self.push(AppCommand::OpenArchitecture(path)),
+                    Pick::SaveArchitecture => self.push(AppCommand::SaveArchitecture(path)),
+                    Pick::Image => {
+                        self.state.image_path = path.display().to_string();
+                        self.push(AppCommand::ClassifyImage(path));
+                    }
+                    Pick::RunFolder => self.push(AppCommand::LoadRunFolder(path)),
+                    Pick::DataFolder => self.set_data_folder(path),
+                }
+            }
+            TaskResult::Compute { adapter, reason, gpu } => self.compute = Some(ComputeStatus { adapter, reason, gpu }),
+        }
+    }
+
+    /// A folder chosen for the data: CIFAR-10, IDX or an image folder.
+    pub(super) fn set_data_folder(&mut self, dir: PathBuf) {
+        let spec = if dir.join("data_batch_1.bin").is_file() {
+            DataSpec::Cifar10 { dir }
+        } else if dir.join("train-images-idx3-ubyte.gz").is_file() || dir.join("train-images-idx3-ubyte").is_file() {
+            DataSpec::Mnist { dir }
+        } else {
+            DataSpec::Folder { dir, shape: Shape::map(3, 32, 32) }
+        };
+        self.state.train.data = spec;
+    }
+
+    /// Files dropped on the window: architectures, images, run folders.
+    pub(super) fn take_dropped_files(&mut self, ctx: &egui::Context) {
+        let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).collect());
+        for path in dropped {
+            let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
+            if path.is_dir() && path.join("arch.json").is_file() {
+                self.push(AppCommand::LoadRunFolder(path));
+            } else if ext == "json" {
+                self.push(AppCommand::OpenArchitecture(path));
+            } else {
+                self.state.image_path = path.display().to_string();
+                self.state.tab = Tab::Classify;
+                self.push(AppCommand::ClassifyImage(path));
+            }
+        }
+    }
+
+    pub(super) fn shortcuts(&mut self, ctx: &egui::Context) {
+        use egui::{Key, KeyboardShortcut, Modifiers};
+        let typing = ctx.egui_wants_keyboard_input();
+        let pressed = |ctx: &egui::Context, m: Modifiers, k: Key| ctx.input_mut(|i| i.consume_shortcut(&KeyboardShortcut::new(m, k)));
+        if pressed(ctx, Modifiers::COMMAND | Modifiers::SHIFT, Key::Z) || pressed(ctx, Modifiers::COMMAND, Key::Y) {
+            self.push(AppCommand::Redo);
+        }
+        if pressed(ctx, Modifiers::COMMAND, Key::Z) {
+            self.push(AppCommand::Undo);
+        }
+        if pressed(ctx, Modifiers::COMMAND, Key::S) {
+            self.push(AppCommand::SaveArchitecture(self.state.arch_path.clone().into()));
+        }
+        if pressed(ctx, Modifiers::COMMAND, Key::O) {
+            self.push(AppCommand::OpenArchitecture(self.state.arch_path.clone().into()));
+        }
+        if pressed(ctx, Modifiers::COMMAND, Key::Enter) {
+            self.push(if self.active.is_some() { AppCommand::StopTraining } else { AppCommand::StartTraining });
+        }
+        if pressed(ctx, Modifiers::COMMAND, Key::D)
+            && let Some(i) = self.builder.selected
+        {
+            self.push(AppCommand::DuplicateBlock(i));
+        }
+        for (key, tab) in [(Key::Num1, Tab::Build), (Key::Num2, Tab::Train), (Key::Num3, Tab::Sweep), (Key::Num4, Tab::Classify)] {
+            if pressed(ctx, Modifiers::COMMAND, key) {
+                self.push(AppCommand::SetTab(tab));
+            }
+        }
+        if pressed(ctx, Modifiers::NONE, Key::F1) {
+            self.push(AppCommand::ToggleHelp);
+        }
+        if typing {
+            return;
+        }
+        if pressed(ctx, Modifiers::NONE, Key::Delete)
+            && let Some(i) = self.builder.selected
+            && self.state.tab == Tab::Build
+        {
+            self.push(AppCommand::DeleteBlock(i));
+        }
+        if pressed(ctx, Modifiers::NONE, Key::Space) && self.state.tab == Tab::Train {
+            let paused = self.active.as_ref().and_then(|a| self.runs.get(a.run)).is_some_and(|r| r.paused);
+            self.push(if paused { AppCommand::ResumeTraining } else { AppCommand::PauseTraining });
+        }
+        if pressed(ctx, Modifiers::NONE, Key::Escape) {
+            if self.help_open {
+                self.help_open = false;
+            } else {
+                self.push(AppCommand::SelectBlock(None));
+            }
+        }
+    }
+
+}

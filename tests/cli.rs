@@ -1,0 +1,202 @@
+//! The command line as other tools use it: its output formats, exit codes
+//! and run folders.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use depthlab::train::runfolder::RunFolder;
+use depthlab::train::RunStatus;
+use serde_json::Value;
+
+fn depthlab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_depthlab")).args(args).output().expect("the depthlab binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn presets_lists_every_family_with_paper_counts() {
+    let output = depthlab(&["presets", "--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let list: Vec<Value> = serde_json::from_str(&stdout(&output)).unwrap();
+    let find = |name: &str| list.iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("{name} listed"));
+    assert_eq!(find("resnet-20")["params"], 269_722);
+    assert_eq!(find("resnet-1202")["depth"], 1202);
+    assert_eq!(find("plain-56")["params"], find("resnet-56")["params"]);
+    for family in ["plain-", "resnet-", "preact-resnet-", "resnet-sd-", "highway-", "plain-mlp-", "highway-mlp-", "fractal-", "densenet-"] {
+        assert!(list.iter().any(|p| p["name"].as_str().unwrap().starts_with(family)), "{family}");
+    }
+    let table = stdout(&depthlab(&["presets"]));
+    assert!(table.contains("resnet-110") && table.contains("1.73M"), "{table}");
+}
+
+#[test]
+fn inspect_json_follows_the_contract() {
+    let output = depthlab(&["inspect", "resnet-56", "--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let v: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(v["name"], "resnet-56");
+    assert_eq!(v["depth"], 56);
+    assert_eq!(v["params"], 853_018);
+    assert_eq!(v["input"], serde_json::json!([3, 32, 32]));
+    assert_eq!(v["output"], serde_json::json!([10]));
+    assert_eq!(v["errors"], serde_json::json!([]));
+    let blocks = v["blocks"].as_array().unwrap();
+    assert_eq!(blocks[0]["index"], 1);
+    assert_eq!(blocks[0]["kind"], "conv");
+    assert_eq!(blocks[2]["output_shape"], serde_json::json!([32, 16, 16]));
+    let total: u64 = blocks.iter().map(|b| b["params"].as_u64().unwrap()).sum();
+    assert_eq!(total, 853_018);
+
+    // Layer flags: without BN every conv gets a bias instead of gamma and beta.
+    let v: Value = serde_json::from_str(&stdout(&depthlab(&["inspect", "plain-20", "--norm", "none", "--activation", "sigmoid", "--json"]))).unwrap();
+    assert!(v["params"].as_u64().unwrap() < 269_722);
+    assert!(v["name"].as_str().unwrap().contains("sigmoid"));
+}
+
+#[test]
+fn an_invalid_architecture_exits_2_with_its_errors() {
+    let output = depthlab(&["inspect", "resnet-20", "--input", "3x2x2", "--json"]);
+    assert_eq!(output.status.code(), Some(2));
+    let v: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let errors = v["errors"].as_array().unwrap();
+    assert_eq!(errors[0]["block"], 4);
+    assert!(errors[0]["message"].as_str().unwrap().contains("stride 2 on a 1x1 feature map"), "{errors:?}");
+    assert!(stderr(&output).contains("block 4 (residual)"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("broken.json");
+    std::fs::write(&file, r#"{"blocks": [{"kind": "conv", "filters": 8},"#).unwrap();
+    let output = depthlab(&["inspect", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("ends early"), "{}", stderr(&output));
+
+    let output = depthlab(&["inspect", "resnet-21"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("not a valid resnet preset"), "{}", stderr(&output));
+}
+
+fn write_digit_png(path: &Path) {
+    let data = depthlab::data::Dataset::load(&depthlab::data::DataSpec::Digits).unwrap();
+    let pixels = data.test.images[3 * 64..4 * 64].to_vec();
+    let image = image::GrayImage::from_raw(8, 8, pixels).unwrap();
+    image::imageops::resize(&image, 64, 64, image::imageops::FilterType::Nearest).save(path).unwrap();
+}
+
+#[test]
+fn train_writes_a_run_folder_that_classify_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let output = depthlab(&[
+        "train", "--arch", "resnet-8", "--data", "digits", "--epochs", "2", "--batch-size", "32", "--backend", "cpu", "--probe-every", "5", "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    for file in ["arch.json", "train.json", "metrics.csv", "gradients.csv", "probes.csv", "summary.json", "model.bpk"] {
+        assert!(run.join(file).is_file(), "{file}");
+    }
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    assert!(metrics.starts_with("step,epoch,split,loss,accuracy,lr,elapsed_secs\n"));
+    let gradients = std::fs::read_to_string(run.join("gradients.csv")).unwrap();
+    assert!(gradients.starts_with("step,layer_index,layer_name,weight_grad_norm,output_grad_norm\n"));
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["status"], "completed");
+    assert!(summary["final_test_accuracy"].as_f64().unwrap() > 0.8, "{summary}");
+    for key in ["final_train_loss", "final_train_accuracy", "final_test_loss", "params", "depth", "images_per_sec", "wall_secs", "backend"] {
+        assert!(!summary[key].is_null(), "{key}");
+    }
+
+    let png = dir.path().join("digit.png");
+    write_digit_png(&png);
+    let output = depthlab(&["classify", "--run", run.to_str().unwrap(), "--image", png.to_str().unwrap(), "--top", "3", "--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let v: Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let predictions = v["predictions"].as_array().unwrap();
+    assert_eq!(predictions.len(), 3);
+    let p: Vec<f64> = predictions.iter().map(|p| p["probability"].as_f64().unwrap()).collect();
+    assert!(p[0] >= p[1] && p[1] >= p[2] && p[0] <= 1.0);
+    assert_eq!(v["input"], serde_json::json!([1, 8, 8]));
+    let table = stdout(&depthlab(&["classify", "--run", run.to_str().unwrap(), "--image", png.to_str().unwrap()]));
+    assert_eq!(table.lines().filter(|l| l.contains('%')).count(), 5, "{table}");
+
+    let corrupt = dir.path().join("corrupt.png");
+    std::fs::write(&corrupt, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR broken").unwrap();
+    let output = depthlab(&["classify", "--run", run.to_str().unwrap(), "--image", corrupt.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("corrupt.png: cannot decode the image"), "{}", stderr(&output));
+}
+
+#[test]
+fn a_killed_run_leaves_a_folder_that_still_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_depthlab"))
+        .args(["train", "--arch", "resnet-8", "--data", "digits", "--epochs", "1000", "--batch-size", "32", "--backend", "cpu", "--probe-every", "1", "--out"])
+        .arg(&run)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it mid-run, after an epoch has ended (weights saved) and well into the next.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let rows = std::fs::read_to_string(run.join("metrics.csv")).map(|t| t.lines().count()).unwrap_or(0);
+        if rows > 70 && run.join("model.bpk").exists() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the run did not get going");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let folder = RunFolder::open(&run).expect("the folder reads");
+    assert!(folder.metrics.len() > 70);
+    assert!(!folder.gradients.is_empty());
+    // The summary written at the end of the first epoch says the run was going.
+    assert_eq!(folder.summary.as_ref().unwrap().status, RunStatus::Running);
+    // And its weights load.
+    folder.load_network(&burn::prelude::Device::flex()).unwrap();
+}
+
+#[test]
+fn sweep_writes_one_run_per_combination_and_a_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep");
+    let output = depthlab(&[
+        "sweep", "--families", "plain,resnet", "--depths", "8", "--seeds", "2", "--data", "digits", "--max-steps", "8", "--batch-size", "32", "--backend", "cpu",
+        "--out", out.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "family,depth,seed,params,final_train_loss,final_train_error,final_test_error,first_layer_output_grad_norm,status");
+    assert_eq!(lines.len(), 5);
+    assert!(lines[1].starts_with("plain,8,1,") && lines[2].starts_with("plain,8,2,") && lines[3].starts_with("resnet,8,1,"), "{csv}");
+    assert!(lines[1..].iter().all(|l| l.ends_with(",completed")));
+    for name in ["plain-8-s1", "plain-8-s2", "resnet-8-s1", "resnet-8-s2"] {
+        assert!(out.join(name).join("summary.json").is_file(), "{name}");
+    }
+}
+
+/// The embedded data is enough to learn Fashion-MNIST well: a small residual
+/// net passes 80 % test accuracy within 5 epochs on the CPU.
+#[test]
+fn a_small_resnet_reaches_80_percent_on_fashion_mini_in_5_epochs() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let output = depthlab(&[
+        "train", "--arch", "resnet-8", "--epochs", "5", "--schedule", "cosine", "--lr", "0.1", "--backend", "cpu", "--probe-every", "20", "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    let accuracy = summary["final_test_accuracy"].as_f64().unwrap();
+    eprintln!("resnet-8 on fashion-mini, 5 epochs: test accuracy {accuracy:.4} in {:.1} s", summary["wall_secs"]);
+    assert!(accuracy >= 0.80, "{summary}");
+}
