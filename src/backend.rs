@@ -6,8 +6,8 @@
 use std::sync::OnceLock;
 
 use burn::prelude::*;
-use burn::tensor::wgpu::wgpu;
 use burn::tensor::DeviceKind;
+use burn::tensor::wgpu::wgpu;
 use serde::{Deserialize, Serialize};
 
 /// The `--backend` choice.
@@ -113,13 +113,7 @@ pub struct Compute {
 
 fn cpu(reason: String, fell_back: bool) -> Compute {
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    Compute {
-        device: Device::flex(),
-        backend: Backend::Cpu,
-        adapter: format!("CPU, {threads} threads (burn flex)"),
-        reason,
-        fell_back,
-    }
+    Compute { device: Device::flex(), backend: Backend::Cpu, adapter: format!("CPU, {threads} threads (burn flex)"), reason, fell_back }
 }
 
 fn wgpu_on(adapter: &Adapter, reason: String) -> Compute {
@@ -166,10 +160,7 @@ pub fn select_from(choice: BackendChoice, list: &[Adapter]) -> Compute {
         },
         BackendChoice::Auto => match best {
             Some(a) if a.is_hardware() => wgpu_on(a, format!("found a GPU: {}", a.name)),
-            Some(a) => cpu(
-                format!("no GPU, only the software rasteriser {}: the CPU backend is faster", a.name),
-                true,
-            ),
+            Some(a) => cpu(format!("no GPU, only the software rasteriser {}: the CPU backend is faster", a.name), true),
             None => cpu("no GPU adapter found: using the CPU".into(), true),
         },
     }
@@ -195,7 +186,11 @@ mod tests {
 
     #[test]
     fn auto_prefers_a_discrete_gpu() {
-        let list = [adapter("llvmpipe", AdapterKind::Software), adapter("Intel UHD", AdapterKind::Integrated), adapter("NVIDIA H100", AdapterKind::Discrete)];
+        let list = [
+            adapter("llvmpipe", AdapterKind::Software),
+            adapter("Intel UHD", AdapterKind::Integrated),
+            adapter("NVIDIA H100", AdapterKind::Discrete),
+        ];
         let c = select_from(BackendChoice::Auto, &list);
         assert_eq!(c.backend, Backend::Wgpu);
         assert!(c.adapter.contains("NVIDIA H100"));

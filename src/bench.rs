@@ -8,11 +8,11 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::arch::{presets, Shape};
+use crate::arch::{Shape, presets};
 use crate::backend::{self, BackendChoice};
 use crate::model::Network;
-use crate::train::step::Stepper;
 use crate::train::TrainConfig;
+use crate::train::step::Stepper;
 use crate::util::rng::Rng;
 
 /// One configuration to measure.

@@ -64,8 +64,7 @@ impl Classifier {
         let values = normalise_example(&input.pixels, input.channels, &self.run.record.dataset.normalization);
         let x = Tensor::<4>::from_data(TensorData::new(values, [1, input.channels, input.height, input.width]), &self.device);
         let logits = self.net.forward(x, &mut Ctx::eval());
-        let probabilities: Vec<f32> =
-            burn::tensor::activation::softmax(logits, 1).try_into_vec_as::<f32>().unwrap_or_default();
+        let probabilities: Vec<f32> = burn::tensor::activation::softmax(logits, 1).try_into_vec_as::<f32>().unwrap_or_default();
         let names = &self.run.record.dataset.class_names;
         let mut predictions: Vec<Prediction> = probabilities
             .iter()

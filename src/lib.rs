@@ -14,5 +14,6 @@ pub mod cli;
 pub mod data;
 pub mod experiment;
 pub mod model;
+pub mod report;
 pub mod train;
 pub mod util;

@@ -4,9 +4,9 @@
 
 use egui::{Color32, ColorImage, TextureOptions, Vec2};
 
+use super::DepthLabApp;
 use super::command::AppCommand;
 use super::tasks::Pick;
-use super::DepthLabApp;
 use crate::train::RunStatus;
 
 pub fn classify_tab_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppCommand>) {
@@ -43,7 +43,8 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppC
     ui.add_space(6.0);
     ui.label("Image");
     ui.horizontal(|ui| {
-        ui.add(egui::TextEdit::singleline(&mut app.state.image_path).desired_width(220.0).hint_text("path/to/image.png")).on_hover_text("Image path");
+        ui.add(egui::TextEdit::singleline(&mut app.state.image_path).desired_width(220.0).hint_text("path/to/image.png"))
+            .on_hover_text("Image path");
         if ui.button("Classify image").clicked() {
             commands.push(AppCommand::ClassifyImage(app.state.image_path.clone().into()));
         }

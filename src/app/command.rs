@@ -16,8 +16,14 @@ pub enum AppCommand {
     Message(String),
 
     // The builder.
-    InsertBlock { index: usize, kind: BlockKind },
-    MoveBlock { from: usize, to: usize },
+    InsertBlock {
+        index: usize,
+        kind: BlockKind,
+    },
+    MoveBlock {
+        from: usize,
+        to: usize,
+    },
     DeleteBlock(usize),
     DuplicateBlock(usize),
     SelectBlock(Option<usize>),
@@ -52,8 +58,14 @@ pub enum AppCommand {
     StopSweep,
 
     // Plots.
-    ExportCsv { name: String, csv: String },
-    ExportPng { name: String, rect: egui::Rect },
+    ExportCsv {
+        name: String,
+        csv: String,
+    },
+    ExportPng {
+        name: String,
+        rect: egui::Rect,
+    },
 
     // Classify.
     ClassifyImage(PathBuf),

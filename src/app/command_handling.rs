@@ -5,15 +5,15 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::runs::{LabMeta, RunView, LAB_FILE};
+use super::runs::{LAB_FILE, LabMeta, RunView};
 use super::state::Tab;
 use super::tasks::{Pick, TaskResult};
-use super::{append_index, read_lab_name, Active, AppCommand, DepthLabApp, SweepState};
-use crate::arch::{presets, Architecture, BlockKind};
-use crate::experiment::{spawn_sweep, SweepConfig};
+use super::{Active, AppCommand, DepthLabApp, SweepState, append_index, read_lab_name};
+use crate::arch::{Architecture, BlockKind, presets};
+use crate::experiment::{SweepConfig, spawn_sweep};
 use crate::train::events::Command;
 use crate::train::runfolder::RunFolder;
-use crate::train::{spawn, RunRequest};
+use crate::train::{RunRequest, spawn};
 
 impl DepthLabApp {
     pub(super) fn train_config(&self) -> crate::train::TrainConfig {
@@ -150,11 +150,9 @@ impl DepthLabApp {
             AppCommand::SaveArchitecture(path) => {
                 let json = self.builder.arch.to_json();
                 self.state.arch_path = path.display().to_string();
-                self.tasks.spawn("save-architecture", move || {
-                    match crate::util::fsio::write_atomic(&path, json.as_bytes()) {
-                        Ok(()) => TaskResult::Info(format!("saved {}", path.display())),
-                        Err(e) => TaskResult::Error(format!("cannot save {}: {e}", path.display())),
-                    }
+                self.tasks.spawn("save-architecture", move || match crate::util::fsio::write_atomic(&path, json.as_bytes()) {
+                    Ok(()) => TaskResult::Info(format!("saved {}", path.display())),
+                    Err(e) => TaskResult::Error(format!("cannot save {}: {e}", path.display())),
                 });
             }
             AppCommand::OpenArchitecture(path) => {
@@ -254,7 +252,10 @@ impl DepthLabApp {
             AppCommand::ExportCsv { name, csv } => {
                 let path = self.export_path(&name, "csv");
                 self.tasks.spawn("export-csv", move || {
-                    let written = path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|_| crate::util::fsio::write_atomic(&path, csv.as_bytes()));
+                    let written = path
+                        .parent()
+                        .map_or(Ok(()), std::fs::create_dir_all)
+                        .and_then(|_| crate::util::fsio::write_atomic(&path, csv.as_bytes()));
                     match written {
                         Ok(()) => TaskResult::Info(format!("exported {}", path.display())),
                         Err(e) => TaskResult::Error(format!("cannot export {}: {e}", path.display())),
@@ -269,11 +270,10 @@ impl DepthLabApp {
                 ctx.request_screenshot(move |image| {
                     let region = image.region(&rect, Some(pixels_per_point));
                     let bytes: Vec<u8> = region.pixels.iter().flat_map(|c| c.to_array()).collect();
-                    let saved = path
-                        .parent()
-                        .map_or(Ok(()), std::fs::create_dir_all)
-                        .map_err(|e| e.to_string())
-                        .and_then(|_| image::save_buffer(&path, &bytes, region.width() as u32, region.height() as u32, image::ColorType::Rgba8).map_err(|e| e.to_string()));
+                    let saved = path.parent().map_or(Ok(()), std::fs::create_dir_all).map_err(|e| e.to_string()).and_then(|_| {
+                        image::save_buffer(&path, &bytes, region.width() as u32, region.height() as u32, image::ColorType::Rgba8)
+                            .map_err(|e| e.to_string())
+                    });
                     let result = match saved {
                         Ok(()) => TaskResult::Info(format!("exported {}", path.display())),
                         Err(e) => TaskResult::Error(format!("cannot export {}: {e}", path.display())),
@@ -323,7 +323,8 @@ impl DepthLabApp {
             return;
         }
         let s = self.state.sweep.clone();
-        let depths: Result<Vec<usize>, _> = s.depths.split(',').filter(|d| !d.trim().is_empty()).map(|d| d.trim().parse::<usize>()).collect();
+        let depths: Result<Vec<usize>, _> =
+            s.depths.split(',').filter(|d| !d.trim().is_empty()).map(|d| d.trim().parse::<usize>()).collect();
         let depths = match depths {
             Ok(d) if !d.is_empty() => d,
             _ => {
@@ -337,17 +338,21 @@ impl DepthLabApp {
         }
         let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let out = PathBuf::from(&s.out_dir).join(format!("sweep-{}", crate::util::timestamp(secs)));
-        let config = SweepConfig { families: s.families.clone(), depths, seeds: s.seeds.max(1), train: self.sweep_train_config(), out: out.clone() };
+        let config =
+            SweepConfig { families: s.families.clone(), depths, seeds: s.seeds.max(1), train: self.sweep_train_config(), out: out.clone() };
         match spawn_sweep(config, None, Some(self.waker())) {
             Ok(handle) => {
-                self.sweep = SweepState { handle: Some(handle), started: Some(Instant::now()), out_dir: Some(out), ..SweepState::default() };
+                self.sweep =
+                    SweepState { handle: Some(handle), started: Some(Instant::now()), out_dir: Some(out), ..SweepState::default() };
             }
             Err(e) => self.error(format!("cannot start the sweep: {e}")),
         }
     }
 
     pub(super) fn classify_image(&mut self, image: PathBuf) {
-        let run = self.classify.run.and_then(|id| self.runs.get(id)).or_else(|| self.runs.runs.iter().rev().find(|r| r.dir.as_ref().is_some_and(|d| d.join(crate::train::runfolder::MODEL_FILE).is_file())));
+        let run = self.classify.run.and_then(|id| self.runs.get(id)).or_else(|| {
+            self.runs.runs.iter().rev().find(|r| r.dir.as_ref().is_some_and(|d| d.join(crate::train::runfolder::MODEL_FILE).is_file()))
+        });
         let Some(run) = run else {
             self.classify.error = Some("train a model first (or load a run folder): there is nothing to classify with".into());
             return;

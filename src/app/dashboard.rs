@@ -5,11 +5,11 @@ use std::path::PathBuf;
 
 use egui::{DragValue, RichText};
 
+use super::DepthLabApp;
 use super::command::AppCommand;
 use super::plots::{self, heatmap, series};
 use super::runs::RunView;
 use super::tasks::Pick;
-use super::DepthLabApp;
 use crate::arch::{Activation, Norm};
 use crate::backend::BackendChoice;
 use crate::data::{DataSpec, SYSTEM_FASHION_MNIST};
@@ -47,7 +47,11 @@ fn controls_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppC
     let active = app.active_run().cloned();
     let training = app.is_training();
     ui.horizontal(|ui| {
-        if ui.add_enabled(!training && analysis.is_valid(), egui::Button::new(RichText::new("Start").strong())).on_hover_text("Train the network in the builder (Ctrl+Enter)").clicked() {
+        if ui
+            .add_enabled(!training && analysis.is_valid(), egui::Button::new(RichText::new("Start").strong()))
+            .on_hover_text("Train the network in the builder (Ctrl+Enter)")
+            .clicked()
+        {
             commands.push(AppCommand::StartTraining);
         }
         let paused = active.as_ref().is_some_and(|r| r.paused);
@@ -58,13 +62,18 @@ fn controls_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppC
         } else if ui.add_enabled(training, egui::Button::new("Pause")).on_hover_text("Space").clicked() {
             commands.push(AppCommand::PauseTraining);
         }
-        if ui.add_enabled(training, egui::Button::new("Stop")).on_hover_text("Stop after this step; the run keeps its weights and logs").clicked() {
+        if ui
+            .add_enabled(training, egui::Button::new("Stop"))
+            .on_hover_text("Stop after this step; the run keeps its weights and logs")
+            .clicked()
+        {
             commands.push(AppCommand::StopTraining);
         }
     });
     ui.horizontal(|ui| {
         ui.label("learning rate");
-        ui.add(DragValue::new(&mut app.lr_field).speed(0.001).range(1e-6..=10.0).max_decimals(5)).on_hover_text("Base learning rate; while a run trains, Set changes it at once");
+        ui.add(DragValue::new(&mut app.lr_field).speed(0.001).range(1e-6..=10.0).max_decimals(5))
+            .on_hover_text("Base learning rate; while a run trains, Set changes it at once");
         if ui.add_enabled(training, egui::Button::new("Set")).on_hover_text("Apply this learning rate to the running training").clicked() {
             commands.push(AppCommand::SetLearningRate(app.lr_field));
         }
@@ -109,7 +118,10 @@ fn data_choice_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<A
             let folder_kinds = [
                 ("MNIST / Fashion-MNIST IDX folder", DataSpec::Mnist { dir: PathBuf::new() }),
                 ("CIFAR-10 folder (cifar-10-batches-bin)", DataSpec::Cifar10 { dir: PathBuf::new() }),
-                ("image folder (one subfolder per class)", DataSpec::Folder { dir: PathBuf::new(), shape: crate::arch::Shape::map(3, 32, 32) }),
+                (
+                    "image folder (one subfolder per class)",
+                    DataSpec::Folder { dir: PathBuf::new(), shape: crate::arch::Shape::map(3, 32, 32) },
+                ),
             ];
             for (label, spec) in folder_kinds {
                 let same_kind = std::mem::discriminant(data) == std::mem::discriminant(&spec);
@@ -129,7 +141,8 @@ fn data_choice_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<A
     if let Some(dir) = folder {
         ui.horizontal(|ui| {
             let mut text = dir.display().to_string();
-            if ui.add(egui::TextEdit::singleline(&mut text).hint_text("folder").desired_width(200.0)).on_hover_text("Data folder").changed() {
+            if ui.add(egui::TextEdit::singleline(&mut text).hint_text("folder").desired_width(200.0)).on_hover_text("Data folder").changed()
+            {
                 *dir = PathBuf::from(text);
             }
             if dialogs && ui.button("Browse…").clicked() {
@@ -181,7 +194,8 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppC
                 ui.end_row();
             }
             ui.label("weight decay");
-            ui.add(DragValue::new(&mut t.weight_decay).speed(1e-5).range(0.0..=0.1).max_decimals(6)).on_hover_text("L2 penalty (He et al.: 1e-4)");
+            ui.add(DragValue::new(&mut t.weight_decay).speed(1e-5).range(0.0..=0.1).max_decimals(6))
+                .on_hover_text("L2 penalty (He et al.: 1e-4)");
             ui.end_row();
             ui.label("schedule");
             let current = match &t.schedule {
@@ -225,7 +239,8 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppC
             ui.add(DragValue::new(&mut t.seed)).on_hover_text("Same seed: same initial weights and batch order");
             ui.end_row();
             ui.label("probe every");
-            ui.add(DragValue::new(&mut t.probe_every).range(0..=10_000).suffix(" steps")).on_hover_text("Gradient probe interval (0: never)");
+            ui.add(DragValue::new(&mut t.probe_every).range(0..=10_000).suffix(" steps"))
+                .on_hover_text("Gradient probe interval (0: never)");
             ui.end_row();
             ui.label("augmentation");
             egui::ComboBox::from_id_salt("augment")
@@ -369,13 +384,13 @@ fn explanation(run: &RunView) -> String {
     };
     let (Some(first), Some(last)) = (g.output.first(), g.output.last()) else { return String::new() };
     let ratio = first / last.max(f32::MIN_POSITIVE);
-    let saturating = run.arch.blocks.iter().any(|b| b.kind.has_layers() && matches!(b.layer.activation, Activation::Sigmoid | Activation::Tanh))
-        || run.config.overrides.activation.is_some_and(|a| matches!(a, Activation::Sigmoid | Activation::Tanh));
-    let bn = run.arch.blocks.iter().any(|b| b.kind.has_layers() && b.layer.norm == Norm::Batchnorm) && run.config.overrides.norm != Some(Norm::None);
-    let mut text = format!(
-        "{}: at step {} the first layer receives {:.2e} of the output gradient the last layer receives.",
-        run.name, g.step, ratio
-    );
+    let saturating =
+        run.arch.blocks.iter().any(|b| b.kind.has_layers() && matches!(b.layer.activation, Activation::Sigmoid | Activation::Tanh))
+            || run.config.overrides.activation.is_some_and(|a| matches!(a, Activation::Sigmoid | Activation::Tanh));
+    let bn = run.arch.blocks.iter().any(|b| b.kind.has_layers() && b.layer.norm == Norm::Batchnorm)
+        && run.config.overrides.norm != Some(Norm::None);
+    let mut text =
+        format!("{}: at step {} the first layer receives {:.2e} of the output gradient the last layer receives.", run.name, g.step, ratio);
     if ratio < 1e-2 {
         text.push_str(
             " That is a vanishing gradient: each layer multiplies the backward signal by a factor below 1 \
@@ -426,14 +441,22 @@ fn plots_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppComm
         ui.label(explanation(run));
     }
     ui.columns(2, |columns| {
-        plots::plot_title(&mut columns[0], "Gradient norm per layer (latest probe)", "Layer 1 is the first block with weights; overlay runs to compare");
+        plots::plot_title(
+            &mut columns[0],
+            "Gradient norm per layer (latest probe)",
+            "Layer 1 is the first block with weights; overlay runs to compare",
+        );
         series::gradient_layers_plot_ui(&mut columns[0], &visible, show_output, show_weight, commands);
         plots::plot_title(&mut columns[1], "First layer's gradient over training", "The gradient reaching the first block at every probe");
         series::first_layer_plot_ui(&mut columns[1], &visible, show_output, show_weight, commands);
     });
     let Some(run) = selected.cloned() else { return };
     ui.separator();
-    plots::plot_title(ui, &format!("Gradient heatmap: {} (layer x step, log colour)", run.name), "Click a run in the list to choose which run's heatmap is shown");
+    plots::plot_title(
+        ui,
+        &format!("Gradient heatmap: {} (layer x step, log colour)", run.name),
+        "Click a run in the list to choose which run's heatmap is shown",
+    );
     heatmap::heatmap_ui(ui, &run, show_output || !show_weight, &mut app.heatmap, commands);
     ui.separator();
     ui.columns(2, |columns| {

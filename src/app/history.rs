@@ -49,7 +49,7 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::arch::{presets, Shape};
+    use crate::arch::{Shape, presets};
 
     #[test]
     fn undo_and_redo_walk_the_snapshots() {

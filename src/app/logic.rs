@@ -7,12 +7,12 @@ use std::time::Instant;
 use super::runs::RunView;
 use super::state::Tab;
 use super::tasks::{Pick, TaskResult};
-use super::{read_lab_name, AppCommand, ClassifyResult, ComputeStatus, DepthLabApp, EVENT_BUDGET};
-use crate::arch::{presets, Shape};
+use super::{AppCommand, ClassifyResult, ComputeStatus, DepthLabApp, EVENT_BUDGET, read_lab_name};
+use crate::arch::{Shape, presets};
 use crate::data::DataSpec;
+use crate::train::RunStatus;
 use crate::train::events::Event;
 use crate::train::runfolder::RunFolder;
-use crate::train::RunStatus;
 
 impl DepthLabApp {
     pub(super) fn scan_runs(&mut self) {
@@ -20,7 +20,8 @@ impl DepthLabApp {
         self.tasks.spawn("scan-runs", move || {
             let mut found = Vec::new();
             let Ok(entries) = std::fs::read_dir(&dir) else { return TaskResult::RunsFound(found) };
-            let mut dirs: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.join("arch.json").is_file()).collect();
+            let mut dirs: Vec<PathBuf> =
+                entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.join("arch.json").is_file()).collect();
             dirs.sort();
             for d in dirs {
                 if let Ok(folder) = RunFolder::open(&d) {
@@ -106,7 +107,8 @@ impl DepthLabApp {
                 Event::SweepRun { index, total, label } => {
                     self.sweep.progress = Some((index, total, label.clone()));
                     let id = self.runs.next_id();
-                    let (family, size) = presets::parse_name(label.split(' ').next().unwrap_or_default()).unwrap_or((presets::Family::Resnet, 8));
+                    let (family, size) =
+                        presets::parse_name(label.split(' ').next().unwrap_or_default()).unwrap_or((presets::Family::Resnet, 8));
                     let arch = family.build(size, self.state.train.data.expected_shape()).unwrap_or_else(|_| self.builder.arch.clone());
                     let view = RunView::new(id, format!("sweep {label}"), arch, self.sweep_train_config(), None);
                     self.runs.runs.push(view);
@@ -277,5 +279,4 @@ impl DepthLabApp {
             }
         }
     }
-
 }

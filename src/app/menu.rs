@@ -1,9 +1,9 @@
 //! The menu bar with the tabs, the status bar, and the keyboard-shortcut overlay.
 
+use super::DepthLabApp;
 use super::command::AppCommand;
 use super::state::Tab;
 use super::tasks::Pick;
-use super::DepthLabApp;
 use crate::arch::presets::Family;
 
 pub fn menu_bar_ui(ui: &mut egui::Ui, app: &mut DepthLabApp) {
@@ -102,7 +102,8 @@ pub fn status_bar_ui(ui: &mut egui::Ui, app: &DepthLabApp) {
             }
             ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                 if let Some((median, p99)) = app.frame_stats.median_p99().filter(|_| app.options.show_frame_time) {
-                    ui.weak(format!("frame {median:.1} ms (p99 {p99:.1})")).on_hover_text("UI time per frame: median and 99th percentile of the last 600 frames");
+                    ui.weak(format!("frame {median:.1} ms (p99 {p99:.1})"))
+                        .on_hover_text("UI time per frame: median and 99th percentile of the last 600 frames");
                 }
             });
         });

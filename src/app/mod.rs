@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::arch::{presets, Architecture, BlockKind};
+use crate::arch::{Architecture, BlockKind, presets};
 use crate::data::DataSpec;
 use crate::experiment::SweepRow;
 use crate::train::events::Command;
@@ -31,7 +31,7 @@ use crate::train::worker::RunHandle;
 use builder::{BuilderState, InputInfo};
 pub use command::AppCommand;
 use frame_stats::FrameStats;
-use runs::{LabMeta, RunId, RunStore, LAB_FILE};
+use runs::{LAB_FILE, LabMeta, RunId, RunStore};
 use state::{Persisted, Tab};
 use tasks::{TaskResult, Tasks};
 
@@ -64,7 +64,14 @@ impl Default for AppOptions {
 impl AppOptions {
     /// For tests: nothing read from the user's disk, no dialogs.
     pub fn headless() -> Self {
-        Self { scan_runs: false, dialogs: false, probe_backend: false, persisted: Some(Persisted::default()), scene: None, show_frame_time: false }
+        Self {
+            scan_runs: false,
+            dialogs: false,
+            probe_backend: false,
+            persisted: Some(Persisted::default()),
+            scene: None,
+            show_frame_time: false,
+        }
     }
 }
 
@@ -154,6 +161,16 @@ pub struct DepthLabApp {
     pub heatmap: plots::heatmap::HeatmapCache,
 }
 
+/// egui's fonts, with the built-in monospace font backing up the
+/// proportional one, which lacks arrows (→, ∘) the lab writes.
+pub fn install_fonts(ctx: &egui::Context) {
+    let mut fonts = egui::FontDefinitions::default();
+    if let Some(family) = fonts.families.get_mut(&egui::FontFamily::Proportional) {
+        family.insert(1.min(family.len()), "Hack".to_owned());
+    }
+    ctx.set_fonts(fonts);
+}
+
 /// Opens the lab's window (with a scripted scene for screenshots).
 pub fn run_native(scene: Option<scenes::Scene>) -> Result<(), String> {
     let options = eframe::NativeOptions {
@@ -171,7 +188,9 @@ pub fn run_native(scene: Option<scenes::Scene>) -> Result<(), String> {
         Box::new(move |cc| {
             let options = match scene {
                 // A scene starts from defaults, not from the user's saved lab.
-                Some(scene) => AppOptions { scene: Some(scene), scan_runs: false, persisted: Some(Persisted::default()), ..AppOptions::default() },
+                Some(scene) => {
+                    AppOptions { scene: Some(scene), scan_runs: false, persisted: Some(Persisted::default()), ..AppOptions::default() }
+                }
                 None => AppOptions::default(),
             };
             Ok(Box::new(DepthLabApp::new(cc, options)))
@@ -191,20 +210,19 @@ impl DepthLabApp {
     }
 
     pub fn with_state(ctx: &egui::Context, mut state: Persisted, options: AppOptions) -> DepthLabApp {
-        // The built-in proportional font lacks arrows (→, ∘); the built-in
-        // monospace font has them, so it backs the proportional one up.
-        let mut fonts = egui::FontDefinitions::default();
-        if let Some(family) = fonts.families.get_mut(&egui::FontFamily::Proportional) {
-            family.insert(1.min(family.len()), "Hack".to_owned());
-        }
-        ctx.set_fonts(fonts);
+        install_fonts(ctx);
         ctx.set_theme(if state.dark { egui::Theme::Dark } else { egui::Theme::Light });
         let input = state.train.data.expected_shape();
         let arch = Architecture::from_json(&state.arch_json)
             .ok()
             .filter(|a| !a.blocks.is_empty())
             .or_else(|| presets::build("resnet-20", input).ok())
-            .unwrap_or_else(|| Architecture { name: "network".into(), description: String::new(), stochastic_depth: None, blocks: Vec::new() });
+            .unwrap_or_else(|| Architecture {
+                name: "network".into(),
+                description: String::new(),
+                stochastic_depth: None,
+                blocks: Vec::new(),
+            });
         state.arch_json.clear();
         let builder = BuilderState::new(arch, input, 10);
         let wake_ctx = ctx.clone();
@@ -316,7 +334,9 @@ impl eframe::App for DepthLabApp {
         menu::status_bar_ui(ui, self);
         let mut commands = Vec::new();
         match self.state.tab {
-            Tab::Build => builder::builder_ui(ui, &mut self.builder, &input, &mut self.state.arch_path, self.options.dialogs, &mut commands),
+            Tab::Build => {
+                builder::builder_ui(ui, &mut self.builder, &input, &mut self.state.arch_path, self.options.dialogs, &mut commands)
+            }
             Tab::Train => dashboard::train_tab_ui(ui, self, &mut commands),
             Tab::Sweep => sweep_panel::sweep_tab_ui(ui, self, &mut commands),
             Tab::Classify => classify_panel::classify_tab_ui(ui, self, &mut commands),
@@ -337,7 +357,9 @@ impl eframe::App for DepthLabApp {
     fn raw_input_hook(&mut self, _ctx: &egui::Context, raw_input: &mut egui::RawInput) {
         // A scripted scene is not disturbed by wherever the pointer happens to be.
         if self.scene.is_some() {
-            raw_input.events.retain(|e| !matches!(e, egui::Event::PointerMoved(_) | egui::Event::PointerButton { .. } | egui::Event::MouseMoved(_)));
+            raw_input
+                .events
+                .retain(|e| !matches!(e, egui::Event::PointerMoved(_) | egui::Event::PointerButton { .. } | egui::Event::MouseMoved(_)));
         }
     }
 

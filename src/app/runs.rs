@@ -192,10 +192,11 @@ impl RunView {
             if probes.as_ref().is_some_and(|p| p.step != *step) {
                 view.probes.extend(probes.take());
             }
-            probes
-                .get_or_insert_with(|| ProbeSnapshot { step: *step, values: Vec::new() })
-                .values
-                .push(ProbeValue { layer: *layer, name: name.clone(), value: *value });
+            probes.get_or_insert_with(|| ProbeSnapshot { step: *step, values: Vec::new() }).values.push(ProbeValue {
+                layer: *layer,
+                name: name.clone(),
+                value: *value,
+            });
         }
         view.probes.extend(probes);
         view.status = match &folder.summary {

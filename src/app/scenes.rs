@@ -4,13 +4,13 @@
 //! saves a screenshot and closes. `scripts/screenshots.sh` runs them all.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use super::DepthLabApp;
 use super::command::AppCommand;
 use super::state::Tab;
-use super::DepthLabApp;
 use crate::arch::BlockKind;
 use crate::arch::presets::Family;
 use crate::data::DataSpec;
@@ -78,7 +78,14 @@ pub struct SceneRunner {
 
 impl SceneRunner {
     pub fn new(scene: Scene) -> SceneRunner {
-        SceneRunner { scene, phase: 0, frames_in_phase: 0, phase_started: Instant::now(), saved: Arc::new(AtomicBool::new(false)), requested: false }
+        SceneRunner {
+            scene,
+            phase: 0,
+            frames_in_phase: 0,
+            phase_started: Instant::now(),
+            saved: Arc::new(AtomicBool::new(false)),
+            requested: false,
+        }
     }
 
     fn next(&mut self) {

@@ -6,11 +6,11 @@
 use egui::{Color32, DragValue};
 use egui_plot::{Legend, Line, LineStyle, Plot, PlotPoints, Points};
 
-use super::command::AppCommand;
-use super::plots::{self, export_menu, log10, log_plot};
 use super::DepthLabApp;
+use super::command::AppCommand;
+use super::plots::{self, export_menu, log_plot, log10};
 use crate::arch::presets::Family;
-use crate::experiment::{SweepRow, SWEEP_HEADER};
+use crate::experiment::{SWEEP_HEADER, SweepRow};
 
 fn family_color(family: &str) -> Color32 {
     match family {
@@ -51,7 +51,8 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppC
         }
         egui::Grid::new("sweep-grid").num_columns(2).spacing([10.0, 4.0]).show(ui, |ui| {
             ui.label("depths");
-            ui.add(egui::TextEdit::singleline(&mut s.depths).desired_width(120.0)).on_hover_text("Comma-separated; each family uses its valid depth nearest to each");
+            ui.add(egui::TextEdit::singleline(&mut s.depths).desired_width(120.0))
+                .on_hover_text("Comma-separated; each family uses its valid depth nearest to each");
             ui.end_row();
             ui.label("seeds");
             ui.add(DragValue::new(&mut s.seeds).range(1..=10)).on_hover_text("Runs per (family, depth), with seeds seed, seed+1, …");
@@ -77,7 +78,11 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppC
             ui.add(egui::TextEdit::singleline(&mut s.out_dir).desired_width(120.0)).on_hover_text("Sweeps are written under this folder");
             ui.end_row();
         });
-        ui.weak(format!("Data, optimiser and learning rate come from the Train tab ({}, lr {}).", app.state.train.data.label(), app.lr_field));
+        ui.weak(format!(
+            "Data, optimiser and learning rate come from the Train tab ({}, lr {}).",
+            app.state.train.data.label(),
+            app.lr_field
+        ));
     });
     ui.horizontal(|ui| {
         if ui.add_enabled(!app.is_training(), egui::Button::new("Run sweep")).clicked() {
@@ -161,7 +166,11 @@ fn results_ui(ui: &mut egui::Ui, app: &DepthLabApp, commands: &mut Vec<AppComman
         return;
     }
     let families = by_family(rows);
-    plots::plot_title(ui, "Final error vs depth (solid: training error, dashed: test error)", "The degradation problem: plain nets' training error grows with depth");
+    plots::plot_title(
+        ui,
+        "Final error vs depth (solid: training error, dashed: test error)",
+        "The degradation problem: plain nets' training error grows with depth",
+    );
     let response = Plot::new("sweep-error")
         .legend(Legend::default())
         .height(280.0)
@@ -175,21 +184,31 @@ fn results_ui(ui: &mut egui::Ui, app: &DepthLabApp, commands: &mut Vec<AppComman
                 let test = mean_by_depth(list, |r| r.final_test_error.map(|e| e * 100.0));
                 plot.line(Line::new(format!("{family} train"), PlotPoints::new(train.clone())).color(color).width(2.5));
                 plot.points(Points::new(format!("{family} train"), PlotPoints::new(train)).color(color).radius(4.0));
-                plot.line(Line::new(format!("{family} test"), PlotPoints::new(test.clone())).color(color).style(LineStyle::dashed_loose()).width(1.5));
+                plot.line(
+                    Line::new(format!("{family} test"), PlotPoints::new(test.clone()))
+                        .color(color)
+                        .style(LineStyle::dashed_loose())
+                        .width(1.5),
+                );
                 plot.points(Points::new(format!("{family} test"), PlotPoints::new(test)).color(color).radius(3.0));
             }
         })
         .response;
     export_menu(&response, "sweep-error", || sweep_csv(rows), commands);
     ui.separator();
-    plots::plot_title(ui, "First layer's output-gradient norm vs depth (last probe, log)", "How much learning signal reaches the first block");
+    plots::plot_title(
+        ui,
+        "First layer's output-gradient norm vs depth (last probe, log)",
+        "How much learning signal reaches the first block",
+    );
     let response = log_plot("sweep-gradient", "depth", "first-layer gradient")
         .legend(Legend::default())
         .height(220.0)
         .show(ui, |plot| {
             for (family, list) in &families {
                 let color = family_color(family);
-                let points: Vec<[f64; 2]> = mean_by_depth(list, |r| r.first_layer_output_grad_norm).into_iter().map(|[d, v]| [d, log10(v)]).collect();
+                let points: Vec<[f64; 2]> =
+                    mean_by_depth(list, |r| r.first_layer_output_grad_norm).into_iter().map(|[d, v]| [d, log10(v)]).collect();
                 plot.line(Line::new(family.clone(), PlotPoints::new(points.clone())).color(color).width(2.0));
                 plot.points(Points::new(family.clone(), PlotPoints::new(points)).color(color).radius(4.0));
             }

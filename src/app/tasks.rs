@@ -3,8 +3,8 @@
 //! sends one result back and wakes the UI.
 
 use std::path::PathBuf;
-use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, Sender};
 
 use crate::arch::Architecture;
 use crate::classify::{ModelInput, Prediction};
@@ -28,9 +28,18 @@ pub enum TaskResult {
     /// Run folders found under the runs folder (with their saved names).
     RunsFound(Vec<(RunFolder, Option<String>)>),
     RunLoaded(RunFolder, Option<String>),
-    Classified { run_dir: PathBuf, image: PathBuf, input: ModelInput, predictions: Vec<Prediction> },
+    Classified {
+        run_dir: PathBuf,
+        image: PathBuf,
+        input: ModelInput,
+        predictions: Vec<Prediction>,
+    },
     Picked(Pick, Option<PathBuf>),
-    Compute { adapter: String, reason: String, gpu: bool },
+    Compute {
+        adapter: String,
+        reason: String,
+        gpu: bool,
+    },
 }
 
 /// Runs jobs on named threads and collects their results.

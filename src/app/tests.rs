@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use egui::{Modifiers, Pos2, Vec2};
-use egui_kittest::kittest::Queryable;
 use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
 
 use super::*;
 use crate::arch::BlockKind;
@@ -299,7 +299,13 @@ fn a_run_folder_dropped_on_the_window_loads_and_classifies_an_image() {
     let run_dir = dir.path().join("digits-run");
     let request = crate::train::RunRequest {
         arch: crate::arch::presets::build("resnet-8", data.shape()).unwrap(),
-        config: crate::train::TrainConfig { data: crate::data::DataSpec::Digits, epochs: 2, batch_size: 32, backend: BackendChoice::Cpu, ..Default::default() },
+        config: crate::train::TrainConfig {
+            data: crate::data::DataSpec::Digits,
+            epochs: 2,
+            batch_size: 32,
+            backend: BackendChoice::Cpu,
+            ..Default::default()
+        },
         data: Some(data.clone()),
         out: Some(run_dir.clone()),
         init_weights: None,

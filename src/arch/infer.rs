@@ -153,8 +153,7 @@ pub fn analyse(arch: &Architecture, input: Shape, classes: usize) -> Analysis {
                         current = output;
                     }
                     Err(message) => {
-                        let message =
-                            if block.repeat > 1 { format!("copy {} of {}: {message}", copy + 1, block.repeat) } else { message };
+                        let message = if block.repeat > 1 { format!("copy {} of {}: {message}", copy + 1, block.repeat) } else { message };
                         errors.push(block_error(i, &block.kind, message));
                         shape = None;
                         break;
@@ -232,16 +231,21 @@ fn check_options(block: &BlockSpec) -> Option<String> {
         (!ok).then(|| format!("{name} must be between 0 and 1{}, not {value}", if max_inclusive { "" } else { " (exclusive)" }))
     };
     match &block.kind {
-        BlockKind::Conv { filters, kernel, stride } => positive("filters", *filters)
-            .or_else(|| positive("kernel", *kernel))
-            .or_else(|| positive("stride", *stride))
-            .or_else(|| (kernel % 2 == 0).then(|| format!("kernel {kernel} is even: use an odd size (1, 3, 5, …) so padding keeps the map centred"))),
+        BlockKind::Conv { filters, kernel, stride } => {
+            positive("filters", *filters).or_else(|| positive("kernel", *kernel)).or_else(|| positive("stride", *stride)).or_else(|| {
+                (kernel % 2 == 0).then(|| format!("kernel {kernel} is even: use an odd size (1, 3, 5, …) so padding keeps the map centred"))
+            })
+        }
         BlockKind::Dense { units } => positive("units", *units),
-        BlockKind::Residual { filters, stride, survival, .. } => positive("filters", *filters)
-            .or_else(|| positive("stride", *stride))
-            .or_else(|| survival.and_then(|p| (!(p > 0.0 && p <= 1.0)).then(|| format!("survival probability must be in (0, 1], not {p}")))),
+        BlockKind::Residual { filters, stride, survival, .. } => {
+            positive("filters", *filters).or_else(|| positive("stride", *stride)).or_else(|| {
+                survival.and_then(|p| (!(p > 0.0 && p <= 1.0)).then(|| format!("survival probability must be in (0, 1], not {p}")))
+            })
+        }
         BlockKind::Highway { kernel, gate_bias, .. } => positive("kernel", *kernel)
-            .or_else(|| (kernel % 2 == 0).then(|| format!("kernel {kernel} is even: a highway layer must keep its shape, so use an odd size")))
+            .or_else(|| {
+                (kernel % 2 == 0).then(|| format!("kernel {kernel} is even: a highway layer must keep its shape, so use an odd size"))
+            })
             .or_else(|| (!gate_bias.is_finite()).then(|| "gate bias must be a finite number".into())),
         BlockKind::HighwayDense { gate_bias, .. } => (!gate_bias.is_finite()).then(|| "gate bias must be a finite number".into()),
         BlockKind::Fractal { columns, filters, local_drop, global_ratio } => positive("columns", *columns)
@@ -250,8 +254,9 @@ fn check_options(block: &BlockSpec) -> Option<String> {
             .or_else(|| unit("local drop-path probability", *local_drop, false))
             .or_else(|| unit("global drop-path ratio", *global_ratio, true)),
         BlockKind::DenseBlock { layers, growth_rate, .. } => positive("layers", *layers).or_else(|| positive("growth rate", *growth_rate)),
-        BlockKind::Transition { compression } => (!(*compression > 0.0 && *compression <= 1.0))
-            .then(|| format!("compression must be in (0, 1], not {compression}")),
+        BlockKind::Transition { compression } => {
+            (!(*compression > 0.0 && *compression <= 1.0)).then(|| format!("compression must be in (0, 1], not {compression}"))
+        }
         BlockKind::MaxPool { size, stride } | BlockKind::AvgPool { size, stride } => {
             positive("size", *size).or_else(|| positive("stride", *stride))
         }
@@ -296,11 +301,7 @@ fn need_map(shape: Shape, what: &str) -> Result<(usize, usize, usize), String> {
 }
 
 fn check_stride(stride: usize, h: usize, w: usize) -> Result<(), String> {
-    if stride > 1 && h == 1 && w == 1 {
-        Err(format!("stride {stride} on a 1x1 feature map"))
-    } else {
-        Ok(())
-    }
+    if stride > 1 && h == 1 && w == 1 { Err(format!("stride {stride} on a 1x1 feature map")) } else { Ok(()) }
 }
 
 /// Output shape, parameters and depth of one block instance.

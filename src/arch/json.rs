@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::spec::{Architecture, BlockKind, BlockSpec, LayerOptions, StochasticDepth, FORMAT_VERSION};
+use super::spec::{Architecture, BlockKind, BlockSpec, FORMAT_VERSION, LayerOptions, StochasticDepth};
 
 /// Why an architecture file could not be read.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -41,16 +41,14 @@ impl Architecture {
 
     /// Reads an architecture JSON file.
     pub fn load(path: &std::path::Path) -> Result<Architecture, ArchError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ArchError::Io { path: path.display().to_string(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|e| ArchError::Io { path: path.display().to_string(), message: e.to_string() })?;
         Architecture::from_json(&text)
     }
 
     /// Parses an architecture from a JSON value.
     pub fn from_value(value: &Value) -> Result<Architecture, ArchError> {
-        let object = value
-            .as_object()
-            .ok_or_else(|| ArchError::Format("an architecture must be a JSON object with a \"blocks\" list".into()))?;
+        let object =
+            value.as_object().ok_or_else(|| ArchError::Format("an architecture must be a JSON object with a \"blocks\" list".into()))?;
         for key in object.keys() {
             if !["format_version", "name", "description", "stochastic_depth", "blocks"].contains(&key.as_str()) {
                 return Err(ArchError::Format(format!(
@@ -59,9 +57,7 @@ impl Architecture {
             }
         }
         if let Some(version) = object.get("format_version") {
-            let version = version
-                .as_u64()
-                .ok_or_else(|| ArchError::Format("\"format_version\" must be a whole number".into()))?;
+            let version = version.as_u64().ok_or_else(|| ArchError::Format("\"format_version\" must be a whole number".into()))?;
             if version > u64::from(FORMAT_VERSION) {
                 return Err(ArchError::Format(format!(
                     "format version {version} is newer than this depthlab understands ({FORMAT_VERSION})"
@@ -138,17 +134,14 @@ fn block_from_value(value: &Value) -> Result<BlockSpec, String> {
             kind_fields.insert(key.clone(), v.clone());
         }
     }
-    let kind: BlockKind = serde_json::from_value(Value::Object(kind_fields))
-        .map_err(|e| format!("({kind_tag}) {}", strip_position(&e.to_string())))?;
+    let kind: BlockKind =
+        serde_json::from_value(Value::Object(kind_fields)).map_err(|e| format!("({kind_tag}) {}", strip_position(&e.to_string())))?;
     let repeat = match common.remove("repeat") {
         None => 1,
-        Some(v) => v
-            .as_u64()
-            .map(|n| n as usize)
-            .ok_or_else(|| format!("({kind_tag}) \"repeat\" must be a whole number"))?,
+        Some(v) => v.as_u64().map(|n| n as usize).ok_or_else(|| format!("({kind_tag}) \"repeat\" must be a whole number"))?,
     };
-    let layer: LayerOptions = serde_json::from_value(Value::Object(common))
-        .map_err(|e| format!("({kind_tag}) {}", strip_position(&e.to_string())))?;
+    let layer: LayerOptions =
+        serde_json::from_value(Value::Object(common)).map_err(|e| format!("({kind_tag}) {}", strip_position(&e.to_string())))?;
     Ok(BlockSpec { kind, repeat, layer })
 }
 

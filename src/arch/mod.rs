@@ -7,8 +7,8 @@ mod json;
 pub mod presets;
 mod spec;
 
-pub use infer::{analyse, conv_params, infer_block, linear_survival, Analysis, BlockError, EntryInfo, Instance};
-pub use json::{known_kinds, ArchError};
+pub use infer::{Analysis, BlockError, EntryInfo, Instance, analyse, conv_params, infer_block, linear_survival};
+pub use json::{ArchError, known_kinds};
 pub use spec::*;
 
 /// Layer flags that override every layer of an architecture, so a preset can

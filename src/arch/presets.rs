@@ -132,10 +132,7 @@ impl Family {
             Family::Fractal => FRACTAL_BLOCKS * (1 << (size - 1)) + 1,
             _ => size,
         };
-        candidates
-            .into_iter()
-            .min_by_key(|&s| (depth_of(s) as i64 - depth as i64).abs())
-            .unwrap_or(1)
+        candidates.into_iter().min_by_key(|&s| (depth_of(s) as i64 - depth as i64).abs()).unwrap_or(1)
     }
 
     /// Builds the preset of number `size` for examples of shape `input`.
@@ -202,7 +199,8 @@ pub fn highway_gate_bias(depth: usize) -> f32 {
     match depth {
         0..=10 => -1.0,
         11..=30 => -2.0,
-        _ => -3.0,
+        31..=60 => -3.0,
+        _ => -4.0,
     }
 }
 
@@ -250,20 +248,13 @@ fn cifar_resnet(depth: usize, shortcut: Shortcut, stochastic_depth: Option<Stoch
 fn preact_resnet(depth: usize) -> Architecture {
     let bottleneck = depth >= 164;
     let n = if bottleneck { (depth - 2) / 9 } else { (depth - 2) / 6 };
-    let mut blocks = vec![BlockSpec::new(BlockKind::Conv { filters: 16, kernel: 3, stride: 1 })
-        .with_layer(layers(Activation::Linear, Norm::None))];
+    let mut blocks =
+        vec![BlockSpec::new(BlockKind::Conv { filters: 16, kernel: 3, stride: 1 }).with_layer(layers(Activation::Linear, Norm::None))];
     for (stage, filters) in [16, 32, 64].into_iter().enumerate() {
         let stride = if stage == 0 { 1 } else { 2 };
         blocks.push(
-            BlockSpec::new(BlockKind::Residual {
-                filters,
-                stride,
-                bottleneck,
-                preactivation: true,
-                shortcut: Shortcut::B,
-                survival: None,
-            })
-            .repeated(n),
+            BlockSpec::new(BlockKind::Residual { filters, stride, bottleneck, preactivation: true, shortcut: Shortcut::B, survival: None })
+                .repeated(n),
         );
     }
     blocks.push(BlockSpec::new(BlockKind::NormAct));
@@ -338,8 +329,8 @@ fn densenet(depth: usize, bc: bool) -> Architecture {
     let per_block = if bc { (depth - 4) / 6 } else { (depth - 4) / 3 };
     let stem = if bc { 2 * growth_rate } else { 16 };
     let compression = if bc { 0.5 } else { 1.0 };
-    let mut blocks = vec![BlockSpec::new(BlockKind::Conv { filters: stem, kernel: 3, stride: 1 })
-        .with_layer(layers(Activation::Linear, Norm::None))];
+    let mut blocks =
+        vec![BlockSpec::new(BlockKind::Conv { filters: stem, kernel: 3, stride: 1 }).with_layer(layers(Activation::Linear, Norm::None))];
     for stage in 0..3 {
         blocks.push(BlockSpec::new(BlockKind::DenseBlock { layers: per_block, growth_rate, bottleneck: bc }));
         if stage < 2 {

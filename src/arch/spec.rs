@@ -145,7 +145,9 @@ pub enum BlockKind {
         stride: usize,
     },
     /// A plain fully connected layer (flattens its input).
-    Dense { units: usize },
+    Dense {
+        units: usize,
+    },
     /// A residual block (He et al. 2016).
     Residual {
         /// Output channels of a basic block; bottleneck width of a bottleneck
@@ -219,7 +221,9 @@ pub enum BlockKind {
     /// Normalisation and activation with no weight layer: the final BN-ReLU of
     /// pre-activation ResNets and DenseNets.
     NormAct,
-    Dropout { p: f32 },
+    Dropout {
+        p: f32,
+    },
     /// The final linear layer: one output per class.
     Classifier,
 }
@@ -252,14 +256,7 @@ impl BlockKind {
         vec![
             BlockKind::Conv { filters: 16, kernel: 3, stride: 1 },
             BlockKind::Dense { units: 64 },
-            BlockKind::Residual {
-                filters: 16,
-                stride: 1,
-                bottleneck: false,
-                preactivation: false,
-                shortcut: Shortcut::A,
-                survival: None,
-            },
+            BlockKind::Residual { filters: 16, stride: 1, bottleneck: false, preactivation: false, shortcut: Shortcut::A, survival: None },
             BlockKind::Highway { kernel: 3, carry: Carry::Coupled, gate_bias: -1.0 },
             BlockKind::HighwayDense { carry: Carry::Coupled, gate_bias: -1.0 },
             BlockKind::Fractal { columns: 3, filters: 16, local_drop: 0.15, global_ratio: 0.5 },
@@ -370,13 +367,7 @@ impl BlockKind {
 
     /// Whether the block has weight layers that the layer options affect.
     pub fn has_layers(&self) -> bool {
-        !matches!(
-            self,
-            BlockKind::MaxPool { .. }
-                | BlockKind::AvgPool { .. }
-                | BlockKind::GlobalAvgPool
-                | BlockKind::Dropout { .. }
-        )
+        !matches!(self, BlockKind::MaxPool { .. } | BlockKind::AvgPool { .. } | BlockKind::GlobalAvgPool | BlockKind::Dropout { .. })
     }
 }
 

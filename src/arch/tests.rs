@@ -54,7 +54,19 @@ fn preact_counts_match_he_et_al_2016b() {
 
 #[test]
 fn depth_is_counted_as_the_papers_count_it() {
-    for name in ["resnet-20", "plain-56", "resnet-110", "resnet-1202", "preact-resnet-164", "preact-resnet-1001", "densenet-40-12", "densenet-bc-100-12", "highway-32", "plain-mlp-30", "highway-mlp-50"] {
+    for name in [
+        "resnet-20",
+        "plain-56",
+        "resnet-110",
+        "resnet-1202",
+        "preact-resnet-164",
+        "preact-resnet-1001",
+        "densenet-40-12",
+        "densenet-bc-100-12",
+        "highway-32",
+        "plain-mlp-30",
+        "highway-mlp-50",
+    ] {
         let (_, size) = presets::parse_name(name).unwrap();
         let arch = presets::build(name, CIFAR).unwrap();
         assert_eq!(arch.analyse(CIFAR, 10).depth, size, "{name}");
@@ -80,8 +92,20 @@ fn every_featured_preset_is_valid_on_cifar_fashion_and_digits() {
 #[test]
 fn highway_mlp_and_plain_mlp_have_about_equal_parameters_per_layer() {
     let flat = Shape::Flat { features: 50 };
-    let highway = infer_block(&BlockKind::HighwayDense { carry: Carry::Coupled, gate_bias: -2.0 }, &LayerOptions { norm: Norm::None, ..Default::default() }, flat, 10).unwrap();
-    let plain = infer_block(&BlockKind::Dense { units: 71 }, &LayerOptions { norm: Norm::None, ..Default::default() }, Shape::Flat { features: 71 }, 10).unwrap();
+    let highway = infer_block(
+        &BlockKind::HighwayDense { carry: Carry::Coupled, gate_bias: -2.0 },
+        &LayerOptions { norm: Norm::None, ..Default::default() },
+        flat,
+        10,
+    )
+    .unwrap();
+    let plain = infer_block(
+        &BlockKind::Dense { units: 71 },
+        &LayerOptions { norm: Norm::None, ..Default::default() },
+        Shape::Flat { features: 71 },
+        10,
+    )
+    .unwrap();
     assert_eq!(highway.1, 5100);
     assert_eq!(plain.1, 5112);
 }
@@ -154,13 +178,22 @@ fn invalid_architectures_each_give_their_own_error() {
         (r#"{"blocks":[{"kind":"max_pool","size":64},{"kind":"classifier"}]}"#, "block 1 (max pool): 64x64 pool on a 32x32 feature map"),
         // zero channels
         (r#"{"blocks":[{"kind":"conv","filters":0},{"kind":"classifier"}]}"#, "block 1 (conv): filters must be at least 1, not 0"),
-        (r#"{"blocks":[{"kind":"dense_block","layers":4,"growth_rate":0},{"kind":"classifier"}]}"#, "block 1 (dense block): growth rate must be at least 1"),
+        (
+            r#"{"blocks":[{"kind":"dense_block","layers":4,"growth_rate":0},{"kind":"classifier"}]}"#,
+            "block 1 (dense block): growth rate must be at least 1",
+        ),
         // options out of range
-        (r#"{"blocks":[{"kind":"fractal","columns":3,"filters":8,"local_drop":1.5},{"kind":"classifier"}]}"#, "local drop-path probability must be between 0 and 1"),
+        (
+            r#"{"blocks":[{"kind":"fractal","columns":3,"filters":8,"local_drop":1.5},{"kind":"classifier"}]}"#,
+            "local drop-path probability must be between 0 and 1",
+        ),
         (r#"{"blocks":[{"kind":"conv","filters":8,"repeat":0},{"kind":"classifier"}]}"#, "block 1 (conv): repeat must be at least 1"),
         // structure
         (r#"{"blocks":[{"kind":"conv","filters":8}]}"#, "network: the network has no classifier"),
-        (r#"{"blocks":[{"kind":"classifier"},{"kind":"conv","filters":8}]}"#, "block 1 (classifier): the classifier must be the last block"),
+        (
+            r#"{"blocks":[{"kind":"classifier"},{"kind":"conv","filters":8}]}"#,
+            "block 1 (classifier): the classifier must be the last block",
+        ),
         // unknown kind and option
         (r#"{"blocks":[{"kind":"inception","filters":8}]}"#, "block 1: unknown kind \"inception\""),
         (r#"{"blocks":[{"kind":"conv","filtres":8}]}"#, "block 1: (conv) unknown field `filtres`"),

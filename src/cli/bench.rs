@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::CliError;
 use crate::arch::Shape;
 use crate::backend::BackendChoice;
-use crate::bench::{run_case, BenchCase, BenchResult};
+use crate::bench::{BenchCase, BenchResult, run_case};
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -68,7 +68,10 @@ pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
     let backends: Vec<BackendChoice> = args.backends.split(',').map(parse_backend).collect::<Result<_, _>>()?;
     let exe = std::env::current_exe()?;
     let mut results: Vec<BenchResult> = Vec::new();
-    eprintln!("{:<6} {:<12} {:>9} {:>10} {:>14} {:>10} {:>10}  adapter", "", "arch", "params", "img/s", "img/s (probe)", "probe +%", "peak MiB");
+    eprintln!(
+        "{:<6} {:<12} {:>9} {:>10} {:>14} {:>10} {:>10}  adapter",
+        "", "arch", "params", "img/s", "img/s (probe)", "probe +%", "peak MiB"
+    );
     for backend in &backends {
         for arch in args.archs.split(',').map(str::trim) {
             let case = BenchCase {
@@ -82,7 +85,11 @@ pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
             };
             let output = Command::new(&exe).arg("bench").arg("--single").arg(serde_json::to_string(&case)?).output()?;
             if !output.status.success() {
-                eprintln!("{:<6} {arch:<12} failed: {}", format!("{backend:?}").to_lowercase(), String::from_utf8_lossy(&output.stderr).trim());
+                eprintln!(
+                    "{:<6} {arch:<12} failed: {}",
+                    format!("{backend:?}").to_lowercase(),
+                    String::from_utf8_lossy(&output.stderr).trim()
+                );
                 continue;
             }
             let result: BenchResult = serde_json::from_slice(&output.stdout)?;

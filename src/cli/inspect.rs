@@ -4,7 +4,7 @@ use clap::Args;
 use serde_json::json;
 
 use super::{CliError, LayerFlags};
-use crate::arch::{presets, resolve, Shape};
+use crate::arch::{Shape, presets, resolve};
 
 #[derive(Args, Debug)]
 pub struct PresetsArgs {
@@ -51,7 +51,9 @@ pub fn presets(args: &PresetsArgs) -> Result<(), CliError> {
     for (name, depth, params, summary) in rows {
         println!("{name:<22} {depth:>6} {:>12}  {summary}", crate::util::format_params(params));
     }
-    println!("\nEvery family takes other depths too: resnet-N and plain-N for N = 6n+2, highway-mlp-N for any N ≥ 3, fractal-C for C = 1..5, …");
+    println!(
+        "\nEvery family takes other depths too: resnet-N and plain-N for N = 6n+2, highway-mlp-N for any N ≥ 3, fractal-C for C = 1..5, …"
+    );
     Ok(())
 }
 
@@ -94,7 +96,12 @@ pub fn inspect(args: &InspectArgs) -> Result<(), CliError> {
             let output = info.output.map(|s| s.to_string()).unwrap_or_else(|| "?".into());
             println!("{:>4}  {:<22} {:>7}  {:<12} {:>12}", i + 1, block.kind.title(), format!("x{}", block.repeat), output, info.params);
         }
-        println!("depth {} (weight layers on the longest path), {} parameters ({})", analysis.depth, analysis.params, crate::util::format_params(analysis.params));
+        println!(
+            "depth {} (weight layers on the longest path), {} parameters ({})",
+            analysis.depth,
+            analysis.params,
+            crate::util::format_params(analysis.params)
+        );
     }
     if analysis.is_valid() {
         Ok(())
@@ -102,6 +109,9 @@ pub fn inspect(args: &InspectArgs) -> Result<(), CliError> {
         for e in &analysis.errors {
             eprintln!("error: {e}");
         }
-        Err(CliError::new(2, format!("{} is invalid ({} error{})", arch.name, analysis.errors.len(), if analysis.errors.len() == 1 { "" } else { "s" })))
+        Err(CliError::new(
+            2,
+            format!("{} is invalid ({} error{})", arch.name, analysis.errors.len(), if analysis.errors.len() == 1 { "" } else { "s" }),
+        ))
     }
 }

@@ -3,6 +3,7 @@
 mod bench;
 mod classify;
 mod inspect;
+mod reproduce;
 mod train;
 
 use clap::{Args, Parser, Subcommand};
@@ -37,6 +38,8 @@ pub enum Commands {
     Classify(classify::ClassifyArgs),
     /// Training throughput, probe overhead and peak memory (optionally next to PyTorch).
     Bench(bench::BenchArgs),
+    /// The papers' experiments at lab scale, with figures (glorot, highway, degradation, stochastic-depth, fractal, all).
+    Reproduce(reproduce::ReproduceArgs),
 }
 
 /// Flags that override every layer of ARCH.
@@ -99,5 +102,6 @@ pub fn run(command: Commands) -> Result<(), CliError> {
         Commands::Sweep(args) => train::sweep(&args),
         Commands::Classify(args) => classify::classify(&args),
         Commands::Bench(args) => bench::bench(&args),
+        Commands::Reproduce(args) => reproduce::reproduce(&args),
     }
 }

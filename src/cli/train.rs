@@ -11,9 +11,9 @@ use super::{CliError, LayerFlags};
 use crate::arch::resolve;
 use crate::backend::BackendChoice;
 use crate::data::{DataSpec, Dataset};
-use crate::experiment::{parse_families, spawn_sweep, SweepConfig};
+use crate::experiment::{SweepConfig, parse_families, spawn_sweep};
 use crate::train::events::Event;
-use crate::train::{spawn, OptimizerKind, RunRequest, RunStatus, Schedule, Summary, TrainConfig};
+use crate::train::{OptimizerKind, RunRequest, RunStatus, Schedule, Summary, TrainConfig, spawn};
 
 /// Flags shared by `train` and `sweep`.
 #[derive(Args, Debug, Clone)]

@@ -48,10 +48,7 @@ pub fn load_dir(dir: &Path, classes: usize) -> Result<(Split, Split, usize, usiz
 
 fn check_same_size(name: &str, train: (usize, usize), test: (usize, usize)) -> Result<(), DataError> {
     if train != test {
-        return Err(DataError::new(
-            name,
-            format!("test images are {}x{} but training images are {}x{}", test.0, test.1, train.0, train.1),
-        ));
+        return Err(DataError::new(name, format!("test images are {}x{} but training images are {}x{}", test.0, test.1, train.0, train.1)));
     }
     Ok(())
 }
@@ -66,7 +63,10 @@ fn find(dir: &Path, stem: &str) -> Result<PathBuf, DataError> {
             return Ok(path);
         }
     }
-    Err(DataError::new(dir.join(format!("{stem}[.gz]")), "missing: an IDX folder needs train-images, train-labels, t10k-images and t10k-labels"))
+    Err(DataError::new(
+        dir.join(format!("{stem}[.gz]")),
+        "missing: an IDX folder needs train-images, train-labels, t10k-images and t10k-labels",
+    ))
 }
 
 fn header(name: &str, bytes: &[u8], magic: u32, dims: usize) -> Result<Vec<usize>, DataError> {
@@ -78,18 +78,17 @@ fn header(name: &str, bytes: &[u8], magic: u32, dims: usize) -> Result<Vec<usize
     if found != magic {
         return Err(DataError::new(
             name,
-            format!("wrong magic number 0x{found:08x}, expected 0x{magic:08x} ({})", if magic == IMAGES_MAGIC { "IDX images" } else { "IDX labels" }),
+            format!(
+                "wrong magic number 0x{found:08x}, expected 0x{magic:08x} ({})",
+                if magic == IMAGES_MAGIC { "IDX images" } else { "IDX labels" }
+            ),
         ));
     }
-    let sizes: Vec<usize> = (0..dims)
-        .map(|i| u32::from_be_bytes([bytes[4 + 4 * i], bytes[5 + 4 * i], bytes[6 + 4 * i], bytes[7 + 4 * i]]) as usize)
-        .collect();
+    let sizes: Vec<usize> =
+        (0..dims).map(|i| u32::from_be_bytes([bytes[4 + 4 * i], bytes[5 + 4 * i], bytes[6 + 4 * i], bytes[7 + 4 * i]]) as usize).collect();
     let expected = header_len + sizes.iter().product::<usize>();
     if bytes.len() < expected {
-        return Err(DataError::new(
-            name,
-            format!("truncated: {} bytes, but its header promises {expected} ({:?})", bytes.len(), sizes),
-        ));
+        return Err(DataError::new(name, format!("truncated: {} bytes, but its header promises {expected} ({:?})", bytes.len(), sizes)));
     }
     if bytes.len() > expected {
         return Err(DataError::new(name, format!("{} bytes after the data its header describes", bytes.len() - expected)));

@@ -353,11 +353,8 @@ fn measure_normalization(train: &Split, channels: usize, plane: usize) -> Normal
     }
     let count = (n * plane) as f64;
     let mean: Vec<f32> = sum.iter().map(|s| (s / count) as f32).collect();
-    let std = sum_sq
-        .iter()
-        .zip(&mean)
-        .map(|(sq, &m)| ((sq / count - f64::from(m) * f64::from(m)).max(0.0).sqrt() as f32).max(1e-3))
-        .collect();
+    let std =
+        sum_sq.iter().zip(&mean).map(|(sq, &m)| ((sq / count - f64::from(m) * f64::from(m)).max(0.0).sqrt() as f32).max(1e-3)).collect();
     Normalization { mean, std }
 }
 

@@ -209,10 +209,7 @@ fn broken_image_folders_name_the_problem() {
 fn data_specs_parse_and_print() {
     assert_eq!("fashion-mini".parse::<DataSpec>(), Ok(DataSpec::FashionMini));
     assert_eq!("cifar10:/x/y".parse::<DataSpec>(), Ok(DataSpec::Cifar10 { dir: "/x/y".into() }));
-    assert_eq!(
-        "folder:/p@1x28x28".parse::<DataSpec>(),
-        Ok(DataSpec::Folder { dir: "/p".into(), shape: Shape::map(1, 28, 28) })
-    );
+    assert_eq!("folder:/p@1x28x28".parse::<DataSpec>(), Ok(DataSpec::Folder { dir: "/p".into(), shape: Shape::map(1, 28, 28) }));
     assert!("mnist".parse::<DataSpec>().unwrap_err().contains("needs a folder"));
     assert!("imagenet".parse::<DataSpec>().unwrap_err().contains("is not a dataset"));
     assert!("folder:/p@5x8x8".parse::<DataSpec>().is_err());

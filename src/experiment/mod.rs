@@ -3,4 +3,4 @@
 
 mod sweep;
 
-pub use sweep::{parse_families, run_sweep, spawn_sweep, SweepConfig, SweepRow, SWEEP_HEADER};
+pub use sweep::{SWEEP_HEADER, SweepConfig, SweepRow, parse_families, run_sweep, spawn_sweep};

@@ -5,16 +5,16 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::mpsc::Receiver;
 use std::sync::Arc;
+use std::sync::mpsc::Receiver;
 
 use serde::{Deserialize, Serialize};
 
 use crate::arch::presets::Family;
 use crate::data::Dataset;
 use crate::train::events::{Command, Event};
-use crate::train::worker::{spawn_worker, EventSender, RunHandle, RunRequest};
-use crate::train::{train, RunStatus, TrainConfig};
+use crate::train::worker::{EventSender, RunHandle, RunRequest, spawn_worker};
+use crate::train::{RunStatus, TrainConfig, train};
 
 pub const SWEEP_HEADER: &str =
     "family,depth,seed,params,final_train_loss,final_train_error,final_test_error,first_layer_output_grad_norm,status";
@@ -71,10 +71,7 @@ pub fn parse_families(list: &str) -> Result<Vec<Family>, String> {
         .map(|name| {
             let name = name.trim();
             Family::from_prefix(name).ok_or_else(|| {
-                format!(
-                    "'{name}' is not a family ({})",
-                    Family::ALL.iter().map(|f| f.prefix()).collect::<Vec<_>>().join(", ")
-                )
+                format!("'{name}' is not a family ({})", Family::ALL.iter().map(|f| f.prefix()).collect::<Vec<_>>().join(", "))
             })
         })
         .collect()
@@ -95,7 +92,12 @@ fn plan(config: &SweepConfig) -> Vec<(Family, usize, u64)> {
 
 /// Runs a sweep on the calling thread; returns its rows. A stop command
 /// ends the current run and the sweep.
-pub fn run_sweep(config: &SweepConfig, data: Option<Arc<Dataset>>, commands: &Receiver<Command>, events: &EventSender) -> Result<Vec<SweepRow>, String> {
+pub fn run_sweep(
+    config: &SweepConfig,
+    data: Option<Arc<Dataset>>,
+    commands: &Receiver<Command>,
+    events: &EventSender,
+) -> Result<Vec<SweepRow>, String> {
     if config.families.is_empty() || config.depths.is_empty() {
         return Err("a sweep needs at least one family and one depth".into());
     }
@@ -156,7 +158,11 @@ pub fn run_sweep(config: &SweepConfig, data: Option<Arc<Dataset>>, commands: &Re
 }
 
 /// Starts a sweep on a worker thread.
-pub fn spawn_sweep(config: SweepConfig, data: Option<Arc<Dataset>>, wake: Option<Arc<dyn Fn() + Send + Sync>>) -> std::io::Result<RunHandle> {
+pub fn spawn_sweep(
+    config: SweepConfig,
+    data: Option<Arc<Dataset>>,
+    wake: Option<Arc<dyn Fn() + Send + Sync>>,
+) -> std::io::Result<RunHandle> {
     spawn_worker("depthlab-sweep", wake, move |commands, events| {
         if let Err(reason) = run_sweep(&config, data, &commands, &events) {
             events.send(Event::Finished(Box::new(crate::train::Summary::failed(reason))));

@@ -1,7 +1,7 @@
 //! The plain convolution: conv-BN-activation.
 
-use burn::nn::conv::Conv2d;
 use burn::nn::BatchNorm;
+use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 
 use super::layers::{self, Act, Builder};

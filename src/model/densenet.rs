@@ -4,8 +4,8 @@
 //! conv to 4k channels first); and the transition, BN-ReLU-conv1x1 with
 //! compression, then 2x2 average pooling.
 
-use burn::nn::conv::Conv2d;
 use burn::nn::BatchNorm;
+use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 use burn::tensor::module::avg_pool2d;
 use burn::tensor::ops::AvgPoolOptions;

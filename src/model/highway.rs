@@ -3,7 +3,11 @@
 //! coupled (`C = 1 - T`) or independent (`C = sigmoid(W_C x + b_C)`). The
 //! transform-gate bias starts negative so the layer starts close to the
 //! identity; an independent carry gate starts at the opposite bias so that
-//! `C ≈ 1 - T` at initialisation.
+//! `C ≈ 1 - T` at initialisation. Gate weights start small (uniform
+//! ±1/√fan_in, whatever the layer's init) so that every unit's gate starts
+//! near `sigmoid(b_T)`: with He-scaled gate weights the gates of a deep
+//! highway MLP spread out, the carried signal fades layer after layer, and
+//! training stalls.
 
 use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, Linear};
@@ -12,7 +16,7 @@ use burn::tensor::activation::sigmoid;
 
 use super::layers::{self, Act, Builder};
 use super::{Ctx, Features};
-use crate::arch::{Carry, LayerOptions};
+use crate::arch::{Carry, Init, LayerOptions};
 
 /// Combines the transform `h`, the gate pre-activations and the input.
 fn combine<const D: usize>(x: Tensor<D>, h: Tensor<D>, t_logits: Tensor<D>, c_logits: Option<Tensor<D>>, ctx: &mut Ctx) -> Tensor<D> {
@@ -46,9 +50,8 @@ impl HighwayConv {
         Self {
             transform: layers::conv(b, channels, channels, kernel, 1, layers::bias_unless_norm(options), options.init),
             norm: layers::norm(b, channels, options),
-            gate: layers::conv(b, channels, channels, kernel, 1, Some(gate_bias), options.init),
-            carry: (carry == Carry::Independent)
-                .then(|| layers::conv(b, channels, channels, kernel, 1, Some(-gate_bias), options.init)),
+            gate: layers::conv(b, channels, channels, kernel, 1, Some(gate_bias), Init::Standard),
+            carry: (carry == Carry::Independent).then(|| layers::conv(b, channels, channels, kernel, 1, Some(-gate_bias), Init::Standard)),
             act: Act(options.activation),
         }
     }
@@ -81,8 +84,8 @@ impl HighwayDense {
         Self {
             transform: layers::linear(b, width, width, layers::bias_unless_norm(options), options.init),
             norm: layers::norm(b, width, options),
-            gate: layers::linear(b, width, width, Some(gate_bias), options.init),
-            carry: (carry == Carry::Independent).then(|| layers::linear(b, width, width, Some(-gate_bias), options.init)),
+            gate: layers::linear(b, width, width, Some(gate_bias), Init::Standard),
+            carry: (carry == Carry::Independent).then(|| layers::linear(b, width, width, Some(-gate_bias), Init::Standard)),
             act: Act(options.activation),
         }
     }

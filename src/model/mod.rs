@@ -308,9 +308,7 @@ impl Network {
     pub fn forward(&self, x: Tensor<4>, ctx: &mut Ctx) -> Tensor<2> {
         ctx.training = self.training.is_enabled() && x.device().is_autodiff();
         ctx.fractal_column = match (ctx.training, self.meta.fractal) {
-            (true, Some((global_ratio, columns))) => {
-                ctx.rng.bernoulli(f64::from(global_ratio)).then(|| 1 + ctx.rng.below(columns))
-            }
+            (true, Some((global_ratio, columns))) => ctx.rng.bernoulli(f64::from(global_ratio)).then(|| 1 + ctx.rng.below(columns)),
             (true, None) => None,
             (false, _) => ctx.eval_column,
         };
@@ -354,24 +352,18 @@ impl Network {
     /// Per probe layer, the sum of squares of the gradient of the loss with
     /// respect to that block's output (taps recorded by a probe pass).
     pub fn output_grad_sq(&self, ctx: &Ctx, grads: &Gradients, device: &Device) -> Vec<Tensor<1>> {
-        ctx.taps
-            .iter()
-            .map(|(_, zero)| zero.grad_sq(grads).unwrap_or_else(|| Tensor::zeros([1], &device.clone().inner())))
-            .collect()
+        ctx.taps.iter().map(|(_, zero)| zero.grad_sq(grads).unwrap_or_else(|| Tensor::zeros([1], &device.clone().inner()))).collect()
     }
 
     /// Saves the weights (and BN statistics) to `path` (`.bpk`).
     pub fn save(&self, path: &std::path::Path) -> Result<(), ModelError> {
-        self.clone()
-            .save_file(path)
-            .map_err(|e| ModelError::Save { path: path.display().to_string(), message: e.to_string() })
+        self.clone().save_file(path).map_err(|e| ModelError::Save { path: path.display().to_string(), message: e.to_string() })
     }
 
     /// Loads weights saved by [`Network::save`] into this network (built from
     /// the same architecture).
     pub fn load(self, path: &std::path::Path) -> Result<Network, ModelError> {
-        self.try_load_file(path)
-            .map_err(|e| ModelError::Load { path: path.display().to_string(), message: e.to_string() })
+        self.try_load_file(path).map_err(|e| ModelError::Load { path: path.display().to_string(), message: e.to_string() })
     }
 }
 

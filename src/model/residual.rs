@@ -6,8 +6,8 @@
 //! branch is skipped with probability `1 - p_l`; at test time it is scaled by
 //! `p_l`.
 
-use burn::nn::conv::Conv2d;
 use burn::nn::BatchNorm;
+use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
@@ -23,7 +23,10 @@ pub enum ShortcutPath {
     Removed,
     Identity,
     /// Option A: subsample by `stride`, append `extra` zero channels.
-    ZeroPad { stride: usize, extra: usize },
+    ZeroPad {
+        stride: usize,
+        extra: usize,
+    },
     /// Options B and C: 1x1 conv (+ BN).
     Projection,
 }
@@ -115,11 +118,8 @@ impl ResidualBlock {
             ShortcutPath::Removed => None,
             ShortcutPath::Identity => Some(x.clone()),
             ShortcutPath::ZeroPad { stride, extra } => {
-                let sub = if stride > 1 {
-                    max_pool2d(x.clone(), MaxPoolOptions::new([1, 1]).with_stride([stride, stride]))
-                } else {
-                    x.clone()
-                };
+                let sub =
+                    if stride > 1 { max_pool2d(x.clone(), MaxPoolOptions::new([1, 1]).with_stride([stride, stride])) } else { x.clone() };
                 if extra == 0 {
                     Some(sub)
                 } else {

@@ -3,7 +3,7 @@ use burn::prelude::*;
 
 use super::*;
 use crate::arch::Shape;
-use crate::arch::{presets, Activation, BlockSpec, Carry, Init, LayerOptions, Norm, Shortcut};
+use crate::arch::{Activation, BlockSpec, Carry, Init, LayerOptions, Norm, Shortcut, presets};
 
 fn cpu() -> Device {
     Device::flex()
@@ -125,7 +125,8 @@ fn residual_block_with_its_branch_zeroed_equals_its_shortcut() {
 fn plain_pair_has_no_shortcut() {
     let device = cpu();
     let shape = Shape::map(4, 6, 6);
-    let kind = BlockKind::Residual { filters: 4, stride: 1, bottleneck: false, preactivation: false, shortcut: Shortcut::None, survival: None };
+    let kind =
+        BlockKind::Residual { filters: 4, stride: 1, bottleneck: false, preactivation: false, shortcut: Shortcut::None, survival: None };
     let mut net = single_block(kind, LayerOptions::default(), shape, &device);
     let Block::Residual(block) = &mut net.blocks[0] else { panic!() };
     let last = block.convs.last_mut().unwrap();
@@ -210,7 +211,8 @@ fn drop_path_never_drops_every_path() {
 fn stochastic_depth_drops_blocks_in_training_and_scales_at_test() {
     let device = cpu();
     let shape = Shape::map(4, 4, 4);
-    let kind = |survival| BlockKind::Residual { filters: 4, stride: 1, bottleneck: false, preactivation: false, shortcut: Shortcut::A, survival };
+    let kind =
+        |survival| BlockKind::Residual { filters: 4, stride: 1, bottleneck: false, preactivation: false, shortcut: Shortcut::A, survival };
     let x = burn::tensor::activation::relu(input(2, shape, 6, &device));
     // Eval: relu(p F(x) + x). Compare p = 0.5 against the same weights at p = 1
     // with the branch read off as relu^-1 is not available; instead check the
@@ -295,7 +297,14 @@ fn wgpu_and_cpu_agree_on_the_same_weights() {
         stochastic_depth: None,
         blocks: vec![
             BlockSpec::new(BlockKind::Conv { filters: 4, kernel: 3, stride: 1 }),
-            BlockSpec::new(BlockKind::Residual { filters: 8, stride: 2, bottleneck: false, preactivation: false, shortcut: Shortcut::A, survival: None }),
+            BlockSpec::new(BlockKind::Residual {
+                filters: 8,
+                stride: 2,
+                bottleneck: false,
+                preactivation: false,
+                shortcut: Shortcut::A,
+                survival: None,
+            }),
             BlockSpec::new(BlockKind::Highway { kernel: 3, carry: Carry::Coupled, gate_bias: -1.0 }),
             BlockSpec::new(BlockKind::GlobalAvgPool),
             BlockSpec::new(BlockKind::Classifier),

@@ -152,11 +152,7 @@ impl TrainConfig {
 
     /// The learning rate at `step` of `total` for base rate `base`.
     pub fn lr_at(&self, base: f64, step: usize, total: usize) -> f64 {
-        let warm = if self.warmup_steps > 0 && step < self.warmup_steps {
-            (step + 1) as f64 / self.warmup_steps as f64
-        } else {
-            1.0
-        };
+        let warm = if self.warmup_steps > 0 && step < self.warmup_steps { (step + 1) as f64 / self.warmup_steps as f64 } else { 1.0 };
         base * warm * self.schedule.factor(step, total)
     }
 }

@@ -18,7 +18,15 @@ pub fn evaluate(net: &Network, data: &Dataset, device: &Device, step: usize, epo
 }
 
 /// As [`evaluate`], with a chosen context (e.g. a single fractal column).
-pub fn evaluate_with(net: &Network, data: &Dataset, device: &Device, ctx: &mut Ctx, step: usize, epoch: usize, elapsed_secs: f64) -> Evaluation {
+pub fn evaluate_with(
+    net: &Network,
+    data: &Dataset,
+    device: &Device,
+    ctx: &mut Ctx,
+    step: usize,
+    epoch: usize,
+    elapsed_secs: f64,
+) -> Evaluation {
     let classes = data.classes();
     let loss_fn = CrossEntropyLossConfig::new().init(device);
     let (c, h, w) = (data.channels, data.height, data.width);

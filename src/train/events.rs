@@ -168,14 +168,26 @@ pub enum Event {
     Evaluation(Box<Evaluation>),
     Gradients(GradientSnapshot),
     Probes(ProbeSnapshot),
-    Paused { step: usize },
-    Resumed { step: usize },
-    LrChanged { lr: f64 },
+    Paused {
+        step: usize,
+    },
+    Resumed {
+        step: usize,
+    },
+    LrChanged {
+        lr: f64,
+    },
     Finished(Box<Summary>),
     /// A sweep moved on to run `index` of `total`.
-    SweepRun { index: usize, total: usize, label: String },
+    SweepRun {
+        index: usize,
+        total: usize,
+        label: String,
+    },
     /// A sweep run finished: its row of `sweep.csv`.
     SweepRow(crate::experiment::SweepRow),
     /// The sweep is over (all runs done, or stopped).
-    SweepFinished { stopped: bool },
+    SweepFinished {
+        stopped: bool,
+    },
 }

@@ -12,7 +12,7 @@ pub use crate::experiment::SweepRow;
 pub use config::{OptimizerKind, Schedule, TrainConfig};
 pub use events::{Command, Event, RunStatus, Summary};
 pub use runfolder::{RunFolder, RunWriter};
-pub use worker::{spawn, train, RunHandle, RunRequest};
+pub use worker::{RunHandle, RunRequest, spawn, train};
 
 #[cfg(test)]
 mod tests;

@@ -90,11 +90,7 @@ fn csv_file(path: &Path, header: &str) -> Result<BufWriter<File>, RunFolderError
 
 /// Quotes a CSV field when it needs it.
 fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
-    }
+    if text.contains([',', '"', '\n']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text.to_string() }
 }
 
 impl RunWriter {
@@ -124,7 +120,16 @@ impl RunWriter {
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub fn metric(&mut self, step: usize, epoch: usize, split: &str, loss: f32, accuracy: f32, lr: f64, elapsed_secs: f64) -> Result<(), RunFolderError> {
+    pub fn metric(
+        &mut self,
+        step: usize,
+        epoch: usize,
+        split: &str,
+        loss: f32,
+        accuracy: f32,
+        lr: f64,
+        elapsed_secs: f64,
+    ) -> Result<(), RunFolderError> {
         writeln!(self.metrics, "{step},{epoch},{split},{loss},{accuracy},{lr},{elapsed_secs:.3}")
             .and_then(|_| self.metrics.flush())
             .map_err(|e| file_error(&self.dir.join("metrics.csv"), e))

@@ -134,9 +134,8 @@ pub fn make_optimizer(config: &TrainConfig) -> ModuleOptimizer {
     let decay = (config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay as f32));
     match config.optimizer {
         OptimizerKind::Sgd => {
-            let momentum = (config.momentum > 0.0).then(|| {
-                MomentumConfig::new().with_momentum(config.momentum).with_dampening(0.0).with_nesterov(config.nesterov)
-            });
+            let momentum = (config.momentum > 0.0)
+                .then(|| MomentumConfig::new().with_momentum(config.momentum).with_dampening(0.0).with_nesterov(config.nesterov));
             SgdConfig::new().with_momentum(momentum).with_weight_decay(decay).init()
         }
         OptimizerKind::Adam => AdamConfig::new().with_epsilon(1e-8).with_weight_decay(decay).init(),

@@ -3,10 +3,10 @@ use std::time::{Duration, Instant};
 
 use super::events::{Command, Event, RunStatus, StepMetrics};
 use super::*;
-use burn::module::Module;
-use crate::arch::{presets, Activation, Init, LayerOverrides};
+use crate::arch::{Activation, Init, LayerOverrides, presets};
 use crate::backend::BackendChoice;
 use crate::data::{DataSpec, Dataset};
+use burn::module::Module;
 
 fn digits() -> Arc<Dataset> {
     Arc::new(Dataset::load(&DataSpec::Digits).unwrap())
@@ -17,7 +17,13 @@ fn quick(config: TrainConfig) -> TrainConfig {
 }
 
 fn request(arch: &str, data: &Arc<Dataset>, config: TrainConfig) -> RunRequest {
-    RunRequest { arch: presets::build(arch, data.shape()).unwrap(), config: quick(config), data: Some(data.clone()), out: None, init_weights: None }
+    RunRequest {
+        arch: presets::build(arch, data.shape()).unwrap(),
+        config: quick(config),
+        data: Some(data.clone()),
+        out: None,
+        init_weights: None,
+    }
 }
 
 /// Runs to the end and returns every event.

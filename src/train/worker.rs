@@ -3,18 +3,18 @@
 //! run folder, and talks to the UI through typed commands and events.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError, TrySendError};
-use std::sync::Arc;
 use std::time::Instant;
 
 use burn::prelude::*;
 
 use super::config::TrainConfig;
-use super::step::Stepper;
 use super::evaluate::evaluate;
 use super::events::{Command, Event, GradientSnapshot, ProbeSnapshot, RunStatus, Started, StepMetrics, Summary};
-use super::runfolder::{DatasetInfo, RunWriter, TrainRecord, TRAIN_FORMAT_VERSION};
+use super::runfolder::{DatasetInfo, RunWriter, TRAIN_FORMAT_VERSION, TrainRecord};
+use super::step::Stepper;
 use crate::arch::Architecture;
 use crate::backend;
 use crate::data::{BatchOrder, Dataset};
@@ -265,9 +265,7 @@ impl Trainer {
                     },
                     backend: compute.backend,
                     adapter: compute.adapter.clone(),
-                    started_unix_secs: std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_secs()),
+                    started_unix_secs: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
                 };
                 Some(RunWriter::create(dir, &arch, &record, layer_names.clone()).map_err(|e| e.to_string())?)
             }
@@ -399,7 +397,16 @@ impl Trainer {
                     None => instant,
                 });
                 means.add(loss_value, accuracy);
-                let metrics = StepMetrics { step, epoch, loss: loss_value, accuracy, lr, images_per_sec: speed.unwrap_or(0.0), elapsed_secs, batch_digest: digest(batch_indices) };
+                let metrics = StepMetrics {
+                    step,
+                    epoch,
+                    loss: loss_value,
+                    accuracy,
+                    lr,
+                    images_per_sec: speed.unwrap_or(0.0),
+                    elapsed_secs,
+                    batch_digest: digest(batch_indices),
+                };
                 if let Some(writer) = &mut writer {
                     writer.metric(step, epoch, "train", loss_value, accuracy, lr, elapsed_secs).map_err(|e| e.to_string())?;
                 }
@@ -431,13 +438,34 @@ impl Trainer {
             last_eval = Some((evaluation.loss, evaluation.accuracy));
             if let Some(writer) = &mut writer {
                 writer
-                    .metric(step, epoch, "test", evaluation.loss, evaluation.accuracy, config.lr_at(base_lr, step, total_steps), evaluation.elapsed_secs)
+                    .metric(
+                        step,
+                        epoch,
+                        "test",
+                        evaluation.loss,
+                        evaluation.accuracy,
+                        config.lr_at(base_lr, step, total_steps),
+                        evaluation.elapsed_secs,
+                    )
                     .map_err(|e| e.to_string())?;
                 writer.save_model(stepper.net()).map_err(|e| e.to_string())?;
             }
             events.send(Event::Evaluation(Box::new(evaluation)));
             if let Some(writer) = &writer {
-                let running = build_summary(RunStatus::Running, None, step, steps_per_epoch, last_epoch_means, last_eval, stepper.net(), &compute, timed_images, timed_secs, first_output_grad);
+                let mut running = build_summary(
+                    RunStatus::Running,
+                    None,
+                    step,
+                    steps_per_epoch,
+                    last_epoch_means,
+                    last_eval,
+                    stepper.net(),
+                    &compute,
+                    timed_images,
+                    timed_secs,
+                    first_output_grad,
+                );
+                running.wall_secs = started.elapsed().as_secs_f64();
                 writer.summary(&running).map_err(|e| e.to_string())?;
             }
         }
@@ -452,7 +480,15 @@ impl Trainer {
                 last_eval = Some((evaluation.loss, evaluation.accuracy));
                 if let Some(writer) = &mut writer {
                     writer
-                        .metric(step, step / steps_per_epoch, "test", evaluation.loss, evaluation.accuracy, config.lr_at(base_lr, step, total_steps), evaluation.elapsed_secs)
+                        .metric(
+                            step,
+                            step / steps_per_epoch,
+                            "test",
+                            evaluation.loss,
+                            evaluation.accuracy,
+                            config.lr_at(base_lr, step, total_steps),
+                            evaluation.elapsed_secs,
+                        )
                         .map_err(|e| e.to_string())?;
                 }
                 events.send(Event::Evaluation(Box::new(evaluation)));
@@ -461,7 +497,20 @@ impl Trainer {
                 writer.save_model(stepper.net()).map_err(|e| e.to_string())?;
             }
         }
-        let summary = build_summary(status, reason, step, steps_per_epoch, last_epoch_means, last_eval, stepper.net(), &compute, timed_images, timed_secs, first_output_grad);
+        let mut summary = build_summary(
+            status,
+            reason,
+            step,
+            steps_per_epoch,
+            last_epoch_means,
+            last_eval,
+            stepper.net(),
+            &compute,
+            timed_images,
+            timed_secs,
+            first_output_grad,
+        );
+        summary.wall_secs = started.elapsed().as_secs_f64();
         if let Some(writer) = &writer {
             writer.summary(&summary).map_err(|e| e.to_string())?;
         }
@@ -506,4 +555,3 @@ fn build_summary(
 fn digest(indices: &[usize]) -> u64 {
     indices.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &i| (h ^ i as u64).wrapping_mul(0x0100_0000_01b3))
 }
-

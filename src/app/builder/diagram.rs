@@ -128,7 +128,8 @@ fn pool_grid(painter: &Painter, p: &Palette, r: Rect) {
 }
 
 fn dense_diagram(painter: &Painter, p: &Palette, rect: Rect, classifier: bool) {
-    let left: Vec<Pos2> = (0..3).map(|i| Pos2::new(rect.left() + rect.width() * 0.3, rect.top() + rect.height() * (i as f32 + 1.0) / 4.0)).collect();
+    let left: Vec<Pos2> =
+        (0..3).map(|i| Pos2::new(rect.left() + rect.width() * 0.3, rect.top() + rect.height() * (i as f32 + 1.0) / 4.0)).collect();
     let right_count = if classifier { 4 } else { 3 };
     let right: Vec<Pos2> = (0..right_count)
         .map(|i| Pos2::new(rect.left() + rect.width() * 0.7, rect.top() + rect.height() * (i as f32 + 1.0) / (right_count as f32 + 1.0)))
@@ -149,8 +150,17 @@ fn dense_diagram(painter: &Painter, p: &Palette, rect: Rect, classifier: bool) {
     }
 }
 
-fn residual_diagram(painter: &Painter, p: &Palette, rect: Rect, bottleneck: bool, preactivation: bool, shortcut: Shortcut, changes_shape: bool) {
-    let body = Rect::from_min_max(Pos2::new(rect.left() + 6.0, rect.top() + rect.height() * 0.38), Pos2::new(rect.right() - 18.0, rect.bottom()));
+fn residual_diagram(
+    painter: &Painter,
+    p: &Palette,
+    rect: Rect,
+    bottleneck: bool,
+    preactivation: bool,
+    shortcut: Shortcut,
+    changes_shape: bool,
+) {
+    let body =
+        Rect::from_min_max(Pos2::new(rect.left() + 6.0, rect.top() + rect.height() * 0.38), Pos2::new(rect.right() - 18.0, rect.bottom()));
     let (labels, widths): (Vec<&str>, Vec<f32>) =
         if bottleneck { (vec!["1x1", "3x3", "1x1"], vec![0.7, 1.0, 0.7]) } else { (vec!["3x3", "3x3"], vec![1.0, 1.0]) };
     let boxes = series(painter, p, body, &labels, &widths, body.height() * 0.55);
@@ -240,7 +250,10 @@ fn fractal_diagram(painter: &Painter, p: &Palette, rect: Rect, columns: usize) {
         let slot = width / n as f32;
         arrow_line(painter, p, Pos2::new(left, y), Pos2::new(right, y));
         for k in 0..n {
-            let r = Rect::from_center_size(Pos2::new(left + slot * (k as f32 + 0.5), y), Vec2::new((slot - 3.0).max(2.0), (lane_h - 3.0).clamp(2.0, 12.0)));
+            let r = Rect::from_center_size(
+                Pos2::new(left + slot * (k as f32 + 0.5), y),
+                Vec2::new((slot - 3.0).max(2.0), (lane_h - 3.0).clamp(2.0, 12.0)),
+            );
             layer_box(painter, p, r, "");
         }
     }

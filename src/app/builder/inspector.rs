@@ -167,21 +167,26 @@ fn highway_options(ui: &mut egui::Ui, carry: &mut Carry, gate_bias: &mut f32) {
         "Srivastava et al. couple C = 1 - T; an independent carry gate has its own weights",
     );
     labelled(ui, "gate bias b_T", |ui| {
-        ui.add(Slider::new(gate_bias, -6.0..=2.0).step_by(0.5)).on_hover_text("Negative: the layer starts close to the identity (deeper nets need more negative)")
+        ui.add(Slider::new(gate_bias, -6.0..=2.0).step_by(0.5))
+            .on_hover_text("Negative: the layer starts close to the identity (deeper nets need more negative)")
     });
 }
 
 fn network_editor(ui: &mut egui::Ui, builder: &mut BuilderState) {
     ui.strong("Network");
     egui::Grid::new("network-options").num_columns(2).spacing([12.0, 6.0]).show(ui, |ui| {
-        labelled(ui, "name", |ui| ui.add(egui::TextEdit::singleline(&mut builder.arch.name).desired_width(160.0)).on_hover_text("Name of the network"));
+        labelled(ui, "name", |ui| {
+            ui.add(egui::TextEdit::singleline(&mut builder.arch.name).desired_width(160.0)).on_hover_text("Name of the network")
+        });
         let mut on = builder.arch.stochastic_depth.is_some();
         labelled(ui, "stochastic depth", |ui| {
             ui.checkbox(&mut on, "linear decay").on_hover_text("Huang et al. 2016: block l of L survives with p_l = 1 - (l/L)(1 - p_L)")
         });
         match (on, builder.arch.stochastic_depth.as_mut()) {
             (true, Some(sd)) => {
-                labelled(ui, "final survival p_L", |ui| ui.add(Slider::new(&mut sd.final_survival, 0.05..=1.0).step_by(0.05)).on_hover_text("0.5 in the paper"));
+                labelled(ui, "final survival p_L", |ui| {
+                    ui.add(Slider::new(&mut sd.final_survival, 0.05..=1.0).step_by(0.05)).on_hover_text("0.5 in the paper")
+                });
             }
             (true, None) => builder.arch.stochastic_depth = Some(StochasticDepth::default()),
             (false, _) => builder.arch.stochastic_depth = None,

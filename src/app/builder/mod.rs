@@ -129,7 +129,14 @@ pub struct InputInfo {
 }
 
 /// The builder tab.
-pub fn builder_ui(ui: &mut egui::Ui, builder: &mut BuilderState, input: &InputInfo, arch_path: &mut String, dialogs: bool, commands: &mut Vec<AppCommand>) {
+pub fn builder_ui(
+    ui: &mut egui::Ui,
+    builder: &mut BuilderState,
+    input: &InputInfo,
+    arch_path: &mut String,
+    dialogs: bool,
+    commands: &mut Vec<AppCommand>,
+) {
     egui::Panel::left("palette").resizable(true).default_size(190.0).show(ui, |ui| {
         palette::palette_ui(ui, commands);
     });
@@ -170,7 +177,9 @@ fn toolbar_ui(ui: &mut egui::Ui, builder: &mut BuilderState, arch_path: &mut Str
             .add(
                 egui::Slider::new(&mut index, 0..=max_index)
                     .custom_formatter(|i, _| sizes.get(i as usize).map_or(String::new(), |s| s.to_string()))
-                    .custom_parser(|text| text.trim().parse::<usize>().ok().and_then(|s| sizes.iter().position(|&x| x >= s)).map(|i| i as f64)),
+                    .custom_parser(|text| {
+                        text.trim().parse::<usize>().ok().and_then(|s| sizes.iter().position(|&x| x >= s)).map(|i| i as f64)
+                    }),
             )
             .on_hover_text(format!("{}: {}", builder.preset_family.prefix(), builder.preset_family.size_meaning()));
         builder.preset_size = sizes.get(index).copied().unwrap_or(builder.preset_size);

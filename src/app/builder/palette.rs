@@ -3,8 +3,8 @@
 
 use egui::{Align2, FontId, Sense, Vec2};
 
-use super::diagram::{self, Palette};
 use super::DragPayload;
+use super::diagram::{self, Palette};
 use crate::app::command::AppCommand;
 use crate::arch::BlockKind;
 

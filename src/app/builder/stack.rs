@@ -40,7 +40,9 @@ pub fn describe(block: &BlockSpec) -> String {
     let bn = if layer.norm == Norm::Batchnorm { "BN, " } else { "" };
     let init = format!("{:?}", layer.init).to_lowercase();
     match &block.kind {
-        BlockKind::Conv { filters, kernel, stride } => format!("{filters} filters {kernel}x{kernel}, stride {stride}; {bn}{act}, {init} init"),
+        BlockKind::Conv { filters, kernel, stride } => {
+            format!("{filters} filters {kernel}x{kernel}, stride {stride}; {bn}{act}, {init} init")
+        }
         BlockKind::Dense { units } => format!("{units} units; {bn}{act}, {init} init"),
         BlockKind::Residual { filters, stride, bottleneck, preactivation, shortcut, survival } => {
             let shape = if *bottleneck { format!("bottleneck {filters}→{}", 4 * filters) } else { format!("{filters} filters") };
@@ -101,7 +103,13 @@ pub fn stack_ui(ui: &mut egui::Ui, builder: &BuilderState, commands: &mut Vec<Ap
                         // A last row to drop onto the end of the network.
                         let (rect, _) = ui.allocate_exact_size(Vec2::new(ui.available_width(), ROW_HEIGHT), Sense::hover());
                         if builder.arch.blocks.is_empty() {
-                            ui.painter().text(rect.center(), Align2::CENTER_CENTER, "Drag blocks here, or load a preset", FontId::proportional(14.0), ui.visuals().weak_text_color());
+                            ui.painter().text(
+                                rect.center(),
+                                Align2::CENTER_CENTER,
+                                "Drag blocks here, or load a preset",
+                                FontId::proportional(14.0),
+                                ui.visuals().weak_text_color(),
+                            );
                         }
                         laid_out.push((builder.arch.blocks.len(), rect));
                     }
@@ -155,7 +163,13 @@ fn ghost(ui: &egui::Ui, payload: &DragPayload, pointer: Pos2, builder: &BuilderS
     let painter = ui.ctx().layer_painter(egui::LayerId::new(egui::Order::Tooltip, egui::Id::unique("drag-ghost")));
     let rect = Rect::from_min_size(pointer + Vec2::new(12.0, 4.0), Vec2::new(150.0, 24.0));
     painter.rect_filled(rect, 4.0, ui.visuals().selection.bg_fill.gamma_multiply(0.9));
-    painter.text(rect.left_center() + Vec2::X * 6.0, Align2::LEFT_CENTER, title, FontId::proportional(13.0), ui.visuals().strong_text_color());
+    painter.text(
+        rect.left_center() + Vec2::X * 6.0,
+        Align2::LEFT_CENTER,
+        title,
+        FontId::proportional(13.0),
+        ui.visuals().strong_text_color(),
+    );
 }
 
 fn entry_row(ui: &mut egui::Ui, builder: &BuilderState, i: usize, colours: &Palette, commands: &mut Vec<AppCommand>) -> Rect {
@@ -198,7 +212,13 @@ fn entry_row(ui: &mut egui::Ui, builder: &BuilderState, i: usize, colours: &Pale
     }
     let picture = Rect::from_min_size(inner.min + Vec2::new(26.0, 2.0), Vec2::new(DIAGRAM_WIDTH, inner.height() - 4.0));
     diagram::draw(painter, picture, &block.kind, builder.changes_shape(i), colours);
-    painter.text(inner.left_center() + Vec2::X * 6.0, Align2::LEFT_CENTER, format!("{}", i + 1), FontId::monospace(12.0), visuals.weak_text_color());
+    painter.text(
+        inner.left_center() + Vec2::X * 6.0,
+        Align2::LEFT_CENTER,
+        format!("{}", i + 1),
+        FontId::monospace(12.0),
+        visuals.weak_text_color(),
+    );
     let x = picture.right() + 10.0;
     let title = if block.repeat > 1 { format!("{}  x{}", block.kind.title(), block.repeat) } else { block.kind.title().to_string() };
     painter.text(Pos2::new(x, inner.top() + 4.0), Align2::LEFT_TOP, title, FontId::proportional(15.0), visuals.strong_text_color());
@@ -210,7 +230,12 @@ fn entry_row(ui: &mut egui::Ui, builder: &BuilderState, i: usize, colours: &Pale
             Some(output) => {
                 let info = info.map(|e| (e.params, e.depth)).unwrap_or_default();
                 (
-                    format!("→ {output}    {} params    {} weight layer{}", crate::util::format_params(info.0), info.1, if info.1 == 1 { "" } else { "s" }),
+                    format!(
+                        "→ {output}    {} params    {} weight layer{}",
+                        crate::util::format_params(info.0),
+                        info.1,
+                        if info.1 == 1 { "" } else { "s" }
+                    ),
                     visuals.weak_text_color(),
                 )
             }

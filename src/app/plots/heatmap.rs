@@ -148,7 +148,12 @@ pub fn heatmap_ui(ui: &mut egui::Ui, run: &RunView, output: bool, cache: &mut He
                 let mut csv = String::from("step,layer_index,layer_name,log10_norm\n");
                 for (c, column) in cache.values.iter().enumerate() {
                     for (l, v) in column.iter().enumerate() {
-                        csv.push_str(&format!("{},{},{},{v}\n", cache.steps[c], l + 1, run.layer_names.get(l).cloned().unwrap_or_default()));
+                        csv.push_str(&format!(
+                            "{},{},{},{v}\n",
+                            cache.steps[c],
+                            l + 1,
+                            run.layer_names.get(l).cloned().unwrap_or_default()
+                        ));
                     }
                 }
                 csv
@@ -177,9 +182,24 @@ fn legend_ui(ui: &mut egui::Ui, range: (f32, f32), width: f32) {
     while d <= hi as i32 {
         let t = (d as f32 - lo) / (hi - lo);
         let y = bar.bottom() - bar.height() * t;
-        painter.line_segment([egui::Pos2::new(bar.right(), y), egui::Pos2::new(bar.right() + 4.0, y)], egui::Stroke::new(1.0, ui.visuals().text_color()));
-        painter.text(egui::Pos2::new(bar.right() + 6.0, y), egui::Align2::LEFT_CENTER, decade_label(d), egui::FontId::proportional(10.0), ui.visuals().text_color());
+        painter.line_segment(
+            [egui::Pos2::new(bar.right(), y), egui::Pos2::new(bar.right() + 4.0, y)],
+            egui::Stroke::new(1.0, ui.visuals().text_color()),
+        );
+        painter.text(
+            egui::Pos2::new(bar.right() + 6.0, y),
+            egui::Align2::LEFT_CENTER,
+            decade_label(d),
+            egui::FontId::proportional(10.0),
+            ui.visuals().text_color(),
+        );
         d += stride;
     }
-    painter.text(egui::Pos2::new(bar.left(), bar.bottom() + 4.0), egui::Align2::LEFT_TOP, "norm", egui::FontId::proportional(10.0), ui.visuals().weak_text_color());
+    painter.text(
+        egui::Pos2::new(bar.left(), bar.bottom() + 4.0),
+        egui::Align2::LEFT_TOP,
+        "norm",
+        egui::FontId::proportional(10.0),
+        ui.visuals().weak_text_color(),
+    );
 }

@@ -26,7 +26,13 @@ fn decade_marks(input: GridInput) -> Vec<GridMark> {
     let last = hi.ceil() as i32;
     let span = (last - first).max(1);
     // Label every decade, or every other one when the range is wide.
-    let stride = if span > 24 { 4 } else if span > 12 { 2 } else { 1 };
+    let stride = if span > 24 {
+        4
+    } else if span > 12 {
+        2
+    } else {
+        1
+    };
     for d in first..=last {
         let inside = f64::from(d) >= lo && f64::from(d) <= hi;
         if d % stride == 0 && inside {

@@ -5,7 +5,7 @@
 use egui::{Color32, Vec2};
 use egui_plot::{Bar, BarChart, Legend, Line, LineStyle, Plot, PlotPoints, Points};
 
-use super::{export_menu, log10, log_plot, second_shade};
+use super::{export_menu, log_plot, log10, second_shade};
 use crate::app::command::AppCommand;
 use crate::app::runs::RunView;
 
@@ -33,7 +33,11 @@ pub fn loss_plot_ui(ui: &mut egui::Ui, runs: &[&RunView], commands: &mut Vec<App
                 plot.line(Line::new(format!("{} train", run.name), PlotPoints::new(train)).color(run.color).width(1.5));
                 let test: Vec<[f64; 2]> = run.evals.iter().map(|e| [e.step as f64, log10(f64::from(e.loss))]).collect();
                 if !test.is_empty() {
-                    plot.line(Line::new(format!("{} test", run.name), PlotPoints::new(test.clone())).color(second_shade(run.color)).style(LineStyle::dashed_loose()));
+                    plot.line(
+                        Line::new(format!("{} test", run.name), PlotPoints::new(test.clone()))
+                            .color(second_shade(run.color))
+                            .style(LineStyle::dashed_loose()),
+                    );
                     plot.points(Points::new(format!("{} test", run.name), PlotPoints::new(test)).color(run.color).radius(3.0));
                 }
             }
@@ -99,7 +103,11 @@ pub fn accuracy_plot_ui(ui: &mut egui::Ui, runs: &[&RunView], commands: &mut Vec
                 plot.line(Line::new(format!("{} train", run.name), PlotPoints::new(decimate(&train, 2000))).color(run.color).width(1.5));
                 let test: Vec<[f64; 2]> = run.evals.iter().map(|e| [e.step as f64, 100.0 * f64::from(e.accuracy)]).collect();
                 if !test.is_empty() {
-                    plot.line(Line::new(format!("{} test", run.name), PlotPoints::new(test.clone())).color(second_shade(run.color)).style(LineStyle::dashed_loose()));
+                    plot.line(
+                        Line::new(format!("{} test", run.name), PlotPoints::new(test.clone()))
+                            .color(second_shade(run.color))
+                            .style(LineStyle::dashed_loose()),
+                    );
                     plot.points(Points::new(format!("{} test", run.name), PlotPoints::new(test)).color(run.color).radius(3.0));
                 }
             }
@@ -125,7 +133,12 @@ pub fn gradient_layers_plot_ui(ui: &mut egui::Ui, runs: &[&RunView], show_output
                 }
                 if show_weight {
                     let points: Vec<[f64; 2]> = g.weight.iter().enumerate().map(|(i, v)| [(i + 1) as f64, log10(f64::from(*v))]).collect();
-                    plot.line(Line::new(format!("{} ∂L/∂W", run.name), PlotPoints::new(points)).color(second_shade(run.color)).style(LineStyle::dashed_dense()).width(1.5));
+                    plot.line(
+                        Line::new(format!("{} ∂L/∂W", run.name), PlotPoints::new(points))
+                            .color(second_shade(run.color))
+                            .style(LineStyle::dashed_dense())
+                            .width(1.5),
+                    );
                 }
             }
         })
@@ -159,12 +172,18 @@ pub fn first_layer_plot_ui(ui: &mut egui::Ui, runs: &[&RunView], show_output: bo
                 if show_output {
                     let points: Vec<[f64; 2]> =
                         run.gradients.iter().filter_map(|g| g.output.first().map(|v| [g.step as f64, log10(f64::from(*v))])).collect();
-                    plot.line(Line::new(format!("{} ∂L/∂output", run.name), PlotPoints::new(decimate(&points, 2000))).color(run.color).width(1.5));
+                    plot.line(
+                        Line::new(format!("{} ∂L/∂output", run.name), PlotPoints::new(decimate(&points, 2000))).color(run.color).width(1.5),
+                    );
                 }
                 if show_weight {
                     let points: Vec<[f64; 2]> =
                         run.gradients.iter().filter_map(|g| g.weight.first().map(|v| [g.step as f64, log10(f64::from(*v))])).collect();
-                    plot.line(Line::new(format!("{} ∂L/∂W", run.name), PlotPoints::new(decimate(&points, 2000))).color(second_shade(run.color)).style(LineStyle::dashed_dense()));
+                    plot.line(
+                        Line::new(format!("{} ∂L/∂W", run.name), PlotPoints::new(decimate(&points, 2000)))
+                            .color(second_shade(run.color))
+                            .style(LineStyle::dashed_dense()),
+                    );
                 }
             }
         })
@@ -237,7 +256,8 @@ pub fn probes_plot_ui(ui: &mut egui::Ui, run: &RunView, commands: &mut Vec<AppCo
                 entry.1 += 1.0;
             }
         }
-        let bars: Vec<Bar> = counts.iter().map(|(&layer, &(d, n))| Bar::new((layer + 1) as f64, f64::from(d / n.max(1.0))).width(0.8)).collect();
+        let bars: Vec<Bar> =
+            counts.iter().map(|(&layer, &(d, n))| Bar::new((layer + 1) as f64, f64::from(d / n.max(1.0))).width(0.8)).collect();
         let response = Plot::new("dropped")
             .height(PLOT_HEIGHT * 0.8)
             .include_y(0.0)
@@ -266,7 +286,9 @@ pub fn probes_plot_ui(ui: &mut egui::Ui, run: &RunView, commands: &mut Vec<AppCo
             .x_axis_label("step")
             .show(ui, |plot| {
                 plot.points(Points::new("paths kept (local)", PlotPoints::new(kept)).color(run.color).radius(2.0));
-                plot.points(Points::new("column kept (global)", PlotPoints::new(columns)).color(Color32::from_rgb(250, 190, 80)).radius(3.0));
+                plot.points(
+                    Points::new("column kept (global)", PlotPoints::new(columns)).color(Color32::from_rgb(250, 190, 80)).radius(3.0),
+                );
             })
             .response;
         export_menu(&response, "probes", csv, commands);
@@ -287,18 +309,36 @@ pub fn confusion_ui(ui: &mut egui::Ui, run: &RunView, commands: &mut Vec<AppComm
     let origin = response.rect.min + Vec2::new(100.0, 16.0);
     let max = eval.confusion.iter().flatten().copied().max().unwrap_or(1).max(1) as f32;
     let text_color = ui.visuals().text_color();
-    painter.text(origin - Vec2::new(0.0, 14.0), egui::Align2::LEFT_TOP, "predicted →", egui::FontId::proportional(10.0), ui.visuals().weak_text_color());
+    painter.text(
+        origin - Vec2::new(0.0, 14.0),
+        egui::Align2::LEFT_TOP,
+        "predicted →",
+        egui::FontId::proportional(10.0),
+        ui.visuals().weak_text_color(),
+    );
     let mut hovered = None;
     for (t, row) in eval.confusion.iter().enumerate() {
         let name = names.get(t).cloned().unwrap_or_else(|| t.to_string());
-        painter.text(origin + Vec2::new(-4.0, (t as f32 + 0.5) * cell), egui::Align2::RIGHT_CENTER, name, egui::FontId::proportional(10.0), text_color);
+        painter.text(
+            origin + Vec2::new(-4.0, (t as f32 + 0.5) * cell),
+            egui::Align2::RIGHT_CENTER,
+            name,
+            egui::FontId::proportional(10.0),
+            text_color,
+        );
         for (p, &count) in row.iter().enumerate() {
             let rect = egui::Rect::from_min_size(origin + Vec2::new(p as f32 * cell, t as f32 * cell), Vec2::splat(cell - 1.0));
             let intensity = (count as f32 / max).sqrt();
             let base = if t == p { Color32::from_rgb(60, 170, 90) } else { Color32::from_rgb(220, 80, 70) };
             painter.rect_filled(rect, 1.0, Color32::from_gray(40).lerp_to_gamma(base, intensity));
             if cell >= 24.0 && count > 0 {
-                painter.text(rect.center(), egui::Align2::CENTER_CENTER, count.to_string(), egui::FontId::proportional(9.0), Color32::WHITE);
+                painter.text(
+                    rect.center(),
+                    egui::Align2::CENTER_CENTER,
+                    count.to_string(),
+                    egui::FontId::proportional(9.0),
+                    Color32::WHITE,
+                );
             }
             if response.hover_pos().is_some_and(|pos| rect.contains(pos)) {
                 hovered = Some((t, p, count));

@@ -1,0 +1,171 @@
+//! Glorot & Bengio (2010): the gradient with respect to each layer's output
+//! at initialisation, in deep tanh and sigmoid MLPs, with the "standard"
+//! initialisation U(±1/√fan_in) and with their normalised (Xavier) one.
+//!
+//! Theory for standard init and tanh near zero: going one layer down
+//! multiplies the back-propagated gradient's norm by about
+//! √(fan_in · Var W) · |tanh'(0)| = √(1/3) — it shrinks by 1/√3 per layer.
+//! Xavier's Var W = 2/(fan_in + fan_out) keeps that factor near 1.
+
+use super::{Context, relative};
+use crate::arch::{Activation, Init, LayerOverrides, Norm, presets};
+use crate::report::figure::{COLORS, Figure, Panel, Series};
+
+const SEEDS: [u64; 3] = [1, 2, 3];
+
+fn label(activation: Activation, init: Init) -> String {
+    format!(
+        "{} {}",
+        format!("{activation:?}").to_lowercase(),
+        match init {
+            Init::Standard => "standard",
+            Init::Xavier => "Xavier",
+            Init::He => "He",
+        }
+    )
+}
+
+/// The mean factor per hidden layer: the geometric mean of norm(l)/norm(l+1)
+/// over the hidden layers (between the first dense layer and the classifier).
+fn factor_per_layer(norms: &[f64]) -> f64 {
+    let hidden = &norms[..norms.len() - 1];
+    let n = hidden.len() - 1;
+    (hidden[0] / hidden[n]).powf(1.0 / n as f64)
+}
+
+pub fn run(ctx: &Context) -> Result<String, String> {
+    let depths: Vec<usize> = if ctx.options.quick { vec![10, 20] } else { vec![10, 20, 50, 100] };
+    let show_depth = *depths.iter().find(|&&d| d == 50).unwrap_or(depths.last().unwrap_or(&10));
+    let shape = ctx.data.shape();
+    let combos = [
+        (Activation::Tanh, Init::Standard),
+        (Activation::Tanh, Init::Xavier),
+        (Activation::Sigmoid, Init::Standard),
+        (Activation::Sigmoid, Init::Xavier),
+    ];
+    let mut rows = Vec::new();
+    let mut profiles = Vec::new(); // (combo index, norms at show_depth)
+    let mut ratios: Vec<Vec<[f64; 2]>> = vec![Vec::new(); combos.len()];
+    let mut factors: Vec<(usize, usize, f64)> = Vec::new();
+    for &depth in &depths {
+        let arch = presets::build(&format!("plain-mlp-{depth}"), shape)?;
+        for (c, &(activation, init)) in combos.iter().enumerate() {
+            (ctx.log)(&format!("plain-mlp-{depth}, {}", label(activation, init)));
+            let overrides = LayerOverrides { activation: Some(activation), init: Some(init), norm: Some(Norm::None) };
+            // Geometric mean over seeds (and batches).
+            let mut log_mean: Vec<f64> = Vec::new();
+            for &seed in &SEEDS {
+                let norms = ctx.initial_output_gradients(&arch, &overrides, seed, 2)?;
+                if log_mean.is_empty() {
+                    log_mean = vec![0.0; norms.len()];
+                }
+                for (m, v) in log_mean.iter_mut().zip(&norms) {
+                    *m += v.ln() / SEEDS.len() as f64;
+                }
+            }
+            let norms: Vec<f64> = log_mean.into_iter().map(f64::exp).collect();
+            for (l, v) in norms.iter().enumerate() {
+                rows.push(format!(
+                    "{},{},{depth},{},{v:e}",
+                    format!("{activation:?}").to_lowercase(),
+                    format!("{init:?}").to_lowercase(),
+                    l + 1
+                ));
+            }
+            let first_over_last_hidden = norms[0] / norms[norms.len() - 2];
+            ratios[c].push([depth as f64, first_over_last_hidden]);
+            factors.push((c, depth, factor_per_layer(&norms)));
+            if depth == show_depth {
+                profiles.push((c, norms));
+            }
+        }
+    }
+    ctx.write_csv("output_gradients.csv", "activation,init,depth,layer,output_grad_norm", &rows)?;
+
+    let theory = 1.0 / 3f64.sqrt();
+    let mut panels = Vec::new();
+    for (title, wanted) in [("tanh", Activation::Tanh), ("sigmoid", Activation::Sigmoid)] {
+        let mut panel = Panel::new(
+            format!("{title}, plain MLP of depth {show_depth} (71 units), at initialisation"),
+            "layer (1 = first)",
+            "‖∂L/∂output‖",
+            true,
+        )
+        .legend_at(egui_plot::Corner::RightBottom);
+        for (c, norms) in &profiles {
+            let (activation, init) = combos[*c];
+            if activation != wanted {
+                continue;
+            }
+            let points: Vec<[f64; 2]> = norms[..norms.len() - 1].iter().enumerate().map(|(l, v)| [(l + 1) as f64, *v]).collect();
+            panel = panel.with(Series::new(label(activation, init), points, COLORS[*c]).without_markers());
+            if activation == Activation::Tanh && init == Init::Standard {
+                // 1/√3 per layer, anchored at the last hidden layer.
+                let last = norms.len() - 2;
+                let anchor = norms[last];
+                let line: Vec<[f64; 2]> = (0..=last).map(|l| [(l + 1) as f64, anchor * theory.powi((last - l) as i32)]).collect();
+                panel = panel.with(Series::new("theory: ×1/√3 per layer", line, COLORS[7]).dashed().without_markers());
+            }
+        }
+        panels.push(panel);
+    }
+    let mut ratio_panel =
+        Panel::new("first / last hidden layer gradient vs depth", "depth", "ratio", true).legend_at(egui_plot::Corner::LeftBottom);
+    for (c, points) in ratios.iter().enumerate() {
+        let (activation, init) = combos[c];
+        ratio_panel = ratio_panel.with(Series::new(label(activation, init), points.clone(), COLORS[c]));
+    }
+    let theory_points: Vec<[f64; 2]> = depths.iter().map(|&d| [d as f64, theory.powi(d as i32 - 3)]).collect();
+    ratio_panel = ratio_panel.with(Series::new("theory, tanh standard", theory_points, COLORS[7]).dashed());
+    panels.push(ratio_panel);
+    let figure = Figure {
+        title: "Glorot & Bengio (2010): back-propagated gradients at initialisation".into(),
+        caption: format!(
+            "The gradient of the loss with respect to each layer's output, geometric mean over {} seeds x 2 batches of 128 ({}). \
+             With the standard init it shrinks layer after layer towards the input; Xavier's init keeps tanh flat; sigmoid vanishes either way.",
+            SEEDS.len(),
+            ctx.data.spec
+        ),
+        panels,
+        columns: 3,
+    };
+    let png = ctx.dir.join("figure.png");
+    figure.save_png(&png)?;
+
+    let mut md = String::from("## Glorot & Bengio 2010 — gradients at initialisation\n\n");
+    md.push_str(&format!("![figure]({})\n\n", relative(&png, &ctx.dir)));
+    md.push_str(
+        "Measured factor by which the output gradient's norm shrinks per hidden layer (geometric mean over the hidden layers):\n\n",
+    );
+    md.push_str("| activation, init | ");
+    md.push_str(&depths.iter().map(|d| format!("depth {d}")).collect::<Vec<_>>().join(" | "));
+    md.push_str(" | theory |\n|---|");
+    md.push_str(&"---|".repeat(depths.len() + 1));
+    md.push('\n');
+    for (c, &(activation, init)) in combos.iter().enumerate() {
+        md.push_str(&format!("| {} |", label(activation, init)));
+        for &d in &depths {
+            let f = factors.iter().find(|(cc, dd, _)| *cc == c && *dd == d).map_or(f64::NAN, |x| x.2);
+            md.push_str(&format!(" {f:.3} |"));
+        }
+        let t = match (activation, init) {
+            (Activation::Tanh, Init::Standard) => format!("{theory:.3} (1/√3)"),
+            (Activation::Tanh, Init::Xavier) => "≈ 1".into(),
+            _ => "< 1/4 · √(fan_in·Var W)".into(),
+        };
+        md.push_str(&format!(" {t} |\n"));
+    }
+    md.push_str("\nFirst / last hidden layer gradient ratio:\n\n| activation, init | ");
+    md.push_str(&depths.iter().map(|d| format!("depth {d}")).collect::<Vec<_>>().join(" | "));
+    md.push_str(" |\n|---|");
+    md.push_str(&"---|".repeat(depths.len()));
+    md.push('\n');
+    for (c, &(activation, init)) in combos.iter().enumerate() {
+        md.push_str(&format!("| {} |", label(activation, init)));
+        for p in &ratios[c] {
+            md.push_str(&format!(" {:.2e} |", p[1]));
+        }
+        md.push('\n');
+    }
+    Ok(md)
+}

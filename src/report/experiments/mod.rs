@@ -1,0 +1,186 @@
+//! The papers' key experiments at lab scale, each one command
+//! (`depthlab reproduce NAME`), each writing its figure (PNG, drawn by
+//! depthlab), its numbers (CSV) and a short summary (Markdown) into
+//! `OUT/NAME/`, with the runs it trained under `OUT/NAME/runs/`.
+
+mod degradation;
+mod fractal;
+mod glorot;
+mod highway;
+mod stochastic_depth;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::arch::{Architecture, LayerOverrides};
+use crate::backend::{self, BackendChoice};
+use crate::data::{DataSpec, Dataset};
+use crate::model::Network;
+use crate::train::events::{Evaluation, Event, GradientSnapshot, StepMetrics};
+use crate::train::step::Stepper;
+use crate::train::{RunRequest, RunStatus, Summary, TrainConfig};
+
+/// The reproductions, by name.
+pub const NAMES: [&str; 5] = ["glorot", "highway", "degradation", "stochastic-depth", "fractal"];
+
+/// Settings common to every reproduction.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub out: PathBuf,
+    pub data: DataSpec,
+    pub backend: BackendChoice,
+    /// Fewer depths and steps: a check that everything runs, not a result.
+    pub quick: bool,
+}
+
+/// What a reproduction produced.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub name: String,
+    pub dir: PathBuf,
+    /// Markdown: what was run, what it shows, the numbers.
+    pub summary: String,
+}
+
+/// Runs one reproduction by name.
+pub fn run(name: &str, options: &Options, log: &dyn Fn(&str)) -> Result<Outcome, String> {
+    let dir = options.out.join(name);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let data = Arc::new(Dataset::load(&options.data).map_err(|e| e.to_string())?);
+    let ctx = Context { dir: dir.clone(), data, options: options.clone(), log };
+    let summary = match name {
+        "glorot" => glorot::run(&ctx)?,
+        "highway" => highway::run(&ctx)?,
+        "degradation" => degradation::run(&ctx)?,
+        "stochastic-depth" => stochastic_depth::run(&ctx)?,
+        "fractal" => fractal::run(&ctx)?,
+        other => return Err(format!("'{other}' is not a reproduction ({})", NAMES.join(", "))),
+    };
+    std::fs::write(dir.join("summary.md"), &summary).map_err(|e| format!("{}: {e}", dir.display()))?;
+    Ok(Outcome { name: name.to_string(), dir, summary })
+}
+
+/// What every experiment works with.
+struct Context<'a> {
+    dir: PathBuf,
+    data: Arc<Dataset>,
+    options: Options,
+    log: &'a dyn Fn(&str),
+}
+
+/// A finished training run and everything it reported.
+struct Trained {
+    dir: PathBuf,
+    summary: Summary,
+    steps: Vec<StepMetrics>,
+    gradients: Vec<GradientSnapshot>,
+    evaluations: Vec<Evaluation>,
+    probes: Vec<crate::train::events::ProbeSnapshot>,
+}
+
+impl Context<'_> {
+    fn config(&self, config: TrainConfig) -> TrainConfig {
+        TrainConfig { data: self.options.data.clone(), backend: self.options.backend, ..config }
+    }
+
+    /// Trains `arch` to the end, into `runs/LABEL` (replacing an earlier run there).
+    fn train(&self, label: &str, arch: Architecture, config: TrainConfig) -> Result<Trained, String> {
+        let dir = self.dir.join("runs").join(label);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        (self.log)(&format!("training {label} ({})", arch.name));
+        let request =
+            RunRequest { arch, config: self.config(config), data: Some(self.data.clone()), out: Some(dir.clone()), init_weights: None };
+        let handle = crate::train::spawn(request, None).map_err(|e| e.to_string())?;
+        let mut trained = Trained {
+            dir,
+            summary: Summary::failed("no summary".into()),
+            steps: Vec::new(),
+            gradients: Vec::new(),
+            evaluations: Vec::new(),
+            probes: Vec::new(),
+        };
+        for event in handle.events.iter() {
+            match event {
+                Event::Step(s) => trained.steps.push(s),
+                Event::Gradients(g) => trained.gradients.push(g),
+                Event::Evaluation(e) => trained.evaluations.push(*e),
+                Event::Probes(p) => trained.probes.push(p),
+                Event::Finished(s) => trained.summary = *s,
+                _ => {}
+            }
+        }
+        handle.join();
+        if trained.summary.status == RunStatus::Failed {
+            return Err(format!("{label}: {}", trained.summary.reason.clone().unwrap_or_default()));
+        }
+        (self.log)(&format!(
+            "  {}: train loss {} error {}, test error {}, {:.0} s",
+            trained.summary.status,
+            fmt(trained.summary.final_train_loss, 4),
+            pct(trained.summary.final_train_accuracy.map(|a| 1.0 - a)),
+            pct(trained.summary.final_test_accuracy.map(|a| 1.0 - a)),
+            trained.summary.wall_secs
+        ));
+        Ok(trained)
+    }
+
+    /// Output-gradient norm per probe layer at initialisation, the geometric
+    /// mean over `batches` batches (no weight changes: learning rate 0).
+    fn initial_output_gradients(
+        &self,
+        arch: &Architecture,
+        overrides: &LayerOverrides,
+        seed: u64,
+        batches: usize,
+    ) -> Result<Vec<f64>, String> {
+        let mut arch = arch.clone();
+        arch.apply_overrides(overrides);
+        let compute = backend::select(self.options.backend);
+        let device = compute.device.clone().autodiff();
+        let data = &self.data;
+        let net = Network::build(&arch, data.shape(), data.classes(), &device, seed).map_err(|e| e.to_string())?;
+        let config = TrainConfig { momentum: 0.0, weight_decay: 0.0, ..TrainConfig::default() };
+        let mut stepper = Stepper::new(net, &config, &device, seed);
+        let mut order = crate::data::BatchOrder::new(seed, data.train.len()).next_epoch();
+        order.truncate(batches * 128);
+        let mut log_sum: Vec<f64> = Vec::new();
+        for chunk in order.chunks(128) {
+            let batch = data.batch(&data.train, chunk, None);
+            let out = stepper.step(batch.images, batch.labels, [batch.size, data.channels, data.height, data.width], 0.0, true)?;
+            let readings = out.probe.ok_or("no probe readings")?;
+            if log_sum.is_empty() {
+                log_sum = vec![0.0; readings.output.len()];
+            }
+            for (s, v) in log_sum.iter_mut().zip(&readings.output) {
+                *s += f64::from(*v).max(1e-300).ln();
+            }
+        }
+        let n = order.len().div_ceil(128).max(1) as f64;
+        Ok(log_sum.into_iter().map(|s| (s / n).exp()).collect())
+    }
+
+    fn write_csv(&self, name: &str, header: &str, rows: &[String]) -> Result<(), String> {
+        let path = self.dir.join(name);
+        let mut text = format!("{header}\n");
+        for row in rows {
+            text.push_str(row);
+            text.push('\n');
+        }
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+fn pct(v: Option<f32>) -> String {
+    v.map_or("-".into(), |x| format!("{:.2}%", x * 100.0))
+}
+
+fn fmt(v: Option<f32>, digits: usize) -> String {
+    v.map_or("-".into(), |x| format!("{x:.digits$}"))
+}
+
+/// Relative path of `path` from `base`, for links in summaries.
+fn relative(path: &Path, base: &Path) -> String {
+    path.strip_prefix(base).unwrap_or(path).display().to_string()
+}

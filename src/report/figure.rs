@@ -1,0 +1,168 @@
+//! A figure of line plots (egui_plot, optionally with a log y axis), drawn to
+//! a PNG by the software renderer.
+
+use std::path::Path;
+
+use egui::{Color32, Vec2};
+use egui_plot::{Legend, Line, LineStyle, Plot, PlotPoints, Points};
+
+use super::render::render;
+use crate::app::plots::{log_plot, log10};
+
+/// Colours for series, readable on a light background.
+pub const COLORS: [Color32; 8] = [
+    Color32::from_rgb(214, 39, 40),
+    Color32::from_rgb(31, 119, 180),
+    Color32::from_rgb(44, 160, 44),
+    Color32::from_rgb(255, 127, 14),
+    Color32::from_rgb(148, 103, 189),
+    Color32::from_rgb(140, 86, 75),
+    Color32::from_rgb(23, 190, 207),
+    Color32::from_rgb(127, 127, 127),
+];
+
+/// One line (and its markers).
+#[derive(Clone, Debug)]
+pub struct Series {
+    pub name: String,
+    pub points: Vec<[f64; 2]>,
+    pub color: Color32,
+    pub dashed: bool,
+    pub markers: bool,
+}
+
+impl Series {
+    pub fn new(name: impl Into<String>, points: Vec<[f64; 2]>, color: Color32) -> Series {
+        Series { name: name.into(), points, color, dashed: false, markers: true }
+    }
+
+    pub fn dashed(mut self) -> Series {
+        self.dashed = true;
+        self
+    }
+
+    pub fn without_markers(mut self) -> Series {
+        self.markers = false;
+        self
+    }
+}
+
+/// One plot of a figure.
+#[derive(Clone, Debug)]
+pub struct Panel {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub log_y: bool,
+    pub series: Vec<Series>,
+    /// Values the y axis must include (in data units).
+    pub include_y: Vec<f64>,
+    pub legend: egui_plot::Corner,
+}
+
+impl Panel {
+    pub fn new(title: impl Into<String>, x_label: impl Into<String>, y_label: impl Into<String>, log_y: bool) -> Panel {
+        Panel {
+            title: title.into(),
+            x_label: x_label.into(),
+            y_label: y_label.into(),
+            log_y,
+            series: Vec::new(),
+            include_y: Vec::new(),
+            legend: egui_plot::Corner::LeftTop,
+        }
+    }
+
+    pub fn legend_at(mut self, corner: egui_plot::Corner) -> Panel {
+        self.legend = corner;
+        self
+    }
+
+    pub fn including_y(mut self, y: f64) -> Panel {
+        self.include_y.push(y);
+        self
+    }
+
+    pub fn with(mut self, series: Series) -> Panel {
+        self.series.push(series);
+        self
+    }
+}
+
+/// A titled grid of panels.
+#[derive(Clone, Debug)]
+pub struct Figure {
+    pub title: String,
+    pub caption: String,
+    pub panels: Vec<Panel>,
+    pub columns: usize,
+}
+
+const PANEL_WIDTH: f32 = 520.0;
+const PANEL_HEIGHT: f32 = 330.0;
+
+impl Figure {
+    fn size(&self) -> Vec2 {
+        let columns = self.columns.clamp(1, self.panels.len().max(1));
+        let rows = self.panels.len().div_ceil(columns).max(1);
+        Vec2::new(PANEL_WIDTH * columns as f32 + 30.0, (PANEL_HEIGHT + 44.0) * rows as f32 + 70.0)
+    }
+
+    fn panel_ui(panel: &Panel, ui: &mut egui::Ui, index: usize) {
+        ui.vertical(|ui| {
+            ui.set_width(PANEL_WIDTH - 16.0);
+            ui.strong(&panel.title);
+            let id = format!("figure-panel-{index}");
+            let plot = if panel.log_y {
+                log_plot(&id, &panel.x_label, &panel.y_label)
+            } else {
+                Plot::new(id).x_axis_label(panel.x_label.as_str()).y_axis_label(panel.y_label.as_str())
+            };
+            let mut plot = plot
+                .legend(Legend::default().position(panel.legend))
+                .height(PANEL_HEIGHT)
+                .width(PANEL_WIDTH - 16.0)
+                .allow_drag(false)
+                .allow_zoom(false)
+                .allow_scroll(false);
+            for y in &panel.include_y {
+                plot = plot.include_y(if panel.log_y { log10(*y) } else { *y });
+            }
+            plot.show(ui, |plot_ui| {
+                for s in &panel.series {
+                    let points: Vec<[f64; 2]> = s.points.iter().map(|[x, y]| [*x, if panel.log_y { log10(*y) } else { *y }]).collect();
+                    let mut line = Line::new(s.name.clone(), PlotPoints::new(points.clone())).color(s.color).width(2.0);
+                    if s.dashed {
+                        line = line.style(LineStyle::dashed_loose());
+                    }
+                    plot_ui.line(line);
+                    if s.markers {
+                        plot_ui.points(Points::new(s.name.clone(), PlotPoints::new(points)).color(s.color).radius(3.5));
+                    }
+                }
+            });
+        });
+    }
+
+    /// Draws the figure and writes it as a PNG.
+    pub fn save_png(&self, path: &Path) -> Result<(), String> {
+        let columns = self.columns.clamp(1, self.panels.len().max(1));
+        let image = render(self.size(), 1.5, false, |ui| {
+            ui.heading(&self.title);
+            ui.label(&self.caption);
+            ui.add_space(6.0);
+            for (row, panels) in self.panels.chunks(columns).enumerate() {
+                ui.horizontal_top(|ui| {
+                    for (i, panel) in panels.iter().enumerate() {
+                        Self::panel_ui(panel, ui, row * columns + i);
+                    }
+                });
+                ui.add_space(8.0);
+            }
+        });
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        }
+        image.save(path).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
