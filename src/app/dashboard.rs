@@ -21,12 +21,14 @@ pub fn train_tab_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec
             controls_ui(ui, app, commands);
             ui.separator();
             settings_ui(ui, app, commands);
-            ui.separator();
-            run_list_ui(ui, app, commands);
         });
     });
     egui::CentralPanel::default().show(ui, |ui| {
-        egui::ScrollArea::vertical().id_salt("plots-scroll").show(ui, |ui| plots_ui(ui, app, commands));
+        egui::ScrollArea::vertical().id_salt("plots-scroll").show(ui, |ui| {
+            run_list_ui(ui, app, commands);
+            ui.separator();
+            plots_ui(ui, app, commands);
+        });
     });
 }
 
@@ -297,81 +299,82 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppC
 }
 
 fn run_list_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppCommand>) {
-    ui.strong("Runs");
-    if app.runs.runs.is_empty() {
-        ui.weak("Runs you train (and those in the runs folder) appear here.");
-        return;
-    }
-    ui.horizontal(|ui| {
+    let count = app.runs.runs.len();
+    egui::CollapsingHeader::new(format!("Runs ({count})")).id_salt("runs-header").default_open(true).show(ui, |ui| {
         if app.options.dialogs && ui.button("Load run folder…").clicked() {
             commands.push(AppCommand::PickFile(Pick::RunFolder));
         }
-    });
-    let selected = app.runs.selected().map(|r| r.id);
-    egui::Grid::new("run-list").num_columns(5).striped(true).spacing([6.0, 4.0]).show(ui, |ui| {
-        for run in app.runs.runs.iter().rev() {
-            let mut visible = run.visible;
-            if ui.checkbox(&mut visible, "").on_hover_text(format!("Show {} in the plots", run.name)).changed() {
-                commands.push(AppCommand::SetRunVisible(run.id, visible));
-            }
-            let (swatch, _) = ui.allocate_exact_size(egui::Vec2::new(10.0, 10.0), egui::Sense::hover());
-            ui.painter().rect_filled(swatch, 2.0, run.color);
-            let renaming = app.renaming.as_mut().filter(|(id, _)| *id == run.id);
-            if let Some((_, text)) = renaming {
-                let edit = ui.add(egui::TextEdit::singleline(text).desired_width(120.0)).on_hover_text("New name (Enter)");
-                if edit.lost_focus() {
-                    commands.push(AppCommand::RenameRun(run.id, text.clone()));
-                    app.renaming = None;
-                } else {
-                    edit.request_focus();
-                }
-            } else {
-                let label = ui.selectable_label(selected == Some(run.id), &run.name).on_hover_text(format!(
-                    "{}\n{}\ndouble-click to rename",
-                    run.arch.name,
-                    run.dir.as_ref().map(|d| d.display().to_string()).unwrap_or_default()
-                ));
-                if label.clicked() {
-                    commands.push(AppCommand::SelectRun(run.id));
-                }
-                if label.double_clicked() {
-                    app.renaming = Some((run.id, run.name.clone()));
-                }
-            }
-            let status = if run.paused { "paused".to_string() } else { run.status.to_string() };
-            let color = match run.status {
-                RunStatus::Failed | RunStatus::Diverged => ui.visuals().error_fg_color,
-                RunStatus::Running => ui.visuals().warn_fg_color,
-                _ => ui.visuals().text_color(),
-            };
-            ui.colored_label(color, status).on_hover_text(format!(
-                "{:.0} s, {}",
-                run.elapsed_secs(),
-                run.images_per_sec().map_or("-".into(), |v| format!("{v:.0} img/s"))
-            ));
-            ui.menu_button("…", |ui| {
-                ui.label(format!("{:.0} s, {}", run.elapsed_secs(), run.images_per_sec().map_or("-".into(), |v| format!("{v:.0} img/s"))));
-                if ui.button("Rename").clicked() {
-                    app.renaming = Some((run.id, run.name.clone()));
-                    ui.close();
-                }
-                if ui.button("Open its architecture in the builder").clicked() {
-                    commands.push(AppCommand::EditRunArchitecture(run.id));
-                    ui.close();
-                }
-                if ui.add_enabled(!run.is_running(), egui::Button::new("Continue training from its weights")).clicked() {
-                    commands.push(AppCommand::ContinueRun(run.id));
-                    ui.close();
-                }
-                if ui.add_enabled(!run.is_running(), egui::Button::new("Delete…")).clicked() {
-                    commands.push(AppCommand::AskDeleteRun(run.id));
-                    ui.close();
-                }
-            })
-            .response
-            .on_hover_text("Run actions");
-            ui.end_row();
+        if count == 0 {
+            ui.weak("Runs you train (and those in the runs folder) appear here.");
+            return;
         }
+        let selected = app.runs.selected().map(|r| r.id);
+        egui::Grid::new("run-list").num_columns(8).striped(true).spacing([10.0, 4.0]).show(ui, |ui| {
+            for h in ["show", "", "name (click: focus, double-click: rename)", "architecture", "status", "elapsed", "images/s", ""] {
+                ui.weak(h);
+            }
+            ui.end_row();
+            for run in app.runs.runs.iter().rev() {
+                let mut visible = run.visible;
+                if ui.checkbox(&mut visible, "").on_hover_text(format!("Show {} in the plots", run.name)).changed() {
+                    commands.push(AppCommand::SetRunVisible(run.id, visible));
+                }
+                let (swatch, _) = ui.allocate_exact_size(egui::Vec2::new(12.0, 12.0), egui::Sense::hover());
+                ui.painter().rect_filled(swatch, 2.0, run.color);
+                let renaming = app.renaming.as_mut().filter(|(id, _)| *id == run.id);
+                if let Some((_, text)) = renaming {
+                    let edit = ui.add(egui::TextEdit::singleline(text).desired_width(140.0)).on_hover_text("New name (Enter)");
+                    if edit.lost_focus() {
+                        commands.push(AppCommand::RenameRun(run.id, text.clone()));
+                        app.renaming = None;
+                    } else {
+                        edit.request_focus();
+                    }
+                } else {
+                    let label = ui
+                        .selectable_label(selected == Some(run.id), &run.name)
+                        .on_hover_text(run.dir.as_ref().map(|d| d.display().to_string()).unwrap_or_default());
+                    if label.clicked() {
+                        commands.push(AppCommand::SelectRun(run.id));
+                    }
+                    if label.double_clicked() {
+                        app.renaming = Some((run.id, run.name.clone()));
+                    }
+                }
+                ui.label(&run.arch.name);
+                let status = if run.paused { "paused".to_string() } else { run.status.to_string() };
+                let color = match run.status {
+                    RunStatus::Failed | RunStatus::Diverged => ui.visuals().error_fg_color,
+                    RunStatus::Running => ui.visuals().warn_fg_color,
+                    _ => ui.visuals().text_color(),
+                };
+                let reason = run.summary.as_ref().and_then(|s| s.reason.clone()).unwrap_or_default();
+                ui.colored_label(color, status).on_hover_text(reason);
+                ui.label(format!("{:.0} s", run.elapsed_secs()));
+                ui.label(run.images_per_sec().filter(|v| *v > 0.0).map_or("-".into(), |v| format!("{v:.0}")));
+                ui.menu_button("…", |ui| {
+                    if ui.button("Rename").clicked() {
+                        app.renaming = Some((run.id, run.name.clone()));
+                        ui.close();
+                    }
+                    if ui.button("Open its architecture in the builder").clicked() {
+                        commands.push(AppCommand::EditRunArchitecture(run.id));
+                        ui.close();
+                    }
+                    if ui.add_enabled(!run.is_running(), egui::Button::new("Continue training from its weights")).clicked() {
+                        commands.push(AppCommand::ContinueRun(run.id));
+                        ui.close();
+                    }
+                    if ui.add_enabled(!run.is_running(), egui::Button::new("Delete…")).clicked() {
+                        commands.push(AppCommand::AskDeleteRun(run.id));
+                        ui.close();
+                    }
+                })
+                .response
+                .on_hover_text("Run actions");
+                ui.end_row();
+            }
+        });
     });
 }
 
@@ -414,7 +417,7 @@ fn explanation(run: &RunView) -> String {
 fn plots_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppCommand>) {
     let visible: Vec<&RunView> = app.runs.visible().collect();
     if visible.is_empty() {
-        ui.add_space(40.0);
+        ui.add_space(20.0);
         ui.vertical_centered(|ui| {
             ui.heading("Press Start to train the network in the builder.");
             ui.label("Loss, accuracy and the gradient that reaches every layer appear here as it trains.");

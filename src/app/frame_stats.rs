@@ -1,6 +1,7 @@
-//! Frame times: how long each frame's UI work took, kept for the status bar
-//! and, with `DEPTHLAB_FRAME_LOG=FILE`, written out when the window closes
-//! (one line per frame: seconds, training 0/1).
+//! Frame times: how long each frame took on the CPU (UI and rendering, as
+//! eframe measures it, vsync waits excluded), kept for the status bar and,
+//! with `DEPTHLAB_FRAME_LOG=FILE`, written out when the window closes (one
+//! line per frame: whole-frame seconds, UI-only seconds, training 0/1).
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -9,7 +10,7 @@ const KEEP: usize = 600;
 
 pub struct FrameStats {
     recent: VecDeque<f32>,
-    log: Option<(std::path::PathBuf, Vec<(f32, bool)>)>,
+    log: Option<(std::path::PathBuf, Vec<(f32, f32, bool)>)>,
 }
 
 impl FrameStats {
@@ -18,14 +19,17 @@ impl FrameStats {
         FrameStats { recent: VecDeque::with_capacity(KEEP), log }
     }
 
-    pub fn record(&mut self, took: Duration, training: bool) {
-        let ms = took.as_secs_f32() * 1000.0;
+    /// `ui` is this frame's UI time; `previous_frame_secs` is eframe's
+    /// measure of the whole previous frame (UI, tessellation, painting).
+    pub fn record(&mut self, ui: Duration, previous_frame_secs: Option<f32>, training: bool) {
+        let Some(frame_secs) = previous_frame_secs else { return };
+        let ms = frame_secs * 1000.0;
         if self.recent.len() == KEEP {
             self.recent.pop_front();
         }
         self.recent.push_back(ms);
         if let Some((_, log)) = &mut self.log {
-            log.push((ms, training));
+            log.push((frame_secs, ui.as_secs_f32(), training));
         }
     }
 
@@ -36,8 +40,8 @@ impl FrameStats {
 
     pub fn write_log(&self) {
         if let Some((path, log)) = &self.log {
-            let text: String = log.iter().map(|(ms, t)| format!("{:.4},{}\n", ms / 1000.0, u8::from(*t))).collect();
-            if let Err(e) = std::fs::write(path, format!("secs,training\n{text}")) {
+            let text: String = log.iter().map(|(frame, ui, t)| format!("{frame:.5},{ui:.5},{}\n", u8::from(*t))).collect();
+            if let Err(e) = std::fs::write(path, format!("frame_secs,ui_secs,training\n{text}")) {
                 eprintln!("depthlab: cannot write the frame log {}: {e}", path.display());
             }
         }

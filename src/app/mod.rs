@@ -326,7 +326,7 @@ impl eframe::App for DepthLabApp {
         }
     }
 
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         let started = Instant::now();
         let input = self.input_info();
         self.builder.refresh(input.shape, input.classes);
@@ -351,15 +351,17 @@ impl eframe::App for DepthLabApp {
         if self.message.as_ref().is_some_and(|m| m.at.elapsed() < Duration::from_secs(8)) {
             ctx.request_repaint_after(Duration::from_secs(1));
         }
-        self.frame_stats.record(started.elapsed(), self.is_training());
+        self.frame_stats.record(started.elapsed(), frame.info().cpu_usage, self.is_training());
     }
 
     fn raw_input_hook(&mut self, _ctx: &egui::Context, raw_input: &mut egui::RawInput) {
         // A scripted scene is not disturbed by wherever the pointer happens to be.
-        if self.scene.is_some() {
-            raw_input
-                .events
-                .retain(|e| !matches!(e, egui::Event::PointerMoved(_) | egui::Event::PointerButton { .. } | egui::Event::MouseMoved(_)));
+        if let Some(scene) = &mut self.scene {
+            raw_input.events.retain(|e| {
+                !matches!(e, egui::Event::PointerMoved(_) | egui::Event::PointerButton { .. } | egui::Event::MouseMoved(_) | egui::Event::MouseWheel { .. })
+            });
+            let screen = raw_input.screen_rect.unwrap_or(egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(1440.0, 900.0)));
+            raw_input.events.extend(scene.input_events(screen));
         }
     }
 

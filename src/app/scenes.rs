@@ -32,10 +32,13 @@ pub enum SceneKind {
     Sweep,
     /// A trained run classifying a sample image.
     Classify,
+    /// ResNet-1202 with every stage expanded, scrolled up and down for a
+    /// while (for frame-time figures with `DEPTHLAB_FRAME_LOG`).
+    Large,
 }
 
 impl SceneKind {
-    pub const ALL: [(&'static str, SceneKind); 7] = [
+    pub const ALL: [(&'static str, SceneKind); 8] = [
         ("builder", SceneKind::Builder),
         ("highway", SceneKind::Highway),
         ("fractal", SceneKind::Fractal),
@@ -43,6 +46,7 @@ impl SceneKind {
         ("training", SceneKind::Training),
         ("sweep", SceneKind::Sweep),
         ("classify", SceneKind::Classify),
+        ("large", SceneKind::Large),
     ];
 }
 
@@ -74,6 +78,7 @@ pub struct SceneRunner {
     phase_started: Instant,
     saved: Arc<AtomicBool>,
     requested: bool,
+    frames: u64,
 }
 
 impl SceneRunner {
@@ -85,6 +90,7 @@ impl SceneRunner {
             phase_started: Instant::now(),
             saved: Arc::new(AtomicBool::new(false)),
             requested: false,
+            frames: 0,
         }
     }
 
@@ -92,6 +98,23 @@ impl SceneRunner {
         self.phase += 1;
         self.frames_in_phase = 0;
         self.phase_started = Instant::now();
+    }
+
+    /// Input the scene feeds the window (pointer and keys of the user are kept out).
+    pub fn input_events(&mut self, screen: egui::Rect) -> Vec<egui::Event> {
+        self.frames += 1;
+        match self.scene.kind {
+            SceneKind::Large if self.phase >= 1 => {
+                // Over the block stack, scrolling down for 200 frames, then up.
+                let down = (self.frames / 200) % 2 == 0;
+                let delta = egui::vec2(0.0, if down { -60.0 } else { 60.0 });
+                vec![
+                    egui::Event::PointerMoved(screen.center()),
+                    egui::Event::MouseWheel { unit: egui::MouseWheelUnit::Point, delta, phase: egui::TouchPhase::Move, source: egui::MouseWheelSource::Wheel, modifiers: egui::Modifiers::NONE },
+                ]
+            }
+            _ => Vec::new(),
+        }
     }
 
     /// Advances the scene; called once per frame before the UI.
@@ -179,6 +202,12 @@ impl SceneRunner {
                 app.state.tab = Tab::Sweep;
                 push(app, AppCommand::StartSweep);
             }
+            SceneKind::Large => {
+                push(app, AppCommand::LoadPreset("resnet-1202".into()));
+                for entry in 1..=3 {
+                    push(app, AppCommand::ToggleExpanded(entry));
+                }
+            }
             SceneKind::Classify => {
                 app.state.train.epochs = 1;
                 app.state.train.max_steps = Some(90);
@@ -193,6 +222,10 @@ impl SceneRunner {
     fn ready(&mut self, app: &mut DepthLabApp) -> bool {
         match self.scene.kind {
             SceneKind::Builder | SceneKind::Highway | SceneKind::Fractal | SceneKind::Invalid => true,
+            SceneKind::Large => {
+                app.ctx.request_repaint();
+                self.frames > 800
+            }
             SceneKind::Training => match self.phase {
                 1 if !app.is_training() && !app.runs.runs.is_empty() => {
                     app.push(AppCommand::LoadPreset("resnet-20".into()));

@@ -50,6 +50,16 @@ fn decade_marks(input: GridInput) -> Vec<GridMark> {
     marks
 }
 
+/// `0.05`, `3`, `200`, `2e-4`: two significant digits, plain where readable.
+pub fn short_number(v: f64) -> String {
+    if (0.01..1000.0).contains(&v) {
+        let digits = (1 - v.log10().floor() as i32).max(0) as usize;
+        format!("{v:.digits$}")
+    } else {
+        format!("{v:.0e}")
+    }
+}
+
 /// A plot whose y values are log10 of the quantity `y_name`.
 pub fn log_plot<'a>(id: &str, x_name: &'a str, y_name: &'a str) -> Plot<'a> {
     Plot::new(id)
@@ -60,7 +70,7 @@ pub fn log_plot<'a>(id: &str, x_name: &'a str, y_name: &'a str) -> Plot<'a> {
                 decade_label(rounded as i32)
             } else if range.end() - range.start() < 1.5 {
                 // Less than two decades in view: label the 2..9 marks too.
-                format!("{:.1e}", 10f64.powf(mark.value))
+                short_number(10f64.powf(mark.value))
             } else {
                 String::new()
             }
@@ -73,4 +83,21 @@ pub fn log_plot<'a>(id: &str, x_name: &'a str, y_name: &'a str) -> Plot<'a> {
             }
             HoverPosition::Elsewhere { .. } => None,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_read_as_numbers() {
+        assert_eq!(decade_label(-3), "1e-3");
+        assert_eq!(decade_label(0), "1");
+        assert_eq!(short_number(0.05), "0.050");
+        assert_eq!(short_number(3.0), "3.0");
+        assert_eq!(short_number(200.0), "200");
+        assert_eq!(short_number(2e-4), "2e-4");
+        assert_eq!(log10(100.0), 2.0);
+        assert!(log10(0.0) < -20.0);
+    }
 }

@@ -10,7 +10,7 @@ use crate::train::{Schedule, TrainConfig};
 
 pub fn run(ctx: &Context) -> Result<String, String> {
     let depths: Vec<usize> = if ctx.options.quick { vec![8, 14] } else { vec![8, 20, 32, 44] };
-    let epochs = if ctx.options.quick { 1 } else { 3 };
+    let epochs = if ctx.options.quick { 1 } else { 2 };
     let config = TrainConfig {
         epochs,
         lr: 0.05,
