@@ -290,30 +290,34 @@ impl Trainer {
         let mut stepper = Stepper::new(net, &config, &device, config.seed);
         let (c, h, w) = (data.channels, data.height, data.width);
         let mut base_lr = config.lr;
-        let mut step = 0usize;
         let mut status = RunStatus::Completed;
         let mut reason = None;
         let mut speed: Option<f32> = None;
-        let mut timed_images = 0usize;
-        let mut timed_secs = 0f64;
-        let mut last_epoch_means: Option<(f32, f32)> = None;
-        let mut last_eval: Option<(f32, f32)> = None;
-        let mut first_output_grad = None;
         let inner = compute.device.clone();
         let mut means = EpochMeans::default();
-        let mut paused = std::time::Duration::ZERO;
-        let elapsed = |paused: std::time::Duration| (started.elapsed().saturating_sub(paused)).as_secs_f64();
+        let mut tally = Tally {
+            started,
+            paused: std::time::Duration::ZERO,
+            step: 0,
+            steps_per_epoch,
+            timed_images: 0,
+            timed_secs: 0.0,
+            train: None,
+            test: None,
+            first_output_grad: None,
+        };
 
         'epochs: for epoch in 0.. {
-            if step >= total_steps {
+            if tally.step >= total_steps {
                 break;
             }
             means = EpochMeans::default();
             let indices = order.next_epoch();
             for batch_indices in indices.chunks_exact(batch_size).take(steps_per_epoch) {
-                if step >= total_steps {
+                if tally.step >= total_steps {
                     break 'epochs;
                 }
+                let step = tally.step;
                 // Commands: stop, pause (blocking until resume), learning rate.
                 loop {
                     let command = match commands.try_recv() {
@@ -351,7 +355,7 @@ impl Trainer {
                                 }
                             }
                             // Paused time is not training time.
-                            paused += pause_started.elapsed();
+                            tally.paused += pause_started.elapsed();
                             events.send(Event::Resumed { step });
                         }
                     }
@@ -365,7 +369,7 @@ impl Trainer {
                 let out = stepper.step(batch.images, batch.labels, [size, c, h, w], lr, probe)?;
                 let loss_value = out.loss;
                 let accuracy = out.correct / size as f32;
-                let elapsed_secs = elapsed(paused);
+                let elapsed_secs = tally.elapsed();
                 if !loss_value.is_finite() {
                     status = RunStatus::Diverged;
                     reason = Some(format!("the loss became {loss_value} at step {step} (learning rate {lr})"));
@@ -388,8 +392,8 @@ impl Trainer {
                 let step_secs = step_started.elapsed().as_secs_f64();
                 // The first step includes one-off set-up (and shader compilation on wgpu).
                 if step > 0 {
-                    timed_images += size;
-                    timed_secs += step_secs;
+                    tally.timed_images += size;
+                    tally.timed_secs += step_secs;
                 }
                 let instant = (size as f64 / step_secs.max(1e-9)) as f32;
                 speed = Some(match speed {
@@ -413,7 +417,7 @@ impl Trainer {
                 events.send_droppable(Event::Step(metrics));
 
                 if let Some(readings) = out.probe {
-                    first_output_grad = readings.output.first().copied();
+                    tally.first_output_grad = readings.output.first().copied();
                     let snapshot = GradientSnapshot { step, weight: readings.weight, output: readings.output };
                     let probe_values = readings.values;
                     if let Some(writer) = &mut writer {
@@ -428,89 +432,34 @@ impl Trainer {
                         events.send_droppable(Event::Probes(probes));
                     }
                 }
-                step += 1;
+                tally.step += 1;
             }
             if let Some(m) = means.means() {
-                last_epoch_means = Some(m);
+                tally.train = Some(m);
             }
             // End of an epoch: evaluate, checkpoint, write a running summary.
-            let evaluation = evaluate(&stepper.net().valid(), &data, &inner, step, epoch, elapsed(paused));
-            last_eval = Some((evaluation.loss, evaluation.accuracy));
-            if let Some(writer) = &mut writer {
-                writer
-                    .metric(
-                        step,
-                        epoch,
-                        "test",
-                        evaluation.loss,
-                        evaluation.accuracy,
-                        config.lr_at(base_lr, step, total_steps),
-                        evaluation.elapsed_secs,
-                    )
-                    .map_err(|e| e.to_string())?;
-                writer.save_model(stepper.net()).map_err(|e| e.to_string())?;
-            }
-            events.send(Event::Evaluation(Box::new(evaluation)));
+            let lr = config.lr_at(base_lr, tally.step, total_steps);
+            tally.test = Some(evaluate_and_record(stepper.net(), &data, &inner, &tally, lr, &mut writer, events)?);
             if let Some(writer) = &writer {
-                let mut running = build_summary(
-                    RunStatus::Running,
-                    None,
-                    step,
-                    steps_per_epoch,
-                    last_epoch_means,
-                    last_eval,
-                    stepper.net(),
-                    &compute,
-                    timed_images,
-                    timed_secs,
-                    first_output_grad,
-                );
-                running.wall_secs = started.elapsed().as_secs_f64();
-                writer.summary(&running).map_err(|e| e.to_string())?;
+                writer.save_model(stepper.net()).map_err(|e| e.to_string())?;
+                writer.summary(&tally.summary(RunStatus::Running, None, stepper.net(), &compute)).map_err(|e| e.to_string())?;
             }
         }
         // A run cut short before a whole epoch reports the means of its partial epoch.
-        if last_epoch_means.is_none() {
-            last_epoch_means = means.means();
+        if tally.train.is_none() {
+            tally.train = means.means();
         }
         if status != RunStatus::Diverged {
-            let stopped_mid_epoch = status == RunStatus::Stopped && step > 0;
-            if stopped_mid_epoch || last_eval.is_none() {
-                let evaluation = evaluate(&stepper.net().valid(), &data, &inner, step, step / steps_per_epoch, elapsed(paused));
-                last_eval = Some((evaluation.loss, evaluation.accuracy));
-                if let Some(writer) = &mut writer {
-                    writer
-                        .metric(
-                            step,
-                            step / steps_per_epoch,
-                            "test",
-                            evaluation.loss,
-                            evaluation.accuracy,
-                            config.lr_at(base_lr, step, total_steps),
-                            evaluation.elapsed_secs,
-                        )
-                        .map_err(|e| e.to_string())?;
-                }
-                events.send(Event::Evaluation(Box::new(evaluation)));
+            let stopped_mid_epoch = status == RunStatus::Stopped && tally.step > 0;
+            if stopped_mid_epoch || tally.test.is_none() {
+                let lr = config.lr_at(base_lr, tally.step, total_steps);
+                tally.test = Some(evaluate_and_record(stepper.net(), &data, &inner, &tally, lr, &mut writer, events)?);
             }
             if let Some(writer) = &writer {
                 writer.save_model(stepper.net()).map_err(|e| e.to_string())?;
             }
         }
-        let mut summary = build_summary(
-            status,
-            reason,
-            step,
-            steps_per_epoch,
-            last_epoch_means,
-            last_eval,
-            stepper.net(),
-            &compute,
-            timed_images,
-            timed_secs,
-            first_output_grad,
-        );
-        summary.wall_secs = started.elapsed().as_secs_f64();
+        let summary = tally.summary(status, reason, stepper.net(), &compute);
         if let Some(writer) = &writer {
             writer.summary(&summary).map_err(|e| e.to_string())?;
         }
@@ -518,37 +467,72 @@ impl Trainer {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn build_summary(
-    status: RunStatus,
-    reason: Option<String>,
-    steps: usize,
+/// What a run has measured so far, for its summary.
+struct Tally {
+    started: Instant,
+    /// Time spent paused (not training time).
+    paused: std::time::Duration,
+    step: usize,
     steps_per_epoch: usize,
-    train: Option<(f32, f32)>,
-    test: Option<(f32, f32)>,
-    net: &Network,
-    compute: &backend::Compute,
+    /// Images and seconds of timed steps (the first step, with its one-off
+    /// set-up, is not timed).
     timed_images: usize,
     timed_secs: f64,
+    /// Mean training loss and accuracy of the last whole epoch.
+    train: Option<(f32, f32)>,
+    /// Test loss and accuracy of the last evaluation.
+    test: Option<(f32, f32)>,
     first_output_grad: Option<f32>,
-) -> Summary {
-    Summary {
-        status,
-        reason,
-        steps,
-        epochs: steps as f64 / steps_per_epoch.max(1) as f64,
-        final_train_loss: train.map(|t| t.0),
-        final_train_accuracy: train.map(|t| t.1),
-        final_test_loss: test.map(|t| t.0),
-        final_test_accuracy: test.map(|t| t.1),
-        params: net.meta.params,
-        depth: net.meta.depth,
-        images_per_sec: (timed_secs > 0.0).then(|| (timed_images as f64 / timed_secs) as f32),
-        wall_secs: 0.0,
-        backend: Some(compute.backend),
-        adapter: compute.adapter.clone(),
-        first_layer_output_grad_norm: first_output_grad,
+}
+
+impl Tally {
+    /// Seconds of training so far, pauses excluded.
+    fn elapsed(&self) -> f64 {
+        self.started.elapsed().saturating_sub(self.paused).as_secs_f64()
     }
+
+    fn summary(&self, status: RunStatus, reason: Option<String>, net: &Network, compute: &backend::Compute) -> Summary {
+        Summary {
+            status,
+            reason,
+            steps: self.step,
+            epochs: self.step as f64 / self.steps_per_epoch.max(1) as f64,
+            final_train_loss: self.train.map(|t| t.0),
+            final_train_accuracy: self.train.map(|t| t.1),
+            final_test_loss: self.test.map(|t| t.0),
+            final_test_accuracy: self.test.map(|t| t.1),
+            params: net.meta.params,
+            depth: net.meta.depth,
+            images_per_sec: (self.timed_secs > 0.0).then(|| (self.timed_images as f64 / self.timed_secs) as f32),
+            wall_secs: self.started.elapsed().as_secs_f64(),
+            backend: Some(compute.backend),
+            adapter: compute.adapter.clone(),
+            first_layer_output_grad_norm: self.first_output_grad,
+        }
+    }
+}
+
+/// Evaluates on the test split, logs the result and sends it; returns the
+/// test loss and accuracy.
+fn evaluate_and_record(
+    net: &Network,
+    data: &Dataset,
+    device: &Device,
+    tally: &Tally,
+    lr: f64,
+    writer: &mut Option<RunWriter>,
+    events: &EventSender,
+) -> Result<(f32, f32), String> {
+    let epoch = tally.step / tally.steps_per_epoch.max(1);
+    let evaluation = evaluate(&net.valid(), data, device, tally.step, epoch, tally.elapsed());
+    if let Some(writer) = writer {
+        writer
+            .metric(tally.step, epoch, "test", evaluation.loss, evaluation.accuracy, lr, evaluation.elapsed_secs)
+            .map_err(|e| e.to_string())?;
+    }
+    let result = (evaluation.loss, evaluation.accuracy);
+    events.send(Event::Evaluation(Box::new(evaluation)));
+    Ok(result)
 }
 
 /// FNV-1a over the example indices of a batch.

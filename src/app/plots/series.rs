@@ -22,44 +22,49 @@ pub fn decimate<T: Copy>(items: &[T], max: usize) -> Vec<T> {
     out
 }
 
-/// Train loss (per step, smoothed over a few steps) and test loss (per evaluation), log y.
+/// A training series smoothed over the last 10 steps, and its test points,
+/// for each run; `y` maps a value to the plot's y.
+fn train_test_lines(
+    plot: &mut egui_plot::PlotUi<'_>,
+    runs: &[&RunView],
+    train_value: impl Fn(&crate::train::events::StepMetrics) -> f64,
+    test_value: impl Fn(&crate::train::events::Evaluation) -> f64,
+    y: impl Fn(f64) -> f64,
+) {
+    const WINDOW: usize = 10;
+    for run in runs {
+        let mut sum = 0.0;
+        let train: Vec<[f64; 2]> = run
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                sum += train_value(s);
+                if i >= WINDOW {
+                    sum -= train_value(&run.steps[i - WINDOW]);
+                }
+                [s.step as f64, y(sum / (i + 1).min(WINDOW) as f64)]
+            })
+            .collect();
+        plot.line(Line::new(format!("{} train", run.name), PlotPoints::new(decimate(&train, 2000))).color(run.color).width(1.5));
+        let test: Vec<[f64; 2]> = run.evals.iter().map(|e| [e.step as f64, y(test_value(e))]).collect();
+        if !test.is_empty() {
+            plot.line(
+                Line::new(format!("{} test", run.name), PlotPoints::new(test.clone())).color(second_shade(run.color)).style(LineStyle::dashed_loose()),
+            );
+            plot.points(Points::new(format!("{} test", run.name), PlotPoints::new(test)).color(run.color).radius(3.0));
+        }
+    }
+}
+
+/// Train loss (smoothed over 10 steps) and test loss (per evaluation), log y.
 pub fn loss_plot_ui(ui: &mut egui::Ui, runs: &[&RunView], commands: &mut Vec<AppCommand>) {
     let response = log_plot("loss", "step", "loss")
         .legend(Legend::default())
         .height(PLOT_HEIGHT)
-        .show(ui, |plot| {
-            for run in runs {
-                let train: Vec<[f64; 2]> = decimate(&smoothed(run), 2000).into_iter().map(|(s, l)| [s, log10(l)]).collect();
-                plot.line(Line::new(format!("{} train", run.name), PlotPoints::new(train)).color(run.color).width(1.5));
-                let test: Vec<[f64; 2]> = run.evals.iter().map(|e| [e.step as f64, log10(f64::from(e.loss))]).collect();
-                if !test.is_empty() {
-                    plot.line(
-                        Line::new(format!("{} test", run.name), PlotPoints::new(test.clone()))
-                            .color(second_shade(run.color))
-                            .style(LineStyle::dashed_loose()),
-                    );
-                    plot.points(Points::new(format!("{} test", run.name), PlotPoints::new(test)).color(run.color).radius(3.0));
-                }
-            }
-        })
+        .show(ui, |plot| train_test_lines(plot, runs, |s| f64::from(s.loss), |e| f64::from(e.loss), log10))
         .response;
     export_menu(&response, "loss", || metrics_csv(runs), commands);
-}
-
-/// Loss per step averaged over a window of 10 steps.
-fn smoothed(run: &RunView) -> Vec<(f64, f64)> {
-    let window = 10usize;
-    let mut out = Vec::with_capacity(run.steps.len());
-    let mut sum = 0.0;
-    for (i, s) in run.steps.iter().enumerate() {
-        sum += f64::from(s.loss);
-        if i >= window {
-            sum -= f64::from(run.steps[i - window].loss);
-        }
-        let n = (i + 1).min(window) as f64;
-        out.push((s.step as f64, sum / n));
-    }
-    out
 }
 
 fn metrics_csv(runs: &[&RunView]) -> String {
@@ -84,34 +89,7 @@ pub fn accuracy_plot_ui(ui: &mut egui::Ui, runs: &[&RunView], commands: &mut Vec
         .y_axis_label("accuracy %")
         .include_y(0.0)
         .include_y(100.0)
-        .show(ui, |plot| {
-            for run in runs {
-                let window = 10usize;
-                let mut sum = 0.0;
-                let train: Vec<[f64; 2]> = run
-                    .steps
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| {
-                        sum += f64::from(s.accuracy);
-                        if i >= window {
-                            sum -= f64::from(run.steps[i - window].accuracy);
-                        }
-                        [s.step as f64, 100.0 * sum / (i + 1).min(window) as f64]
-                    })
-                    .collect();
-                plot.line(Line::new(format!("{} train", run.name), PlotPoints::new(decimate(&train, 2000))).color(run.color).width(1.5));
-                let test: Vec<[f64; 2]> = run.evals.iter().map(|e| [e.step as f64, 100.0 * f64::from(e.accuracy)]).collect();
-                if !test.is_empty() {
-                    plot.line(
-                        Line::new(format!("{} test", run.name), PlotPoints::new(test.clone()))
-                            .color(second_shade(run.color))
-                            .style(LineStyle::dashed_loose()),
-                    );
-                    plot.points(Points::new(format!("{} test", run.name), PlotPoints::new(test)).color(run.color).radius(3.0));
-                }
-            }
-        })
+        .show(ui, |plot| train_test_lines(plot, runs, |s| f64::from(s.accuracy), |e| f64::from(e.accuracy), |a| 100.0 * a))
         .response;
     export_menu(&response, "accuracy", || metrics_csv(runs), commands);
 }

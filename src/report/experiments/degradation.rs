@@ -3,23 +3,14 @@
 //! the same budget each: final training and test error against depth.
 
 use super::highway::smoothed_loss;
-use super::{Context, Trained, relative};
+use super::{Context, Trained, he_recipe, relative};
 use crate::arch::presets::Family;
 use crate::report::figure::{COLORS, Figure, Panel, Series};
-use crate::train::{Schedule, TrainConfig};
 
 pub fn run(ctx: &Context) -> Result<String, String> {
     let depths: Vec<usize> = if ctx.options.quick { vec![8, 14] } else { vec![8, 20, 32, 44] };
     let epochs = if ctx.options.quick { 1 } else { 2 };
-    let config = TrainConfig {
-        epochs,
-        lr: 0.05,
-        momentum: 0.9,
-        weight_decay: 1e-4,
-        schedule: Schedule::Step { milestones: vec![0.5, 0.75] },
-        probe_every: 20,
-        ..TrainConfig::default()
-    };
+    let config = he_recipe(epochs, None, 20);
     let shape = ctx.data.shape();
     let mut rows = Vec::new();
     let mut train_error: [Vec<[f64; 2]>; 2] = [Vec::new(), Vec::new()];

@@ -6,27 +6,17 @@
 
 use burn::prelude::*;
 
-use super::{Context, relative};
+use super::{Context, he_recipe, relative};
 use crate::arch::{BlockKind, presets};
 use crate::model::Ctx;
 use crate::report::figure::{COLORS, Figure, Panel, Series};
 use crate::train::evaluate::evaluate_with;
 use crate::train::runfolder::RunFolder;
-use crate::train::{Schedule, TrainConfig};
 
 pub fn run(ctx: &Context) -> Result<String, String> {
     let columns = if ctx.options.quick { 2 } else { 3 };
     let epochs = if ctx.options.quick { 1 } else { 3 };
-    let config = TrainConfig {
-        epochs,
-        max_steps: ctx.options.quick.then_some(30),
-        lr: 0.05,
-        momentum: 0.9,
-        weight_decay: 1e-4,
-        schedule: Schedule::Step { milestones: vec![0.5, 0.75] },
-        probe_every: 10,
-        ..TrainConfig::default()
-    };
+    let config = he_recipe(epochs, ctx.options.quick.then_some(30), 10);
     let shape = ctx.data.shape();
     let with_drop = presets::build(&format!("fractal-{columns}"), shape)?;
     let mut without_drop = with_drop.clone();

@@ -115,7 +115,7 @@ pub fn run(ctx: &Context) -> Result<String, String> {
         let (activation, init) = combos[c];
         ratio_panel = ratio_panel.with(Series::new(label(activation, init), points.clone(), COLORS[c]));
     }
-    let theory_points: Vec<[f64; 2]> = depths.iter().map(|&d| [d as f64, theory.powi(d as i32 - 3)]).collect();
+    let theory_points: Vec<[f64; 2]> = depths.iter().map(|&d| [d as f64, theory.powi(d as i32 - 2)]).collect();
     ratio_panel = ratio_panel.with(Series::new("theory, tanh standard", theory_points, COLORS[7]).dashed());
     panels.push(ratio_panel);
     let figure = Figure {
@@ -151,7 +151,10 @@ pub fn run(ctx: &Context) -> Result<String, String> {
         let t = match (activation, init) {
             (Activation::Tanh, Init::Standard) => format!("{theory:.3} (1/√3)"),
             (Activation::Tanh, Init::Xavier) => "≈ 1".into(),
-            _ => "< 1/4 · √(fan_in·Var W)".into(),
+            // sigmoid'(0) = 1/4.
+            (Activation::Sigmoid, Init::Standard) => format!("{:.3} (1/(4√3))", 0.25 / 3f64.sqrt()),
+            (Activation::Sigmoid, Init::Xavier) => "0.250 (1/4)".into(),
+            _ => "-".into(),
         };
         md.push_str(&format!(" {t} |\n"));
     }

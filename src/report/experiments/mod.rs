@@ -172,6 +172,21 @@ impl Context<'_> {
     }
 }
 
+/// He et al.'s CIFAR recipe at lab scale: SGD with momentum 0.9, weight
+/// decay 1e-4, learning rate 0.05 divided by 10 at 50 % and 75 % of training.
+fn he_recipe(epochs: usize, max_steps: Option<usize>, probe_every: usize) -> TrainConfig {
+    TrainConfig {
+        epochs,
+        max_steps,
+        lr: 0.05,
+        momentum: 0.9,
+        weight_decay: 1e-4,
+        schedule: crate::train::Schedule::Step { milestones: vec![0.5, 0.75] },
+        probe_every,
+        ..TrainConfig::default()
+    }
+}
+
 fn pct(v: Option<f32>) -> String {
     v.map_or("-".into(), |x| format!("{:.2}%", x * 100.0))
 }

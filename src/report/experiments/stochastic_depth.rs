@@ -5,10 +5,9 @@
 //! each block was dropped against the rule 1 - p_l.
 
 use super::highway::smoothed_loss;
-use super::{Context, Trained, relative};
+use super::{Context, Trained, he_recipe, relative};
 use crate::arch::presets;
 use crate::report::figure::{COLORS, Figure, Panel, Series};
-use crate::train::{Schedule, TrainConfig};
 
 /// Seconds of training (not evaluation) per epoch.
 fn secs_per_epoch(run: &Trained, steps_per_epoch: usize) -> f64 {
@@ -23,16 +22,7 @@ fn secs_per_epoch(run: &Trained, steps_per_epoch: usize) -> f64 {
 pub fn run(ctx: &Context) -> Result<String, String> {
     let depth = if ctx.options.quick { 20 } else { 56 };
     let epochs = if ctx.options.quick { 1 } else { 2 };
-    let config = TrainConfig {
-        epochs,
-        max_steps: ctx.options.quick.then_some(30),
-        lr: 0.05,
-        momentum: 0.9,
-        weight_decay: 1e-4,
-        schedule: Schedule::Step { milestones: vec![0.5, 0.75] },
-        probe_every: 5,
-        ..TrainConfig::default()
-    };
+    let config = he_recipe(epochs, ctx.options.quick.then_some(30), 5);
     let shape = ctx.data.shape();
     let steps_per_epoch = (ctx.data.train.len() / config.batch_size).max(1);
     let constant = ctx.train(&format!("resnet-{depth}"), presets::build(&format!("resnet-{depth}"), shape)?, config.clone())?;
