@@ -62,24 +62,54 @@ fn synthetic_batch(case: &BenchCase, rng: &mut Rng) -> (Vec<f32>, Vec<i64>) {
     (images, labels)
 }
 
-/// Seconds for `steps` steps after `warmup` untimed ones.
-fn time_steps(stepper: &mut Stepper, case: &BenchCase, probe: bool, rng: &mut Rng) -> Result<f64, String> {
+/// The median seconds of a plain step, of a step with every probe on, and
+/// the median of the ratio probed / plain over adjacent pairs of steps.
+///
+/// Step times on a CPU drift and jump (the allocator, the thread pool, other
+/// work on the machine): on two cores, runs of plain steps were seen to sit
+/// at 0.8 s and then at 1.25 s for no reason of their own. So the two kinds
+/// alternate step by step (plain, probed, probed, plain, …), each pair of
+/// neighbours gives one ratio, and medians ignore the odd slow step.
+fn time_steps(stepper: &mut Stepper, case: &BenchCase, rng: &mut Rng) -> Result<StepTimes, String> {
     let dims = match case.input {
         Shape::Map { channels, height, width } => [case.batch_size, channels, height, width],
         Shape::Flat { features } => [case.batch_size, features, 1, 1],
     };
     // A few distinct batches, made before timing starts.
     let batches: Vec<(Vec<f32>, Vec<i64>)> = (0..4).map(|_| synthetic_batch(case, rng)).collect();
+    let mut step = |i: usize, probe: bool| -> Result<f64, String> {
+        let (x, y) = batches[i % batches.len()].clone();
+        let started = Instant::now();
+        stepper.step(x, y, dims, 0.01, probe)?;
+        Ok(started.elapsed().as_secs_f64())
+    };
     for i in 0..case.warmup_steps {
-        let (x, y) = batches[i % batches.len()].clone();
-        stepper.step(x, y, dims, 0.01, probe)?;
+        step(i, false)?;
+        step(i, true)?;
     }
-    let started = Instant::now();
-    for i in 0..case.steps {
-        let (x, y) = batches[i % batches.len()].clone();
-        stepper.step(x, y, dims, 0.01, probe)?;
+    let (mut plain, mut probed, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..case.steps.max(1) {
+        let probe_first = i % 2 == 1;
+        let first = step(2 * i, probe_first)?;
+        let second = step(2 * i + 1, !probe_first)?;
+        let (p, q) = if probe_first { (second, first) } else { (first, second) };
+        plain.push(p);
+        probed.push(q);
+        ratios.push(q / p);
     }
-    Ok(started.elapsed().as_secs_f64())
+    Ok(StepTimes { plain: median(&mut plain), probed: median(&mut probed), ratio: median(&mut ratios) })
+}
+
+struct StepTimes {
+    plain: f64,
+    probed: f64,
+    ratio: f64,
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 }
 }
 
 /// Measures one configuration in this process.
@@ -95,29 +125,17 @@ pub fn run_case(case: &BenchCase) -> Result<BenchResult, String> {
     let config = TrainConfig { momentum: 0.9, weight_decay: 1e-4, ..TrainConfig::default() };
     let mut stepper = Stepper::new(net, &config, &device, 1);
     let mut rng = Rng::new(7);
-    // Warm both paths up, then time them in alternating rounds and keep each
-    // one's best round, so allocator warm-up and noise favour neither.
-    let rounds = 2;
-    let per_round = BenchCase { steps: case.steps.div_ceil(rounds).max(1), ..case.clone() };
-    time_steps(&mut stepper, &BenchCase { steps: 0, ..case.clone() }, true, &mut rng)?;
-    let (mut plain, mut probed) = (f64::INFINITY, f64::INFINITY);
-    for round in 0..rounds {
-        let warm = if round == 0 { per_round.clone() } else { BenchCase { warmup_steps: 0, ..per_round.clone() } };
-        plain = plain.min(time_steps(&mut stepper, &warm, false, &mut rng)?);
-        probed = probed.min(time_steps(&mut stepper, &BenchCase { warmup_steps: 0, ..per_round.clone() }, true, &mut rng)?);
-    }
-    let plain = plain * case.steps as f64 / per_round.steps as f64;
-    let probed = probed * case.steps as f64 / per_round.steps as f64;
-    let images = (case.steps * case.batch_size) as f64;
+    let times = time_steps(&mut stepper, case, &mut rng)?;
+    let images = case.batch_size as f64;
     Ok(BenchResult {
         case: case.clone(),
         backend: compute.backend.to_string(),
         adapter: compute.adapter,
         params,
-        images_per_sec: images / plain,
-        images_per_sec_probe_every_step: images / probed,
-        probe_overhead: probed / plain - 1.0,
-        secs_per_step: plain / case.steps as f64,
+        images_per_sec: images / times.plain,
+        images_per_sec_probe_every_step: images / times.probed,
+        probe_overhead: times.ratio - 1.0,
+        secs_per_step: times.plain,
         peak_rss_mib: peak_rss_mib(),
     })
 }

@@ -5,6 +5,7 @@ use clap::Parser;
 use depthlab::cli::{self, Cli};
 
 fn main() {
+    depthlab::util::alloc::keep_freed_memory();
     let parsed = Cli::parse();
     let result = match parsed.command {
         Some(command) => cli::run(command),

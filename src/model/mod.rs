@@ -70,12 +70,22 @@ impl Features {
         }
     }
 
-    fn grad_sq(&self, grads: &Gradients) -> Option<Tensor<1>> {
+    fn grad_norm(&self, grads: &Gradients) -> Option<Tensor<1>> {
         match self {
-            Features::Map(x) => x.grad(grads).map(|g| g.square().sum()),
-            Features::Flat(x) => x.grad(grads).map(|g| g.square().sum()),
+            Features::Map(x) => x.grad(grads).map(l2_norm),
+            Features::Flat(x) => x.grad(grads).map(l2_norm),
         }
     }
+}
+
+/// The L2 norm of a tensor, on the device, without underflow: squaring
+/// values below about 1e-19 would underflow f32 (a vanishing gradient of
+/// 1e-25 would read as 0), so the values are scaled by their largest
+/// magnitude first: `‖g‖ = m · ‖g / m‖` with `m = max |g|`.
+pub fn l2_norm<const D: usize>(g: Tensor<D>) -> Tensor<1> {
+    let m = g.clone().max_abs();
+    let scale = m.clone().clamp_min(f32::MIN_POSITIVE).reshape([1; D]);
+    (g / scale).square().sum().sqrt() * m
 }
 
 /// State of one forward pass: mode, randomness for drop decisions, and what
@@ -333,26 +343,30 @@ impl Network {
         counter.count
     }
 
-    /// Per probe layer, the sum of squares of its weight gradients (conv
-    /// kernels and linear matrices; BN and biases excluded), still on the
+    /// Per probe layer, the L2 norm of its weight gradients (conv kernels
+    /// and linear matrices together; BN and biases excluded), still on the
     /// device. A layer that received no gradient (a dropped block) gives 0.
-    pub fn weight_grad_sq(&self, grads: &Gradients, device: &Device) -> Vec<Tensor<1>> {
+    pub fn weight_grad_norms(&self, grads: &Gradients, device: &Device) -> Vec<Tensor<1>> {
         self.blocks
             .iter()
             .zip(&self.meta.instances)
             .filter(|(_, m)| m.probe_layer.is_some())
             .map(|(block, _)| {
-                let mut visitor = WeightGradSq { grads, path: Vec::new(), sum: None };
+                let mut visitor = WeightGradNorms { grads, path: Vec::new(), norms: Vec::new() };
                 block.visit(&mut visitor);
-                visitor.sum.unwrap_or_else(|| Tensor::zeros([1], &device.clone().inner()))
+                match visitor.norms.len() {
+                    0 => Tensor::zeros([1], &device.clone().inner()),
+                    1 => visitor.norms.remove(0),
+                    _ => l2_norm(Tensor::cat(visitor.norms, 0)),
+                }
             })
             .collect()
     }
 
-    /// Per probe layer, the sum of squares of the gradient of the loss with
-    /// respect to that block's output (taps recorded by a probe pass).
-    pub fn output_grad_sq(&self, ctx: &Ctx, grads: &Gradients, device: &Device) -> Vec<Tensor<1>> {
-        ctx.taps.iter().map(|(_, zero)| zero.grad_sq(grads).unwrap_or_else(|| Tensor::zeros([1], &device.clone().inner()))).collect()
+    /// Per probe layer, the L2 norm of the gradient of the loss with respect
+    /// to that block's output (taps recorded by a probe pass).
+    pub fn output_grad_norms(&self, ctx: &Ctx, grads: &Gradients, device: &Device) -> Vec<Tensor<1>> {
+        ctx.taps.iter().map(|(_, zero)| zero.grad_norm(grads).unwrap_or_else(|| Tensor::zeros([1], &device.clone().inner()))).collect()
     }
 
     /// Saves the weights (and BN statistics) to `path` (`.bpk`).
@@ -387,13 +401,13 @@ impl ModuleVisitor for TrainableCounter {
     }
 }
 
-struct WeightGradSq<'a> {
+struct WeightGradNorms<'a> {
     grads: &'a Gradients,
     path: Vec<String>,
-    sum: Option<Tensor<1>>,
+    norms: Vec<Tensor<1>>,
 }
 
-impl ModuleVisitor for WeightGradSq<'_> {
+impl ModuleVisitor for WeightGradNorms<'_> {
     fn enter_module(&mut self, name: &str, _container_type: &str) {
         self.path.push(name.to_string());
     }
@@ -405,11 +419,7 @@ impl ModuleVisitor for WeightGradSq<'_> {
             return;
         }
         if let Some(g) = param.grad(self.grads) {
-            let sq = g.square().sum();
-            self.sum = Some(match self.sum.take() {
-                Some(s) => s + sq,
-                None => sq,
-            });
+            self.norms.push(l2_norm(g));
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use egui::{Color32, Vec2};
-use egui_plot::{Legend, Line, LineStyle, Plot, PlotPoints, Points};
+use egui_plot::{AxisHints, Legend, Line, LineStyle, Plot, PlotPoints, Points};
 
 use super::render::render;
 use crate::app::plots::{log_plot, log10};
@@ -118,7 +118,11 @@ impl Figure {
             } else {
                 Plot::new(id).x_axis_label(panel.x_label.as_str()).y_axis_label(panel.y_label.as_str())
             };
+            // Figures are static: label the x axis more densely than the
+            // interactive plots do, so depths like 10, 20, 50 all get a number.
+            let x_axis = AxisHints::new_x().label(panel.x_label.as_str()).label_spacing(28.0..=40.0);
             let mut plot = plot
+                .custom_x_axes(vec![x_axis])
                 .legend(Legend::default().position(panel.legend))
                 .height(PANEL_HEIGHT)
                 .width(PANEL_WIDTH - 16.0)

@@ -81,8 +81,8 @@ impl Stepper {
         let mut parts: Vec<Tensor<1>> = vec![loss.inner(), correct.inner()];
         let mut gate_layers = Vec::new();
         if probe {
-            parts.extend(net.weight_grad_sq(&grads, &self.device));
-            parts.extend(net.output_grad_sq(&self.ctx, &grads, &self.device));
+            parts.extend(net.weight_grad_norms(&grads, &self.device));
+            parts.extend(net.output_grad_norms(&self.ctx, &grads, &self.device));
             for (instance, gate) in &self.ctx.gates {
                 if let Some(layer) = net.meta.instances[*instance].probe_layer {
                     gate_layers.push(layer);
@@ -112,8 +112,8 @@ impl Stepper {
                     }
                 }
                 ProbeReadings {
-                    weight: values[2..2 + layers].iter().map(|v| v.sqrt()).collect(),
-                    output: values[2 + layers..2 + 2 * layers].iter().map(|v| v.sqrt()).collect(),
+                    weight: values[2..2 + layers].to_vec(),
+                    output: values[2 + layers..2 + 2 * layers].to_vec(),
                     values: probe_values,
                 }
             }),

@@ -1,5 +1,7 @@
-//! Small helpers shared by the library: seeded randomness, atomic files.
+//! Small helpers shared by the library: seeded randomness, atomic files,
+//! allocator settings.
 
+pub mod alloc;
 pub mod fsio;
 pub mod rng;
 

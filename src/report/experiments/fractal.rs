@@ -15,7 +15,7 @@ use crate::train::runfolder::RunFolder;
 
 pub fn run(ctx: &Context) -> Result<String, String> {
     let columns = if ctx.options.quick { 2 } else { 3 };
-    let epochs = if ctx.options.quick { 1 } else { 3 };
+    let epochs = if ctx.options.quick { 1 } else { 6 };
     let config = he_recipe(epochs, ctx.options.quick.then_some(30), 10);
     let shape = ctx.data.shape();
     let with_drop = presets::build(&format!("fractal-{columns}"), shape)?;

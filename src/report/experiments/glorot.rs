@@ -25,12 +25,26 @@ fn label(activation: Activation, init: Init) -> String {
     )
 }
 
+/// Below this, an f32 gradient has underflowed (f32's smallest normal
+/// number is about 1.2e-38): it is zero or denormal, not a measurement.
+const UNDERFLOW: f64 = 1e-37;
+
 /// The mean factor per hidden layer: the geometric mean of norm(l)/norm(l+1)
-/// over the hidden layers (between the first dense layer and the classifier).
+/// over the hidden layers (between the first dense layer and the
+/// classifier) whose gradient has not underflowed f32.
 fn factor_per_layer(norms: &[f64]) -> f64 {
     let hidden = &norms[..norms.len() - 1];
-    let n = hidden.len() - 1;
-    (hidden[0] / hidden[n]).powf(1.0 / n as f64)
+    let last = hidden.len() - 1;
+    let first = (0..=last).find(|&i| hidden[i..].iter().all(|v| *v > UNDERFLOW)).unwrap_or(last);
+    if first == last {
+        return f64::NAN;
+    }
+    (hidden[first] / hidden[last]).powf(1.0 / (last - first) as f64)
+}
+
+/// Layers (1-based, from the first) whose gradient underflowed f32.
+fn underflowed_layers(norms: &[f64]) -> usize {
+    norms[..norms.len() - 1].iter().take_while(|v| **v <= UNDERFLOW).count()
 }
 
 pub fn run(ctx: &Context) -> Result<String, String> {
@@ -47,6 +61,7 @@ pub fn run(ctx: &Context) -> Result<String, String> {
     let mut profiles = Vec::new(); // (combo index, norms at show_depth)
     let mut ratios: Vec<Vec<[f64; 2]>> = vec![Vec::new(); combos.len()];
     let mut factors: Vec<(usize, usize, f64)> = Vec::new();
+    let mut underflows: Vec<(usize, usize, usize)> = Vec::new();
     for &depth in &depths {
         let arch = presets::build(&format!("plain-mlp-{depth}"), shape)?;
         for (c, &(activation, init)) in combos.iter().enumerate() {
@@ -73,7 +88,10 @@ pub fn run(ctx: &Context) -> Result<String, String> {
                 ));
             }
             let first_over_last_hidden = norms[0] / norms[norms.len() - 2];
-            ratios[c].push([depth as f64, first_over_last_hidden]);
+            if norms[0] > UNDERFLOW {
+                ratios[c].push([depth as f64, first_over_last_hidden]);
+            }
+            underflows.push((c, depth, underflowed_layers(&norms)));
             factors.push((c, depth, factor_per_layer(&norms)));
             if depth == show_depth {
                 profiles.push((c, norms));
@@ -97,7 +115,8 @@ pub fn run(ctx: &Context) -> Result<String, String> {
             if activation != wanted {
                 continue;
             }
-            let points: Vec<[f64; 2]> = norms[..norms.len() - 1].iter().enumerate().map(|(l, v)| [(l + 1) as f64, *v]).collect();
+            let points: Vec<[f64; 2]> =
+                norms[..norms.len() - 1].iter().enumerate().filter(|(_, v)| **v > UNDERFLOW).map(|(l, v)| [(l + 1) as f64, *v]).collect();
             panel = panel.with(Series::new(label(activation, init), points, COLORS[*c]).without_markers());
             if activation == Activation::Tanh && init == Init::Standard {
                 // 1/√3 per layer, anchored at the last hidden layer.
@@ -165,10 +184,20 @@ pub fn run(ctx: &Context) -> Result<String, String> {
     md.push('\n');
     for (c, &(activation, init)) in combos.iter().enumerate() {
         md.push_str(&format!("| {} |", label(activation, init)));
-        for p in &ratios[c] {
-            md.push_str(&format!(" {:.2e} |", p[1]));
+        for &d in &depths {
+            match ratios[c].iter().find(|p| p[0] as usize == d) {
+                Some(p) => md.push_str(&format!(" {:.2e} |", p[1])),
+                None => {
+                    let n = underflows.iter().find(|u| u.0 == c && u.1 == d).map_or(0, |u| u.2);
+                    md.push_str(&format!(" underflow: 0 in f32 for layers 1–{n} |"));
+                }
+            }
         }
         md.push('\n');
     }
+    md.push_str(
+        "\nWhere a gradient falls below f32's smallest normal number (about 1.2e-38) it underflows to zero: the first layers of \
+         deep sigmoid nets then receive literally no gradient. Factors are measured over the layers that did not underflow.\n",
+    );
     Ok(md)
 }
