@@ -17,6 +17,7 @@ Usage: python3 bench/pytorch_reference.py --archs plain-20,resnet-20,resnet-56
 import argparse
 import json
 import resource
+import statistics
 import sys
 import time
 
@@ -103,22 +104,23 @@ def bench(name, device, batch, shape, steps, warmup, classes=10):
     model.train()
     for i in range(warmup):
         step(i)
-    if device == "cuda":
-        torch.cuda.synchronize()
-    started = time.perf_counter()
+    # Each step ends in a read to the host, so the step is finished when
+    # step() returns; the median step is robust to the odd slow one, as in
+    # depthlab's harness.
+    times = []
     for i in range(steps):
+        started = time.perf_counter()
         step(i)
-    if device == "cuda":
-        torch.cuda.synchronize()
-    secs = time.perf_counter() - started
+        times.append(time.perf_counter() - started)
+    secs = statistics.median(times)
     return {
         "arch": name,
         "device": device,
         "threads": torch.get_num_threads(),
         "params": params,
         "batch_size": batch,
-        "images_per_sec": steps * batch / secs,
-        "secs_per_step": secs / steps,
+        "images_per_sec": batch / secs,
+        "secs_per_step": secs,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "torch": torch.__version__,
     }

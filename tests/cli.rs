@@ -263,3 +263,34 @@ fn a_small_resnet_reaches_80_percent_on_fashion_mini_in_5_epochs() {
     eprintln!("resnet-8 on fashion-mini, 5 epochs: test accuracy {accuracy:.4} in {:.1} s", summary["wall_secs"].as_f64().unwrap());
     assert!(accuracy >= 0.80, "{summary}");
 }
+
+#[test]
+fn every_reproduction_regenerates_its_figure_and_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let output = depthlab(&["reproduce", "all", "--quick", "--backend", "cpu", "--out", out]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    for (name, csv) in [
+        ("glorot", "output_gradients.csv"),
+        ("highway", "results.csv"),
+        ("degradation", "results.csv"),
+        ("stochastic-depth", "first_layer_gradient.csv"),
+        ("fractal", "results.csv"),
+    ] {
+        let folder = dir.path().join(name);
+        let png = std::fs::read(folder.join("figure.png")).unwrap_or_else(|e| panic!("{name}: figure.png: {e}"));
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000, "{name}: a real PNG");
+        let image = image::load_from_memory(&png).unwrap();
+        assert!(image.width() > 500 && image.height() > 300, "{name}: {}x{}", image.width(), image.height());
+        let rows = std::fs::read_to_string(folder.join(csv)).unwrap_or_else(|e| panic!("{name}: {csv}: {e}"));
+        assert!(rows.lines().count() > 2, "{name}: {csv} has rows");
+        let summary = std::fs::read_to_string(folder.join("summary.md")).unwrap();
+        assert!(summary.contains("![figure](figure.png)") && summary.contains("|---"), "{name}: {summary}");
+    }
+    // The figures' numbers are the experiments' own: the Glorot factor for
+    // tanh with the standard init is 1/√3 per layer.
+    let glorot = std::fs::read_to_string(dir.path().join("glorot/summary.md")).unwrap();
+    let row = glorot.lines().find(|l| l.starts_with("| tanh standard")).unwrap();
+    let first: f64 = row.split('|').nth(2).unwrap().trim().parse().unwrap();
+    assert!((first - 1.0 / 3f64.sqrt()).abs() < 0.02, "{row}");
+}

@@ -46,7 +46,7 @@ impl Default for SweepSettings {
     fn default() -> Self {
         Self {
             families: vec![Family::Plain, Family::Resnet],
-            depths: "8,20,32".into(),
+            depths: "8,20,32,44".into(),
             seeds: 1,
             epochs: 1,
             max_steps: Some(150),

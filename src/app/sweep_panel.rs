@@ -161,7 +161,7 @@ fn results_ui(ui: &mut egui::Ui, app: &DepthLabApp, commands: &mut Vec<AppComman
         ui.add_space(30.0);
         ui.vertical_centered(|ui| {
             ui.heading("The degradation figure fills in here as the sweep's runs finish.");
-            ui.label("Defaults compare plain and residual nets at depths 8, 20 and 32 on the embedded data.");
+            ui.label("Defaults compare plain and residual nets at depths 8, 20, 32 and 44 on the embedded data.");
         });
         return;
     }

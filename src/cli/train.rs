@@ -123,7 +123,7 @@ pub struct SweepArgs {
     #[arg(long, default_value = "plain,resnet")]
     pub families: String,
     /// Depths (each family uses its valid depth nearest to each).
-    #[arg(long, default_value = "8,20,32")]
+    #[arg(long, default_value = "8,20,32,44")]
     pub depths: String,
     /// Seeds per (family, depth).
     #[arg(long, default_value_t = 1)]

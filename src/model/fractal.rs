@@ -97,7 +97,7 @@ impl FractalBlock {
 /// training), or of all inputs.
 fn join(inputs: Vec<Tensor<4>>, local_drop: f32, ctx: &mut Ctx) -> Tensor<4> {
     let n = inputs.len();
-    let keep = if ctx.training && local_drop > 0.0 && n > 1 {
+    let keep = if ctx.training && !ctx.calibrate && local_drop > 0.0 && n > 1 {
         let keep = local_keep_mask(n, local_drop, &mut ctx.rng);
         ctx.join_inputs.0 += keep.iter().filter(|&&k| k).count();
         ctx.join_inputs.1 += n;

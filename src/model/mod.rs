@@ -102,6 +102,9 @@ pub struct Ctx {
     pub fractal_column: Option<usize>,
     /// The column to evaluate alone, when not training.
     pub eval_column: Option<usize>,
+    /// A training-mode pass that only refreshes batch-norm statistics for
+    /// the sub-network that will be evaluated (`eval_column`): no drop-path.
+    pub calibrate: bool,
     pub(crate) join_inputs: (usize, usize),
     current: usize,
     /// (instance, zero leaf) for every tapped block output.
@@ -120,6 +123,7 @@ impl Ctx {
             rng,
             fractal_column: None,
             eval_column: None,
+            calibrate: false,
             join_inputs: (0, 0),
             current: 0,
             taps: Vec::new(),
@@ -318,6 +322,7 @@ impl Network {
     pub fn forward(&self, x: Tensor<4>, ctx: &mut Ctx) -> Tensor<2> {
         ctx.training = self.training.is_enabled() && x.device().is_autodiff();
         ctx.fractal_column = match (ctx.training, self.meta.fractal) {
+            (true, _) if ctx.calibrate => ctx.eval_column,
             (true, Some((global_ratio, columns))) => ctx.rng.bernoulli(f64::from(global_ratio)).then(|| 1 + ctx.rng.below(columns)),
             (true, None) => None,
             (false, _) => ctx.eval_column,

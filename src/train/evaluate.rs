@@ -17,6 +17,42 @@ pub fn evaluate(net: &Network, data: &Dataset, device: &Device, step: usize, epo
     evaluate_with(net, data, device, &mut Ctx::eval(), step, epoch, elapsed_secs)
 }
 
+/// Batches of 128 training images [`recalibrate_batch_norm`] uses by default
+/// (batch norm's momentum 0.1: 0.9^30 ≈ 4 % of the old statistics remain).
+pub const CALIBRATION_BATCHES: usize = 30;
+
+/// Refreshes the batch-norm running statistics of `net` (in training mode,
+/// on an autodiff device) for the sub-network `column` selects — one fractal
+/// column alone, or with `None` every column joined — from `batches` batches
+/// of training images, without touching the weights.
+///
+/// A net trained with drop-path accumulates its statistics over a mixture of
+/// sub-networks (single columns on global batches, random subsets of each
+/// join on local ones); one sub-network evaluated with that mixture's
+/// statistics is normalised wrongly. This is the usual remedy.
+pub fn recalibrate_batch_norm(net: &Network, data: &Dataset, device: &Device, column: Option<usize>, batches: usize, seed: u64) {
+    let (c, h, w) = (data.channels, data.height, data.width);
+    let mut order = crate::data::BatchOrder::new(seed, data.train.len());
+    let mut ctx = Ctx::new(crate::util::rng::Rng::stream(seed, "calibrate"));
+    ctx.calibrate = true;
+    ctx.eval_column = column;
+    let mut done = 0;
+    while done < batches && !data.train.is_empty() {
+        for chunk in order.next_epoch().chunks(EVAL_BATCH / 2) {
+            let batch = data.batch(&data.train, chunk, None);
+            let x = Tensor::<4>::from_data(TensorData::new(batch.images, [batch.size, c, h, w]), device);
+            ctx.reset();
+            // The forward pass in training mode is what updates the
+            // statistics; its output (and graph) is dropped.
+            let _ = net.forward(x, &mut ctx);
+            done += 1;
+            if done == batches {
+                break;
+            }
+        }
+    }
+}
+
 /// As [`evaluate`], with a chosen context (e.g. a single fractal column).
 pub fn evaluate_with(
     net: &Network,

@@ -171,3 +171,47 @@ fn vanishing_gradients_show_in_plain_sigmoid_nets_and_not_in_highway_nets() {
     eprintln!("highway-mlp-30 sigmoid standard, gate bias -2: last/first output gradient = {ratio:.3e}");
     assert!(ratio <= 100.0, "{ratio}");
 }
+
+#[test]
+fn recalibrated_batch_norm_fits_the_column_evaluated_alone() {
+    use crate::arch::{Architecture, BlockKind, BlockSpec};
+    use crate::model::{Ctx, Network};
+    use crate::util::rng::Rng;
+    use burn::prelude::*;
+    let data = digits();
+    let shape = data.shape();
+    let arch = Architecture {
+        name: "fractal".into(),
+        description: String::new(),
+        stochastic_depth: None,
+        blocks: vec![
+            BlockSpec::new(BlockKind::Fractal { columns: 2, filters: 4, local_drop: 0.15, global_ratio: 0.5 }),
+            BlockSpec::new(BlockKind::GlobalAvgPool),
+            BlockSpec::new(BlockKind::Classifier),
+        ],
+    };
+    let device = Device::flex().autodiff();
+    let (c, h, w) = (data.channels, data.height, data.width);
+    let n = data.train.len();
+    let images = data.batch(&data.train, &(0..n).collect::<Vec<_>>(), None).images;
+    let x = || Tensor::<4>::from_data(TensorData::new(images.clone(), [n, c, h, w]), &device);
+    let logits = |net: &Network, training: bool| {
+        let mut ctx = Ctx::new(Rng::new(0));
+        ctx.calibrate = true;
+        ctx.eval_column = Some(2);
+        let net = if training { net.clone() } else { net.valid() };
+        net.forward(x(), &mut ctx).into_data().try_to_vec::<f32>().unwrap()
+    };
+    // Column 2 alone, normalised by the statistics of the whole training set
+    // (training mode on one batch of every image, without drops): the target.
+    let target = logits(&Network::build(&arch, shape, data.classes(), &device, 1).unwrap(), true);
+    let distance = |v: &[f32]| v.iter().zip(&target).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    // The same weights in eval mode: with fresh statistics (mean 0, variance 1)
+    // far off, after recalibration close.
+    let net = Network::build(&arch, shape, data.classes(), &device, 1).unwrap();
+    let before = distance(&logits(&net, false));
+    super::evaluate::recalibrate_batch_norm(&net, &data, &device, Some(2), 40, 1);
+    let after = distance(&logits(&net, false));
+    eprintln!("column 2 logits vs batch statistics: before {before:.4}, after recalibration {after:.4}");
+    assert!(after < before / 4.0, "before {before}, after {after}");
+}

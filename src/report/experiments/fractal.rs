@@ -10,7 +10,7 @@ use super::{Context, he_recipe, relative};
 use crate::arch::{BlockKind, presets};
 use crate::model::Ctx;
 use crate::report::figure::{COLORS, Figure, Panel, Series};
-use crate::train::evaluate::evaluate_with;
+use crate::train::evaluate::{CALIBRATION_BATCHES, evaluate_with, recalibrate_batch_norm};
 use crate::train::runfolder::RunFolder;
 
 pub fn run(ctx: &Context) -> Result<String, String> {
@@ -27,21 +27,23 @@ pub fn run(ctx: &Context) -> Result<String, String> {
             *global_ratio = 0.0;
         }
     }
-    let device = Device::flex();
+    // Autodiff, so that a training-mode forward pass can refresh the
+    // batch-norm statistics of each sub-network before it is evaluated.
+    let device = Device::flex().autodiff();
     let mut rows = Vec::new();
     let mut series = Vec::new();
     let mut table = Vec::new();
     for (i, (label, arch)) in [("drop-path", with_drop), ("no-drop-path", without_drop)].into_iter().enumerate() {
         let run = ctx.train(&format!("fractal-{columns}-{label}"), arch, config.clone())?;
         let folder = RunFolder::open(&run.dir).map_err(|e| e.to_string())?;
-        let net = folder.load_network(&device).map_err(|e| e.to_string())?;
-        let eval = net.valid();
         let mut points = Vec::new();
         let mut errors = Vec::new();
         for column in (1..=columns).map(Some).chain([None]) {
+            let net = folder.load_network(&device).map_err(|e| e.to_string())?;
+            recalibrate_batch_norm(&net, &ctx.data, &device, column, CALIBRATION_BATCHES, 1);
             let mut eval_ctx = Ctx::eval();
             eval_ctx.eval_column = column;
-            let result = evaluate_with(&eval, &ctx.data, &device, &mut eval_ctx, 0, 0, 0.0);
+            let result = evaluate_with(&net.valid(), &ctx.data, &device, &mut eval_ctx, 0, 0, 0.0);
             let error = f64::from(1.0 - result.accuracy) * 100.0;
             let x = column.unwrap_or(columns + 1);
             (ctx.log)(&format!(
