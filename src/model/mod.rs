@@ -341,6 +341,13 @@ impl Network {
         h.into_flat()
     }
 
+    /// Whether training drops fractal paths (local or global drop-path), so
+    /// that it trains a mixture of sub-networks rather than one network.
+    pub fn has_drop_path(&self) -> bool {
+        self.meta.fractal.is_some_and(|(global_ratio, _)| global_ratio > 0.0)
+            || self.blocks.iter().any(|b| matches!(b, Block::Fractal(f) if f.local_drop > 0.0))
+    }
+
     /// Trainable parameters (BN running statistics are not parameters).
     pub fn num_trainable(&self) -> usize {
         let mut counter = TrainableCounter::default();

@@ -116,7 +116,7 @@ impl Figure {
             let plot = if panel.log_y {
                 log_plot(&id, &panel.x_label, &panel.y_label)
             } else {
-                Plot::new(id).x_axis_label(panel.x_label.as_str()).y_axis_label(panel.y_label.as_str())
+                Plot::new(id).y_axis_label(panel.y_label.as_str())
             };
             // Figures are static: label the x axis more densely than the
             // interactive plots do, so depths like 10, 20, 50 all get a number.
