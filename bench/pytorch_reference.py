@@ -12,7 +12,7 @@ and the number of correct predictions are read back to the host, as depthlab
 reads them every step.
 
 Usage: python3 bench/pytorch_reference.py --archs plain-20,resnet-20,resnet-56
-           --batch-size 128 --steps 10 --warmup 2 --device cpu [--json]
+           --batch-size 128 --steps 10 --warmup 2 --device cpu [--threads N] [--json]
 """
 import argparse
 import json
@@ -134,8 +134,11 @@ def main():
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--device", default="cpu", help="cpu, cuda, or cpu,cuda")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's choice)")
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
+    if a.threads is not None:
+        torch.set_num_threads(a.threads)
     shape = tuple(int(v) for v in a.input.split("x"))
     results = []
     for device in a.device.split(","):

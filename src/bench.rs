@@ -25,6 +25,9 @@ pub struct BenchCase {
     pub classes: usize,
     pub warmup_steps: usize,
     pub steps: usize,
+    /// CPU threads (`None`: every core).
+    #[serde(default)]
+    pub threads: Option<usize>,
 }
 
 /// What one configuration measured.
@@ -112,8 +115,12 @@ fn median(values: &mut [f64]) -> f64 {
     if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 }
 }
 
-/// Measures one configuration in this process.
+/// Measures one configuration in this process, on the threads it asks for.
 pub fn run_case(case: &BenchCase) -> Result<BenchResult, String> {
+    crate::util::threads::run_on(case.threads, "depthlab-bench", || measure(case))?
+}
+
+fn measure(case: &BenchCase) -> Result<BenchResult, String> {
     let compute = backend::select(case.backend);
     if case.backend == BackendChoice::Wgpu && compute.backend != backend::Backend::Wgpu {
         return Err(format!("wgpu was asked for but is not available: {}", compute.reason));

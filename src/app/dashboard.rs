@@ -270,6 +270,22 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppC
                 .response
                 .on_hover_text("Compute backend");
             ui.end_row();
+            ui.label("CPU threads");
+            ui.horizontal(|ui| {
+                let cores = crate::util::threads::available();
+                let mut all = t.threads.is_none();
+                ui.checkbox(&mut all, format!("all {cores}")).on_hover_text("Compute on every core");
+                match (all, &mut t.threads) {
+                    (false, Some(n)) => {
+                        ui.add(DragValue::new(n).range(1..=cores.max(1))).on_hover_text(
+                            "Cores this run computes on: fewer leave room for other runs or programs; results do not change",
+                        );
+                    }
+                    (false, None) => t.threads = Some((cores / 2).max(1)),
+                    (true, _) => t.threads = None,
+                }
+            });
+            ui.end_row();
             ui.label("layers");
             ui.horizontal(|ui| {
                 let mut override_act = t.overrides.activation.is_some();

@@ -358,7 +358,13 @@ impl eframe::App for DepthLabApp {
         // A scripted scene is not disturbed by wherever the pointer happens to be.
         if let Some(scene) = &mut self.scene {
             raw_input.events.retain(|e| {
-                !matches!(e, egui::Event::PointerMoved(_) | egui::Event::PointerButton { .. } | egui::Event::MouseMoved(_) | egui::Event::MouseWheel { .. })
+                !matches!(
+                    e,
+                    egui::Event::PointerMoved(_)
+                        | egui::Event::PointerButton { .. }
+                        | egui::Event::MouseMoved(_)
+                        | egui::Event::MouseWheel { .. }
+                )
             });
             let screen = raw_input.screen_rect.unwrap_or(egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(1440.0, 900.0)));
             raw_input.events.extend(scene.input_events(screen));

@@ -110,7 +110,13 @@ impl SceneRunner {
                 let delta = egui::vec2(0.0, if down { -60.0 } else { 60.0 });
                 vec![
                     egui::Event::PointerMoved(screen.center()),
-                    egui::Event::MouseWheel { unit: egui::MouseWheelUnit::Point, delta, phase: egui::TouchPhase::Move, source: egui::MouseWheelSource::Wheel, modifiers: egui::Modifiers::NONE },
+                    egui::Event::MouseWheel {
+                        unit: egui::MouseWheelUnit::Point,
+                        delta,
+                        phase: egui::TouchPhase::Move,
+                        source: egui::MouseWheelSource::Wheel,
+                        modifiers: egui::Modifiers::NONE,
+                    },
                 ]
             }
             _ => Vec::new(),

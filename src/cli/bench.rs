@@ -32,6 +32,9 @@ pub struct BenchArgs {
     /// Untimed steps first (wgpu compiles its kernels then).
     #[arg(long, default_value_t = 2)]
     pub warmup: usize,
+    /// CPU threads for depthlab and for PyTorch (default: every core).
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Also run bench/pytorch_reference.py and print depthlab/PyTorch.
     #[arg(long)]
     pub pytorch: bool,
@@ -82,6 +85,7 @@ pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
                 classes: 10,
                 warmup_steps: args.warmup,
                 steps: args.steps,
+                threads: args.threads,
             };
             let output = Command::new(&exe).arg("bench").arg("--single").arg(serde_json::to_string(&case)?).output()?;
             if !output.status.success() {
@@ -116,10 +120,15 @@ pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
                 _ => "cuda",
             })
             .collect();
-        let output = Command::new(&args.python)
+        let mut reference = Command::new(&args.python);
+        reference
             .arg(&args.pytorch_script)
             .args(["--archs", &args.archs, "--batch-size", &args.batch_size.to_string(), "--input", &args.input])
-            .args(["--steps", &args.steps.to_string(), "--warmup", &args.warmup.to_string(), "--device", &devices.join(","), "--json"])
+            .args(["--steps", &args.steps.to_string(), "--warmup", &args.warmup.to_string(), "--device", &devices.join(","), "--json"]);
+        if let Some(n) = args.threads {
+            reference.args(["--threads", &n.to_string()]);
+        }
+        let output = reference
             .output()
             .map_err(|e| CliError::new(1, format!("cannot run {} {}: {e}", args.python, args.pytorch_script.display())))?;
         if !output.status.success() {

@@ -65,6 +65,9 @@ pub struct TrainingFlags {
     /// Use only the first N test examples.
     #[arg(long)]
     pub test_examples: Option<usize>,
+    /// CPU threads each run computes on (default: every core).
+    #[arg(long)]
+    pub threads: Option<usize>,
     #[command(flatten)]
     pub layers: LayerFlags,
 }
@@ -99,6 +102,7 @@ impl TrainingFlags {
             train_limit: self.train_examples,
             test_limit: self.test_examples,
             overrides: self.layers.overrides(),
+            threads: self.threads,
         };
         config.check().map_err(|e| CliError::new(2, e))?;
         Ok(config)

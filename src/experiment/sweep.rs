@@ -163,7 +163,7 @@ pub fn spawn_sweep(
     data: Option<Arc<Dataset>>,
     wake: Option<Arc<dyn Fn() + Send + Sync>>,
 ) -> std::io::Result<RunHandle> {
-    spawn_worker("depthlab-sweep", wake, move |commands, events| {
+    spawn_worker("depthlab-sweep", config.train.threads, wake, move |commands, events| {
         if let Err(reason) = run_sweep(&config, data, &commands, &events) {
             events.send(Event::Finished(Box::new(crate::train::Summary::failed(reason))));
             events.send(Event::SweepFinished { stopped: true });

@@ -30,7 +30,7 @@ impl ConvLayer {
     }
 
     pub fn forward(&self, x: Features, _ctx: &mut Ctx) -> Features {
-        let x = self.conv.forward(x.into_map());
-        Features::Map(self.act.apply(layers::apply_norm(x, &self.norm)))
+        let x = layers::conv_forward(&self.conv, x.into_map());
+        Features::Map(layers::norm_act(x, self.norm.as_ref(), self.act))
     }
 }

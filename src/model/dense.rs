@@ -31,7 +31,7 @@ impl DenseLayer {
 
     pub fn forward(&self, x: Features, _ctx: &mut Ctx) -> Features {
         let x = self.linear.forward(x.into_flat());
-        Features::Flat(self.act.apply(layers::apply_norm(x, &self.norm)))
+        Features::Flat(layers::norm_act(x, self.norm.as_ref(), self.act))
     }
 }
 

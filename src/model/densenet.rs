@@ -27,12 +27,12 @@ pub struct DenseUnit {
 
 impl DenseUnit {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut h = self.act.apply(layers::apply_norm(x, &self.bottleneck_norm));
+        let mut h = layers::norm_act(x, self.bottleneck_norm.as_ref(), self.act);
         if let Some(conv) = &self.bottleneck {
-            h = conv.forward(h);
-            h = self.act.apply(layers::apply_norm(h, &self.norm));
+            h = layers::conv_forward(conv, h);
+            h = layers::norm_act(h, self.norm.as_ref(), self.act);
         }
-        self.conv.forward(h)
+        layers::conv_forward(&self.conv, h)
     }
 }
 
@@ -107,7 +107,7 @@ impl Transition {
     }
 
     pub fn forward(&self, x: Features, _ctx: &mut Ctx) -> Features {
-        let h = self.conv.forward(self.act.apply(layers::apply_norm(x.into_map(), &self.norm)));
+        let h = layers::conv_forward(&self.conv, layers::norm_act(x.into_map(), self.norm.as_ref(), self.act));
         Features::Map(avg_pool2d(h, AvgPoolOptions::new([2, 2]).with_stride([2, 2])))
     }
 }

@@ -58,9 +58,9 @@ impl HighwayConv {
 
     pub fn forward(&self, x: Features, ctx: &mut Ctx) -> Features {
         let x = x.into_map();
-        let h = self.act.apply(layers::apply_norm(self.transform.forward(x.clone()), &self.norm));
-        let t = self.gate.forward(x.clone());
-        let c = self.carry.as_ref().map(|conv| conv.forward(x.clone()));
+        let h = layers::norm_act(layers::conv_forward(&self.transform, x.clone()), self.norm.as_ref(), self.act);
+        let t = layers::conv_forward(&self.gate, x.clone());
+        let c = self.carry.as_ref().map(|conv| layers::conv_forward(conv, x.clone()));
         Features::Map(combine(x, h, t, c, ctx))
     }
 }
@@ -92,7 +92,7 @@ impl HighwayDense {
 
     pub fn forward(&self, x: Features, ctx: &mut Ctx) -> Features {
         let x = x.into_flat();
-        let h = self.act.apply(layers::apply_norm(self.transform.forward(x.clone()), &self.norm));
+        let h = layers::norm_act(self.transform.forward(x.clone()), self.norm.as_ref(), self.act);
         let t = self.gate.forward(x.clone());
         let c = self.carry.as_ref().map(|l| l.forward(x.clone()));
         Features::Flat(combine(x, h, t, c, ctx))

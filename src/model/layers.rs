@@ -8,6 +8,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 
+use super::cpu_ops;
 use crate::arch::{Activation, Init, LayerOptions, Norm};
 use crate::util::rng::Rng;
 
@@ -88,9 +89,24 @@ pub fn activate<const D: usize>(x: Tensor<D>, activation: Activation) -> Tensor<
 /// Applies an optional BN.
 pub fn apply_norm<const D: usize>(x: Tensor<D>, norm: &Option<BatchNorm>) -> Tensor<D> {
     match norm {
-        Some(bn) => bn.forward(x),
+        Some(bn) => cpu_ops::batch_norm_act(bn, x, false),
         None => x,
     }
+}
+
+/// An optional BN, then the activation: one fused kernel on the CPU when
+/// the activation is a ReLU.
+pub fn norm_act<const D: usize>(x: Tensor<D>, norm: Option<&BatchNorm>, act: Act) -> Tensor<D> {
+    match norm {
+        Some(bn) if act.0 == Activation::Relu => cpu_ops::batch_norm_act(bn, x, true),
+        Some(bn) => act.apply(cpu_ops::batch_norm_act(bn, x, false)),
+        None => act.apply(x),
+    }
+}
+
+/// `conv.forward(x)`, on the lab's own kernels on the CPU.
+pub fn conv_forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    cpu_ops::conv2d(conv, x)
 }
 
 /// The activation stored in a module (burn modules cannot hold foreign enums

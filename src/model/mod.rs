@@ -4,6 +4,7 @@
 //! training mode (autodiff device) or evaluation mode (`valid()`).
 
 pub mod conv;
+pub mod cpu_ops;
 pub mod dense;
 pub mod densenet;
 pub mod fractal;

@@ -14,7 +14,7 @@ use burn::tensor::ops::MaxPoolOptions;
 
 use super::layers::{self, Act, Builder};
 use super::{Ctx, Features};
-use crate::arch::{LayerOptions, Norm, Shortcut};
+use crate::arch::{Activation, LayerOptions, Norm, Shortcut};
 
 /// How the input reaches the addition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,11 +132,8 @@ impl ResidualBlock {
                 let conv = self.projection.as_ref()?;
                 // He et al. 2016b project the pre-activated input.
                 let input = if self.config.preactivation { preactivated.clone() } else { x.clone() };
-                let y = conv.forward(input);
-                Some(match &self.projection_norm {
-                    Some(bn) => bn.forward(y),
-                    None => y,
-                })
+                let y = layers::conv_forward(conv, input);
+                Some(layers::apply_norm(y, &self.projection_norm))
             }
         }
     }
@@ -150,20 +147,16 @@ impl ResidualBlock {
         for (i, conv) in self.convs.iter().enumerate() {
             if self.config.preactivation {
                 if i > 0 {
-                    h = act.apply(match self.norm(i) {
-                        Some(bn) => bn.forward(h),
-                        None => h,
-                    });
+                    h = layers::norm_act(h, self.norm(i), act);
                 }
-                h = conv.forward(h);
+                h = layers::conv_forward(conv, h);
             } else {
-                h = conv.forward(h);
-                if let Some(bn) = self.norm(i) {
-                    h = bn.forward(h);
-                }
-                if i < last {
-                    h = act.apply(h);
-                }
+                h = layers::conv_forward(conv, h);
+                h = if i < last {
+                    layers::norm_act(h, self.norm(i), act)
+                } else {
+                    layers::norm_act(h, self.norm(i), Act(Activation::Linear))
+                };
             }
         }
         h
@@ -172,14 +165,7 @@ impl ResidualBlock {
     pub fn forward(&self, x: Features, ctx: &mut Ctx) -> Features {
         let x = x.into_map();
         let act = self.config.act;
-        let preactivated = if self.config.preactivation {
-            act.apply(match self.norm(0) {
-                Some(bn) => bn.forward(x.clone()),
-                None => x.clone(),
-            })
-        } else {
-            x.clone()
-        };
+        let preactivated = if self.config.preactivation { layers::norm_act(x.clone(), self.norm(0), act) } else { x.clone() };
         let shortcut = self.shortcut(&x, &preactivated);
         let mut scale = None;
         if let (Some(p), Some(identity)) = (self.config.survival, &shortcut) {

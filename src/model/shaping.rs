@@ -71,8 +71,8 @@ impl NormAct {
 
     pub fn forward(&self, x: Features, _ctx: &mut Ctx) -> Features {
         match x {
-            Features::Map(x) => Features::Map(self.act.apply(layers::apply_norm(x, &self.norm))),
-            Features::Flat(x) => Features::Flat(self.act.apply(layers::apply_norm(x, &self.norm))),
+            Features::Map(x) => Features::Map(layers::norm_act(x, self.norm.as_ref(), self.act)),
+            Features::Flat(x) => Features::Flat(layers::norm_act(x, self.norm.as_ref(), self.act)),
         }
     }
 }

@@ -102,6 +102,9 @@ pub struct TrainConfig {
     pub test_limit: Option<usize>,
     /// Layer flags applied to the architecture.
     pub overrides: LayerOverrides,
+    /// CPU threads the run computes on (`None`: every core). Results do
+    /// not depend on it.
+    pub threads: Option<usize>,
 }
 
 impl Default for TrainConfig {
@@ -125,6 +128,7 @@ impl Default for TrainConfig {
             train_limit: None,
             test_limit: None,
             overrides: LayerOverrides::default(),
+            threads: None,
         }
     }
 }
@@ -147,7 +151,7 @@ impl TrainConfig {
         if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
             return Err(format!("weight decay must be 0 or more, not {}", self.weight_decay));
         }
-        Ok(())
+        crate::util::threads::check(self.threads)
     }
 
     /// The learning rate at `step` of `total` for base rate `base`.

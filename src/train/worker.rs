@@ -146,20 +146,31 @@ fn log_debug(message: &str) {
 }
 
 /// Starts `job` on a named thread with a command channel and a bounded
-/// event channel; `wake` is called after each event (the GUI repaints).
-pub fn spawn_worker<F>(name: &str, wake: Option<Arc<dyn Fn() + Send + Sync>>, job: F) -> std::io::Result<RunHandle>
+/// event channel; `wake` is called after each event (the GUI repaints). The
+/// job's tensor work runs on its own pool of `threads` compute threads
+/// (every core when `None`), so concurrent jobs do not share one pool.
+pub fn spawn_worker<F>(name: &str, threads: Option<usize>, wake: Option<Arc<dyn Fn() + Send + Sync>>, job: F) -> std::io::Result<RunHandle>
 where
     F: FnOnce(Receiver<Command>, EventSender) + Send + 'static,
 {
     let (command_tx, command_rx) = mpsc::channel();
     let (events, event_rx) = event_channel(wake);
-    let thread = std::thread::Builder::new().name(name.to_string()).spawn(move || job(command_rx, events))?;
+    let compute = format!("{name}-compute");
+    let thread = std::thread::Builder::new().name(name.to_string()).spawn(move || match crate::util::threads::pool(threads, &compute) {
+        Ok(pool) => pool.install(move || job(command_rx, events)),
+        Err(reason) => {
+            // The settings were checked before, so only the OS refusing
+            // threads lands here: run on the shared pool instead.
+            eprintln!("depthlab: {reason}; computing on the default threads");
+            job(command_rx, events)
+        }
+    })?;
     Ok(RunHandle { commands: command_tx, events: event_rx, thread: Some(thread) })
 }
 
 /// Starts one training run on a worker thread.
 pub fn spawn(request: RunRequest, wake: Option<Arc<dyn Fn() + Send + Sync>>) -> std::io::Result<RunHandle> {
-    spawn_worker("depthlab-train", wake, move |commands, events| {
+    spawn_worker("depthlab-train", request.config.threads, wake, move |commands, events| {
         let summary = train(request, &commands, &events);
         events.send(Event::Finished(Box::new(summary)));
     })

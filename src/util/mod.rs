@@ -4,6 +4,7 @@
 pub mod alloc;
 pub mod fsio;
 pub mod rng;
+pub mod threads;
 
 /// `269722` → `269.7k`, `1727962` → `1.73M`.
 pub fn format_params(params: usize) -> String {

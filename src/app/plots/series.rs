@@ -50,7 +50,9 @@ fn train_test_lines(
         let test: Vec<[f64; 2]> = run.evals.iter().map(|e| [e.step as f64, y(test_value(e))]).collect();
         if !test.is_empty() {
             plot.line(
-                Line::new(format!("{} test", run.name), PlotPoints::new(test.clone())).color(second_shade(run.color)).style(LineStyle::dashed_loose()),
+                Line::new(format!("{} test", run.name), PlotPoints::new(test.clone()))
+                    .color(second_shade(run.color))
+                    .style(LineStyle::dashed_loose()),
             );
             plot.points(Points::new(format!("{} test", run.name), PlotPoints::new(test)).color(run.color).radius(3.0));
         }

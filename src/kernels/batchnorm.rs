@@ -1,0 +1,365 @@
+//! Batch normalisation in training mode (statistics of the batch itself),
+//! optionally followed by a ReLU, over NCHW `f32` slices: two passes forward
+//! (statistics, then normalise-scale-shift-clamp) and two passes backward,
+//! where burn's generic composition makes a dozen.
+//!
+//! With `x̂ = (x − μ)/σ`, `z = γ·x̂ + β` and `y = relu(z)` (or `y = z`), and
+//! `dz = dy·[z > 0]`, the gradients over the `M = N·H·W` values of a channel
+//! are `dβ = Σ dz`, `dγ = Σ dz·x̂` and `dx = γ/σ · (dz − dβ/M − x̂·dγ/M)`.
+//! Only `x` is kept for the backward pass: the ReLU's mask is recomputed
+//! from it.
+
+use rayon::prelude::*;
+
+use super::simd::{LANES, vectorized};
+
+/// The batch's per-channel mean and biased variance (what burn's
+/// `batch_norm_train` returns, and what feeds the running statistics).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchNormStats {
+    pub mean: Vec<f32>,
+    pub var: Vec<f32>,
+}
+
+/// The shape `[N, C, plane]` of a batch-norm input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NormShape {
+    pub batch: usize,
+    pub channels: usize,
+    /// Values per channel per example (`H·W`; 1 for flat features).
+    pub plane: usize,
+}
+
+impl NormShape {
+    fn len(&self) -> usize {
+        self.batch * self.channels * self.plane
+    }
+
+    fn count(&self) -> f64 {
+        (self.batch * self.plane) as f64
+    }
+
+    /// The `N` slices of channel `c`.
+    fn channel<'a>(&self, data: &'a [f32], c: usize) -> impl Iterator<Item = &'a [f32]> + 'a {
+        let (channels, plane) = (self.channels, self.plane);
+        (0..self.batch).map(move |n| &data[(n * channels + c) * plane..][..plane])
+    }
+}
+
+vectorized! {
+    /// Σ (x − shift) and Σ (x − shift)², in lanes.
+    fn moments(values: &[f32], shift: f32) -> (f32, f32) {
+        let mut s1 = [0.0f32; LANES];
+        let mut s2 = [0.0f32; LANES];
+        let mut chunks = values.chunks_exact(LANES);
+        for chunk in &mut chunks {
+            for l in 0..LANES {
+                let d = chunk[l] - shift;
+                s1[l] += d;
+                s2[l] += d * d;
+            }
+        }
+        for (l, &v) in chunks.remainder().iter().enumerate() {
+            let d = v - shift;
+            s1[l] += d;
+            s2[l] += d * d;
+        }
+        (s1.iter().sum(), s2.iter().sum())
+    }
+}
+
+vectorized! {
+    /// `out = x·a + b`, clamped at 0 when `relu`.
+    fn affine(out: &mut [f32], x: &[f32], a: f32, b: f32, relu: bool) {
+        if relu {
+            for (o, &v) in out.iter_mut().zip(x) {
+                *o = (v * a + b).max(0.0);
+            }
+        } else {
+            for (o, &v) in out.iter_mut().zip(x) {
+                *o = v * a + b;
+            }
+        }
+    }
+}
+
+vectorized! {
+    /// Σ dz and Σ dz·(x − μ), where `dz = dy` masked by `x·a + b > 0` when
+    /// `relu`.
+    fn grad_moments(x: &[f32], dy: &[f32], a: f32, b: f32, mean: f32, relu: bool) -> (f32, f32) {
+        let mut s1 = [0.0f32; LANES];
+        let mut s2 = [0.0f32; LANES];
+        let mut chunks = x.chunks_exact(LANES).zip(dy.chunks_exact(LANES));
+        for (xc, gc) in &mut chunks {
+            for l in 0..LANES {
+                let dz = if !relu || xc[l] * a + b > 0.0 { gc[l] } else { 0.0 };
+                s1[l] += dz;
+                s2[l] += dz * (xc[l] - mean);
+            }
+        }
+        let tail = x.len() - x.len() % LANES;
+        for (l, (&xv, &gv)) in x[tail..].iter().zip(&dy[tail..]).enumerate() {
+            let dz = if !relu || xv * a + b > 0.0 { gv } else { 0.0 };
+            s1[l] += dz;
+            s2[l] += dz * (xv - mean);
+        }
+        (s1.iter().sum(), s2.iter().sum())
+    }
+}
+
+/// Per-channel constants of the input gradient:
+/// `dx = scale·dz − offset − slope·(x − μ)`.
+#[derive(Clone, Copy)]
+struct InputGrad {
+    a: f32,
+    b: f32,
+    mean: f32,
+    scale: f32,
+    offset: f32,
+    slope: f32,
+}
+
+vectorized! {
+    fn grad_input(out: &mut [f32], x: &[f32], dy: &[f32], k: InputGrad, relu: bool) {
+        for ((o, &xv), &gv) in out.iter_mut().zip(x).zip(dy) {
+            let dz = if !relu || xv * k.a + k.b > 0.0 { gv } else { 0.0 };
+            *o = k.scale * dz - k.offset - k.slope * (xv - k.mean);
+        }
+    }
+}
+
+fn check(shape: &NormShape, x: usize, gamma: usize, beta: usize) {
+    assert_eq!(x, shape.len(), "input length does not match {shape:?}");
+    assert_eq!(gamma, shape.channels, "gamma length does not match {shape:?}");
+    assert_eq!(beta, shape.channels, "beta length does not match {shape:?}");
+}
+
+/// Per-channel `a = γ/σ`, `b = β − μ·a`.
+fn scale_shift(stats: &BatchNormStats, gamma: &[f32], beta: &[f32], epsilon: f64) -> (Vec<f32>, Vec<f32>) {
+    let a: Vec<f32> = gamma.iter().zip(&stats.var).map(|(&g, &v)| (g as f64 / (v as f64 + epsilon).sqrt()) as f32).collect();
+    let b = beta.iter().zip(&stats.mean).zip(&a).map(|((&bt, &m), &a)| bt - m * a).collect();
+    (a, b)
+}
+
+/// The batch's mean and biased variance per channel.
+pub fn statistics(shape: &NormShape, x: &[f32]) -> BatchNormStats {
+    let per_channel: Vec<(f32, f32)> = (0..shape.channels)
+        .into_par_iter()
+        .map(|c| {
+            let shift = shape.channel(x, c).next().and_then(|s| s.first().copied()).unwrap_or(0.0);
+            let (mut s1, mut s2) = (0.0f64, 0.0f64);
+            for values in shape.channel(x, c) {
+                let (a, b) = moments(values, shift);
+                s1 += a as f64;
+                s2 += b as f64;
+            }
+            let m = shape.count().max(1.0);
+            let d = s1 / m;
+            ((shift as f64 + d) as f32, (s2 / m - d * d).max(0.0) as f32)
+        })
+        .collect();
+    BatchNormStats { mean: per_channel.iter().map(|p| p.0).collect(), var: per_channel.iter().map(|p| p.1).collect() }
+}
+
+/// Normalises `x` (`[N, C, plane]`) with the batch's own statistics, scales
+/// by `gamma`, shifts by `beta`, and applies a ReLU when `relu`. Returns the
+/// output and the statistics.
+pub fn forward_train(shape: &NormShape, x: &[f32], gamma: &[f32], beta: &[f32], epsilon: f64, relu: bool) -> (Vec<f32>, BatchNormStats) {
+    check(shape, x.len(), gamma.len(), beta.len());
+    let stats = statistics(shape, x);
+    let y = normalize(shape, x, &stats, gamma, beta, epsilon, relu);
+    (y, stats)
+}
+
+/// `γ·(x − μ)/√(var + ε) + β` with the given statistics (the batch's in
+/// training, the running ones in evaluation), then a ReLU when `relu`.
+pub fn normalize(shape: &NormShape, x: &[f32], stats: &BatchNormStats, gamma: &[f32], beta: &[f32], epsilon: f64, relu: bool) -> Vec<f32> {
+    check(shape, x.len(), gamma.len(), beta.len());
+    assert_eq!(stats.mean.len(), shape.channels, "statistics do not match {shape:?}");
+    let (a, b) = scale_shift(stats, gamma, beta, epsilon);
+    let mut y = vec![0.0f32; x.len()];
+    let image = shape.channels * shape.plane;
+    if image == 0 {
+        return y;
+    }
+    y.par_chunks_mut(image).zip(x.par_chunks(image)).for_each(|(out, input)| {
+        for c in 0..shape.channels {
+            let range = c * shape.plane..(c + 1) * shape.plane;
+            affine(&mut out[range.clone()], &input[range], a[c], b[c], relu);
+        }
+    });
+    y
+}
+
+/// The gradients of the loss with respect to `x`, `gamma` and `beta`, given
+/// the gradient `dy` of the (ReLU'd, when `relu`) output and the statistics
+/// the forward pass used.
+#[allow(clippy::too_many_arguments)]
+pub fn backward_train(
+    shape: &NormShape,
+    x: &[f32],
+    dy: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    stats: &BatchNormStats,
+    epsilon: f64,
+    relu: bool,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    check(shape, x.len(), gamma.len(), beta.len());
+    assert_eq!(dy.len(), x.len(), "output gradient length does not match {shape:?}");
+    let (a, b) = scale_shift(stats, gamma, beta, epsilon);
+    let sums: Vec<(f64, f64)> = (0..shape.channels)
+        .into_par_iter()
+        .map(|c| {
+            let (mut s1, mut s2) = (0.0f64, 0.0f64);
+            for (xs, gs) in shape.channel(x, c).zip(shape.channel(dy, c)) {
+                let (p, q) = grad_moments(xs, gs, a[c], b[c], stats.mean[c], relu);
+                s1 += p as f64;
+                s2 += q as f64;
+            }
+            (s1, s2)
+        })
+        .collect();
+    let m = shape.count().max(1.0);
+    let mut dgamma = Vec::with_capacity(shape.channels);
+    let mut dbeta = Vec::with_capacity(shape.channels);
+    let consts: Vec<InputGrad> = (0..shape.channels)
+        .map(|c| {
+            let inv_std = 1.0 / (stats.var[c] as f64 + epsilon).sqrt();
+            let (sum_dz, sum_dz_centered) = sums[c];
+            dbeta.push(sum_dz as f32);
+            dgamma.push((sum_dz_centered * inv_std) as f32);
+            let scale = gamma[c] as f64 * inv_std;
+            InputGrad {
+                a: a[c],
+                b: b[c],
+                mean: stats.mean[c],
+                scale: scale as f32,
+                offset: (scale * sum_dz / m) as f32,
+                slope: (scale * sum_dz_centered * inv_std * inv_std / m) as f32,
+            }
+        })
+        .collect();
+    let mut dx = vec![0.0f32; x.len()];
+    let image = shape.channels * shape.plane;
+    if image > 0 {
+        dx.par_chunks_mut(image).zip(x.par_chunks(image)).zip(dy.par_chunks(image)).for_each(|((out, input), grad)| {
+            for (c, k) in consts.iter().enumerate() {
+                let range = c * shape.plane..(c + 1) * shape.plane;
+                grad_input(&mut out[range.clone()], &input[range.clone()], &grad[range], *k, relu);
+            }
+        });
+    }
+    (dx, dgamma, dbeta)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(len: usize, seed: u64, offset: f32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (0..len)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0 + offset
+            })
+            .collect()
+    }
+
+    /// Forward in f64, straight from the definition.
+    fn reference(shape: &NormShape, x: &[f32], gamma: &[f32], beta: &[f32], eps: f64, relu: bool) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let m = (shape.batch * shape.plane) as f64;
+        let mut mean = vec![0.0; shape.channels];
+        let mut var = vec![0.0; shape.channels];
+        for c in 0..shape.channels {
+            let all: Vec<f64> = shape.channel(x, c).flatten().map(|&v| v as f64).collect();
+            mean[c] = all.iter().sum::<f64>() / m;
+            var[c] = all.iter().map(|v| (v - mean[c]).powi(2)).sum::<f64>() / m;
+        }
+        let mut y = vec![0.0; x.len()];
+        for (i, v) in x.iter().enumerate() {
+            let c = (i / shape.plane) % shape.channels;
+            let z = gamma[c] as f64 * (*v as f64 - mean[c]) / (var[c] + eps).sqrt() + beta[c] as f64;
+            y[i] = if relu { z.max(0.0) } else { z };
+        }
+        (y, mean, var)
+    }
+
+    fn shapes() -> Vec<NormShape> {
+        vec![
+            NormShape { batch: 4, channels: 3, plane: 37 },
+            NormShape { batch: 1, channels: 1, plane: 5 },
+            NormShape { batch: 7, channels: 2, plane: 1 },
+            NormShape { batch: 2, channels: 5, plane: 64 },
+        ]
+    }
+
+    #[test]
+    fn forward_matches_the_definition() {
+        for (t, shape) in shapes().iter().enumerate() {
+            // An offset far from zero tests the shifted moments.
+            let x = values(shape.len(), t as u64, 30.0);
+            let gamma = values(shape.channels, 10 + t as u64, 0.5);
+            let beta = values(shape.channels, 20 + t as u64, 0.0);
+            for relu in [false, true] {
+                let (y, stats) = forward_train(shape, &x, &gamma, &beta, 1e-5, relu);
+                let (ry, rmean, rvar) = reference(shape, &x, &gamma, &beta, 1e-5, relu);
+                for (a, e) in y.iter().zip(&ry) {
+                    assert!((*a as f64 - e).abs() < 1e-3 * (1.0 + e.abs()), "{shape:?} relu {relu}: {a} vs {e}");
+                }
+                for c in 0..shape.channels {
+                    assert!((stats.mean[c] as f64 - rmean[c]).abs() < 1e-4 * (1.0 + rmean[c].abs()));
+                    assert!((stats.var[c] as f64 - rvar[c]).abs() < 1e-4 * (1.0 + rvar[c]));
+                }
+            }
+        }
+    }
+
+    /// Central differences of `L = Σ w·y` in f64 against the analytic gradients.
+    #[test]
+    fn backward_matches_finite_differences() {
+        let shape = NormShape { batch: 3, channels: 2, plane: 5 };
+        let x = values(shape.len(), 1, 0.2);
+        let gamma = vec![1.3f32, -0.7];
+        let beta = vec![0.1f32, 0.4];
+        let w = values(shape.len(), 2, 0.0);
+        let eps = 1e-5;
+        for relu in [false, true] {
+            let loss = |x: &[f32], gamma: &[f32], beta: &[f32]| {
+                let (y, _, _) = reference(&shape, x, gamma, beta, eps, relu);
+                y.iter().zip(&w).map(|(a, b)| a * *b as f64).sum::<f64>()
+            };
+            let (_, stats) = forward_train(&shape, &x, &gamma, &beta, eps, relu);
+            let (dx, dgamma, dbeta) = backward_train(&shape, &x, &w, &gamma, &beta, &stats, eps, relu);
+            let h = 1e-3f32;
+            for i in 0..x.len() {
+                let (mut up, mut down) = (x.clone(), x.clone());
+                up[i] += h;
+                down[i] -= h;
+                let numeric = (loss(&up, &gamma, &beta) - loss(&down, &gamma, &beta)) / (2.0 * h as f64);
+                assert!((dx[i] as f64 - numeric).abs() < 2e-2 * (1.0 + numeric.abs()), "relu {relu} dx[{i}]: {} vs {numeric}", dx[i]);
+            }
+            for c in 0..2 {
+                let (mut up, mut down) = (gamma.clone(), gamma.clone());
+                up[c] += h;
+                down[c] -= h;
+                let numeric = (loss(&x, &up, &beta) - loss(&x, &down, &beta)) / (2.0 * h as f64);
+                assert!((dgamma[c] as f64 - numeric).abs() < 1e-2 * (1.0 + numeric.abs()), "dgamma {} vs {numeric}", dgamma[c]);
+                let (mut up, mut down) = (beta.clone(), beta.clone());
+                up[c] += h;
+                down[c] -= h;
+                let numeric = (loss(&x, &gamma, &up) - loss(&x, &gamma, &down)) / (2.0 * h as f64);
+                assert!((dbeta[c] as f64 - numeric).abs() < 1e-2 * (1.0 + numeric.abs()), "dbeta {} vs {numeric}", dbeta[c]);
+            }
+        }
+    }
+
+    #[test]
+    fn a_constant_channel_normalises_to_beta() {
+        let shape = NormShape { batch: 2, channels: 1, plane: 4 };
+        let (y, stats) = forward_train(&shape, &[3.0; 8], &[2.0], &[0.5], 1e-5, false);
+        assert_eq!(stats.var, vec![0.0]);
+        assert!(y.iter().all(|&v| (v - 0.5).abs() < 1e-6));
+    }
+}
