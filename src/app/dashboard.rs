@@ -274,7 +274,7 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppC
             ui.horizontal(|ui| {
                 let cores = crate::util::threads::available();
                 let mut all = t.threads.is_none();
-                ui.checkbox(&mut all, format!("all {cores}")).on_hover_text("Compute on every core");
+                ui.checkbox(&mut all, "all cores").on_hover_text(format!("Compute on every core ({cores} here)"));
                 match (all, &mut t.threads) {
                     (false, Some(n)) => {
                         ui.add(DragValue::new(n).range(1..=cores.max(1))).on_hover_text(

@@ -24,6 +24,7 @@
 pub mod batchnorm;
 pub mod conv;
 mod gemm;
+pub mod reduce;
 mod simd;
 
 pub use batchnorm::BatchNormStats;

@@ -55,6 +55,11 @@ pub trait LabKernels: Backend {
         relu: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 
+    /// The L2 norm of all of `x`'s values, shape `[1]`, accumulated in f64 so
+    /// that vanishing gradients (1e-25 and below) do not underflow when
+    /// squared. Not differentiable (it reads gradients).
+    fn lab_l2_norm(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
     /// Batch norm with given (running) statistics, then a ReLU when `relu`.
     fn lab_batch_norm_eval(
         x: FloatTensor<Self>,
@@ -106,6 +111,13 @@ fn geometry_of(conv: &Conv2d, x: &Tensor<4>) -> Option<ConvGeometry> {
     let g = ConvGeometry { batch, in_channels, in_height, in_width, out_channels, kernel: [kh, kw], stride: conv.stride, padding };
     let nonempty = [batch, in_channels, in_height, in_width, out_channels].iter().all(|&d| d > 0);
     (plain && nonempty).then_some(g)
+}
+
+/// The L2 norm of `x` in one pass on the CPU backend, or `None` on other
+/// devices.
+pub fn l2_norm<const D: usize>(x: &Tensor<D>) -> Option<Tensor<1>> {
+    (uses_lab_kernels(&x.device()) && x.dtype() == burn::tensor::DType::F32)
+        .then(|| Tensor::from_dispatch(<Dispatch as LabKernels>::lab_l2_norm(x.clone().into_dispatch())))
 }
 
 /// `bn.forward(x)` followed by a ReLU when `relu`, fused on the CPU. In
@@ -228,6 +240,10 @@ impl LabKernels for Flex {
         let shape = norm_shape(&x);
         let (y, stats) = batchnorm::forward_train(&shape, &values(&x), &values(&gamma), &values(&beta), epsilon, relu);
         (tensor(y, dims(&x)), tensor(stats.mean, [shape.channels]), tensor(stats.var, [shape.channels]))
+    }
+
+    fn lab_l2_norm(x: FlexTensor) -> FlexTensor {
+        tensor(vec![crate::kernels::reduce::l2_norm(&values(&x))], [1])
     }
 
     fn lab_batch_norm_eval(
@@ -408,6 +424,10 @@ impl<C: CheckpointStrategy> LabKernels for Autodiff<Flex, C> {
             OpsKind::UnTracked(prep) => prep.finish(y),
         };
         (output, Self::from_inner(mean), Self::from_inner(var))
+    }
+
+    fn lab_l2_norm(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::from_inner(Flex::lab_l2_norm(x.into_primitive()))
     }
 
     fn lab_batch_norm_eval(

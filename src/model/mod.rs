@@ -83,10 +83,26 @@ impl Features {
 /// values below about 1e-19 would underflow f32 (a vanishing gradient of
 /// 1e-25 would read as 0), so the values are scaled by their largest
 /// magnitude first: `‖g‖ = m · ‖g / m‖` with `m = max |g|`.
+///
+/// On the CPU backend this is one pass of the lab's own reduction, in f64.
 pub fn l2_norm<const D: usize>(g: Tensor<D>) -> Tensor<1> {
+    match cpu_ops::l2_norm(&g) {
+        Some(norm) => norm,
+        None => scaled_l2_norm(g),
+    }
+}
+
+/// [`l2_norm`] out of burn's tensor operations, for every device.
+pub fn scaled_l2_norm<const D: usize>(g: Tensor<D>) -> Tensor<1> {
     let m = g.clone().max_abs();
     let scale = m.clone().clamp_min(f32::MIN_POSITIVE).reshape([1; D]);
     (g / scale).square().sum().sqrt() * m
+}
+
+/// `√(Σ nᵢ²)` of the norms of the parts of a whole, in f64 (the squares of
+/// vanishing norms would underflow in f32).
+pub fn combine_norms(norms: &[f32]) -> f32 {
+    norms.iter().map(|&n| f64::from(n) * f64::from(n)).sum::<f64>().sqrt() as f32
 }
 
 /// State of one forward pass: mode, randomness for drop decisions, and what
@@ -356,10 +372,13 @@ impl Network {
         counter.count
     }
 
-    /// Per probe layer, the L2 norm of its weight gradients (conv kernels
-    /// and linear matrices together; BN and biases excluded), still on the
-    /// device. A layer that received no gradient (a dropped block) gives 0.
-    pub fn weight_grad_norms(&self, grads: &Gradients, device: &Device) -> Vec<Tensor<1>> {
+    /// Per probe layer, the L2 norms of each of its weight gradients (conv
+    /// kernels and linear matrices; BN and biases excluded), still on the
+    /// device. The layer's norm is the root of the sum of their squares
+    /// ([`combine_norms`]), taken on the host so that a layer costs no
+    /// device work beyond one reduction per weight. A layer that received
+    /// no gradient (a dropped block) has an empty list and a norm of 0.
+    pub fn weight_grad_norms(&self, grads: &Gradients) -> Vec<Vec<Tensor<1>>> {
         self.blocks
             .iter()
             .zip(&self.meta.instances)
@@ -367,11 +386,7 @@ impl Network {
             .map(|(block, _)| {
                 let mut visitor = WeightGradNorms { grads, path: Vec::new(), norms: Vec::new() };
                 block.visit(&mut visitor);
-                match visitor.norms.len() {
-                    0 => Tensor::zeros([1], &device.clone().inner()),
-                    1 => visitor.norms.remove(0),
-                    _ => l2_norm(Tensor::cat(visitor.norms, 0)),
-                }
+                visitor.norms
             })
             .collect()
     }

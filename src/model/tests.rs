@@ -323,11 +323,17 @@ fn wgpu_and_cpu_agree_on_the_same_weights() {
 fn gradient_norms_do_not_underflow() {
     let device = cpu();
     // Squaring 1e-25 underflows f32; the norm must not.
-    let tiny = Tensor::<2>::from_data(TensorData::new(vec![3e-25f32, -4e-25, 0.0, 0.0], [2, 2]), &device);
-    let norm = to_vec(l2_norm(tiny))[0];
-    assert!((norm - 5e-25).abs() < 1e-30, "{norm}");
-    let zeros = Tensor::<2>::zeros([3, 3], &device);
-    assert_eq!(to_vec(l2_norm(zeros))[0], 0.0);
-    let big = Tensor::<1>::from_data(TensorData::new(vec![3e20f32, 4e20], [2]), &device);
-    assert!((to_vec(l2_norm(big))[0] / 5e20 - 1.0).abs() < 1e-6);
+    // Both ways: the CPU backend's one-pass f64 reduction and the scaled
+    // composition every other device uses.
+    for norm_of in [l2_norm::<2>, scaled_l2_norm::<2>] {
+        let tiny = Tensor::<2>::from_data(TensorData::new(vec![3e-25f32, -4e-25, 0.0, 0.0], [2, 2]), &device);
+        let norm = to_vec(norm_of(tiny))[0];
+        assert!((norm - 5e-25).abs() < 1e-30, "{norm}");
+        let zeros = Tensor::<2>::zeros([3, 3], &device);
+        assert_eq!(to_vec(norm_of(zeros))[0], 0.0);
+        let big = Tensor::<2>::from_data(TensorData::new(vec![3e20f32, 4e20], [1, 2]), &device);
+        assert!((to_vec(norm_of(big))[0] / 5e20 - 1.0).abs() < 1e-6);
+    }
+    assert!((combine_norms(&[3e-25, 4e-25]) / 5e-25 - 1.0).abs() < 1e-6);
+    assert_eq!(combine_norms(&[]), 0.0);
 }

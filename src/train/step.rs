@@ -13,7 +13,7 @@ use burn::prelude::*;
 
 use super::config::{OptimizerKind, TrainConfig};
 use super::events::ProbeValue;
-use crate::model::{Ctx, Network};
+use crate::model::{Ctx, Network, combine_norms};
 use crate::util::rng::Rng;
 
 /// What a probe step measured, per probe layer.
@@ -77,11 +77,15 @@ impl Stepper {
         let loss = self.loss_fn.forward(logits.clone(), y.clone());
         let correct = logits.argmax(1).squeeze_dim::<1>(1).equal(y).int().sum().float();
         let grads = loss.backward();
-        let layers = net.meta.probe_layer_count();
         let mut parts: Vec<Tensor<1>> = vec![loss.inner(), correct.inner()];
+        // Per probe layer, how many weight norms it has (combined on the host).
+        let mut weight_counts = Vec::new();
         let mut gate_layers = Vec::new();
         if probe {
-            parts.extend(net.weight_grad_norms(&grads, &self.device));
+            for norms in net.weight_grad_norms(&grads) {
+                weight_counts.push(norms.len());
+                parts.extend(norms);
+            }
             parts.extend(net.output_grad_norms(&self.ctx, &grads, &self.device));
             for (instance, gate) in &self.ctx.gates {
                 if let Some(layer) = net.meta.instances[*instance].probe_layer {
@@ -101,9 +105,19 @@ impl Stepper {
             loss: values[0],
             correct: values[1],
             probe: probe.then(|| {
+                let mut rest = &values[2..];
+                let weight: Vec<f32> = weight_counts
+                    .iter()
+                    .map(|&n| {
+                        let (mine, others) = rest.split_at(n);
+                        rest = others;
+                        combine_norms(mine)
+                    })
+                    .collect();
+                let (output, gates) = rest.split_at(net.meta.probe_layer_count());
                 let mut probe_values: Vec<ProbeValue> = gate_layers
                     .iter()
-                    .zip(&values[2 + 2 * layers..])
+                    .zip(gates)
                     .map(|(&layer, &value)| ProbeValue { layer, name: "transform_gate_mean".into(), value })
                     .collect();
                 for (instance, name, value) in &self.ctx.events {
@@ -111,11 +125,7 @@ impl Stepper {
                         probe_values.push(ProbeValue { layer, name: (*name).into(), value: *value });
                     }
                 }
-                ProbeReadings {
-                    weight: values[2..2 + layers].to_vec(),
-                    output: values[2 + layers..2 + 2 * layers].to_vec(),
-                    values: probe_values,
-                }
+                ProbeReadings { weight, output: output.to_vec(), values: probe_values }
             }),
         };
         let net = if output.loss.is_finite() {
