@@ -1,7 +1,15 @@
-//! Choosing where tensors live: the GPU through wgpu, or the CPU (burn's
-//! pure-Rust `flex` backend). `auto` takes wgpu when a hardware adapter
-//! exists and the CPU otherwise; a software rasteriser (llvmpipe, lavapipe,
-//! WARP) counts as no GPU, since the CPU backend is much faster than one.
+//! Choosing where tensors live: the GPU through wgpu, an NVIDIA GPU through
+//! CUDA, or the CPU (burn's pure-Rust `flex` backend with the lab's own
+//! kernels). `auto` takes CUDA when this build has it and an NVIDIA driver
+//! answers, else wgpu when a hardware adapter exists, else the CPU; a
+//! software rasteriser (llvmpipe, lavapipe, WARP) counts as no GPU, since
+//! the CPU backend is much faster than one.
+//!
+//! CUDA is the cargo feature `cuda` (burn's CUDA backend, which loads the
+//! driver at run time). It is not in the default build: burn 0.22's CUDA
+//! runtime downloads an LLVM bundle while it compiles, which machines
+//! without a network cannot do. A build without it says so when asked for
+//! `--backend cuda`, naming the NVIDIA GPU if the driver sees one.
 
 use std::sync::OnceLock;
 
@@ -17,6 +25,8 @@ pub enum BackendChoice {
     #[default]
     Auto,
     Wgpu,
+    /// An NVIDIA GPU through CUDA (builds with the `cuda` feature).
+    Cuda,
     Cpu,
 }
 
@@ -25,17 +35,87 @@ pub enum BackendChoice {
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
     Wgpu,
+    Cuda,
     Cpu,
+}
+
+impl Backend {
+    /// Whether tensors live on a GPU.
+    pub fn is_gpu(self) -> bool {
+        !matches!(self, Backend::Cpu)
+    }
 }
 
 impl std::fmt::Display for Backend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Backend::Wgpu => "wgpu",
+            Backend::Cuda => "cuda",
             Backend::Cpu => "cpu",
         })
     }
 }
+
+/// An NVIDIA GPU the CUDA driver reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CudaGpu {
+    /// Device 0's name.
+    pub name: String,
+    /// GPUs the driver sees.
+    pub count: usize,
+}
+
+/// The NVIDIA driver's answer on this machine (asked once per process):
+/// the first GPU, or why there is none.
+pub fn cuda_driver() -> &'static Result<CudaGpu, String> {
+    static DRIVER: OnceLock<Result<CudaGpu, String>> = OnceLock::new();
+    DRIVER.get_or_init(ask_cuda_driver)
+}
+
+#[cfg(target_os = "linux")]
+fn ask_cuda_driver() -> Result<CudaGpu, String> {
+    use std::ffi::{CStr, c_char, c_int, c_uint, c_void};
+    // SAFETY: dlopen/dlsym are called with NUL-terminated names; each symbol
+    // is the CUDA driver API function of that name, called with the
+    // signature the CUDA driver API documents (`CUresult` is a C int,
+    // `CUdevice` a C int), and with buffers of the sizes passed.
+    unsafe {
+        let lib = libc::dlopen(c"libcuda.so.1".as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL);
+        if lib.is_null() {
+            return Err("no NVIDIA driver on this machine (libcuda.so.1 is not installed)".into());
+        }
+        let symbol = |name: &CStr| -> Result<*mut c_void, String> {
+            let f = libc::dlsym(lib, name.as_ptr());
+            if f.is_null() { Err(format!("the NVIDIA driver library has no {}", name.to_string_lossy())) } else { Ok(f) }
+        };
+        let init: extern "C" fn(c_uint) -> c_int = std::mem::transmute(symbol(c"cuInit")?);
+        let count: extern "C" fn(*mut c_int) -> c_int = std::mem::transmute(symbol(c"cuDeviceGetCount")?);
+        let device: extern "C" fn(*mut c_int, c_int) -> c_int = std::mem::transmute(symbol(c"cuDeviceGet")?);
+        let name: extern "C" fn(*mut c_char, c_int, c_int) -> c_int = std::mem::transmute(symbol(c"cuDeviceGetName")?);
+        let code = init(0);
+        if code != 0 {
+            return Err(format!("the NVIDIA driver did not start (cuInit returned {code})"));
+        }
+        let mut n: c_int = 0;
+        if count(&mut n) != 0 || n <= 0 {
+            return Err("the NVIDIA driver sees no GPU".into());
+        }
+        let mut dev: c_int = 0;
+        let mut buf = [0 as c_char; 256];
+        let named = device(&mut dev, 0) == 0 && name(buf.as_mut_ptr(), buf.len() as c_int - 1, dev) == 0;
+        let name = if named { CStr::from_ptr(buf.as_ptr()).to_string_lossy().into_owned() } else { "NVIDIA GPU".into() };
+        // The library stays loaded: the CUDA backend uses the same driver.
+        Ok(CudaGpu { name, count: n as usize })
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn ask_cuda_driver() -> Result<CudaGpu, String> {
+    Err("CUDA detection is only implemented on Linux".into())
+}
+
+/// Whether this build has the CUDA backend.
+pub const CUDA_BUILT: bool = cfg!(feature = "cuda");
 
 /// A wgpu adapter found on this machine.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -127,6 +207,32 @@ fn wgpu_on(adapter: &Adapter, reason: String) -> Compute {
     Compute { device: Device::wgpu(kind), backend: Backend::Wgpu, adapter: adapter.describe(), reason, fell_back: false }
 }
 
+#[cfg(feature = "cuda")]
+fn cuda_on(gpu: &CudaGpu, reason: String) -> Compute {
+    Compute { device: Device::cuda(0), backend: Backend::Cuda, adapter: format!("{} (CUDA)", gpu.name), reason, fell_back: false }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_on(_gpu: &CudaGpu, _reason: String) -> Compute {
+    unreachable!("CUDA is only chosen in builds with the cuda feature")
+}
+
+/// Why `--backend cuda` cannot run here, in words.
+fn cuda_refusal(driver: &Result<CudaGpu, String>) -> String {
+    match (CUDA_BUILT, driver) {
+        (true, Err(why)) => format!("--backend cuda: {why}"),
+        (false, Ok(gpu)) => format!(
+            "--backend cuda: this depthlab was built without its CUDA backend (cargo feature `cuda`); \
+             the NVIDIA GPU {} can train through wgpu instead: --backend wgpu",
+            gpu.name
+        ),
+        (false, Err(why)) => {
+            format!("--backend cuda: {why}; besides, this depthlab was built without its CUDA backend (cargo feature `cuda`)")
+        }
+        (true, Ok(_)) => unreachable!("CUDA is available"),
+    }
+}
+
 /// The best adapter: discrete, then integrated, then any hardware, then software.
 fn best_adapter(list: &[Adapter]) -> Option<&Adapter> {
     let rank = |a: &Adapter| match a.kind {
@@ -139,19 +245,30 @@ fn best_adapter(list: &[Adapter]) -> Option<&Adapter> {
     list.iter().min_by_key(|a| rank(a))
 }
 
-/// Picks the device for `choice` (adapters are only enumerated when the
-/// choice needs them).
-pub fn select(choice: BackendChoice) -> Compute {
+/// Picks the device for `choice` (the driver and adapters are only asked
+/// when the choice needs them). Fails only for CUDA when it is not there;
+/// `wgpu` without an adapter falls back to the CPU and says so.
+pub fn select(choice: BackendChoice) -> Result<Compute, String> {
     match choice {
-        BackendChoice::Cpu => select_from(choice, &[]),
-        _ => select_from(choice, adapters()),
+        BackendChoice::Cpu => select_from(choice, &[], &Err(String::new())),
+        BackendChoice::Wgpu => select_from(choice, adapters(), &Err(String::new())),
+        BackendChoice::Cuda | BackendChoice::Auto => select_from(choice, adapters(), cuda_driver()),
     }
 }
 
-/// Picks the device for `choice` among `list` (separate for tests).
-pub fn select_from(choice: BackendChoice, list: &[Adapter]) -> Compute {
+/// Picks the device for `choice` among `list` and the CUDA driver's answer
+/// (separate for tests).
+pub fn select_from(choice: BackendChoice, list: &[Adapter], cuda: &Result<CudaGpu, String>) -> Result<Compute, String> {
     let best = best_adapter(list);
-    match choice {
+    Ok(match choice {
+        BackendChoice::Cuda => match cuda {
+            Ok(gpu) if CUDA_BUILT => cuda_on(gpu, "CUDA was requested".into()),
+            _ => return Err(cuda_refusal(cuda)),
+        },
+        BackendChoice::Auto if CUDA_BUILT && cuda.is_ok() => match cuda {
+            Ok(gpu) => cuda_on(gpu, format!("found an NVIDIA GPU: {}", gpu.name)),
+            Err(_) => unreachable!("checked above"),
+        },
         BackendChoice::Cpu => cpu("the CPU backend was requested".into(), false),
         BackendChoice::Wgpu => match best {
             Some(a) if a.is_hardware() => wgpu_on(a, "wgpu was requested".into()),
@@ -163,7 +280,7 @@ pub fn select_from(choice: BackendChoice, list: &[Adapter]) -> Compute {
             Some(a) => cpu(format!("no GPU, only the software rasteriser {}: the CPU backend is faster", a.name), true),
             None => cpu("no GPU adapter found: using the CPU".into(), true),
         },
-    }
+    })
 }
 
 #[cfg(test)]
@@ -177,11 +294,11 @@ mod tests {
     #[test]
     fn auto_treats_a_software_rasteriser_as_no_gpu() {
         let list = [adapter("llvmpipe (LLVM 15.0.6, 256 bits)", AdapterKind::Software)];
-        let c = select_from(BackendChoice::Auto, &list);
+        let c = select_from(BackendChoice::Auto, &list, &no_driver()).unwrap();
         assert_eq!(c.backend, Backend::Cpu);
         assert!(c.reason.contains("software rasteriser llvmpipe"), "{}", c.reason);
         // Asked for explicitly, wgpu runs even on the software adapter.
-        assert_eq!(select_from(BackendChoice::Wgpu, &list).backend, Backend::Wgpu);
+        assert_eq!(select_from(BackendChoice::Wgpu, &list, &no_driver()).unwrap().backend, Backend::Wgpu);
     }
 
     #[test]
@@ -191,16 +308,55 @@ mod tests {
             adapter("Intel UHD", AdapterKind::Integrated),
             adapter("NVIDIA H100", AdapterKind::Discrete),
         ];
-        let c = select_from(BackendChoice::Auto, &list);
+        let c = select_from(BackendChoice::Auto, &list, &no_driver()).unwrap();
         assert_eq!(c.backend, Backend::Wgpu);
         assert!(c.adapter.contains("NVIDIA H100"));
-        assert_eq!(select_from(BackendChoice::Cpu, &list).backend, Backend::Cpu);
+        assert_eq!(select_from(BackendChoice::Cpu, &list, &no_driver()).unwrap().backend, Backend::Cpu);
     }
 
     #[test]
     fn no_adapter_at_all_falls_back_to_the_cpu() {
-        let c = select_from(BackendChoice::Wgpu, &[]);
+        let c = select_from(BackendChoice::Wgpu, &[], &no_driver()).unwrap();
         assert_eq!(c.backend, Backend::Cpu);
         assert!(c.fell_back);
+    }
+
+    fn no_driver() -> Result<CudaGpu, String> {
+        Err("no NVIDIA driver on this machine (libcuda.so.1 is not installed)".into())
+    }
+
+    #[test]
+    fn cuda_without_a_driver_is_a_clear_error_and_auto_falls_back_silently() {
+        let list = [adapter("llvmpipe", AdapterKind::Software)];
+        let err = select_from(BackendChoice::Cuda, &list, &no_driver()).unwrap_err();
+        assert!(err.contains("--backend cuda") && err.contains("no NVIDIA driver"), "{err}");
+        let auto = select_from(BackendChoice::Auto, &list, &no_driver()).unwrap();
+        assert_eq!(auto.backend, Backend::Cpu);
+        assert!(!auto.reason.contains("CUDA"), "{}", auto.reason);
+        let with_gpu = [adapter("NVIDIA H200", AdapterKind::Discrete)];
+        assert_eq!(select_from(BackendChoice::Auto, &with_gpu, &no_driver()).unwrap().backend, Backend::Wgpu);
+    }
+
+    #[test]
+    fn a_driver_without_the_cuda_build_points_to_wgpu() {
+        let driver = Ok(CudaGpu { name: "NVIDIA H200".into(), count: 1 });
+        let picked = select_from(BackendChoice::Cuda, &[], &driver);
+        if CUDA_BUILT {
+            assert_eq!(picked.unwrap().backend, Backend::Cuda);
+        } else {
+            let err = picked.unwrap_err();
+            assert!(err.contains("built without") && err.contains("NVIDIA H200") && err.contains("--backend wgpu"), "{err}");
+            // auto never picks what the build lacks.
+            let list = [adapter("NVIDIA H200", AdapterKind::Discrete)];
+            assert_eq!(select_from(BackendChoice::Auto, &list, &driver).unwrap().backend, Backend::Wgpu);
+        }
+    }
+
+    #[test]
+    fn this_machine_answers_the_cuda_question_without_panicking() {
+        match cuda_driver() {
+            Ok(gpu) => assert!(gpu.count >= 1 && !gpu.name.is_empty()),
+            Err(why) => assert!(!why.is_empty()),
+        }
     }
 }

@@ -121,7 +121,7 @@ pub fn run_case(case: &BenchCase) -> Result<BenchResult, String> {
 }
 
 fn measure(case: &BenchCase) -> Result<BenchResult, String> {
-    let compute = backend::select(case.backend);
+    let compute = backend::select(case.backend)?;
     if case.backend == BackendChoice::Wgpu && compute.backend != backend::Backend::Wgpu {
         return Err(format!("wgpu was asked for but is not available: {}", compute.reason));
     }

@@ -294,3 +294,92 @@ fn every_reproduction_regenerates_its_figure_and_numbers() {
     let first: f64 = row.split('|').nth(2).unwrap().trim().parse().unwrap();
     assert!((first - 1.0 / 3f64.sqrt()).abs() < 0.02, "{row}");
 }
+
+#[test]
+fn backend_cuda_without_it_is_refused_clearly_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let output = depthlab(&[
+        "train",
+        "--arch",
+        "plain-8",
+        "--data",
+        "digits",
+        "--max-steps",
+        "2",
+        "--backend",
+        "cuda",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    match depthlab::backend::select(depthlab::backend::BackendChoice::Cuda) {
+        Ok(_) => assert!(output.status.success(), "CUDA is here and the run should train: {}", stderr(&output)),
+        Err(reason) => {
+            assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+            let text = stderr(&output);
+            assert!(text.contains("--backend cuda") && text.contains(&reason), "{text}");
+            assert_eq!(text.lines().count(), 1, "one line, the reason: {text}");
+            assert!(!run.exists(), "nothing written");
+        }
+    }
+    // auto never fails for want of CUDA: it trains on whatever there is.
+    let output = depthlab(&[
+        "train",
+        "--arch",
+        "plain-8",
+        "--data",
+        "digits",
+        "--max-steps",
+        "2",
+        "--backend",
+        "auto",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("cuda"), "{}", stderr(&output));
+}
+
+/// The lab's CPU kernels sum in an order fixed by the shapes, so the number
+/// of compute threads changes the speed, not the numbers.
+#[test]
+fn threads_change_the_speed_and_not_the_losses() {
+    let dir = tempfile::tempdir().unwrap();
+    let losses = |threads: &str| {
+        let run = dir.path().join(format!("run-{threads}"));
+        let output = depthlab(&[
+            "train",
+            "--arch",
+            "resnet-8",
+            "--data",
+            "digits",
+            "--max-steps",
+            "6",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "32",
+            "--backend",
+            "cpu",
+            "--threads",
+            threads,
+            "--out",
+            run.to_str().unwrap(),
+        ]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let train: Value = serde_json::from_str(&std::fs::read_to_string(run.join("train.json")).unwrap()).unwrap();
+        assert_eq!(train["config"]["threads"], threads.parse::<u64>().unwrap(), "{train}");
+        std::fs::read_to_string(run.join("metrics.csv"))
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(",train,"))
+            .map(|l| l.split(',').nth(3).unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let one = losses("1");
+    assert_eq!(one.len(), 6, "{one:?}");
+    assert_eq!(one, losses("3"));
+    let output = depthlab(&["train", "--arch", "resnet-8", "--data", "digits", "--max-steps", "2", "--threads", "0"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("threads must be at least 1"), "{}", stderr(&output));
+}

@@ -265,6 +265,7 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppC
                 .show_ui(ui, |ui| {
                     ui.selectable_value(&mut t.backend, BackendChoice::Auto, "auto (GPU if there is one)");
                     ui.selectable_value(&mut t.backend, BackendChoice::Wgpu, "wgpu");
+                    ui.selectable_value(&mut t.backend, BackendChoice::Cuda, "cuda (NVIDIA)");
                     ui.selectable_value(&mut t.backend, BackendChoice::Cpu, "cpu");
                 })
                 .response

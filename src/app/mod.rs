@@ -252,9 +252,9 @@ impl DepthLabApp {
         };
         if options.probe_backend {
             let choice = app.state.train.backend;
-            app.tasks.spawn("backend", move || {
-                let c = crate::backend::select(choice);
-                TaskResult::Compute { adapter: c.adapter, reason: c.reason, gpu: c.backend == crate::backend::Backend::Wgpu }
+            app.tasks.spawn("backend", move || match crate::backend::select(choice) {
+                Ok(c) => TaskResult::Compute { adapter: c.adapter, reason: c.reason, gpu: c.backend.is_gpu() },
+                Err(reason) => TaskResult::Compute { adapter: "unavailable".into(), reason, gpu: false },
             });
         }
         if options.scan_runs {

@@ -19,7 +19,7 @@ pub struct BenchArgs {
     /// Architectures to time.
     #[arg(long, default_value = "plain-20,resnet-20,resnet-56")]
     pub archs: String,
-    /// Backends: cpu, wgpu (or both, comma-separated).
+    /// Backends: cpu, wgpu, cuda (comma-separated).
     #[arg(long, default_value = "cpu")]
     pub backends: String,
     #[arg(long, default_value_t = 128)]
@@ -55,8 +55,9 @@ fn parse_backend(text: &str) -> Result<BackendChoice, CliError> {
     match text.trim() {
         "cpu" => Ok(BackendChoice::Cpu),
         "wgpu" => Ok(BackendChoice::Wgpu),
+        "cuda" => Ok(BackendChoice::Cuda),
         "auto" => Ok(BackendChoice::Auto),
-        other => Err(CliError::new(2, format!("'{other}' is not a backend: cpu, wgpu or auto"))),
+        other => Err(CliError::new(2, format!("'{other}' is not a backend: cpu, wgpu, cuda or auto"))),
     }
 }
 
@@ -69,6 +70,9 @@ pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
     }
     let input = Shape::parse(&args.input).map_err(|e| CliError::new(2, e))?;
     let backends: Vec<BackendChoice> = args.backends.split(',').map(parse_backend).collect::<Result<_, _>>()?;
+    if backends.contains(&BackendChoice::Cuda) {
+        crate::backend::select(BackendChoice::Cuda).map_err(|e| CliError::new(2, e))?;
+    }
     let exe = std::env::current_exe()?;
     let mut results: Vec<BenchResult> = Vec::new();
     eprintln!(

@@ -105,6 +105,10 @@ impl TrainingFlags {
             threads: self.threads,
         };
         config.check().map_err(|e| CliError::new(2, e))?;
+        if config.backend == BackendChoice::Cuda {
+            // Refused before anything is written, with the reason.
+            crate::backend::select(BackendChoice::Cuda).map_err(|e| CliError::new(2, e))?;
+        }
         Ok(config)
     }
 }

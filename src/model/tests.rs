@@ -288,7 +288,7 @@ fn wgpu_and_cpu_agree_on_the_same_weights() {
         eprintln!("SKIPPED wgpu_and_cpu_agree_on_the_same_weights: no wgpu adapter on this machine");
         return;
     };
-    let compute = crate::backend::select(crate::backend::BackendChoice::Wgpu);
+    let compute = crate::backend::select(crate::backend::BackendChoice::Wgpu).expect("wgpu never refuses");
     assert_eq!(compute.backend, crate::backend::Backend::Wgpu, "{}", adapter.describe());
     let shape = Shape::map(3, 8, 8);
     let arch = Architecture {

@@ -243,7 +243,7 @@ impl Trainer {
         }
         arch.apply_overrides(&config.overrides);
         events.send(Event::Preparing("building the model".into()));
-        let compute = backend::select(config.backend);
+        let compute = backend::select(config.backend)?;
         let device = compute.device.clone().autodiff();
         device.seed(config.seed);
         let mut net = Network::build(&arch, data.shape(), data.classes(), &device, config.seed).map_err(|e| e.to_string())?;

@@ -137,7 +137,7 @@ impl Context<'_> {
     ) -> Result<Vec<f64>, String> {
         let mut arch = arch.clone();
         arch.apply_overrides(overrides);
-        let compute = backend::select(self.options.backend);
+        let compute = backend::select(self.options.backend)?;
         let device = compute.device.clone().autodiff();
         let data = &self.data;
         let net = Network::build(&arch, data.shape(), data.classes(), &device, seed).map_err(|e| e.to_string())?;
