@@ -11,6 +11,9 @@
 
 use rayon::prelude::*;
 
+use std::mem::MaybeUninit;
+
+use super::par_filled;
 use super::simd::{LANES, vectorized};
 
 /// The batch's per-channel mean and biased variance (what burn's
@@ -69,15 +72,17 @@ vectorized! {
 }
 
 vectorized! {
-    /// `out = x·a + b`, clamped at 0 when `relu`.
-    fn affine(out: &mut [f32], x: &[f32], a: f32, b: f32, relu: bool) {
+    /// `out = x·a + b`, clamped at 0 when `relu` (`out` and `x` have the
+    /// same length: every element is written).
+    fn affine(out: &mut [MaybeUninit<f32>], x: &[f32], a: f32, b: f32, relu: bool) {
+        assert_eq!(out.len(), x.len());
         if relu {
             for (o, &v) in out.iter_mut().zip(x) {
-                *o = (v * a + b).max(0.0);
+                o.write((v * a + b).max(0.0));
             }
         } else {
             for (o, &v) in out.iter_mut().zip(x) {
-                *o = v * a + b;
+                o.write(v * a + b);
             }
         }
     }
@@ -120,10 +125,12 @@ struct InputGrad {
 }
 
 vectorized! {
-    fn grad_input(out: &mut [f32], x: &[f32], dy: &[f32], k: InputGrad, relu: bool) {
+    /// Writes every element of `out` (`out`, `x` and `dy` have one length).
+    fn grad_input(out: &mut [MaybeUninit<f32>], x: &[f32], dy: &[f32], k: InputGrad, relu: bool) {
+        assert!(out.len() == x.len() && x.len() == dy.len());
         for ((o, &xv), &gv) in out.iter_mut().zip(x).zip(dy) {
             let dz = if !relu || xv * k.a + k.b > 0.0 { gv } else { 0.0 };
-            *o = k.scale * dz - k.offset - k.slope * (xv - k.mean);
+            o.write(k.scale * dz - k.offset - k.slope * (xv - k.mean));
         }
     }
 }
@@ -177,18 +184,17 @@ pub fn normalize(shape: &NormShape, x: &[f32], stats: &BatchNormStats, gamma: &[
     check(shape, x.len(), gamma.len(), beta.len());
     assert_eq!(stats.mean.len(), shape.channels, "statistics do not match {shape:?}");
     let (a, b) = scale_shift(stats, gamma, beta, epsilon);
-    let mut y = vec![0.0f32; x.len()];
     let image = shape.channels * shape.plane;
-    if image == 0 {
-        return y;
-    }
-    y.par_chunks_mut(image).zip(x.par_chunks(image)).for_each(|(out, input)| {
+    let fill = |n: usize, out: &mut [MaybeUninit<f32>]| {
+        let input = &x[n * image..(n + 1) * image];
         for c in 0..shape.channels {
             let range = c * shape.plane..(c + 1) * shape.plane;
             affine(&mut out[range.clone()], &input[range], a[c], b[c], relu);
         }
-    });
-    y
+    };
+    // SAFETY: every image's channels cover its whole chunk, and `affine`
+    // writes every element it is given.
+    unsafe { par_filled(x.len(), image, fill) }
 }
 
 /// The gradients of the loss with respect to `x`, `gamma` and `beta`, given
@@ -240,16 +246,17 @@ pub fn backward_train(
             }
         })
         .collect();
-    let mut dx = vec![0.0f32; x.len()];
     let image = shape.channels * shape.plane;
-    if image > 0 {
-        dx.par_chunks_mut(image).zip(x.par_chunks(image)).zip(dy.par_chunks(image)).for_each(|((out, input), grad)| {
-            for (c, k) in consts.iter().enumerate() {
-                let range = c * shape.plane..(c + 1) * shape.plane;
-                grad_input(&mut out[range.clone()], &input[range.clone()], &grad[range], *k, relu);
-            }
-        });
-    }
+    let fill = |n: usize, out: &mut [MaybeUninit<f32>]| {
+        let (input, grad) = (&x[n * image..(n + 1) * image], &dy[n * image..(n + 1) * image]);
+        for (c, k) in consts.iter().enumerate() {
+            let range = c * shape.plane..(c + 1) * shape.plane;
+            grad_input(&mut out[range.clone()], &input[range.clone()], &grad[range], *k, relu);
+        }
+    };
+    // SAFETY: every image's channels cover its whole chunk, and
+    // `grad_input` writes every element it is given.
+    let dx = unsafe { par_filled(x.len(), image, fill) };
     (dx, dgamma, dbeta)
 }
 

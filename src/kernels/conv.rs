@@ -16,8 +16,11 @@
 
 use rayon::prelude::*;
 
-use super::gemm::{View, matmul};
+use std::mem::MaybeUninit;
+
+use super::gemm::{View, matmul, matmul_uninit};
 use super::simd::vectorized;
+use super::{assume_written, par_filled};
 
 /// The shapes of one convolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -199,26 +202,26 @@ fn copy_row(dst: &mut [f32], src: &[f32]) {
     }
 }
 
-/// A thread's scratch space for unfolding images.
+/// A thread's scratch space for unfolding images, kept between calls (one
+/// per compute thread), so that the buffers are neither allocated nor
+/// cleared for every image.
+#[derive(Default)]
 pub struct Patches {
     col: Vec<f32>,
-    /// The image with its zero padding around each channel (stride-1
-    /// convolutions only). The border is zeroed once: unfolding only ever
-    /// writes the interior.
+    /// The image inside its zero padding (stride-1 convolutions only).
     padded: Vec<f32>,
 }
 
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Patches> = std::cell::RefCell::new(Patches::default());
+}
+
 impl Patches {
-    pub fn new(g: &ConvGeometry) -> Self {
-        let (col, padded) = if g.is_pointwise() {
-            (0, 0)
-        } else if g.stride == [1, 1] {
-            let (hp, wp) = (g.in_height + 2 * g.padding[0], g.in_width + 2 * g.padding[1]);
-            (g.patch_len() * g.out_plane(), g.in_channels * hp * wp)
-        } else {
-            (g.patch_len() * g.out_plane(), 0)
-        };
-        Self { col: vec![0.0; col], padded: vec![0.0; padded] }
+    /// Runs `f` with this thread's scratch space. `f` must not start
+    /// parallel work that could land back on this thread (the kernels call
+    /// single-threaded matrix multiplies inside).
+    pub fn with<R>(f: impl FnOnce(&mut Patches) -> R) -> R {
+        SCRATCH.with(|s| f(&mut s.borrow_mut()))
     }
 
     /// The patch matrix (`K × P`) of one image: the image itself for a
@@ -227,16 +230,29 @@ impl Patches {
         if g.is_pointwise() {
             return image;
         }
-        if g.stride == [1, 1] {
-            self.unfold_stride1(g, image);
-        } else {
-            unfold(g, image, &mut self.col);
+        let len = g.patch_len() * g.out_plane();
+        if self.col.len() < len {
+            self.col.resize(len, 0.0);
         }
-        &self.col
+        let col = &mut self.col[..len];
+        if g.stride == [1, 1] {
+            let padded_len = g.in_channels * (g.in_height + 2 * g.padding[0]) * (g.in_width + 2 * g.padding[1]);
+            if self.padded.len() < padded_len {
+                self.padded.resize(padded_len, 0.0);
+            }
+            unfold_stride1(g, image, &mut self.padded[..padded_len], col);
+        } else {
+            unfold(g, image, col);
+        }
+        col
     }
 
-    fn unfold_stride1(&mut self, g: &ConvGeometry, image: &[f32]) {
-        unfold_stride1(g, image, &mut self.padded, &mut self.col);
+    /// A buffer of `len` floats with no particular contents.
+    fn buffer(&mut self, len: usize) -> &mut [f32] {
+        if self.col.len() < len {
+            self.col.resize(len, 0.0);
+        }
+        &mut self.col[..len]
     }
 }
 
@@ -246,12 +262,18 @@ vectorized! {
     fn unfold_stride1(g: &ConvGeometry, image: &[f32], padded: &mut [f32], col: &mut [f32]) {
         let (ph, pw) = (g.padding[0], g.padding[1]);
         let (hp, wp) = (g.in_height + 2 * ph, g.in_width + 2 * pw);
-        let (w, in_plane) = (g.in_width, g.in_plane());
+        let (h, w, in_plane) = (g.in_height, g.in_width, g.in_plane());
         for c in 0..g.in_channels {
             let plane = &image[c * in_plane..(c + 1) * in_plane];
             let padded = &mut padded[c * hp * wp..(c + 1) * hp * wp];
+            // The buffer is reused: its border is cleared each time.
+            padded[..ph * wp].fill(0.0);
+            padded[(ph + h) * wp..].fill(0.0);
             for (r, src) in plane.chunks_exact(w).enumerate() {
-                copy_row(&mut padded[(r + ph) * wp + pw..][..w], src);
+                let row = &mut padded[(r + ph) * wp..(r + ph + 1) * wp];
+                row[..pw].fill(0.0);
+                row[pw + w..].fill(0.0);
+                copy_row(&mut row[pw..pw + w], src);
             }
         }
         let (ho, wo, p) = (g.out_height(), g.out_width(), g.out_plane());
@@ -315,30 +337,29 @@ fn check_lengths(g: &ConvGeometry, input: usize, weight: usize, output: usize) {
 /// (`[C_out, C_in, k_h, k_w]`), plus `bias` (`[C_out]`) when given:
 /// `[N, C_out, H_out, W_out]`.
 pub fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
-    let mut y = vec![0.0f32; g.batch * g.out_image()];
-    check_lengths(g, x.len(), weight.len(), y.len());
+    let len = g.batch * g.out_image();
+    check_lengths(g, x.len(), weight.len(), len);
     if let Some(b) = bias {
         assert_eq!(b.len(), g.out_channels, "bias length does not match {g:?}");
-    }
-    if y.is_empty() {
-        return y;
     }
     let (k, p) = (g.patch_len(), g.out_plane());
     // Computed as yᵀ = colᵀ · Wᵀ (P × C_out): the orientation measured
     // fastest (158 GFLOP/s against 96 for y = W · col on a 16-channel 32×32
     // layer, one core).
     let wt = View::col_major(weight, k, g.out_channels);
-    let image = |scratch: &mut Patches, (out, input): (&mut [f32], &[f32])| {
-        let patches = scratch.of(g, input);
-        matmul(out, (1, p), View::col_major(patches, p, k), wt, false);
+    let image = |n: usize, out: &mut [MaybeUninit<f32>]| {
+        let input = &x[n * g.in_image()..(n + 1) * g.in_image()];
+        Patches::with(|scratch| matmul_uninit(out, (1, p), View::col_major(scratch.of(g, input), p, k), wt));
         if let Some(b) = bias {
+            // SAFETY: the multiply wrote all of `out` (C_out × P).
+            let out = unsafe { assume_written(out) };
             for (row, &v) in out.chunks_exact_mut(p).zip(b) {
                 row.iter_mut().for_each(|o| *o += v);
             }
         }
     };
-    y.par_chunks_mut(g.out_image()).zip(x.par_chunks(g.in_image())).for_each_init(|| Patches::new(g), image);
-    y
+    // SAFETY: each image's multiply writes its whole C_out × P output.
+    unsafe { par_filled(len, g.out_image(), image) }
 }
 
 /// The gradient of the loss with respect to the convolution's input, given
@@ -354,11 +375,14 @@ pub fn backward_input(g: &ConvGeometry, dy: &[f32], weight: &[f32]) -> Vec<f32> 
     }
     let (k, p) = (g.patch_len(), g.out_plane());
     let wt = View::col_major(weight, k, g.out_channels);
-    let image = |col: &mut Vec<f32>, (out, grad): (&mut [f32], &[f32])| {
-        matmul(col, (p, 1), wt, View::row_major(grad, g.out_channels, p), false);
-        fold_add(g, col, out);
+    let image = |(out, grad): (&mut [f32], &[f32])| {
+        Patches::with(|scratch| {
+            let col = scratch.buffer(k * p);
+            matmul(col, (p, 1), wt, View::row_major(grad, g.out_channels, p), false);
+            fold_add(g, col, out);
+        })
     };
-    dx.par_chunks_mut(g.in_image()).zip(dy.par_chunks(g.out_image())).for_each_init(|| vec![0.0f32; k * p], image);
+    dx.par_chunks_mut(g.in_image()).zip(dy.par_chunks(g.out_image())).for_each(image);
     dx
 }
 
@@ -391,10 +415,11 @@ pub fn backward_weight(g: &ConvGeometry, x: &[f32], dy: &[f32], with_bias: bool)
     let group = |(xs, dys): (&[f32], &[f32])| {
         let mut dwt = vec![0.0f32; cout * k];
         let mut db = vec![0.0f32; if with_bias { cout } else { 0 }];
-        let mut scratch = Patches::new(g);
         for (input, grad) in xs.chunks_exact(g.in_image()).zip(dys.chunks_exact(g.out_image())) {
-            let patches = scratch.of(g, input);
-            matmul(&mut dwt, (1, cout), View::row_major(grad, cout, p), View::col_major(patches, p, k), true);
+            Patches::with(|scratch| {
+                let patches = View::col_major(scratch.of(g, input), p, k);
+                matmul(&mut dwt, (1, cout), View::row_major(grad, cout, p), patches, true);
+            });
             for (d, row) in db.iter_mut().zip(grad.chunks_exact(p)) {
                 *d += super::simd::sum(row);
             }
@@ -517,11 +542,13 @@ mod tests {
             let image = values(g.in_image(), 900 + t as u32);
             let mut general = vec![0.0f32; g.patch_len() * g.out_plane()];
             unfold(g, &image, &mut general);
-            let mut scratch = Patches::new(g);
-            // Twice: the second image reuses the padded buffer.
-            for _ in 0..2 {
-                assert_eq!(scratch.of(g, &image), &general[..], "{g:?}");
-            }
+            let mut scratch = Patches::default();
+            // Twice, with a larger geometry in between: the buffers are
+            // reused, their borders must be cleared again.
+            assert_eq!(scratch.of(g, &image), &general[..], "{g:?}");
+            let big = ConvGeometry { in_height: g.in_height + 3, in_width: g.in_width + 2, ..*g };
+            let _ = scratch.of(&big, &values(big.in_image(), 7));
+            assert_eq!(scratch.of(g, &image), &general[..], "{g:?} after a larger image");
         }
     }
 

@@ -41,17 +41,36 @@ fn last_index(rows: usize, cols: usize, row_stride: usize, col_stride: usize) ->
 /// `r * dst_strides.0 + c * dst_strides.1`. Runs on the calling thread: the
 /// kernels parallelise over images themselves.
 pub fn matmul(dst: &mut [f32], dst_strides: (usize, usize), lhs: View, rhs: View, accumulate: bool) {
+    // SAFETY: `dst` is initialised, so reading it when accumulating is fine.
+    unsafe { gemm_raw(dst.as_mut_ptr(), dst.len(), dst_strides, lhs, rhs, accumulate) }
+}
+
+/// `dst = lhs · rhs` into memory that need not be initialised. `gemm` with
+/// `read_dst` off never reads the destination (its kernels take the
+/// "alpha is zero" path, which only writes), and it writes every element of
+/// the `lhs.rows × rhs.cols` view.
+pub fn matmul_uninit(dst: &mut [std::mem::MaybeUninit<f32>], dst_strides: (usize, usize), lhs: View, rhs: View) {
+    // SAFETY: not accumulating, so nothing is read before it is written;
+    // `MaybeUninit<f32>` has the layout of `f32`.
+    unsafe { gemm_raw(dst.as_mut_ptr().cast::<f32>(), dst.len(), dst_strides, lhs, rhs, false) }
+}
+
+/// # Safety
+/// `dst` must be valid for writes of `dst_len` floats, and for reads of
+/// them when `accumulate`.
+unsafe fn gemm_raw(dst: *mut f32, dst_len: usize, dst_strides: (usize, usize), lhs: View, rhs: View, accumulate: bool) {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
     assert_eq!(rhs.rows, k, "inner dimensions differ");
     if m == 0 || n == 0 {
         return;
     }
-    assert!(last_index(m, n, dst_strides.0, dst_strides.1) < dst.len(), "destination view past the end of its slice");
+    assert!(last_index(m, n, dst_strides.0, dst_strides.1) < dst_len, "destination view past the end of its slice");
     if k == 0 {
         if !accumulate {
             for r in 0..m {
                 for c in 0..n {
-                    dst[r * dst_strides.0 + c * dst_strides.1] = 0.0;
+                    // SAFETY: inside the destination (checked above).
+                    unsafe { dst.add(r * dst_strides.0 + c * dst_strides.1).write(0.0) };
                 }
             }
         }
@@ -59,14 +78,15 @@ pub fn matmul(dst: &mut [f32], dst_strides: (usize, usize), lhs: View, rhs: View
     }
     assert!(last_index(m, k, lhs.row_stride, lhs.col_stride) < lhs.data.len(), "left operand past the end of its slice");
     assert!(last_index(k, n, rhs.row_stride, rhs.col_stride) < rhs.data.len(), "right operand past the end of its slice");
-    // SAFETY: every view was checked to lie inside its slice, and `dst` is
-    // borrowed mutably, so no operand aliases it.
+    // SAFETY: every view was checked to lie inside its slice, the caller
+    // vouches for `dst`, and the operands are shared borrows that cannot
+    // alias the exclusively borrowed destination.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             dst_strides.1 as isize,
             dst_strides.0 as isize,
             accumulate,
