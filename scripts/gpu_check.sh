@@ -5,7 +5,9 @@
 #      reference on CUDA and on the CPU, with the ratios;
 #   2. the same seed trained for 20 steps on wgpu and on the CPU: the losses
 #      must agree;
-#   3. ResNet-20 trained on fashion-mini for 400 steps on the GPU.
+#   3. ResNet-20 trained on fashion-mini for 400 steps on the GPU;
+#   4. the CPU backend's scaling: resnet-20 on 1, 2, 4, 8 and all cores
+#      (--threads), next to PyTorch on as many threads.
 #
 # Usage: scripts/gpu_check.sh            (builds depthlab with cargo first)
 #        DEPTHLAB_BIN=path/to/depthlab PYTHON=python3 OUT=dir scripts/gpu_check.sh
@@ -51,3 +53,9 @@ echo "== ResNet-20 on fashion-mini, GPU"
 rm -rf "$OUT/run-gpu"
 "$BIN" train --arch resnet-20 --backend wgpu --data fashion-mini --epochs 5 --max-steps 400 --schedule cosine --lr 0.1 \
     --probe-every 10 --out "$OUT/run-gpu" 2>&1 | grep -v '^\[' | tail -n 8 | tee "$OUT/train.txt"
+
+echo "== CPU scaling with --threads (resnet-20)"
+for t in 1 2 4 8 $(nproc); do
+    "$BIN" bench --archs resnet-20 --backends cpu --threads "$t" --pytorch --python "$PYTHON" --steps 10 --warmup 2 \
+        --out "$OUT/threads-$t.json" 2>&1 | grep -E '^cpu +resnet-20 .*x ' | sed "s/^/threads $t: /"
+done | tee "$OUT/threads.txt"
