@@ -252,7 +252,8 @@ pub fn select(choice: BackendChoice) -> Result<Compute, String> {
     match choice {
         BackendChoice::Cpu => select_from(choice, &[], &Err(String::new())),
         BackendChoice::Wgpu => select_from(choice, adapters(), &Err(String::new())),
-        BackendChoice::Cuda | BackendChoice::Auto => select_from(choice, adapters(), cuda_driver()),
+        BackendChoice::Cuda => select_from(choice, &[], cuda_driver()),
+        BackendChoice::Auto => select_from(choice, adapters(), cuda_driver()),
     }
 }
 

@@ -60,6 +60,10 @@ pub trait LabKernels: Backend {
     /// squared. Not differentiable (it reads gradients).
     fn lab_l2_norm(x: FloatTensor<Self>) -> FloatTensor<Self>;
 
+    /// `x` unchanged; in the backward pass, `x`'s gradient passes through
+    /// and the `[1]` leaf `probe` receives that gradient's L2 norm.
+    fn lab_tap(x: FloatTensor<Self>, probe: FloatTensor<Self>) -> FloatTensor<Self>;
+
     /// Batch norm with given (running) statistics, then a ReLU when `relu`.
     fn lab_batch_norm_eval(
         x: FloatTensor<Self>,
@@ -72,9 +76,40 @@ pub trait LabKernels: Backend {
     ) -> FloatTensor<Self>;
 }
 
+/// Which operations take the lab's kernels on the CPU: set by the
+/// environment variable `DEPTHLAB_CPU_KERNELS` (`all`, the default; `conv`
+/// for the convolutions only; `burn` for none), to compare them with burn's
+/// own or to step around one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum KernelSet {
+    Burn,
+    Conv,
+    All,
+}
+
+impl KernelSet {
+    /// The set this process uses (read once).
+    pub fn current() -> KernelSet {
+        static SET: std::sync::OnceLock<KernelSet> = std::sync::OnceLock::new();
+        *SET.get_or_init(|| match std::env::var("DEPTHLAB_CPU_KERNELS").as_deref() {
+            Ok("burn") => KernelSet::Burn,
+            Ok("conv") => KernelSet::Conv,
+            Ok("all") | Err(_) => KernelSet::All,
+            Ok(other) => {
+                eprintln!("depthlab: DEPTHLAB_CPU_KERNELS={other} is not all, conv or burn; using all");
+                KernelSet::All
+            }
+        })
+    }
+}
+
 /// Whether tensors on `device` run on the lab's CPU kernels.
 pub fn uses_lab_kernels(device: &Device) -> bool {
     device.clone().inner() == Device::flex()
+}
+
+fn lab_kernels_for(device: &Device, needed: KernelSet) -> bool {
+    KernelSet::current() >= needed && uses_lab_kernels(device)
 }
 
 // ---------------------------------------------------------------------------
@@ -85,7 +120,7 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let Some(geometry) = geometry_of(conv, &x) else {
         return conv.forward(x);
     };
-    if !uses_lab_kernels(&x.device()) || x.dtype() != burn::tensor::DType::F32 || geometry.validate().is_err() {
+    if !lab_kernels_for(&x.device(), KernelSet::Conv) || x.dtype() != burn::tensor::DType::F32 || geometry.validate().is_err() {
         return conv.forward(x);
     }
     let ([sh, sw], [ph, pw]) = (geometry.stride, geometry.padding);
@@ -116,8 +151,21 @@ fn geometry_of(conv: &Conv2d, x: &Tensor<4>) -> Option<ConvGeometry> {
 /// The L2 norm of `x` in one pass on the CPU backend, or `None` on other
 /// devices.
 pub fn l2_norm<const D: usize>(x: &Tensor<D>) -> Option<Tensor<1>> {
-    (uses_lab_kernels(&x.device()) && x.dtype() == burn::tensor::DType::F32)
+    (lab_kernels_for(&x.device(), KernelSet::All) && x.dtype() == burn::tensor::DType::F32)
         .then(|| Tensor::from_dispatch(<Dispatch as LabKernels>::lab_l2_norm(x.clone().into_dispatch())))
+}
+
+/// A `[1]` leaf for [`tap`] on the CPU backend's training device, or
+/// `None` where taps take burn's own route.
+pub fn tap_leaf(device: &Device) -> Option<Tensor<1>> {
+    (device.is_autodiff() && lab_kernels_for(device, KernelSet::All)).then(|| Tensor::<1>::zeros([1], device).require_grad())
+}
+
+/// `x` unchanged; after `backward`, `leaf`'s gradient is the L2 norm of the
+/// gradient of the loss with respect to `x` (computed once, in f64, as the
+/// gradient flows past: no copy of `x`, no zero tensor added to it).
+pub fn tap<const D: usize>(x: Tensor<D>, leaf: &Tensor<1>) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as LabKernels>::lab_tap(x.into_dispatch(), leaf.clone().into_dispatch()))
 }
 
 /// `bn.forward(x)` followed by a ReLU when `relu`, fused on the CPU. In
@@ -126,7 +174,7 @@ pub fn l2_norm<const D: usize>(x: &Tensor<D>) -> Option<Tensor<1>> {
 /// `BatchNorm` does.
 pub fn batch_norm_act<const D: usize>(bn: &BatchNorm, x: Tensor<D>, relu: bool) -> Tensor<D> {
     let device = x.device();
-    if !uses_lab_kernels(&device) || x.dtype() != burn::tensor::DType::F32 || D < 2 || x.dims()[1] != bn.gamma.dims()[0] {
+    if !lab_kernels_for(&device, KernelSet::All) || x.dtype() != burn::tensor::DType::F32 || D < 2 || x.dims()[1] != bn.gamma.dims()[0] {
         let y = bn.forward(x);
         return if relu { burn::tensor::activation::relu(y) } else { y };
     }
@@ -246,6 +294,10 @@ impl LabKernels for Flex {
         tensor(vec![crate::kernels::reduce::l2_norm(&values(&x))], [1])
     }
 
+    fn lab_tap(x: FlexTensor, _probe: FlexTensor) -> FlexTensor {
+        x
+    }
+
     fn lab_batch_norm_eval(
         x: FlexTensor,
         gamma: FlexTensor,
@@ -362,6 +414,24 @@ impl Backward<Flex, 3> for NormTrain {
     }
 }
 
+#[derive(Debug)]
+struct Tap;
+
+impl Backward<Flex, 2> for Tap {
+    type State = ();
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let dy = grads.consume::<Flex>(&ops.node);
+        let [x, probe] = ops.parents;
+        if let Some(node) = probe {
+            grads.register::<Flex>(node.id, tensor(vec![crate::kernels::reduce::l2_norm(&values(&dy))], [1]));
+        }
+        if let Some(node) = x {
+            grads.register::<Flex>(node.id, dy);
+        }
+    }
+}
+
 impl<C: CheckpointStrategy> LabKernels for Autodiff<Flex, C> {
     fn lab_conv2d(
         x: FloatTensor<Self>,
@@ -430,6 +500,10 @@ impl<C: CheckpointStrategy> LabKernels for Autodiff<Flex, C> {
         Self::from_inner(Flex::lab_l2_norm(x.into_primitive()))
     }
 
+    fn lab_tap(x: FloatTensor<Self>, probe: FloatTensor<Self>) -> FloatTensor<Self> {
+        Tap.prepare::<C>([x.node(), probe.node()]).compute_bound().stateless(x.into_primitive())
+    }
+
     fn lab_batch_norm_eval(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -489,6 +563,8 @@ mod tests {
 
     #[test]
     fn the_cpu_devices_take_the_lab_kernels() {
+        // These tests compare the lab's kernels with burn's: they must run.
+        assert_eq!(KernelSet::current(), KernelSet::All, "unset DEPTHLAB_CPU_KERNELS to test the kernels");
         assert!(uses_lab_kernels(&Device::flex()));
         assert!(uses_lab_kernels(&Device::flex().autodiff()));
     }
@@ -597,6 +673,28 @@ mod tests {
                 assert_close(&format!("{what}: running variance"), lab_bn.running_var.value(), burn_bn.running_var.value());
             }
         }
+    }
+
+    #[test]
+    fn a_tap_passes_the_gradient_through_and_reports_its_norm() {
+        let device = Device::flex().autodiff();
+        let mut rng = Rng::new(15);
+        let x = random([3, 2, 4, 4], &mut rng, &device).require_grad();
+        let r = random([3, 2, 4, 4], &mut rng, &device);
+        let leaf = tap_leaf(&device).expect("the CPU training device taps");
+        let y = tap(x.clone() * 2.0, &leaf);
+        let grads = (y * r.clone()).sum().backward();
+        // d(loss)/d(tapped output) = r, and x's gradient is 2 r.
+        let want = r.clone().square().sum().sqrt();
+        assert_close("tap norm", leaf.grad(&grads).unwrap(), want.inner());
+        assert_close("gradient through the tap", x.grad(&grads).unwrap(), (r * 2.0).inner());
+        // Vanishing gradients keep their size.
+        let z = random([2, 5], &mut rng, &device).require_grad();
+        let leaf = tap_leaf(&device).unwrap();
+        let grads = (tap(z.clone(), &leaf) * 1e-30).sum().backward();
+        let norm = leaf.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap()[0];
+        assert!((norm / (1e-30 * 10f32.sqrt()) - 1.0).abs() < 1e-5, "{norm}");
+        assert!(tap_leaf(&Device::flex()).is_none(), "no taps without autodiff");
     }
 
     #[test]

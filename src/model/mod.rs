@@ -56,25 +56,50 @@ impl Features {
         }
     }
 
-    /// Adds a zero leaf that requires a gradient: after `backward`, its
-    /// gradient is the gradient of the loss with respect to this output.
-    fn tapped(self) -> (Features, Features) {
+    /// Marks this output so that the backward pass reports the gradient of
+    /// the loss with respect to it. On the CPU backend an identity operation
+    /// takes the gradient's norm as it passes; elsewhere a zero leaf that
+    /// requires a gradient is added (its gradient is the output's).
+    fn tapped(self) -> (Features, Tap) {
+        let device = match &self {
+            Features::Map(x) => x.device(),
+            Features::Flat(x) => x.device(),
+        };
+        if let Some(leaf) = cpu_ops::tap_leaf(&device) {
+            let out = match self {
+                Features::Map(x) => Features::Map(cpu_ops::tap(x, &leaf)),
+                Features::Flat(x) => Features::Flat(cpu_ops::tap(x, &leaf)),
+            };
+            return (out, Tap::Norm(leaf));
+        }
         match self {
             Features::Map(x) => {
                 let zero = Tensor::<4>::zeros(x.dims(), &x.device()).require_grad();
-                (Features::Map(x + zero.clone()), Features::Map(zero))
+                (Features::Map(x + zero.clone()), Tap::Leaf(Features::Map(zero)))
             }
             Features::Flat(x) => {
                 let zero = Tensor::<2>::zeros(x.dims(), &x.device()).require_grad();
-                (Features::Flat(x + zero.clone()), Features::Flat(zero))
+                (Features::Flat(x + zero.clone()), Tap::Leaf(Features::Flat(zero)))
             }
         }
     }
+}
 
+/// Where a probe pass finds a block's output gradient after `backward`.
+#[derive(Clone, Debug)]
+pub enum Tap {
+    /// A `[1]` leaf whose gradient is the output gradient's L2 norm.
+    Norm(Tensor<1>),
+    /// A zero leaf shaped like the output: its gradient is the output's.
+    Leaf(Features),
+}
+
+impl Tap {
     fn grad_norm(&self, grads: &Gradients) -> Option<Tensor<1>> {
         match self {
-            Features::Map(x) => x.grad(grads).map(l2_norm),
-            Features::Flat(x) => x.grad(grads).map(l2_norm),
+            Tap::Norm(leaf) => leaf.grad(grads),
+            Tap::Leaf(Features::Map(x)) => x.grad(grads).map(l2_norm),
+            Tap::Leaf(Features::Flat(x)) => x.grad(grads).map(l2_norm),
         }
     }
 }
@@ -124,8 +149,8 @@ pub struct Ctx {
     pub calibrate: bool,
     pub(crate) join_inputs: (usize, usize),
     current: usize,
-    /// (instance, zero leaf) for every tapped block output.
-    pub taps: Vec<(usize, Features)>,
+    /// (instance, tap) for every tapped block output.
+    pub taps: Vec<(usize, Tap)>,
     /// (instance, mean transform gate) of highway layers.
     pub gates: Vec<(usize, Tensor<1>)>,
     /// (instance, probe name, value): stochastic depth and drop-path decisions.
@@ -350,8 +375,8 @@ impl Network {
             ctx.current = i;
             h = block.forward(h, ctx);
             if tap && self.meta.instances[i].probe_layer.is_some() {
-                let (out, zero) = h.tapped();
-                ctx.taps.push((i, zero));
+                let (out, tap) = h.tapped();
+                ctx.taps.push((i, tap));
                 h = out;
             }
         }
@@ -394,7 +419,7 @@ impl Network {
     /// Per probe layer, the L2 norm of the gradient of the loss with respect
     /// to that block's output (taps recorded by a probe pass).
     pub fn output_grad_norms(&self, ctx: &Ctx, grads: &Gradients, device: &Device) -> Vec<Tensor<1>> {
-        ctx.taps.iter().map(|(_, zero)| zero.grad_norm(grads).unwrap_or_else(|| Tensor::zeros([1], &device.clone().inner()))).collect()
+        ctx.taps.iter().map(|(_, tap)| tap.grad_norm(grads).unwrap_or_else(|| Tensor::zeros([1], &device.clone().inner()))).collect()
     }
 
     /// Saves the weights (and BN statistics) to `path` (`.bpk`).
