@@ -26,6 +26,7 @@ pub mod conv;
 mod gemm;
 pub mod reduce;
 mod simd;
+pub mod unfold;
 
 pub use batchnorm::BatchNormStats;
 pub use conv::ConvGeometry;

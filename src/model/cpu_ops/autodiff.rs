@@ -1,0 +1,223 @@
+//! The extension's operations on the CPU backend with autodiff: the forward
+//! pass on the lab's kernels and a hand-written backward pass for each.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, AutodiffBackend, Flex};
+
+use super::LabKernels;
+use super::flex::{conv_geometry, dims, flex_conv2d, norm_shape, stats_of, tensor, values};
+use crate::kernels::batchnorm::{self, BatchNormStats};
+use crate::kernels::conv::{self, ConvGeometry};
+
+// ---------------------------------------------------------------------------
+// The CPU backend with autodiff: the forward on the kernels above, and a
+// hand-written backward pass.
+
+/// What the convolution's backward pass needs.
+#[derive(Clone, Debug)]
+struct ConvState {
+    x: FlexTensor,
+    weight: FlexTensor,
+    geometry: ConvGeometry,
+}
+
+/// Registers the convolution's gradients for the parents that want them.
+fn conv_backward(state: ConvState, dy: FlexTensor, grads: &mut Gradients, parents: &[Option<burn::backend::autodiff::NodeId>; 3]) {
+    let g = state.geometry;
+    let dy = values(&dy);
+    if let Some(id) = parents[0] {
+        let dx = conv::backward_input(&g, &dy, &values(&state.weight));
+        grads.register::<Flex>(id, tensor(dx, [g.batch, g.in_channels, g.in_height, g.in_width]));
+    }
+    if parents[1].is_some() || parents[2].is_some() {
+        let (dw, db) = conv::backward_weight(&g, &values(&state.x), &dy, parents[2].is_some());
+        if let Some(id) = parents[1] {
+            grads.register::<Flex>(id, tensor(dw, [g.out_channels, g.in_channels, g.kernel[0], g.kernel[1]]));
+        }
+        if let (Some(id), Some(db)) = (parents[2], db) {
+            grads.register::<Flex>(id, tensor(db, [g.out_channels]));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ConvWithBias;
+
+impl Backward<Flex, 3> for ConvWithBias {
+    type State = ConvState;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let dy = grads.consume::<Flex>(&ops.node);
+        let [x, w, b] = ops.parents;
+        conv_backward(ops.state, dy, grads, &[x.map(|n| n.id), w.map(|n| n.id), b.map(|n| n.id)]);
+    }
+}
+
+#[derive(Debug)]
+struct ConvNoBias;
+
+impl Backward<Flex, 2> for ConvNoBias {
+    type State = ConvState;
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let dy = grads.consume::<Flex>(&ops.node);
+        let [x, w] = ops.parents;
+        conv_backward(ops.state, dy, grads, &[x.map(|n| n.id), w.map(|n| n.id), None]);
+    }
+}
+
+/// What batch norm's backward pass needs.
+#[derive(Clone, Debug)]
+struct NormState {
+    x: FlexTensor,
+    gamma: FlexTensor,
+    beta: FlexTensor,
+    stats: BatchNormStats,
+    epsilon: f64,
+    relu: bool,
+}
+
+#[derive(Debug)]
+struct NormTrain;
+
+impl Backward<Flex, 3> for NormTrain {
+    type State = NormState;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let dy = grads.consume::<Flex>(&ops.node);
+        let s = ops.state;
+        let shape = norm_shape(&s.x);
+        let (dx, dgamma, dbeta) = batchnorm::backward_train(
+            &shape,
+            &values(&s.x),
+            &values(&dy),
+            &values(&s.gamma),
+            &values(&s.beta),
+            &s.stats,
+            s.epsilon,
+            s.relu,
+        );
+        let [x, gamma, beta] = ops.parents;
+        if let Some(node) = x {
+            grads.register::<Flex>(node.id, tensor(dx, dims(&s.x)));
+        }
+        if let Some(node) = gamma {
+            grads.register::<Flex>(node.id, tensor(dgamma, [shape.channels]));
+        }
+        if let Some(node) = beta {
+            grads.register::<Flex>(node.id, tensor(dbeta, [shape.channels]));
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Tap;
+
+impl Backward<Flex, 2> for Tap {
+    type State = ();
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let dy = grads.consume::<Flex>(&ops.node);
+        let [x, probe] = ops.parents;
+        if let Some(node) = probe {
+            grads.register::<Flex>(node.id, tensor(vec![crate::kernels::reduce::l2_norm(&values(&dy))], [1]));
+        }
+        if let Some(node) = x {
+            grads.register::<Flex>(node.id, dy);
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> LabKernels for Autodiff<Flex, C> {
+    fn lab_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        stride_h: usize,
+        stride_w: usize,
+        pad_h: usize,
+        pad_w: usize,
+    ) -> FloatTensor<Self> {
+        let (stride, padding) = ([stride_h, stride_w], [pad_h, pad_w]);
+        let geometry = conv_geometry(x.primitive(), weight.primitive(), stride, padding);
+        match ConvNoBias.prepare::<C>([x.node(), weight.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let (x, weight) = (x.into_primitive(), weight.into_primitive());
+                let y = flex_conv2d(&x, &weight, None, stride, padding);
+                prep.finish(ConvState { x, weight, geometry }, y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(flex_conv2d(x.primitive(), weight.primitive(), None, stride, padding)),
+        }
+    }
+
+    fn lab_conv2d_bias(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride_h: usize,
+        stride_w: usize,
+        pad_h: usize,
+        pad_w: usize,
+    ) -> FloatTensor<Self> {
+        let (stride, padding) = ([stride_h, stride_w], [pad_h, pad_w]);
+        let geometry = conv_geometry(x.primitive(), weight.primitive(), stride, padding);
+        match ConvWithBias.prepare::<C>([x.node(), weight.node(), bias.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let (x, weight, bias) = (x.into_primitive(), weight.into_primitive(), bias.into_primitive());
+                let y = flex_conv2d(&x, &weight, Some(&bias), stride, padding);
+                prep.finish(ConvState { x, weight, geometry }, y)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(flex_conv2d(x.primitive(), weight.primitive(), Some(bias.primitive()), stride, padding))
+            }
+        }
+    }
+
+    fn lab_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+        relu: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let prep = NormTrain.prepare::<C>([x.node(), gamma.node(), beta.node()]).compute_bound().stateful();
+        let (x, gamma, beta) = (x.into_primitive(), gamma.into_primitive(), beta.into_primitive());
+        let (y, mean, var) = Flex::lab_batch_norm_train(x.clone(), gamma.clone(), beta.clone(), epsilon, relu);
+        let output = match prep {
+            OpsKind::Tracked(prep) => {
+                let stats = stats_of(&mean, &var);
+                prep.finish(NormState { x, gamma, beta, stats, epsilon, relu }, y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        };
+        (output, Self::from_inner(mean), Self::from_inner(var))
+    }
+
+    fn lab_l2_norm(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::from_inner(Flex::lab_l2_norm(x.into_primitive()))
+    }
+
+    fn lab_tap(x: FloatTensor<Self>, probe: FloatTensor<Self>) -> FloatTensor<Self> {
+        Tap.prepare::<C>([x.node(), probe.node()]).compute_bound().stateless(x.into_primitive())
+    }
+
+    fn lab_batch_norm_eval(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+        relu: bool,
+    ) -> FloatTensor<Self> {
+        // Evaluation on a training device (rare: a frozen layer): burn's
+        // differentiable composition.
+        use burn::backend::ops::{ActivationOps, ModuleOps};
+        let y = <Self as ModuleOps<Self>>::batch_norm(x, gamma, beta, mean, variance, epsilon);
+        if relu { <Self as ActivationOps<Self>>::relu(y) } else { y }
+    }
+}

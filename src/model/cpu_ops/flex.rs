@@ -1,0 +1,123 @@
+//! The lab's kernels on raw `flex` buffers: conversions between burn's CPU
+//! tensors and slices, and the extension's operations on the plain CPU
+//! backend.
+
+use burn::backend::flex::{FlexTensor, Layout};
+use burn::backend::{Flex, TensorMetadata};
+use burn::prelude::*;
+use burn::tensor::{Bytes, DType};
+
+use super::LabKernels;
+use crate::kernels::batchnorm::{self, BatchNormStats, NormShape};
+use crate::kernels::conv::{self, ConvGeometry};
+
+// ---------------------------------------------------------------------------
+// Raw buffers.
+
+/// The values of an `f32` tensor in row-major order (copied only when the
+/// tensor is a strided view).
+pub(super) fn values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+    match t.as_slice::<f32>() {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(t.to_contiguous().as_slice::<f32>().map(<[f32]>::to_vec).unwrap_or_default()),
+    }
+}
+
+pub(super) fn tensor(data: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
+    FlexTensor::new(Bytes::from_elems(data), Layout::contiguous(shape.into()), DType::F32)
+}
+
+pub(super) fn dims(t: &FlexTensor) -> Vec<usize> {
+    t.shape().iter().copied().collect()
+}
+
+pub(super) fn conv_geometry(x: &FlexTensor, weight: &FlexTensor, stride: [usize; 2], padding: [usize; 2]) -> ConvGeometry {
+    let (xd, wd) = (dims(x), dims(weight));
+    ConvGeometry {
+        batch: xd[0],
+        in_channels: xd[1],
+        in_height: xd[2],
+        in_width: xd[3],
+        out_channels: wd[0],
+        kernel: [wd[2], wd[3]],
+        stride,
+        padding,
+    }
+}
+
+pub(super) fn norm_shape(x: &FlexTensor) -> NormShape {
+    let d = dims(x);
+    NormShape { batch: d[0], channels: d[1], plane: d[2..].iter().product() }
+}
+
+pub(super) fn stats_of(mean: &FlexTensor, var: &FlexTensor) -> BatchNormStats {
+    BatchNormStats { mean: values(mean).into_owned(), var: values(var).into_owned() }
+}
+
+// ---------------------------------------------------------------------------
+// The CPU backend.
+
+pub(super) fn flex_conv2d(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    bias: Option<&FlexTensor>,
+    stride: [usize; 2],
+    padding: [usize; 2],
+) -> FlexTensor {
+    let g = conv_geometry(x, weight, stride, padding);
+    let bias = bias.map(values);
+    let y = conv::forward(&g, &values(x), &values(weight), bias.as_deref());
+    tensor(y, [g.batch, g.out_channels, g.out_height(), g.out_width()])
+}
+
+impl LabKernels for Flex {
+    fn lab_conv2d(x: FlexTensor, weight: FlexTensor, stride_h: usize, stride_w: usize, pad_h: usize, pad_w: usize) -> FlexTensor {
+        flex_conv2d(&x, &weight, None, [stride_h, stride_w], [pad_h, pad_w])
+    }
+
+    fn lab_conv2d_bias(
+        x: FlexTensor,
+        weight: FlexTensor,
+        bias: FlexTensor,
+        stride_h: usize,
+        stride_w: usize,
+        pad_h: usize,
+        pad_w: usize,
+    ) -> FlexTensor {
+        flex_conv2d(&x, &weight, Some(&bias), [stride_h, stride_w], [pad_h, pad_w])
+    }
+
+    fn lab_batch_norm_train(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        epsilon: f64,
+        relu: bool,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let shape = norm_shape(&x);
+        let (y, stats) = batchnorm::forward_train(&shape, &values(&x), &values(&gamma), &values(&beta), epsilon, relu);
+        (tensor(y, dims(&x)), tensor(stats.mean, [shape.channels]), tensor(stats.var, [shape.channels]))
+    }
+
+    fn lab_l2_norm(x: FlexTensor) -> FlexTensor {
+        tensor(vec![crate::kernels::reduce::l2_norm(&values(&x))], [1])
+    }
+
+    fn lab_tap(x: FlexTensor, _probe: FlexTensor) -> FlexTensor {
+        x
+    }
+
+    fn lab_batch_norm_eval(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        mean: FlexTensor,
+        variance: FlexTensor,
+        epsilon: f64,
+        relu: bool,
+    ) -> FlexTensor {
+        let shape = norm_shape(&x);
+        let y = batchnorm::normalize(&shape, &values(&x), &stats_of(&mean, &variance), &values(&gamma), &values(&beta), epsilon, relu);
+        tensor(y, dims(&x))
+    }
+}

@@ -1,0 +1,207 @@
+//! The lab's CPU kernels ([`crate::kernels`]) as burn operations, through a
+//! backend extension: on the CPU backend (`flex`, with or without autodiff)
+//! a convolution or a batch norm (+ ReLU) runs the lab's kernels with a
+//! hand-written backward pass; on every other device (wgpu, CUDA) the same
+//! calls take burn's own modules. Models call [`conv2d`] and
+//! [`batch_norm_act`] and never see the difference.
+
+mod autodiff;
+mod flex;
+#[cfg(test)]
+mod tests;
+
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, Dispatch, backend_extension};
+use burn::nn::BatchNorm;
+use burn::nn::conv::Conv2d;
+use burn::prelude::*;
+
+use crate::kernels::conv::ConvGeometry;
+
+/// Operations the lab implements itself on the CPU backend.
+#[backend_extension(Flex, Autodiff)]
+pub trait LabKernels: Backend {
+    /// A 2-D convolution without bias, dilation or groups.
+    fn lab_conv2d(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        stride_h: usize,
+        stride_w: usize,
+        pad_h: usize,
+        pad_w: usize,
+    ) -> FloatTensor<Self>;
+
+    /// The same with a bias (the extension macro cannot route an optional
+    /// tensor, so the bias gets its own operation).
+    fn lab_conv2d_bias(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        stride_h: usize,
+        stride_w: usize,
+        pad_h: usize,
+        pad_w: usize,
+    ) -> FloatTensor<Self>;
+
+    /// Batch norm with the batch's statistics, then a ReLU when `relu`.
+    /// Returns the output, the batch mean and the biased batch variance.
+    fn lab_batch_norm_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+        relu: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+
+    /// The L2 norm of all of `x`'s values, shape `[1]`, accumulated in f64 so
+    /// that vanishing gradients (1e-25 and below) do not underflow when
+    /// squared. Not differentiable (it reads gradients).
+    fn lab_l2_norm(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// `x` unchanged; in the backward pass, `x`'s gradient passes through
+    /// and the `[1]` leaf `probe` receives that gradient's L2 norm.
+    fn lab_tap(x: FloatTensor<Self>, probe: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// Batch norm with given (running) statistics, then a ReLU when `relu`.
+    fn lab_batch_norm_eval(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+        relu: bool,
+    ) -> FloatTensor<Self>;
+}
+
+/// Which operations take the lab's kernels on the CPU: set by the
+/// environment variable `DEPTHLAB_CPU_KERNELS` (`all`, the default; `conv`
+/// for the convolutions only; `burn` for none), to compare them with burn's
+/// own or to step around one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum KernelSet {
+    Burn,
+    Conv,
+    All,
+}
+
+impl KernelSet {
+    /// The set this process uses (read once).
+    pub fn current() -> KernelSet {
+        static SET: std::sync::OnceLock<KernelSet> = std::sync::OnceLock::new();
+        *SET.get_or_init(|| match std::env::var("DEPTHLAB_CPU_KERNELS").as_deref() {
+            Ok("burn") => KernelSet::Burn,
+            Ok("conv") => KernelSet::Conv,
+            Ok("all") | Err(_) => KernelSet::All,
+            Ok(other) => {
+                eprintln!("depthlab: DEPTHLAB_CPU_KERNELS={other} is not all, conv or burn; using all");
+                KernelSet::All
+            }
+        })
+    }
+}
+
+/// Whether tensors on `device` run on the lab's CPU kernels.
+pub fn uses_lab_kernels(device: &Device) -> bool {
+    device.clone().inner() == Device::flex()
+}
+
+fn lab_kernels_for(device: &Device, needed: KernelSet) -> bool {
+    KernelSet::current() >= needed && uses_lab_kernels(device)
+}
+
+// ---------------------------------------------------------------------------
+// The model-facing functions.
+
+/// `conv.forward(x)`, on the lab's kernels on the CPU.
+pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let Some(geometry) = geometry_of(conv, &x) else {
+        return conv.forward(x);
+    };
+    if !lab_kernels_for(&x.device(), KernelSet::Conv) || x.dtype() != burn::tensor::DType::F32 || geometry.validate().is_err() {
+        return conv.forward(x);
+    }
+    let ([sh, sw], [ph, pw]) = (geometry.stride, geometry.padding);
+    let (x, weight) = (x.into_dispatch(), conv.weight.val().into_dispatch());
+    Tensor::from_dispatch(match &conv.bias {
+        Some(bias) => <Dispatch as LabKernels>::lab_conv2d_bias(x, weight, bias.val().into_dispatch(), sh, sw, ph, pw),
+        None => <Dispatch as LabKernels>::lab_conv2d(x, weight, sh, sw, ph, pw),
+    })
+}
+
+/// The convolution's shapes, when the lab's kernels can run it: no
+/// dilation, no groups, symmetric explicit padding, matching channels.
+fn geometry_of(conv: &Conv2d, x: &Tensor<4>) -> Option<ConvGeometry> {
+    use burn::nn::PaddingConfig2d;
+    let [batch, in_channels, in_height, in_width] = x.dims();
+    let [out_channels, weight_in, kh, kw] = conv.weight.dims();
+    let padding = match &conv.padding {
+        PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => [*top, *left],
+        PaddingConfig2d::Valid => [0, 0],
+        _ => return None,
+    };
+    let plain = conv.dilation == [1, 1] && conv.groups == 1 && weight_in == in_channels;
+    let g = ConvGeometry { batch, in_channels, in_height, in_width, out_channels, kernel: [kh, kw], stride: conv.stride, padding };
+    let nonempty = [batch, in_channels, in_height, in_width, out_channels].iter().all(|&d| d > 0);
+    (plain && nonempty).then_some(g)
+}
+
+/// The L2 norm of `x` in one pass on the CPU backend, or `None` on other
+/// devices.
+pub fn l2_norm<const D: usize>(x: &Tensor<D>) -> Option<Tensor<1>> {
+    (lab_kernels_for(&x.device(), KernelSet::All) && x.dtype() == burn::tensor::DType::F32)
+        .then(|| Tensor::from_dispatch(<Dispatch as LabKernels>::lab_l2_norm(x.clone().into_dispatch())))
+}
+
+/// A `[1]` leaf for [`tap`] on the CPU backend's training device, or
+/// `None` where taps take burn's own route.
+pub fn tap_leaf(device: &Device) -> Option<Tensor<1>> {
+    (device.is_autodiff() && lab_kernels_for(device, KernelSet::All)).then(|| Tensor::<1>::zeros([1], device).require_grad())
+}
+
+/// `x` unchanged; after `backward`, `leaf`'s gradient is the L2 norm of the
+/// gradient of the loss with respect to `x` (computed once, in f64, as the
+/// gradient flows past: no copy of `x`, no zero tensor added to it).
+pub fn tap<const D: usize>(x: Tensor<D>, leaf: &Tensor<1>) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as LabKernels>::lab_tap(x.into_dispatch(), leaf.clone().into_dispatch()))
+}
+
+/// `bn.forward(x)` followed by a ReLU when `relu`, fused on the CPU. In
+/// training (an autodiff device with the layer not frozen) it normalises
+/// with the batch's statistics and updates the running ones, as burn's
+/// `BatchNorm` does.
+pub fn batch_norm_act<const D: usize>(bn: &BatchNorm, x: Tensor<D>, relu: bool) -> Tensor<D> {
+    let device = x.device();
+    if !lab_kernels_for(&device, KernelSet::All) || x.dtype() != burn::tensor::DType::F32 || D < 2 || x.dims()[1] != bn.gamma.dims()[0] {
+        let y = bn.forward(x);
+        return if relu { burn::tensor::activation::relu(y) } else { y };
+    }
+    if device.is_autodiff() && bn.training.is_enabled() {
+        let (y, mean, var) = <Dispatch as LabKernels>::lab_batch_norm_train(
+            x.into_dispatch(),
+            bn.gamma.val().into_dispatch(),
+            bn.beta.val().into_dispatch(),
+            bn.epsilon,
+            relu,
+        );
+        let mean = Tensor::<1>::from_dispatch(mean).detach();
+        let var = Tensor::<1>::from_dispatch(var).detach();
+        let running_mean = bn.running_mean.value_sync().to_device(&device);
+        let running_var = bn.running_var.value_sync().to_device(&device);
+        bn.running_mean.update(running_mean.mul_scalar(1.0 - bn.momentum).add(mean.mul_scalar(bn.momentum)).detach());
+        bn.running_var.update(running_var.mul_scalar(1.0 - bn.momentum).add(var.mul_scalar(bn.momentum)).detach());
+        Tensor::from_dispatch(y)
+    } else {
+        let mean = bn.running_mean.value().to_device(&device);
+        let var = bn.running_var.value().to_device(&device);
+        Tensor::from_dispatch(<Dispatch as LabKernels>::lab_batch_norm_eval(
+            x.into_dispatch(),
+            bn.gamma.val().into_dispatch(),
+            bn.beta.val().into_dispatch(),
+            mean.into_dispatch(),
+            var.into_dispatch(),
+            bn.epsilon,
+            relu,
+        ))
+    }
+}

@@ -1,0 +1,177 @@
+//! The lab's kernels against burn's reference operations.
+use burn::nn::BatchNormConfig;
+use burn::nn::conv::Conv2dConfig;
+use burn::tensor::module::conv2d as burn_conv2d;
+use burn::tensor::ops::ConvOptions;
+
+use super::*;
+use crate::util::rng::Rng;
+
+fn random<const D: usize>(shape: [usize; D], rng: &mut Rng, device: &Device) -> Tensor<D> {
+    let len = shape.iter().product();
+    let values: Vec<f32> = (0..len).map(|_| rng.normal() as f32).collect();
+    Tensor::from_data(TensorData::new(values, shape), device)
+}
+
+/// Every element within `1e-5 · (1 + |reference|)`, scaled by the
+/// reference's largest magnitude for sums of many terms.
+fn assert_close<const D: usize>(what: &str, got: Tensor<D>, want: Tensor<D>) {
+    assert_eq!(got.dims(), want.dims(), "{what}: shapes differ");
+    let got = got.into_data().to_vec::<f32>().expect("f32 values");
+    let want = want.into_data().to_vec::<f32>().expect("f32 values");
+    let scale = want.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+    for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+        assert!((a - b).abs() <= 1e-5 * scale, "{what}[{i}]: {a} vs burn's {b} (scale {scale})");
+    }
+}
+
+/// (batch, in, h, w, out, kernel, stride, padding, bias)
+const CONVS: [(usize, usize, usize, usize, usize, usize, usize, usize, bool); 8] = [
+    (2, 3, 8, 8, 4, 3, 1, 1, false),
+    (1, 1, 7, 5, 2, 3, 2, 1, true),
+    (3, 2, 9, 9, 5, 3, 2, 1, false),
+    (2, 4, 6, 6, 3, 1, 1, 0, true),
+    (2, 4, 7, 7, 3, 1, 2, 0, false),
+    (1, 2, 5, 5, 3, 5, 1, 2, true),
+    (9, 3, 4, 4, 2, 3, 1, 0, false),
+    (1, 1, 1, 1, 1, 1, 1, 0, false),
+];
+
+#[test]
+fn the_cpu_devices_take_the_lab_kernels() {
+    // These tests compare the lab's kernels with burn's: they must run.
+    assert_eq!(KernelSet::current(), KernelSet::All, "unset DEPTHLAB_CPU_KERNELS to test the kernels");
+    assert!(uses_lab_kernels(&Device::flex()));
+    assert!(uses_lab_kernels(&Device::flex().autodiff()));
+}
+
+#[test]
+fn convolution_matches_burn_forward_and_gradients() {
+    let device = Device::flex().autodiff();
+    let mut rng = Rng::new(11);
+    for (n, cin, h, w, cout, k, s, p, bias) in CONVS {
+        let what = format!("conv {n}x{cin}x{h}x{w} -> {cout}, {k}x{k} stride {s} pad {p} bias {bias}");
+        let x = random([n, cin, h, w], &mut rng, &device);
+        let mut layer = Conv2dConfig::new([cin, cout], [k, k])
+            .with_stride([s, s])
+            .with_padding(burn::nn::PaddingConfig2d::Explicit(p, p, p, p))
+            .with_bias(bias)
+            .init(&device);
+        layer.weight = burn::module::Param::from_tensor(random([cout, cin, k, k], &mut rng, &device));
+        let options = ConvOptions::new([s, s], [p, p], [1, 1], 1);
+        let lab = conv2d(&layer, x.clone().require_grad());
+        let ho = (h + 2 * p - k) / s + 1;
+        let wo = (w + 2 * p - k) / s + 1;
+        let r = random([n, cout, ho, wo], &mut rng, &device);
+
+        let (x1, w1) = (x.clone().require_grad(), layer.weight.val().detach().require_grad());
+        let b1 = layer.bias.as_ref().map(|b| b.val().detach().require_grad());
+        let mut lab_layer = layer.clone();
+        lab_layer.weight = burn::module::Param::from_tensor(w1.clone());
+        lab_layer.bias = b1.clone().map(burn::module::Param::from_tensor);
+        let y1 = conv2d(&lab_layer, x1.clone());
+        let g1 = (y1.clone() * r.clone()).sum().backward();
+
+        let (x2, w2) = (x.clone().require_grad(), layer.weight.val().detach().require_grad());
+        let b2 = layer.bias.as_ref().map(|b| b.val().detach().require_grad());
+        let y2 = burn_conv2d(x2.clone(), w2.clone(), b2.clone(), options);
+        let g2 = (y2.clone() * r).sum().backward();
+
+        assert_close(&format!("{what}: output"), lab, y2.clone());
+        assert_close(&format!("{what}: output"), y1, y2);
+        assert_close(&format!("{what}: input gradient"), x1.grad(&g1).unwrap(), x2.grad(&g2).unwrap());
+        assert_close(&format!("{what}: weight gradient"), w1.grad(&g1).unwrap(), w2.grad(&g2).unwrap());
+        if let (Some(b1), Some(b2)) = (b1, b2) {
+            assert_close(&format!("{what}: bias gradient"), b1.grad(&g1).unwrap(), b2.grad(&g2).unwrap());
+        }
+    }
+}
+
+#[test]
+fn convolution_on_the_plain_cpu_device_matches_burn() {
+    let device = Device::flex();
+    let mut rng = Rng::new(12);
+    let x = random([2, 3, 9, 9], &mut rng, &device);
+    let layer =
+        Conv2dConfig::new([3, 5], [3, 3]).with_stride([2, 2]).with_padding(burn::nn::PaddingConfig2d::Explicit(1, 1, 1, 1)).init(&device);
+    assert_close("conv on flex", conv2d(&layer, x.clone()), layer.forward(x));
+}
+
+/// (batch, channels, height, width) of batch-norm inputs; a width of 0
+/// means a flat `[batch, channels]` input.
+const NORMS: [(usize, usize, usize, usize); 5] = [(4, 3, 5, 5), (1, 1, 6, 7), (2, 5, 1, 1), (8, 4, 0, 0), (3, 2, 4, 3)];
+
+#[test]
+fn batch_norm_in_training_matches_burn_forward_gradients_and_running_statistics() {
+    let device = Device::flex().autodiff();
+    let mut rng = Rng::new(13);
+    for (n, c, h, w) in NORMS {
+        for relu in [false, true] {
+            let what = format!("batch norm {n}x{c}x{h}x{w} relu {relu}");
+            let x = random([n, c, h.max(1), w.max(1)], &mut rng, &device).mul_scalar(2.0).add_scalar(0.5);
+            let r = random([n, c, h.max(1), w.max(1)], &mut rng, &device);
+            let gamma = random([c], &mut rng, &device);
+            let beta = random([c], &mut rng, &device);
+            let make = || {
+                let mut bn = BatchNormConfig::new(c).init(&device);
+                bn.gamma = burn::module::Param::from_tensor(gamma.clone().require_grad());
+                bn.beta = burn::module::Param::from_tensor(beta.clone().require_grad());
+                bn
+            };
+            let (lab_bn, burn_bn) = (make(), make());
+            let (x1, x2) = (x.clone().require_grad(), x.clone().require_grad());
+            let (y1, y2) = if h == 0 {
+                let flat = |t: Tensor<4>| t.reshape([n, c]);
+                let (a, b) = (batch_norm_act(&lab_bn, flat(x1.clone()), relu), burn_bn.forward(flat(x2.clone())));
+                let b = if relu { burn::tensor::activation::relu(b) } else { b };
+                (a.reshape([n, c, 1, 1]), b.reshape([n, c, 1, 1]))
+            } else {
+                let b = burn_bn.forward(x2.clone());
+                (batch_norm_act(&lab_bn, x1.clone(), relu), if relu { burn::tensor::activation::relu(b) } else { b })
+            };
+            let g1 = (y1.clone() * r.clone()).sum().backward();
+            let g2 = (y2.clone() * r).sum().backward();
+            assert_close(&format!("{what}: output"), y1, y2);
+            assert_close(&format!("{what}: input gradient"), x1.grad(&g1).unwrap(), x2.grad(&g2).unwrap());
+            assert_close(&format!("{what}: gamma gradient"), lab_bn.gamma.val().grad(&g1).unwrap(), burn_bn.gamma.val().grad(&g2).unwrap());
+            assert_close(&format!("{what}: beta gradient"), lab_bn.beta.val().grad(&g1).unwrap(), burn_bn.beta.val().grad(&g2).unwrap());
+            assert_close(&format!("{what}: running mean"), lab_bn.running_mean.value(), burn_bn.running_mean.value());
+            assert_close(&format!("{what}: running variance"), lab_bn.running_var.value(), burn_bn.running_var.value());
+        }
+    }
+}
+
+#[test]
+fn a_tap_passes_the_gradient_through_and_reports_its_norm() {
+    let device = Device::flex().autodiff();
+    let mut rng = Rng::new(15);
+    let x = random([3, 2, 4, 4], &mut rng, &device).require_grad();
+    let r = random([3, 2, 4, 4], &mut rng, &device);
+    let leaf = tap_leaf(&device).expect("the CPU training device taps");
+    let y = tap(x.clone() * 2.0, &leaf);
+    let grads = (y * r.clone()).sum().backward();
+    // d(loss)/d(tapped output) = r, and x's gradient is 2 r.
+    let want = r.clone().square().sum().sqrt();
+    assert_close("tap norm", leaf.grad(&grads).unwrap(), want.inner());
+    assert_close("gradient through the tap", x.grad(&grads).unwrap(), (r * 2.0).inner());
+    // Vanishing gradients keep their size.
+    let z = random([2, 5], &mut rng, &device).require_grad();
+    let leaf = tap_leaf(&device).unwrap();
+    let grads = (tap(z.clone(), &leaf) * 1e-30).sum().backward();
+    let norm = leaf.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap()[0];
+    assert!((norm / (1e-30 * 10f32.sqrt()) - 1.0).abs() < 1e-5, "{norm}");
+    assert!(tap_leaf(&Device::flex()).is_none(), "no taps without autodiff");
+}
+
+#[test]
+fn batch_norm_in_evaluation_matches_burn() {
+    let device = Device::flex();
+    let mut rng = Rng::new(14);
+    let mut bn = BatchNormConfig::new(3).init(&device);
+    bn.gamma = burn::module::Param::from_tensor(random([3], &mut rng, &device));
+    bn.running_mean = burn::module::RunningState::new(random([3], &mut rng, &device));
+    bn.running_var = burn::module::RunningState::new(random([3], &mut rng, &device).abs().add_scalar(0.1));
+    let x = random([2, 3, 4, 5], &mut rng, &device);
+    assert_close("eval bn", batch_norm_act(&bn, x.clone(), false), bn.forward(x.clone()));
+    assert_close("eval bn + relu", batch_norm_act(&bn, x.clone(), true), burn::tensor::activation::relu(bn.forward(x)));
+}
