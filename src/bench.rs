@@ -121,6 +121,9 @@ pub fn run_case(case: &BenchCase) -> Result<BenchResult, String> {
 }
 
 fn measure(case: &BenchCase) -> Result<BenchResult, String> {
+    if case.batch_size == 0 || case.steps == 0 {
+        return Err("a benchmark needs a batch of at least 1 and at least 1 step".into());
+    }
     let compute = backend::select(case.backend)?;
     if case.backend == BackendChoice::Wgpu && compute.backend != backend::Backend::Wgpu {
         return Err(format!("wgpu was asked for but is not available: {}", compute.reason));

@@ -3,18 +3,40 @@
 
 use clap::Parser;
 use depthlab::cli::{self, Cli};
+use depthlab::util::fault::panic_message;
 
 fn main() {
     depthlab::util::alloc::keep_freed_memory();
+    quiet_panics();
     let parsed = Cli::parse();
-    let result = match parsed.command {
+    // A bug is reported as one and exits 1 (never Rust's 101 with a
+    // backtrace hint): training runs catch their own and end as failed.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match parsed.command {
         Some(command) => cli::run(command),
         None => depthlab::app::scenes::Scene::from_options(parsed.scene.as_deref(), parsed.screenshot)
             .and_then(depthlab::app::run_native)
             .map_err(|e| cli::CliError::new(2, e)),
-    };
+    }))
+    .unwrap_or_else(|panic| Err(cli::CliError::new(1, format!("internal error: {}", panic_message(panic.as_ref())))));
     if let Err(e) = result {
         eprintln!("error: {}", e.message);
         std::process::exit(e.code);
     }
+}
+
+/// Panics print one line saying where the bug is, not Rust's panic text;
+/// `DEPTHLAB_DEBUG=1` keeps the default report with its backtrace hint.
+fn quiet_panics() {
+    if std::env::var_os("DEPTHLAB_DEBUG").is_some() {
+        return;
+    }
+    std::panic::set_hook(Box::new(|info| {
+        let thread = std::thread::current();
+        let place = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        eprintln!(
+            "depthlab: internal error in thread '{}'{place}: {} (please report it; DEPTHLAB_DEBUG=1 shows more)",
+            thread.name().unwrap_or("unnamed"),
+            panic_message(info.payload())
+        );
+    }));
 }

@@ -2,24 +2,16 @@
 //! and run folders.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use depthlab::train::RunStatus;
 use depthlab::train::runfolder::RunFolder;
 use serde_json::Value;
 
-fn depthlab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_depthlab")).args(args).output().expect("the depthlab binary runs")
-}
+mod common;
 
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+use common::{depthlab, stderr, stdout};
 
 #[test]
 fn presets_lists_every_family_with_paper_counts() {
@@ -190,8 +182,10 @@ fn a_killed_run_leaves_a_folder_that_still_reads() {
     let folder = RunFolder::open(&run).expect("the folder reads");
     assert!(folder.metrics.len() > 70);
     assert!(!folder.gradients.is_empty());
-    // The summary written at the end of the first epoch says the run was going.
+    // The summary written at the end of the first epoch says the run was
+    // going, and nobody holds the folder's lock: it reads as interrupted.
     assert_eq!(folder.summary.as_ref().unwrap().status, RunStatus::Running);
+    assert_eq!(folder.status, RunStatus::Interrupted);
     // And its weights load.
     folder.load_network(&burn::prelude::Device::flex()).unwrap();
 }

@@ -199,12 +199,9 @@ impl RunView {
             });
         }
         view.probes.extend(probes);
-        view.status = match &folder.summary {
-            Some(s) if s.status == RunStatus::Running => RunStatus::Stopped,
-            Some(s) => s.status,
-            // Killed before it wrote a summary.
-            None => RunStatus::Stopped,
-        };
+        // Running only while another process still writes it; interrupted
+        // when its writer died.
+        view.status = folder.status;
         view.summary = folder.summary;
         view.version = 1;
         view

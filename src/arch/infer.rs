@@ -6,6 +6,25 @@ use serde::Serialize;
 
 use super::spec::{Architecture, BlockKind, BlockSpec, LayerOptions, Norm, Shape, Shortcut};
 
+// Sizes refused before anything is built, so that a typo (a kernel of
+// 4611686018427387905, a million filters) gives an error naming the block
+// instead of an arithmetic overflow or an allocation abort.
+
+/// Most filters, units or growth of one layer.
+pub const MAX_WIDTH: usize = 65_536;
+/// Largest kernel side.
+pub const MAX_KERNEL: usize = 255;
+/// Most copies of one entry.
+pub const MAX_REPEAT: usize = 10_000;
+/// Most layers of one dense block.
+pub const MAX_DENSE_LAYERS: usize = 1_000;
+/// Most parameters of a whole network (2 GB of f32 weights, before their
+/// gradients and the optimiser's state).
+pub const MAX_PARAMS: usize = 500_000_000;
+/// Most values in the input or in any block's output, per example (256 MB
+/// of f32 per example).
+pub const MAX_VALUES_PER_EXAMPLE: usize = 1 << 26;
+
 /// A problem with one block (or with the network as a whole when `block` is
 /// `None`).
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -106,6 +125,18 @@ pub fn analyse(arch: &Architecture, input: Shape, classes: usize) -> Analysis {
     if arch.blocks.is_empty() {
         errors.push(BlockError { block: None, kind: String::new(), message: "the network has no blocks".into() });
     }
+    let network_error = |message: String| BlockError { block: None, kind: String::new(), message };
+    if input.dims().contains(&0) || input.numel() > MAX_VALUES_PER_EXAMPLE {
+        errors.push(network_error(format!(
+            "input {input}: every dimension must be at least 1 and an example at most {MAX_VALUES_PER_EXAMPLE} values"
+        )));
+    }
+    if let Some(sd) = arch.stochastic_depth
+        && !(sd.final_survival > 0.0 && sd.final_survival <= 1.0)
+    {
+        errors
+            .push(network_error(format!("stochastic depth: the final survival probability must be in (0, 1], not {}", sd.final_survival)));
+    }
     let classifier_positions: Vec<usize> =
         arch.blocks.iter().enumerate().filter(|(_, b)| b.kind == BlockKind::Classifier).map(|(i, _)| i).collect();
     match classifier_positions.as_slice() {
@@ -125,7 +156,7 @@ pub fn analyse(arch: &Architecture, input: Shape, classes: usize) -> Analysis {
         }
     }
 
-    let mut shape = Some(input);
+    let mut shape = (errors.is_empty() || input.numel() <= MAX_VALUES_PER_EXAMPLE).then_some(input);
     for (i, block) in arch.blocks.iter().enumerate() {
         let mut info = EntryInfo { input: shape, output: None, params: 0, depth: 0 };
         if let Some(message) = check_options(block) {
@@ -135,7 +166,7 @@ pub fn analyse(arch: &Architecture, input: Shape, classes: usize) -> Analysis {
         if let Some(mut current) = shape {
             for copy in 0..block.repeat {
                 let kind = copy_kind(&block.kind, copy);
-                match infer_block(&kind, &block.layer, current, classes) {
+                match infer_block(&kind, &block.layer, current, classes).and_then(within_limits) {
                     Ok((output, params, depth)) => {
                         instances.push(Instance {
                             entry: i,
@@ -168,9 +199,27 @@ pub fn analyse(arch: &Architecture, input: Shape, classes: usize) -> Analysis {
         entries.push(info);
     }
     assign_survival(arch, &mut instances);
-    let params = instances.iter().map(|b| b.params).sum();
-    let depth = instances.iter().map(|b| b.depth).sum();
+    let params = instances.iter().fold(0usize, |total, b| total.saturating_add(b.params));
+    let depth = instances.iter().fold(0usize, |total, b| total.saturating_add(b.depth));
+    if params > MAX_PARAMS {
+        errors.push(network_error(format!("{params} parameters is more than the limit of {MAX_PARAMS}")));
+    }
     Analysis { input, classes, entries, instances, output: shape, params, depth, errors }
+}
+
+/// Refuses a block instance whose output or parameters pass the limits.
+fn within_limits(inferred: (Shape, usize, usize)) -> Result<(Shape, usize, usize), String> {
+    let (output, params, _) = inferred;
+    if output.numel() > MAX_VALUES_PER_EXAMPLE {
+        return Err(format!(
+            "its output {output} is {} values per example, more than the limit of {MAX_VALUES_PER_EXAMPLE}",
+            output.numel()
+        ));
+    }
+    if params > MAX_PARAMS {
+        return Err(format!("{params} parameters, more than the limit of {MAX_PARAMS} for a whole network"));
+    }
+    Ok(inferred)
 }
 
 fn block_error(index: usize, kind: &BlockKind, message: String) -> BlockError {
@@ -225,24 +274,34 @@ fn check_options(block: &BlockSpec) -> Option<String> {
     if block.repeat == 0 {
         return Some("repeat must be at least 1".into());
     }
-    let positive = |name: &str, value: usize| (value == 0).then(|| format!("{name} must be at least 1, not 0"));
+    if block.repeat > MAX_REPEAT {
+        return Some(format!("repeat {} is more than the limit of {MAX_REPEAT}", block.repeat));
+    }
+    let capped = |name: &str, value: usize, max: usize| match value {
+        0 => Some(format!("{name} must be at least 1, not 0")),
+        v if v > max => Some(format!("{name} {v} is more than the limit of {max}")),
+        _ => None,
+    };
+    let positive = |name: &str, value: usize| capped(name, value, usize::MAX);
+    let width = |name: &str, value: usize| capped(name, value, MAX_WIDTH);
+    let kernel_size = |value: usize| capped("kernel", value, MAX_KERNEL);
     let unit = |name: &str, value: f32, max_inclusive: bool| {
         let ok = value >= 0.0 && if max_inclusive { value <= 1.0 } else { value < 1.0 };
         (!ok).then(|| format!("{name} must be between 0 and 1{}, not {value}", if max_inclusive { "" } else { " (exclusive)" }))
     };
     match &block.kind {
         BlockKind::Conv { filters, kernel, stride } => {
-            positive("filters", *filters).or_else(|| positive("kernel", *kernel)).or_else(|| positive("stride", *stride)).or_else(|| {
+            width("filters", *filters).or_else(|| kernel_size(*kernel)).or_else(|| positive("stride", *stride)).or_else(|| {
                 (kernel % 2 == 0).then(|| format!("kernel {kernel} is even: use an odd size (1, 3, 5, …) so padding keeps the map centred"))
             })
         }
-        BlockKind::Dense { units } => positive("units", *units),
+        BlockKind::Dense { units } => width("units", *units),
         BlockKind::Residual { filters, stride, survival, .. } => {
-            positive("filters", *filters).or_else(|| positive("stride", *stride)).or_else(|| {
+            width("filters", *filters).or_else(|| positive("stride", *stride)).or_else(|| {
                 survival.and_then(|p| (!(p > 0.0 && p <= 1.0)).then(|| format!("survival probability must be in (0, 1], not {p}")))
             })
         }
-        BlockKind::Highway { kernel, gate_bias, .. } => positive("kernel", *kernel)
+        BlockKind::Highway { kernel, gate_bias, .. } => kernel_size(*kernel)
             .or_else(|| {
                 (kernel % 2 == 0).then(|| format!("kernel {kernel} is even: a highway layer must keep its shape, so use an odd size"))
             })
@@ -250,15 +309,17 @@ fn check_options(block: &BlockSpec) -> Option<String> {
         BlockKind::HighwayDense { gate_bias, .. } => (!gate_bias.is_finite()).then(|| "gate bias must be a finite number".into()),
         BlockKind::Fractal { columns, filters, local_drop, global_ratio } => positive("columns", *columns)
             .or_else(|| (*columns > 6).then(|| format!("{columns} columns is more than 6 (63 conv layers per block); use 1 to 6")))
-            .or_else(|| positive("filters", *filters))
+            .or_else(|| width("filters", *filters))
             .or_else(|| unit("local drop-path probability", *local_drop, false))
             .or_else(|| unit("global drop-path ratio", *global_ratio, true)),
-        BlockKind::DenseBlock { layers, growth_rate, .. } => positive("layers", *layers).or_else(|| positive("growth rate", *growth_rate)),
+        BlockKind::DenseBlock { layers, growth_rate, .. } => {
+            capped("layers", *layers, MAX_DENSE_LAYERS).or_else(|| width("growth rate", *growth_rate))
+        }
         BlockKind::Transition { compression } => {
             (!(*compression > 0.0 && *compression <= 1.0)).then(|| format!("compression must be in (0, 1], not {compression}"))
         }
         BlockKind::MaxPool { size, stride } | BlockKind::AvgPool { size, stride } => {
-            positive("size", *size).or_else(|| positive("stride", *stride))
+            capped("size", *size, MAX_KERNEL).or_else(|| positive("stride", *stride))
         }
         BlockKind::Dropout { p } => unit("dropout probability", *p, false),
         BlockKind::GlobalAvgPool | BlockKind::NormAct | BlockKind::Classifier => None,
@@ -301,7 +362,13 @@ fn need_map(shape: Shape, what: &str) -> Result<(usize, usize, usize), String> {
 }
 
 fn check_stride(stride: usize, h: usize, w: usize) -> Result<(), String> {
-    if stride > 1 && h == 1 && w == 1 { Err(format!("stride {stride} on a 1x1 feature map")) } else { Ok(()) }
+    if stride > 1 && h == 1 && w == 1 {
+        Err(format!("stride {stride} on a 1x1 feature map"))
+    } else if stride > h.max(w) {
+        Err(format!("stride {stride} is larger than its {h}x{w} input"))
+    } else {
+        Ok(())
+    }
 }
 
 /// Output shape, parameters and depth of one block instance.

@@ -29,6 +29,8 @@ const COMMON_KEYS: [&str; 4] = ["repeat", "activation", "norm", "init"];
 impl Architecture {
     /// Parses an architecture from JSON text.
     pub fn from_json(text: &str) -> Result<Architecture, ArchError> {
+        // Editors on some systems start a UTF-8 file with a byte-order mark.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let value: Value = serde_json::from_str(text).map_err(|e| {
             if e.is_eof() {
                 ArchError::Truncated { line: e.line(), column: e.column() }
@@ -76,10 +78,17 @@ impl Architecture {
         };
         let stochastic_depth = match object.get("stochastic_depth") {
             None | Some(Value::Null) => None,
-            Some(v) => Some(
-                serde_json::from_value::<StochasticDepth>(v.clone())
-                    .map_err(|e| ArchError::Format(format!("\"stochastic_depth\": {}", strip_position(&e.to_string()))))?,
-            ),
+            Some(v) => {
+                let sd = serde_json::from_value::<StochasticDepth>(v.clone())
+                    .map_err(|e| ArchError::Format(format!("\"stochastic_depth\": {}", strip_position(&e.to_string()))))?;
+                if !(sd.final_survival > 0.0 && sd.final_survival <= 1.0) {
+                    return Err(ArchError::Format(format!(
+                        "\"stochastic_depth\": final_survival must be in (0, 1] (the last block's probability of being kept), not {}",
+                        sd.final_survival
+                    )));
+                }
+                Some(sd)
+            }
         };
         let blocks = object
             .get("blocks")
@@ -136,13 +145,33 @@ fn block_from_value(value: &Value) -> Result<BlockSpec, String> {
     }
     let kind: BlockKind =
         serde_json::from_value(Value::Object(kind_fields)).map_err(|e| format!("({kind_tag}) {}", strip_position(&e.to_string())))?;
+    if let Some((name, value)) = float_fields(&kind).into_iter().find(|(_, v)| !v.is_finite()) {
+        // A number past f32's range would be kept as infinity and written back as null.
+        return Err(format!("({kind_tag}) \"{name}\" must be a finite number, not {value}"));
+    }
     let repeat = match common.remove("repeat") {
         None => 1,
         Some(v) => v.as_u64().map(|n| n as usize).ok_or_else(|| format!("({kind_tag}) \"repeat\" must be a whole number"))?,
     };
     let layer: LayerOptions =
         serde_json::from_value(Value::Object(common)).map_err(|e| format!("({kind_tag}) {}", strip_position(&e.to_string())))?;
+    // A block without weight layers (a pool, dropout) has no activation,
+    // norm or init of its own: options given for it are checked and dropped,
+    // as they are when it is written.
+    let layer = if kind.has_layers() { layer } else { LayerOptions::default() };
     Ok(BlockSpec { kind, repeat, layer })
+}
+
+/// The fractional options of a block, by their JSON names.
+fn float_fields(kind: &BlockKind) -> Vec<(&'static str, f32)> {
+    match *kind {
+        BlockKind::Residual { survival: Some(s), .. } => vec![("survival", s)],
+        BlockKind::Highway { gate_bias, .. } | BlockKind::HighwayDense { gate_bias, .. } => vec![("gate_bias", gate_bias)],
+        BlockKind::Fractal { local_drop, global_ratio, .. } => vec![("local_drop", local_drop), ("global_ratio", global_ratio)],
+        BlockKind::Transition { compression } => vec![("compression", compression)],
+        BlockKind::Dropout { p } => vec![("p", p)],
+        _ => Vec::new(),
+    }
 }
 
 fn block_to_value(block: &BlockSpec) -> Value {

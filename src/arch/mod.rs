@@ -7,7 +7,10 @@ mod json;
 pub mod presets;
 mod spec;
 
-pub use infer::{Analysis, BlockError, EntryInfo, Instance, analyse, conv_params, infer_block, linear_survival};
+pub use infer::{
+    Analysis, BlockError, EntryInfo, Instance, MAX_DENSE_LAYERS, MAX_KERNEL, MAX_PARAMS, MAX_REPEAT, MAX_VALUES_PER_EXAMPLE, MAX_WIDTH,
+    analyse, conv_params, infer_block, linear_survival,
+};
 pub use json::{ArchError, known_kinds};
 pub use spec::*;
 

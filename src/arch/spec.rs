@@ -387,9 +387,11 @@ impl Shape {
     }
 
     /// Number of scalars in one example.
+    /// Values per example (saturating: an absurd shape reads as
+    /// `usize::MAX`, which every size limit then refuses).
     pub fn numel(&self) -> usize {
         match *self {
-            Shape::Map { channels, height, width } => channels * height * width,
+            Shape::Map { channels, height, width } => channels.saturating_mul(height).saturating_mul(width),
             Shape::Flat { features } => features,
         }
     }
@@ -409,6 +411,13 @@ impl Shape {
         let numbers = numbers.map_err(|_| format!("'{text}' is not a shape like 3x32x32"))?;
         if numbers.contains(&0) {
             return Err(format!("'{text}': every dimension must be at least 1"));
+        }
+        let values = numbers.iter().fold(1usize, |a, &b| a.saturating_mul(b));
+        if values > super::infer::MAX_VALUES_PER_EXAMPLE {
+            return Err(format!(
+                "'{text}' is {values} values per example, more than the limit of {}",
+                super::infer::MAX_VALUES_PER_EXAMPLE
+            ));
         }
         match numbers.as_slice() {
             [c, h, w] => Ok(Shape::map(*c, *h, *w)),

@@ -69,12 +69,20 @@ pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
         return Ok(());
     }
     let input = Shape::parse(&args.input).map_err(|e| CliError::new(2, e))?;
+    if args.batch_size == 0 {
+        return Err(CliError::new(2, "--batch-size must be at least 1"));
+    }
+    if args.steps == 0 {
+        return Err(CliError::new(2, "--steps must be at least 1"));
+    }
+    crate::util::threads::check(args.threads).map_err(|e| CliError::new(2, e))?;
     let backends: Vec<BackendChoice> = args.backends.split(',').map(parse_backend).collect::<Result<_, _>>()?;
     if backends.contains(&BackendChoice::Cuda) {
         crate::backend::select(BackendChoice::Cuda).map_err(|e| CliError::new(2, e))?;
     }
     let exe = std::env::current_exe()?;
     let mut results: Vec<BenchResult> = Vec::new();
+    let mut failed = Vec::new();
     eprintln!(
         "{:<6} {:<12} {:>9} {:>10} {:>14} {:>10} {:>10}  adapter",
         "", "arch", "params", "img/s", "img/s (probe)", "probe +%", "peak MiB"
@@ -98,6 +106,7 @@ pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
                     format!("{backend:?}").to_lowercase(),
                     String::from_utf8_lossy(&output.stderr).trim()
                 );
+                failed.push(arch.to_string());
                 continue;
             }
             let result: BenchResult = serde_json::from_slice(&output.stdout)?;
@@ -163,6 +172,9 @@ pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
         let json = serde_json::json!({ "depthlab": results, "pytorch": pytorch });
         std::fs::write(path, serde_json::to_string_pretty(&json)?)?;
         eprintln!("wrote {}", path.display());
+    }
+    if !failed.is_empty() {
+        return Err(CliError::new(1, format!("{} of the configurations failed: {}", failed.len(), failed.join(", "))));
     }
     Ok(())
 }

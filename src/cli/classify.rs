@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::CliError;
 use crate::classify::Classifier;
+use crate::train::RunStatus;
 
 #[derive(Args, Debug)]
 pub struct ClassifyArgs {
@@ -26,6 +27,17 @@ pub struct ClassifyArgs {
 
 pub fn classify(args: &ClassifyArgs) -> Result<(), CliError> {
     let classifier = Classifier::open(&args.run)?;
+    for warning in &classifier.run.warnings {
+        eprintln!("warning: {warning}");
+    }
+    match classifier.run.status {
+        RunStatus::Interrupted => eprintln!(
+            "warning: {} was interrupted (its process ended without finishing); the weights are from the last epoch it completed",
+            args.run.display()
+        ),
+        RunStatus::Running => eprintln!("warning: {} is still training; the weights are from its last completed epoch", args.run.display()),
+        _ => {}
+    }
     let (input, predictions) = classifier.classify_file(&args.image)?;
     let top: Vec<_> = predictions.into_iter().take(args.top.max(1)).collect();
     if args.json {

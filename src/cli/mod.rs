@@ -95,6 +95,7 @@ impl<E: std::fmt::Display> From<E> for CliError {
 
 /// Runs a command; `None` means the GUI should open.
 pub fn run(command: Commands) -> Result<(), CliError> {
+    crate::util::fault::point("command");
     match command {
         Commands::Presets(args) => inspect::presets(&args),
         Commands::Inspect(args) => inspect::inspect(&args),

@@ -33,15 +33,15 @@ pub struct TrainingFlags {
     #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
     pub optimizer: OptimizerKind,
     /// Base learning rate.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.05, allow_negative_numbers = true)]
     pub lr: f64,
     /// SGD momentum.
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = 0.9, allow_negative_numbers = true)]
     pub momentum: f64,
     /// Nesterov momentum.
     #[arg(long)]
     pub nesterov: bool,
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = 1e-4, allow_negative_numbers = true)]
     pub weight_decay: f64,
     /// constant, cosine, step (÷10 at 50 % and 75 %) or step:F1,F2,…
     #[arg(long, default_value = "constant")]
@@ -168,9 +168,53 @@ pub fn train(args: &TrainArgs) -> Result<(), CliError> {
     let out = args.out.clone().unwrap_or_else(|| default_run_dir(&arch.name));
     let request = RunRequest { arch, config, data: Some(std::sync::Arc::new(data)), out: Some(out.clone()), init_weights: None };
     let handle = spawn(request, None)?;
+    let interrupts = Interrupts::install(handle.commander());
     let summary = follow(&handle.events, None)?;
     handle.join();
-    report(&summary, &out)
+    report(&summary, &out)?;
+    interrupts.exit_code()
+}
+
+/// Ctrl-C (SIGINT) and SIGTERM: the first stops the run as the window's
+/// Stop button does (the step ends, the weights are saved, the summary says
+/// stopped) and the command exits 130; a second ends the process at once.
+pub struct Interrupts {
+    installed: bool,
+}
+
+static SIGNALS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The exit status of a process stopped by an interrupt (128 + SIGINT).
+pub const INTERRUPTED_EXIT: i32 = 130;
+
+impl Interrupts {
+    pub fn install(commands: std::sync::mpsc::Sender<crate::train::Command>) -> Interrupts {
+        let handler = move || {
+            if SIGNALS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                eprintln!("\nstopping after this step and saving the run (press Ctrl-C again to quit at once)");
+                if commands.send(crate::train::Command::Stop).is_err() {
+                    // The run already ended: nothing to stop.
+                }
+            } else {
+                std::process::exit(INTERRUPTED_EXIT);
+            }
+        };
+        match ctrlc::set_handler(handler) {
+            Ok(()) => Interrupts { installed: true },
+            Err(e) => {
+                eprintln!("note: Ctrl-C will end the process at once ({e})");
+                Interrupts { installed: false }
+            }
+        }
+    }
+
+    /// `Err` with exit status 130 when an interrupt stopped the command.
+    pub fn exit_code(&self) -> Result<(), CliError> {
+        if self.installed && SIGNALS.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            return Err(CliError::new(INTERRUPTED_EXIT, "interrupted: the run stopped and its folder is saved"));
+        }
+        Ok(())
+    }
 }
 
 fn report(summary: &Summary, out: &std::path::Path) -> Result<(), CliError> {
@@ -242,7 +286,7 @@ fn follow(events: &Receiver<Event>, label: Option<&str>) -> Result<Summary, CliE
                         "{prefix}[{}{}] step {done}/{total_steps} epoch {} loss {:.4} acc {:5.1}% {:.0} img/s ETA {eta}",
                         "=".repeat(filled),
                         " ".repeat(width - filled),
-                        m.epoch + 1,
+                        m.epoch,
                         m.loss,
                         m.accuracy * 100.0,
                         m.images_per_sec
@@ -259,7 +303,7 @@ fn follow(events: &Receiver<Event>, label: Option<&str>) -> Result<Summary, CliE
                 if terminal {
                     eprintln!();
                 }
-                eprintln!("{prefix}epoch {} test loss {:.4} accuracy {:.2}%", e.epoch + 1, e.loss, e.accuracy * 100.0);
+                eprintln!("{prefix}epoch {} test loss {:.4} accuracy {:.2}%", e.epoch, e.loss, e.accuracy * 100.0);
             }
             Event::Finished(summary) => {
                 if terminal {
@@ -286,6 +330,7 @@ pub fn sweep(args: &SweepArgs) -> Result<(), CliError> {
     let data = std::sync::Arc::new(Dataset::load(&train.data)?);
     let config = SweepConfig { families, depths, seeds: args.seeds, train, out: args.out.clone() };
     let handle = spawn_sweep(config, Some(data), None)?;
+    let interrupts = Interrupts::install(handle.commander());
     let mut label = String::new();
     let mut failures = 0;
     loop {
@@ -324,6 +369,7 @@ pub fn sweep(args: &SweepArgs) -> Result<(), CliError> {
         }
     }
     handle.join();
+    interrupts.exit_code()?;
     if failures > 0 {
         return Err(CliError::new(1, format!("{failures} run(s) failed")));
     }

@@ -9,6 +9,8 @@ use super::{DataError, Split};
 /// Largest image side accepted, and the most memory a decoder may use.
 const MAX_SIDE: u32 = 16_384;
 const MAX_ALLOC_BYTES: u64 = 512 * 1024 * 1024;
+/// Largest side images are resized to for training (`folder:DIR@CxHxW`).
+pub const MAX_EXAMPLE_SIDE: usize = 1024;
 
 pub struct LoadedFolder {
     pub class_names: Vec<String>,
@@ -18,17 +20,43 @@ pub struct LoadedFolder {
 
 /// Decodes an image file under size limits, with an error that names the file.
 pub fn decode_image_file(path: &Path) -> Result<image::DynamicImage, DataError> {
-    let reader = image::ImageReader::open(path).map_err(|e| DataError::new(path, e.to_string()))?;
-    let mut reader = reader.with_guessed_format().map_err(|e| DataError::new(path, e.to_string()))?;
-    if reader.format().is_none() {
-        return Err(DataError::new(path, "not an image (the format is not recognised: use PNG, JPEG, BMP, GIF, WebP, TIFF, …)"));
+    let bytes = std::fs::read(path).map_err(|e| DataError::new(path, e.to_string()))?;
+    decode_image_bytes(&bytes).map_err(|message| DataError::new(path, message))
+}
+
+/// Decodes an image held in memory under size limits; a cut-off file is an
+/// error (some decoders would fill the missing part in silently).
+pub fn decode_image_bytes(bytes: &[u8]) -> Result<image::DynamicImage, String> {
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().map_err(|e| e.to_string())?;
+    let Some(format) = reader.format() else {
+        return Err("not an image (the format is not recognised: use PNG, JPEG, BMP, GIF, WebP, TIFF, …)".into());
+    };
+    if format == image::ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+        return Err("cannot decode the image: the JPEG data ends before its end-of-image marker (is the file truncated?)".into());
     }
+    let mut reader = reader;
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
     limits.max_alloc = Some(MAX_ALLOC_BYTES);
     reader.limits(limits);
-    reader.decode().map_err(|e| DataError::new(path, format!("cannot decode the image: {e}")))
+    reader.decode().map_err(|e| match e {
+        image::ImageError::Limits(_) => {
+            format!("the image is too large: at most {MAX_SIDE} pixels a side and {} MiB decoded ({e})", MAX_ALLOC_BYTES / (1024 * 1024))
+        }
+        e => format!("cannot decode the image: {e}"),
+    })
+}
+
+/// Whether a JPEG stream reaches its end-of-image marker (`FF D9`) after
+/// its last start-of-scan (`FF DA`): entropy-coded data cannot contain
+/// `FF D9`, so a file cut inside a scan lacks it.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let marker = |m: u8| bytes.windows(2).rposition(|w| w[0] == 0xFF && w[1] == m);
+    match (marker(0xDA), marker(0xD9)) {
+        (Some(scan), Some(end)) => end > scan,
+        _ => false,
+    }
 }
 
 /// Converts a decoded image to the model's input bytes (`C x H x W`): resized

@@ -86,7 +86,11 @@ fn header(name: &str, bytes: &[u8], magic: u32, dims: usize) -> Result<Vec<usize
     }
     let sizes: Vec<usize> =
         (0..dims).map(|i| u32::from_be_bytes([bytes[4 + 4 * i], bytes[5 + 4 * i], bytes[6 + 4 * i], bytes[7 + 4 * i]]) as usize).collect();
-    let expected = header_len + sizes.iter().product::<usize>();
+    // Checked: a header of 4 x 2^31 x 2^31 must not wrap to a small size.
+    let expected = sizes.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).and_then(|n| n.checked_add(header_len));
+    let Some(expected) = expected else {
+        return Err(DataError::new(name, format!("its header promises {sizes:?} values, more than can be addressed")));
+    };
     if bytes.len() < expected {
         return Err(DataError::new(name, format!("truncated: {} bytes, but its header promises {expected} ({:?})", bytes.len(), sizes)));
     }
@@ -111,7 +115,10 @@ pub fn split_from(images: (String, Vec<u8>), labels: (String, Vec<u8>), classes:
     }
     let labels_raw = &label_bytes[8..];
     if let Some((i, &bad)) = labels_raw.iter().enumerate().find(|(_, l)| usize::from(**l) >= classes) {
-        return Err(DataError::new(&label_name, format!("label {bad} of image {i} is out of range (0..{})", classes - 1)));
+        return Err(DataError::new(
+            &label_name,
+            format!("label {bad} of image {i} is out of range (there are {classes} classes, numbered from 0)"),
+        ));
     }
     let split = Split { images: image_bytes[16..].to_vec(), labels: labels_raw.iter().map(|&l| u16::from(l)).collect() };
     Ok((split, h, w))

@@ -5,10 +5,10 @@
 //! Images are kept as bytes (`N x C x H x W`, 0–255) and turned into
 //! normalised floats one batch at a time.
 
-mod cifar;
+pub mod cifar;
 mod digits;
 mod folder;
-mod idx;
+pub mod idx;
 
 use std::path::{Path, PathBuf};
 
@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::arch::Shape;
 use crate::util::rng::Rng;
 
-pub use folder::{decode_image_file, image_to_example};
+pub use folder::{decode_image_bytes, decode_image_file, image_to_example};
 
 /// Where Debian's `dataset-fashion-mnist` package puts the full Fashion-MNIST.
 pub const SYSTEM_FASHION_MNIST: &str = "/usr/share/datasets/fashion-mnist";
@@ -103,23 +103,11 @@ impl std::str::FromStr for DataSpec {
             "folder" => {
                 let full = dir("folder")?;
                 let full = full.to_string_lossy().into_owned();
-                // folder:DIR@CxHxW or folder:DIR@HxW chooses the size (default 3x32x32).
+                // folder:DIR@CxHxW or folder:DIR@HxW (RGB) chooses the size (default 3x32x32).
                 let (path, shape) = match full.rsplit_once('@') {
-                    Some((p, s)) => {
-                        let shape = match Shape::parse(s)? {
-                            Shape::Map { .. } => Shape::parse(s)?,
-                            Shape::Flat { .. } => return Err(format!("'{s}': give the image size as CxHxW, e.g. 3x32x32")),
-                        };
-                        (p.to_string(), shape)
-                    }
+                    Some((p, s)) => (p.to_string(), folder_shape(s)?),
                     None => (full, Shape::map(3, 32, 32)),
                 };
-                if let Shape::Map { channels, .. } = shape
-                    && channels != 1
-                    && channels != 3
-                {
-                    return Err(format!("folder images have 1 (grey) or 3 (RGB) channels, not {channels}"));
-                }
                 Ok(DataSpec::Folder { dir: PathBuf::from(path), shape })
             }
             _ => Err(format!(
@@ -201,6 +189,27 @@ impl Split {
 pub struct Normalization {
     pub mean: Vec<f32>,
     pub std: Vec<f32>,
+}
+
+impl Normalization {
+    /// Problems with the statistics for images of `channels` channels, in
+    /// words: one mean and one positive, finite deviation per channel.
+    pub fn check(&self, channels: usize) -> Result<(), String> {
+        if self.mean.len() != channels || self.std.len() != channels {
+            return Err(format!(
+                "the normalisation has {} means and {} deviations for {channels} channel(s)",
+                self.mean.len(),
+                self.std.len()
+            ));
+        }
+        if let Some(m) = self.mean.iter().find(|m| !m.is_finite()) {
+            return Err(format!("the normalisation has a mean of {m}"));
+        }
+        if let Some(s) = self.std.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+            return Err(format!("the normalisation has a standard deviation of {s}: it must be positive"));
+        }
+        Ok(())
+    }
 }
 
 /// A dataset ready for training.
@@ -403,3 +412,25 @@ impl BatchOrder {
 
 #[cfg(test)]
 mod tests;
+
+/// The size a `folder:DIR@CxHxW` (or `@HxW`) asks for, checked against the
+/// channel counts images have and the largest side they are resized to.
+fn folder_shape(text: &str) -> Result<Shape, String> {
+    let numbers: Vec<usize> = text.split(['x', 'X']).filter_map(|p| p.trim().parse().ok()).collect();
+    let (height, width) = match numbers.as_slice() {
+        [_, h, w] | [h, w] => (*h, *w),
+        _ => (0, 0),
+    };
+    if height > folder::MAX_EXAMPLE_SIDE || width > folder::MAX_EXAMPLE_SIDE {
+        return Err(format!("{height}x{width}: images are resized to at most {0}x{0} for training", folder::MAX_EXAMPLE_SIDE));
+    }
+    let shape = match numbers.as_slice() {
+        [h, w] if text.split(['x', 'X']).count() == 2 => Shape::parse(&format!("3x{h}x{w}"))?,
+        _ => Shape::parse(text)?,
+    };
+    match shape {
+        Shape::Map { channels: 1 | 3, .. } => Ok(shape),
+        Shape::Map { channels, .. } => Err(format!("folder images have 1 (grey) or 3 (RGB) channels, not {channels}")),
+        Shape::Flat { .. } => Err(format!("'{text}': give the image size as CxHxW, e.g. 3x32x32")),
+    }
+}

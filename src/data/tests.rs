@@ -213,6 +213,9 @@ fn data_specs_parse_and_print() {
     assert!("mnist".parse::<DataSpec>().unwrap_err().contains("needs a folder"));
     assert!("imagenet".parse::<DataSpec>().unwrap_err().contains("is not a dataset"));
     assert!("folder:/p@5x8x8".parse::<DataSpec>().is_err());
+    assert_eq!("folder:/p@40x30".parse::<DataSpec>(), Ok(DataSpec::Folder { dir: "/p".into(), shape: Shape::map(3, 40, 30) }));
+    assert!("folder:/p@784".parse::<DataSpec>().unwrap_err().contains("CxHxW"));
+    assert!("folder:/p@3x2000x8".parse::<DataSpec>().unwrap_err().contains("at most 1024x1024"));
     let spec = DataSpec::Folder { dir: "/p".into(), shape: Shape::map(3, 32, 32) };
     assert_eq!(spec.to_string().parse::<DataSpec>(), Ok(spec));
 }

@@ -142,6 +142,9 @@ impl TrainConfig {
         if self.epochs == 0 && self.max_steps.is_none() {
             return Err("give at least 1 epoch or a number of steps".into());
         }
+        if self.max_steps == Some(0) {
+            return Err("max steps must be at least 1 (0 steps would save an untrained model)".into());
+        }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return Err(format!("learning rate must be a positive number, not {}", self.lr));
         }

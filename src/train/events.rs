@@ -25,6 +25,10 @@ pub enum RunStatus {
     Stopped,
     Diverged,
     Failed,
+    /// The process writing the run ended without finishing it (killed or
+    /// crashed): its summary still says running and nobody holds the
+    /// folder's lock. Never written, only read.
+    Interrupted,
 }
 
 impl std::fmt::Display for RunStatus {
@@ -35,6 +39,7 @@ impl std::fmt::Display for RunStatus {
             RunStatus::Stopped => "stopped",
             RunStatus::Diverged => "diverged",
             RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
         })
     }
 }

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod evaluate;
 pub mod events;
+mod run;
 pub mod runfolder;
 pub mod step;
 pub mod worker;

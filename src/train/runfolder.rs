@@ -21,20 +21,26 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::config::TrainConfig;
+use super::events::RunStatus;
 use super::events::{GradientSnapshot, ProbeSnapshot, Summary};
 use crate::arch::{Architecture, Shape};
 use crate::backend::Backend;
 use crate::data::Normalization;
 use crate::model::{ModelError, Network};
-use crate::util::fsio::write_atomic;
+use crate::util::fsio::{is_scratch_file, remove_if_present, rename_durably, write_atomic};
+use crate::util::lock::FolderLock;
 
 pub const METRICS_HEADER: &str = "step,epoch,split,loss,accuracy,lr,elapsed_secs";
 pub const GRADIENTS_HEADER: &str = "step,layer_index,layer_name,weight_grad_norm,output_grad_norm";
 pub const PROBES_HEADER: &str = "step,layer_index,layer_name,probe,value";
 pub const MODEL_FILE: &str = "model.bpk";
 
-/// Version of `train.json`.
-pub const TRAIN_FORMAT_VERSION: u32 = 1;
+/// Version of the run folder's format, written in `train.json`.
+///
+/// 2: test rows of `metrics.csv` carry the 0-based epoch they close, like
+/// the training rows (format 1 wrote the number of epochs completed); the
+/// reader converts format-1 folders.
+pub const TRAIN_FORMAT_VERSION: u32 = 2;
 
 /// The dataset as a run saw it: enough to feed the trained model new images.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -59,6 +65,42 @@ pub struct TrainRecord {
     pub started_unix_secs: u64,
 }
 
+/// Format-1 test rows counted the epochs completed; format 2 gives the
+/// 0-based epoch the evaluation closes.
+fn renumber_test_epochs(mut metrics: Vec<MetricRow>, steps_per_epoch: usize) -> Vec<MetricRow> {
+    for row in metrics.iter_mut().filter(|r| r.test) {
+        row.epoch = row.step.saturating_sub(1) / steps_per_epoch.max(1);
+    }
+    metrics
+}
+
+impl TrainRecord {
+    /// Steps per epoch, as the run counted them.
+    pub fn steps_per_epoch(&self) -> usize {
+        let examples = self.dataset.train_examples.max(1);
+        (examples / self.config.batch_size.clamp(1, examples)).max(1)
+    }
+
+    /// Problems with what the record says about the data, in words (a
+    /// model fed by it would otherwise divide by zero or index past the
+    /// end).
+    pub fn check(&self) -> Result<(), String> {
+        let info = &self.dataset;
+        let channels = match info.input {
+            Shape::Map { channels, height, width } if channels > 0 && height > 0 && width > 0 => channels,
+            Shape::Flat { features } if features > 0 => 1,
+            other => return Err(format!("the input shape {other} has an empty dimension")),
+        };
+        if info.input.numel() > crate::arch::MAX_VALUES_PER_EXAMPLE {
+            return Err(format!("the input shape {} is more than {} values", info.input, crate::arch::MAX_VALUES_PER_EXAMPLE));
+        }
+        if info.class_names.len() < 2 {
+            return Err(format!("{} class names: a classifier needs at least 2", info.class_names.len()));
+        }
+        info.normalization.check(channels)
+    }
+}
+
 /// Errors reading or writing a run folder, naming the file.
 #[derive(Debug, thiserror::Error)]
 pub enum RunFolderError {
@@ -72,8 +114,9 @@ fn file_error(path: &Path, message: impl ToString) -> RunFolderError {
     RunFolderError::File { path: path.display().to_string(), message: message.to_string() }
 }
 
-/// Writes a run folder as a run goes.
+/// Writes a run folder as a run goes; holds the folder's lock until dropped.
 pub struct RunWriter {
+    _lock: FolderLock,
     dir: PathBuf,
     metrics: BufWriter<File>,
     gradients: BufWriter<File>,
@@ -97,16 +140,20 @@ impl RunWriter {
     /// Creates `dir` (which must not already hold a run) and writes
     /// `arch.json` and `train.json`.
     pub fn create(dir: &Path, arch: &Architecture, record: &TrainRecord, layer_names: Vec<String>) -> Result<RunWriter, RunFolderError> {
+        // Nothing is written before the lock is ours: a second writer of
+        // the same folder fails here, naming the first.
+        let lock = FolderLock::acquire(dir).map_err(|e| RunFolderError::File { path: dir.display().to_string(), message: e })?;
         if dir.join("arch.json").exists() || dir.join("metrics.csv").exists() {
             return Err(file_error(dir, "already holds a run: choose another output folder"));
         }
-        std::fs::create_dir_all(dir).map_err(|e| file_error(dir, e))?;
+        remove_scratch_files(dir);
         let arch_path = dir.join("arch.json");
         write_atomic(&arch_path, arch.to_json().as_bytes()).map_err(|e| file_error(&arch_path, e))?;
         let train_path = dir.join("train.json");
         let text = serde_json::to_string_pretty(record).map_err(|e| file_error(&train_path, e))?;
         write_atomic(&train_path, text.as_bytes()).map_err(|e| file_error(&train_path, e))?;
         Ok(RunWriter {
+            _lock: lock,
             dir: dir.to_path_buf(),
             metrics: csv_file(&dir.join("metrics.csv"), METRICS_HEADER)?,
             gradients: csv_file(&dir.join("gradients.csv"), GRADIENTS_HEADER)?,
@@ -136,21 +183,21 @@ impl RunWriter {
     }
 
     pub fn gradients(&mut self, snapshot: &GradientSnapshot) -> Result<(), RunFolderError> {
+        let mut rows = String::new();
         for (i, (w, o)) in snapshot.weight.iter().zip(&snapshot.output).enumerate() {
             let name = self.layer_names.get(i).map(String::as_str).unwrap_or("");
-            writeln!(self.gradients, "{},{},{},{w},{o}", snapshot.step, i, csv_field(name))
-                .map_err(|e| file_error(&self.dir.join("gradients.csv"), e))?;
+            rows.push_str(&format!("{},{},{},{w},{o}\n", snapshot.step, i, csv_field(name)));
         }
-        self.gradients.flush().map_err(|e| file_error(&self.dir.join("gradients.csv"), e))
+        append_whole(&mut self.gradients, &rows).map_err(|e| file_error(&self.dir.join("gradients.csv"), e))
     }
 
     pub fn probes(&mut self, snapshot: &ProbeSnapshot) -> Result<(), RunFolderError> {
+        let mut rows = String::new();
         for v in &snapshot.values {
             let name = self.layer_names.get(v.layer).map(String::as_str).unwrap_or("");
-            writeln!(self.probes, "{},{},{},{},{}", snapshot.step, v.layer, csv_field(name), v.name, v.value)
-                .map_err(|e| file_error(&self.dir.join("probes.csv"), e))?;
+            rows.push_str(&format!("{},{},{},{},{}\n", snapshot.step, v.layer, csv_field(name), v.name, v.value));
         }
-        self.probes.flush().map_err(|e| file_error(&self.dir.join("probes.csv"), e))
+        append_whole(&mut self.probes, &rows).map_err(|e| file_error(&self.dir.join("probes.csv"), e))
     }
 
     pub fn summary(&self, summary: &Summary) -> Result<(), RunFolderError> {
@@ -159,12 +206,43 @@ impl RunWriter {
         write_atomic(&path, text.as_bytes()).map_err(|e| file_error(&path, e))
     }
 
-    /// Saves the weights atomically (temporary file, then rename).
+    /// Saves the weights atomically (temporary file, then rename); a failed
+    /// save leaves no scratch file behind.
     pub fn save_model(&self, net: &Network) -> Result<(), RunFolderError> {
         let tmp = self.dir.join(format!(".model-{}.tmp.bpk", std::process::id()));
-        net.save(&tmp)?;
+        if let Err(e) = net.save(&tmp) {
+            remove_if_present(&tmp);
+            return Err(e.into());
+        }
+        crate::util::fault::point("save");
         let path = self.dir.join(MODEL_FILE);
-        std::fs::rename(&tmp, &path).map_err(|e| file_error(&path, e))
+        rename_durably(&tmp, &path).map_err(|e| file_error(&path, e))
+    }
+}
+
+/// Appends a snapshot's rows to a CSV file in one write: a snapshot larger
+/// than the write buffer is not split across several writes, so a kill
+/// leaves all of it or none (at most the last line cut short, which readers
+/// skip).
+fn append_whole(file: &mut BufWriter<File>, rows: &str) -> std::io::Result<()> {
+    file.flush()?;
+    file.get_mut().write_all(rows.as_bytes())
+}
+
+/// Removes scratch files a killed writer left (only called when no live
+/// writer can own them). A folder that cannot be changed (a read-only copy
+/// of a run) keeps them: they are never read, so reading goes on.
+fn remove_scratch_files(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if is_scratch_file(&entry.file_name().to_string_lossy())
+            && let Err(e) = std::fs::remove_file(entry.path())
+            && std::env::var_os("DEPTHLAB_DEBUG").is_some()
+        {
+            eprintln!("depthlab: cannot remove {}: {e}", entry.path().display());
+        }
     }
 }
 
@@ -198,6 +276,12 @@ pub struct RunFolder {
     pub record: TrainRecord,
     /// Absent when the process was killed before the first summary.
     pub summary: Option<Summary>,
+    /// What the run is now: the summary's status, except that a run whose
+    /// summary is missing or says running while nobody holds the folder's
+    /// lock was interrupted.
+    pub status: RunStatus,
+    /// Problems met while reading (rows skipped), in words.
+    pub warnings: Vec<String>,
     pub metrics: Vec<MetricRow>,
     pub gradients: Vec<GradientRow>,
     pub probes: Vec<(usize, usize, String, f32)>,
@@ -225,8 +309,9 @@ pub fn split_csv(line: &str) -> Vec<String> {
 }
 
 /// Reads the data rows of a CSV file with the expected header. A last line
-/// cut short by a kill is ignored.
-fn read_csv(path: &Path, header: &str) -> Result<Vec<Vec<String>>, RunFolderError> {
+/// cut short by a kill is ignored; other rows with the wrong number of
+/// columns are skipped and counted in `warnings`.
+fn read_csv(path: &Path, header: &str, warnings: &mut Vec<String>) -> Result<Vec<Vec<String>>, RunFolderError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -242,13 +327,12 @@ fn read_csv(path: &Path, header: &str) -> Result<Vec<Vec<String>>, RunFolderErro
     let complete = text.ends_with('\n');
     let rows: Vec<&str> = lines.collect();
     let last = rows.len();
-    Ok(rows
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| complete || i + 1 < last)
-        .map(|(_, l)| split_csv(l))
-        .filter(|f| f.len() == columns)
-        .collect())
+    let (good, bad): (Vec<Vec<String>>, Vec<Vec<String>>) =
+        rows.into_iter().enumerate().filter(|(i, _)| complete || i + 1 < last).map(|(_, l)| split_csv(l)).partition(|f| f.len() == columns);
+    if !bad.is_empty() {
+        warnings.push(format!("{}: skipped {} row(s) without {columns} columns", path.display(), bad.len()));
+    }
+    Ok(good)
 }
 
 fn parse<T: std::str::FromStr>(path: &Path, field: &str) -> Result<T, RunFolderError> {
@@ -266,13 +350,21 @@ impl RunFolder {
         let train_path = dir.join("train.json");
         let text = std::fs::read_to_string(&train_path).map_err(|e| file_error(&train_path, e))?;
         let record: TrainRecord = serde_json::from_str(&text).map_err(|e| file_error(&train_path, e))?;
+        if record.format_version > TRAIN_FORMAT_VERSION {
+            return Err(file_error(
+                &train_path,
+                format!("format version {} is newer than this depthlab understands ({TRAIN_FORMAT_VERSION})", record.format_version),
+            ));
+        }
+        record.check().map_err(|e| file_error(&train_path, e))?;
         let summary_path = dir.join("summary.json");
         let summary = match std::fs::read_to_string(&summary_path) {
             Ok(text) => Some(serde_json::from_str(&text).map_err(|e| file_error(&summary_path, e))?),
             Err(_) => None,
         };
+        let mut warnings = Vec::new();
         let metrics_path = dir.join("metrics.csv");
-        let metrics = read_csv(&metrics_path, METRICS_HEADER)?
+        let metrics = read_csv(&metrics_path, METRICS_HEADER, &mut warnings)?
             .into_iter()
             .map(|f| {
                 Ok(MetricRow {
@@ -286,8 +378,9 @@ impl RunFolder {
                 })
             })
             .collect::<Result<Vec<_>, RunFolderError>>()?;
+        let metrics = if record.format_version < 2 { renumber_test_epochs(metrics, record.steps_per_epoch()) } else { metrics };
         let gradients_path = dir.join("gradients.csv");
-        let gradients = read_csv(&gradients_path, GRADIENTS_HEADER)?
+        let gradients = read_csv(&gradients_path, GRADIENTS_HEADER, &mut warnings)?
             .into_iter()
             .map(|f| {
                 Ok(GradientRow {
@@ -300,11 +393,22 @@ impl RunFolder {
             })
             .collect::<Result<Vec<_>, RunFolderError>>()?;
         let probes_path = dir.join("probes.csv");
-        let probes = read_csv(&probes_path, PROBES_HEADER)?
+        let probes = read_csv(&probes_path, PROBES_HEADER, &mut warnings)?
             .into_iter()
             .map(|f| Ok((parse(&probes_path, &f[0])?, parse(&probes_path, &f[1])?, f[3].clone(), parse(&probes_path, &f[4])?)))
             .collect::<Result<Vec<_>, RunFolderError>>()?;
-        Ok(RunFolder { dir: dir.to_path_buf(), arch, record, summary, metrics, gradients, probes })
+        let status = match summary.as_ref().map(|s: &Summary| s.status) {
+            Some(RunStatus::Running) | None if FolderLock::is_held(dir) => RunStatus::Running,
+            Some(RunStatus::Running) | None => RunStatus::Interrupted,
+            Some(status) => status,
+        };
+        if status != RunStatus::Running {
+            // No writer is left to finish a save it began: its scratch
+            // files are garbage (a new writer cannot take a folder that
+            // holds a run, so none can start meanwhile).
+            remove_scratch_files(dir);
+        }
+        Ok(RunFolder { dir: dir.to_path_buf(), arch, record, summary, status, warnings, metrics, gradients, probes })
     }
 
     /// Builds the network on `device` and loads the trained weights.

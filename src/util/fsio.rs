@@ -11,10 +11,42 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     {
         let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
+        let written = file.write_all(bytes).and_then(|_| file.sync_all());
+        if let Err(e) = written {
+            // Nothing half-written stays behind (a full disk, a size limit).
+            drop(file);
+            remove_if_present(&tmp);
+            return Err(e);
+        }
     }
-    std::fs::rename(&tmp, path)
+    rename_durably(&tmp, path)
+}
+
+/// Renames `from` over `to` and syncs the folder, so that the new name
+/// survives a power cut as well as a kill.
+pub fn rename_durably(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::rename(from, to)?;
+    let dir = to.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    match std::fs::File::open(dir).and_then(|d| d.sync_all()) {
+        // Some file systems cannot sync a folder; the rename itself stands.
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::InvalidInput | std::io::ErrorKind::Unsupported) => Ok(()),
+        other => other,
+    }
+}
+
+/// Removes a scratch file; one that is already gone is fine.
+pub fn remove_if_present(path: &Path) {
+    if let Err(e) = std::fs::remove_file(path)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        eprintln!("depthlab: cannot remove {}: {e}", path.display());
+    }
+}
+
+/// Whether `name` is one of the scratch files depthlab writes before a
+/// rename (`.NAME.tmp-PID`, `.model-PID.tmp.bpk`).
+pub fn is_scratch_file(name: &str) -> bool {
+    name.starts_with('.') && (name.contains(".tmp-") || (name.starts_with(".model-") && name.ends_with(".tmp.bpk")))
 }
 
 /// Reads a whole file, gunzipping it when it starts with the gzip magic.

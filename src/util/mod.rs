@@ -2,7 +2,9 @@
 //! allocator settings.
 
 pub mod alloc;
+pub mod fault;
 pub mod fsio;
+pub mod lock;
 pub mod rng;
 pub mod threads;
 

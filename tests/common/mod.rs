@@ -1,0 +1,81 @@
+//! Helpers shared by the command-line test files.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs the real binary with `args`.
+pub fn depthlab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_depthlab")).args(args).output().expect("the depthlab binary runs")
+}
+
+/// Runs the real binary with `args` and one environment variable set.
+pub fn depthlab_with_env(args: &[&str], key: &str, value: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_depthlab")).args(args).env(key, value).output().expect("the depthlab binary runs")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts a clear refusal: the exit status, a message containing every
+/// one of `words`, and no panic.
+pub fn assert_refused(output: &Output, code: i32, words: &[&str]) {
+    let text = stderr(output);
+    assert_eq!(output.status.code(), Some(code), "exit status; stderr: {text}");
+    assert!(!text.contains("panicked"), "a panic reached the user: {text}");
+    for word in words {
+        assert!(text.contains(word), "'{word}' missing from: {text}");
+    }
+}
+
+/// A resnet-8 run on the digits writing to `run`, stderr piped.
+pub fn training(run: &Path, epochs: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_depthlab"));
+    command
+        .args(["train", "--arch", "resnet-8", "--data", "digits", "--epochs", epochs, "--batch-size", "32", "--backend", "cpu", "--out"])
+        .arg(run)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Starts [`training`].
+pub fn start_training(run: &Path, epochs: &str) -> std::process::Child {
+    training(run, epochs).spawn().unwrap()
+}
+
+/// Everything the child wrote to its piped stderr.
+pub fn read_stderr(child: &mut std::process::Child) -> String {
+    let mut text = String::new();
+    if let Some(pipe) = child.stderr.as_mut() {
+        std::io::Read::read_to_string(pipe, &mut text).unwrap();
+    }
+    text
+}
+
+/// Waits until metrics.csv has more than `rows` lines (and the weights
+/// were saved once, when `with_model`).
+pub fn wait_for_rows(run: &Path, rows: usize, with_model: bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let lines = std::fs::read_to_string(run.join("metrics.csv")).map(|t| t.lines().count()).unwrap_or(0);
+        if lines > rows && (!with_model || run.join("model.bpk").exists()) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the run did not get going");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(unix)]
+pub fn signal(child: &std::process::Child, signal: i32) {
+    // SAFETY: kill(2) on the pid of a child this test started and has not
+    // yet waited for.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+}

@@ -1,0 +1,153 @@
+//! Faults at the worst moments: a bug inside a training step or a command,
+//! a kill while the weights are being saved, kills and interrupts at random
+//! moments. Every run folder left behind reads back, with a status that is
+//! true, and weights that load whenever they are there.
+
+#![cfg(unix)]
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use depthlab::train::RunStatus;
+use depthlab::train::runfolder::RunFolder;
+
+mod common;
+
+use common::{assert_refused, depthlab, read_stderr, signal, training};
+
+fn scratch_files(run: &Path) -> Vec<String> {
+    std::fs::read_dir(run)
+        .map(|entries| entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.contains(".tmp")).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_bug_in_a_step_ends_the_run_as_failed_with_its_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let output = training(&run, "1").env("DEPTHLAB_FAULT", "panic:step").output().unwrap();
+    assert_refused(&output, 1, &["internal error", "fault injected at 'step'"]);
+    let text = common::stderr(&output);
+    assert!(!text.contains("RUST_BACKTRACE"), "{text}");
+    let folder = RunFolder::open(&run).expect("the folder of a run that hit a bug reads");
+    assert_eq!(folder.status, RunStatus::Failed);
+    let summary = folder.summary.unwrap();
+    assert!(summary.reason.as_deref().unwrap_or("").contains("fault injected at 'step'"), "{summary:?}");
+    assert_eq!(summary.steps, 0);
+}
+
+#[test]
+fn a_bug_in_a_command_exits_1_with_one_line() {
+    let output = common::depthlab_with_env(&["presets"], "DEPTHLAB_FAULT", "panic:command");
+    assert_refused(&output, 1, &["internal error", "fault injected at 'command'"]);
+    assert!(!common::stderr(&output).contains("RUST_BACKTRACE"));
+    // Unset, the same command works.
+    assert!(depthlab(&["presets"]).status.success());
+}
+
+/// A kill while the weights are being written (the scratch file is there,
+/// the rename has not happened) leaves a folder that reads as interrupted;
+/// reading it clears the scratch file.
+#[test]
+fn a_kill_during_the_model_save_leaves_a_folder_that_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let mut child = training(&run, "3").env("DEPTHLAB_FAULT", "stall:save").spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while scratch_files(&run).is_empty() {
+        assert!(Instant::now() < deadline, "the run never began a save");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!scratch_files(&run).is_empty(), "the kill came during the save");
+    let folder = RunFolder::open(&run).expect("the folder reads");
+    assert_eq!(folder.status, RunStatus::Interrupted);
+    assert!(scratch_files(&run).is_empty(), "scratch files left: {:?}", scratch_files(&run));
+    // The first epoch's rows are all there: every step and its test row.
+    let steps = folder.metrics.iter().filter(|m| !m.test).count();
+    assert!(steps > 0 && folder.metrics.iter().any(|m| m.test), "{:?}", folder.metrics);
+    let error = folder.load_network(&burn::prelude::Device::flex()).unwrap_err().to_string();
+    assert!(error.contains("saved no weights"), "{error}");
+}
+
+/// xorshift64*, so the moments are random but the same on every run of the
+/// test (the seed is printed when it fails).
+struct Moments(u64);
+
+impl Moments {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % below
+    }
+}
+
+/// Kills (SIGKILL) and interrupts (SIGINT, SIGTERM) at random moments of a
+/// two-epoch run: while it loads, trains, evaluates, saves and finishes.
+#[test]
+fn faults_at_random_moments_leave_truthful_folders() {
+    let seed = std::env::var("DEPTHLAB_FAULT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_1234_u64);
+    let mut moments = Moments(seed);
+    let trials = 20;
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    // How long a whole run takes here, so the moments spread over all of it.
+    let whole = {
+        let dir = tempfile::tempdir().unwrap();
+        let started = Instant::now();
+        let output = training(&dir.path().join("run"), "2").output().unwrap();
+        assert!(output.status.success(), "{}", common::stderr(&output));
+        started.elapsed().as_millis() as u64
+    };
+    for trial in 0..trials {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        let delay = Duration::from_millis(moments.next(whole));
+        let sig = [libc::SIGKILL, libc::SIGKILL, libc::SIGINT, libc::SIGTERM][moments.next(4) as usize];
+        let context = format!("seed {seed:#x} trial {trial}: signal {sig} after {delay:?}");
+        let mut child = training(&run, "2").spawn().unwrap();
+        std::thread::sleep(delay);
+        if child.try_wait().unwrap().is_none() {
+            signal(&child, sig);
+        }
+        let status = child.wait().unwrap();
+        let text = read_stderr(&mut child);
+        if !run.join("train.json").exists() {
+            // Ended before the folder was begun: nothing to read.
+            *seen.entry("before the folder".into()).or_default() += 1;
+            continue;
+        }
+        let folder = RunFolder::open(&run).unwrap_or_else(|e| panic!("{context}: the folder does not read: {e}\n{text}"));
+        assert!(scratch_files(&run).is_empty(), "{context}: scratch files left");
+        assert!(folder.warnings.is_empty(), "{context}: {:?}", folder.warnings);
+        match (status.code(), folder.status) {
+            // Finished before the signal.
+            (Some(0), RunStatus::Completed) => {}
+            // Interrupted: stopped and saved.
+            (Some(130), RunStatus::Stopped) => {}
+            // The signal came as the finished run was exiting.
+            (Some(130), RunStatus::Completed) => {}
+            // Killed: interrupted, or completed when the kill came after the
+            // final summary was written.
+            (None, RunStatus::Interrupted | RunStatus::Completed) => {}
+            other => panic!("{context}: exit {:?} with the folder saying {:?}\n{text}", other.0, other.1),
+        }
+        if let Some(summary) = &folder.summary
+            && summary.status != RunStatus::Running
+        {
+            let rows = folder.metrics.iter().filter(|m| !m.test).count();
+            assert_eq!(rows, summary.steps, "{context}: every step has its row");
+        }
+        let has_weights = run.join("model.bpk").exists();
+        if matches!(folder.status, RunStatus::Completed | RunStatus::Stopped) {
+            assert!(has_weights, "{context}: a {:?} run without weights", folder.status);
+        }
+        if has_weights {
+            folder.load_network(&burn::prelude::Device::flex()).unwrap_or_else(|e| panic!("{context}: the weights do not load: {e}"));
+        }
+        *seen.entry(format!("{:?}", folder.status)).or_default() += 1;
+    }
+    eprintln!("faults at random moments of a {whole} ms run (seed {seed:#x}, {trials} trials): {seen:?}");
+    assert!(seen.len() >= 2, "the moments should land in different places: {seen:?}");
+}
