@@ -54,13 +54,14 @@ fn a_kill_during_the_model_save_leaves_a_folder_that_reads() {
     let run = dir.path().join("run");
     let mut child = training(&run, "3").env("DEPTHLAB_FAULT", "stall:save").spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
-    while scratch_files(&run).is_empty() {
+    let saving = || scratch_files(&run).iter().any(|name| name.starts_with(".model-"));
+    while !saving() {
         assert!(Instant::now() < deadline, "the run never began a save");
         std::thread::sleep(Duration::from_millis(10));
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    assert!(!scratch_files(&run).is_empty(), "the kill came during the save");
+    assert!(saving(), "the kill came during the save");
     let folder = RunFolder::open(&run).expect("the folder reads");
     assert_eq!(folder.status, RunStatus::Interrupted);
     assert!(scratch_files(&run).is_empty(), "scratch files left: {:?}", scratch_files(&run));

@@ -234,6 +234,11 @@ fn a_truncated_jpeg_is_an_error() {
     assert!(output.status.success(), "{}", stderr(&output));
     let output = depthlab(&["classify", "--run", run.to_str().unwrap(), "--image", half.to_str().unwrap()]);
     assert_refused(&output, 1, &["half.jpg", "truncated"]);
+    // An image past the size limit is refused, giving the limit.
+    let wide = dir.path().join("wide.png");
+    image::GrayImage::new(17_000, 1).save(&wide).unwrap();
+    let output = depthlab(&["classify", "--run", run.to_str().unwrap(), "--image", wide.to_str().unwrap()]);
+    assert_refused(&output, 1, &["wide.png", "too large", "at most 16384 pixels a side"]);
 }
 
 /// Ctrl-C acts like the window's Stop: the step ends, the weights are
