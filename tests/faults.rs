@@ -54,7 +54,8 @@ fn a_kill_during_the_model_save_leaves_a_folder_that_reads() {
     let run = dir.path().join("run");
     let mut child = training(&run, "3").env("DEPTHLAB_FAULT", "stall:save").spawn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
-    let saving = || scratch_files(&run).iter().any(|name| name.starts_with(".model-"));
+    // The weights' scratch file is whole and waits for its rename.
+    let saving = || scratch_files(&run).iter().any(|name| name.starts_with(".model-") && name.ends_with(".tmp.bpk"));
     while !saving() {
         assert!(Instant::now() < deadline, "the run never began a save");
         std::thread::sleep(Duration::from_millis(10));

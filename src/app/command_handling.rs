@@ -338,8 +338,15 @@ impl DepthLabApp {
         }
         let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let out = PathBuf::from(&s.out_dir).join(format!("sweep-{}", crate::util::timestamp(secs)));
-        let config =
-            SweepConfig { families: s.families.clone(), depths, seeds: s.seeds.max(1), train: self.sweep_train_config(), out: out.clone() };
+        let config = SweepConfig {
+            families: s.families.clone(),
+            depths,
+            seeds: s.seeds.max(1),
+            train: self.sweep_train_config(),
+            out: out.clone(),
+            resume: false,
+            jobs: 1,
+        };
         match spawn_sweep(config, None, Some(self.waker())) {
             Ok(handle) => {
                 self.sweep =

@@ -104,7 +104,7 @@ impl DepthLabApp {
         }
         for event in events {
             match event {
-                Event::SweepRun { index, total, label } => {
+                Event::SweepRun { index, total, label, .. } => {
                     self.sweep.progress = Some((index, total, label.clone()));
                     let id = self.runs.next_id();
                     let (family, size) =

@@ -4,6 +4,8 @@ mod bench;
 mod classify;
 mod inspect;
 mod reproduce;
+mod runs;
+mod sweep;
 mod train;
 
 use clap::{Args, Parser, Subcommand};
@@ -32,8 +34,10 @@ pub enum Commands {
     Inspect(inspect::InspectArgs),
     /// Train an architecture and write a run folder.
     Train(train::TrainArgs),
-    /// Train several families at several depths (the degradation figure).
-    Sweep(train::SweepArgs),
+    /// Train several families at several depths (the degradation figure), here or planned for other machines.
+    Sweep(sweep::SweepArgs),
+    /// The run folders under a folder, with status, steps and final accuracy.
+    Runs(runs::RunsArgs),
     /// Classify an image with a trained run.
     Classify(classify::ClassifyArgs),
     /// Training throughput, probe overhead and peak memory (optionally next to PyTorch).
@@ -100,7 +104,8 @@ pub fn run(command: Commands) -> Result<(), CliError> {
         Commands::Presets(args) => inspect::presets(&args),
         Commands::Inspect(args) => inspect::inspect(&args),
         Commands::Train(args) => train::train(&args),
-        Commands::Sweep(args) => train::sweep(&args),
+        Commands::Sweep(args) => sweep::sweep(&args),
+        Commands::Runs(args) => runs::runs(&args),
         Commands::Classify(args) => classify::classify(&args),
         Commands::Bench(args) => bench::bench(&args),
         Commands::Reproduce(args) => reproduce::reproduce(&args),

@@ -1,4 +1,5 @@
-//! `depthlab train` and `depthlab sweep`, with a progress line on stderr.
+//! `depthlab train`, with a progress line on stderr; the training flags and
+//! the Ctrl-C handling `sweep` shares.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -11,7 +12,6 @@ use super::{CliError, LayerFlags};
 use crate::arch::resolve;
 use crate::backend::BackendChoice;
 use crate::data::{DataSpec, Dataset};
-use crate::experiment::{SweepConfig, parse_families, spawn_sweep};
 use crate::train::events::Event;
 use crate::train::{OptimizerKind, RunRequest, RunStatus, Schedule, Summary, TrainConfig, spawn};
 
@@ -121,24 +121,9 @@ pub struct TrainArgs {
     /// The run folder to write (default: runs/<arch>-<time>).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    #[command(flatten)]
-    pub training: TrainingFlags,
-}
-
-#[derive(Args, Debug)]
-pub struct SweepArgs {
-    /// Families to compare: plain, resnet, highway, fractal, densenet, plain-mlp, highway-mlp, resnet-sd, preact-resnet, densenet-bc.
-    #[arg(long, default_value = "plain,resnet")]
-    pub families: String,
-    /// Depths (each family uses its valid depth nearest to each).
-    #[arg(long, default_value = "8,20,32,44")]
-    pub depths: String,
-    /// Seeds per (family, depth).
-    #[arg(long, default_value_t = 1)]
-    pub seeds: usize,
-    /// The sweep folder.
+    /// Replace a finished run already in --out (never one still being written).
     #[arg(long)]
-    pub out: PathBuf,
+    pub overwrite: bool,
     #[command(flatten)]
     pub training: TrainingFlags,
 }
@@ -166,6 +151,9 @@ pub fn train(args: &TrainArgs) -> Result<(), CliError> {
         return Err(CliError::new(2, format!("{} is invalid for {} input", arch.name, data.shape())));
     }
     let out = args.out.clone().unwrap_or_else(|| default_run_dir(&arch.name));
+    if args.overwrite {
+        crate::train::runfolder::clear_run(&out).map_err(|e| CliError::new(1, e))?;
+    }
     let request = RunRequest { arch, config, data: Some(std::sync::Arc::new(data)), out: Some(out.clone()), init_weights: None };
     let handle = spawn(request, None)?;
     let interrupts = Interrupts::install(handle.commander());
@@ -320,58 +308,4 @@ fn follow(events: &Receiver<Event>, label: Option<&str>) -> Result<Summary, CliE
 fn format_secs(secs: f64) -> String {
     let secs = secs.round() as u64;
     format!("{}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
-}
-
-pub fn sweep(args: &SweepArgs) -> Result<(), CliError> {
-    let train = args.training.config()?;
-    let families = parse_families(&args.families).map_err(|e| CliError::new(2, e))?;
-    let depths: Result<Vec<usize>, _> = args.depths.split(',').map(|d| d.trim().parse::<usize>()).collect();
-    let depths = depths.map_err(|_| CliError::new(2, format!("'{}': depths are numbers like 8,20,32", args.depths)))?;
-    let data = std::sync::Arc::new(Dataset::load(&train.data)?);
-    let config = SweepConfig { families, depths, seeds: args.seeds, train, out: args.out.clone() };
-    let handle = spawn_sweep(config, Some(data), None)?;
-    let interrupts = Interrupts::install(handle.commander());
-    let mut label = String::new();
-    let mut failures = 0;
-    loop {
-        let event = match handle.events.recv() {
-            Ok(e) => e,
-            Err(_) => break,
-        };
-        match event {
-            Event::SweepRun { index, total, label: l } => {
-                label = format!("[{}/{}] {l}", index + 1, total);
-            }
-            Event::SweepRow(row) => {
-                let pct = |v: Option<f32>| v.map(|e| format!("{:.2}%", e * 100.0)).unwrap_or_else(|| "-".into());
-                eprintln!(
-                    "{label}: {} depth {} train error {} test error {} first-layer output gradient {} ({})",
-                    row.family,
-                    row.depth,
-                    pct(row.final_train_error),
-                    pct(row.final_test_error),
-                    row.first_layer_output_grad_norm.map(|g| format!("{g:.3e}")).unwrap_or_else(|| "-".into()),
-                    row.status
-                );
-                if row.status == RunStatus::Failed {
-                    failures += 1;
-                }
-            }
-            Event::Finished(summary) if summary.status == RunStatus::Failed && summary.steps == 0 && summary.params == 0 => {
-                eprintln!("{label}: failed: {}", summary.reason.unwrap_or_default());
-            }
-            Event::SweepFinished { stopped } => {
-                eprintln!("sweep {}: {}", if stopped { "stopped" } else { "done" }, args.out.join("sweep.csv").display());
-                break;
-            }
-            Event::Started(s) => eprintln!("{label}: {} on {}, {} steps", s.depth, s.backend, s.total_steps),
-            _ => {}
-        }
-    }
-    handle.join();
-    interrupts.exit_code()?;
-    if failures > 0 {
-        return Err(CliError::new(1, format!("{failures} run(s) failed")));
-    }
-    Ok(())
 }

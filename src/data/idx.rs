@@ -25,7 +25,7 @@ pub fn embedded_fashion_mini() -> Result<(Split, Split, usize, usize), DataError
     };
     let (train, h, w) = split_from(file(0)?, file(1)?, 10)?;
     let (test, h2, w2) = split_from(file(2)?, file(3)?, 10)?;
-    check_same_size(&FASHION_MINI[2].0, (h, w), (h2, w2))?;
+    check_same_size(FASHION_MINI[2].0, (h, w), (h2, w2))?;
     Ok((train, test, h, w))
 }
 

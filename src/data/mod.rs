@@ -44,10 +44,11 @@ impl DataError {
 }
 
 /// Which data to train on, as written on the command line (`--data SPEC`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum DataSpec {
     /// The embedded class-balanced subset of Fashion-MNIST (the default).
+    #[default]
     FashionMini,
     /// The embedded 8x8 digits of scikit-learn.
     Digits,
@@ -62,9 +63,18 @@ pub enum DataSpec {
     Folder { dir: PathBuf, shape: Shape },
 }
 
-impl Default for DataSpec {
-    fn default() -> Self {
-        DataSpec::FashionMini
+impl DataSpec {
+    /// The same data with its folder as an absolute path (for commands run
+    /// from elsewhere, as planned sweep jobs are).
+    pub fn absolute(self) -> DataSpec {
+        let abs = |dir: PathBuf| std::path::absolute(&dir).unwrap_or(dir);
+        match self {
+            DataSpec::Mnist { dir } => DataSpec::Mnist { dir: abs(dir) },
+            DataSpec::FashionMnist { dir } => DataSpec::FashionMnist { dir: abs(dir) },
+            DataSpec::Cifar10 { dir } => DataSpec::Cifar10 { dir: abs(dir) },
+            DataSpec::Folder { dir, shape } => DataSpec::Folder { dir: abs(dir), shape },
+            other => other,
+        }
     }
 }
 

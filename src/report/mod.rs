@@ -4,3 +4,4 @@
 pub mod experiments;
 pub mod figure;
 pub mod render;
+pub mod sweep;

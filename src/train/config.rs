@@ -133,7 +133,67 @@ impl Default for TrainConfig {
     }
 }
 
+/// The lower-case word serde writes for a unit enum value (`sgd`, `relu`).
+fn word<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
 impl TrainConfig {
+    /// The `depthlab train` flags that give exactly these settings, every
+    /// one spelled out (defaults change between versions; a planned job
+    /// must not). Numbers print in their shortest exact form.
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args: Vec<String> = Vec::new();
+        let mut flag = |name: &str, value: String| {
+            args.push(format!("--{name}"));
+            if !value.is_empty() {
+                args.push(value);
+            }
+        };
+        flag("data", self.data.to_string());
+        flag("backend", word(&self.backend));
+        flag("epochs", self.epochs.to_string());
+        if let Some(max) = self.max_steps {
+            flag("max-steps", max.to_string());
+        }
+        flag("batch-size", self.batch_size.to_string());
+        flag("optimizer", word(&self.optimizer));
+        flag("lr", self.lr.to_string());
+        flag("momentum", self.momentum.to_string());
+        if self.nesterov {
+            flag("nesterov", String::new());
+        }
+        flag("weight-decay", self.weight_decay.to_string());
+        flag("schedule", self.schedule.to_string());
+        flag("warmup-steps", self.warmup_steps.to_string());
+        flag("seed", self.seed.to_string());
+        flag("probe-every", self.probe_every.to_string());
+        match self.augment {
+            Some(true) => flag("augment", String::new()),
+            Some(false) => flag("no-augment", String::new()),
+            None => {}
+        }
+        if let Some(n) = self.train_limit {
+            flag("train-examples", n.to_string());
+        }
+        if let Some(n) = self.test_limit {
+            flag("test-examples", n.to_string());
+        }
+        if let Some(n) = self.threads {
+            flag("threads", n.to_string());
+        }
+        if let Some(a) = self.overrides.activation {
+            flag("activation", word(&a));
+        }
+        if let Some(i) = self.overrides.init {
+            flag("init", word(&i));
+        }
+        if let Some(n) = self.overrides.norm {
+            flag("norm", word(&n));
+        }
+        args
+    }
+
     /// Problems with the settings themselves, in words.
     pub fn check(&self) -> Result<(), String> {
         if self.batch_size == 0 {

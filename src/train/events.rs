@@ -29,6 +29,9 @@ pub enum RunStatus {
     /// crashed): its summary still says running and nobody holds the
     /// folder's lock. Never written, only read.
     Interrupted,
+    /// A planned sweep run whose folder does not exist yet (`sweep.csv`
+    /// only).
+    Pending,
 }
 
 impl std::fmt::Display for RunStatus {
@@ -40,6 +43,7 @@ impl std::fmt::Display for RunStatus {
             RunStatus::Diverged => "diverged",
             RunStatus::Failed => "failed",
             RunStatus::Interrupted => "interrupted",
+            RunStatus::Pending => "pending",
         })
     }
 }
@@ -188,11 +192,18 @@ pub enum Event {
         index: usize,
         total: usize,
         label: String,
+        /// The run folder.
+        dir: std::path::PathBuf,
     },
     /// A sweep run finished: its row of `sweep.csv`.
     SweepRow(crate::experiment::SweepRow),
     /// The sweep is over (all runs done, or stopped).
     SweepFinished {
         stopped: bool,
+    },
+    /// An event of sweep run `run` when several run at once.
+    InRun {
+        run: usize,
+        event: Box<Event>,
     },
 }

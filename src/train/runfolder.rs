@@ -34,6 +34,8 @@ pub const METRICS_HEADER: &str = "step,epoch,split,loss,accuracy,lr,elapsed_secs
 pub const GRADIENTS_HEADER: &str = "step,layer_index,layer_name,weight_grad_norm,output_grad_norm";
 pub const PROBES_HEADER: &str = "step,layer_index,layer_name,probe,value";
 pub const MODEL_FILE: &str = "model.bpk";
+/// Every file a run writes into its folder.
+pub const RUN_FILES: [&str; 7] = ["arch.json", "train.json", "metrics.csv", "gradients.csv", "probes.csv", "summary.json", MODEL_FILE];
 
 /// Version of the run folder's format, written in `train.json`.
 ///
@@ -144,7 +146,7 @@ impl RunWriter {
         // the same folder fails here, naming the first.
         let lock = FolderLock::acquire(dir).map_err(|e| RunFolderError::File { path: dir.display().to_string(), message: e })?;
         if dir.join("arch.json").exists() || dir.join("metrics.csv").exists() {
-            return Err(file_error(dir, "already holds a run: choose another output folder"));
+            return Err(file_error(dir, "already holds a run: choose another output folder, or add --overwrite to replace it"));
         }
         remove_scratch_files(dir);
         let arch_path = dir.join("arch.json");
@@ -218,6 +220,26 @@ impl RunWriter {
         let path = self.dir.join(MODEL_FILE);
         rename_durably(&tmp, &path).map_err(|e| file_error(&path, e))
     }
+}
+
+/// Removes the run in `dir` (the files a run writes; anything else stays)
+/// so a new run can be written there; refused while a run is writing it.
+pub fn clear_run(dir: &Path) -> Result<(), String> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    let lock = FolderLock::acquire(dir)?;
+    for name in RUN_FILES {
+        let path = dir.join(name);
+        if let Err(e) = std::fs::remove_file(&path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            return Err(format!("{}: cannot remove: {e}", path.display()));
+        }
+    }
+    remove_scratch_files(dir);
+    drop(lock);
+    Ok(())
 }
 
 /// Appends a snapshot's rows to a CSV file in one write: a snapshot larger

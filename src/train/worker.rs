@@ -38,25 +38,40 @@ pub struct EventSender {
     tx: SyncSender<Event>,
     wake: Option<Arc<dyn Fn() + Send + Sync>>,
     dropped: Arc<AtomicUsize>,
+    /// Set for one of several runs sharing the channel: its events arrive
+    /// as `Event::InRun` with this index.
+    lane: Option<usize>,
 }
 
 impl EventSender {
     pub fn new(tx: SyncSender<Event>, wake: Option<Arc<dyn Fn() + Send + Sync>>) -> Self {
-        Self { tx, wake, dropped: Arc::new(AtomicUsize::new(0)) }
+        Self { tx, wake, dropped: Arc::new(AtomicUsize::new(0)), lane: None }
+    }
+
+    /// A sender for run `index` of several running at once on this channel.
+    pub fn lane(&self, index: usize) -> EventSender {
+        EventSender { lane: Some(index), ..self.clone() }
+    }
+
+    fn tagged(&self, event: Event) -> Event {
+        match self.lane {
+            Some(run) => Event::InRun { run, event: Box::new(event) },
+            None => event,
+        }
     }
 
     /// Events that must arrive (start, evaluations, the end).
     pub fn send(&self, event: Event) {
         // A closed channel means nobody listens any more; the run folder
         // still records everything.
-        if self.tx.send(event).is_ok() {
+        if self.tx.send(self.tagged(event)).is_ok() {
             self.wake();
         }
     }
 
     /// Events that may be dropped when the UI is behind.
     pub fn send_droppable(&self, event: Event) {
-        match self.tx.try_send(event) {
+        match self.tx.try_send(self.tagged(event)) {
             Ok(()) => self.wake(),
             Err(TrySendError::Full(_)) => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);

@@ -44,9 +44,10 @@ pub fn remove_if_present(path: &Path) {
 }
 
 /// Whether `name` is one of the scratch files depthlab writes before a
-/// rename (`.NAME.tmp-PID`, `.model-PID.tmp.bpk`).
+/// rename (`.NAME.tmp-PID`, `.model-PID.tmp.bpk` and the recorder's own
+/// `.model-PID.tmp.bpk.PID-N.tmp` inside it).
 pub fn is_scratch_file(name: &str) -> bool {
-    name.starts_with('.') && (name.contains(".tmp-") || (name.starts_with(".model-") && name.ends_with(".tmp.bpk")))
+    name.starts_with('.') && (name.contains(".tmp-") || (name.starts_with(".model-") && name.contains(".tmp")))
 }
 
 /// Reads a whole file, gunzipping it when it starts with the gzip magic.
@@ -63,5 +64,20 @@ pub fn gunzip_if_needed(raw: Vec<u8>) -> std::io::Result<Vec<u8>> {
         Ok(out)
     } else {
         Ok(raw)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_scratch_file;
+
+    #[test]
+    fn scratch_files_are_told_from_run_files() {
+        for name in [".summary.json.tmp-41", ".model-41.tmp.bpk", ".model-41.tmp.bpk.41-0.tmp"] {
+            assert!(is_scratch_file(name), "{name}");
+        }
+        for name in ["model.bpk", "summary.json", ".lock", "notes.tmp", ".model-notes"] {
+            assert!(!is_scratch_file(name), "{name}");
+        }
     }
 }

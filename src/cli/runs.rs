@@ -1,0 +1,98 @@
+//! `depthlab runs DIR`: the run folders under DIR (a runs folder, a sweep
+//! folder), each with its architecture, status, steps and final accuracy. A
+//! run whose writer died reads as `interrupted`; a folder that does not read
+//! is listed with its error.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde_json::json;
+
+use super::CliError;
+use crate::train::runfolder::RunFolder;
+
+#[derive(Args, Debug)]
+pub struct RunsArgs {
+    /// The folder to look in (run folders are found up to three levels down).
+    pub dir: PathBuf,
+    /// One JSON array: dir, arch, status, steps, epochs, final_test_accuracy, final_train_loss, reason, error.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Folders under `dir` (itself included) that hold a `train.json`, sorted.
+fn run_folders(dir: &Path, depth: usize, found: &mut Vec<PathBuf>) {
+    if dir.join("train.json").is_file() {
+        found.push(dir.to_path_buf());
+        return;
+    }
+    if depth == 0 {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut dirs: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    dirs.sort();
+    for d in dirs {
+        run_folders(&d, depth - 1, found);
+    }
+}
+
+pub fn runs(args: &RunsArgs) -> Result<(), CliError> {
+    if !args.dir.is_dir() {
+        return Err(CliError::new(2, format!("{}: no such folder", args.dir.display())));
+    }
+    let mut folders = Vec::new();
+    run_folders(&args.dir, 3, &mut folders);
+    let rows: Vec<serde_json::Value> = folders
+        .iter()
+        .map(|dir| match RunFolder::open(dir) {
+            Ok(run) => {
+                let summary = run.summary.as_ref();
+                let steps = summary.map_or_else(|| run.metrics.iter().filter(|m| !m.test).count(), |s| s.steps);
+                json!({
+                    "dir": dir.display().to_string(),
+                    "arch": run.arch.name,
+                    "status": run.status.to_string(),
+                    "steps": steps,
+                    "epochs": summary.map(|s| s.epochs),
+                    "final_test_accuracy": summary.and_then(|s| s.final_test_accuracy),
+                    "final_train_loss": summary.and_then(|s| s.final_train_loss),
+                    "reason": summary.and_then(|s| s.reason.clone()),
+                    "error": null,
+                })
+            }
+            Err(e) => json!({ "dir": dir.display().to_string(), "status": "unreadable", "error": e.to_string() }),
+        })
+        .collect();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows).map_err(|e| CliError::new(1, e.to_string()))?);
+        return Ok(());
+    }
+    if rows.is_empty() {
+        eprintln!("no run folders under {}", args.dir.display());
+        return Ok(());
+    }
+    let name = |row: &serde_json::Value| {
+        let dir = PathBuf::from(row["dir"].as_str().unwrap_or_default());
+        dir.strip_prefix(&args.dir).ok().filter(|p| !p.as_os_str().is_empty()).unwrap_or(&dir).display().to_string()
+    };
+    let width = rows.iter().map(|r| name(r).len()).max().unwrap_or(3).max(3);
+    println!("{:width$}  {:<18} {:<12} {:>7} {:>9}", "run", "arch", "status", "steps", "test acc");
+    for row in &rows {
+        let accuracy = row["final_test_accuracy"].as_f64().map_or_else(|| "-".into(), |a| format!("{:.2}%", a * 100.0));
+        println!(
+            "{:width$}  {:<18} {:<12} {:>7} {:>9}",
+            name(row),
+            row["arch"].as_str().unwrap_or("-"),
+            row["status"].as_str().unwrap_or("-"),
+            row["steps"].as_u64().map_or_else(|| "-".into(), |s| s.to_string()),
+            accuracy
+        );
+        if let Some(error) = row["error"].as_str() {
+            println!("{:width$}  error: {error}", "");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,156 @@
+//! A sweep folder on disk: `sweep.json` (the settings and the planned runs,
+//! written before anything trains), one run folder per run, and `sweep.csv`
+//! (a row per planned run, rewritten whole as runs finish). Other machines
+//! may fill the run folders (`jobs.txt`, `sweep.sbatch`); `collect` reads
+//! whatever is there.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::sweep::{PlannedRun, SWEEP_HEADER, SweepConfig, SweepPlan, SweepRow};
+use crate::train::runfolder::RunFolder;
+use crate::train::{RunStatus, TrainConfig};
+use crate::util::fsio::write_atomic;
+
+pub const SWEEP_FILE: &str = "sweep.json";
+pub const SWEEP_CSV: &str = "sweep.csv";
+pub const SWEEP_FORMAT_VERSION: u32 = 1;
+
+/// `sweep.json`: what was asked for and the runs it gives.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SweepFile {
+    pub format_version: u32,
+    pub families: Vec<String>,
+    /// Depths as asked for (each family rounds them to its valid depths).
+    pub depths: Vec<usize>,
+    pub seeds: usize,
+    /// The settings of every run (each with its own seed).
+    pub train: TrainConfig,
+    pub runs: Vec<PlannedRun>,
+}
+
+impl SweepFile {
+    pub fn new(config: &SweepConfig, plan: &SweepPlan) -> SweepFile {
+        SweepFile {
+            format_version: SWEEP_FORMAT_VERSION,
+            families: config.families.iter().map(|f| f.prefix().to_string()).collect(),
+            depths: config.depths.clone(),
+            seeds: config.seeds.max(1),
+            // Threads decide speed, not results: a resumed sweep may use others.
+            train: TrainConfig { threads: None, ..config.train.clone() },
+            runs: plan.runs.clone(),
+        }
+    }
+
+    /// Reads `DIR/sweep.json`.
+    pub fn load(dir: &Path) -> Result<SweepFile, String> {
+        let path = dir.join(SWEEP_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e} (is this a sweep folder?)", path.display()))?;
+        let file: SweepFile = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        if file.format_version > SWEEP_FORMAT_VERSION {
+            return Err(format!(
+                "{}: format version {} is newer than this depthlab understands ({SWEEP_FORMAT_VERSION})",
+                path.display(),
+                file.format_version
+            ));
+        }
+        Ok(file)
+    }
+
+    fn save(&self, dir: &Path) -> Result<(), String> {
+        let path = dir.join(SWEEP_FILE);
+        let text = serde_json::to_string_pretty(self).map_err(|e| format!("{}: {e}", path.display()))?;
+        write_atomic(&path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+/// Starts (or, with `resume`, continues) the sweep `file` in `dir`: a
+/// folder that already holds a sweep is refused unless resuming, and a
+/// resumed sweep must have the same settings.
+pub fn begin(dir: &Path, file: &SweepFile, resume: bool) -> Result<(), String> {
+    let holds_sweep = dir.join(SWEEP_FILE).exists() || dir.join(SWEEP_CSV).exists();
+    match (holds_sweep, resume) {
+        (true, false) => {
+            return Err(format!(
+                "{}: already holds a sweep; add --resume to finish it (finished runs are kept), or choose another folder",
+                dir.display()
+            ));
+        }
+        (true, true) => {
+            let before = SweepFile::load(dir)?;
+            if before.runs != file.runs || before.train != file.train {
+                return Err(format!(
+                    "{}: the sweep there has other settings ({} runs of {}); resume it with the same families, depths, seeds and training flags",
+                    dir.display(),
+                    before.runs.len(),
+                    before.families.join(",")
+                ));
+            }
+        }
+        (false, _) => {}
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    file.save(dir)
+}
+
+/// The row of every planned run as its folder stands now: finished runs
+/// (completed or diverged) and runs another process is writing are read;
+/// anything else is pending. A folder left by a run that did not finish
+/// (stopped, failed, interrupted) is cleared so the run can start again.
+pub fn rows_so_far(dir: &Path, file: &SweepFile) -> Vec<SweepRow> {
+    file.runs
+        .iter()
+        .map(|run| {
+            let run_dir = dir.join(&run.dir);
+            match RunFolder::open(&run_dir) {
+                Ok(folder) if matches!(folder.status, RunStatus::Completed | RunStatus::Diverged | RunStatus::Running) => {
+                    SweepRow::of(run, folder.status, folder.summary.as_ref(), dir)
+                }
+                _ => {
+                    if run_dir.exists() {
+                        clear_unfinished(&run_dir);
+                    }
+                    SweepRow::of(run, RunStatus::Pending, None, dir)
+                }
+            }
+        })
+        .collect()
+}
+
+/// Removes a run folder that holds no finished run (only the files a run
+/// writes; anything else a user put there stays, and then the run reports
+/// the folder as taken).
+fn clear_unfinished(run_dir: &Path) {
+    for name in crate::train::runfolder::RUN_FILES {
+        crate::util::fsio::remove_if_present(&run_dir.join(name));
+    }
+}
+
+/// The rows of a sweep folder as it stands, without changing anything:
+/// finished and running runs as their folders say, the others as their
+/// folders say too (stopped, failed, interrupted), and runs without a
+/// folder as pending.
+pub fn collect(dir: &Path) -> Result<(SweepFile, Vec<SweepRow>), String> {
+    let file = SweepFile::load(dir)?;
+    let rows = file
+        .runs
+        .iter()
+        .map(|run| match RunFolder::open(&dir.join(&run.dir)) {
+            Ok(folder) => SweepRow::of(run, folder.status, folder.summary.as_ref(), dir),
+            Err(_) => SweepRow::of(run, RunStatus::Pending, None, dir),
+        })
+        .collect();
+    Ok((file, rows))
+}
+
+/// Writes `sweep.csv` whole (a row per planned run).
+pub fn write_csv(dir: &Path, rows: &[SweepRow]) -> Result<(), String> {
+    let mut text = format!("{SWEEP_HEADER}\n");
+    for row in rows {
+        text.push_str(&row.csv());
+        text.push('\n');
+    }
+    let path = dir.join(SWEEP_CSV);
+    write_atomic(&path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
+}
