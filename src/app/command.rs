@@ -56,6 +56,8 @@ pub enum AppCommand {
     // The depth sweep.
     StartSweep,
     StopSweep,
+    /// Follow a sweep folder (`None`: stop following).
+    FollowSweep(Option<std::path::PathBuf>),
 
     // Plots.
     ExportCsv {

@@ -243,6 +243,7 @@ impl DepthLabApp {
                 }
             }
             AppCommand::StartSweep => self.start_sweep(),
+            AppCommand::FollowSweep(dir) => self.follow_sweep(dir),
             AppCommand::StopSweep => {
                 if let Some(handle) = &self.sweep.handle {
                     handle.send(Command::Stop);
@@ -317,6 +318,28 @@ impl DepthLabApp {
         });
     }
 
+    /// Follows the sweep folder `dir` (planned with `sweep --plan`, filled
+    /// by other processes or machines), or stops following.
+    pub(super) fn follow_sweep(&mut self, dir: Option<PathBuf>) {
+        let Some(dir) = dir else {
+            self.sweep.followed = None;
+            return;
+        };
+        if self.sweep.is_running() {
+            self.error("a sweep is running here: stop it first");
+            return;
+        }
+        if !dir.join(crate::experiment::SWEEP_FILE).is_file() {
+            self.error(format!("{}: not a sweep folder (no {})", dir.display(), crate::experiment::SWEEP_FILE));
+            return;
+        }
+        self.sweep = SweepState {
+            followed: Some(super::FollowedSweep { dir: dir.clone(), last_read: None, reading: false, total: 0 }),
+            out_dir: Some(dir),
+            ..SweepState::default()
+        };
+    }
+
     pub(super) fn start_sweep(&mut self) {
         if self.is_training() {
             self.error("a run is already training: stop it first");
@@ -345,7 +368,7 @@ impl DepthLabApp {
             train: self.sweep_train_config(),
             out: out.clone(),
             resume: false,
-            jobs: 1,
+            jobs: s.jobs,
         };
         match spawn_sweep(config, None, Some(self.waker())) {
             Ok(handle) => {

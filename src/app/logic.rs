@@ -80,12 +80,30 @@ impl DepthLabApp {
             }
         }
         more |= self.drain_sweep(deadline);
+        self.read_followed_sweep();
         for result in self.tasks.drain() {
             self.take_task_result(result);
         }
         if more {
             self.ctx.request_repaint();
         }
+    }
+
+    /// Reads a followed sweep folder again when it is due (on a background
+    /// thread: a sweep of many runs is many files).
+    fn read_followed_sweep(&mut self) {
+        let Some(followed) = &mut self.sweep.followed else { return };
+        let due = followed.last_read.is_none_or(|t| t.elapsed() >= super::FOLLOW_EVERY);
+        if followed.reading || !due {
+            self.ctx.request_repaint_after(super::FOLLOW_EVERY);
+            return;
+        }
+        followed.reading = true;
+        let dir = followed.dir.clone();
+        self.tasks.spawn("follow-sweep", move || {
+            let rows = crate::experiment::collect(&dir).map(|(_, rows)| rows);
+            TaskResult::SweepCollected(dir, rows)
+        });
     }
 
     pub(super) fn drain_sweep(&mut self, deadline: Instant) -> bool {
@@ -104,7 +122,7 @@ impl DepthLabApp {
         }
         for event in events {
             match event {
-                Event::SweepRun { index, total, label, .. } => {
+                Event::SweepRun { index, total, label, dir } => {
                     self.sweep.progress = Some((index, total, label.clone()));
                     let id = self.runs.next_id();
                     let (family, size) =
@@ -113,10 +131,21 @@ impl DepthLabApp {
                     let view = RunView::new(id, format!("sweep {label}"), arch, self.sweep_train_config(), None);
                     self.runs.runs.push(view);
                     self.sweep.current = Some(id);
+                    self.sweep.views.push((index, id, dir));
                 }
                 Event::SweepRow(row) => {
                     self.sweep.finished_runs += 1;
-                    self.sweep.rows.push(row);
+                    // Kept rows of a resumed sweep have no view: they go last.
+                    let index = self.sweep.views.iter().find(|v| v.2 == row.run_dir).map_or(usize::MAX, |v| v.0);
+                    let at = self.sweep.row_order.partition_point(|&i| i <= index);
+                    self.sweep.row_order.insert(at, index);
+                    self.sweep.rows.insert(at, row);
+                }
+                Event::InRun { run, event } => {
+                    let id = self.sweep.views.iter().find(|v| v.0 == run).map(|v| v.1);
+                    if let Some(view) = id.and_then(|id| self.runs.get_mut(id)) {
+                        view.apply(*event);
+                    }
                 }
                 Event::SweepFinished { stopped } => {
                     if let Some(handle) = self.sweep.handle.take() {
@@ -191,6 +220,21 @@ impl DepthLabApp {
                     }
                     Pick::RunFolder => self.push(AppCommand::LoadRunFolder(path)),
                     Pick::DataFolder => self.set_data_folder(path),
+                }
+            }
+            TaskResult::SweepCollected(dir, rows) => {
+                let Some(followed) = self.sweep.followed.as_mut().filter(|f| f.dir == dir) else { return };
+                followed.reading = false;
+                followed.last_read = Some(Instant::now());
+                match rows {
+                    Ok(rows) => {
+                        followed.total = rows.len();
+                        self.sweep.finished_runs = rows.iter().filter(|r| r.status.is_finished()).count();
+                        // Pending runs have no results to draw.
+                        self.sweep.rows = rows.into_iter().filter(|r| r.status != RunStatus::Pending).collect();
+                        self.sweep.error = None;
+                    }
+                    Err(e) => self.sweep.error = Some(e),
                 }
             }
             TaskResult::Compute { adapter, reason, gpu } => self.compute = Some(ComputeStatus { adapter, reason, gpu }),

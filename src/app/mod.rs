@@ -85,15 +85,33 @@ struct Active {
 #[derive(Default)]
 pub struct SweepState {
     handle: Option<RunHandle>,
-    /// The run of the sweep training now.
+    /// The run of the sweep announced last (events without a run index go to it).
     current: Option<RunId>,
+    /// The view of each sweep run by its index in the plan, and the
+    /// plan index of each row (rows stay in plan order when runs finish
+    /// out of order).
+    views: Vec<(usize, RunId, PathBuf)>,
+    row_order: Vec<usize>,
     pub rows: Vec<SweepRow>,
     pub progress: Option<(usize, usize, String)>,
     pub started: Option<Instant>,
     pub finished_runs: usize,
     pub error: Option<String>,
     pub out_dir: Option<PathBuf>,
+    /// A sweep folder followed live (other processes or machines fill it).
+    pub followed: Option<FollowedSweep>,
 }
+
+/// A sweep folder read again every few seconds.
+pub struct FollowedSweep {
+    pub dir: PathBuf,
+    pub last_read: Option<Instant>,
+    pub reading: bool,
+    pub total: usize,
+}
+
+/// How often a followed sweep folder is read again.
+pub const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl SweepState {
     pub fn is_running(&self) -> bool {
@@ -150,6 +168,8 @@ pub struct DepthLabApp {
     confirm_delete: Option<RunId>,
     /// The learning-rate field of the dashboard.
     pub lr_field: f64,
+    /// The sweep folder field of the Sweep tab's "follow" row.
+    pub follow_field: String,
     options: AppOptions,
     ctx: egui::Context,
     commands: Vec<AppCommand>,
@@ -242,6 +262,7 @@ impl DepthLabApp {
             help_open: false,
             confirm_delete: None,
             lr_field,
+            follow_field: String::new(),
             options: options.clone(),
             ctx: ctx.clone(),
             commands: Vec::new(),

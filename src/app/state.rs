@@ -40,6 +40,8 @@ pub struct SweepSettings {
     /// Steps per run instead of epochs, when set.
     pub max_steps: Option<usize>,
     pub out_dir: String,
+    /// Runs at once (0: the machine's default, `experiment::default_jobs`).
+    pub jobs: usize,
 }
 
 impl Default for SweepSettings {
@@ -51,6 +53,7 @@ impl Default for SweepSettings {
             epochs: 1,
             max_steps: Some(150),
             out_dir: "sweeps".into(),
+            jobs: 0,
         }
     }
 }

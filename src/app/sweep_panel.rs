@@ -74,6 +74,24 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppC
                 }
             });
             ui.end_row();
+            ui.label("at once");
+            ui.horizontal(|ui| {
+                let mut auto = s.jobs == 0;
+                if ui
+                    .checkbox(&mut auto, "auto")
+                    .on_hover_text(
+                        "Two runs at once on a CPU with two or more cores (measured faster than one run on all of them), one on a GPU",
+                    )
+                    .changed()
+                {
+                    s.jobs = if auto { 0 } else { 2 };
+                }
+                if !auto {
+                    ui.add(DragValue::new(&mut s.jobs).range(1..=crate::util::threads::available().max(1)))
+                        .on_hover_text("Runs trained at the same time, each on its share of the cores; results do not change");
+                }
+            });
+            ui.end_row();
             ui.label("folder");
             ui.add(egui::TextEdit::singleline(&mut s.out_dir).desired_width(120.0)).on_hover_text("Sweeps are written under this folder");
             ui.end_row();
@@ -108,11 +126,46 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppC
             ui.weak(format!("{}: step {steps}/{}", run.name, run.total_steps()));
         }
     }
+    follow_ui(ui, app, commands);
     if let Some(e) = &app.sweep.error {
         ui.colored_label(ui.visuals().error_fg_color, e);
     }
     if let Some(dir) = &app.sweep.out_dir {
         ui.weak(format!("writing {}", dir.display()));
+    }
+}
+
+/// Following a sweep folder that other processes or machines fill
+/// (`depthlab sweep --plan`, then jobs.txt or a Slurm job array).
+fn follow_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppCommand>) {
+    ui.separator();
+    ui.strong("Follow a sweep folder");
+    match &app.sweep.followed {
+        Some(f) => {
+            ui.label(format!(
+                "{}: {} of {} runs finished; read again every {} s",
+                f.dir.display(),
+                app.sweep.finished_runs,
+                f.total,
+                super::FOLLOW_EVERY.as_secs()
+            ));
+            if ui.button("Stop following").clicked() {
+                commands.push(AppCommand::FollowSweep(None));
+            }
+        }
+        None => {
+            ui.weak("A sweep planned with `depthlab sweep --plan` and run elsewhere (jobs.txt, Slurm) fills in here as its runs finish.");
+            ui.horizontal(|ui| {
+                let label = ui.label("folder to follow");
+                let field = ui
+                    .add(egui::TextEdit::singleline(&mut app.follow_field).hint_text("a sweep folder").desired_width(150.0))
+                    .labelled_by(label.id);
+                let go = ui.add_enabled(!app.follow_field.trim().is_empty() && !app.sweep.is_running(), egui::Button::new("Follow"));
+                if go.clicked() || (field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter))) {
+                    commands.push(AppCommand::FollowSweep(Some(std::path::PathBuf::from(app.follow_field.trim()))));
+                }
+            });
+        }
     }
 }
 

@@ -35,6 +35,8 @@ pub enum TaskResult {
         predictions: Vec<Prediction>,
     },
     Picked(Pick, Option<PathBuf>),
+    /// A followed sweep folder read again: its rows, or why it cannot be read.
+    SweepCollected(PathBuf, Result<Vec<crate::experiment::SweepRow>, String>),
     Compute {
         adapter: String,
         reason: String,

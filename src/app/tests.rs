@@ -369,3 +369,63 @@ fn the_main_screens_match_their_snapshots() {
     choose_tab(&mut h, "Build");
     h.snapshot("builder-light");
 }
+
+/// A sweep folder planned for other machines fills in live: first every
+/// run pending, then a run finished elsewhere appears in the plot's rows.
+#[test]
+fn a_followed_sweep_folder_fills_in_as_runs_finish_elsewhere() {
+    use crate::experiment::{SweepConfig, SweepFile, begin_sweep, plan, write_csv};
+    let dir = tempfile::tempdir().unwrap();
+    let sweep_dir = dir.path().join("planned");
+    let data = Arc::new(crate::data::Dataset::load(&crate::data::DataSpec::Digits).unwrap());
+    let train = crate::train::TrainConfig {
+        data: crate::data::DataSpec::Digits,
+        backend: BackendChoice::Cpu,
+        max_steps: Some(6),
+        batch_size: 32,
+        ..Default::default()
+    };
+    let config = SweepConfig {
+        families: vec![crate::arch::presets::Family::Plain, crate::arch::presets::Family::Resnet],
+        depths: vec![8, 14],
+        seeds: 1,
+        train: train.clone(),
+        out: sweep_dir.clone(),
+        resume: false,
+        jobs: 1,
+    };
+    let planned = plan(&config, data.shape(), data.classes()).unwrap();
+    let file = SweepFile::new(&config, &planned);
+    begin_sweep(&sweep_dir, &file, false).unwrap();
+    write_csv(&sweep_dir, &crate::experiment::collect(&sweep_dir).unwrap().1).unwrap();
+
+    let mut h = harness_with(settings(dir.path()));
+    h.run();
+    choose_tab(&mut h, "Depth sweep");
+    h.get_by_label("folder to follow");
+    h.state_mut().follow_field = sweep_dir.display().to_string();
+    h.run();
+    h.get_by_label("Follow").click();
+    wait_until(&mut h, "the first read", |app| app.sweep.followed.as_ref().is_some_and(|f| f.total == 4));
+    assert!(h.state().sweep.rows.is_empty(), "every run is pending");
+    h.get_by_label_contains("0 of 4 runs finished");
+
+    // One run finishes "elsewhere".
+    let run = &file.runs[0];
+    let arch = crate::arch::presets::build(&run.arch, data.shape()).unwrap();
+    let request = crate::train::RunRequest {
+        arch,
+        config: crate::train::TrainConfig { seed: run.seed, ..train },
+        data: Some(data.clone()),
+        out: Some(sweep_dir.join(&run.dir)),
+        init_weights: None,
+    };
+    let (_tx, rx) = std::sync::mpsc::channel();
+    let (events, _keep) = crate::train::worker::event_channel(None);
+    assert_eq!(crate::train::train(request, &rx, &events).status, RunStatus::Completed);
+    wait_until(&mut h, "the finished run to appear", |app| app.sweep.rows.len() == 1);
+    h.get_by_label_contains("1 of 4 runs finished");
+    h.get_by_label("Stop following").click();
+    h.run();
+    assert!(h.state().sweep.followed.is_none());
+}

@@ -34,6 +34,13 @@ pub enum RunStatus {
     Pending,
 }
 
+impl RunStatus {
+    /// Whether the run ended by itself or was stopped (its results are final).
+    pub fn is_finished(self) -> bool {
+        matches!(self, RunStatus::Completed | RunStatus::Stopped | RunStatus::Diverged | RunStatus::Failed)
+    }
+}
+
 impl std::fmt::Display for RunStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
