@@ -330,3 +330,24 @@ fn rows_with_the_wrong_number_of_columns_are_counted() {
     let folder = RunFolder::open(&run).unwrap();
     assert!(folder.warnings.iter().any(|w| w.contains("metrics.csv") && w.contains("skipped 2 row")), "{:?}", folder.warnings);
 }
+
+/// A gradient snapshot cut short (some of its layers' rows missing) is
+/// skipped with a warning, not drawn with layers missing.
+#[test]
+fn a_gradient_snapshot_cut_short_is_skipped_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let output = train(&["--arch", "resnet-8", "--probe-every", "1", "--out", run.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let whole = RunFolder::open(&run).unwrap();
+    let layers = whole.gradients.iter().map(|g| g.layer_index + 1).max().unwrap();
+    assert!(layers > 2 && whole.gradients.len() >= 2 * layers, "{} rows of {layers} layers", whole.gradients.len());
+    let path = run.join("gradients.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let cut: String = lines[..lines.len() - 2].iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&path, cut).unwrap();
+    let folder = RunFolder::open(&run).unwrap();
+    assert_eq!(folder.gradients.len(), whole.gradients.len() - layers);
+    assert!(folder.warnings.iter().any(|w| w.contains("gradients.csv") && w.contains("last snapshot")), "{:?}", folder.warnings);
+}

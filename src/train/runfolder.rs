@@ -309,6 +309,22 @@ pub struct RunFolder {
     pub probes: Vec<(usize, usize, String, f32)>,
 }
 
+/// Drops the last gradient snapshot when it has fewer layers than the
+/// others (a run killed while an older depthlab wrote it row by row), with
+/// a warning: a plot of it would show layers missing.
+fn drop_cut_snapshot(mut rows: Vec<GradientRow>, path: &Path, warnings: &mut Vec<String>) -> Vec<GradientRow> {
+    let layers = rows.iter().map(|r| r.layer_index + 1).max().unwrap_or(0);
+    let Some(last_step) = rows.last().map(|r| r.step) else {
+        return rows;
+    };
+    let in_last = rows.iter().rev().take_while(|r| r.step == last_step).count();
+    if in_last < layers {
+        rows.truncate(rows.len() - in_last);
+        warnings.push(format!("{}: the last snapshot (step {last_step}) has {in_last} of {layers} layers; skipped", path.display()));
+    }
+    rows
+}
+
 /// Splits a CSV line, honouring double quotes.
 pub fn split_csv(line: &str) -> Vec<String> {
     let mut fields = Vec::new();
@@ -414,6 +430,7 @@ impl RunFolder {
                 })
             })
             .collect::<Result<Vec<_>, RunFolderError>>()?;
+        let gradients = drop_cut_snapshot(gradients, &gradients_path, &mut warnings);
         let probes_path = dir.join("probes.csv");
         let probes = read_csv(&probes_path, PROBES_HEADER, &mut warnings)?
             .into_iter()
