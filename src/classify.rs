@@ -34,6 +34,27 @@ pub struct ModelInput {
     pub width: usize,
     /// `C x H x W` bytes, before normalisation.
     pub pixels: Vec<u8>,
+    /// The image as given: width, height and whether it had colour.
+    pub original: (u32, u32, bool),
+}
+
+impl ModelInput {
+    /// What was done to the image to feed it to the model, in words, when
+    /// anything was: `"resized from 300x200 to 28x28 and made grey"`.
+    pub fn conversion(&self) -> Option<String> {
+        let (w, h, colour) = self.original;
+        let mut steps = Vec::new();
+        if (w as usize, h as usize) != (self.width, self.height) {
+            steps.push(format!("resized from {w}x{h} to {}x{}", self.width, self.height));
+        }
+        match (colour, self.channels) {
+            (true, 1) => steps.push("made grey".to_string()),
+            (false, 3) => steps.push("grey copied to red, green and blue".to_string()),
+            _ => {}
+        }
+        (!steps.is_empty())
+            .then(|| format!("{} (the run's input is {}x{}x{})", steps.join(" and "), self.channels, self.height, self.width))
+    }
 }
 
 impl Classifier {
@@ -56,7 +77,14 @@ impl Classifier {
     /// Converts a decoded image to the model's input.
     pub fn prepare(&self, image: &image::DynamicImage) -> ModelInput {
         let (channels, height, width) = self.input_shape();
-        ModelInput { channels, height, width, pixels: image_to_example(image, channels, height, width) }
+        let colour = image.color().has_color();
+        ModelInput {
+            channels,
+            height,
+            width,
+            pixels: image_to_example(image, channels, height, width),
+            original: (image.width(), image.height(), colour),
+        }
     }
 
     /// Class probabilities of a prepared input, highest first.

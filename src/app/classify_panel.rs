@@ -62,9 +62,6 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppC
     if let Some(e) = &app.classify.error {
         ui.colored_label(ui.visuals().error_fg_color, e);
     }
-    if let Some(m) = app.message.as_ref().filter(|m| m.error && m.text.starts_with("classify")) {
-        ui.colored_label(ui.visuals().error_fg_color, &m.text);
-    }
 }
 
 fn result_ui(ui: &mut egui::Ui, app: &mut DepthLabApp) {
@@ -92,6 +89,9 @@ fn result_ui(ui: &mut egui::Ui, app: &mut DepthLabApp) {
     ui.horizontal_top(|ui| {
         ui.vertical(|ui| {
             ui.label(format!("as the model sees it: {}x{}x{}", input.channels, input.height, input.width));
+            if let Some(conversion) = input.conversion() {
+                ui.weak(conversion);
+            }
             if let Some(texture) = &app.classify.texture {
                 let side = 224.0;
                 let scale = side / input.width.max(input.height) as f32;

@@ -286,12 +286,12 @@ impl DepthLabApp {
                 self.ctx.request_repaint();
             }
             AppCommand::SelectClassifierRun(id) => {
+                // Choosing a run only chooses it: the image is classified
+                // when asked (a path typed half-way would fail at once).
                 self.classify.run = Some(id);
                 self.classify.result = None;
-                if !self.state.image_path.is_empty() {
-                    let path = PathBuf::from(&self.state.image_path);
-                    self.classify_image(path);
-                }
+                self.classify.texture = None;
+                self.classify.error = None;
             }
         }
     }
@@ -397,11 +397,11 @@ impl DepthLabApp {
         self.tasks.spawn("classify", move || {
             let classifier = match crate::classify::Classifier::open(&dir) {
                 Ok(c) => c,
-                Err(e) => return TaskResult::Error(format!("classify: {e}")),
+                Err(e) => return TaskResult::ClassifyFailed(e.to_string()),
             };
             match classifier.classify_file(&image) {
                 Ok((input, predictions)) => TaskResult::Classified { run_dir: dir, image, input, predictions },
-                Err(e) => TaskResult::Error(format!("classify: {e}")),
+                Err(e) => TaskResult::ClassifyFailed(e.to_string()),
             }
         });
     }

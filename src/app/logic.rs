@@ -203,9 +203,20 @@ impl DepthLabApp {
                     self.runs.add(view);
                 }
             }
+            TaskResult::ClassifyFailed(reason) => {
+                // The previous image's result does not stay beside the error.
+                self.classify.busy = false;
+                self.classify.result = None;
+                self.classify.texture = None;
+                self.classify.error = Some(reason.clone());
+                self.error(format!("classify: {reason}"));
+            }
             TaskResult::Classified { run_dir, image, input, predictions } => {
                 self.classify.busy = false;
                 self.classify.error = None;
+                if self.message.as_ref().is_some_and(|m| m.error && m.text.starts_with("classify")) {
+                    self.message = None;
+                }
                 self.classify.texture = None;
                 self.classify.result = Some(ClassifyResult { run_dir, image, input, predictions });
             }

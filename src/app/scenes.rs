@@ -32,13 +32,16 @@ pub enum SceneKind {
     Sweep,
     /// A trained run classifying a sample image.
     Classify,
+    /// A trained run asked to classify a file that is not there: the error
+    /// shown and the window idle (for the idle-CPU figure).
+    ClassifyError,
     /// ResNet-1202 with every stage expanded, scrolled up and down for a
     /// while (for frame-time figures with `DEPTHLAB_FRAME_LOG`).
     Large,
 }
 
 impl SceneKind {
-    pub const ALL: [(&'static str, SceneKind); 8] = [
+    pub const ALL: [(&'static str, SceneKind); 9] = [
         ("builder", SceneKind::Builder),
         ("highway", SceneKind::Highway),
         ("fractal", SceneKind::Fractal),
@@ -46,6 +49,7 @@ impl SceneKind {
         ("training", SceneKind::Training),
         ("sweep", SceneKind::Sweep),
         ("classify", SceneKind::Classify),
+        ("classify-error", SceneKind::ClassifyError),
         ("large", SceneKind::Large),
     ];
 }
@@ -126,7 +130,11 @@ impl SceneRunner {
     /// Advances the scene; called once per frame before the UI.
     pub fn step(&mut self, app: &mut DepthLabApp, ctx: &egui::Context) {
         self.frames_in_phase += 1;
-        ctx.request_repaint_after(Duration::from_millis(100));
+        if !self.requested {
+            // Scripted until its picture is taken; then the window is left
+            // to idle like any other (what the idle-CPU figure measures).
+            ctx.request_repaint_after(Duration::from_millis(100));
+        }
         if self.phase == 0 {
             self.setup(app);
             self.next();
@@ -214,7 +222,7 @@ impl SceneRunner {
                     push(app, AppCommand::ToggleExpanded(entry));
                 }
             }
-            SceneKind::Classify => {
+            SceneKind::Classify | SceneKind::ClassifyError => {
                 app.state.train.epochs = 1;
                 app.state.train.max_steps = Some(90);
                 push(app, AppCommand::LoadPreset("resnet-8".into()));
@@ -252,6 +260,18 @@ impl SceneRunner {
                     false
                 }
                 2 => app.classify.result.is_some() && !app.classify.busy,
+                _ => false,
+            },
+            SceneKind::ClassifyError => match self.phase {
+                1 if !app.is_training() && !app.runs.runs.is_empty() => {
+                    let missing = std::env::temp_dir().join("depthlab-no-such-image.png");
+                    app.state.image_path = missing.display().to_string();
+                    app.state.tab = Tab::Classify;
+                    app.push(AppCommand::ClassifyImage(missing));
+                    self.next();
+                    false
+                }
+                2 => app.classify.error.is_some() && !app.classify.busy,
                 _ => false,
             },
         }

@@ -91,7 +91,23 @@ impl Default for Persisted {
             show_output_grad: true,
             show_weight_grad: false,
             runs_dir: "runs".into(),
-            image_path: "assets/samples/sneaker.png".into(),
+            image_path: sample_image(),
         }
     }
+}
+
+/// The bundled sample image as an absolute path that exists wherever the
+/// lab was started: beside the working folder, beside the binary (a
+/// checkout's target/release), or where it was built; empty when none is.
+fn sample_image() -> String {
+    let relative = std::path::Path::new("assets/samples/sneaker.png");
+    let mut places: Vec<std::path::PathBuf> = Vec::new();
+    if let Ok(cwd) = std::env::current_dir() {
+        places.push(cwd);
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        places.extend(exe.ancestors().skip(1).take(4).map(|p| p.to_path_buf()));
+    }
+    places.push(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    places.into_iter().map(|p| p.join(relative)).find(|p| p.is_file()).map(|p| p.display().to_string()).unwrap_or_default()
 }

@@ -35,6 +35,8 @@ pub enum TaskResult {
         predictions: Vec<Prediction>,
     },
     Picked(Pick, Option<PathBuf>),
+    /// Classifying failed: why (the panel says so and stops waiting).
+    ClassifyFailed(String),
     /// A followed sweep folder read again: its rows, or why it cannot be read.
     SweepCollected(PathBuf, Result<Vec<crate::experiment::SweepRow>, String>),
     Compute {

@@ -349,11 +349,46 @@ fn a_run_folder_dropped_on_the_window_loads_and_classifies_an_image() {
     wait_until(&mut h, "the error", |app| app.message.as_ref().is_some_and(|m| m.error));
     let message = h.state().message.as_ref().unwrap().text.clone();
     assert!(message.contains("notes.txt: not an image"), "{message}");
+    assert!(!h.state().classify.busy && h.state().classify.result.is_none(), "the wait ends and the old result goes");
+
+    // What was done to the image is said: the 32x32 digit was resized to 8x8.
+    let classify = |h: &mut Harness<'static, DepthLabApp>, path: &Path| {
+        h.state_mut().state.image_path = path.display().to_string();
+        h.get_by_label("Classify image").click();
+        h.step();
+        assert!(h.state().classify.busy, "the click starts a classification");
+        wait_until(h, "the classification to end", |app| !app.classify.busy);
+    };
+    classify(&mut h, &png);
+    assert!(
+        h.state().classify.error.is_none() && h.state().message.is_none(),
+        "a success clears the earlier error: {:?} {:?}",
+        h.state().classify.error,
+        h.state().message.as_ref().map(|m| m.text.clone())
+    );
+    h.get_by_label_contains("resized from 32x32 to 8x8");
+    // Every error path ends the wait, clears the old result, says why, and
+    // leaves nothing running (the window goes idle).
+    let corrupt = dir.path().join("corrupt.png");
+    std::fs::write(&corrupt, b"\x89PNG\r\n\x1a\nnot really").unwrap();
+    for (path, words) in [(dir.path().join("missing.png"), "missing.png"), (corrupt, "cannot decode")] {
+        classify(&mut h, &path);
+        let app = h.state();
+        assert!(app.classify.result.is_none(), "{words}");
+        assert!(app.classify.error.as_deref().unwrap_or_default().contains(words), "{:?}", app.classify.error);
+        assert!(!app.is_busy(), "nothing left running after {words}");
+    }
+    std::fs::remove_file(run_dir.join("model.bpk")).unwrap();
+    classify(&mut h, &png);
+    let error = h.state().classify.error.clone().unwrap_or_default();
+    assert!(error.contains("saved no weights"), "{error}");
+    assert!(!h.state().is_busy());
 }
 
 #[test]
 fn the_main_screens_match_their_snapshots() {
-    let mut h = harness();
+    // The sample's absolute path depends on where the checkout is.
+    let mut h = harness_with(Persisted { image_path: "assets/samples/sneaker.png".into(), ..Persisted::default() });
     h.run();
     h.snapshot("builder");
     choose_tab(&mut h, "Train");

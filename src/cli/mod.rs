@@ -18,7 +18,7 @@ use crate::arch::{Activation, Init, LayerOverrides, Norm};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Commands>,
-    /// Open the window on a scripted scene (builder, highway, fractal, invalid, training, sweep, classify).
+    /// Open the window on a scripted scene (builder, highway, fractal, invalid, training, sweep, classify, classify-error, large).
     #[arg(long, hide = true)]
     pub scene: Option<String>,
     /// With --scene: save a screenshot to FILE and close.

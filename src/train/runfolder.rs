@@ -456,7 +456,17 @@ impl RunFolder {
         let net = Network::build(&self.arch, info.input, info.class_names.len(), device, self.record.config.seed)?;
         let path = self.dir.join(MODEL_FILE);
         if !path.exists() {
-            return Err(file_error(&path, "missing: the run saved no weights (it ended before its first epoch?)"));
+            let reason = self.summary.as_ref().and_then(|s| s.reason.clone()).map(|r| format!(": {r}")).unwrap_or_default();
+            let why = match self.status {
+                RunStatus::Diverged => format!("the run diverged before saving any weights{reason}"),
+                RunStatus::Failed => format!("the run failed before saving any weights{reason}"),
+                RunStatus::Running => "the run is still in its first epoch: weights are saved at the end of each epoch".to_string(),
+                RunStatus::Interrupted => {
+                    "the run was interrupted before the end of its first epoch, when weights are first saved".to_string()
+                }
+                _ => "the run saved no weights (it ended before its first epoch?)".to_string(),
+            };
+            return Err(file_error(&path, format!("missing: {why}")));
         }
         Ok(net.load(&path)?)
     }
