@@ -64,7 +64,7 @@ impl DepthLabApp {
         match spawn(request, Some(self.waker())) {
             Ok(handle) => {
                 self.runs.add(view);
-                self.active = Some(Active { run: id, handle });
+                self.active = Some(Active { run: id, handle, stopping: false });
                 self.state.tab = Tab::Train;
             }
             Err(e) => self.error(format!("cannot start the training thread: {e}")),
@@ -181,6 +181,9 @@ impl DepthLabApp {
             AppCommand::ResumeTraining => self.send(Command::Resume),
             AppCommand::StopTraining => {
                 self.send(Command::Stop);
+                if let Some(active) = &mut self.active {
+                    active.stopping = true;
+                }
             }
             AppCommand::SetLearningRate(lr) => {
                 self.lr_field = lr;

@@ -10,7 +10,7 @@ use super::command::AppCommand;
 use super::plots::{self, heatmap, series};
 use super::runs::RunView;
 use super::tasks::Pick;
-use crate::arch::{Activation, Norm};
+use crate::arch::{Activation, Init, Norm};
 use crate::backend::BackendChoice;
 use crate::data::{DataSpec, SYSTEM_FASHION_MNIST};
 use crate::train::{OptimizerKind, RunStatus, Schedule};
@@ -64,12 +64,17 @@ fn controls_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppC
         } else if ui.add_enabled(training, egui::Button::new("Pause")).on_hover_text("Space").clicked() {
             commands.push(AppCommand::PauseTraining);
         }
+        let stopping = app.is_stopping();
         if ui
-            .add_enabled(training, egui::Button::new("Stop"))
+            .add_enabled(training && !stopping, egui::Button::new("Stop"))
             .on_hover_text("Stop after this step; the run keeps its weights and logs")
             .clicked()
         {
             commands.push(AppCommand::StopTraining);
+        }
+        if stopping {
+            ui.spinner();
+            ui.label("stopping: finishing the step, evaluating and saving the weights…");
         }
     });
     ui.horizontal(|ui| {
@@ -305,6 +310,19 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppC
                 } else {
                     t.overrides.activation = None;
                 }
+                let init_text = t.overrides.init.map_or("init as built".to_string(), |i| format!("init {i:?}").to_lowercase());
+                egui::ComboBox::from_id_salt("override-init")
+                    .selected_text(init_text)
+                    .show_ui(ui, |ui| {
+                        ui.selectable_value(&mut t.overrides.init, None, "as built");
+                        for i in [Init::He, Init::Xavier, Init::Standard] {
+                            ui.selectable_value(&mut t.overrides.init, Some(i), format!("{i:?}").to_lowercase());
+                        }
+                    })
+                    .response
+                    .on_hover_text(
+                        "Weight initialisation of every layer (--init): He, Xavier (Glorot & Bengio) or the standard U(-1/√n, 1/√n)",
+                    );
                 let mut no_bn = t.overrides.norm == Some(Norm::None);
                 if ui.checkbox(&mut no_bn, "no BN").on_hover_text("Remove batch normalisation everywhere").changed() {
                     t.overrides.norm = no_bn.then_some(Norm::None);

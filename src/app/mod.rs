@@ -79,6 +79,8 @@ impl AppOptions {
 struct Active {
     run: RunId,
     handle: RunHandle,
+    /// Stop was asked for; the run is finishing its step and saving.
+    stopping: bool,
 }
 
 /// The sweep in progress, and what it has produced.
@@ -308,6 +310,11 @@ impl DepthLabApp {
     }
 
     /// Whether background work is still going (tests wait on this).
+    /// Whether Stop was asked for and the run is still finishing.
+    pub fn is_stopping(&self) -> bool {
+        self.active.as_ref().is_some_and(|a| a.stopping)
+    }
+
     pub fn is_busy(&self) -> bool {
         self.is_training() || self.tasks.busy() || self.classify.busy
     }

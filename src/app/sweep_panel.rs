@@ -96,6 +96,9 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppC
             ui.add(egui::TextEdit::singleline(&mut s.out_dir).desired_width(120.0)).on_hover_text("Sweeps are written under this folder");
             ui.end_row();
         });
+        if let Some(preview) = planned_nets(&s.families, &s.depths) {
+            ui.label(preview);
+        }
         ui.weak(format!(
             "Data, optimiser and learning rate come from the Train tab ({}, lr {}).",
             app.state.train.data.label(),
@@ -133,6 +136,33 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppC
     if let Some(dir) = &app.sweep.out_dir {
         ui.weak(format!("writing {}", dir.display()));
     }
+}
+
+/// The nets a sweep will train, shown before it runs: each family rounds a
+/// depth to its nearest valid one (`plain: 7 → plain-8`), and depths that
+/// give the same net run once.
+pub fn planned_nets(families: &[Family], depths: &str) -> Option<String> {
+    let depths: Vec<usize> = depths.split(',').filter_map(|d| d.trim().parse().ok()).collect();
+    if depths.is_empty() || families.is_empty() {
+        return None;
+    }
+    let mut lines = Vec::new();
+    for family in families {
+        let mut names: Vec<String> = Vec::new();
+        let mut notes = Vec::new();
+        for &depth in &depths {
+            let name = family.name(family.size_for_depth(depth));
+            if !name.ends_with(&format!("-{depth}")) && !name.contains(&format!("-{depth}-")) {
+                notes.push(format!("{depth} → {name}"));
+            }
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        let notes = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join(", ")) };
+        lines.push(format!("{}{notes}", names.join(", ")));
+    }
+    Some(format!("will train: {}", lines.join("; ")))
 }
 
 /// Following a sweep folder that other processes or machines fill

@@ -464,3 +464,33 @@ fn a_followed_sweep_folder_fills_in_as_runs_finish_elsewhere() {
     h.run();
     assert!(h.state().sweep.followed.is_none());
 }
+
+/// The Train tab sets the initialisation of every layer, as `--init` does.
+#[test]
+fn the_initialisation_of_every_layer_can_be_chosen() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness_with(settings(dir.path()));
+    h.run();
+    choose_tab(&mut h, "Train");
+    assert_eq!(h.state().state.train.overrides.init, None);
+    h.get_by_value("init as built").click();
+    h.run();
+    h.get_by_label("xavier").click();
+    h.run();
+    assert_eq!(h.state().state.train.overrides.init, Some(crate::arch::Init::Xavier));
+    h.get_by_value("init xavier");
+}
+
+#[test]
+fn the_sweep_shows_how_depths_round_before_it_runs() {
+    use crate::arch::presets::Family;
+    let text = super::sweep_panel::planned_nets(&[Family::Plain, Family::Resnet], "7,8,20").unwrap();
+    assert_eq!(text, "will train: plain-8, plain-20 (7 → plain-8); resnet-8, resnet-20 (7 → resnet-8)");
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = settings(dir.path());
+    state.sweep.depths = "7,8".into();
+    let mut h = harness_with(state);
+    h.run();
+    choose_tab(&mut h, "Depth sweep");
+    h.get_by_label_contains("7 → plain-8");
+}

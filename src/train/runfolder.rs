@@ -458,15 +458,13 @@ impl RunFolder {
         if !path.exists() {
             let reason = self.summary.as_ref().and_then(|s| s.reason.clone()).map(|r| format!(": {r}")).unwrap_or_default();
             let why = match self.status {
-                RunStatus::Diverged => format!("the run diverged before saving any weights{reason}"),
-                RunStatus::Failed => format!("the run failed before saving any weights{reason}"),
-                RunStatus::Running => "the run is still in its first epoch: weights are saved at the end of each epoch".to_string(),
-                RunStatus::Interrupted => {
-                    "the run was interrupted before the end of its first epoch, when weights are first saved".to_string()
-                }
-                _ => "the run saved no weights (it ended before its first epoch?)".to_string(),
+                RunStatus::Diverged => format!("it diverged before its first save{reason}"),
+                RunStatus::Failed => format!("it failed before its first save{reason}"),
+                RunStatus::Running => "it is still in its first epoch (weights are saved at the end of each epoch)".to_string(),
+                RunStatus::Interrupted => "it was interrupted before the end of its first epoch, when weights are first saved".to_string(),
+                _ => "it ended before its first epoch?".to_string(),
             };
-            return Err(file_error(&path, format!("missing: {why}")));
+            return Err(file_error(&path, format!("missing: the run saved no weights: {why}")));
         }
         Ok(net.load(&path)?)
     }
