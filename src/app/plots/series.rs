@@ -22,8 +22,63 @@ pub fn decimate<T: Copy>(items: &[T], max: usize) -> Vec<T> {
     out
 }
 
-/// A training series smoothed over the last 10 steps, and its test points,
-/// for each run; `y` maps a value to the plot's y.
+/// One run's points on a train/test plot.
+#[derive(Debug, Default, PartialEq)]
+pub struct TrainTest {
+    /// The training value smoothed over the last 10 steps.
+    pub train: Vec<[f64; 2]>,
+    pub test: Vec<[f64; 2]>,
+    /// Where the curve ends when the values stop being finite (a diverged
+    /// run): drawn as a marker, never as an axis bound.
+    pub ends_at: Option<[f64; 2]>,
+}
+
+/// The points of one run; `y` maps a value to the plot's y. Only finite
+/// points are kept (a NaN or an infinity, or a log of 0, would stretch the
+/// axes of every run on the plot); the smoothing restarts after one.
+pub fn train_test_points(
+    steps: &[crate::train::events::StepMetrics],
+    evals: &[crate::train::events::Evaluation],
+    train_value: impl Fn(&crate::train::events::StepMetrics) -> f64,
+    test_value: impl Fn(&crate::train::events::Evaluation) -> f64,
+    y: impl Fn(f64) -> f64,
+) -> TrainTest {
+    const WINDOW: usize = 10;
+    let mut window: std::collections::VecDeque<f64> = std::collections::VecDeque::with_capacity(WINDOW);
+    let mut train = Vec::with_capacity(steps.len());
+    let mut broken = false;
+    for s in steps {
+        let value = train_value(s);
+        if !value.is_finite() {
+            broken = true;
+            window.clear();
+            continue;
+        }
+        if window.len() == WINDOW {
+            window.pop_front();
+        }
+        window.push_back(value);
+        let point = [s.step as f64, y(window.iter().sum::<f64>() / window.len() as f64)];
+        if point[1].is_finite() {
+            train.push(point);
+        } else {
+            broken = true;
+        }
+    }
+    let test: Vec<[f64; 2]> = evals
+        .iter()
+        .map(|e| (e.step as f64, test_value(e)))
+        .filter(|(_, v)| v.is_finite())
+        .map(|(step, v)| [step, y(v)])
+        .filter(|p| p[1].is_finite())
+        .collect();
+    let ends_at = if broken { train.last().copied() } else { None };
+    TrainTest { train, test, ends_at }
+}
+
+/// For each run: its smoothed training curve (solid), test points (dashed,
+/// same colour) under one legend entry, and a cross where a diverged
+/// curve ends.
 fn train_test_lines(
     plot: &mut egui_plot::PlotUi<'_>,
     runs: &[&RunView],
@@ -31,30 +86,17 @@ fn train_test_lines(
     test_value: impl Fn(&crate::train::events::Evaluation) -> f64,
     y: impl Fn(f64) -> f64,
 ) {
-    const WINDOW: usize = 10;
     for run in runs {
-        let mut sum = 0.0;
-        let train: Vec<[f64; 2]> = run
-            .steps
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                sum += train_value(s);
-                if i >= WINDOW {
-                    sum -= train_value(&run.steps[i - WINDOW]);
-                }
-                [s.step as f64, y(sum / (i + 1).min(WINDOW) as f64)]
-            })
-            .collect();
-        plot.line(Line::new(format!("{} train", run.name), PlotPoints::new(decimate(&train, 2000))).color(run.color).width(1.5));
-        let test: Vec<[f64; 2]> = run.evals.iter().map(|e| [e.step as f64, y(test_value(e))]).collect();
-        if !test.is_empty() {
-            plot.line(
-                Line::new(format!("{} test", run.name), PlotPoints::new(test.clone()))
-                    .color(second_shade(run.color))
-                    .style(LineStyle::dashed_loose()),
-            );
-            plot.points(Points::new(format!("{} test", run.name), PlotPoints::new(test)).color(run.color).radius(3.0));
+        let points = train_test_points(&run.steps, &run.evals, &train_value, &test_value, &y);
+        // One name per run: egui_plot gives items of one name one legend entry.
+        let name = run.name.clone();
+        plot.line(Line::new(name.clone(), PlotPoints::new(decimate(&points.train, 2000))).color(run.color).width(1.5));
+        if !points.test.is_empty() {
+            plot.line(Line::new(name.clone(), PlotPoints::new(points.test.clone())).color(run.color).style(LineStyle::dashed_loose()));
+            plot.points(Points::new(name.clone(), PlotPoints::new(points.test)).color(run.color).radius(3.0));
+        }
+        if let Some(end) = points.ends_at {
+            plot.points(Points::new(name, PlotPoints::new(vec![end])).color(run.color).shape(egui_plot::MarkerShape::Cross).radius(7.0));
         }
     }
 }
@@ -366,4 +408,36 @@ pub fn confusion_ui(ui: &mut egui::Ui, run: &RunView, commands: &mut Vec<AppComm
         csv
     };
     export_menu(&response, "per-class-accuracy", per_class_csv, commands);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::train_test_points;
+    use crate::app::plots::log10;
+    use crate::train::events::{Evaluation, StepMetrics};
+
+    fn step(step: usize, loss: f32) -> StepMetrics {
+        StepMetrics { step, epoch: 0, loss, accuracy: 0.5, lr: 0.1, images_per_sec: 0.0, elapsed_secs: 0.0, batch_digest: 0 }
+    }
+
+    fn eval(step: usize, loss: f32) -> Evaluation {
+        Evaluation { step, epoch: 0, loss, accuracy: 0.5, per_class_accuracy: Vec::new(), confusion: Vec::new(), elapsed_secs: 0.0 }
+    }
+
+    /// A diverged run's NaN and infinities never reach the plot (they would
+    /// set the log axis of every run on it); its curve ends with a marker.
+    #[test]
+    fn a_diverged_run_gives_only_finite_points_and_an_end_marker() {
+        let steps = [step(0, 2.0), step(1, 1.5), step(2, 1e4), step(3, f32::INFINITY), step(4, f32::NAN)];
+        let evals = [eval(2, 1.2), eval(4, f32::NAN)];
+        let points = train_test_points(&steps, &evals, |s| f64::from(s.loss), |e| f64::from(e.loss), log10);
+        assert!(points.train.iter().chain(&points.test).all(|p| p[0].is_finite() && p[1].is_finite()), "{points:?}");
+        assert_eq!(points.train.len(), 3, "steps 0-2; the infinite and NaN values are left out (log10 would map NaN to 1e-30)");
+        assert_eq!(points.test, vec![[2.0, log10(f64::from(1.2f32))]]);
+        assert_eq!(points.ends_at, Some(points.train[2]));
+        // A healthy run has no marker and every point.
+        let healthy = [step(0, 2.0), step(1, 1.0)];
+        let points = train_test_points(&healthy, &[], |s| f64::from(s.loss), |e| f64::from(e.loss), log10);
+        assert_eq!((points.train.len(), points.ends_at), (2, None));
+    }
 }
