@@ -310,6 +310,7 @@ impl DepthLabApp {
             return;
         }
         self.tasks.spawn("file-dialog", move || {
+            let opened = std::time::Instant::now();
             let dialog = rfd::FileDialog::new();
             let path = match pick {
                 Pick::OpenArchitecture => dialog.add_filter("architecture", &["json"]).pick_file(),
@@ -317,7 +318,7 @@ impl DepthLabApp {
                 Pick::Image => dialog.add_filter("image", &["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"]).pick_file(),
                 Pick::RunFolder | Pick::DataFolder => dialog.pick_folder(),
             };
-            TaskResult::Picked(pick, path)
+            TaskResult::Picked(pick, path, opened.elapsed())
         });
     }
 

@@ -220,18 +220,16 @@ impl DepthLabApp {
                 self.classify.texture = None;
                 self.classify.result = Some(ClassifyResult { run_dir, image, input, predictions });
             }
-            TaskResult::Picked(pick, path) => {
-                let Some(path) = path else { return };
-                match pick {
-                    Pick::OpenArchitecture => self.push(AppCommand::OpenArchitecture(path)),
-                    Pick::SaveArchitecture => self.push(AppCommand::SaveArchitecture(path)),
-                    Pick::Image => {
-                        self.state.image_path = path.display().to_string();
-                        self.push(AppCommand::ClassifyImage(path));
+            TaskResult::Picked(pick, path, open_for) => {
+                let Some(path) = path else {
+                    // Cancelled, or no dialog could be shown at all (no
+                    // file-dialog service on this desktop): then ask for a path.
+                    if open_for < std::time::Duration::from_millis(400) {
+                        self.path_prompt = Some((pick, String::new()));
                     }
-                    Pick::RunFolder => self.push(AppCommand::LoadRunFolder(path)),
-                    Pick::DataFolder => self.set_data_folder(path),
-                }
+                    return;
+                };
+                self.picked(pick, path);
             }
             TaskResult::SweepCollected(dir, rows) => {
                 let Some(followed) = self.sweep.followed.as_mut().filter(|f| f.dir == dir) else { return };
@@ -253,6 +251,55 @@ impl DepthLabApp {
     }
 
     /// A folder chosen for the data: CIFAR-10, IDX or an image folder.
+    /// Acts on a path chosen in a file dialog or typed in its place.
+    pub(super) fn picked(&mut self, pick: Pick, path: PathBuf) {
+        match pick {
+            Pick::OpenArchitecture => self.push(AppCommand::OpenArchitecture(path)),
+            Pick::SaveArchitecture => self.push(AppCommand::SaveArchitecture(path)),
+            Pick::Image => {
+                self.state.image_path = path.display().to_string();
+                self.push(AppCommand::ClassifyImage(path));
+            }
+            Pick::RunFolder => self.push(AppCommand::LoadRunFolder(path)),
+            Pick::DataFolder => self.set_data_folder(path),
+        }
+    }
+
+    /// When no file dialog could be shown: a field to type the path in.
+    pub(super) fn path_prompt_ui(&mut self, ctx: &egui::Context) {
+        let Some((pick, text)) = &mut self.path_prompt else { return };
+        let what = match pick {
+            Pick::OpenArchitecture => "the architecture file to open",
+            Pick::SaveArchitecture => "the file to save the architecture to",
+            Pick::Image => "the image to classify",
+            Pick::RunFolder => "the run folder to load",
+            Pick::DataFolder => "the image folder to train on",
+        };
+        let mut answer = None;
+        egui::Modal::new(egui::Id::unique("path-prompt")).show(ctx, |ui| {
+            ui.heading("Type the path");
+            ui.label(format!("No file dialog could be shown here (no desktop file-dialog service). Type {what}:"));
+            let label = ui.label("path");
+            let field = ui.add(egui::TextEdit::singleline(text).desired_width(380.0)).labelled_by(label.id);
+            let enter = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+            ui.horizontal(|ui| {
+                if ui.add_enabled(!text.trim().is_empty(), egui::Button::new("Open")).clicked() || (enter && !text.trim().is_empty()) {
+                    answer = Some(Some(PathBuf::from(text.trim())));
+                }
+                if ui.button("Cancel").clicked() {
+                    answer = Some(None);
+                }
+            });
+        });
+        if let Some(answer) = answer {
+            let pick = *pick;
+            self.path_prompt = None;
+            if let Some(path) = answer {
+                self.picked(pick, path);
+            }
+        }
+    }
+
     pub(super) fn set_data_folder(&mut self, dir: PathBuf) {
         let spec = if dir.join("data_batch_1.bin").is_file() {
             DataSpec::Cifar10 { dir }

@@ -168,6 +168,8 @@ pub struct DepthLabApp {
     pub frame_stats: FrameStats,
     pub help_open: bool,
     confirm_delete: Option<RunId>,
+    /// A path to type because no file dialog could be shown.
+    path_prompt: Option<(tasks::Pick, String)>,
     /// The learning-rate field of the dashboard.
     pub lr_field: f64,
     /// The sweep folder field of the Sweep tab's "follow" row.
@@ -263,6 +265,7 @@ impl DepthLabApp {
             frame_stats: FrameStats::from_env(),
             help_open: false,
             confirm_delete: None,
+            path_prompt: None,
             lr_field,
             follow_field: String::new(),
             options: options.clone(),
@@ -373,6 +376,7 @@ impl eframe::App for DepthLabApp {
         let ctx = ui.ctx().clone();
         menu::help_overlay_ui(&ctx, &mut self.help_open);
         self.delete_confirmation_ui(&ctx);
+        self.path_prompt_ui(&ctx);
         self.apply_commands();
         let editing = ctx.input(|i| i.pointer.any_down()) || ctx.egui_wants_keyboard_input();
         self.builder.commit(editing);

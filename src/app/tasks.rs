@@ -34,7 +34,9 @@ pub enum TaskResult {
         input: ModelInput,
         predictions: Vec<Prediction>,
     },
-    Picked(Pick, Option<PathBuf>),
+    /// A file dialog's answer, and how long it was open (an instant
+    /// "nothing" means no dialog could be shown).
+    Picked(Pick, Option<PathBuf>, std::time::Duration),
     /// Classifying failed: why (the panel says so and stops waiting).
     ClassifyFailed(String),
     /// A followed sweep folder read again: its rows, or why it cannot be read.

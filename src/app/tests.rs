@@ -494,3 +494,45 @@ fn the_sweep_shows_how_depths_round_before_it_runs() {
     choose_tab(&mut h, "Depth sweep");
     h.get_by_label_contains("7 → plain-8");
 }
+
+/// Where no file dialog can be shown (rfd answers "nothing" at once), the
+/// window asks for the path instead of doing nothing.
+#[test]
+fn without_a_file_dialog_the_path_is_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("a-run");
+    let data = Arc::new(crate::data::Dataset::load(&crate::data::DataSpec::Digits).unwrap());
+    let request = crate::train::RunRequest {
+        arch: crate::arch::presets::build("plain-8", data.shape()).unwrap(),
+        config: crate::train::TrainConfig {
+            data: crate::data::DataSpec::Digits,
+            max_steps: Some(3),
+            backend: BackendChoice::Cpu,
+            ..Default::default()
+        },
+        data: Some(data),
+        out: Some(run_dir.clone()),
+        init_weights: None,
+    };
+    let (_tx, rx) = std::sync::mpsc::channel();
+    let (events, _keep) = crate::train::worker::event_channel(None);
+    assert_eq!(crate::train::train(request, &rx, &events).status, RunStatus::Completed);
+    let mut h = harness_with(settings(&dir.path().join("runs")));
+    h.run();
+    h.state_mut().take_task_result(super::tasks::TaskResult::Picked(super::tasks::Pick::RunFolder, None, Duration::ZERO));
+    h.run();
+    h.get_by_label_contains("No file dialog could be shown");
+    h.get_by_label("Open");
+    let app = h.state_mut();
+    if let Some((_, text)) = app.path_prompt.as_mut() {
+        *text = run_dir.display().to_string();
+    }
+    h.run();
+    h.get_by_label("Open").click();
+    wait_until(&mut h, "the run folder to load", |app| app.runs.runs.iter().any(|r| r.dir.as_deref() == Some(run_dir.as_path())));
+    assert!(h.state().path_prompt.is_none());
+    // A dialog that was open a while and came back empty was cancelled: no prompt.
+    h.state_mut().take_task_result(super::tasks::TaskResult::Picked(super::tasks::Pick::Image, None, Duration::from_secs(3)));
+    h.run();
+    assert!(h.state().path_prompt.is_none());
+}
