@@ -536,3 +536,18 @@ fn without_a_file_dialog_the_path_is_typed() {
     h.run();
     assert!(h.state().path_prompt.is_none());
 }
+
+/// Choosing a family in the builder's preset dropdown loads it at once.
+#[test]
+fn choosing_a_preset_family_loads_it() {
+    let mut h = harness();
+    h.run();
+    let before = h.state().builder.arch.name.clone();
+    let family = h.state().builder.preset_family;
+    h.get_by_value(family.prefix()).click();
+    h.run();
+    h.get_by_label("highway-mlp").click();
+    h.run();
+    let name = h.state().builder.arch.name.clone();
+    assert!(name.starts_with("highway-mlp-") && name != before, "{before} -> {name}");
+}

@@ -187,7 +187,9 @@ fn toolbar_ui(ui: &mut egui::Ui, builder: &mut BuilderState, arch_path: &mut Str
         let load = ui.button(format!("Load {name}")).on_hover_text(builder.preset_family.summary());
         // Moving the depth control of the preset being shown rebuilds it at once.
         let same_family = presets::parse_name(&builder.arch.name).is_some_and(|(f, _)| f == builder.preset_family);
-        if load.clicked() || (response.drag_stopped() || (response.changed() && !response.dragged())) && same_family {
+        // Choosing a family in the dropdown loads it at once, at its first featured size.
+        let family_chosen = builder.preset_family != family_before;
+        if load.clicked() || family_chosen || (response.drag_stopped() || (response.changed() && !response.dragged())) && same_family {
             commands.push(AppCommand::LoadPreset(name));
         }
         ui.separator();
