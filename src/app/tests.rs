@@ -127,8 +127,10 @@ fn an_invalid_edit_shows_its_error_inline_until_fixed() {
     h.run();
     let error = h.state().builder.analysis.error_for(2).map(|e| e.message.clone()).unwrap_or_default();
     assert!(error.contains("option A shortcut cannot reduce channels (16 → 8)"), "{error}");
-    // Inline in its row, and in the inspector.
+    // Inline in its row, and in the inspector; the header gives no depth
+    // for a net that does not fit together.
     assert_eq!(h.get_all_by_label_contains("option A shortcut cannot reduce channels").count(), 2);
+    h.get_by_label("depth ?");
     // Fix it: a projection shortcut (option B) can shrink the channels.
     h.get_by_value("A: zero-pad").click();
     h.run();
@@ -136,6 +138,7 @@ fn an_invalid_edit_shows_its_error_inline_until_fixed() {
     h.run();
     assert!(h.state().builder.analysis.is_valid(), "{:?}", h.state().builder.analysis.errors);
     assert!(h.query_by_label_contains("option A shortcut cannot").is_none());
+    assert!(h.query_by_label("depth ?").is_none());
 }
 
 #[test]

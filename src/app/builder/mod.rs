@@ -223,8 +223,15 @@ fn totals_ui(ui: &mut egui::Ui, builder: &BuilderState, input: &InputInfo) {
     let a = &builder.analysis;
     ui.horizontal_wrapped(|ui| {
         ui.heading(&builder.arch.name);
-        ui.label(format!("depth {}", a.depth)).on_hover_text("Weight layers on the longest path, counted as the papers count them");
-        ui.label(format!("{} parameters", crate::util::format_params(a.params)));
+        if a.is_valid() {
+            ui.label(format!("depth {}", a.depth)).on_hover_text("Weight layers on the longest path, counted as the papers count them");
+            ui.label(format!("{} parameters", crate::util::format_params(a.params)));
+        } else {
+            // Counts of a net that does not fit together would mislead (they
+            // stop at the first block that fails).
+            ui.label("depth ?").on_hover_text("Fix the errors below to see the depth");
+            ui.label("parameters ?");
+        }
         ui.weak(format!("input {} from {}, {} classes", input.shape, input.data_label, input.classes));
         match a.errors.len() {
             0 => {
