@@ -12,7 +12,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{assert_refused, depthlab, signal, start_training, stderr, wait_for_rows};
+use common::{assert_refused, depthlab, signal, start_training, stderr, trained_run, wait_for_rows};
 
 const QUICK: [&str; 6] = ["--data", "digits", "--backend", "cpu", "--max-steps", "3"];
 
@@ -182,29 +182,10 @@ fn epochs_are_counted_one_way_everywhere() {
     assert_eq!(folder.metrics.iter().filter(|m| m.test).map(|m| m.epoch).collect::<Vec<_>>(), vec![0, 1]);
 }
 
-fn trained_run(dir: &Path) -> std::path::PathBuf {
-    let run = dir.join("run");
-    let output = depthlab(&[
-        "train",
-        "--arch",
-        "plain-8",
-        "--data",
-        "digits",
-        "--backend",
-        "cpu",
-        "--max-steps",
-        "4",
-        "--out",
-        run.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{}", stderr(&output));
-    run
-}
-
 #[test]
 fn classify_refuses_a_run_whose_normalisation_is_broken() {
     let dir = tempfile::tempdir().unwrap();
-    let run = trained_run(dir.path());
+    let run = trained_run(&dir.path().join("run"));
     let image = dir.path().join("digit.png");
     image::GrayImage::from_fn(8, 8, |x, y| image::Luma([((x * 31 + y * 17) % 256) as u8])).save(&image).unwrap();
     let train_json = run.join("train.json");
@@ -224,7 +205,7 @@ fn classify_refuses_a_run_whose_normalisation_is_broken() {
 #[test]
 fn a_truncated_jpeg_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    let run = trained_run(dir.path());
+    let run = trained_run(&dir.path().join("run"));
     let full = dir.path().join("full.jpg");
     image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([(x * 4) as u8, (y * 5) as u8, ((x + y) * 2) as u8])).save(&full).unwrap();
     let bytes = std::fs::read(&full).unwrap();
@@ -322,7 +303,7 @@ fn a_failed_save_is_reported_truthfully() {
 #[test]
 fn rows_with_the_wrong_number_of_columns_are_counted() {
     let dir = tempfile::tempdir().unwrap();
-    let run = trained_run(dir.path());
+    let run = trained_run(&dir.path().join("run"));
     let path = run.join("metrics.csv");
     let mut text = std::fs::read_to_string(&path).unwrap();
     text.push_str("7,0,train,0.5\nnot,a,row\n");

@@ -114,21 +114,7 @@ fn depths_that_round_together_run_once() {
 #[test]
 fn runs_lists_folders_with_their_true_status() {
     let dir = tempfile::tempdir().unwrap();
-    let done = dir.path().join("done");
-    let output = depthlab(&[
-        "train",
-        "--arch",
-        "plain-8",
-        "--data",
-        "digits",
-        "--backend",
-        "cpu",
-        "--max-steps",
-        "4",
-        "--out",
-        done.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{}", stderr(&output));
+    common::trained_run(&dir.path().join("done"));
     let killed = dir.path().join("nested").join("killed");
     let mut child = common::start_training(&killed, "1000");
     common::wait_for_rows(&killed, 80, true);

@@ -101,14 +101,25 @@ pub fn sweep(args: &SweepArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// A run in progress on the terminal.
+struct RunLine {
+    /// Its index in the sweep's plan, and its folder (its row names it).
+    index: usize,
+    dir: PathBuf,
+    label: String,
+    /// Its bar on a terminal (none on a pipe).
+    bar: Option<ProgressBar>,
+    total_steps: usize,
+}
+
 /// The sweep on the terminal: a bar for the sweep and one per run in
 /// progress (several with --jobs), a line per finished run; on a pipe or a
 /// file, plain lines only.
 struct Progress {
     multi: Option<MultiProgress>,
     total: Option<ProgressBar>,
-    /// Runs in progress: sweep index → (label, bar, total steps, folder).
-    runs: Vec<(usize, String, Option<ProgressBar>, usize, std::path::PathBuf)>,
+    /// Runs in progress.
+    runs: Vec<RunLine>,
     /// The run untagged events belong to (one run at a time).
     current: Option<usize>,
     failures: usize,
@@ -144,22 +155,22 @@ impl Progress {
                     let bar = multi.insert_before(total_bar, ProgressBar::new(1));
                     bar.set_style(style("{prefix} {bar:24} {msg}"));
                     bar.set_prefix(label.clone());
-                    self.runs.push((index, label, Some(bar), 0, dir));
+                    self.runs.push(RunLine { index, dir, label, bar: Some(bar), total_steps: 0 });
                 } else {
                     self.line(format!("{label}: started"));
-                    self.runs.push((index, label, None, 0, dir));
+                    self.runs.push(RunLine { index, dir, label, bar: None, total_steps: 0 });
                 }
                 self.current = Some(index);
             }
             Event::InRun { run, event } => self.in_run(run, *event),
             Event::SweepRow(row) => {
-                let position = self.runs.iter().position(|r| r.4 == row.run_dir);
+                let position = self.runs.iter().position(|r| r.dir == row.run_dir);
                 let label = match position.map(|p| self.runs.remove(p)) {
-                    Some((_, label, bar, _, _)) => {
-                        if let Some(bar) = bar {
+                    Some(line) => {
+                        if let Some(bar) = line.bar {
                             bar.finish_and_clear();
                         }
-                        label
+                        line.label
                     }
                     None => format!("{}-{} seed {}", row.family, row.depth, row.seed),
                 };
@@ -200,23 +211,23 @@ impl Progress {
 
     /// An event of sweep run `run`: its bar moves.
     fn in_run(&mut self, run: usize, event: Event) {
-        let Some(entry) = self.runs.iter_mut().find(|r| r.0 == run) else {
+        let Some(entry) = self.runs.iter_mut().find(|r| r.index == run) else {
             return;
         };
         match event {
             Event::Started(s) => {
-                entry.3 = s.total_steps;
-                if let Some(bar) = &entry.2 {
+                entry.total_steps = s.total_steps;
+                if let Some(bar) = &entry.bar {
                     bar.set_length(s.total_steps as u64);
                 }
             }
             Event::Step(m) => {
-                if let Some(bar) = &entry.2 {
+                if let Some(bar) = &entry.bar {
                     bar.set_position((m.step + 1) as u64);
                     bar.set_message(format!(
                         "step {}/{} loss {:.4} acc {:5.1}% {:.0} img/s",
                         m.step + 1,
-                        entry.3,
+                        entry.total_steps,
                         m.loss,
                         m.accuracy * 100.0,
                         m.images_per_sec
@@ -224,8 +235,8 @@ impl Progress {
                 }
             }
             Event::Evaluation(e) => {
-                if entry.2.is_none() {
-                    let text = format!("{}: epoch {} test loss {:.4} accuracy {:.2}%", entry.1, e.epoch, e.loss, e.accuracy * 100.0);
+                if entry.bar.is_none() {
+                    let text = format!("{}: epoch {} test loss {:.4} accuracy {:.2}%", entry.label, e.epoch, e.loss, e.accuracy * 100.0);
                     self.line(text);
                 }
             }

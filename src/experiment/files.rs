@@ -9,7 +9,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::sweep::{PlannedRun, SWEEP_HEADER, SweepConfig, SweepPlan, SweepRow};
-use crate::train::runfolder::RunFolder;
+use crate::train::runfolder::{RunFolder, clear_run};
 use crate::train::{RunStatus, TrainConfig};
 use crate::util::fsio::write_atomic;
 
@@ -97,34 +97,24 @@ pub fn begin(dir: &Path, file: &SweepFile, resume: bool) -> Result<(), String> {
 /// The row of every planned run as its folder stands now: finished runs
 /// (completed or diverged) and runs another process is writing are read;
 /// anything else is pending. A folder left by a run that did not finish
-/// (stopped, failed, interrupted) is cleared so the run can start again.
-pub fn rows_so_far(dir: &Path, file: &SweepFile) -> Vec<SweepRow> {
+/// (stopped, failed, interrupted) is cleared so the run can start again
+/// (`clear_run`: only the files a run writes, under the folder's lock).
+pub fn rows_so_far(dir: &Path, file: &SweepFile) -> Result<Vec<SweepRow>, String> {
     file.runs
         .iter()
         .map(|run| {
             let run_dir = dir.join(&run.dir);
             match RunFolder::open(&run_dir) {
                 Ok(folder) if matches!(folder.status, RunStatus::Completed | RunStatus::Diverged | RunStatus::Running) => {
-                    SweepRow::of(run, folder.status, folder.summary.as_ref(), dir)
+                    Ok(SweepRow::of(run, folder.status, folder.summary.as_ref(), dir))
                 }
                 _ => {
-                    if run_dir.exists() {
-                        clear_unfinished(&run_dir);
-                    }
-                    SweepRow::of(run, RunStatus::Pending, None, dir)
+                    clear_run(&run_dir)?;
+                    Ok(SweepRow::of(run, RunStatus::Pending, None, dir))
                 }
             }
         })
         .collect()
-}
-
-/// Removes a run folder that holds no finished run (only the files a run
-/// writes; anything else a user put there stays, and then the run reports
-/// the folder as taken).
-fn clear_unfinished(run_dir: &Path) {
-    for name in crate::train::runfolder::RUN_FILES {
-        crate::util::fsio::remove_if_present(&run_dir.join(name));
-    }
 }
 
 /// The rows of a sweep folder as it stands, without changing anything:

@@ -196,7 +196,7 @@ pub fn run_sweep(
     }
     let file = SweepFile::new(config, &plan);
     files::begin(&config.out, &file, config.resume)?;
-    let rows = files::rows_so_far(&config.out, &file);
+    let rows = files::rows_so_far(&config.out, &file)?;
     files::write_csv(&config.out, &rows)?;
     for row in rows.iter().filter(|r| r.status != RunStatus::Pending) {
         // Kept from before (resume): finished, or another process is on it.

@@ -34,6 +34,25 @@ pub fn assert_refused(output: &Output, code: i32, words: &[&str]) {
     }
 }
 
+/// A finished 4-step plain-8 run on the digits in `run` (returned).
+pub fn trained_run(run: &Path) -> std::path::PathBuf {
+    let output = depthlab(&[
+        "train",
+        "--arch",
+        "plain-8",
+        "--data",
+        "digits",
+        "--backend",
+        "cpu",
+        "--max-steps",
+        "4",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    run.to_path_buf()
+}
+
 /// A resnet-8 run on the digits writing to `run`, stderr piped.
 pub fn training(run: &Path, epochs: &str) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_depthlab"));
