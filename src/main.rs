@@ -13,7 +13,7 @@ fn main() {
     // backtrace hint): training runs catch their own and end as failed.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match parsed.command {
         Some(command) => cli::run(command),
-        None => depthlab::app::scenes::Scene::from_options(parsed.scene.as_deref(), parsed.screenshot)
+        None => depthlab::app::scenes::Scene::from_options(parsed.scene.as_deref(), parsed.screenshot, parsed.window_size.as_deref())
             .and_then(depthlab::app::run_native)
             .map_err(|e| cli::CliError::new(2, e)),
     }))

@@ -46,6 +46,8 @@ pub enum AppCommand {
     SetLearningRate(f64),
     SelectRun(RunId),
     SetRunVisible(RunId, bool),
+    /// Show all runs, none, only one, or one group.
+    ShowRuns(crate::app::runs::Visibility),
     RenameRun(RunId, String),
     AskDeleteRun(RunId),
     DeleteRun(RunId),
@@ -64,10 +66,18 @@ pub enum AppCommand {
         name: String,
         csv: String,
     },
+    /// A picture of the screen region `rect` (plots drawn by hand).
     ExportPng {
         name: String,
         rect: egui::Rect,
     },
+    /// A line plot drawn again as a figure, with its title, axes and legend.
+    ExportFigure {
+        name: String,
+        figure: Box<crate::report::figure::Figure>,
+    },
+    /// Back to each plot's automatic bounds after zooming or panning.
+    ResetPlotViews,
 
     // Classify.
     ClassifyImage(PathBuf),

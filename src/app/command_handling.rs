@@ -198,6 +198,15 @@ impl DepthLabApp {
                     run.visible = visible;
                 }
             }
+            AppCommand::ShowRuns(which) => self.runs.set_visible(which),
+            AppCommand::ResetPlotViews => self.plot_view.reset = true,
+            AppCommand::ExportFigure { name, figure } => {
+                let path = self.export_path(&name, "png");
+                self.tasks.spawn("export-figure", move || match figure.save_png(&path) {
+                    Ok(()) => TaskResult::Info(format!("exported {}", path.display())),
+                    Err(e) => TaskResult::Error(format!("cannot export {}: {e}", path.display())),
+                });
+            }
             AppCommand::RenameRun(id, name) => {
                 if let Some(run) = self.runs.get_mut(id) {
                     run.name = name.clone();

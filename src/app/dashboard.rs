@@ -13,7 +13,7 @@ use super::tasks::Pick;
 use crate::arch::{Activation, Init, Norm};
 use crate::backend::BackendChoice;
 use crate::data::{DataSpec, SYSTEM_FASHION_MNIST};
-use crate::train::{OptimizerKind, RunStatus, Schedule};
+use crate::train::{OptimizerKind, Schedule};
 
 pub fn train_tab_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppCommand>) {
     egui::Panel::left("train-settings").resizable(true).default_size(330.0).show(ui, |ui| {
@@ -25,9 +25,11 @@ pub fn train_tab_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec
     });
     egui::CentralPanel::default().show(ui, |ui| {
         egui::ScrollArea::vertical().id_salt("plots-scroll").show(ui, |ui| {
-            run_list_ui(ui, app, commands);
+            super::run_list::run_list_ui(ui, app, commands);
             ui.separator();
             plots_ui(ui, app, commands);
+            // A reset asked for applies to one frame of every plot.
+            app.plot_view.reset = false;
         });
     });
 }
@@ -333,86 +335,6 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppC
     });
 }
 
-fn run_list_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppCommand>) {
-    let count = app.runs.runs.len();
-    egui::CollapsingHeader::new(format!("Runs ({count})")).id_salt("runs-header").default_open(true).show(ui, |ui| {
-        if app.options.dialogs && ui.button("Load run folder…").clicked() {
-            commands.push(AppCommand::PickFile(Pick::RunFolder));
-        }
-        if count == 0 {
-            ui.weak("Runs you train (and those in the runs folder) appear here.");
-            return;
-        }
-        let selected = app.runs.selected().map(|r| r.id);
-        egui::Grid::new("run-list").num_columns(8).striped(true).spacing([10.0, 4.0]).show(ui, |ui| {
-            for h in ["show", "", "name (click: focus, double-click: rename)", "architecture", "status", "elapsed", "images/s", ""] {
-                ui.weak(h);
-            }
-            ui.end_row();
-            for run in app.runs.runs.iter().rev() {
-                let mut visible = run.visible;
-                if ui.checkbox(&mut visible, "").on_hover_text(format!("Show {} in the plots", run.name)).changed() {
-                    commands.push(AppCommand::SetRunVisible(run.id, visible));
-                }
-                let (swatch, _) = ui.allocate_exact_size(egui::Vec2::new(12.0, 12.0), egui::Sense::hover());
-                ui.painter().rect_filled(swatch, 2.0, run.color);
-                let renaming = app.renaming.as_mut().filter(|(id, _)| *id == run.id);
-                if let Some((_, text)) = renaming {
-                    let edit = ui.add(egui::TextEdit::singleline(text).desired_width(140.0)).on_hover_text("New name (Enter)");
-                    if edit.lost_focus() {
-                        commands.push(AppCommand::RenameRun(run.id, text.clone()));
-                        app.renaming = None;
-                    } else {
-                        edit.request_focus();
-                    }
-                } else {
-                    let label = ui
-                        .selectable_label(selected == Some(run.id), &run.name)
-                        .on_hover_text(run.dir.as_ref().map(|d| d.display().to_string()).unwrap_or_default());
-                    if label.clicked() {
-                        commands.push(AppCommand::SelectRun(run.id));
-                    }
-                    if label.double_clicked() {
-                        app.renaming = Some((run.id, run.name.clone()));
-                    }
-                }
-                ui.label(&run.arch.name);
-                let status = if run.paused { "paused".to_string() } else { run.status.to_string() };
-                let color = match run.status {
-                    RunStatus::Failed | RunStatus::Diverged => ui.visuals().error_fg_color,
-                    RunStatus::Running => ui.visuals().warn_fg_color,
-                    _ => ui.visuals().text_color(),
-                };
-                let reason = run.summary.as_ref().and_then(|s| s.reason.clone()).unwrap_or_default();
-                ui.colored_label(color, status).on_hover_text(reason);
-                ui.label(format!("{:.0} s", run.elapsed_secs()));
-                ui.label(run.images_per_sec().filter(|v| *v > 0.0).map_or("-".into(), |v| format!("{v:.0}")));
-                ui.menu_button("…", |ui| {
-                    if ui.button("Rename").clicked() {
-                        app.renaming = Some((run.id, run.name.clone()));
-                        ui.close();
-                    }
-                    if ui.button("Open its architecture in the builder").clicked() {
-                        commands.push(AppCommand::EditRunArchitecture(run.id));
-                        ui.close();
-                    }
-                    if ui.add_enabled(!run.is_running(), egui::Button::new("Continue training from its weights")).clicked() {
-                        commands.push(AppCommand::ContinueRun(run.id));
-                        ui.close();
-                    }
-                    if ui.add_enabled(!run.is_running(), egui::Button::new("Delete…")).clicked() {
-                        commands.push(AppCommand::AskDeleteRun(run.id));
-                        ui.close();
-                    }
-                })
-                .response
-                .on_hover_text("Run actions");
-                ui.end_row();
-            }
-        });
-    });
-}
-
 /// What the gradient plots show, in words, from the data itself.
 fn explanation(run: &RunView) -> String {
     let Some(g) = run.gradients.last() else {
@@ -437,6 +359,12 @@ fn explanation(run: &RunView) -> String {
         if saturating {
             text.push_str(" Glorot & Bengio (2010) saw exactly this with sigmoid and tanh networks.");
         }
+    } else if ratio > 1e2 {
+        text.push_str(
+            " That is an exploding gradient: the backward signal grows on its way to the first layers, \
+             so they take much larger steps than the last ones (sums of identity shortcuts without batch \
+             normalisation do this).",
+        );
     } else if bn {
         text.push_str(
             " With batch normalisation the gradient reaches the first layers at a healthy size, in plain nets too. \
@@ -451,6 +379,14 @@ fn explanation(run: &RunView) -> String {
 
 fn plots_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppCommand>) {
     let visible: Vec<&RunView> = app.runs.visible().collect();
+    if visible.is_empty() && !app.runs.runs.is_empty() {
+        ui.add_space(20.0);
+        ui.vertical_centered(|ui| {
+            ui.heading("No run is shown.");
+            ui.label("Tick runs in the list above, or press Show all.");
+        });
+        return;
+    }
     if visible.is_empty() {
         ui.add_space(20.0);
         ui.vertical_centered(|ui| {
@@ -460,34 +396,55 @@ fn plots_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppComm
         });
         return;
     }
-    let show_output = app.state.show_output_grad;
-    let show_weight = app.state.show_weight_grad;
+    let show = [app.state.show_output_grad, app.state.show_weight_grad];
+    ui.horizontal(|ui| {
+        if ui
+            .button("Reset zoom")
+            .on_hover_text(
+                "Back to each plot's full view. The wheel scrolls the page; Ctrl + wheel zooms a plot; drag to pan; hover for values.",
+            )
+            .clicked()
+        {
+            commands.push(AppCommand::ResetPlotViews);
+        }
+        ui.weak("Ctrl + wheel zooms, drag pans, hover reads a value");
+    });
+    plots::run_legend_ui(ui, &visible, "solid: train · dashed: test · ×: diverged");
+    let view = &mut app.plot_view;
     ui.columns(2, |columns| {
         plots::plot_title(&mut columns[0], "Loss", "Train loss (smoothed over 10 steps) and test loss after each epoch; log scale");
-        series::loss_plot_ui(&mut columns[0], &visible, commands);
+        series::loss_plot_ui(&mut columns[0], &visible, view, commands);
         plots::plot_title(&mut columns[1], "Accuracy", "Train accuracy (smoothed) and test accuracy");
-        series::accuracy_plot_ui(&mut columns[1], &visible, commands);
+        series::accuracy_plot_ui(&mut columns[1], &visible, view, commands);
     });
     ui.separator();
     ui.horizontal(|ui| {
         ui.strong("Gradients");
-        ui.checkbox(&mut app.state.show_output_grad, "∂L/∂output (where vanishing shows)");
-        ui.checkbox(&mut app.state.show_weight_grad, "∂L/∂weights");
+        ui.checkbox(&mut app.state.show_output_grad, "∂L/∂output (solid; where vanishing shows)");
+        ui.checkbox(&mut app.state.show_weight_grad, "∂L/∂weights (dashed)");
     });
     let selected = app.runs.selected().filter(|r| r.visible).or(visible.last().copied());
     if let Some(run) = selected {
         ui.label(explanation(run));
     }
+    let view = &mut app.plot_view;
     ui.columns(2, |columns| {
         plots::plot_title(
             &mut columns[0],
             "Gradient norm per layer (latest probe)",
             "Layer 1 is the first block with weights; overlay runs to compare",
         );
-        series::gradient_layers_plot_ui(&mut columns[0], &visible, show_output, show_weight, commands);
+        series::gradient_layers_plot_ui(&mut columns[0], &visible, show, view, commands);
         plots::plot_title(&mut columns[1], "First layer's gradient over training", "The gradient reaching the first block at every probe");
-        series::first_layer_plot_ui(&mut columns[1], &visible, show_output, show_weight, commands);
+        series::first_layer_plot_ui(&mut columns[1], &visible, show, view, commands);
     });
+    if let Some(run) = selected {
+        ui.weak(format!(
+            "↓ Below: {}'s gradient heatmap (layer × step), architecture probes, confusion matrix and per-class accuracy.",
+            run.label
+        ));
+    }
+    let (show_output, show_weight) = (show[0], show[1]);
     let Some(run) = selected.cloned() else { return };
     ui.separator();
     plots::plot_title(

@@ -128,7 +128,12 @@ impl DepthLabApp {
                     let (family, size) =
                         presets::parse_name(label.split(' ').next().unwrap_or_default()).unwrap_or((presets::Family::Resnet, 8));
                     let arch = family.build(size, self.state.train.data.expected_shape()).unwrap_or_else(|_| self.builder.arch.clone());
-                    let view = RunView::new(id, format!("sweep {label}"), arch, self.sweep_train_config(), None);
+                    let mut view = RunView::new(id, format!("sweep {label}"), arch, self.sweep_train_config(), None);
+                    // A sweep's runs sit in their own group, out of the
+                    // Train tab's plots until ticked (the Sweep tab plots them).
+                    let sweep = dir.parent().and_then(|d| d.file_name()).map(|n| n.to_string_lossy().into_owned());
+                    view.group = Some(format!("sweep {}", sweep.unwrap_or_default()).trim_end().to_string());
+                    view.visible = false;
                     self.runs.runs.push(view);
                     self.sweep.current = Some(id);
                     self.sweep.views.push((index, id, dir));

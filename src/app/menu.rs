@@ -76,38 +76,45 @@ pub fn menu_bar_ui(ui: &mut egui::Ui, app: &mut DepthLabApp) {
 
 pub fn status_bar_ui(ui: &mut egui::Ui, app: &DepthLabApp) {
     egui::Panel::bottom("status-bar").show(ui, |ui| {
-        ui.horizontal(|ui| {
-            match &app.compute {
-                Some(c) => {
-                    let label = if c.gpu { format!("GPU: {}", c.adapter) } else { format!("Compute: {}", c.adapter) };
-                    ui.label(label).on_hover_text(&c.reason);
-                    if !c.gpu {
-                        ui.weak(format!("({})", c.reason));
-                    }
-                }
-                None => {
-                    ui.weak(format!("Compute: {:?} (checking adapters…)", app.state.train.backend).to_lowercase());
-                }
+        // The frame time claims its place on the right first; the rest
+        // fills what is left and is cut short with "…" in a narrow window.
+        ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+            if let Some((median, p99)) = app.frame_stats.median_p99().filter(|_| app.options.show_frame_time) {
+                ui.weak(format!("frame {median:.1} ms (p99 {p99:.1})"))
+                    .on_hover_text("UI time per frame: median and 99th percentile of the last 600 frames");
             }
-            ui.separator();
-            if let Some(run) = app.active_run() {
-                let step = run.steps.last().map_or(0, |s| s.step + 1);
-                let state = if run.paused { "paused" } else { "training" };
-                ui.label(format!("{state} {}: step {step}/{}", run.name, run.total_steps()));
-                ui.separator();
-            }
-            if let Some(m) = &app.message {
-                let color = if m.error { ui.visuals().error_fg_color } else { ui.visuals().text_color() };
-                ui.colored_label(color, &m.text);
-            }
-            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                if let Some((median, p99)) = app.frame_stats.median_p99().filter(|_| app.options.show_frame_time) {
-                    ui.weak(format!("frame {median:.1} ms (p99 {p99:.1})"))
-                        .on_hover_text("UI time per frame: median and 99th percentile of the last 600 frames");
-                }
-            });
+            ui.with_layout(egui::Layout::left_to_right(egui::Align::Center), |ui| status_text_ui(ui, app));
         });
     });
+}
+
+fn status_text_ui(ui: &mut egui::Ui, app: &DepthLabApp) {
+    let weak = ui.visuals().weak_text_color();
+    match &app.compute {
+        Some(c) => {
+            let label = if c.gpu { format!("GPU: {}", c.adapter) } else { format!("Compute: {}", c.adapter) };
+            ui.label(label).on_hover_text(&c.reason);
+        }
+        None => {
+            ui.weak(format!("Compute: {:?} (checking adapters…)", app.state.train.backend).to_lowercase());
+        }
+    }
+    ui.separator();
+    if let Some(run) = app.active_run() {
+        let step = run.steps.last().map_or(0, |s| s.step + 1);
+        let state = if run.paused { "paused" } else { "training" };
+        ui.add(egui::Label::new(format!("{state} {}: step {step}/{}", run.label, run.total_steps())).truncate());
+        ui.separator();
+    }
+    if let Some(m) = &app.message {
+        let color = if m.error { ui.visuals().error_fg_color } else { ui.visuals().text_color() };
+        ui.add(egui::Label::new(egui::RichText::new(&m.text).color(color)).truncate()).on_hover_text(&m.text);
+        ui.separator();
+    }
+    // Why the CPU was chosen, last: the first text to be cut short.
+    if let Some(c) = app.compute.as_ref().filter(|c| !c.gpu) {
+        ui.add(egui::Label::new(egui::RichText::new(format!("({})", c.reason)).color(weak)).truncate()).on_hover_text(&c.reason);
+    }
 }
 
 pub fn help_overlay_ui(ctx: &egui::Context, open: &mut bool) {

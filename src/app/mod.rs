@@ -12,6 +12,8 @@ mod history;
 mod logic;
 mod menu;
 pub mod plots;
+mod run_labels;
+mod run_list;
 pub mod runs;
 pub mod scenes;
 pub mod state;
@@ -183,6 +185,8 @@ pub struct DepthLabApp {
     /// The run whose name is being edited in the run list.
     pub renaming: Option<(RunId, String)>,
     pub heatmap: plots::heatmap::HeatmapCache,
+    /// Zoom resets and the bounds each plot was last drawn with.
+    pub plot_view: plots::PlotView,
 }
 
 /// egui's fonts, with the built-in monospace font backing up the
@@ -201,7 +205,7 @@ pub fn run_native(scene: Option<scenes::Scene>) -> Result<(), String> {
         viewport: egui::ViewportBuilder::default()
             .with_title("depthlab")
             .with_app_id("depthlab")
-            .with_inner_size([1440.0, 900.0])
+            .with_inner_size(scene.as_ref().map_or(scenes::WINDOW_SIZE, |s| s.size))
             .with_min_inner_size([900.0, 560.0])
             .with_drag_and_drop(true),
         ..Default::default()
@@ -275,6 +279,7 @@ impl DepthLabApp {
             scene: options.scene.clone().map(scenes::SceneRunner::new),
             renaming: None,
             heatmap: Default::default(),
+            plot_view: Default::default(),
         };
         if options.probe_backend {
             let choice = app.state.train.backend;

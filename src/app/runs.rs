@@ -32,6 +32,11 @@ pub const PALETTE: [Color32; 10] = [
 pub struct RunView {
     pub id: RunId,
     pub name: String,
+    /// The name as shown: with the settings that differ from a twin of the
+    /// same name (`plain-mlp-30 · sigmoid`); see [`RunStore::refresh_labels`].
+    pub label: String,
+    /// The sweep a run belongs to (shown in its own collapsed group).
+    pub group: Option<String>,
     pub color: Color32,
     /// The architecture exactly as trained (later edits in the builder do not change it).
     pub arch: Architecture,
@@ -57,7 +62,9 @@ impl RunView {
     pub fn new(id: RunId, name: String, arch: Architecture, config: TrainConfig, dir: Option<PathBuf>) -> RunView {
         RunView {
             id,
+            label: name.clone(),
             name,
+            group: None,
             color: PALETTE[(id as usize) % PALETTE.len()],
             arch,
             config,
@@ -127,6 +134,11 @@ impl RunView {
 
     pub fn images_per_sec(&self) -> Option<f32> {
         self.summary.as_ref().and_then(|s| s.images_per_sec).or_else(|| self.steps.last().map(|s| s.images_per_sec))
+    }
+
+    /// Test accuracy at the last evaluation.
+    pub fn final_accuracy(&self) -> Option<f32> {
+        self.evals.last().map(|e| e.accuracy).filter(|a| a.is_finite())
     }
 
     pub fn total_steps(&self) -> usize {
@@ -216,6 +228,16 @@ pub struct LabMeta {
     pub name: String,
 }
 
+/// Which runs the plots show.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Visibility {
+    All,
+    None,
+    Only(RunId),
+    /// Every run of one group shown or hidden.
+    Group(String, bool),
+}
+
 /// Every run the lab shows.
 #[derive(Default)]
 pub struct RunStore {
@@ -258,6 +280,38 @@ impl RunStore {
 
     pub fn visible(&self) -> impl Iterator<Item = &RunView> {
         self.runs.iter().filter(|r| r.visible)
+    }
+
+    /// Recomputes every run's label (after runs are added or renamed).
+    pub fn refresh_labels(&mut self) {
+        let labels = super::run_labels::labels(&self.runs.iter().collect::<Vec<_>>());
+        for (run, label) in self.runs.iter_mut().zip(labels) {
+            run.label = label;
+        }
+    }
+
+    /// The groups runs belong to, in the order their first run came.
+    pub fn groups(&self) -> Vec<String> {
+        let mut groups: Vec<String> = Vec::new();
+        for g in self.runs.iter().filter_map(|r| r.group.as_ref()) {
+            if !groups.contains(g) {
+                groups.push(g.clone());
+            }
+        }
+        groups
+    }
+
+    /// Shows all runs, none, only one, or one group on or off.
+    pub fn set_visible(&mut self, which: Visibility) {
+        for run in &mut self.runs {
+            run.visible = match &which {
+                Visibility::All => true,
+                Visibility::None => false,
+                Visibility::Only(id) => run.id == *id,
+                Visibility::Group(group, on) if run.group.as_ref() == Some(group) => *on,
+                Visibility::Group(..) => run.visible,
+            };
+        }
     }
 
     pub fn contains_dir(&self, dir: &std::path::Path) -> bool {

@@ -30,6 +30,9 @@ pub enum SceneKind {
     Training,
     /// A finished depth sweep.
     Sweep,
+    /// Eight runs (plain and residual twins at four depths, one diverged)
+    /// and a finished sweep's runs in their group: the comparison view.
+    Comparison,
     /// A trained run classifying a sample image.
     Classify,
     /// A trained run asked to classify a file that is not there: the error
@@ -41,36 +44,69 @@ pub enum SceneKind {
 }
 
 impl SceneKind {
-    pub const ALL: [(&'static str, SceneKind); 9] = [
+    pub const ALL: [(&'static str, SceneKind); 10] = [
         ("builder", SceneKind::Builder),
         ("highway", SceneKind::Highway),
         ("fractal", SceneKind::Fractal),
         ("invalid", SceneKind::Invalid),
         ("training", SceneKind::Training),
         ("sweep", SceneKind::Sweep),
+        ("comparison", SceneKind::Comparison),
         ("classify", SceneKind::Classify),
         ("classify-error", SceneKind::ClassifyError),
         ("large", SceneKind::Large),
     ];
 }
 
+/// The comparison scene's runs: (preset, learning rate, without batch
+/// normalisation). The last one diverges on purpose.
+const COMPARISON: [(&str, f64, bool); 8] = [
+    ("plain-8", 0.05, false),
+    ("resnet-8", 0.05, false),
+    ("plain-14", 0.05, false),
+    ("resnet-14", 0.05, false),
+    ("plain-20", 0.05, false),
+    ("resnet-20", 0.05, false),
+    ("plain-32", 0.05, false),
+    ("resnet-32", 10.0, true),
+];
+
 /// A scene and where its screenshot goes.
 #[derive(Clone, Debug)]
 pub struct Scene {
     pub kind: SceneKind,
     pub screenshot: Option<PathBuf>,
+    /// The window's size in points.
+    pub size: [f32; 2],
 }
 
+/// The window's size unless a scene asks for another.
+pub const WINDOW_SIZE: [f32; 2] = [1440.0, 900.0];
+
 impl Scene {
-    /// From `--scene NAME [--screenshot FILE]`.
-    pub fn from_options(scene: Option<&str>, screenshot: Option<PathBuf>) -> Result<Option<Scene>, String> {
+    /// From `--scene NAME [--screenshot FILE] [--window-size WxH]`.
+    pub fn from_options(scene: Option<&str>, screenshot: Option<PathBuf>, size: Option<&str>) -> Result<Option<Scene>, String> {
         let Some(name) = scene else {
-            return if screenshot.is_some() { Err("--screenshot needs --scene".into()) } else { Ok(None) };
+            return if screenshot.is_some() || size.is_some() {
+                Err("--screenshot and --window-size need --scene".into())
+            } else {
+                Ok(None)
+            };
+        };
+        let size = match size {
+            None => WINDOW_SIZE,
+            Some(text) => {
+                let parsed = text.split_once('x').and_then(|(w, h)| Some([w.trim().parse::<f32>().ok()?, h.trim().parse::<f32>().ok()?]));
+                match parsed {
+                    Some([w, h]) if (400.0..=8192.0).contains(&w) && (300.0..=8192.0).contains(&h) => [w, h],
+                    _ => return Err(format!("--window-size {text}: expected WIDTHxHEIGHT, e.g. 1024x700 (400x300 to 8192x8192)")),
+                }
+            }
         };
         let kind = SceneKind::ALL.iter().find(|(n, _)| *n == name).map(|(_, k)| *k).ok_or_else(|| {
             format!("'{name}' is not a scene ({})", SceneKind::ALL.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "))
         })?;
-        Ok(Some(Scene { kind, screenshot }))
+        Ok(Some(Scene { kind, screenshot, size }))
     }
 }
 
@@ -216,6 +252,12 @@ impl SceneRunner {
                 app.state.tab = Tab::Sweep;
                 push(app, AppCommand::StartSweep);
             }
+            SceneKind::Comparison => {
+                app.state.train.epochs = 1;
+                app.state.train.max_steps = Some(40);
+                app.state.train.probe_every = 4;
+                app.state.train.test_limit = Some(500);
+            }
             SceneKind::Large => {
                 push(app, AppCommand::LoadPreset("resnet-1202".into()));
                 for entry in 1..=3 {
@@ -229,6 +271,44 @@ impl SceneRunner {
                 push(app, AppCommand::StartTraining);
             }
         }
+    }
+
+    /// Trains the comparison's runs one after another, then a 2 x 2 sweep,
+    /// and shows the Train tab.
+    fn comparison_ready(&mut self, app: &mut DepthLabApp) -> bool {
+        if app.is_training() {
+            return false;
+        }
+        let index = self.phase - 1;
+        if let Some(&(preset, lr, no_bn)) = COMPARISON.get(index) {
+            app.lr_field = lr;
+            app.state.train.overrides.norm = no_bn.then_some(crate::arch::Norm::None);
+            app.push(AppCommand::LoadPreset(preset.into()));
+            app.push(AppCommand::StartTraining);
+            self.next();
+            return false;
+        }
+        if index == COMPARISON.len() {
+            app.lr_field = 0.05;
+            app.state.train.overrides.norm = None;
+            app.state.sweep.families = vec![Family::Plain, Family::Resnet];
+            app.state.sweep.depths = "8,14".into();
+            app.state.sweep.max_steps = Some(30);
+            app.push(AppCommand::StartSweep);
+            self.next();
+            return false;
+        }
+        if index == COMPARISON.len() + 1 {
+            if !app.sweep.rows.is_empty() {
+                app.state.tab = Tab::Train;
+                if let Some(id) = app.runs.runs.iter().find(|r| r.name == "resnet-20").map(|r| r.id) {
+                    app.runs.selected = Some(id);
+                }
+                self.next();
+            }
+            return false;
+        }
+        self.frames_in_phase > 30
     }
 
     /// Whether the scene is ready for its picture (some scenes advance
@@ -251,6 +331,7 @@ impl SceneRunner {
                 _ => false,
             },
             SceneKind::Sweep => self.frames_in_phase > 30 && !app.is_training() && !app.sweep.rows.is_empty(),
+            SceneKind::Comparison => self.comparison_ready(app),
             SceneKind::Classify => match self.phase {
                 1 if !app.is_training() && !app.runs.runs.is_empty() => {
                     app.state.image_path = "assets/samples/sneaker.png".into();

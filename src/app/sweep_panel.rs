@@ -4,7 +4,7 @@
 //! first layer's gradient against depth and a table of every run.
 
 use egui::{Color32, DragValue};
-use egui_plot::{Legend, Line, LineStyle, Plot, PlotPoints, Points};
+use egui_plot::{Line, LineStyle, Plot, PlotPoints, Points};
 
 use super::DepthLabApp;
 use super::command::AppCommand;
@@ -55,7 +55,18 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppC
                 .on_hover_text("Comma-separated; each family uses its valid depth nearest to each");
             ui.end_row();
             ui.label("seeds");
-            ui.add(DragValue::new(&mut s.seeds).range(1..=10)).on_hover_text("Runs per (family, depth), with seeds seed, seed+1, …");
+            // A list, not a typed number: a Tab from the depths field once
+            // carried its text into a number field here.
+            egui::ComboBox::from_id_salt("sweep-seeds")
+                .selected_text(s.seeds.to_string())
+                .width(60.0)
+                .show_ui(ui, |ui| {
+                    for n in 1..=10 {
+                        ui.selectable_value(&mut s.seeds, n, n.to_string());
+                    }
+                })
+                .response
+                .on_hover_text("Runs per (family, depth), with seeds seed, seed+1, …");
             ui.end_row();
             ui.label("budget");
             ui.horizontal(|ui| {
@@ -213,6 +224,48 @@ fn by_family(rows: &[SweepRow]) -> Vec<(String, Vec<&SweepRow>)> {
     families
 }
 
+/// What a finished sweep shows, in one sentence: how each family's final
+/// training error moved from its shallowest net to its deepest.
+pub fn sweep_sentence(families: &[(String, Vec<&SweepRow>)]) -> Option<String> {
+    let mut parts = Vec::new();
+    let mut rose = Vec::new();
+    let mut fell = Vec::new();
+    for (family, list) in families {
+        let errors = mean_by_depth(list, |r| r.final_train_error.map(|e| e * 100.0));
+        let (Some(first), Some(last)) = (errors.first(), errors.last()) else { continue };
+        if errors.len() < 2 {
+            continue;
+        }
+        let verb = if last[1] > first[1] + 0.5 {
+            rose.push(family.as_str());
+            "rose"
+        } else if last[1] < first[1] - 0.5 {
+            fell.push(family.as_str());
+            "fell"
+        } else {
+            "stayed"
+        };
+        parts.push(format!(
+            "{family}'s training error {verb} from {:.1}% at depth {} to {:.1}% at depth {}",
+            first[1], first[0], last[1], last[0]
+        ));
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    let mut sentence = format!("{}.", parts.join("; "));
+    let residual = |f: &str| f.contains("resnet") || f.contains("highway") || f.contains("dense") || f.contains("fractal");
+    if rose.iter().any(|f| !residual(f)) && !rose.iter().any(|f| residual(f)) && fell.iter().any(|f| residual(f)) {
+        sentence
+            .push_str(" Deeper plain nets train worse while nets with shortcuts train better: the degradation He et al. (2016) describe.");
+    } else if rose.iter().any(|f| !residual(f)) && !rose.iter().any(|f| residual(f)) {
+        sentence.push_str(" Only the plain nets got worse with depth, as He et al. (2016) found.");
+    } else if rose.is_empty() {
+        sentence.push_str(" No family got worse with depth at this budget; a longer budget or deeper nets show the degradation.");
+    }
+    Some(sentence)
+}
+
 /// Mean of a value over seeds at each depth.
 fn mean_by_depth(rows: &[&SweepRow], value: impl Fn(&SweepRow) -> Option<f32>) -> Vec<[f64; 2]> {
     let mut out: Vec<(usize, f64, usize)> = Vec::new();
@@ -249,14 +302,31 @@ fn results_ui(ui: &mut egui::Ui, app: &DepthLabApp, commands: &mut Vec<AppComman
         return;
     }
     let families = by_family(rows);
+    if let Some(sentence) = sweep_sentence(&families) {
+        ui.label(egui::RichText::new(sentence).strong());
+        ui.add_space(4.0);
+    }
+    // The family legend sits above the plots, not over their points.
+    ui.horizontal_wrapped(|ui| {
+        for (family, _) in &families {
+            let (swatch, _) = ui.allocate_exact_size(egui::Vec2::new(18.0, 10.0), egui::Sense::hover());
+            ui.painter().line_segment([swatch.left_center(), swatch.right_center()], egui::Stroke::new(2.5, family_color(family)));
+            ui.label(family);
+        }
+    });
+    // Depth runs from 0 to a little past the deepest net: one point or many,
+    // the axis never shows negative depths.
+    let deepest = rows.iter().map(|r| r.depth).max().unwrap_or(1) as f64;
     plots::plot_title(
         ui,
         "Final error vs depth (solid: training error, dashed: test error)",
         "The degradation problem: plain nets' training error grows with depth",
     );
     let response = Plot::new("sweep-error")
-        .legend(Legend::default())
         .height(280.0)
+        .include_x(0.0)
+        .include_x(deepest * 1.1)
+        .allow_scroll(false)
         .x_axis_label("depth (weight layers)")
         .y_axis_label("error %")
         .include_y(0.0)
@@ -285,8 +355,10 @@ fn results_ui(ui: &mut egui::Ui, app: &DepthLabApp, commands: &mut Vec<AppComman
         "How much learning signal reaches the first block",
     );
     let response = log_plot("sweep-gradient", "depth", "first-layer gradient")
-        .legend(Legend::default())
         .height(220.0)
+        .include_x(0.0)
+        .include_x(deepest * 1.1)
+        .allow_scroll(false)
         .show(ui, |plot| {
             for (family, list) in &families {
                 let color = family_color(family);

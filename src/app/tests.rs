@@ -290,6 +290,14 @@ fn a_two_by_two_sweep_fills_its_plot_and_table() {
     // The table lists every run; the plots are drawn.
     assert_eq!(h.get_all_by_label("plain").count() >= 2, true);
     h.get_by_label_contains("Final error vs depth");
+    // One sentence says what the result shows, family by family.
+    h.get_by_label_contains("plain's training error");
+    h.get_by_label_contains("resnet's training error");
+    // The sweep's runs sit in their own group in the Train tab, collapsed
+    // and out of its plots.
+    choose_tab(&mut h, "Train");
+    h.get_by_label_contains("(4 runs, 0 shown)");
+    assert!(h.state().runs.runs.iter().all(|r| r.group.is_some() && !r.visible));
     let csv = std::fs::read_to_string(h.state().sweep.out_dir.as_ref().unwrap().join("sweep.csv")).unwrap();
     assert_eq!(csv.lines().count(), 5);
 }
@@ -553,4 +561,181 @@ fn choosing_a_preset_family_loads_it() {
     h.run();
     let name = h.state().builder.arch.name.clone();
     assert!(name.starts_with("highway-mlp-") && name != before, "{before} -> {name}");
+}
+
+/// A finished run with a loss falling from `start`, and the evaluations at
+/// the end, made without training (for plot and list tests).
+fn finished_run(app: &mut DepthLabApp, preset: &str, start: f32, steps: usize) -> RunId {
+    use crate::train::events::{Evaluation, StepMetrics};
+    let id = app.runs.next_id();
+    let arch = crate::arch::presets::build(preset, crate::data::DataSpec::FashionMini.expected_shape()).expect("preset");
+    let mut run = runs::RunView::new(id, preset.into(), arch, crate::train::TrainConfig::default(), None);
+    for step in 0..steps {
+        let loss = start / (1.0 + step as f32 * 0.1);
+        run.steps.push(StepMetrics {
+            step,
+            epoch: 0,
+            loss,
+            accuracy: 0.5,
+            lr: 0.1,
+            images_per_sec: 0.0,
+            elapsed_secs: 0.0,
+            batch_digest: 0,
+        });
+    }
+    run.evals.push(Evaluation {
+        step: steps - 1,
+        epoch: 0,
+        loss: start * 0.6,
+        accuracy: 0.7,
+        per_class_accuracy: Vec::new(),
+        confusion: Vec::new(),
+        elapsed_secs: 0.0,
+    });
+    run.status = RunStatus::Completed;
+    run.preparing = None;
+    app.runs.add(run);
+    id
+}
+
+/// Hide all empties the plots; "Show only this" in a run's menu shows it
+/// alone; Show all brings every run back.
+#[test]
+fn runs_hide_all_show_only_and_show_all() {
+    let mut h = harness();
+    h.run();
+    let ids: Vec<RunId> = ["plain-8", "resnet-8", "plain-14"].iter().map(|p| finished_run(h.state_mut(), p, 2.3, 30)).collect();
+    choose_tab(&mut h, "Train");
+    h.run();
+    h.get_by_label_contains("Runs (3, 3 shown)");
+    h.get_by_label("Hide all").click();
+    h.run();
+    assert!(h.state().runs.runs.iter().all(|r| !r.visible));
+    h.get_by_label("No run is shown.");
+    // The run list shows the newest first: the first "…" is plain-14's.
+    h.get_all_by_label("…").next().expect("a run menu").click();
+    h.run();
+    h.get_by_label("Show only this").click();
+    h.run();
+    let visible: Vec<RunId> = h.state().runs.runs.iter().filter(|r| r.visible).map(|r| r.id).collect();
+    assert_eq!(visible, vec![ids[2]]);
+    h.get_by_label_contains("Runs (3, 1 shown)");
+    h.get_by_label("Show all").click();
+    h.run();
+    assert!(h.state().runs.runs.iter().all(|r| r.visible));
+}
+
+/// A diverged run (its loss exploding, then NaN) leaves the loss axis the
+/// other runs are read on as it was; its curve ends with a cross.
+#[test]
+fn a_diverged_run_does_not_change_the_other_runs_loss_axis() {
+    let mut h = harness();
+    h.run();
+    finished_run(h.state_mut(), "plain-8", 2.3, 40);
+    finished_run(h.state_mut(), "resnet-8", 2.0, 40);
+    choose_tab(&mut h, "Train");
+    h.run();
+    let before = *h.state().plot_view.bounds.get("loss").expect("the loss plot was drawn");
+    let diverged = finished_run(h.state_mut(), "resnet-32", 2.3, 12);
+    {
+        let run = h.state_mut().runs.get_mut(diverged).expect("run");
+        for (i, loss) in [50.0, 3e4, 1e12, f32::INFINITY, f32::NAN].into_iter().enumerate() {
+            run.steps[7 + i].loss = loss;
+        }
+        run.evals[0].loss = f32::NAN;
+        run.status = RunStatus::Diverged;
+    }
+    h.run();
+    let after = *h.state().plot_view.bounds.get("loss").expect("the loss plot was drawn");
+    assert!(after.max()[1].is_finite() && after.min()[1].is_finite());
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-3 * (1.0 + a.abs());
+    assert!(close(before.min()[1], after.min()[1]) && close(before.max()[1], after.max()[1]), "loss axis {before:?} became {after:?}");
+    assert_eq!(h.state().runs.get(diverged).map(|r| r.status), Some(RunStatus::Diverged));
+    assert!(h.get_all_by_label_contains("diverged").count() >= 2, "its status and the legend's cross");
+}
+
+/// The builder's depth control steps through the family's valid depths
+/// (resnet: 6n+2) one at a time, and each step rebuilds the net.
+#[test]
+fn the_depth_control_steps_through_valid_depths() {
+    let mut h = harness();
+    h.run();
+    h.state_mut().push(AppCommand::LoadPreset("resnet-20".into()));
+    h.run();
+    h.get_by_label("▶").click();
+    h.run();
+    assert_eq!(h.state().builder.arch.name, "resnet-26");
+    h.get_by_label("▶").click();
+    h.run();
+    assert_eq!(h.state().builder.arch.name, "resnet-32");
+    h.get_by_label("◀").click();
+    h.run();
+    h.get_by_label("◀").click();
+    h.run();
+    h.get_by_label("◀").click();
+    h.run();
+    assert_eq!(h.state().builder.arch.name, "resnet-14");
+    assert_eq!(depth(&h), 14);
+}
+
+/// Twins of one name are told apart in the run list by what differs.
+#[test]
+fn twin_runs_are_named_by_what_differs() {
+    let mut h = harness();
+    h.run();
+    let a = finished_run(h.state_mut(), "plain-mlp-30", 2.3, 10);
+    let b = finished_run(h.state_mut(), "plain-mlp-30", 2.3, 10);
+    h.state_mut().runs.get_mut(a).expect("run").config.overrides.activation = Some(crate::arch::Activation::Sigmoid);
+    h.state_mut().runs.get_mut(b).expect("run").config.seed = 7;
+    choose_tab(&mut h, "Train");
+    h.run();
+    // In the run list and in the legend above the plots.
+    assert!(h.get_all_by_label_contains("plain-mlp-30 · sigmoid · seed 1").count() >= 2);
+    assert!(h.get_all_by_label_contains("plain-mlp-30 · relu · seed 7").count() >= 2);
+}
+
+/// Export PNG on the loss plot writes the plot drawn again as a figure,
+/// with its title, numbered axes and the runs' legend (not a bare crop);
+/// the wheel over a plot scrolls the page instead of panning the plot.
+#[test]
+fn a_plot_exports_as_a_figure_and_the_wheel_scrolls_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness_with(settings(dir.path()));
+    h.run();
+    finished_run(h.state_mut(), "plain-8", 2.3, 40);
+    finished_run(h.state_mut(), "resnet-8", 2.0, 40);
+    choose_tab(&mut h, "Train");
+    h.run();
+    let before = *h.state().plot_view.bounds.get("loss").expect("the loss plot was drawn");
+    let title = h.get_by_label("Loss").rect();
+    let inside = title.left_bottom() + Vec2::new(120.0, 80.0);
+    h.hover_at(inside);
+    h.run();
+    for _ in 0..5 {
+        h.event(egui::Event::MouseWheel {
+            unit: egui::MouseWheelUnit::Point,
+            delta: Vec2::new(0.0, -60.0),
+            phase: egui::TouchPhase::Move,
+            source: egui::MouseWheelSource::Wheel,
+            modifiers: Modifiers::NONE,
+        });
+        h.run();
+    }
+    let after = *h.state().plot_view.bounds.get("loss").expect("the loss plot was drawn");
+    assert_eq!(before, after, "the wheel must not pan the plot");
+    let title = h.get_by_label("Loss").rect();
+    assert!(title.top() < inside.y - 80.0 - 10.0, "the page scrolled: the title moved from {inside:?} to {title:?}");
+    let inside = title.left_bottom() + Vec2::new(120.0, 80.0);
+    h.hover_at(inside);
+    h.event(egui::Event::PointerButton { pos: inside, button: egui::PointerButton::Secondary, pressed: true, modifiers: Modifiers::NONE });
+    h.event(egui::Event::PointerButton { pos: inside, button: egui::PointerButton::Secondary, pressed: false, modifiers: Modifiers::NONE });
+    h.run();
+    h.get_by_label("Export PNG").click();
+    wait_until(&mut h, "the export", |app| app.message.as_ref().is_some_and(|m| m.text.contains("exported")));
+    let exports: Vec<PathBuf> = std::fs::read_dir(dir.path().join("exports")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(exports.len(), 1, "{exports:?}");
+    let image = image::open(&exports[0]).expect("a PNG").to_rgba8();
+    // A figure (520 points wide at 1.5 pixels per point, with title and
+    // legend rows), not the plot's 500 x 230 crop of the screen.
+    assert!(image.width() >= 700 && image.height() >= 500, "{}x{}", image.width(), image.height());
 }

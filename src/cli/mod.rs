@@ -18,12 +18,15 @@ use crate::arch::{Activation, Init, LayerOverrides, Norm};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Commands>,
-    /// Open the window on a scripted scene (builder, highway, fractal, invalid, training, sweep, classify, classify-error, large).
+    /// Open the window on a scripted scene (builder, highway, fractal, invalid, training, sweep, comparison, classify, classify-error, large).
     #[arg(long, hide = true)]
     pub scene: Option<String>,
     /// With --scene: save a screenshot to FILE and close.
     #[arg(long, hide = true)]
     pub screenshot: Option<std::path::PathBuf>,
+    /// With --scene: the window's size, WIDTHxHEIGHT (default 1440x900).
+    #[arg(long, hide = true)]
+    pub window_size: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -22,7 +22,7 @@ pub const COLORS: [Color32; 8] = [
 ];
 
 /// One line (and its markers).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Series {
     pub name: String,
     pub points: Vec<[f64; 2]>,
@@ -48,7 +48,7 @@ impl Series {
 }
 
 /// One plot of a figure.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Panel {
     pub title: String,
     pub x_label: String,
@@ -58,6 +58,8 @@ pub struct Panel {
     /// Values the y axis must include (in data units).
     pub include_y: Vec<f64>,
     pub legend: egui_plot::Corner,
+    /// The legend in rows under the plot instead of over a corner of it.
+    pub legend_below: bool,
 }
 
 impl Panel {
@@ -70,12 +72,35 @@ impl Panel {
             series: Vec::new(),
             include_y: Vec::new(),
             legend: egui_plot::Corner::LeftTop,
+            legend_below: false,
         }
     }
 
     pub fn legend_at(mut self, corner: egui_plot::Corner) -> Panel {
         self.legend = corner;
         self
+    }
+
+    /// Puts the legend under the plot, where it covers no data.
+    pub fn legend_below(mut self) -> Panel {
+        self.legend_below = true;
+        self
+    }
+
+    /// The names of the legend, each once, with its series' colour.
+    fn legend_entries(&self) -> Vec<(&str, Color32)> {
+        let mut entries: Vec<(&str, Color32)> = Vec::new();
+        for s in &self.series {
+            if !entries.iter().any(|(n, _)| *n == s.name) {
+                entries.push((&s.name, s.color));
+            }
+        }
+        entries
+    }
+
+    /// Height of the legend rows under the plot.
+    fn legend_height(&self) -> f32 {
+        if self.legend_below { 20.0 * self.legend_entries().len().div_ceil(3) as f32 } else { 0.0 }
     }
 
     pub fn including_y(mut self, y: f64) -> Panel {
@@ -90,7 +115,7 @@ impl Panel {
 }
 
 /// A titled grid of panels.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Figure {
     pub title: String,
     pub caption: String,
@@ -105,7 +130,8 @@ impl Figure {
     fn size(&self) -> Vec2 {
         let columns = self.columns.clamp(1, self.panels.len().max(1));
         let rows = self.panels.len().div_ceil(columns).max(1);
-        Vec2::new(PANEL_WIDTH * columns as f32 + 30.0, (PANEL_HEIGHT + 44.0) * rows as f32 + 70.0)
+        let legends: f32 = self.panels.chunks(columns).map(|row| row.iter().map(Panel::legend_height).fold(0.0, f32::max)).sum();
+        Vec2::new(PANEL_WIDTH * columns as f32 + 30.0, (PANEL_HEIGHT + 44.0) * rows as f32 + 70.0 + legends)
     }
 
     fn panel_ui(panel: &Panel, ui: &mut egui::Ui, index: usize) {
@@ -121,14 +147,11 @@ impl Figure {
             // Figures are static: label the x axis more densely than the
             // interactive plots do, so depths like 10, 20, 50 all get a number.
             let x_axis = AxisHints::new_x().label(panel.x_label.as_str()).label_spacing(28.0..=40.0);
-            let mut plot = plot
-                .custom_x_axes(vec![x_axis])
-                .legend(Legend::default().position(panel.legend))
-                .height(PANEL_HEIGHT)
-                .width(PANEL_WIDTH - 16.0)
-                .allow_drag(false)
-                .allow_zoom(false)
-                .allow_scroll(false);
+            let mut plot = plot.custom_x_axes(vec![x_axis]);
+            if !panel.legend_below {
+                plot = plot.legend(Legend::default().position(panel.legend));
+            }
+            let mut plot = plot.height(PANEL_HEIGHT).width(PANEL_WIDTH - 16.0).allow_drag(false).allow_zoom(false).allow_scroll(false);
             for y in &panel.include_y {
                 plot = plot.include_y(if panel.log_y { log10(*y) } else { *y });
             }
@@ -145,6 +168,20 @@ impl Figure {
                     }
                 }
             });
+            if panel.legend_below {
+                egui::Grid::new(format!("figure-legend-{index}")).num_columns(3).spacing([14.0, 4.0]).show(ui, |ui| {
+                    for (i, (name, color)) in panel.legend_entries().into_iter().enumerate() {
+                        ui.horizontal(|ui| {
+                            let (swatch, _) = ui.allocate_exact_size(Vec2::new(18.0, 10.0), egui::Sense::hover());
+                            ui.painter().line_segment([swatch.left_center(), swatch.right_center()], egui::Stroke::new(2.5, color));
+                            ui.label(name);
+                        });
+                        if i % 3 == 2 {
+                            ui.end_row();
+                        }
+                    }
+                });
+            }
         });
     }
 

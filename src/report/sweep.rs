@@ -35,8 +35,10 @@ pub fn save_sweep_figure(rows: &[SweepRow], title: &str, path: &Path) -> Result<
             families.push(&row.family);
         }
     }
-    let mut errors = Panel::new("final error vs depth (solid: training, dashed: test)", "depth (weight layers)", "error %", false);
-    let mut gradients = Panel::new("first layer's output gradient at the last probe", "depth (weight layers)", "‖∂L/∂output‖", true);
+    let mut errors =
+        Panel::new("final error vs depth (solid: training, dashed: test)", "depth (weight layers)", "error %", false).legend_below();
+    let mut gradients =
+        Panel::new("first layer's output gradient at the last probe", "depth (weight layers)", "‖∂L/∂output‖", true).legend_below();
     for (i, family) in families.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
         let percent = |points: Vec<[f64; 2]>| points.into_iter().map(|[d, e]| [d, e * 100.0]).collect::<Vec<_>>();

@@ -173,6 +173,14 @@ fn toolbar_ui(ui: &mut egui::Ui, builder: &mut BuilderState, arch_path: &mut Str
         }
         let mut index = sizes.iter().position(|&s| s == builder.preset_size).unwrap_or(0);
         let max_index = sizes.len().saturating_sub(1);
+        // One valid depth per step: the buttons (and the arrow keys on the
+        // slider) step to the neighbouring depth the family allows.
+        let mut stepped = false;
+        if ui.add_enabled(index > 0, egui::Button::new("◀").small()).on_hover_text("The next smaller valid depth").clicked() {
+            index -= 1;
+            stepped = true;
+        }
+        ui.spacing_mut().slider_width = 180.0;
         let response = ui
             .add(
                 egui::Slider::new(&mut index, 0..=max_index)
@@ -182,6 +190,10 @@ fn toolbar_ui(ui: &mut egui::Ui, builder: &mut BuilderState, arch_path: &mut Str
                     }),
             )
             .on_hover_text(format!("{}: {}", builder.preset_family.prefix(), builder.preset_family.size_meaning()));
+        if ui.add_enabled(index < max_index, egui::Button::new("▶").small()).on_hover_text("The next larger valid depth").clicked() {
+            index += 1;
+            stepped = true;
+        }
         builder.preset_size = sizes.get(index).copied().unwrap_or(builder.preset_size);
         let name = builder.preset_family.name(builder.preset_size);
         let load = ui.button(format!("Load {name}")).on_hover_text(builder.preset_family.summary());
@@ -189,7 +201,8 @@ fn toolbar_ui(ui: &mut egui::Ui, builder: &mut BuilderState, arch_path: &mut Str
         let same_family = presets::parse_name(&builder.arch.name).is_some_and(|(f, _)| f == builder.preset_family);
         // Choosing a family in the dropdown loads it at once, at its first featured size.
         let family_chosen = builder.preset_family != family_before;
-        if load.clicked() || family_chosen || (response.drag_stopped() || (response.changed() && !response.dragged())) && same_family {
+        let moved = stepped || response.drag_stopped() || (response.changed() && !response.dragged());
+        if load.clicked() || family_chosen || moved && same_family {
             commands.push(AppCommand::LoadPreset(name));
         }
         ui.separator();

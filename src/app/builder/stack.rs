@@ -123,8 +123,11 @@ pub fn stack_ui(ui: &mut egui::Ui, builder: &BuilderState, commands: &mut Vec<Ap
     // half, after it for the lower half. Remembered between frames, since
     // the pointer may be gone on the frame the button is released.
     let memory = egui::Id::unique("stack-drop-target");
+    // The row nearest the pointer: the gap between two rows (where the
+    // insertion line is drawn) belongs to them too.
+    let distance = |r: &Rect, y: f32| if r.y_range().contains(y) { 0.0 } else { (r.top() - y).abs().min((r.bottom() - y).abs()) };
     let target = pointer.filter(|p| stack_rect.contains(*p)).and_then(|pointer| {
-        laid_out.iter().find(|(_, r)| r.y_range().contains(pointer.y)).map(|&(i, r)| {
+        laid_out.iter().min_by(|a, b| distance(&a.1, pointer.y).total_cmp(&distance(&b.1, pointer.y))).map(|&(i, r)| {
             let end = i == builder.arch.blocks.len();
             if end || pointer.y < r.center().y { (i, r.top()) } else { (i + 1, r.bottom()) }
         })
@@ -177,7 +180,17 @@ fn entry_row(ui: &mut egui::Ui, builder: &BuilderState, i: usize, colours: &Pale
     let (rect, response) = ui.allocate_exact_size(Vec2::new(ui.available_width(), ROW_HEIGHT), Sense::click_and_drag());
     let label = format!("block {}: {}", i + 1, block.kind.title());
     response.widget_info(|| egui::WidgetInfo::labeled(egui::accesskit::Role::Button, true, &label));
-    let response = response.on_hover_text(block.kind.explanation());
+    // The explanation opens beside the card's text, not below the card,
+    // where it would cover the next card's error line.
+    let beside = Rect::from_min_size(rect.min, Vec2::new((DIAGRAM_WIDTH + 320.0).min(rect.width()), rect.height()));
+    egui::Popup::from_response(&response)
+        .kind(egui::PopupKind::Tooltip)
+        .anchor(egui::PopupAnchor::ParentRect(beside))
+        .align(egui::RectAlign::RIGHT_START)
+        .align_alternatives(&[egui::RectAlign::LEFT_START, egui::RectAlign::TOP_START])
+        .open(egui::containers::Tooltip::should_show_tooltip(&response, false))
+        .width(300.0)
+        .show(|ui| ui.label(block.kind.explanation()));
     response.dnd_set_drag_payload(DragPayload::Entry(i));
     if response.clicked() {
         commands.push(AppCommand::SelectBlock(Some(i)));

@@ -33,6 +33,12 @@ fn decade_marks(input: GridInput) -> Vec<GridMark> {
     } else {
         1
     };
+    // Less than a decade in view with fewer than two 1..9 marks inside (a loss between
+    // 2.30 and 2.31): marks at round values instead, so the axis is numbered.
+    let inside = (first..=last).flat_map(|d| (1..10).map(move |k| f64::from(d) + f64::from(k).log10())).filter(|v| (lo..=hi).contains(v));
+    if hi - lo < 1.0 && inside.count() < 2 {
+        return fine_marks(lo, hi);
+    }
     for d in first..=last {
         let inside = f64::from(d) >= lo && f64::from(d) <= hi;
         if d % stride == 0 && inside {
@@ -42,12 +48,59 @@ fn decade_marks(input: GridInput) -> Vec<GridMark> {
             for k in 2..10 {
                 let v = f64::from(d) + f64::from(k).log10();
                 if v > lo && v < hi {
-                    marks.push(GridMark { value: v, step_size: 0.1 });
+                    // 2 and 5 count as coarser marks, so they keep their
+                    // numbers where 3, 4, 6… are too close to label.
+                    let step_size = if k == 2 || k == 5 { 0.3 } else { 0.1 };
+                    marks.push(GridMark { value: v, step_size });
                 }
             }
         }
     }
     marks
+}
+
+/// Marks at round values (1, 2 or 5 times a power of ten) between 10^lo
+/// and 10^hi, placed at their log10.
+fn fine_marks(lo: f64, hi: f64) -> Vec<GridMark> {
+    let (a, b) = (10f64.powf(lo), 10f64.powf(hi));
+    let step = nice_step((b - a) / 4.0);
+    if !(step > 0.0) || !step.is_finite() {
+        return Vec::new();
+    }
+    let mut marks = Vec::new();
+    let mut k = (a / step).ceil();
+    while k * step <= b && marks.len() < 20 {
+        marks.push(GridMark { value: (k * step).log10(), step_size: 0.1 });
+        k += 1.0;
+    }
+    marks
+}
+
+/// 1, 2 or 5 times a power of ten, near `rough`.
+fn nice_step(rough: f64) -> f64 {
+    let power = 10f64.powf(rough.log10().floor());
+    let m = rough / power;
+    power
+        * if m < 1.5 {
+            1.0
+        } else if m < 3.5 {
+            2.0
+        } else if m < 7.5 {
+            5.0
+        } else {
+            10.0
+        }
+}
+
+/// A mark's label with as many digits as the view needs to tell marks
+/// apart (`2.305` when the view spans 2.30 to 2.31).
+pub fn fine_number(v: f64, span: f64) -> String {
+    if span > 0.0 && span < v.abs() * 0.5 && v.abs() < 1e4 && v.abs() >= 1e-3 {
+        let digits = (1 - (span / 4.0).log10().floor() as i32).max(0) as usize;
+        format!("{v:.digits$}")
+    } else {
+        short_number(v)
+    }
 }
 
 /// `0.05`, `3`, `200`, `2e-4`: two significant digits, plain where readable.
@@ -70,7 +123,8 @@ pub fn log_plot<'a>(id: &str, x_name: &'a str, y_name: &'a str) -> Plot<'a> {
                 decade_label(rounded as i32)
             } else if range.end() - range.start() < 1.5 {
                 // Less than two decades in view: label the 2..9 marks too.
-                short_number(10f64.powf(mark.value))
+                let span = 10f64.powf(*range.end()) - 10f64.powf(*range.start());
+                fine_number(10f64.powf(mark.value), span)
             } else {
                 String::new()
             }
@@ -99,5 +153,20 @@ mod tests {
         assert_eq!(short_number(2e-4), "2e-4");
         assert_eq!(log10(100.0), 2.0);
         assert!(log10(0.0) < -20.0);
+    }
+
+    /// A loss that stays between 2.30 and 2.31 still gets numbers.
+    #[test]
+    fn a_narrow_view_is_numbered() {
+        let (lo, hi) = (2.30f64.log10(), 2.31f64.log10());
+        let marks = decade_marks(GridInput { bounds: (lo, hi), base_step_size: 0.001 });
+        assert!(marks.len() >= 2, "{marks:?}");
+        let labels: Vec<String> = marks.iter().map(|m| fine_number(10f64.powf(m.value), 0.01)).collect();
+        assert!(labels.iter().all(|l| l.starts_with("2.3")), "{labels:?}");
+        let mut unique = labels.clone();
+        unique.dedup();
+        assert_eq!(unique.len(), labels.len(), "labels tell marks apart: {labels:?}");
+        // A view of two decades keeps its decade marks.
+        assert!(decade_marks(GridInput { bounds: (-1.0, 1.0), base_step_size: 0.1 }).iter().any(|m| m.value == 0.0));
     }
 }

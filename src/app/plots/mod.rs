@@ -7,15 +7,77 @@ pub mod heatmap;
 mod log_axis;
 pub mod series;
 
+use std::collections::HashMap;
+
 use egui::Color32;
+use egui_plot::{Plot, PlotBounds};
 
 pub use log_axis::{decade_label, log_plot, log10};
 
 use super::command::AppCommand;
+use super::runs::RunView;
+use crate::report::figure::Figure;
 
-/// A plot's right-click menu: export its data as CSV or its picture as PNG.
+/// What the interactive plots share across frames: a request to return to
+/// automatic bounds, and the bounds each plot was last drawn with.
+#[derive(Default)]
+pub struct PlotView {
+    /// Set by the reset button; every plot resets once, then it clears.
+    pub reset: bool,
+    pub bounds: HashMap<String, PlotBounds>,
+}
+
+/// A plot of the dashboard: the mouse wheel scrolls the page (Ctrl/⌘ +
+/// wheel zooms, dragging pans), no legend inside the data (the run legend
+/// sits above the plots), and a reset when asked.
+pub fn interactive<'a>(plot: Plot<'a>, view: &PlotView) -> Plot<'a> {
+    let plot = plot.allow_scroll(false).allow_zoom(true).allow_drag(true);
+    if view.reset { plot.reset() } else { plot }
+}
+
+/// The runs of the plots, each a swatch and its label, wrapped in rows
+/// above the plots instead of over their data; `styles` explains the line
+/// styles (`solid: train · dashed: test`).
+pub fn run_legend_ui(ui: &mut egui::Ui, runs: &[&RunView], styles: &str) {
+    ui.horizontal_wrapped(|ui| {
+        ui.spacing_mut().item_spacing.x = 6.0;
+        for run in runs {
+            let (swatch, _) = ui.allocate_exact_size(egui::Vec2::new(18.0, 10.0), egui::Sense::hover());
+            ui.painter().line_segment([swatch.left_center(), swatch.right_center()], egui::Stroke::new(2.5, run.color));
+            ui.label(&run.label);
+            ui.add_space(6.0);
+        }
+        ui.weak(styles);
+    });
+}
+
+/// A plot's right-click menu: export its data as CSV or its picture as PNG
+/// (a crop of the screen).
 pub fn export_menu(response: &egui::Response, name: &str, csv: impl FnOnce() -> String, commands: &mut Vec<AppCommand>) {
-    let mut csv = Some(csv);
+    let rect = response.rect;
+    export_menu_with(response, name, csv, || AppCommand::ExportPng { name: name.to_string(), rect }, commands);
+}
+
+/// The export menu of a line plot: its PNG is the plot drawn again as a
+/// figure, with title, numbered axes and legend.
+pub fn export_figure_menu(
+    response: &egui::Response,
+    name: &str,
+    csv: impl FnOnce() -> String,
+    figure: impl FnOnce() -> Figure,
+    commands: &mut Vec<AppCommand>,
+) {
+    export_menu_with(response, name, csv, || AppCommand::ExportFigure { name: name.to_string(), figure: Box::new(figure()) }, commands);
+}
+
+fn export_menu_with(
+    response: &egui::Response,
+    name: &str,
+    csv: impl FnOnce() -> String,
+    png: impl FnOnce() -> AppCommand,
+    commands: &mut Vec<AppCommand>,
+) {
+    let (mut csv, mut png) = (Some(csv), Some(png));
     response.context_menu(|ui| {
         if ui.button("Export CSV").clicked() {
             if let Some(make) = csv.take() {
@@ -24,7 +86,9 @@ pub fn export_menu(response: &egui::Response, name: &str, csv: impl FnOnce() -> 
             ui.close();
         }
         if ui.button("Export PNG").clicked() {
-            commands.push(AppCommand::ExportPng { name: name.to_string(), rect: response.rect });
+            if let Some(make) = png.take() {
+                commands.push(make());
+            }
             ui.close();
         }
     });

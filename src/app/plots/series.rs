@@ -3,11 +3,13 @@
 //! confusion matrix with per-class accuracy.
 
 use egui::{Color32, Vec2};
-use egui_plot::{Bar, BarChart, Legend, Line, LineStyle, Plot, PlotPoints, Points};
+use egui_plot::{Bar, BarChart, HoverPosition, Legend, Line, LineStyle, Plot, PlotPoints, Points};
 
-use super::{export_menu, log_plot, log10, second_shade};
+use super::{PlotView, export_figure_menu, export_menu, interactive, log_plot, log10, second_shade};
 use crate::app::command::AppCommand;
 use crate::app::runs::RunView;
+use crate::report::figure::{Figure, Panel, Series};
+use crate::train::RunStatus;
 
 const PLOT_HEIGHT: f32 = 230.0;
 
@@ -23,7 +25,7 @@ pub fn decimate<T: Copy>(items: &[T], max: usize) -> Vec<T> {
 }
 
 /// One run's points on a train/test plot.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct TrainTest {
     /// The training value smoothed over the last 10 steps.
     pub train: Vec<[f64; 2]>,
@@ -76,9 +78,28 @@ pub fn train_test_points(
     TrainTest { train, test, ends_at }
 }
 
+/// The y range the healthy runs span (runs that did not diverge), or
+/// `None` when every run diverged.
+fn healthy_range(all: &[(bool, &TrainTest)]) -> Option<(f64, f64)> {
+    let ys = all.iter().filter(|(diverged, _)| !diverged).flat_map(|(_, p)| p.train.iter().chain(&p.test).map(|q| q[1]));
+    ys.fold(None, |range, y| Some(range.map_or((y, y), |(lo, hi): (f64, f64)| (lo.min(y), hi.max(y)))))
+}
+
+/// A diverged run's points within the healthy runs' range, so its blow-up
+/// never sets the axes the others are read on; its cross marks where it
+/// left the range (at the top edge when it never was inside).
+pub fn clip_diverged(points: &mut TrainTest, range: (f64, f64), first_x: f64) {
+    let pad = (range.1 - range.0).abs().max(1e-6) * 0.05;
+    let inside = |p: &[f64; 2]| p[1] >= range.0 - pad && p[1] <= range.1 + pad;
+    let cut = points.train.iter().position(|p| !inside(p)).unwrap_or(points.train.len());
+    points.train.truncate(cut);
+    points.test.retain(inside);
+    points.ends_at = Some(points.train.last().copied().unwrap_or([first_x, range.1]));
+}
+
 /// For each run: its smoothed training curve (solid), test points (dashed,
-/// same colour) under one legend entry, and a cross where a diverged
-/// curve ends.
+/// same colour) under the run's label, and a cross where a diverged curve
+/// ends.
 fn train_test_lines(
     plot: &mut egui_plot::PlotUi<'_>,
     runs: &[&RunView],
@@ -86,10 +107,20 @@ fn train_test_lines(
     test_value: impl Fn(&crate::train::events::Evaluation) -> f64,
     y: impl Fn(f64) -> f64,
 ) {
-    for run in runs {
-        let points = train_test_points(&run.steps, &run.evals, &train_value, &test_value, &y);
-        // One name per run: egui_plot gives items of one name one legend entry.
-        let name = run.name.clone();
+    let mut all: Vec<(bool, TrainTest)> = runs
+        .iter()
+        .map(|run| {
+            let points = train_test_points(&run.steps, &run.evals, &train_value, &test_value, &y);
+            (run.status == RunStatus::Diverged || points.ends_at.is_some(), points)
+        })
+        .collect();
+    let range = healthy_range(&all.iter().map(|(d, p)| (*d, p)).collect::<Vec<_>>());
+    for (run, (diverged, points)) in runs.iter().zip(&mut all) {
+        if let (true, Some(range)) = (*diverged, range) {
+            clip_diverged(points, range, run.steps.first().map_or(0.0, |s| s.step as f64));
+        }
+        let points = std::mem::take(points);
+        let name = run.label.clone();
         plot.line(Line::new(name.clone(), PlotPoints::new(decimate(&points.train, 2000))).color(run.color).width(1.5));
         if !points.test.is_empty() {
             plot.line(Line::new(name.clone(), PlotPoints::new(points.test.clone())).color(run.color).style(LineStyle::dashed_loose()));
@@ -101,71 +132,155 @@ fn train_test_lines(
     }
 }
 
+/// The same runs as a panel of a figure (for Export PNG): train solid,
+/// test dashed, the legend under the plot.
+fn train_test_panel(
+    title: &str,
+    y_label: &str,
+    log_y: bool,
+    runs: &[&RunView],
+    train_value: impl Fn(&crate::train::events::StepMetrics) -> f64,
+    test_value: impl Fn(&crate::train::events::Evaluation) -> f64,
+) -> Panel {
+    let mut panel = Panel::new(title, "step", y_label, log_y).legend_below();
+    for run in runs {
+        let points = train_test_points(&run.steps, &run.evals, &train_value, &test_value, |v| v);
+        panel = panel.with(Series::new(run.label.clone(), decimate(&points.train, 2000), run.color).without_markers());
+        if !points.test.is_empty() {
+            panel = panel.with(Series::new(run.label.clone(), points.test, run.color).dashed());
+        }
+    }
+    panel
+}
+
+fn figure(panel: Panel, caption: &str) -> Figure {
+    Figure { title: panel.title.clone(), caption: caption.to_string(), panels: vec![panel], columns: 1 }
+}
+
+/// Shows a plot and keeps the bounds it was drawn with.
+fn show_plot(
+    ui: &mut egui::Ui,
+    plot: Plot<'_>,
+    id: &str,
+    view: &mut PlotView,
+    draw: impl FnOnce(&mut egui_plot::PlotUi<'_>),
+) -> egui::Response {
+    let shown = interactive(plot, view).show(ui, draw);
+    view.bounds.insert(id.to_string(), *shown.transform.bounds());
+    shown.response
+}
+
 /// Train loss (smoothed over 10 steps) and test loss (per evaluation), log y.
-pub fn loss_plot_ui(ui: &mut egui::Ui, runs: &[&RunView], commands: &mut Vec<AppCommand>) {
-    let response = log_plot("loss", "step", "loss")
-        .legend(Legend::default())
-        .height(PLOT_HEIGHT)
-        .show(ui, |plot| train_test_lines(plot, runs, |s| f64::from(s.loss), |e| f64::from(e.loss), log10))
-        .response;
-    export_menu(&response, "loss", || metrics_csv(runs), commands);
+pub fn loss_plot_ui(ui: &mut egui::Ui, runs: &[&RunView], view: &mut PlotView, commands: &mut Vec<AppCommand>) {
+    let plot = log_plot("loss", "step", "loss").height(PLOT_HEIGHT);
+    let response =
+        show_plot(ui, plot, "loss", view, |plot| train_test_lines(plot, runs, |s| f64::from(s.loss), |e| f64::from(e.loss), log10));
+    let panel = || train_test_panel("Loss", "loss", true, runs, |s| f64::from(s.loss), |e| f64::from(e.loss));
+    export_figure_menu(
+        &response,
+        "loss",
+        || metrics_csv(runs),
+        || figure(panel(), "Training loss (smoothed over 10 steps, solid) and test loss (dashed)."),
+        commands,
+    );
 }
 
 fn metrics_csv(runs: &[&RunView]) -> String {
     let mut csv = String::from("run,step,epoch,split,loss,accuracy,lr\n");
     for run in runs {
         for s in &run.steps {
-            csv.push_str(&format!("{},{},{},train,{},{},{}\n", run.name, s.step, s.epoch, s.loss, s.accuracy, s.lr));
+            csv.push_str(&format!("{},{},{},train,{},{},{}\n", run.label, s.step, s.epoch, s.loss, s.accuracy, s.lr));
         }
         for e in &run.evals {
-            csv.push_str(&format!("{},{},{},test,{},{},\n", run.name, e.step, e.epoch, e.loss, e.accuracy));
+            csv.push_str(&format!("{},{},{},test,{},{},\n", run.label, e.step, e.epoch, e.loss, e.accuracy));
         }
     }
     csv
 }
 
 /// Train accuracy (smoothed) and test accuracy per evaluation.
-pub fn accuracy_plot_ui(ui: &mut egui::Ui, runs: &[&RunView], commands: &mut Vec<AppCommand>) {
-    let response = Plot::new("accuracy")
-        .legend(Legend::default())
+pub fn accuracy_plot_ui(ui: &mut egui::Ui, runs: &[&RunView], view: &mut PlotView, commands: &mut Vec<AppCommand>) {
+    let plot = Plot::new("accuracy")
         .height(PLOT_HEIGHT)
         .x_axis_label("step")
         .y_axis_label("accuracy %")
         .include_y(0.0)
         .include_y(100.0)
-        .show(ui, |plot| train_test_lines(plot, runs, |s| f64::from(s.accuracy), |e| f64::from(e.accuracy), |a| 100.0 * a))
-        .response;
-    export_menu(&response, "accuracy", || metrics_csv(runs), commands);
+        .label_formatter(|position: &HoverPosition<'_>| match position {
+            HoverPosition::NearDataPoint { plot_name, position, .. } => {
+                Some(format!("{plot_name}\nstep {:.0}\naccuracy {:.2}%", position.x, position.y))
+            }
+            HoverPosition::Elsewhere { .. } => None,
+        });
+    let response = show_plot(ui, plot, "accuracy", view, |plot| {
+        train_test_lines(plot, runs, |s| f64::from(s.accuracy), |e| f64::from(e.accuracy), |a| 100.0 * a)
+    });
+    let panel = || {
+        train_test_panel("Accuracy", "accuracy %", false, runs, |s| 100.0 * f64::from(s.accuracy), |e| 100.0 * f64::from(e.accuracy))
+            .including_y(0.0)
+            .including_y(100.0)
+    };
+    export_figure_menu(
+        &response,
+        "accuracy",
+        || metrics_csv(runs),
+        || figure(panel(), "Training accuracy (smoothed over 10 steps, solid) and test accuracy (dashed)."),
+        commands,
+    );
+}
+
+/// One gradient series of a run: (x, norm) points for ∂L/∂output or ∂L/∂W.
+type GradientSeries<'a> = dyn Fn(&RunView, bool) -> Vec<[f64; 2]> + 'a;
+
+/// Lines of ∂L/∂output (solid) and ∂L/∂W (dashed, a darker shade) per run.
+fn gradient_lines(plot: &mut egui_plot::PlotUi<'_>, runs: &[&RunView], show: [bool; 2], points: &GradientSeries<'_>) {
+    for run in runs {
+        for (output, on) in [(true, show[0]), (false, show[1])] {
+            if !on {
+                continue;
+            }
+            // A zero or non-finite norm (a diverged run) has no place on a log axis.
+            let finite: Vec<[f64; 2]> = points(run, output).into_iter().filter(|[_, v]| v.is_finite() && *v > 0.0).collect();
+            let log: Vec<[f64; 2]> = decimate(&finite, 2000).into_iter().map(|[x, v]| [x, log10(v)]).collect();
+            let name = format!("{} {}", run.label, if output { "∂L/∂output" } else { "∂L/∂W" });
+            let line = Line::new(name.clone(), PlotPoints::new(log.clone()));
+            if output {
+                plot.line(line.color(run.color).width(2.0));
+                if log.len() <= 120 {
+                    plot.points(Points::new(name, PlotPoints::new(log)).color(run.color).radius(2.5));
+                }
+            } else {
+                plot.line(line.color(second_shade(run.color)).style(LineStyle::dashed_dense()).width(1.5));
+            }
+        }
+    }
+}
+
+/// The same gradient lines as a figure panel (for Export PNG).
+fn gradient_panel(title: &str, x_label: &str, runs: &[&RunView], show: [bool; 2], points: &GradientSeries<'_>) -> Panel {
+    let mut panel = Panel::new(title, x_label, "gradient norm", true).legend_below();
+    for run in runs {
+        if show[0] {
+            panel = panel.with(Series::new(format!("{} ∂L/∂output", run.label), points(run, true), run.color));
+        }
+        if show[1] {
+            panel = panel
+                .with(Series::new(format!("{} ∂L/∂W", run.label), points(run, false), second_shade(run.color)).dashed().without_markers());
+        }
+    }
+    panel
 }
 
 /// Gradient norm against layer index at each run's latest probe (log y).
-pub fn gradient_layers_plot_ui(ui: &mut egui::Ui, runs: &[&RunView], show_output: bool, show_weight: bool, commands: &mut Vec<AppCommand>) {
-    let response = log_plot("gradient-layers", "layer", "gradient norm")
-        .legend(Legend::default())
-        .height(PLOT_HEIGHT)
-        .show(ui, |plot| {
-            for run in runs {
-                let Some(g) = run.gradients.last() else { continue };
-                if show_output {
-                    let points: Vec<[f64; 2]> = g.output.iter().enumerate().map(|(i, v)| [(i + 1) as f64, log10(f64::from(*v))]).collect();
-                    plot.line(Line::new(format!("{} ∂L/∂output", run.name), PlotPoints::new(points.clone())).color(run.color).width(2.0));
-                    if points.len() <= 120 {
-                        plot.points(Points::new(format!("{} ∂L/∂output", run.name), PlotPoints::new(points)).color(run.color).radius(2.5));
-                    }
-                }
-                if show_weight {
-                    let points: Vec<[f64; 2]> = g.weight.iter().enumerate().map(|(i, v)| [(i + 1) as f64, log10(f64::from(*v))]).collect();
-                    plot.line(
-                        Line::new(format!("{} ∂L/∂W", run.name), PlotPoints::new(points))
-                            .color(second_shade(run.color))
-                            .style(LineStyle::dashed_dense())
-                            .width(1.5),
-                    );
-                }
-            }
-        })
-        .response;
-    export_menu(
+pub fn gradient_layers_plot_ui(ui: &mut egui::Ui, runs: &[&RunView], show: [bool; 2], view: &mut PlotView, commands: &mut Vec<AppCommand>) {
+    let points = |run: &RunView, output: bool| -> Vec<[f64; 2]> {
+        let Some(g) = run.gradients.last() else { return Vec::new() };
+        let values = if output { &g.output } else { &g.weight };
+        values.iter().enumerate().map(|(i, v)| [(i + 1) as f64, f64::from(*v)]).collect()
+    };
+    let plot = log_plot("gradient-layers", "layer", "gradient norm").height(PLOT_HEIGHT);
+    let response = show_plot(ui, plot, "gradient-layers", view, |plot| gradient_lines(plot, runs, show, &points));
+    export_figure_menu(
         &response,
         "gradient-per-layer",
         || {
@@ -174,43 +289,33 @@ pub fn gradient_layers_plot_ui(ui: &mut egui::Ui, runs: &[&RunView], show_output
                 if let Some(g) = run.gradients.last() {
                     for (i, (w, o)) in g.weight.iter().zip(&g.output).enumerate() {
                         let name = run.layer_names.get(i).map(String::as_str).unwrap_or("");
-                        csv.push_str(&format!("{},{},{},{},{w},{o}\n", run.name, g.step, i + 1, name));
+                        csv.push_str(&format!("{},{},{},{},{w},{o}\n", run.label, g.step, i + 1, name));
                     }
                 }
             }
             csv
+        },
+        || {
+            figure(
+                gradient_panel("Gradient norm per layer (latest probe)", "layer", runs, show, &points),
+                "Layer 1 is the first block with weights.",
+            )
         },
         commands,
     );
 }
 
 /// The first layer's gradient norm at every probe (log y).
-pub fn first_layer_plot_ui(ui: &mut egui::Ui, runs: &[&RunView], show_output: bool, show_weight: bool, commands: &mut Vec<AppCommand>) {
-    let response = log_plot("first-layer", "step", "first-layer gradient")
-        .legend(Legend::default())
-        .height(PLOT_HEIGHT)
-        .show(ui, |plot| {
-            for run in runs {
-                if show_output {
-                    let points: Vec<[f64; 2]> =
-                        run.gradients.iter().filter_map(|g| g.output.first().map(|v| [g.step as f64, log10(f64::from(*v))])).collect();
-                    plot.line(
-                        Line::new(format!("{} ∂L/∂output", run.name), PlotPoints::new(decimate(&points, 2000))).color(run.color).width(1.5),
-                    );
-                }
-                if show_weight {
-                    let points: Vec<[f64; 2]> =
-                        run.gradients.iter().filter_map(|g| g.weight.first().map(|v| [g.step as f64, log10(f64::from(*v))])).collect();
-                    plot.line(
-                        Line::new(format!("{} ∂L/∂W", run.name), PlotPoints::new(decimate(&points, 2000)))
-                            .color(second_shade(run.color))
-                            .style(LineStyle::dashed_dense()),
-                    );
-                }
-            }
-        })
-        .response;
-    export_menu(
+pub fn first_layer_plot_ui(ui: &mut egui::Ui, runs: &[&RunView], show: [bool; 2], view: &mut PlotView, commands: &mut Vec<AppCommand>) {
+    let points = |run: &RunView, output: bool| -> Vec<[f64; 2]> {
+        run.gradients
+            .iter()
+            .filter_map(|g| (if output { g.output.first() } else { g.weight.first() }).map(|v| [g.step as f64, f64::from(*v)]))
+            .collect()
+    };
+    let plot = log_plot("first-layer", "step", "first-layer gradient").height(PLOT_HEIGHT);
+    let response = show_plot(ui, plot, "first-layer", view, |plot| gradient_lines(plot, runs, show, &points));
+    export_figure_menu(
         &response,
         "first-layer-gradient",
         || {
@@ -219,7 +324,7 @@ pub fn first_layer_plot_ui(ui: &mut egui::Ui, runs: &[&RunView], show_output: bo
                 for g in &run.gradients {
                     csv.push_str(&format!(
                         "{},{},{},{}\n",
-                        run.name,
+                        run.label,
                         g.step,
                         g.weight.first().copied().unwrap_or(f32::NAN),
                         g.output.first().copied().unwrap_or(f32::NAN)
@@ -227,6 +332,12 @@ pub fn first_layer_plot_ui(ui: &mut egui::Ui, runs: &[&RunView], show_output: bo
                 }
             }
             csv
+        },
+        || {
+            figure(
+                gradient_panel("First layer's gradient over training", "step", runs, show, &points),
+                "The gradient reaching the first block at every probe.",
+            )
         },
         commands,
     );
@@ -258,6 +369,7 @@ pub fn probes_plot_ui(ui: &mut egui::Ui, run: &RunView, commands: &mut Vec<AppCo
             latest.iter().filter(|v| v.name == "transform_gate_mean").map(|v| [(v.layer + 1) as f64, f64::from(v.value)]).collect();
         let response = Plot::new("gates")
             .height(PLOT_HEIGHT * 0.8)
+            .allow_scroll(false)
             .include_y(0.0)
             .include_y(1.0)
             .x_axis_label("layer")
@@ -282,6 +394,7 @@ pub fn probes_plot_ui(ui: &mut egui::Ui, run: &RunView, commands: &mut Vec<AppCo
             counts.iter().map(|(&layer, &(d, n))| Bar::new((layer + 1) as f64, f64::from(d / n.max(1.0))).width(0.8)).collect();
         let response = Plot::new("dropped")
             .height(PLOT_HEIGHT * 0.8)
+            .allow_scroll(false)
             .include_y(0.0)
             .include_y(1.0)
             .x_axis_label("layer")
@@ -303,6 +416,7 @@ pub fn probes_plot_ui(ui: &mut egui::Ui, run: &RunView, commands: &mut Vec<AppCo
             .collect();
         let response = Plot::new("fractal-paths")
             .height(PLOT_HEIGHT * 0.8)
+            .allow_scroll(false)
             .legend(Legend::default())
             .include_y(0.0)
             .x_axis_label("step")
@@ -326,13 +440,23 @@ pub fn confusion_ui(ui: &mut egui::Ui, run: &RunView, commands: &mut Vec<AppComm
     let n = eval.confusion.len();
     let names = &run.class_names;
     let cell = ((ui.available_width() - 220.0) / (n as f32 + 1.0)).clamp(14.0, 34.0);
-    let size = Vec2::new(cell * n as f32 + 110.0, cell * n as f32 + 20.0);
+    let size = Vec2::new(cell * n as f32 + 130.0, cell * n as f32 + 34.0);
     let (response, painter) = ui.allocate_painter(size, egui::Sense::hover());
-    let origin = response.rect.min + Vec2::new(100.0, 16.0);
+    let origin = response.rect.min + Vec2::new(120.0, 30.0);
     let max = eval.confusion.iter().flatten().copied().max().unwrap_or(1).max(1) as f32;
     let text_color = ui.visuals().text_color();
+    // Columns by number (the rows name them), so any count of classes fits.
+    for p in 0..n {
+        painter.text(
+            origin + Vec2::new((p as f32 + 0.5) * cell, -2.0),
+            egui::Align2::CENTER_BOTTOM,
+            p.to_string(),
+            egui::FontId::proportional(10.0),
+            text_color,
+        );
+    }
     painter.text(
-        origin - Vec2::new(0.0, 14.0),
+        origin - Vec2::new(0.0, 28.0),
         egui::Align2::LEFT_TOP,
         "predicted →",
         egui::FontId::proportional(10.0),
@@ -340,7 +464,10 @@ pub fn confusion_ui(ui: &mut egui::Ui, run: &RunView, commands: &mut Vec<AppComm
     );
     let mut hovered = None;
     for (t, row) in eval.confusion.iter().enumerate() {
-        let name = names.get(t).cloned().unwrap_or_else(|| t.to_string());
+        let name = match names.get(t) {
+            Some(name) => format!("{name} {t}"),
+            None => t.to_string(),
+        };
         painter.text(
             origin + Vec2::new(-4.0, (t as f32 + 0.5) * cell),
             egui::Align2::RIGHT_CENTER,
@@ -388,16 +515,27 @@ pub fn confusion_ui(ui: &mut egui::Ui, run: &RunView, commands: &mut Vec<AppComm
         .enumerate()
         .map(|(i, a)| Bar::new(i as f64, f64::from(*a) * 100.0).name(names.get(i).cloned().unwrap_or_else(|| i.to_string())).width(0.7))
         .collect();
-    let labels = names.clone();
+    // Every class gets its name under its bar, cut to the room it has.
+    let room = ((ui.available_width() - 60.0) / (n.max(1) as f32) / 6.5).max(1.0) as usize;
+    let labels: Vec<String> = (0..n).map(|i| short_label(names.get(i).map_or(&i.to_string(), |s| s), room)).collect();
     let response = Plot::new("per-class")
         .height(150.0)
         .include_y(0.0)
         .include_y(100.0)
+        .include_x(-0.5)
+        .include_x(n as f64 - 0.5)
         .y_axis_label("accuracy %")
+        .x_grid_spacer(move |input| {
+            (0..n)
+                .filter(|&i| (i as f64) >= input.bounds.0 && (i as f64) <= input.bounds.1)
+                .map(|i| egui_plot::GridMark { value: i as f64, step_size: 1.0 })
+                .collect()
+        })
         .x_axis_formatter(move |mark, _| {
             let i = mark.value.round();
             if (mark.value - i).abs() < 1e-6 && i >= 0.0 { labels.get(i as usize).cloned().unwrap_or_default() } else { String::new() }
         })
+        .allow_scroll(false)
         .show(ui, |plot| plot.bar_chart(BarChart::new("per-class accuracy", bars).color(run.color)))
         .response;
     let per_class_csv = || {
@@ -408,6 +546,17 @@ pub fn confusion_ui(ui: &mut egui::Ui, run: &RunView, commands: &mut Vec<AppComm
         csv
     };
     export_menu(&response, "per-class-accuracy", per_class_csv, commands);
+}
+
+/// `name` cut to `room` characters, with an ellipsis when cut.
+pub fn short_label(name: &str, room: usize) -> String {
+    if name.chars().count() <= room {
+        name.to_string()
+    } else {
+        let mut cut: String = name.chars().take(room.saturating_sub(1).max(1)).collect();
+        cut.push('…');
+        cut
+    }
 }
 
 #[cfg(test)]
@@ -435,6 +584,15 @@ mod tests {
         assert_eq!(points.train.len(), 3, "steps 0-2; the infinite and NaN values are left out (log10 would map NaN to 1e-30)");
         assert_eq!(points.test, vec![[2.0, log10(f64::from(1.2f32))]]);
         assert_eq!(points.ends_at, Some(points.train[2]));
+        // Beside a healthy run, the diverged run's blow-up is cut off at the
+        // healthy range and its cross sits where it left it.
+        let mut diverged = points.clone();
+        super::clip_diverged(&mut diverged, (log10(1.0), log10(2.0)), 0.0);
+        assert_eq!(diverged.train.len(), 2, "{diverged:?}");
+        assert_eq!(diverged.ends_at, Some(diverged.train[1]));
+        let mut gone = super::TrainTest { train: vec![[0.0, 3.0]], test: vec![], ends_at: None };
+        super::clip_diverged(&mut gone, (0.0, 1.0), 0.0);
+        assert_eq!((gone.train.len(), gone.ends_at), (0, Some([0.0, 1.0])), "never inside: the cross at the top edge");
         // A healthy run has no marker and every point.
         let healthy = [step(0, 2.0), step(1, 1.0)];
         let points = train_test_points(&healthy, &[], |s| f64::from(s.loss), |e| f64::from(e.loss), log10);
