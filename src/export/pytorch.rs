@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 
 use crate::arch::{Activation, Analysis, BlockKind, Carry, Instance, Norm, Shape, Shortcut};
 use crate::data::Normalization;
+use crate::model::residual::ResidualOptions;
 
 /// The Python classes a network can need, in the order they are defined
 /// (a class comes after the classes it uses).
@@ -177,6 +178,30 @@ fn shortcut_arg(inst: &Instance, shortcut: Shortcut, stride: usize, out: usize, 
     }
 }
 
+/// The Python expression that builds a residual block (any variant, with
+/// its shortcut and stochastic-depth survival), and the classes it needs.
+fn residual(inst: &Instance, o: &ResidualOptions, used: &mut BTreeSet<PyClass>) -> String {
+    let ResidualOptions { filters, stride, bottleneck, preactivation, shortcut, .. } = *o;
+    let out = if bottleneck { 4 * filters } else { filters };
+    let mut args = vec![channels(inst.input).to_string(), filters.to_string()];
+    if stride != 1 {
+        args.push(format!("stride={stride}"));
+    }
+    args.push(shortcut_arg(inst, shortcut, stride, out, used));
+    if let Some(p) = o.survival.filter(|&p| p < 1.0 && shortcut != Shortcut::None) {
+        args.push(format!("survival={}", py_float(p)));
+    }
+    args.extend(layer_args(inst));
+    let (class, name) = match (bottleneck, preactivation) {
+        (false, false) => (PyClass::BasicBlock, "BasicBlock"),
+        (true, false) => (PyClass::Bottleneck, "Bottleneck"),
+        (false, true) => (PyClass::PreActBasicBlock, "PreActBasicBlock"),
+        (true, true) => (PyClass::PreActBottleneck, "PreActBottleneck"),
+    };
+    used.insert(class);
+    call(name, &args, ITEM_INDENT)
+}
+
 /// The Python expression that builds block instance `inst`, and the
 /// classes it needs.
 fn constructor(inst: &Instance, classes: usize, used: &mut BTreeSet<PyClass>) -> String {
@@ -203,25 +228,8 @@ fn constructor(inst: &Instance, classes: usize, used: &mut BTreeSet<PyClass>) ->
             use_class(PyClass::DenseLayer, "DenseLayer", vec![inst.input.numel().to_string(), units.to_string()], true)
         }
         BlockKind::Residual { filters, stride, bottleneck, preactivation, shortcut, .. } => {
-            let out = if bottleneck { 4 * filters } else { filters };
-            let mut args = vec![cin.to_string(), filters.to_string()];
-            if stride != 1 {
-                args.push(format!("stride={stride}"));
-            }
-            let mut shortcut_used = BTreeSet::new();
-            args.push(shortcut_arg(inst, shortcut, stride, out, &mut shortcut_used));
-            if let Some(p) = inst.survival.filter(|&p| p < 1.0 && shortcut != Shortcut::None) {
-                args.push(format!("survival={}", py_float(p)));
-            }
-            let (class, name) = match (bottleneck, preactivation) {
-                (false, false) => (PyClass::BasicBlock, "BasicBlock"),
-                (true, false) => (PyClass::Bottleneck, "Bottleneck"),
-                (false, true) => (PyClass::PreActBasicBlock, "PreActBasicBlock"),
-                (true, true) => (PyClass::PreActBottleneck, "PreActBottleneck"),
-            };
-            let text = use_class(class, name, args, true);
-            used.extend(shortcut_used);
-            text
+            let options = ResidualOptions { filters, stride, bottleneck, preactivation, shortcut, survival: inst.survival };
+            residual(inst, &options, used)
         }
         BlockKind::Highway { kernel, carry, gate_bias } => {
             let mut args = vec![cin.to_string()];
