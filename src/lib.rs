@@ -13,6 +13,7 @@ pub mod classify;
 pub mod cli;
 pub mod data;
 pub mod experiment;
+pub mod export;
 pub mod kernels;
 pub mod model;
 pub mod report;

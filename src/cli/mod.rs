@@ -2,6 +2,7 @@
 
 mod bench;
 mod classify;
+mod export;
 mod inspect;
 mod reproduce;
 mod runs;
@@ -43,6 +44,8 @@ pub enum Commands {
     Runs(runs::RunsArgs),
     /// Classify an image with a trained run.
     Classify(classify::ClassifyArgs),
+    /// Export a trained run as PyTorch code and safetensors weights.
+    Export(export::ExportArgs),
     /// Training throughput, probe overhead and peak memory (optionally next to PyTorch).
     Bench(bench::BenchArgs),
     /// The papers' experiments at lab scale, with figures (glorot, highway, degradation, stochastic-depth, fractal, all).
@@ -110,6 +113,7 @@ pub fn run(command: Commands) -> Result<(), CliError> {
         Commands::Sweep(args) => sweep::sweep(&args),
         Commands::Runs(args) => runs::runs(&args),
         Commands::Classify(args) => classify::classify(&args),
+        Commands::Export(args) => export::export(&args),
         Commands::Bench(args) => bench::bench(&args),
         Commands::Reproduce(args) => reproduce::reproduce(&args),
     }

@@ -1,0 +1,44 @@
+class PreActBasicBlock(nn.Module):
+    """Pre-activation residual block of He et al. (2016b), "Identity mappings
+    in deep residual networks": x + F(x) with
+    F = BN-ReLU-conv3x3-BN-ReLU-conv3x3 and nothing after the addition.
+
+    A projection shortcut (the only kind with weights) sees the
+    pre-activated input, as in the paper; the identity and option A carry
+    x itself. `None` removes the addition.
+
+    Stochastic depth (Huang et al. 2016, "Deep networks with stochastic
+    depth"): in training the branch F is skipped with probability
+    1 - survival; at test time it is scaled by survival.
+    """
+
+    def __init__(self, in_channels, out_channels, stride=1, shortcut=None,
+                 survival=1.0, activation=nn.ReLU, batch_norm=True):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(in_channels) if batch_norm else nn.Identity()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride,
+                               padding=1, bias=not batch_norm)
+        self.bn2 = (nn.BatchNorm2d(out_channels) if batch_norm
+                    else nn.Identity())
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1,
+                               bias=not batch_norm)
+        self.shortcut = shortcut
+        self.projects = shortcut is not None and any(
+            True for _ in shortcut.parameters())
+        self.survival = survival
+        self.act = activation()
+
+    def branch(self, out):
+        """The residual function F after its first BN-ReLU."""
+        return self.conv2(self.act(self.bn2(self.conv1(out))))
+
+    def forward(self, x):
+        out = self.act(self.bn1(x))
+        if self.shortcut is None:
+            return self.branch(out)
+        identity = self.shortcut(out if self.projects else x)
+        if not self.training:
+            return self.survival * self.branch(out) + identity
+        if torch.rand(()) < self.survival:
+            return self.branch(out) + identity
+        return identity

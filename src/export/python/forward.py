@@ -1,0 +1,4 @@
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return x
