@@ -4,18 +4,26 @@
 # training, a sweep, a classification), saves a screenshot and closes.
 # Needs xvfb (apt-get install xvfb) and a release build.
 #
-# Usage: scripts/screenshots.sh [scene ...]   (default: all scenes)
+# Usage: scripts/screenshots.sh [scene[@WIDTHxHEIGHT] ...]   (default: all scenes)
+# A scene with a size is saved as screenshots/SCENE-WIDTH.png.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release
 mkdir -p screenshots
 scenes=("$@")
 if [ ${#scenes[@]} -eq 0 ]; then
-    scenes=(builder highway fractal invalid training sweep classify)
+    scenes=(builder highway fractal invalid training sweep comparison comparison@1024x700 classify)
 fi
-for scene in "${scenes[@]}"; do
-    echo "== $scene"
-    timeout 900 xvfb-run -a -s "-screen 0 1440x900x24" target/release/depthlab --scene "$scene" --screenshot "screenshots/$scene.png" 2>&1 \
+for entry in "${scenes[@]}"; do
+    scene=${entry%@*}
+    size=1440x900
+    out="screenshots/$scene.png"
+    if [[ $entry == *@* ]]; then
+        size=${entry#*@}
+        out="screenshots/$scene-${size%x*}.png"
+    fi
+    echo "== $scene at $size"
+    timeout 900 xvfb-run -a -s "-screen 0 ${size}x24" target/release/depthlab --scene "$scene" --window-size "$size" --screenshot "$out" 2>&1 \
         | grep -v XDG_RUNTIME_DIR || true
-    test -s "screenshots/$scene.png"
+    test -s "$out"
 done

@@ -52,6 +52,9 @@ pub enum AppCommand {
     AskDeleteRun(RunId),
     DeleteRun(RunId),
     LoadRunFolder(PathBuf),
+    /// Write a run as PyTorch code and safetensors weights under the
+    /// runs folder's `exports/`.
+    ExportRunToPytorch(RunId),
     /// Copy a run's architecture into the builder.
     EditRunArchitecture(RunId),
 

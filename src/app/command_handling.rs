@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::runs::{LAB_FILE, LabMeta, RunView};
+use super::runs::{LAB_FILE, LabMeta, RunId, RunView};
 use super::state::Tab;
 use super::tasks::{Pick, TaskResult};
 use super::{Active, AppCommand, DepthLabApp, SweepState, append_index, read_lab_name};
@@ -199,6 +199,7 @@ impl DepthLabApp {
                 }
             }
             AppCommand::ShowRuns(which) => self.runs.set_visible(which),
+            AppCommand::ExportRunToPytorch(id) => self.export_run(id),
             AppCommand::ResetPlotViews => self.plot_view.reset = true,
             AppCommand::ExportFigure { name, figure } => {
                 let path = self.export_path(&name, "png");
@@ -309,9 +310,40 @@ impl DepthLabApp {
     }
 
     /// `exports/<name>-<time>.<ext>` beside the runs.
+    /// Exports a run's weights and code for PyTorch on a background thread.
+    fn export_run(&mut self, id: RunId) {
+        let Some(run) = self.runs.get(id) else { return };
+        let Some(dir) = run.dir.clone() else {
+            self.error(format!("{} has no run folder to export yet", run.label));
+            return;
+        };
+        if run.is_running() {
+            self.error(format!("{} is still training: export it when it has finished", run.label));
+            return;
+        }
+        let folder: String = run.name.chars().map(|c| if c.is_alphanumeric() || c == '-' { c } else { '_' }).collect();
+        let out = self.export_path(&format!("{folder}-pytorch"), "");
+        let label = run.label.clone();
+        self.tasks.spawn("export-run", move || match crate::export::export(&dir, crate::export::ExportFormat::Pytorch, &out, false) {
+            Ok(done) => {
+                let mut text = format!("exported {label} to {} (model.py, weights.safetensors, predict.py)", out.display());
+                for warning in done.warnings {
+                    text.push_str(&format!("; {warning}"));
+                }
+                TaskResult::Info(text)
+            }
+            Err(e) => TaskResult::Error(format!("cannot export {label}: {e}")),
+        });
+    }
+
     pub(super) fn export_path(&self, name: &str, ext: &str) -> PathBuf {
         let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        PathBuf::from(&self.state.runs_dir).join("exports").join(format!("{name}-{}.{ext}", crate::util::timestamp(secs)))
+        // No extension: a folder (a run exported for PyTorch).
+        let file = match ext {
+            "" => format!("{name}-{}", crate::util::timestamp(secs)),
+            ext => format!("{name}-{}.{ext}", crate::util::timestamp(secs)),
+        };
+        PathBuf::from(&self.state.runs_dir).join("exports").join(file)
     }
 
     pub(super) fn pick_file(&mut self, pick: Pick) {

@@ -33,6 +33,19 @@ pub fn menu_bar_ui(ui: &mut egui::Ui, app: &mut DepthLabApp) {
                     ui.close();
                 }
                 ui.separator();
+                let selected = app.runs.selected().filter(|r| r.dir.is_some() && !r.is_running()).map(|r| (r.id, r.label.clone()));
+                let text = selected.as_ref().map_or("Export run to PyTorch".to_string(), |(_, l)| format!("Export {l} to PyTorch"));
+                if ui
+                    .add_enabled(selected.is_some(), egui::Button::new(text))
+                    .on_hover_text("The selected run (click it in the Train tab's list) as model.py, weights.safetensors and predict.py")
+                    .clicked()
+                {
+                    if let Some((id, _)) = selected {
+                        app.push(AppCommand::ExportRunToPytorch(id));
+                    }
+                    ui.close();
+                }
+                ui.separator();
                 if ui.button("Quit").clicked() {
                     ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
                 }

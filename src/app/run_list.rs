@@ -138,6 +138,15 @@ fn run_row(ui: &mut egui::Ui, run: &RunView, renaming: &mut Option<(RunId, Strin
             commands.push(AppCommand::EditRunArchitecture(run.id));
             ui.close();
         }
+        let exportable = !run.is_running() && run.dir.is_some();
+        if ui
+            .add_enabled(exportable, egui::Button::new("Export to PyTorch"))
+            .on_hover_text("model.py, weights.safetensors and predict.py under the runs folder's exports/ (as `depthlab export`)")
+            .clicked()
+        {
+            commands.push(AppCommand::ExportRunToPytorch(run.id));
+            ui.close();
+        }
         if ui.add_enabled(!run.is_running(), egui::Button::new("Continue training from its weights")).clicked() {
             commands.push(AppCommand::ContinueRun(run.id));
             ui.close();

@@ -389,6 +389,19 @@ fn a_run_folder_dropped_on_the_window_loads_and_classifies_an_image() {
         assert!(app.classify.error.as_deref().unwrap_or_default().contains(words), "{:?}", app.classify.error);
         assert!(!app.is_busy(), "nothing left running after {words}");
     }
+    // File → Export writes the run for PyTorch under the runs folder.
+    h.state_mut().runs.selected = h.state().runs.runs.last().map(|r| r.id);
+    h.get_by_label("File").click();
+    h.run();
+    h.get_by_label("Export digits-run to PyTorch").click();
+    wait_until(&mut h, "the export", |app| app.message.as_ref().is_some_and(|m| m.text.contains("export")));
+    let message = h.state().message.as_ref().unwrap().text.clone();
+    assert!(message.starts_with("exported digits-run to"), "{message}");
+    let exported: Vec<PathBuf> = std::fs::read_dir(dir.path().join("exports")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(exported.len(), 1);
+    for file in ["model.py", "weights.safetensors", "predict.py", "README.md"] {
+        assert!(exported[0].join(file).is_file(), "{file} in {}", exported[0].display());
+    }
     std::fs::remove_file(run_dir.join("model.bpk")).unwrap();
     classify(&mut h, &png);
     let error = h.state().classify.error.clone().unwrap_or_default();
