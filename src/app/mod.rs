@@ -208,6 +208,9 @@ pub fn run_native(scene: Option<scenes::Scene>) -> Result<(), String> {
             .with_inner_size(scene.as_ref().map_or(scenes::WINDOW_SIZE, |s| s.size))
             .with_min_inner_size([900.0, 560.0])
             .with_drag_and_drop(true),
+        // A scene's window has the scene's size, whatever size the lab's
+        // window was left at.
+        persist_window: scene.is_none(),
         ..Default::default()
     };
     eframe::run_native(
@@ -409,6 +412,11 @@ impl eframe::App for DepthLabApp {
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        // A scripted scene must not leave its settings (a temporary runs
+        // folder) in place of the user's.
+        if self.scene.is_some() {
+            return;
+        }
         self.state.arch_json = self.builder.arch.to_json();
         eframe::set_value(storage, eframe::APP_KEY, &self.state);
         self.state.arch_json.clear();
