@@ -209,8 +209,10 @@ pub fn run_native(scene: Option<scenes::Scene>) -> Result<(), String> {
             .with_min_inner_size([900.0, 560.0])
             .with_drag_and_drop(true),
         // A scene's window has the scene's size, whatever size the lab's
-        // window was left at.
+        // window was left at: it keeps eframe's state (which restores the
+        // window's size) in a folder of its own.
         persist_window: scene.is_none(),
+        persistence_path: scene.as_ref().map(|_| std::env::temp_dir().join(format!("depthlab-scene-state-{}", std::process::id()))),
         ..Default::default()
     };
     eframe::run_native(
