@@ -109,16 +109,16 @@ pub fn landscape_png(report: &Landscape, path: &Path) -> Result<(), String> {
         ((v * BANDS).floor().min(BANDS - 1.0) + 0.5) / BANDS
     };
     let side = 460.0;
-    let size = Vec2::new(side + 620.0, side + 130.0);
+    let size = Vec2::new(side + 620.0, side + 150.0);
     let image = render(size, 1.5, false, |ui| {
         ui.heading(format!("Loss landscape (Li et al. 2018): {}", report.arch));
         ui.label(format!(
             "training loss on {} images at θ + αδ + βη, filter-normalised random directions; colour bands: equal steps of log10 loss",
             report.subset
         ));
-        let (rect, _) = ui.allocate_exact_size(Vec2::new(size.x - 20.0, side + 50.0), egui::Sense::hover());
+        let (rect, _) = ui.allocate_exact_size(Vec2::new(size.x - 20.0, side + 70.0), egui::Sense::hover());
         let painter = ui.painter_at(rect);
-        let map = Rect::from_min_size(rect.min + Vec2::new(40.0, 10.0), Vec2::splat(side));
+        let map = Rect::from_min_size(rect.min + Vec2::new(40.0, 28.0), Vec2::splat(side));
         let cells = 120usize;
         let (n, m) = (report.alphas.len(), report.betas.len());
         let cell = side / cells as f32;
