@@ -5,6 +5,7 @@
 //! data, [`model`] builds burn modules from them, [`data`] loads datasets,
 //! and the GUI and the command line are two thin front ends over it.
 
+pub mod analysis;
 pub mod app;
 pub mod arch;
 pub mod backend;

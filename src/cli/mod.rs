@@ -1,5 +1,6 @@
 //! The command line: the GUI's twin, used by tests and by people on a GPU box.
 
+mod analysis;
 mod bench;
 mod classify;
 mod export;
@@ -46,9 +47,15 @@ pub enum Commands {
     Classify(classify::ClassifyArgs),
     /// Export a trained run as PyTorch code and safetensors weights.
     Export(export::ExportArgs),
+    /// Remove blocks of a trained run at test time (Veit et al. 2016): test error per block and for k random blocks.
+    Lesion(analysis::LesionArgs),
+    /// Gradient reaching the input per path length of a residual net (Veit et al. 2016, fig. 6).
+    Paths(analysis::PathsArgs),
+    /// Training loss on a plane of filter-normalised random directions through a run's weights (Li et al. 2018).
+    Landscape(analysis::LandscapeArgs),
     /// Training throughput, probe overhead and peak memory (optionally next to PyTorch).
     Bench(bench::BenchArgs),
-    /// The papers' experiments at lab scale, with figures (glorot, highway, degradation, stochastic-depth, fractal, all).
+    /// The papers' experiments at lab scale, with figures (glorot, highway, degradation, stochastic-depth, fractal, lesion, paths, landscape, all).
     Reproduce(reproduce::ReproduceArgs),
 }
 
@@ -114,6 +121,9 @@ pub fn run(command: Commands) -> Result<(), CliError> {
         Commands::Runs(args) => runs::runs(&args),
         Commands::Classify(args) => classify::classify(&args),
         Commands::Export(args) => export::export(&args),
+        Commands::Lesion(args) => analysis::lesion(&args),
+        Commands::Paths(args) => analysis::paths(&args),
+        Commands::Landscape(args) => analysis::landscape(&args),
         Commands::Bench(args) => bench::bench(&args),
         Commands::Reproduce(args) => reproduce::reproduce(&args),
     }

@@ -12,6 +12,7 @@ pub mod highway;
 pub mod layers;
 pub mod residual;
 pub mod shaping;
+pub mod surgery;
 
 use burn::module::{Flag, ModuleVisitor, Param};
 use burn::prelude::*;
@@ -155,6 +156,8 @@ pub struct Ctx {
     pub gates: Vec<(usize, Tensor<1>)>,
     /// (instance, probe name, value): stochastic depth and drop-path decisions.
     pub events: Vec<(usize, &'static str, f32)>,
+    /// Blocks removed and gradient routes, for the analyses (empty in training).
+    pub surgery: surgery::Surgery,
 }
 
 impl Ctx {
@@ -171,6 +174,7 @@ impl Ctx {
             taps: Vec::new(),
             gates: Vec::new(),
             events: Vec::new(),
+            surgery: surgery::Surgery::default(),
         }
     }
 
@@ -183,6 +187,12 @@ impl Ctx {
         if self.training {
             self.events.push((self.current, name, value));
         }
+    }
+
+    /// The gradient route [`Surgery`](surgery::Surgery) sets for the block
+    /// being run.
+    pub fn gradient_route(&self) -> Option<surgery::GradientRoute> {
+        self.surgery.route(self.current)
     }
 
     pub fn record_gate(&mut self, mean: Tensor<1>) {
@@ -231,6 +241,15 @@ impl Block {
             Block::NormAct(b) => b.forward(x, ctx),
             Block::Dropout(b) => b.forward(x, ctx),
             Block::Classifier(b) => b.forward(x, ctx),
+        }
+    }
+
+    /// The block removed at test time: a residual block's shortcut alone,
+    /// anything else the identity.
+    pub fn removed_forward(&self, x: Features) -> Features {
+        match self {
+            Block::Residual(b) => b.shortcut_only(x),
+            _ => x,
         }
     }
 }
@@ -373,7 +392,7 @@ impl Network {
         let mut h = Features::Map(x);
         for (i, block) in self.blocks.iter().enumerate() {
             ctx.current = i;
-            h = block.forward(h, ctx);
+            h = if ctx.surgery.removes(i) { block.removed_forward(h) } else { block.forward(h, ctx) };
             if tap && self.meta.instances[i].probe_layer.is_some() {
                 let (out, tap) = h.tapped();
                 ctx.taps.push((i, tap));

@@ -13,6 +13,7 @@ use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
 
 use super::layers::{self, Act, Builder};
+use super::surgery::GradientRoute;
 use super::{Ctx, Features};
 use crate::arch::{Activation, LayerOptions, Norm, Shortcut};
 
@@ -185,9 +186,31 @@ impl ResidualBlock {
             f = f * p;
         }
         let y = match shortcut {
-            Some(s) => f + s,
+            Some(s) => match ctx.gradient_route() {
+                Some(GradientRoute::Branch) => f + s.detach(),
+                Some(GradientRoute::Shortcut) => f.detach() + s,
+                None => f + s,
+            },
             None => f,
         };
         Features::Map(if self.config.preactivation { y } else { act.apply(y) })
+    }
+
+    /// The block removed at test time (Veit et al. 2016): the shortcut alone,
+    /// with the activation a post-activation block applies after the
+    /// addition. A block without a shortcut passes its input unchanged (the
+    /// caller checks that the shapes allow it).
+    pub fn shortcut_only(&self, x: Features) -> Features {
+        let x = x.into_map();
+        let act = self.config.act;
+        let preactivated = if self.config.preactivation && self.config.path == ShortcutPath::Projection {
+            layers::norm_act(x.clone(), self.norm(0), act)
+        } else {
+            x.clone()
+        };
+        match self.shortcut(&x, &preactivated) {
+            Some(y) => Features::Map(if self.config.preactivation { y } else { act.apply(y) }),
+            None => Features::Map(x),
+        }
     }
 }

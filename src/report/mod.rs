@@ -1,6 +1,7 @@
 //! Figures and reproductions outside the window: egui plots drawn to PNG on
 //! the CPU, and the experiments that reproduce the papers at lab scale.
 
+pub mod analysis;
 pub mod experiments;
 pub mod figure;
 pub mod render;

@@ -7,6 +7,9 @@ mod degradation;
 mod fractal;
 mod glorot;
 mod highway;
+mod landscape;
+mod lesion;
+mod paths;
 mod stochastic_depth;
 
 use std::path::{Path, PathBuf};
@@ -21,7 +24,7 @@ use crate::train::step::Stepper;
 use crate::train::{RunRequest, RunStatus, Summary, TrainConfig};
 
 /// The reproductions, by name.
-pub const NAMES: [&str; 5] = ["glorot", "highway", "degradation", "stochastic-depth", "fractal"];
+pub const NAMES: [&str; 8] = ["glorot", "highway", "degradation", "stochastic-depth", "fractal", "lesion", "paths", "landscape"];
 
 /// Settings common to every reproduction.
 #[derive(Clone, Debug)]
@@ -54,6 +57,9 @@ pub fn run(name: &str, options: &Options, log: &dyn Fn(&str)) -> Result<Outcome,
         "degradation" => degradation::run(&ctx)?,
         "stochastic-depth" => stochastic_depth::run(&ctx)?,
         "fractal" => fractal::run(&ctx)?,
+        "lesion" => lesion::run(&ctx)?,
+        "paths" => paths::run(&ctx)?,
+        "landscape" => landscape::run(&ctx)?,
         other => return Err(format!("'{other}' is not a reproduction ({})", NAMES.join(", "))),
     };
     std::fs::write(dir.join("summary.md"), &summary).map_err(|e| format!("{}: {e}", dir.display()))?;

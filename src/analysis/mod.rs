@@ -1,0 +1,164 @@
+//! Analyses of why shortcuts work, run on trained run folders (or, for
+//! [`paths`], on a freshly initialised preset):
+//!
+//! - [`lesion`]: Veit, Wilber & Belongie (2016) remove blocks at test time;
+//! - [`paths`]: the same paper's gradient per path length (fig. 6);
+//! - [`landscape`]: Li, Xu, Taylor, Studer & Goldstein (2018), the loss on a
+//!   plane of filter-normalised random directions through the trained
+//!   weights, and on the line from the initial weights.
+//!
+//! Each analysis is one library call that takes a [`Progress`] (a fraction
+//! reporter and a cancel flag), so the window can run it on a background
+//! thread, show a progress bar and stop it; the command line passes
+//! [`Progress::none`]. Nothing here is part of training.
+
+pub mod landscape;
+pub mod lesion;
+pub mod paths;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::data::{DataSpec, Dataset};
+use crate::train::runfolder::{RunFolder, RunFolderError};
+
+/// Why an analysis did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalysisError {
+    /// The input cannot be analysed (missing run, no weights, bad settings):
+    /// the user can fix it; the command line exits 2.
+    #[error("{0}")]
+    Input(String),
+    /// The cancel flag was raised.
+    #[error("cancelled")]
+    Cancelled,
+    /// Something failed while computing (a device read, a file write).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<RunFolderError> for AnalysisError {
+    fn from(e: RunFolderError) -> Self {
+        AnalysisError::Input(e.to_string())
+    }
+}
+
+/// Progress reporting and cancellation for a long analysis.
+pub struct Progress<'a> {
+    /// Called with the fraction done, 0 to 1.
+    pub report: &'a dyn Fn(f32),
+    /// Raised by the caller to stop the analysis at the next check.
+    pub cancel: &'a AtomicBool,
+}
+
+static NEVER: AtomicBool = AtomicBool::new(false);
+
+impl Progress<'static> {
+    /// No reporting, no cancelling.
+    pub fn none() -> Progress<'static> {
+        Progress { report: &|_| {}, cancel: &NEVER }
+    }
+}
+
+impl Progress<'_> {
+    /// Reports `done / total` and fails with [`AnalysisError::Cancelled`]
+    /// when the cancel flag is raised.
+    pub fn step(&self, done: usize, total: usize) -> Result<(), AnalysisError> {
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(AnalysisError::Cancelled);
+        }
+        (self.report)(if total == 0 { 1.0 } else { (done as f32 / total as f32).clamp(0.0, 1.0) });
+        Ok(())
+    }
+}
+
+/// Opens a run folder and loads its data set with the run's normalisation;
+/// a run that saved no weights is refused here, before any work.
+pub fn open_run(dir: &Path) -> Result<(RunFolder, Dataset), AnalysisError> {
+    let run = RunFolder::open(dir)?;
+    if !dir.join(crate::train::runfolder::MODEL_FILE).exists() {
+        // load_network explains why the weights are missing.
+        run.load_network(&burn::prelude::Device::flex())?;
+    }
+    let info = &run.record.dataset;
+    let spec: DataSpec = info.spec.parse().map_err(|e: String| AnalysisError::Input(format!("the run's data '{}': {e}", info.spec)))?;
+    let mut data = Dataset::load(&spec).map_err(|e| AnalysisError::Input(format!("the run's data: {e}")))?;
+    if data.shape() != info.input || data.classes() != info.class_names.len() {
+        return Err(AnalysisError::Input(format!(
+            "the run's data {} now has {} images of {} classes; the run was trained on {} images of {} classes",
+            info.spec,
+            data.shape(),
+            data.classes(),
+            info.input,
+            info.class_names.len()
+        )));
+    }
+    // The model saw its own run's statistics, whatever the files hold now.
+    data.normalization = info.normalization.clone();
+    Ok((run, data))
+}
+
+/// `C(n, k)` in floating point (exact up to 2^53; n of 54 and more fits).
+pub fn binomial(n: usize, k: usize) -> f64 {
+    if k > n {
+        return 0.0;
+    }
+    let k = k.min(n - k);
+    (0..k).fold(1.0, |acc, i| acc * (n - i) as f64 / (i + 1) as f64)
+}
+
+/// Mean and (population) standard deviation.
+pub fn mean_std(values: &[f64]) -> (f64, f64) {
+    if values.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+    (mean, var.sqrt())
+}
+
+/// The median (NaN for no values).
+pub fn median(values: &[f64]) -> f64 {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 { v[m] } else { (v[m - 1] + v[m]) / 2.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binomial_counts_paths_exactly() {
+        assert_eq!(binomial(27, 0), 1.0);
+        assert_eq!(binomial(27, 1), 27.0);
+        assert_eq!(binomial(27, 13), 20_058_300.0);
+        assert_eq!(binomial(4, 5), 0.0);
+        let total: f64 = (0..=54).map(|k| binomial(54, k)).sum();
+        assert!((total / 2f64.powi(54) - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn median_and_spread() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(mean_std(&[1.0, 3.0]), (2.0, 1.0));
+    }
+
+    #[test]
+    fn a_raised_cancel_flag_stops_at_the_next_step() {
+        let cancel = AtomicBool::new(false);
+        let seen = std::cell::Cell::new(0.0);
+        let report = |f: f32| seen.set(f);
+        let progress = Progress { report: &report, cancel: &cancel };
+        assert!(progress.step(1, 4).is_ok());
+        assert_eq!(seen.get(), 0.25);
+        cancel.store(true, Ordering::Relaxed);
+        assert!(matches!(progress.step(2, 4), Err(AnalysisError::Cancelled)));
+    }
+}

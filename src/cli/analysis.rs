@@ -1,0 +1,232 @@
+//! `depthlab lesion`, `depthlab paths` and `depthlab landscape`: the
+//! analyses of `crate::analysis` on the command line.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use super::CliError;
+use crate::analysis::landscape::{self, LandscapeOptions};
+use crate::analysis::lesion::{self, LesionOptions};
+use crate::analysis::paths::{self, PathsOptions};
+use crate::analysis::{AnalysisError, Progress};
+use crate::data::{DataSpec, Dataset};
+
+/// Bad input exits 2, a failure 1, a cancel 130 (as Ctrl-C does).
+fn exit(e: AnalysisError) -> CliError {
+    match e {
+        AnalysisError::Input(m) => CliError::new(2, m),
+        AnalysisError::Cancelled => CliError::new(130, "cancelled"),
+        AnalysisError::Failed(m) => CliError::new(1, m),
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct LesionArgs {
+    /// A run folder written by `depthlab train`.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write lesion.json, lesion.csv and lesion.png into DIR.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Evaluate on the first N test images only.
+    #[arg(long)]
+    pub test_examples: Option<usize>,
+    /// Random draws for each number of removed blocks.
+    #[arg(long, default_value_t = 5)]
+    pub draws: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct PathsArgs {
+    /// A preset or architecture JSON, freshly initialised from --seed.
+    #[arg(long, conflicts_with = "run", required_unless_present = "run")]
+    pub arch: Option<String>,
+    /// A run folder: its trained weights and its data.
+    #[arg(long)]
+    pub run: Option<PathBuf>,
+    /// The data for --arch (fashion-mini, digits, mnist:DIR, …).
+    #[arg(long, default_value = "fashion-mini")]
+    pub data: String,
+    /// Random sets of blocks (each with its own batch) per path length.
+    #[arg(long, default_value_t = 20)]
+    pub samples: usize,
+    /// Images per batch.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write paths.json, paths.csv and paths.png into DIR.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct LandscapeArgs {
+    /// A run folder written by `depthlab train`.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Grid points per axis (α, β in [-1, 1]).
+    #[arg(long, default_value_t = 21)]
+    pub grid: usize,
+    /// Training images the loss is measured on.
+    #[arg(long, default_value_t = 1000)]
+    pub subset: usize,
+    /// Points on the line from the initial to the trained weights (0: none).
+    #[arg(long, default_value_t = 21)]
+    pub line_points: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write landscape.json, landscape.csv, interpolation.csv and landscape.png into DIR.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> Result<(), CliError> {
+    std::fs::create_dir_all(dir).map_err(|e| CliError::new(2, format!("{}: {e}", dir.display())))?;
+    let path = dir.join(name);
+    std::fs::write(&path, text).map_err(|e| CliError::new(1, format!("{}: {e}", path.display())))
+}
+
+/// Progress on stderr for a person at a terminal (a line every 10 %).
+fn terminal_progress(label: &'static str) -> impl Fn(f32) {
+    let last = std::cell::Cell::new(-1i32);
+    move |f: f32| {
+        let tenth = (f * 10.0).floor() as i32;
+        if tenth != last.get() {
+            last.set(tenth);
+            eprint!("\r{label}: {:>3.0}%", f * 100.0);
+            if tenth >= 10 {
+                eprintln!();
+            }
+        }
+    }
+}
+
+pub fn lesion(args: &LesionArgs) -> Result<(), CliError> {
+    let options = LesionOptions { test_examples: args.test_examples, draws: args.draws, seed: args.seed };
+    let report_fn = terminal_progress("lesion");
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let report = lesion::lesion_run(&args.run, &options, &Progress { report: &report_fn, cancel: &cancel }).map_err(exit)?;
+    let json = serde_json::to_string_pretty(&report)?;
+    if let Some(dir) = &args.out {
+        write(dir, "lesion.json", &json)?;
+        write(dir, "lesion.csv", &report.to_csv())?;
+        crate::report::analysis::lesion_figure(&[(&report, crate::report::figure::COLORS[1])], &report.arch)
+            .save_png(&dir.join("lesion.png"))
+            .map_err(|e| CliError::new(1, e))?;
+    }
+    if args.json {
+        println!("{json}");
+    } else {
+        println!("{} on {} test images: baseline test error {:.2}%", report.arch, report.test_examples, report.baseline_test_error * 100.0);
+        println!("one block removed:");
+        for b in &report.blocks {
+            match (b.test_error, &b.skipped) {
+                (Some(e), _) => {
+                    println!("  {:>3} {:<24} {:>6.2}%  ({:+.2})", b.index, b.name, e * 100.0, (e - report.baseline_test_error) * 100.0)
+                }
+                (None, Some(why)) => println!("  {:>3} {:<24}   kept: {why}", b.index, b.name),
+                (None, None) => {}
+            }
+        }
+        println!("k random blocks removed (mean ± std over draws):");
+        for r in &report.random {
+            println!("  k={:<3} {:>6.2}% ± {:.2}", r.k, r.mean * 100.0, r.std * 100.0);
+        }
+        println!("median rise for one block: {:+.2} points", report.median_rise() * 100.0);
+    }
+    Ok(())
+}
+
+pub fn paths(args: &PathsArgs) -> Result<(), CliError> {
+    let options = PathsOptions { samples: args.samples, batch: args.batch_size, seed: args.seed };
+    let report_fn = terminal_progress("paths");
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let progress = Progress { report: &report_fn, cancel: &cancel };
+    let report = match (&args.run, &args.arch) {
+        (Some(run), _) => paths::paths_run(run, &options, &progress).map_err(exit)?,
+        (None, Some(arch)) => {
+            let spec: DataSpec = args.data.parse().map_err(|e: String| CliError::new(2, e))?;
+            let data = Dataset::load(&spec).map_err(|e| CliError::new(2, e.to_string()))?;
+            let arch = crate::arch::resolve(arch, data.shape()).map_err(|e| CliError::new(2, e.to_string()))?;
+            paths::paths_arch(&arch, &data, &options, &progress).map_err(exit)?
+        }
+        (None, None) => return Err(CliError::new(2, "give --arch ARCH or --run DIR")),
+    };
+    let json = serde_json::to_string_pretty(&report)?;
+    if let Some(dir) = &args.out {
+        write(dir, "paths.json", &json)?;
+        write(dir, "paths.csv", &report.to_csv())?;
+        crate::report::analysis::paths_figure(&report).save_png(&dir.join("paths.png")).map_err(|e| CliError::new(1, e))?;
+    }
+    if args.json {
+        println!("{json}");
+    } else {
+        println!(
+            "{} ({}): {} residual blocks, {} samples of {} images per length",
+            report.arch,
+            if report.trained { "trained" } else { "initialised" },
+            report.blocks,
+            report.samples,
+            report.batch
+        );
+        println!("{:>6} {:>12} {:>14} {:>14}", "length", "paths", "grad/path", "total");
+        for l in &report.lengths {
+            println!("{:>6} {:>12.4e} {:>14.4e} {:>14.4e}", l.length, l.count, l.grad_per_path, l.total);
+        }
+        let (lo, hi) = report.effective_range(0.9);
+        println!("90% of the total gradient comes from paths of length {lo}–{hi} (of {})", report.blocks);
+    }
+    Ok(())
+}
+
+pub fn landscape(args: &LandscapeArgs) -> Result<(), CliError> {
+    let options = LandscapeOptions { grid: args.grid, subset: args.subset, line_points: args.line_points, seed: args.seed };
+    let report_fn = terminal_progress("landscape");
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let report = landscape::landscape_run(&args.run, &options, &Progress { report: &report_fn, cancel: &cancel }).map_err(exit)?;
+    let json = serde_json::to_string_pretty(&report)?;
+    if let Some(dir) = &args.out {
+        write(dir, "landscape.json", &json)?;
+        write(dir, "landscape.csv", &report.to_csv())?;
+        write(dir, "interpolation.csv", &report.interpolation_csv())?;
+        crate::report::analysis::landscape_png(&report, &dir.join("landscape.png")).map_err(|e| CliError::new(1, e))?;
+    }
+    if args.json {
+        println!("{json}");
+    } else {
+        println!(
+            "{}: {}x{} grid on {} training images in {:.1} s (line: {:.1} s more)",
+            report.arch,
+            report.alphas.len(),
+            report.betas.len(),
+            report.subset,
+            report.grid_secs,
+            report.total_secs - report.grid_secs
+        );
+        let finite: Vec<f64> = report.loss.iter().flatten().copied().filter(|v| v.is_finite()).collect();
+        let (lo, hi) = finite.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+        println!(
+            "loss at the trained weights {:.4}, corners' mean {:.4}, range {lo:.4} to {hi:.4}",
+            report.centre_loss, report.corner_mean
+        );
+        if !report.interpolation.t.is_empty() {
+            let line: Vec<String> =
+                report.interpolation.t.iter().zip(&report.interpolation.loss).map(|(t, l)| format!("{t:.2}:{l:.3}")).collect();
+            println!("line from the initial weights (t:loss): {}", line.join(" "));
+        }
+    }
+    Ok(())
+}
