@@ -82,6 +82,10 @@ pub enum AppCommand {
     /// Back to each plot's automatic bounds after zooming or panning.
     ResetPlotViews,
 
+    // The Why tab.
+    StartAnalysis,
+    CancelAnalysis,
+
     // Classify.
     ClassifyImage(PathBuf),
     SelectClassifierRun(RunId),

@@ -199,6 +199,8 @@ impl DepthLabApp {
                 }
             }
             AppCommand::ShowRuns(which) => self.runs.set_visible(which),
+            AppCommand::StartAnalysis => self.start_analysis(),
+            AppCommand::CancelAnalysis => self.cancel_analysis(),
             AppCommand::ExportRunToPytorch(id) => self.export_run(id),
             AppCommand::ResetPlotViews => self.plot_view.reset = true,
             AppCommand::ExportFigure { name, figure } => {

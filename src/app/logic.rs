@@ -251,6 +251,7 @@ impl DepthLabApp {
                     Err(e) => self.sweep.error = Some(e),
                 }
             }
+            TaskResult::Analysis { side, label, result } => self.analysis_done(side, label, result),
             TaskResult::Compute { adapter, reason, gpu } => self.compute = Some(ComputeStatus { adapter, reason, gpu }),
         }
     }
@@ -357,7 +358,9 @@ impl DepthLabApp {
         {
             self.push(AppCommand::DuplicateBlock(i));
         }
-        for (key, tab) in [(Key::Num1, Tab::Build), (Key::Num2, Tab::Train), (Key::Num3, Tab::Sweep), (Key::Num4, Tab::Classify)] {
+        for (key, tab) in
+            [(Key::Num1, Tab::Build), (Key::Num2, Tab::Train), (Key::Num3, Tab::Sweep), (Key::Num4, Tab::Classify), (Key::Num5, Tab::Why)]
+        {
             if pressed(ctx, Modifiers::COMMAND, key) {
                 self.push(AppCommand::SetTab(tab));
             }

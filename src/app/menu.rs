@@ -144,7 +144,7 @@ pub fn help_overlay_ui(ctx: &egui::Context, open: &mut bool) {
         ("Ctrl+O", "load the architecture from the path field"),
         ("Ctrl+Enter", "start / stop training"),
         ("Space", "pause / resume (Train tab)"),
-        ("Ctrl+1 … Ctrl+4", "Build, Train, Depth sweep, Classify"),
+        ("Ctrl+1 … Ctrl+5", "Build, Train, Depth sweep, Classify, Why it works"),
         ("F1", "this overlay"),
     ];
     egui::Window::new("Keyboard shortcuts").open(open).collapsible(false).resizable(false).show(ctx, |ui| {

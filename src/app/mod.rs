@@ -19,6 +19,7 @@ pub mod scenes;
 pub mod state;
 mod sweep_panel;
 pub mod tasks;
+pub mod why;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -187,6 +188,8 @@ pub struct DepthLabApp {
     pub heatmap: plots::heatmap::HeatmapCache,
     /// Zoom resets and the bounds each plot was last drawn with.
     pub plot_view: plots::PlotView,
+    /// The Why tab: its analyses and their results.
+    pub why: why::WhyState,
 }
 
 /// egui's fonts, with the built-in monospace font backing up the
@@ -285,6 +288,7 @@ impl DepthLabApp {
             renaming: None,
             heatmap: Default::default(),
             plot_view: Default::default(),
+            why: why::WhyState::new(),
         };
         if options.probe_backend {
             let choice = app.state.train.backend;
@@ -381,6 +385,7 @@ impl eframe::App for DepthLabApp {
             Tab::Train => dashboard::train_tab_ui(ui, self, &mut commands),
             Tab::Sweep => sweep_panel::sweep_tab_ui(ui, self, &mut commands),
             Tab::Classify => classify_panel::classify_tab_ui(ui, self, &mut commands),
+            Tab::Why => why::why_tab_ui(ui, self, &mut commands),
         }
         self.commands.extend(commands);
         let ctx = ui.ctx().clone();

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use super::DepthLabApp;
 use super::command::AppCommand;
 use super::state::Tab;
+use super::why::AnalysisKind;
 use crate::arch::BlockKind;
 use crate::arch::presets::Family;
 use crate::data::DataSpec;
@@ -33,6 +34,9 @@ pub enum SceneKind {
     /// Eight runs (plain and residual twins at four depths, one diverged)
     /// and a finished sweep's runs in their group: the comparison view.
     Comparison,
+    /// plain-14 and resnet-14 trained briefly, then one analysis of the Why
+    /// tab run on both, side by side.
+    Why(super::why::AnalysisKind),
     /// A trained run classifying a sample image.
     Classify,
     /// A trained run asked to classify a file that is not there: the error
@@ -44,7 +48,7 @@ pub enum SceneKind {
 }
 
 impl SceneKind {
-    pub const ALL: [(&'static str, SceneKind); 10] = [
+    pub const ALL: [(&'static str, SceneKind); 13] = [
         ("builder", SceneKind::Builder),
         ("highway", SceneKind::Highway),
         ("fractal", SceneKind::Fractal),
@@ -52,6 +56,9 @@ impl SceneKind {
         ("training", SceneKind::Training),
         ("sweep", SceneKind::Sweep),
         ("comparison", SceneKind::Comparison),
+        ("why-lesion", SceneKind::Why(AnalysisKind::Lesion)),
+        ("why-paths", SceneKind::Why(AnalysisKind::Paths)),
+        ("why-landscape", SceneKind::Why(AnalysisKind::Landscape)),
         ("classify", SceneKind::Classify),
         ("classify-error", SceneKind::ClassifyError),
         ("large", SceneKind::Large),
@@ -252,6 +259,16 @@ impl SceneRunner {
                 app.state.tab = Tab::Sweep;
                 push(app, AppCommand::StartSweep);
             }
+            SceneKind::Why(kind) => {
+                app.state.train.epochs = 1;
+                app.state.train.max_steps = Some(120);
+                app.state.train.test_limit = Some(500);
+                app.why.kind = kind;
+                app.why.lesion_examples = 500;
+                app.why.path_samples = 4;
+                app.why.landscape_grid = 15;
+                app.why.landscape_subset = 256;
+            }
             SceneKind::Comparison => {
                 app.state.train.epochs = 1;
                 app.state.train.max_steps = Some(40);
@@ -311,6 +328,34 @@ impl SceneRunner {
         self.frames_in_phase > 30
     }
 
+    /// Trains plain-14 and resnet-14, then runs the analysis on both.
+    fn why_ready(&mut self, app: &mut DepthLabApp) -> bool {
+        if app.is_training() || app.why.is_running() {
+            return false;
+        }
+        match self.phase {
+            1 | 2 => {
+                app.push(AppCommand::LoadPreset(if self.phase == 1 { "plain-14" } else { "resnet-14" }.into()));
+                app.push(AppCommand::StartTraining);
+                self.next();
+                false
+            }
+            3 => {
+                let ids: Vec<_> = app.runs.runs.iter().map(|r| r.id).collect();
+                app.why.runs = [ids.first().copied(), ids.get(1).copied()];
+                app.state.tab = Tab::Why;
+                app.push(AppCommand::StartAnalysis);
+                self.next();
+                false
+            }
+            // Done when both sides show a result (or say why not).
+            _ => {
+                let done = (0..2).all(|side| app.why.results[side].is_some() || app.why.errors[side].is_some());
+                done && self.frames_in_phase > 20
+            }
+        }
+    }
+
     /// Whether the scene is ready for its picture (some scenes advance
     /// through more phases first).
     fn ready(&mut self, app: &mut DepthLabApp) -> bool {
@@ -332,6 +377,7 @@ impl SceneRunner {
             },
             SceneKind::Sweep => self.frames_in_phase > 30 && !app.is_training() && !app.sweep.rows.is_empty(),
             SceneKind::Comparison => self.comparison_ready(app),
+            SceneKind::Why(_) => self.why_ready(app),
             SceneKind::Classify => match self.phase {
                 1 if !app.is_training() && !app.runs.runs.is_empty() => {
                     app.state.image_path = "assets/samples/sneaker.png".into();

@@ -14,10 +14,12 @@ pub enum Tab {
     Train,
     Sweep,
     Classify,
+    /// Lesion study, gradient by path length, loss landscape.
+    Why,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 4] = [Tab::Build, Tab::Train, Tab::Sweep, Tab::Classify];
+    pub const ALL: [Tab; 5] = [Tab::Build, Tab::Train, Tab::Sweep, Tab::Classify, Tab::Why];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -25,6 +27,7 @@ impl Tab {
             Tab::Train => "Train",
             Tab::Sweep => "Depth sweep",
             Tab::Classify => "Classify",
+            Tab::Why => "Why it works",
         }
     }
 }

@@ -41,6 +41,13 @@ pub enum TaskResult {
     ClassifyFailed(String),
     /// A followed sweep folder read again: its rows, or why it cannot be read.
     SweepCollected(PathBuf, Result<Vec<crate::experiment::SweepRow>, String>),
+    /// An analysis of the Why tab ended for one side: its result, or
+    /// (whether it was cancelled, why it failed).
+    Analysis {
+        side: usize,
+        label: String,
+        result: Result<super::why::AnalysisResult, (bool, String)>,
+    },
     Compute {
         adapter: String,
         reason: String,

@@ -752,3 +752,83 @@ fn a_plot_exports_as_a_figure_and_the_wheel_scrolls_the_page() {
     // legend rows), not the plot's 500 x 230 crop of the screen.
     assert!(image.width() >= 700 && image.height() >= 500, "{}x{}", image.width(), image.height());
 }
+
+/// Trains `preset` on the embedded digits into `dir` (one short epoch).
+fn train_digits(preset: &str, dir: &Path) {
+    let data = Arc::new(crate::data::Dataset::load(&crate::data::DataSpec::Digits).unwrap());
+    let request = crate::train::RunRequest {
+        arch: crate::arch::presets::build(preset, data.shape()).unwrap(),
+        config: crate::train::TrainConfig {
+            data: crate::data::DataSpec::Digits,
+            epochs: 1,
+            max_steps: Some(20),
+            batch_size: 32,
+            backend: BackendChoice::Cpu,
+            ..Default::default()
+        },
+        data: Some(data),
+        out: Some(dir.to_path_buf()),
+        init_weights: None,
+    };
+    let handle = crate::train::spawn(request, None).unwrap();
+    let finished = handle.events.iter().any(|e| matches!(e, crate::train::Event::Finished(s) if s.status == RunStatus::Completed));
+    handle.join();
+    assert!(finished, "{preset} trained");
+}
+
+/// The Why tab runs each analysis on a plain net and its residual twin side
+/// by side, with a progress bar, and Cancel stops one.
+#[test]
+fn the_why_tab_runs_each_analysis_on_two_runs_and_cancels() {
+    let dir = tempfile::tempdir().unwrap();
+    for preset in ["plain-8", "resnet-8"] {
+        train_digits(preset, &dir.path().join(preset));
+    }
+    let mut h = harness_with(settings(dir.path()));
+    h.run();
+    for preset in ["plain-8", "resnet-8"] {
+        h.input_mut().dropped_files.push(Arc::new(Dropped(dir.path().join(preset))));
+        wait_until(&mut h, "the run folder", |app| app.runs.runs.iter().any(|r| r.name == preset));
+    }
+    choose_tab(&mut h, "Why it works");
+    h.get_by_label_contains("Veit, Wilber & Belongie (2016)");
+    let ids: Vec<RunId> = h.state().runs.runs.iter().map(|r| r.id).collect();
+    h.state_mut().why.runs = [Some(ids[0]), Some(ids[1])];
+    h.state_mut().why.lesion_examples = 100;
+    h.state_mut().why.path_samples = 2;
+    h.state_mut().why.landscape_grid = 5;
+    h.state_mut().why.landscape_subset = 64;
+    h.run();
+    for (kind, words) in [
+        ("Lesion study", "median rise"),
+        ("Gradient by path length", "carry 90% of the gradient"),
+        ("Loss landscape", "at the trained weights"),
+    ] {
+        // The radio button (the heading repeats the name).
+        h.get_by_role_and_label(egui::accesskit::Role::RadioButton, kind).click();
+        h.run();
+        h.get_by_label("Run analysis").click();
+        h.run();
+        wait_until(&mut h, kind, |app| !app.why.is_running());
+        if kind == "Gradient by path length" {
+            // A plain net has one path through every layer: the side says so.
+            let error = h.state().why.errors[0].clone().unwrap_or_default();
+            assert!(error.contains("no residual blocks"), "{error}");
+            assert!(h.state().why.errors[1].is_none());
+            assert_eq!(h.get_all_by_label_contains(words).count(), 1, "{kind}: the residual side");
+        } else {
+            assert_eq!(h.state().why.errors, [None, None], "{kind}");
+            assert_eq!(h.get_all_by_label_contains(words).count(), 2, "{kind}: both sides");
+        }
+    }
+    // A large landscape, cancelled.
+    h.state_mut().why.landscape_grid = 101;
+    h.state_mut().why.landscape_subset = 1400;
+    h.run();
+    h.get_by_label("Run analysis").click();
+    h.run();
+    assert!(h.state().why.is_running());
+    h.get_by_label("Cancel").click();
+    wait_until(&mut h, "the cancel", |app| !app.why.is_running());
+    assert_eq!(h.state().why.errors, [Some("cancelled".to_string()), Some("cancelled".to_string())]);
+}

@@ -1,0 +1,300 @@
+//! The "Why" tab: three analyses of why shortcuts work, run on two trained
+//! runs side by side (a plain net and its residual twin):
+//!
+//! - lesion: remove each block at test time (Veit, Wilber & Belongie 2016);
+//! - paths: the gradient reaching the input by path length (the same paper);
+//! - landscape: the loss around the trained weights on a plane of
+//!   filter-normalised directions (Li et al. 2018).
+//!
+//! Each runs on a background thread (`crate::analysis`) with a progress bar
+//! and a Cancel button; results stay until the next run of that side.
+
+mod plots;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use super::DepthLabApp;
+use super::command::AppCommand;
+use super::runs::RunId;
+use super::tasks::TaskResult;
+use crate::analysis::landscape::{Landscape, LandscapeOptions};
+use crate::analysis::lesion::{LesionOptions, LesionReport};
+use crate::analysis::paths::{PathsOptions, PathsReport};
+use crate::analysis::{AnalysisError, Progress};
+
+/// Which analysis the tab runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AnalysisKind {
+    #[default]
+    Lesion,
+    Paths,
+    Landscape,
+}
+
+impl AnalysisKind {
+    pub const ALL: [AnalysisKind; 3] = [AnalysisKind::Lesion, AnalysisKind::Paths, AnalysisKind::Landscape];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            AnalysisKind::Lesion => "Lesion study",
+            AnalysisKind::Paths => "Gradient by path length",
+            AnalysisKind::Landscape => "Loss landscape",
+        }
+    }
+
+    fn explanation(self) -> &'static str {
+        match self {
+            AnalysisKind::Lesion => {
+                "Remove one block at test time and measure the test error (a residual block keeps its shortcut; \
+                 a plain block becomes the identity where its shape allows). Veit, Wilber & Belongie (2016): \
+                 removing a single block from a ResNet barely hurts, while a plain net collapses: a residual \
+                 net behaves like an ensemble of many shallower paths."
+            }
+            AnalysisKind::Paths => {
+                "A residual net of n blocks holds C(n, k) paths through k residual branches. Letting the gradient \
+                 through k sampled branches only measures the gradient one path of length k carries; times the \
+                 count, the total per length. Veit et al. (2016): in ResNet-110 most of the gradient comes from \
+                 paths of 5 to 17 of its 54 blocks: the short paths do the learning."
+            }
+            AnalysisKind::Landscape => {
+                "The training loss on a plane through the trained weights, θ + αδ + βη, with random directions \
+                 δ, η scaled filter by filter to the weights (Li et al. 2018). Skip connections keep the \
+                 landscape smooth and bowl-shaped; deep plain nets' landscapes turn chaotic."
+            }
+        }
+    }
+}
+
+/// A finished analysis of one run.
+#[derive(Clone, Debug)]
+pub enum AnalysisResult {
+    Lesion(LesionReport),
+    Paths(PathsReport),
+    Landscape(Landscape),
+}
+
+/// An analysis running for one side.
+pub struct Job {
+    /// Fraction done, in millionths.
+    progress: Arc<AtomicU32>,
+    cancel: Arc<AtomicBool>,
+    kind: AnalysisKind,
+}
+
+/// The tab's settings and results; side 0 is the left run, side 1 the right.
+#[derive(Default)]
+pub struct WhyState {
+    pub kind: AnalysisKind,
+    pub runs: [Option<RunId>; 2],
+    pub results: [Option<(String, AnalysisResult)>; 2],
+    pub errors: [Option<String>; 2],
+    jobs: [Option<Job>; 2],
+    /// Test images the lesion study evaluates on.
+    pub lesion_examples: usize,
+    /// Block sets sampled per path length.
+    pub path_samples: usize,
+    pub landscape_grid: usize,
+    pub landscape_subset: usize,
+    /// Landscape textures, by side.
+    textures: [Option<(usize, egui::TextureHandle)>; 2],
+}
+
+impl WhyState {
+    pub fn new() -> WhyState {
+        WhyState { lesion_examples: 1000, path_samples: 10, landscape_grid: 21, landscape_subset: 1000, ..Default::default() }
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.jobs.iter().any(Option::is_some)
+    }
+}
+
+impl DepthLabApp {
+    /// Starts the chosen analysis on the runs chosen for both sides.
+    pub(super) fn start_analysis(&mut self) {
+        for side in 0..2 {
+            let Some(id) = self.why.runs[side] else { continue };
+            let Some(run) = self.runs.get(id) else { continue };
+            let Some(dir) = run.dir.clone() else {
+                self.why.errors[side] = Some(format!("{} has no run folder yet", run.label));
+                continue;
+            };
+            if run.is_running() {
+                self.why.errors[side] = Some(format!("{} is still training", run.label));
+                continue;
+            }
+            let label = run.label.clone();
+            let (progress, cancel) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicBool::new(false)));
+            let kind = self.why.kind;
+            self.why.jobs[side] = Some(Job { progress: progress.clone(), cancel: cancel.clone(), kind });
+            self.why.errors[side] = None;
+            let settings = (self.why.lesion_examples, self.why.path_samples, self.why.landscape_grid, self.why.landscape_subset);
+            let ctx = self.ctx.clone();
+            self.tasks.spawn("analysis", move || {
+                let report = move |f: f32| {
+                    progress.store((f.clamp(0.0, 1.0) * 1e6) as u32, Ordering::Relaxed);
+                    ctx.request_repaint();
+                };
+                let progress = Progress { report: &report, cancel: &cancel };
+                let result = run_analysis(kind, &dir, settings, &progress);
+                TaskResult::Analysis { side, label, result: result.map_err(|e| (matches!(e, AnalysisError::Cancelled), e.to_string())) }
+            });
+        }
+    }
+
+    pub(super) fn cancel_analysis(&mut self) {
+        for job in self.why.jobs.iter().flatten() {
+            job.cancel.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Takes in a finished analysis.
+    pub(super) fn analysis_done(&mut self, side: usize, label: String, result: Result<AnalysisResult, (bool, String)>) {
+        let Some(slot) = self.why.jobs.get_mut(side) else { return };
+        *slot = None;
+        match result {
+            Ok(result) => {
+                self.why.results[side] = Some((label, result));
+                self.why.textures[side] = None;
+            }
+            Err((true, _)) => self.why.errors[side] = Some("cancelled".into()),
+            Err((false, e)) => self.why.errors[side] = Some(format!("{label}: {e}")),
+        }
+    }
+}
+
+/// Runs one analysis with the tab's settings
+/// (lesion examples, path samples, landscape grid, landscape subset).
+fn run_analysis(
+    kind: AnalysisKind,
+    dir: &std::path::Path,
+    (examples, samples, grid, subset): (usize, usize, usize, usize),
+    progress: &Progress,
+) -> Result<AnalysisResult, AnalysisError> {
+    Ok(match kind {
+        AnalysisKind::Lesion => {
+            let options = LesionOptions { test_examples: Some(examples), ..LesionOptions::default() };
+            AnalysisResult::Lesion(crate::analysis::lesion::lesion_run(dir, &options, progress)?)
+        }
+        AnalysisKind::Paths => {
+            let options = PathsOptions { samples, ..PathsOptions::default() };
+            AnalysisResult::Paths(crate::analysis::paths::paths_run(dir, &options, progress)?)
+        }
+        AnalysisKind::Landscape => {
+            let options = LandscapeOptions { grid, subset, ..LandscapeOptions::default() };
+            AnalysisResult::Landscape(crate::analysis::landscape::landscape_run(dir, &options, progress)?)
+        }
+    })
+}
+
+pub fn why_tab_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppCommand>) {
+    egui::Panel::left("why-settings").resizable(true).default_size(300.0).show(ui, |ui| {
+        egui::ScrollArea::vertical().id_salt("why-settings-scroll").show(ui, |ui| settings_ui(ui, app, commands));
+    });
+    egui::CentralPanel::default().show(ui, |ui| {
+        egui::ScrollArea::vertical().id_salt("why-results-scroll").show(ui, |ui| {
+            ui.heading(app.why.kind.title());
+            ui.label(app.why.kind.explanation());
+            ui.separator();
+            let why = &mut app.why;
+            ui.columns(2, |columns| {
+                for (side, ui) in columns.iter_mut().enumerate() {
+                    side_ui(ui, why, side);
+                }
+            });
+        });
+    });
+}
+
+fn settings_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppCommand>) {
+    ui.heading("Why shortcuts work");
+    ui.label("Choose an analysis and two trained runs, e.g. a plain net and its residual twin.");
+    ui.add_space(4.0);
+    let running = app.why.is_running();
+    ui.add_enabled_ui(!running, |ui| {
+        for kind in AnalysisKind::ALL {
+            ui.radio_value(&mut app.why.kind, kind, kind.title());
+        }
+        ui.add_space(4.0);
+        let trained: Vec<(RunId, String)> =
+            app.runs.runs.iter().filter(|r| r.dir.is_some() && !r.is_running()).map(|r| (r.id, r.label.clone())).collect();
+        if trained.is_empty() {
+            ui.colored_label(ui.visuals().warn_fg_color, "No trained run yet: train a plain net and its residual twin in the Train tab.");
+        }
+        for (side, name) in ["left", "right"].into_iter().enumerate() {
+            let chosen =
+                app.why.runs[side].and_then(|id| trained.iter().find(|(i, _)| *i == id)).map_or("choose a run", |(_, l)| l.as_str());
+            ui.horizontal(|ui| {
+                let label = ui.label(name);
+                egui::ComboBox::from_id_salt(("why-run", side))
+                    .selected_text(chosen)
+                    .width(200.0)
+                    .show_ui(ui, |ui| {
+                        for (id, label) in &trained {
+                            ui.selectable_value(&mut app.why.runs[side], Some(*id), label);
+                        }
+                    })
+                    .response
+                    .labelled_by(label.id);
+            });
+        }
+        egui::Grid::new("why-settings-grid").num_columns(2).show(ui, |ui| match app.why.kind {
+            AnalysisKind::Lesion => {
+                ui.label("test images");
+                ui.add(egui::DragValue::new(&mut app.why.lesion_examples).range(10..=100_000))
+                    .on_hover_text("The lesion study evaluates on the first N test images");
+                ui.end_row();
+            }
+            AnalysisKind::Paths => {
+                ui.label("samples per length");
+                ui.add(egui::DragValue::new(&mut app.why.path_samples).range(1..=crate::analysis::paths::MAX_SAMPLES))
+                    .on_hover_text("Random sets of k branches measured for each length k");
+                ui.end_row();
+            }
+            AnalysisKind::Landscape => {
+                ui.label("grid");
+                ui.add(egui::DragValue::new(&mut app.why.landscape_grid).range(3..=crate::analysis::landscape::MAX_GRID))
+                    .on_hover_text("Points per axis: grid x grid evaluations of the loss");
+                ui.end_row();
+                ui.label("training images");
+                ui.add(egui::DragValue::new(&mut app.why.landscape_subset).range(10..=60_000))
+                    .on_hover_text("The loss is measured on this many training images");
+                ui.end_row();
+            }
+        });
+    });
+    ui.horizontal(|ui| {
+        let chosen = app.why.runs.iter().any(Option::is_some);
+        if ui.add_enabled(!running && chosen, egui::Button::new("Run analysis")).clicked() {
+            commands.push(AppCommand::StartAnalysis);
+        }
+        if ui.add_enabled(running, egui::Button::new("Cancel")).clicked() {
+            commands.push(AppCommand::CancelAnalysis);
+        }
+    });
+}
+
+/// One side: its progress, its error, or its result.
+fn side_ui(ui: &mut egui::Ui, why: &mut WhyState, side: usize) {
+    if let Some(job) = &why.jobs[side] {
+        let done = job.progress.load(Ordering::Relaxed) as f32 / 1e6;
+        ui.add(egui::ProgressBar::new(done).show_percentage().text(format!("{}: {:.0}%", job.kind.title(), done * 100.0)));
+        return;
+    }
+    if let Some(e) = &why.errors[side] {
+        ui.colored_label(ui.visuals().error_fg_color, e);
+    }
+    let Some((label, result)) = &why.results[side] else {
+        if why.errors[side].is_none() {
+            ui.weak(if side == 0 { "Choose a run for the left side." } else { "Choose a run for the right side." });
+        }
+        return;
+    };
+    ui.strong(label);
+    match result {
+        AnalysisResult::Lesion(report) => plots::lesion_ui(ui, report, side),
+        AnalysisResult::Paths(report) => plots::paths_ui(ui, report, side),
+        AnalysisResult::Landscape(landscape) => plots::landscape_ui(ui, landscape, side, &mut why.textures[side]),
+    }
+}
