@@ -48,7 +48,7 @@ pub enum Commands {
     Export(export::ExportArgs),
     /// Training throughput, probe overhead and peak memory (optionally next to PyTorch).
     Bench(bench::BenchArgs),
-    /// The papers' experiments at lab scale, with figures (glorot, highway, degradation, stochastic-depth, fractal, all).
+    /// The papers' experiments at lab scale, with figures (glorot, highway, degradation, stochastic-depth, fractal, branch-length, all).
     Reproduce(reproduce::ReproduceArgs),
 }
 

@@ -3,6 +3,7 @@
 //! depthlab), its numbers (CSV) and a short summary (Markdown) into
 //! `OUT/NAME/`, with the runs it trained under `OUT/NAME/runs/`.
 
+mod branch_length;
 mod degradation;
 mod fractal;
 mod glorot;
@@ -21,7 +22,7 @@ use crate::train::step::Stepper;
 use crate::train::{RunRequest, RunStatus, Summary, TrainConfig};
 
 /// The reproductions, by name.
-pub const NAMES: [&str; 5] = ["glorot", "highway", "degradation", "stochastic-depth", "fractal"];
+pub const NAMES: [&str; 6] = ["glorot", "highway", "degradation", "stochastic-depth", "fractal", "branch-length"];
 
 /// Settings common to every reproduction.
 #[derive(Clone, Debug)]
@@ -54,6 +55,7 @@ pub fn run(name: &str, options: &Options, log: &dyn Fn(&str)) -> Result<Outcome,
         "degradation" => degradation::run(&ctx)?,
         "stochastic-depth" => stochastic_depth::run(&ctx)?,
         "fractal" => fractal::run(&ctx)?,
+        "branch-length" => branch_length::run(&ctx)?,
         other => return Err(format!("'{other}' is not a reproduction ({})", NAMES.join(", "))),
     };
     std::fs::write(dir.join("summary.md"), &summary).map_err(|e| format!("{}: {e}", dir.display()))?;
