@@ -17,6 +17,8 @@ use serde_json::Value;
 
 const TOLERANCE: f64 = 1e-4;
 const MIXED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/export_mixed.json");
+/// Residual branches of 1 and 3 layers, conv and dense.
+const BRANCHES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/export_branches.json");
 const MODULES: &str = "import torch, numpy, PIL, safetensors";
 
 /// The Python that runs the exported code, with its packages checked.
@@ -128,10 +130,12 @@ fn every_family_exported_to_pytorch_predicts_what_the_lab_predicts() {
         "highway-8",
         "highway-mlp-4",
         "plain-mlp-3",
+        "resnet-mlp-6",
         "fractal-2",
         "densenet-10",
         "densenet-bc-10",
         MIXED,
+        BRANCHES,
     ];
     let mut max_difference: f64 = 0.0;
     for (i, arch) in archs.iter().enumerate() {
@@ -139,9 +143,10 @@ fn every_family_exported_to_pytorch_predicts_what_the_lab_predicts() {
         let out = dir.path().join(format!("export-{i}"));
         train(arch, &run);
         export(&run, &out);
-        // The mixed network (options A, B, C, both carries, …) sees every
-        // image; each family one of them.
-        let chosen: Vec<&PathBuf> = if *arch == MIXED { images.iter().collect() } else { vec![&images[i % images.len()]] };
+        // The mixed network (options A, B, C, both carries, …) and the one
+        // of branch lengths see every image; each family one of them.
+        let chosen: Vec<&PathBuf> =
+            if *arch == MIXED || *arch == BRANCHES { images.iter().collect() } else { vec![&images[i % images.len()]] };
         for image in chosen {
             let difference = compare(&python, &run, &out, image);
             eprintln!("{arch}: {}: max probability difference {difference:.2e}", image.file_name().unwrap().to_string_lossy());

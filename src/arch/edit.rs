@@ -14,7 +14,7 @@ impl Architecture {
         // stays a sigmoid MLP when a layer is added.
         if let Some(above) = index.checked_sub(1).and_then(|i| self.blocks.get(i)).filter(|b| b.kind.has_layers()) {
             block.layer = above.layer;
-        } else if matches!(block.kind, BlockKind::Dense { .. } | BlockKind::HighwayDense { .. }) {
+        } else if matches!(block.kind, BlockKind::Dense { .. } | BlockKind::HighwayDense { .. } | BlockKind::ResidualDense { .. }) {
             block.layer = LayerOptions { norm: Norm::None, ..Default::default() };
         }
         self.blocks.insert(index, block);

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::spec::{Architecture, BlockKind, BlockSpec, LayerOptions, Norm, Shape, Shortcut};
+use super::spec::{Architecture, BRANCH_LAYERS, BlockKind, BlockSpec, LayerOptions, Norm, Shape, Shortcut};
 
 // Sizes refused before anything is built, so that a typo (a kernel of
 // 4611686018427387905, a million filters) gives an error naming the block
@@ -233,8 +233,8 @@ fn copy_kind(kind: &BlockKind, copy: usize) -> BlockKind {
     }
     match kind.clone() {
         BlockKind::Conv { filters, kernel, .. } => BlockKind::Conv { filters, kernel, stride: 1 },
-        BlockKind::Residual { filters, bottleneck, preactivation, shortcut, survival, .. } => {
-            BlockKind::Residual { filters, stride: 1, bottleneck, preactivation, shortcut, survival }
+        BlockKind::Residual { filters, bottleneck, preactivation, shortcut, survival, branch_layers, .. } => {
+            BlockKind::Residual { filters, stride: 1, bottleneck, preactivation, shortcut, survival, branch_layers }
         }
         other => other,
     }
@@ -246,13 +246,15 @@ fn assign_survival(arch: &Architecture, instances: &mut [Instance]) {
     let residual: Vec<usize> = instances
         .iter()
         .enumerate()
-        .filter(|(_, b)| matches!(b.kind, BlockKind::Residual { shortcut, .. } if shortcut != Shortcut::None))
+        .filter(|(_, b)| {
+            matches!(b.kind, BlockKind::Residual { shortcut, .. } | BlockKind::ResidualDense { shortcut, .. } if shortcut != Shortcut::None)
+        })
         .map(|(i, _)| i)
         .collect();
     let total = residual.len();
     for (l, &i) in residual.iter().enumerate() {
         let explicit = match instances[i].kind {
-            BlockKind::Residual { survival, .. } => survival,
+            BlockKind::Residual { survival, .. } | BlockKind::ResidualDense { survival, .. } => survival,
             _ => None,
         };
         let rule = arch.stochastic_depth.map(|sd| linear_survival(l + 1, total, sd.final_survival));
@@ -296,10 +298,19 @@ fn check_options(block: &BlockSpec) -> Option<String> {
             })
         }
         BlockKind::Dense { units } => width("units", *units),
-        BlockKind::Residual { filters, stride, survival, .. } => {
-            width("filters", *filters).or_else(|| positive("stride", *stride)).or_else(|| {
-                survival.and_then(|p| (!(p > 0.0 && p <= 1.0)).then(|| format!("survival probability must be in (0, 1], not {p}")))
-            })
+        BlockKind::Residual { filters, stride, survival, bottleneck, branch_layers, .. } => width("filters", *filters)
+            .or_else(|| positive("stride", *stride))
+            .or_else(|| survival_check(*survival))
+            .or_else(|| branch_check(*branch_layers))
+            .or_else(|| {
+                (*bottleneck && *branch_layers != 2).then(|| {
+                    format!(
+                        "a bottleneck block always holds 3 layers (1x1, 3x3, 1x1); branch_layers {branch_layers} applies to basic blocks only"
+                    )
+                })
+            }),
+        BlockKind::ResidualDense { units, branch_layers, survival, .. } => {
+            width("units", *units).or_else(|| branch_check(*branch_layers)).or_else(|| survival_check(*survival))
         }
         BlockKind::Highway { kernel, gate_bias, .. } => kernel_size(*kernel)
             .or_else(|| {
@@ -324,6 +335,22 @@ fn check_options(block: &BlockSpec) -> Option<String> {
         BlockKind::Dropout { p } => unit("dropout probability", *p, false),
         BlockKind::GlobalAvgPool | BlockKind::NormAct | BlockKind::Classifier => None,
     }
+}
+
+/// A stochastic-depth survival probability must be in (0, 1].
+fn survival_check(survival: Option<f32>) -> Option<String> {
+    survival.and_then(|p| (!(p > 0.0 && p <= 1.0)).then(|| format!("survival probability must be in (0, 1], not {p}")))
+}
+
+/// A residual branch holds 1 to 4 weight layers.
+fn branch_check(layers: usize) -> Option<String> {
+    (!BRANCH_LAYERS.contains(&layers)).then(|| {
+        format!(
+            "branch_layers must be between {} and {} (weight layers in the residual branch), not {layers}",
+            BRANCH_LAYERS.start(),
+            BRANCH_LAYERS.end()
+        )
+    })
 }
 
 /// Parameters of a `k`x`k` conv from `cin` to `cout` channels, followed by BN
@@ -384,7 +411,7 @@ pub fn infer_block(kind: &BlockKind, layer: &LayerOptions, input: Shape, classes
             let n = input.numel();
             Ok((Shape::Flat { features: units }, n * units + norm_or_bias(units, norm), 1))
         }
-        BlockKind::Residual { filters, stride, bottleneck, preactivation, shortcut, .. } => {
+        BlockKind::Residual { filters, stride, bottleneck, preactivation, shortcut, branch_layers, .. } => {
             let (c, h, w) = need_map(input, "a residual block")?;
             check_stride(stride, h, w)?;
             let out = if bottleneck { 4 * filters } else { filters };
@@ -402,9 +429,10 @@ pub fn infer_block(kind: &BlockKind, layer: &LayerOptions, input: Shape, classes
                 let norms = if preactivation { bn(c) + 2 * bn(f) } else { 2 * bn(f) + bn(out) };
                 (weights + 2 * bias(f) + bias(out) + norms, 3)
             } else {
-                let weights = 9 * c * out + 9 * out * out;
-                let norms = if preactivation { bn(c) + bn(out) } else { 2 * bn(out) };
-                (weights + 2 * bias(out) + norms, 2)
+                let extra = branch_layers.saturating_sub(1);
+                let weights = 9 * c * out + extra * 9 * out * out;
+                let norms = if preactivation { bn(c) + extra * bn(out) } else { branch_layers * bn(out) };
+                (weights + branch_layers * bias(out) + norms, branch_layers)
             };
             let projection = match shortcut {
                 Shortcut::None | Shortcut::A => false,
@@ -415,6 +443,30 @@ pub fn infer_block(kind: &BlockKind, layer: &LayerOptions, input: Shape, classes
                 params += c * out + norm_or_bias(out, norm);
             }
             Ok((Shape::map(out, conv_out(h, 3, stride), conv_out(w, 3, stride)), params, depth))
+        }
+        BlockKind::ResidualDense { units, branch_layers, preactivation, shortcut, .. } => {
+            let d = input.numel();
+            let changes_width = d != units;
+            if shortcut == Shortcut::A && changes_width {
+                return Err(format!(
+                    "option A pads feature maps with zero channels; a dense block changing width ({d} → {units}) needs a projection: use B"
+                ));
+            }
+            let bias = |n: usize| if norm == Norm::None { n } else { 0 };
+            let extra = branch_layers.saturating_sub(1);
+            let weights = d * units + extra * units * units;
+            let norms =
+                if preactivation { bn_params(d, norm) + extra * bn_params(units, norm) } else { branch_layers * bn_params(units, norm) };
+            let mut params = weights + branch_layers * bias(units) + norms;
+            let projection = match shortcut {
+                Shortcut::None | Shortcut::A => false,
+                Shortcut::B => changes_width,
+                Shortcut::C => true,
+            };
+            if projection {
+                params += d * units + norm_or_bias(units, norm);
+            }
+            Ok((Shape::Flat { features: units }, params, branch_layers))
         }
         BlockKind::Highway { kernel, carry, .. } => {
             let (c, _, _) = need_map(input, "a conv highway layer")?;

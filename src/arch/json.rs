@@ -165,7 +165,7 @@ fn block_from_value(value: &Value) -> Result<BlockSpec, String> {
 /// The fractional options of a block, by their JSON names.
 fn float_fields(kind: &BlockKind) -> Vec<(&'static str, f32)> {
     match *kind {
-        BlockKind::Residual { survival: Some(s), .. } => vec![("survival", s)],
+        BlockKind::Residual { survival: Some(s), .. } | BlockKind::ResidualDense { survival: Some(s), .. } => vec![("survival", s)],
         BlockKind::Highway { gate_bias, .. } | BlockKind::HighwayDense { gate_bias, .. } => vec![("gate_bias", gate_bias)],
         BlockKind::Fractal { local_drop, global_ratio, .. } => vec![("local_drop", local_drop), ("global_ratio", global_ratio)],
         BlockKind::Transition { compression } => vec![("compression", compression)],

@@ -166,6 +166,31 @@ pub enum BlockKind {
         /// network-wide linear rule (if any) decides.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         survival: Option<f32>,
+        /// Weight layers in the residual branch of a basic block, 1 to 4
+        /// (He et al.'s 2; written to JSON only when it is not 2). A
+        /// bottleneck block always holds 3 and keeps this at 2.
+        #[serde(default = "two", skip_serializing_if = "is_two")]
+        branch_layers: usize,
+    },
+    /// A fully connected residual block: `branch_layers` dense layers in the
+    /// branch, an identity shortcut, a dense projection when the width
+    /// changes (He et al. 2016: "two weight layers, dense or convolutional").
+    ResidualDense {
+        units: usize,
+        /// Weight layers in the residual branch, 1 to 4 (2 by default).
+        #[serde(default = "two", skip_serializing_if = "is_two")]
+        branch_layers: usize,
+        /// Activation (and BN) before each dense layer, nothing after the
+        /// addition (He et al. 2016b).
+        #[serde(default)]
+        preactivation: bool,
+        /// `B` (the default): identity, a dense projection where the width
+        /// changes; `C`: a projection in every block; `none`: the plain twin.
+        /// Option A (zero padding) is refused where the width changes.
+        #[serde(default = "projection_shortcut")]
+        shortcut: Shortcut,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        survival: Option<f32>,
     },
     /// A convolutional highway layer (Srivastava et al. 2015); keeps the shape.
     Highway {
@@ -237,6 +262,14 @@ fn one() -> usize {
 fn two() -> usize {
     2
 }
+fn is_two(value: &usize) -> bool {
+    *value == 2
+}
+fn projection_shortcut() -> Shortcut {
+    Shortcut::B
+}
+/// Fewest and most weight layers in a residual branch.
+pub const BRANCH_LAYERS: std::ops::RangeInclusive<usize> = 1..=4;
 fn default_gate_bias() -> f32 {
     -1.0
 }
@@ -256,7 +289,16 @@ impl BlockKind {
         vec![
             BlockKind::Conv { filters: 16, kernel: 3, stride: 1 },
             BlockKind::Dense { units: 64 },
-            BlockKind::Residual { filters: 16, stride: 1, bottleneck: false, preactivation: false, shortcut: Shortcut::A, survival: None },
+            BlockKind::Residual {
+                filters: 16,
+                stride: 1,
+                bottleneck: false,
+                preactivation: false,
+                shortcut: Shortcut::A,
+                survival: None,
+                branch_layers: 2,
+            },
+            BlockKind::ResidualDense { units: 64, branch_layers: 2, preactivation: false, shortcut: Shortcut::B, survival: None },
             BlockKind::Highway { kernel: 3, carry: Carry::Coupled, gate_bias: -1.0 },
             BlockKind::HighwayDense { carry: Carry::Coupled, gate_bias: -1.0 },
             BlockKind::Fractal { columns: 3, filters: 16, local_drop: 0.15, global_ratio: 0.5 },
@@ -277,6 +319,7 @@ impl BlockKind {
             BlockKind::Conv { .. } => "conv",
             BlockKind::Dense { .. } => "dense",
             BlockKind::Residual { .. } => "residual",
+            BlockKind::ResidualDense { .. } => "residual_dense",
             BlockKind::Highway { .. } => "highway",
             BlockKind::HighwayDense { .. } => "highway_dense",
             BlockKind::Fractal { .. } => "fractal",
@@ -299,6 +342,8 @@ impl BlockKind {
             BlockKind::Residual { shortcut: Shortcut::None, .. } => "plain pair",
             BlockKind::Residual { bottleneck: true, .. } => "residual bottleneck",
             BlockKind::Residual { .. } => "residual",
+            BlockKind::ResidualDense { shortcut: Shortcut::None, .. } => "plain dense stack",
+            BlockKind::ResidualDense { .. } => "residual (dense)",
             BlockKind::Highway { .. } => "highway",
             BlockKind::HighwayDense { .. } => "highway (dense)",
             BlockKind::Fractal { .. } => "fractal",
@@ -332,6 +377,15 @@ impl BlockKind {
                 "H(x) = relu(F(x) + x): two conv layers learn a residual F that is added to the input \
                  carried by a shortcut (He et al. 2016). The identity path lets signal and gradient \
                  pass through any depth."
+            }
+            BlockKind::ResidualDense { shortcut: Shortcut::None, .. } => {
+                "Fully connected layers with the shortcut removed: the plain twin of a dense residual block, \
+                 with exactly the same weights."
+            }
+            BlockKind::ResidualDense { .. } => {
+                "y = F(x) + x with F made of fully connected layers (He et al. 2016: the residual function \
+                 may be dense or convolutional). Gradient reaches the layers below through the identity \
+                 however deep the stack, even with sigmoid units."
             }
             BlockKind::Highway { .. } | BlockKind::HighwayDense { .. } => {
                 "y = H(x)·T(x) + x·C(x): a learned transform gate T decides how much of the layer's \

@@ -66,6 +66,7 @@ fn depth_is_counted_as_the_papers_count_it() {
         "highway-32",
         "plain-mlp-30",
         "highway-mlp-50",
+        "resnet-mlp-30",
     ] {
         let (_, size) = presets::parse_name(name).unwrap();
         let arch = presets::build(name, CIFAR).unwrap();
@@ -188,6 +189,31 @@ fn invalid_architectures_each_give_their_own_error() {
             "local drop-path probability must be between 0 and 1",
         ),
         (r#"{"blocks":[{"kind":"conv","filters":8,"repeat":0},{"kind":"classifier"}]}"#, "block 1 (conv): repeat must be at least 1"),
+        (
+            r#"{"blocks":[{"kind":"residual","filters":8,"branch_layers":5},{"kind":"classifier"}]}"#,
+            "block 1 (residual): branch_layers must be between 1 and 4 (weight layers in the residual branch), not 5",
+        ),
+        (
+            r#"{"blocks":[{"kind":"residual_dense","units":8,"branch_layers":0},{"kind":"classifier"}]}"#,
+            "block 1 (residual (dense)): branch_layers must be between 1 and 4",
+        ),
+        (
+            r#"{"blocks":[{"kind":"residual","filters":8,"bottleneck":true,"branch_layers":3},{"kind":"classifier"}]}"#,
+            "a bottleneck block always holds 3 layers",
+        ),
+        (
+            r#"{"blocks":[{"kind":"residual_dense","units":0},{"kind":"classifier"}]}"#,
+            "block 1 (residual (dense)): units must be at least 1, not 0",
+        ),
+        (r#"{"blocks":[{"kind":"residual_dense","units":70000},{"kind":"classifier"}]}"#, "units 70000 is more than the limit of 65536"),
+        (
+            r#"{"blocks":[{"kind":"residual_dense","units":8,"shortcut":"A"},{"kind":"classifier"}]}"#,
+            "a dense block changing width (3072 → 8) needs a projection: use B",
+        ),
+        (
+            r#"{"blocks":[{"kind":"residual_dense","units":8,"survival":1.5},{"kind":"classifier"}]}"#,
+            "survival probability must be in (0, 1], not 1.5",
+        ),
         // structure
         (r#"{"blocks":[{"kind":"conv","filters":8}]}"#, "network: the network has no classifier"),
         (
@@ -235,4 +261,95 @@ fn print_preset_counts() {
         let a = presets::build(&name, CIFAR).unwrap().analyse(CIFAR, 10);
         println!("{name:24} depth {:5} params {:>10}", a.depth, a.params);
     }
+}
+
+#[test]
+fn branch_layers_set_the_depth_and_parameters_of_residual_blocks() {
+    let bn = LayerOptions::default();
+    let plain = LayerOptions { norm: Norm::None, ..Default::default() };
+    let map = Shape::map(8, 6, 6);
+    for layers in 1..=4 {
+        for preactivation in [false, true] {
+            // Conv: 8 → 16 channels, option B projects the input.
+            let kind = BlockKind::Residual {
+                filters: 16,
+                stride: 1,
+                bottleneck: false,
+                preactivation,
+                shortcut: Shortcut::B,
+                survival: None,
+                branch_layers: layers,
+            };
+            let (out, params, depth) = infer_block(&kind, &bn, map, 10).unwrap();
+            let norms = if preactivation { 2 * 8 + (layers - 1) * 2 * 16 } else { layers * 2 * 16 };
+            let expected = 9 * 8 * 16 + (layers - 1) * 9 * 16 * 16 + norms + (8 * 16 + 2 * 16);
+            assert_eq!((out, params, depth), (Shape::map(16, 6, 6), expected, layers), "conv, {layers} layers, pre {preactivation}");
+            // Dense: 20 → 30 units, without BN (a bias per layer and on the projection).
+            let kind = BlockKind::ResidualDense { units: 30, branch_layers: layers, preactivation, shortcut: Shortcut::B, survival: None };
+            let (out, params, depth) = infer_block(&kind, &plain, Shape::Flat { features: 20 }, 10).unwrap();
+            let expected = 20 * 30 + (layers - 1) * 30 * 30 + layers * 30 + (20 * 30 + 30);
+            assert_eq!((out, params, depth), (Shape::Flat { features: 30 }, expected, layers), "dense, {layers} layers");
+            // Same width, identity shortcut: the branch alone.
+            let kind = BlockKind::ResidualDense { units: 30, branch_layers: layers, preactivation, shortcut: Shortcut::B, survival: None };
+            let (_, params, _) = infer_block(&kind, &bn, Shape::Flat { features: 30 }, 10).unwrap();
+            assert_eq!(params, layers * (30 * 30 + 2 * 30), "dense identity, {layers} layers");
+        }
+    }
+    // A network of them counts the weight layers on its longest path.
+    let json = r#"{"blocks":[{"kind":"conv","filters":8},{"kind":"residual","filters":8,"branch_layers":3,"repeat":2},
+        {"kind":"global_avg_pool"},{"kind":"residual_dense","units":8,"branch_layers":4},
+        {"kind":"residual_dense","units":8,"branch_layers":1},{"kind":"classifier"}]}"#;
+    let analysis = Architecture::from_json(json).unwrap().analyse(CIFAR, 10);
+    assert!(analysis.is_valid(), "{:?}", analysis.errors);
+    assert_eq!(analysis.depth, 1 + 2 * 3 + 4 + 1 + 1);
+}
+
+#[test]
+fn branch_layers_and_dense_residual_blocks_round_trip_through_json() {
+    let json = r#"{"name":"mix","stochastic_depth":{"final_survival":0.5},"blocks":[
+        {"kind":"conv","filters":8},
+        {"kind":"residual","filters":8,"branch_layers":1},
+        {"kind":"residual","filters":16,"stride":2,"branch_layers":4,"preactivation":true,"shortcut":"B"},
+        {"kind":"residual_dense","units":12,"branch_layers":3,"preactivation":true,"survival":0.7},
+        {"kind":"residual_dense","units":12,"shortcut":"none","norm":"none","activation":"sigmoid"},
+        {"kind":"classifier"}]}"#;
+    let arch = Architecture::from_json(json).unwrap();
+    let text = arch.to_json();
+    assert_eq!(Architecture::from_json(&text).unwrap(), arch);
+    assert!(matches!(arch.blocks[1].kind, BlockKind::Residual { branch_layers: 1, .. }));
+    assert!(matches!(
+        arch.blocks[3].kind,
+        BlockKind::ResidualDense { units: 12, branch_layers: 3, preactivation: true, shortcut: Shortcut::B, survival: Some(_) }
+    ));
+    // The default of 2 is not written, so earlier files and presets read and write as before.
+    let resnet = presets::build("resnet-20", CIFAR).unwrap().to_json();
+    assert!(!resnet.contains("branch_layers"));
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(value["blocks"][4].get("branch_layers"), None);
+    assert_eq!(value["blocks"][4]["kind"], "residual_dense");
+    assert_eq!(value["blocks"][3]["branch_layers"], 3);
+    // Two stochastic-depth blocks with shortcuts share the linear rule; the plain one has none.
+    let analysis = arch.analyse(CIFAR, 10);
+    assert!(analysis.is_valid(), "{:?}", analysis.errors);
+    let survival: Vec<Option<f32>> = analysis.instances.iter().map(|i| i.survival).collect();
+    assert_eq!(survival[1], Some(1.0 - (1.0 / 3.0) * 0.5));
+    assert_eq!(survival[3], Some(0.7));
+    assert_eq!(survival[4], None);
+}
+
+#[test]
+fn resnet_mlp_has_plain_mlps_layout_at_about_its_size() {
+    for size in [10, 30, 100] {
+        let resnet = params(&format!("resnet-mlp-{size}"));
+        let plain = params(&format!("plain-mlp-{size}"));
+        // Batch norm's 2 parameters per unit where plain-mlp has a bias.
+        let difference = (resnet as f64 - plain as f64) / plain as f64;
+        assert!((0.0..0.02).contains(&difference), "resnet-mlp-{size} {resnet} vs plain-mlp-{size} {plain}");
+    }
+    // Per hidden layer: 71 x 71 + BN against highway's 2 x (50 x 50 + 50).
+    let per_layer = |family: &str| (params(&format!("{family}-100")) - params(&format!("{family}-10"))) as f64 / 90.0;
+    assert!((per_layer("resnet-mlp") / per_layer("highway-mlp") - 1.0).abs() < 0.02);
+    assert!(presets::build("resnet-mlp-31", CIFAR).is_err(), "odd depths do not split into blocks of 2");
+    assert_eq!(presets::parse_name("resnet-mlp-30"), Some((Family::ResnetMlp, 30)));
+    assert_eq!(Family::ResnetMlp.size_for_depth(21), 20);
 }

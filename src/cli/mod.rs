@@ -55,7 +55,7 @@ pub enum Commands {
     Landscape(analysis::LandscapeArgs),
     /// Training throughput, probe overhead and peak memory (optionally next to PyTorch).
     Bench(bench::BenchArgs),
-    /// The papers' experiments at lab scale, with figures (glorot, highway, degradation, stochastic-depth, fractal, lesion, paths, landscape, all).
+    /// The papers' experiments at lab scale, with figures (glorot, highway, degradation, stochastic-depth, fractal, branch-length, lesion, paths, landscape, all).
     Reproduce(reproduce::ReproduceArgs),
 }
 

@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use crate::arch::{Activation, Analysis, BlockKind, Carry, Instance, Norm, Shape, Shortcut};
 use crate::data::Normalization;
 use crate::model::residual::ResidualOptions;
+use crate::model::residual_dense::ResidualDenseOptions;
 
 /// The Python classes a network can need, in the order they are defined
 /// (a class comes after the classes it uses).
@@ -22,6 +23,8 @@ pub enum PyClass {
     Bottleneck,
     PreActBasicBlock,
     PreActBottleneck,
+    DenseProjection,
+    ResidualDense,
     HighwayConv,
     HighwayDense,
     FractalBlock,
@@ -44,6 +47,8 @@ impl PyClass {
             PyClass::Bottleneck => include_str!("python/blocks/bottleneck.py"),
             PyClass::PreActBasicBlock => include_str!("python/blocks/preact_basic_block.py"),
             PyClass::PreActBottleneck => include_str!("python/blocks/preact_bottleneck.py"),
+            PyClass::DenseProjection => include_str!("python/blocks/dense_projection.py"),
+            PyClass::ResidualDense => include_str!("python/blocks/residual_dense.py"),
             PyClass::HighwayConv => include_str!("python/blocks/highway_conv.py"),
             PyClass::HighwayDense => include_str!("python/blocks/highway_dense.py"),
             PyClass::FractalBlock => include_str!("python/blocks/fractal_block.py"),
@@ -181,7 +186,7 @@ fn shortcut_arg(inst: &Instance, shortcut: Shortcut, stride: usize, out: usize, 
 /// The Python expression that builds a residual block (any variant, with
 /// its shortcut and stochastic-depth survival), and the classes it needs.
 fn residual(inst: &Instance, o: &ResidualOptions, used: &mut BTreeSet<PyClass>) -> String {
-    let ResidualOptions { filters, stride, bottleneck, preactivation, shortcut, .. } = *o;
+    let ResidualOptions { filters, stride, bottleneck, preactivation, shortcut, branch_layers, .. } = *o;
     let out = if bottleneck { 4 * filters } else { filters };
     let mut args = vec![channels(inst.input).to_string(), filters.to_string()];
     if stride != 1 {
@@ -192,6 +197,9 @@ fn residual(inst: &Instance, o: &ResidualOptions, used: &mut BTreeSet<PyClass>) 
         args.push(format!("survival={}", py_float(p)));
     }
     args.extend(layer_args(inst));
+    if !bottleneck && branch_layers != 2 {
+        args.push(format!("layers={branch_layers}"));
+    }
     let (class, name) = match (bottleneck, preactivation) {
         (false, false) => (PyClass::BasicBlock, "BasicBlock"),
         (true, false) => (PyClass::Bottleneck, "Bottleneck"),
@@ -200,6 +208,39 @@ fn residual(inst: &Instance, o: &ResidualOptions, used: &mut BTreeSet<PyClass>) 
     };
     used.insert(class);
     call(name, &args, ITEM_INDENT)
+}
+
+/// The Python expression that builds a fully connected residual block, and
+/// the classes it needs.
+fn residual_dense(inst: &Instance, o: &ResidualDenseOptions, used: &mut BTreeSet<PyClass>) -> String {
+    let din = inst.input.numel();
+    let mut args = vec![din.to_string(), o.units.to_string()];
+    if o.branch_layers != 2 {
+        args.push(format!("layers={}", o.branch_layers));
+    }
+    let projection = match o.shortcut {
+        Shortcut::None => None,
+        Shortcut::C => Some(true),
+        Shortcut::A | Shortcut::B => Some(din != o.units),
+    };
+    args.push(match projection {
+        None => "shortcut=None".to_string(),
+        Some(true) => {
+            used.insert(PyClass::DenseProjection);
+            let norm = if inst.layer.norm == Norm::None { ", batch_norm=False" } else { "" };
+            format!("shortcut=DenseProjection({din}, {}{norm})", o.units)
+        }
+        Some(false) => "shortcut=nn.Identity()".to_string(),
+    });
+    if o.preactivation {
+        args.push("preactivation=True".to_string());
+    }
+    if let Some(p) = o.survival.filter(|&p| p < 1.0 && o.shortcut != Shortcut::None) {
+        args.push(format!("survival={}", py_float(p)));
+    }
+    args.extend(layer_args(inst));
+    used.insert(PyClass::ResidualDense);
+    call("ResidualDense", &args, ITEM_INDENT)
 }
 
 /// The Python expression that builds block instance `inst`, and the
@@ -227,9 +268,13 @@ fn constructor(inst: &Instance, classes: usize, used: &mut BTreeSet<PyClass>) ->
         BlockKind::Dense { units } => {
             use_class(PyClass::DenseLayer, "DenseLayer", vec![inst.input.numel().to_string(), units.to_string()], true)
         }
-        BlockKind::Residual { filters, stride, bottleneck, preactivation, shortcut, .. } => {
-            let options = ResidualOptions { filters, stride, bottleneck, preactivation, shortcut, survival: inst.survival };
+        BlockKind::Residual { filters, stride, bottleneck, preactivation, shortcut, branch_layers, .. } => {
+            let options = ResidualOptions { filters, stride, bottleneck, preactivation, shortcut, survival: inst.survival, branch_layers };
             residual(inst, &options, used)
+        }
+        BlockKind::ResidualDense { units, branch_layers, preactivation, shortcut, .. } => {
+            let options = ResidualDenseOptions { units, branch_layers, preactivation, shortcut, survival: inst.survival };
+            residual_dense(inst, &options, used)
         }
         BlockKind::Highway { kernel, carry, gate_bias } => {
             let mut args = vec![cin.to_string()];

@@ -178,6 +178,18 @@ impl StateDict {
                 }
                 self.batch_norm(&format!("{p}.shortcut.bn"), residual.projection_norm.as_ref());
             }
+            Block::ResidualDense(residual) => {
+                for (i, linear) in residual.linears.iter().enumerate() {
+                    self.linear(&format!("{p}.linear{}", i + 1), linear);
+                }
+                for (i, bn) in residual.norms.iter().enumerate() {
+                    self.batch_norm(&format!("{p}.bn{}", i + 1), Some(bn));
+                }
+                if let Some(linear) = &residual.projection {
+                    self.linear(&format!("{p}.shortcut.linear"), linear);
+                }
+                self.batch_norm(&format!("{p}.shortcut.bn"), residual.projection_norm.as_ref());
+            }
             Block::Highway(highway) => {
                 self.conv(&format!("{p}.transform"), &highway.transform);
                 self.batch_norm(&format!("{p}.bn"), highway.norm.as_ref());

@@ -11,6 +11,7 @@ pub mod fractal;
 pub mod highway;
 pub mod layers;
 pub mod residual;
+pub mod residual_dense;
 pub mod shaping;
 pub mod surgery;
 
@@ -28,6 +29,7 @@ use fractal::FractalBlock;
 use highway::{HighwayConv, HighwayDense};
 use layers::Builder;
 use residual::{ResidualBlock, ResidualOptions};
+use residual_dense::{ResidualDense, ResidualDenseOptions};
 use shaping::{DropoutLayer, GlobalAvgPool, NormAct, Pool};
 
 /// Activations between blocks: feature maps or flat vectors.
@@ -213,6 +215,7 @@ pub enum Block {
     Conv(ConvLayer),
     Dense(DenseLayer),
     Residual(ResidualBlock),
+    ResidualDense(ResidualDense),
     Highway(HighwayConv),
     HighwayDense(HighwayDense),
     Fractal(FractalBlock),
@@ -231,6 +234,7 @@ impl Block {
             Block::Conv(b) => b.forward(x, ctx),
             Block::Dense(b) => b.forward(x, ctx),
             Block::Residual(b) => b.forward(x, ctx),
+            Block::ResidualDense(b) => b.forward(x, ctx),
             Block::Highway(b) => b.forward(x, ctx),
             Block::HighwayDense(b) => b.forward(x, ctx),
             Block::Fractal(b) => b.forward(x, ctx),
@@ -335,9 +339,14 @@ impl Network {
             let block = match inst.kind {
                 BlockKind::Conv { filters, kernel, stride } => Block::Conv(ConvLayer::new(b, cin, filters, kernel, stride, options)),
                 BlockKind::Dense { units } => Block::Dense(DenseLayer::new(b, inst.input.numel(), units, options)),
-                BlockKind::Residual { filters, stride, bottleneck, preactivation, shortcut, .. } => {
-                    let o = ResidualOptions { filters, stride, bottleneck, preactivation, shortcut, survival: inst.survival };
+                BlockKind::Residual { filters, stride, bottleneck, preactivation, shortcut, branch_layers, .. } => {
+                    let o =
+                        ResidualOptions { filters, stride, bottleneck, preactivation, shortcut, survival: inst.survival, branch_layers };
                     Block::Residual(ResidualBlock::new(b, cin, &o, options))
+                }
+                BlockKind::ResidualDense { units, branch_layers, preactivation, shortcut, .. } => {
+                    let o = ResidualDenseOptions { units, branch_layers, preactivation, shortcut, survival: inst.survival };
+                    Block::ResidualDense(ResidualDense::new(b, inst.input.numel(), &o, options))
                 }
                 BlockKind::Highway { kernel, carry, gate_bias } => {
                     Block::Highway(HighwayConv::new(b, cin, kernel, carry, gate_bias, options))

@@ -1,10 +1,10 @@
 //! The residual block of He et al. (2016): `H(x) = relu(F(x) + x)`, basic
-//! (two 3x3 convs) or bottleneck (1x1-3x3-1x1), post-activation or
-//! pre-activation (He et al. 2016b: BN-ReLU-conv, nothing after the
-//! addition), with the shortcut options A, B and C, or none at all (the plain
-//! twin). Stochastic depth (Huang et al. 2016): in training the whole residual
-//! branch is skipped with probability `1 - p_l`; at test time it is scaled by
-//! `p_l`.
+//! (two 3x3 convs, or one to four with `branch_layers`) or bottleneck
+//! (1x1-3x3-1x1), post-activation or pre-activation (He et al. 2016b:
+//! BN-ReLU-conv, nothing after the addition), with the shortcut options A,
+//! B and C, or none at all (the plain twin). Stochastic depth (Huang et al.
+//! 2016): in training the whole residual branch is skipped with probability
+//! `1 - p_l`; at test time it is scaled by `p_l`.
 
 use burn::nn::BatchNorm;
 use burn::nn::conv::Conv2d;
@@ -48,7 +48,8 @@ pub struct ResidualConfig {
 /// (basic) or `4 filters` (bottleneck).
 #[derive(Module, Debug)]
 pub struct ResidualBlock {
-    /// The residual branch `F`: 2 (basic) or 3 (bottleneck) convolutions.
+    /// The residual branch `F`: 1 to 4 (basic, 2 by default) or 3
+    /// (bottleneck) convolutions.
     pub convs: Vec<Conv2d>,
     /// BN after each conv (post-activation) or before each conv
     /// (pre-activation); empty without normalisation.
@@ -66,6 +67,8 @@ pub struct ResidualOptions {
     pub preactivation: bool,
     pub shortcut: Shortcut,
     pub survival: Option<f32>,
+    /// Convolutions in a basic block's branch (a bottleneck has 3).
+    pub branch_layers: usize,
 }
 
 impl ResidualBlock {
@@ -75,7 +78,9 @@ impl ResidualBlock {
         let plan: Vec<(usize, usize, usize, usize)> = if o.bottleneck {
             vec![(cin, o.filters, 1, 1), (o.filters, o.filters, 3, o.stride), (o.filters, out, 1, 1)]
         } else {
-            vec![(cin, out, 3, o.stride), (out, out, 3, 1)]
+            let mut plan = vec![(cin, out, 3, o.stride)];
+            plan.extend((1..o.branch_layers).map(|_| (out, out, 3, 1)));
+            plan
         };
         let bias = layers::bias_unless_norm(options);
         let convs: Vec<Conv2d> = plan.iter().map(|&(i, j, k, s)| layers::conv(b, i, j, k, s, bias, options.init)).collect();

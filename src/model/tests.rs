@@ -77,7 +77,7 @@ fn single_block(kind: BlockKind, layer: LayerOptions, shape: Shape, device: &Dev
         name: "test".into(),
         description: String::new(),
         stochastic_depth: None,
-        blocks: if matches!(kind, BlockKind::HighwayDense { .. } | BlockKind::Dense { .. }) {
+        blocks: if matches!(kind, BlockKind::HighwayDense { .. } | BlockKind::Dense { .. } | BlockKind::ResidualDense { .. }) {
             vec![BlockSpec::new(kind).with_layer(layer), BlockSpec::new(BlockKind::Classifier)]
         } else {
             vec![BlockSpec::new(kind).with_layer(layer), BlockSpec::new(BlockKind::GlobalAvgPool), BlockSpec::new(BlockKind::Classifier)]
@@ -96,7 +96,15 @@ fn residual_block_with_its_branch_zeroed_equals_its_shortcut() {
     let device = cpu();
     let shape = Shape::map(4, 6, 6);
     for shortcut in [Shortcut::A, Shortcut::B] {
-        let kind = BlockKind::Residual { filters: 8, stride: 2, bottleneck: false, preactivation: false, shortcut, survival: None };
+        let kind = BlockKind::Residual {
+            filters: 8,
+            stride: 2,
+            bottleneck: false,
+            preactivation: false,
+            shortcut,
+            survival: None,
+            branch_layers: 2,
+        };
         let mut net = single_block(kind, LayerOptions::default(), shape, &device);
         let x = burn::tensor::activation::relu(input(2, shape, 5, &device));
         let Block::Residual(block) = &mut net.blocks[0] else { panic!() };
@@ -125,14 +133,106 @@ fn residual_block_with_its_branch_zeroed_equals_its_shortcut() {
 fn plain_pair_has_no_shortcut() {
     let device = cpu();
     let shape = Shape::map(4, 6, 6);
-    let kind =
-        BlockKind::Residual { filters: 4, stride: 1, bottleneck: false, preactivation: false, shortcut: Shortcut::None, survival: None };
+    let kind = BlockKind::Residual {
+        filters: 4,
+        stride: 1,
+        bottleneck: false,
+        preactivation: false,
+        shortcut: Shortcut::None,
+        survival: None,
+        branch_layers: 2,
+    };
     let mut net = single_block(kind, LayerOptions::default(), shape, &device);
     let Block::Residual(block) = &mut net.blocks[0] else { panic!() };
     let last = block.convs.last_mut().unwrap();
     last.weight = Param::from_tensor(last.weight.val().zeros_like());
     let out = run_first_block(&net, input(2, shape, 1, &device), &mut Ctx::eval());
     assert!(to_vec(out).iter().all(|v| *v == 0.0));
+}
+
+#[test]
+fn residual_dense_block_with_its_branch_zeroed_equals_its_shortcut() {
+    let device = cpu();
+    // 12 features in; 12 units keep the width (identity), 8 change it (projection).
+    let shape = Shape::map(3, 2, 2);
+    let x = burn::tensor::activation::relu(input(2, shape, 5, &device));
+    let flat = x.clone().reshape([2, 12]);
+    for (units, preactivation, shortcut) in
+        [(12, false, Shortcut::B), (12, true, Shortcut::B), (8, false, Shortcut::B), (12, false, Shortcut::C), (12, false, Shortcut::None)]
+    {
+        for layers in 1..=4 {
+            let kind = BlockKind::ResidualDense { units, branch_layers: layers, preactivation, shortcut, survival: None };
+            let mut net = single_block(kind, LayerOptions::default(), shape, &device);
+            let Block::ResidualDense(block) = &mut net.blocks[0] else { panic!() };
+            assert_eq!(block.linears.len(), layers);
+            let last = block.linears.last_mut().unwrap();
+            last.weight = Param::from_tensor(last.weight.val().zeros_like());
+            let out = run_first_block(&net, x.clone(), &mut Ctx::eval()).reshape([2, units]);
+            let Block::ResidualDense(block) = &net.blocks[0] else { panic!() };
+            let expected = match (&block.projection, shortcut) {
+                // The plain twin: relu(BN(0)) = 0.
+                (_, Shortcut::None) => flat.clone().zeros_like().slice([0..2, 0..units]),
+                (Some(p), _) => burn::tensor::activation::relu(block.projection_norm.as_ref().unwrap().forward(p.forward(flat.clone()))),
+                // relu(0 + x) = x for x ≥ 0; pre-activation: x + 0.
+                (None, _) => flat.clone(),
+            };
+            let what = format!("{units} units, {layers} layers, pre {preactivation}, {shortcut:?}");
+            assert_eq!(block.projection.is_some(), units != 12 || shortcut == Shortcut::C, "{what}");
+            assert!(max_abs_diff(&to_vec(out), &to_vec(expected)) < 1e-5, "{what}");
+        }
+    }
+}
+
+#[test]
+fn branch_layers_build_the_parameters_the_analysis_counts() {
+    let device = cpu().autodiff();
+    let shape = Shape::map(3, 6, 6);
+    for layers in 1..=4 {
+        for preactivation in [false, true] {
+            for norm in [Norm::Batchnorm, Norm::None] {
+                let layer = LayerOptions { norm, ..Default::default() };
+                let arch = Architecture {
+                    name: "branch".into(),
+                    description: String::new(),
+                    stochastic_depth: Some(crate::arch::StochasticDepth::default()),
+                    blocks: vec![
+                        BlockSpec::new(BlockKind::Residual {
+                            filters: 4,
+                            stride: 2,
+                            bottleneck: false,
+                            preactivation,
+                            shortcut: Shortcut::B,
+                            survival: None,
+                            branch_layers: layers,
+                        })
+                        .repeated(2)
+                        .with_layer(layer),
+                        BlockSpec::new(BlockKind::ResidualDense {
+                            units: 10,
+                            branch_layers: layers,
+                            preactivation,
+                            shortcut: Shortcut::B,
+                            survival: None,
+                        })
+                        .repeated(2)
+                        .with_layer(layer),
+                        BlockSpec::new(BlockKind::Classifier),
+                    ],
+                };
+                let net = Network::build(&arch, shape, 3, &device, 2).unwrap();
+                let what = format!("{layers} layers, pre {preactivation}, {norm:?}");
+                assert_eq!(net.num_trainable(), net.meta.params, "{what}");
+                assert_eq!(net.meta.depth, 4 * layers + 1, "{what}");
+                let Block::Residual(block) = &net.blocks[0] else { panic!() };
+                assert_eq!(block.convs.len(), layers);
+                let mut ctx = Ctx::new(Rng::new(1));
+                ctx.probe = true;
+                let logits = net.forward(input(2, shape, 0, &device), &mut ctx);
+                assert_eq!(logits.dims(), [2, 3], "{what}");
+                assert_eq!(ctx.taps.len(), 5, "{what}");
+            }
+        }
+    }
 }
 
 #[test]
@@ -211,8 +311,15 @@ fn drop_path_never_drops_every_path() {
 fn stochastic_depth_drops_blocks_in_training_and_scales_at_test() {
     let device = cpu();
     let shape = Shape::map(4, 4, 4);
-    let kind =
-        |survival| BlockKind::Residual { filters: 4, stride: 1, bottleneck: false, preactivation: false, shortcut: Shortcut::A, survival };
+    let kind = |survival| BlockKind::Residual {
+        filters: 4,
+        stride: 1,
+        bottleneck: false,
+        preactivation: false,
+        shortcut: Shortcut::A,
+        survival,
+        branch_layers: 2,
+    };
     let x = burn::tensor::activation::relu(input(2, shape, 6, &device));
     // Eval: relu(p F(x) + x). Compare p = 0.5 against the same weights at p = 1
     // with the branch read off as relu^-1 is not available; instead check the
@@ -304,6 +411,7 @@ fn wgpu_and_cpu_agree_on_the_same_weights() {
                 preactivation: false,
                 shortcut: Shortcut::A,
                 survival: None,
+                branch_layers: 2,
             }),
             BlockSpec::new(BlockKind::Highway { kernel: 3, carry: Carry::Coupled, gate_bias: -1.0 }),
             BlockSpec::new(BlockKind::GlobalAvgPool),

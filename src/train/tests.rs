@@ -173,6 +173,23 @@ fn vanishing_gradients_show_in_plain_sigmoid_nets_and_not_in_highway_nets() {
 }
 
 #[test]
+fn identity_shortcuts_carry_the_gradient_through_sigmoid_mlps() {
+    let sigmoid_standard = LayerOverrides { activation: Some(Activation::Sigmoid), init: Some(Init::Standard), norm: None };
+    let residual = initial_output_gradients("resnet-mlp-30", sigmoid_standard);
+    // The first dense layer, 14 two-layer residual blocks, the classifier.
+    assert_eq!(residual.len(), 16);
+    let (first, last) = (residual[0], residual[residual.len() - 1]);
+    let ratio = last / first;
+    eprintln!("resnet-mlp-30 sigmoid standard: last/first output gradient = {ratio:.3e}");
+    assert!((0.01..=100.0).contains(&ratio), "first {first:e}, last {last:e}");
+    // Every block's output gradient is within 100x of the first's.
+    assert!(residual.iter().all(|g| (0.01..=100.0).contains(&(g / first))), "{residual:?}");
+    // plain-mlp-30, the same layout without shortcuts (or batch norm), loses it.
+    let plain = initial_output_gradients("plain-mlp-30", sigmoid_standard);
+    assert!(plain.last().unwrap() / plain.first().unwrap() > 1e6);
+}
+
+#[test]
 fn recalibrated_batch_norm_fits_the_column_evaluated_alone() {
     use crate::arch::{Architecture, BlockKind, BlockSpec};
     use crate::model::{Ctx, Network};

@@ -79,8 +79,19 @@ pub fn draw(painter: &Painter, rect: Rect, kind: &BlockKind, changes_shape: bool
             series(painter, p, rect, &[&label], &[1.0], rect.height() * 0.5);
         }
         BlockKind::Dense { .. } | BlockKind::Classifier => dense_diagram(painter, p, rect, matches!(kind, BlockKind::Classifier)),
-        BlockKind::Residual { bottleneck, preactivation, shortcut, .. } => {
-            residual_diagram(painter, p, rect, *bottleneck, *preactivation, *shortcut, changes_shape)
+        BlockKind::Residual { bottleneck, preactivation, shortcut, branch_layers, .. } => {
+            let (labels, widths) = if *bottleneck {
+                (vec!["1x1", "3x3", "1x1"], vec![0.7, 1.0, 0.7])
+            } else {
+                (vec!["3x3"; *branch_layers], vec![1.0; *branch_layers])
+            };
+            let branch = Branch { labels: &labels, widths: &widths, projection: "1x1" };
+            residual_diagram(painter, p, rect, &branch, *preactivation, *shortcut, changes_shape)
+        }
+        BlockKind::ResidualDense { branch_layers, preactivation, shortcut, .. } => {
+            let (labels, widths) = (vec!["fc"; *branch_layers], vec![1.0; *branch_layers]);
+            let branch = Branch { labels: &labels, widths: &widths, projection: "fc" };
+            residual_diagram(painter, p, rect, &branch, *preactivation, *shortcut, changes_shape)
         }
         BlockKind::Highway { carry, .. } | BlockKind::HighwayDense { carry, .. } => {
             highway_diagram(painter, p, rect, *carry, matches!(kind, BlockKind::HighwayDense { .. }))
@@ -150,20 +161,26 @@ fn dense_diagram(painter: &Painter, p: &Palette, rect: Rect, classifier: bool) {
     }
 }
 
+/// The weight layers of a residual branch as the diagram draws them.
+struct Branch<'a> {
+    labels: &'a [&'a str],
+    widths: &'a [f32],
+    /// The label of a projection shortcut's box.
+    projection: &'a str,
+}
+
 fn residual_diagram(
     painter: &Painter,
     p: &Palette,
     rect: Rect,
-    bottleneck: bool,
+    branch: &Branch,
     preactivation: bool,
     shortcut: Shortcut,
     changes_shape: bool,
 ) {
     let body =
         Rect::from_min_max(Pos2::new(rect.left() + 6.0, rect.top() + rect.height() * 0.38), Pos2::new(rect.right() - 18.0, rect.bottom()));
-    let (labels, widths): (Vec<&str>, Vec<f32>) =
-        if bottleneck { (vec!["1x1", "3x3", "1x1"], vec![0.7, 1.0, 0.7]) } else { (vec!["3x3", "3x3"], vec![1.0, 1.0]) };
-    let boxes = series(painter, p, body, &labels, &widths, body.height() * 0.55);
+    let boxes = series(painter, p, body, branch.labels, branch.widths, body.height() * 0.55);
     if preactivation {
         for r in &boxes {
             // BN-ReLU before each conv.
@@ -200,7 +217,7 @@ fn residual_diagram(
     if projection {
         let r = Rect::from_center_size(Pos2::new(rect.center().x, top + 4.0), Vec2::new(24.0, 11.0));
         painter.rect(r, 2.0, p.shortcut.gamma_multiply(0.5), Stroke::new(1.0, p.shortcut), StrokeKind::Inside);
-        painter.text(r.center(), Align2::CENTER_CENTER, "1x1", FontId::proportional(8.5), p.ink);
+        painter.text(r.center(), Align2::CENTER_CENTER, branch.projection, FontId::proportional(8.5), p.ink);
     }
     plus(painter, p, join, 6.0);
 }

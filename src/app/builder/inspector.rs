@@ -6,7 +6,7 @@ use egui::{DragValue, Slider};
 
 use super::BuilderState;
 use crate::app::command::AppCommand;
-use crate::arch::{Activation, BlockKind, BlockSpec, Carry, Init, Norm, Shortcut, StochasticDepth};
+use crate::arch::{Activation, BRANCH_LAYERS, BlockKind, BlockSpec, Carry, Init, Norm, Shortcut, StochasticDepth};
 
 pub fn inspector_ui(ui: &mut egui::Ui, builder: &mut BuilderState, commands: &mut Vec<AppCommand>) {
     ui.heading("Inspector");
@@ -87,10 +87,16 @@ pub fn block_editor(ui: &mut egui::Ui, block: &mut BlockSpec) {
                 choice(ui, "stride", stride, &[(1, "1"), (2, "2")], "Stride 2 halves the map");
             }
             BlockKind::Dense { units } => count(ui, "units", units, 1..=8192, "Output features"),
-            BlockKind::Residual { filters, stride, bottleneck, preactivation, shortcut, survival } => {
+            BlockKind::Residual { filters, stride, bottleneck, preactivation, shortcut, survival, branch_layers } => {
                 count(ui, "filters", filters, 1..=2048, "Output channels (bottleneck width: the output has 4x as many)");
                 choice(ui, "stride", stride, &[(1, "1"), (2, "2")], "Stride 2 halves the map; the shortcut must then change shape too");
                 labelled(ui, "bottleneck", |ui| ui.checkbox(bottleneck, "1x1-3x3-1x1").on_hover_text("Bottleneck block with expansion 4 (ResNet-50+, preact-164)"));
+                if *bottleneck {
+                    // A bottleneck always holds 3 layers.
+                    *branch_layers = 2;
+                } else {
+                    branch_layers_ui(ui, branch_layers, "3x3 convs");
+                }
                 labelled(ui, "pre-activation", |ui| {
                     ui.checkbox(preactivation, "BN-ReLU-conv").on_hover_text("He et al. 2016b: nothing after the addition, a clean identity path")
                 });
@@ -101,15 +107,22 @@ pub fn block_editor(ui: &mut egui::Ui, block: &mut BlockSpec) {
                     &[(Shortcut::A, "A: zero-pad"), (Shortcut::B, "B: project on change"), (Shortcut::C, "C: always project"), (Shortcut::None, "none (plain)")],
                     "How the input reaches the addition when the shape changes: A pads channels with zeros (no parameters), B uses a 1x1 conv; none removes the shortcut",
                 );
-                let mut fixed = survival.is_some();
-                labelled(ui, "stochastic depth", |ui| {
-                    ui.checkbox(&mut fixed, "fixed survival").on_hover_text("A fixed survival probability for this block; otherwise the network's linear rule applies")
+                survival_ui(ui, survival);
+            }
+            BlockKind::ResidualDense { units, branch_layers, preactivation, shortcut, survival } => {
+                count(ui, "units", units, 1..=8192, "Output features; a change of width makes the shortcut a projection");
+                branch_layers_ui(ui, branch_layers, "dense layers");
+                labelled(ui, "pre-activation", |ui| {
+                    ui.checkbox(preactivation, "BN-act-dense").on_hover_text("He et al. 2016b: nothing after the addition, a clean identity path")
                 });
-                match (fixed, survival.as_mut()) {
-                    (true, Some(p)) => probability(ui, "survival p", p, 1.0, "Probability the residual branch is kept in training"),
-                    (true, None) => *survival = Some(0.8),
-                    (false, _) => *survival = None,
-                }
+                choice(
+                    ui,
+                    "shortcut",
+                    shortcut,
+                    &[(Shortcut::B, "B: project on change"), (Shortcut::C, "C: always project"), (Shortcut::None, "none (plain)")],
+                    "Identity, or a dense projection when the width changes (B) or always (C); none removes the shortcut",
+                );
+                survival_ui(ui, survival);
             }
             BlockKind::Highway { kernel, carry, gate_bias } => {
                 choice(ui, "kernel", kernel, &[(1, "1x1"), (3, "3x3"), (5, "5x5")], "Kernel of H, T (and C)");
@@ -156,6 +169,31 @@ pub fn block_editor(ui: &mut egui::Ui, block: &mut BlockSpec) {
             );
         }
     });
+}
+
+/// A residual branch's length: 1 to 4 weight layers.
+fn branch_layers_ui(ui: &mut egui::Ui, branch_layers: &mut usize, what: &str) {
+    count(
+        ui,
+        "branch layers",
+        branch_layers,
+        BRANCH_LAYERS,
+        &format!("{what} in the residual branch F (He et al. use 2; 1 makes F close to a single linear layer)"),
+    );
+}
+
+/// Stochastic depth of one residual block: a fixed survival, or the network's rule.
+fn survival_ui(ui: &mut egui::Ui, survival: &mut Option<f32>) {
+    let mut fixed = survival.is_some();
+    labelled(ui, "stochastic depth", |ui| {
+        ui.checkbox(&mut fixed, "fixed survival")
+            .on_hover_text("A fixed survival probability for this block; otherwise the network's linear rule applies")
+    });
+    match (fixed, survival.as_mut()) {
+        (true, Some(p)) => probability(ui, "survival p", p, 1.0, "Probability the residual branch is kept in training"),
+        (true, None) => *survival = Some(0.8),
+        (false, _) => *survival = None,
+    }
 }
 
 fn highway_options(ui: &mut egui::Ui, carry: &mut Carry, gate_bias: &mut f32) {

@@ -44,8 +44,12 @@ pub fn describe(block: &BlockSpec) -> String {
             format!("{filters} filters {kernel}x{kernel}, stride {stride}; {bn}{act}, {init} init")
         }
         BlockKind::Dense { units } => format!("{units} units; {bn}{act}, {init} init"),
-        BlockKind::Residual { filters, stride, bottleneck, preactivation, shortcut, survival } => {
-            let shape = if *bottleneck { format!("bottleneck {filters}→{}", 4 * filters) } else { format!("{filters} filters") };
+        BlockKind::Residual { filters, stride, bottleneck, preactivation, shortcut, survival, branch_layers } => {
+            let shape = match (*bottleneck, *branch_layers) {
+                (true, _) => format!("bottleneck {filters}→{}", 4 * filters),
+                (false, 2) => format!("{filters} filters"),
+                (false, n) => format!("{filters} filters, {n} layer{}", if n == 1 { "" } else { "s" }),
+            };
             let order = if *preactivation { "pre-act" } else { "post-act" };
             let sc = match shortcut {
                 Shortcut::None => "no shortcut".to_string(),
@@ -53,6 +57,16 @@ pub fn describe(block: &BlockSpec) -> String {
             };
             let sd = survival.map(|p| format!(", survival {p:.2}")).unwrap_or_default();
             format!("{shape}, stride {stride}, {order}, {sc}{sd}; {bn}{act}")
+        }
+        BlockKind::ResidualDense { units, branch_layers, preactivation, shortcut, survival } => {
+            let order = if *preactivation { "pre-act" } else { "post-act" };
+            let sc = match shortcut {
+                Shortcut::None => "no shortcut".to_string(),
+                s => format!("shortcut {s:?}"),
+            };
+            let sd = survival.map(|p| format!(", survival {p:.2}")).unwrap_or_default();
+            let layers = if *branch_layers == 1 { "1 layer".to_string() } else { format!("{branch_layers} layers") };
+            format!("{units} units, {layers}, {order}, {sc}{sd}; {bn}{act}")
         }
         BlockKind::Highway { kernel, carry, gate_bias } => {
             format!("{kernel}x{kernel}, gate bias {gate_bias}, carry {}; {bn}{act}", carry_name(*carry))

@@ -3,6 +3,7 @@
 //! depthlab), its numbers (CSV) and a short summary (Markdown) into
 //! `OUT/NAME/`, with the runs it trained under `OUT/NAME/runs/`.
 
+mod branch_length;
 mod degradation;
 mod fractal;
 mod glorot;
@@ -24,7 +25,7 @@ use crate::train::step::Stepper;
 use crate::train::{RunRequest, RunStatus, Summary, TrainConfig};
 
 /// The reproductions, by name.
-pub const NAMES: [&str; 8] = ["glorot", "highway", "degradation", "stochastic-depth", "fractal", "lesion", "paths", "landscape"];
+pub const NAMES: [&str; 9] = ["glorot", "highway", "degradation", "stochastic-depth", "fractal", "branch-length", "lesion", "paths", "landscape"];
 
 /// Settings common to every reproduction.
 #[derive(Clone, Debug)]
@@ -60,6 +61,7 @@ pub fn run(name: &str, options: &Options, log: &dyn Fn(&str)) -> Result<Outcome,
         "lesion" => lesion::run(&ctx)?,
         "paths" => paths::run(&ctx)?,
         "landscape" => landscape::run(&ctx)?,
+        "branch-length" => branch_length::run(&ctx)?,
         other => return Err(format!("'{other}' is not a reproduction ({})", NAMES.join(", "))),
     };
     std::fs::write(dir.join("summary.md"), &summary).map_err(|e| format!("{}: {e}", dir.display()))?;

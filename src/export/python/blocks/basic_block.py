@@ -1,7 +1,8 @@
 class BasicBlock(nn.Module):
     """Residual block of He et al. (2016), "Deep residual learning for image
     recognition": relu(F(x) + shortcut(x)) with
-    F = conv3x3-BN-ReLU-conv3x3-BN.
+    F = conv3x3-BN-ReLU-conv3x3-BN (`layers` 3x3 convolutions, 2 in the
+    paper; conv1, bn1, conv2, … in the state dict).
 
     `shortcut` is `nn.Identity()`, a `ZeroPadShortcut` (option A) or a
     `ProjectionShortcut` (options B and C); `None` removes the addition,
@@ -13,23 +14,28 @@ class BasicBlock(nn.Module):
     """
 
     def __init__(self, in_channels, out_channels, stride=1, shortcut=None,
-                 survival=1.0, activation=nn.ReLU, batch_norm=True):
+                 survival=1.0, activation=nn.ReLU, batch_norm=True,
+                 layers=2):
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride,
-                               padding=1, bias=not batch_norm)
-        self.bn1 = (nn.BatchNorm2d(out_channels) if batch_norm
-                    else nn.Identity())
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1,
-                               bias=not batch_norm)
-        self.bn2 = (nn.BatchNorm2d(out_channels) if batch_norm
-                    else nn.Identity())
+        self.layers = layers
+        for i in range(1, layers + 1):
+            conv = nn.Conv2d(in_channels if i == 1 else out_channels,
+                             out_channels, 3, stride if i == 1 else 1,
+                             padding=1, bias=not batch_norm)
+            setattr(self, f"conv{i}", conv)
+            setattr(self, f"bn{i}", (nn.BatchNorm2d(out_channels)
+                                     if batch_norm else nn.Identity()))
         self.shortcut = shortcut
         self.survival = survival
         self.act = activation()
 
     def branch(self, x):
         """The residual function F."""
-        return self.bn2(self.conv2(self.act(self.bn1(self.conv1(x)))))
+        for i in range(1, self.layers + 1):
+            if i > 1:
+                x = self.act(x)
+            x = getattr(self, f"bn{i}")(getattr(self, f"conv{i}")(x))
+        return x
 
     def forward(self, x):
         if self.shortcut is None:
