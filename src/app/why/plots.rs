@@ -71,8 +71,17 @@ pub fn lesion_ui(ui: &mut egui::Ui, report: &LesionReport, side: usize) {
 /// Gradient per path and in all per path length (log y).
 pub fn paths_ui(ui: &mut egui::Ui, report: &PathsReport, side: usize) {
     let (lo, hi) = report.effective_range(0.9);
+    // Whether one path's gradient falls with length, read from the data.
+    let per: Vec<f64> = report.lengths.iter().map(|l| l.grad_per_path).filter(|v| v.is_finite() && *v > 0.0).collect();
+    let trend = match (per.first(), per.last()) {
+        (Some(first), Some(last)) if per.len() > 1 && last < first => {
+            format!("one path's gradient falls {:.1}x from the shortest path to the longest", first / last)
+        }
+        (Some(_), Some(_)) if per.len() > 1 => "one path's gradient does not fall with its length here".to_string(),
+        _ => String::new(),
+    };
     ui.label(format!(
-        "{} residual blocks ({}). Paths of length {lo} to {hi} carry 90% of the gradient reaching the input; one path's gradient falls with its length.",
+        "{} residual blocks ({}). Paths of length {lo} to {hi} carry 90% of the gradient reaching the input; {trend}.",
         report.blocks,
         if report.trained { "trained weights" } else { "at initialisation" }
     ));
