@@ -271,6 +271,9 @@ fn every_reproduction_regenerates_its_figure_and_numbers() {
         ("stochastic-depth", "first_layer_gradient.csv"),
         ("fractal", "results.csv"),
         ("branch-length", "results.csv"),
+        ("lesion", "lesion.csv"),
+        ("paths", "paths.csv"),
+        ("landscape", "interpolation.csv"),
     ] {
         let folder = dir.path().join(name);
         let png = std::fs::read(folder.join("figure.png")).unwrap_or_else(|e| panic!("{name}: figure.png: {e}"));

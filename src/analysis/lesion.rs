@@ -188,13 +188,7 @@ pub fn lesion(
         random.push(RandomLesion { k, mean, std, draws: errors.len() });
     }
     progress.step(total, total)?;
-    Ok(LesionReport {
-        arch: net.meta.instances.len().to_string(),
-        test_examples: data.test.len(),
-        baseline_test_error: baseline,
-        blocks,
-        random,
-    })
+    Ok(LesionReport { arch: String::new(), test_examples: data.test.len(), baseline_test_error: baseline, blocks, random })
 }
 
 /// Opens the run folder `dir` and runs the lesion study on its weights (on
