@@ -36,10 +36,11 @@ fn config(cases: u32) -> Config {
 // Architecture JSON
 
 /// The fields each block kind takes, as its JSON spells them.
-const KIND_FIELDS: [(&str, &[&str]); 14] = [
+const KIND_FIELDS: [(&str, &[&str]); 15] = [
     ("conv", &["filters", "kernel", "stride"]),
     ("dense", &["units"]),
-    ("residual", &["filters", "stride", "bottleneck", "preactivation", "shortcut", "survival"]),
+    ("residual", &["filters", "stride", "bottleneck", "preactivation", "shortcut", "survival", "branch_layers"]),
+    ("residual_dense", &["units", "branch_layers", "preactivation", "shortcut", "survival"]),
     ("highway", &["kernel", "carry", "gate_bias"]),
     ("highway_dense", &["carry", "gate_bias"]),
     ("fractal", &["columns", "filters", "local_drop", "global_ratio"]),
@@ -102,7 +103,7 @@ fn block() -> impl Strategy<Value = Value> {
     let kinds = prop_oneof![20 => 0..KIND_FIELDS.len(), 1 => Just(usize::MAX)];
     (
         kinds,
-        prop::collection::vec(prop::option::weighted(0.6, field_value()), 6),
+        prop::collection::vec(prop::option::weighted(0.6, field_value()), 7),
         prop::collection::vec(prop::option::weighted(0.2, field_value()), 4),
         prop::option::weighted(0.03, field_value()),
     )
