@@ -112,6 +112,7 @@ pub fn removable(net: &Network, i: usize) -> Result<(), String> {
     let output = meta.instances[i].output;
     match &net.blocks[i] {
         Block::Residual(b) if b.config.path != crate::model::residual::ShortcutPath::Removed => Ok(()),
+        Block::ResidualDense(b) if b.config.path != crate::model::residual_dense::DenseShortcut::Removed => Ok(()),
         Block::Classifier(_) => Err("the classifier".into()),
         _ if input == output => Ok(()),
         _ => Err(format!("changes the shape ({input} to {output}) and has no shortcut")),

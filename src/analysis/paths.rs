@@ -125,7 +125,11 @@ pub fn residual_blocks(net: &Network) -> Vec<usize> {
     net.blocks
         .iter()
         .enumerate()
-        .filter(|(_, b)| matches!(b, Block::Residual(r) if r.config.path != ShortcutPath::Removed))
+        .filter(|(_, b)| match b {
+            Block::Residual(r) => r.config.path != ShortcutPath::Removed,
+            Block::ResidualDense(r) => r.config.path != crate::model::residual_dense::DenseShortcut::Removed,
+            _ => false,
+        })
         .map(|(i, _)| i)
         .collect()
 }
@@ -248,6 +252,30 @@ mod tests {
         // Seeded: the same numbers again.
         let again = paths_arch(&arch, &data, &options, &Progress::none()).unwrap();
         assert_eq!(report, again);
+    }
+
+    /// Dense residual blocks (resnet-mlp) are residual blocks here too:
+    /// their paths are counted, and the lesion study removes them down to
+    /// their shortcut.
+    #[test]
+    fn dense_residual_blocks_count_as_residual() {
+        let data = Dataset::load(&DataSpec::Digits).unwrap();
+        let arch = presets::build("resnet-mlp-10", Shape::map(1, 8, 8)).unwrap();
+        let dense_blocks: usize =
+            arch.blocks.iter().filter(|b| matches!(b.kind, crate::arch::BlockKind::ResidualDense { .. })).map(|b| b.repeat).sum();
+        assert!(dense_blocks >= 2, "{dense_blocks}");
+        let options = PathsOptions { samples: 2, batch: 8, seed: 3 };
+        let report = paths_arch(&arch, &data, &options, &Progress::none()).unwrap();
+        assert_eq!(report.blocks, dense_blocks);
+        assert_eq!(report.lengths.len(), dense_blocks + 1);
+        assert!(report.lengths.iter().all(|l| l.grad_per_path > 0.0 && l.grad_per_path.is_finite()), "{report:?}");
+        let device = Device::flex().autodiff();
+        let net = Network::build(&arch, data.shape(), data.classes(), &device, 3).unwrap();
+        let removable = crate::analysis::lesion::candidates(&net)
+            .into_iter()
+            .filter(|(i, ok)| ok.is_ok() && matches!(net.blocks[*i], Block::ResidualDense(_)))
+            .count();
+        assert_eq!(removable, dense_blocks);
     }
 
     #[test]

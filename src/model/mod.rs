@@ -253,6 +253,7 @@ impl Block {
     pub fn removed_forward(&self, x: Features) -> Features {
         match self {
             Block::Residual(b) => b.shortcut_only(x),
+            Block::ResidualDense(b) => b.shortcut_only(x),
             _ => x,
         }
     }

@@ -13,6 +13,7 @@ use burn::nn::{BatchNorm, Linear};
 use burn::prelude::*;
 
 use super::layers::{self, Act, Builder};
+use super::surgery::GradientRoute;
 use super::{Ctx, Features};
 use crate::arch::{Activation, LayerOptions, Norm, Shortcut};
 
@@ -157,9 +158,30 @@ impl ResidualDense {
         if let Some(p) = scale {
             f = f * p;
         }
+        // The path-length analysis lets the gradient through one side only.
         finish(match shortcut {
-            Some(s) => f + s,
+            Some(s) => match ctx.gradient_route() {
+                Some(GradientRoute::Branch) => f + s.detach(),
+                Some(GradientRoute::Shortcut) => f.detach() + s,
+                None => f + s,
+            },
             None => f,
         })
+    }
+
+    /// The block removed at test time (the lesion study): its shortcut
+    /// alone, with the activation the block applies after the addition.
+    pub fn shortcut_only(&self, x: Features) -> Features {
+        let x = x.into_flat();
+        let act = self.config.act;
+        let preactivated = if self.config.preactivation && self.config.path == DenseShortcut::Projection {
+            layers::norm_act(x.clone(), self.norms.first(), act)
+        } else {
+            x.clone()
+        };
+        match self.shortcut(&x, &preactivated) {
+            Some(y) => Features::Flat(if self.config.preactivation { y } else { act.apply(y) }),
+            None => Features::Flat(x),
+        }
     }
 }

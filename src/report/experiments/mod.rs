@@ -25,7 +25,8 @@ use crate::train::step::Stepper;
 use crate::train::{RunRequest, RunStatus, Summary, TrainConfig};
 
 /// The reproductions, by name.
-pub const NAMES: [&str; 9] = ["glorot", "highway", "degradation", "stochastic-depth", "fractal", "branch-length", "lesion", "paths", "landscape"];
+pub const NAMES: [&str; 9] =
+    ["glorot", "highway", "degradation", "stochastic-depth", "fractal", "branch-length", "lesion", "paths", "landscape"];
 
 /// Settings common to every reproduction.
 #[derive(Clone, Debug)]
