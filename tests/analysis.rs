@@ -9,7 +9,7 @@ use serde_json::Value;
 
 mod common;
 
-use common::{assert_refused, depthlab, stderr, stdout};
+use common::{assert_refused, depthlab, stderr, stdout, train_on_digits};
 
 /// resnet-14 and plain-14 trained the same way (3 epochs on the digits,
 /// same seed), once for the whole file, under the target's scratch folder.
@@ -20,26 +20,7 @@ fn trained_pair() -> &'static (PathBuf, PathBuf) {
         if dir.exists() {
             std::fs::remove_dir_all(&dir).unwrap();
         }
-        let train = |arch: &str| {
-            let out = dir.join(arch);
-            let output = depthlab(&[
-                "train",
-                "--arch",
-                arch,
-                "--data",
-                "digits",
-                "--backend",
-                "cpu",
-                "--epochs",
-                "3",
-                "--seed",
-                "1",
-                "--out",
-                out.to_str().unwrap(),
-            ]);
-            assert!(output.status.success(), "{}", stderr(&output));
-            out
-        };
+        let train = |arch: &str| train_on_digits(arch, &dir.join(arch), &["--epochs", "3", "--seed", "1"]);
         (train("resnet-14"), train("plain-14"))
     })
 }

@@ -12,7 +12,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{assert_refused, depthlab, stderr, stdout, trained_run};
+use common::{assert_refused, depthlab, stderr, stdout, train_on_digits, trained_run};
 use serde_json::Value;
 
 const TOLERANCE: f64 = 1e-4;
@@ -48,24 +48,7 @@ fn torch_python() -> PathBuf {
 }
 
 fn train(arch: &str, run: &Path) {
-    let output = depthlab(&[
-        "train",
-        "--arch",
-        arch,
-        "--data",
-        "digits",
-        "--backend",
-        "cpu",
-        "--epochs",
-        "1",
-        "--max-steps",
-        "4",
-        "--batch-size",
-        "32",
-        "--out",
-        run.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "training {arch}: {}", stderr(&output));
+    train_on_digits(arch, run, &["--epochs", "1", "--max-steps", "4", "--batch-size", "32"]);
 }
 
 fn export(run: &Path, out: &Path) {

@@ -34,23 +34,20 @@ pub fn assert_refused(output: &Output, code: i32, words: &[&str]) {
     }
 }
 
+/// Trains `arch` on the embedded digits on the CPU into `run`, with
+/// `flags` added; fails the test, naming the net, if training fails.
+pub fn train_on_digits(arch: &str, run: &Path, flags: &[&str]) -> std::path::PathBuf {
+    let mut args = vec!["train", "--arch", arch, "--data", "digits", "--backend", "cpu"];
+    args.extend_from_slice(flags);
+    args.extend(["--out", run.to_str().unwrap()]);
+    let output = depthlab(&args);
+    assert!(output.status.success(), "training {arch}: {}", stderr(&output));
+    run.to_path_buf()
+}
+
 /// A finished 4-step plain-8 run on the digits in `run` (returned).
 pub fn trained_run(run: &Path) -> std::path::PathBuf {
-    let output = depthlab(&[
-        "train",
-        "--arch",
-        "plain-8",
-        "--data",
-        "digits",
-        "--backend",
-        "cpu",
-        "--max-steps",
-        "4",
-        "--out",
-        run.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{}", stderr(&output));
-    run.to_path_buf()
+    train_on_digits("plain-8", run, &["--max-steps", "4"])
 }
 
 /// A resnet-8 run on the digits writing to `run`, stderr piped.
