@@ -306,25 +306,9 @@ fn a_two_by_two_sweep_fills_its_plot_and_table() {
 fn a_run_folder_dropped_on_the_window_loads_and_classifies_an_image() {
     let dir = tempfile::tempdir().unwrap();
     // A small trained run on the embedded digits.
-    let data = Arc::new(crate::data::Dataset::load(&crate::data::DataSpec::Digits).unwrap());
     let run_dir = dir.path().join("digits-run");
-    let request = crate::train::RunRequest {
-        arch: crate::arch::presets::build("resnet-8", data.shape()).unwrap(),
-        config: crate::train::TrainConfig {
-            data: crate::data::DataSpec::Digits,
-            epochs: 2,
-            batch_size: 32,
-            backend: BackendChoice::Cpu,
-            ..Default::default()
-        },
-        data: Some(data.clone()),
-        out: Some(run_dir.clone()),
-        init_weights: None,
-    };
-    let handle = crate::train::spawn(request, None).unwrap();
-    let events: Vec<_> = handle.events.iter().collect();
-    handle.join();
-    assert!(events.iter().any(|e| matches!(e, crate::train::Event::Finished(s) if s.status == RunStatus::Completed)));
+    train_digits("resnet-8", &run_dir, 2, None);
+    let data = crate::data::Dataset::load(&crate::data::DataSpec::Digits).unwrap();
     // A test digit, written as a PNG.
     let index = 7;
     let pixels = &data.test.images[index * 64..(index + 1) * 64];
@@ -753,15 +737,16 @@ fn a_plot_exports_as_a_figure_and_the_wheel_scrolls_the_page() {
     assert!(image.width() >= 700 && image.height() >= 500, "{}x{}", image.width(), image.height());
 }
 
-/// Trains `preset` on the embedded digits into `dir` (one short epoch).
-fn train_digits(preset: &str, dir: &Path) {
+/// Trains `preset` on the embedded digits into `dir` for `epochs` (at most
+/// `max_steps`), batches of 32 on the CPU, and checks it completed.
+fn train_digits(preset: &str, dir: &Path, epochs: usize, max_steps: Option<usize>) {
     let data = Arc::new(crate::data::Dataset::load(&crate::data::DataSpec::Digits).unwrap());
     let request = crate::train::RunRequest {
         arch: crate::arch::presets::build(preset, data.shape()).unwrap(),
         config: crate::train::TrainConfig {
             data: crate::data::DataSpec::Digits,
-            epochs: 1,
-            max_steps: Some(20),
+            epochs,
+            max_steps,
             batch_size: 32,
             backend: BackendChoice::Cpu,
             ..Default::default()
@@ -782,7 +767,7 @@ fn train_digits(preset: &str, dir: &Path) {
 fn the_why_tab_runs_each_analysis_on_two_runs_and_cancels() {
     let dir = tempfile::tempdir().unwrap();
     for preset in ["plain-8", "resnet-8"] {
-        train_digits(preset, &dir.path().join(preset));
+        train_digits(preset, &dir.path().join(preset), 1, Some(20));
     }
     let mut h = harness_with(settings(dir.path()));
     h.run();
