@@ -309,9 +309,7 @@ fn results_ui(ui: &mut egui::Ui, app: &DepthLabApp, commands: &mut Vec<AppComman
     // The family legend sits above the plots, not over their points.
     ui.horizontal_wrapped(|ui| {
         for (family, _) in &families {
-            let (swatch, _) = ui.allocate_exact_size(egui::Vec2::new(18.0, 10.0), egui::Sense::hover());
-            ui.painter().line_segment([swatch.left_center(), swatch.right_center()], egui::Stroke::new(2.5, family_color(family)));
-            ui.label(family);
+            plots::legend_entry(ui, family_color(family), family);
         }
     });
     // Depth runs from 0 to a little past the deepest net: one point or many,

@@ -7,7 +7,7 @@ use egui::{Color32, Vec2};
 use egui_plot::{AxisHints, Legend, Line, LineStyle, Plot, PlotPoints, Points};
 
 use super::render::render;
-use crate::app::plots::{log_plot, log10};
+use crate::app::plots::{legend_entry, log_plot, log10};
 
 /// Colours for series, readable on a light background.
 pub const COLORS: [Color32; 8] = [
@@ -172,9 +172,7 @@ impl Figure {
                 egui::Grid::new(format!("figure-legend-{index}")).num_columns(3).spacing([14.0, 4.0]).show(ui, |ui| {
                     for (i, (name, color)) in panel.legend_entries().into_iter().enumerate() {
                         ui.horizontal(|ui| {
-                            let (swatch, _) = ui.allocate_exact_size(Vec2::new(18.0, 10.0), egui::Sense::hover());
-                            ui.painter().line_segment([swatch.left_center(), swatch.right_center()], egui::Stroke::new(2.5, color));
-                            ui.label(name);
+                            legend_entry(ui, color, name);
                         });
                         if i % 3 == 2 {
                             ui.end_row();

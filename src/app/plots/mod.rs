@@ -35,6 +35,13 @@ pub fn interactive<'a>(plot: Plot<'a>, view: &PlotView) -> Plot<'a> {
     if view.reset { plot.reset() } else { plot }
 }
 
+/// One legend entry: a short line in `color`, then `name`.
+pub fn legend_entry(ui: &mut egui::Ui, color: Color32, name: &str) {
+    let (swatch, _) = ui.allocate_exact_size(egui::Vec2::new(18.0, 10.0), egui::Sense::hover());
+    ui.painter().line_segment([swatch.left_center(), swatch.right_center()], egui::Stroke::new(2.5, color));
+    ui.label(name);
+}
+
 /// The runs of the plots, each a swatch and its label, wrapped in rows
 /// above the plots instead of over their data; `styles` explains the line
 /// styles (`solid: train · dashed: test`).
@@ -42,9 +49,7 @@ pub fn run_legend_ui(ui: &mut egui::Ui, runs: &[&RunView], styles: &str) {
     ui.horizontal_wrapped(|ui| {
         ui.spacing_mut().item_spacing.x = 6.0;
         for run in runs {
-            let (swatch, _) = ui.allocate_exact_size(egui::Vec2::new(18.0, 10.0), egui::Sense::hover());
-            ui.painter().line_segment([swatch.left_center(), swatch.right_center()], egui::Stroke::new(2.5, run.color));
-            ui.label(&run.label);
+            legend_entry(ui, run.color, &run.label);
             ui.add_space(6.0);
         }
         ui.weak(styles);

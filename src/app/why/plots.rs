@@ -8,7 +8,7 @@ use crate::analysis::landscape::Landscape;
 use crate::analysis::lesion::LesionReport;
 use crate::analysis::paths::PathsReport;
 use crate::app::plots::heatmap::colormap;
-use crate::app::plots::{log_plot, log10};
+use crate::app::plots::{legend_entry, log_plot, log10};
 
 const HEIGHT: f32 = 220.0;
 const BARS: Color32 = Color32::from_rgb(66, 165, 245);
@@ -104,9 +104,7 @@ pub fn paths_ui(ui: &mut egui::Ui, report: &PathsReport, side: usize) {
 fn legend(ui: &mut egui::Ui, entries: &[(Color32, &str)]) {
     ui.horizontal_wrapped(|ui| {
         for (color, name) in entries {
-            let (swatch, _) = ui.allocate_exact_size(Vec2::new(18.0, 10.0), egui::Sense::hover());
-            ui.painter().line_segment([swatch.left_center(), swatch.right_center()], egui::Stroke::new(2.5, *color));
-            ui.label(*name);
+            legend_entry(ui, *color, name);
         }
     });
 }
