@@ -255,6 +255,72 @@ fn mean_loss(net: &Network, batches: &[(Tensor<4>, Tensor<1, Int>, usize)], devi
     Ok(sums.iter().map(|&s| f64::from(s)).sum::<f64>() / total.max(1) as f64)
 }
 
+/// A stretch of an analysis's progress: `count` points starting at
+/// `start` of `total` steps, each worth `cost` steps.
+struct Share<'a, 'p> {
+    progress: &'a Progress<'p>,
+    start: usize,
+    cost: usize,
+    total: usize,
+}
+
+/// `point(0) … point(count − 1)`, evaluated on as many worker threads as
+/// the current thread pool has, each computing its points alone (a pool of
+/// one thread): a point's forward passes are too small to keep two cores
+/// busy in step (measured on resnet-20: 0.72 s a point this way against
+/// 0.89 s with both cores on each point), and a point's value does not
+/// depend on which worker computed it. Progress is reported and the cancel
+/// flag checked as points finish; a failure or a cancel stops every worker
+/// at its next point.
+fn in_parallel(
+    count: usize,
+    point: &(dyn Fn(usize) -> Result<f64, AnalysisError> + Sync),
+    share: &Share,
+) -> Result<Vec<f64>, AnalysisError> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let workers = rayon::current_num_threads().clamp(1, count.max(1));
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let cancel = share.progress.cancel;
+    let (send, receive) = std::sync::mpsc::channel::<(usize, Result<f64, AnalysisError>)>();
+    let mut values = vec![f64::NAN; count];
+    std::thread::scope(|scope| -> Result<(), AnalysisError> {
+        for w in 0..workers {
+            let send = send.clone();
+            let (next, stop) = (&next, &stop);
+            let work = move || {
+                while !stop.load(Ordering::Relaxed) && !cancel.load(Ordering::Relaxed) {
+                    let p = next.fetch_add(1, Ordering::Relaxed);
+                    if p >= count || send.send((p, point(p))).is_err() {
+                        break;
+                    }
+                }
+            };
+            std::thread::Builder::new()
+                .name(format!("landscape-{w}"))
+                .spawn_scoped(scope, move || match crate::util::threads::pool(Some(1), "landscape-point") {
+                    Ok(pool) => pool.install(work),
+                    Err(_) => work(),
+                })
+                .map_err(|e| AnalysisError::Failed(format!("cannot start a worker thread: {e}")))?;
+        }
+        drop(send);
+        let mut collect = || -> Result<(), AnalysisError> {
+            share.progress.step(share.start, share.total)?;
+            for (done, (p, value)) in receive.iter().enumerate() {
+                values[p] = value?;
+                share.progress.step(share.start + share.cost * (done + 1), share.total)?;
+            }
+            Ok(())
+        };
+        let result = collect();
+        // Stops the workers at their next point after a failure or a cancel.
+        stop.store(true, Ordering::Relaxed);
+        result
+    })?;
+    Ok(values)
+}
+
 /// Checks the settings against the data: a clear refusal for a zero or
 /// huge grid or subset.
 pub fn check(options: &LandscapeOptions, data: &Dataset) -> Result<(), AnalysisError> {
@@ -298,24 +364,20 @@ pub fn landscape(
     let line_points = if initial.is_some() { options.line_points } else { 0 };
     // The line's passes cost about twice a grid point's (training-mode BN).
     let total = alphas.len() * betas.len() + 2 * line_points;
-    let mut loss = vec![vec![f64::NAN; betas.len()]; alphas.len()];
-    let mut ctx = Ctx::eval();
-    for (i, &a) in alphas.iter().enumerate() {
-        for (j, &b) in betas.iter().enumerate() {
-            progress.step(i * betas.len() + j, total)?;
-            let values: Vec<Option<Vec<f32>>> = theta
-                .iter()
-                .zip(delta.iter().zip(&eta))
-                .map(|(t, (d, e))| match (d, e) {
-                    (Some(d), Some(e)) => {
-                        Some(t.values.iter().zip(d.iter().zip(e)).map(|(&t, (&d, &e))| t + (a as f32) * d + (b as f32) * e).collect())
-                    }
-                    _ => None,
-                })
-                .collect();
-            loss[i][j] = mean_loss(&with_values(net, &values, device), &batches, device, &mut ctx)?;
-        }
-    }
+    let point = |p: usize| -> Result<f64, AnalysisError> {
+        let (a, b) = (alphas[p / betas.len()] as f32, betas[p % betas.len()] as f32);
+        let values: Vec<Option<Vec<f32>>> = theta
+            .iter()
+            .zip(delta.iter().zip(&eta))
+            .map(|(t, (d, e))| match (d, e) {
+                (Some(d), Some(e)) => Some(t.values.iter().zip(d.iter().zip(e)).map(|(&t, (&d, &e))| t + a * d + b * e).collect()),
+                _ => None,
+            })
+            .collect();
+        mean_loss(&with_values(net, &values, device), &batches, device, &mut Ctx::eval())
+    };
+    let flat = in_parallel(alphas.len() * betas.len(), &point, &Share { progress, start: 0, cost: 1, total })?;
+    let loss: Vec<Vec<f64>> = flat.chunks(betas.len()).map(<[f64]>::to_vec).collect();
     let grid_secs = started.elapsed().as_secs_f64();
     let centre = |v: &[f64]| v.iter().enumerate().min_by(|x, y| x.1.abs().total_cmp(&y.1.abs())).map_or(0, |(i, _)| i);
     let (ci, cj) = (centre(&alphas), centre(&betas));
@@ -329,9 +391,9 @@ pub fn landscape(
             return Err(AnalysisError::Failed("the initial network does not match the trained one".into()));
         }
         let line_batches = subset_batches(data, options.subset, options.seed, line_device);
-        let mut line_ctx = Ctx::new(Rng::stream(options.seed, "line"));
-        for (p, t) in linspace(0.0, 1.0, line_points).into_iter().enumerate() {
-            progress.step(alphas.len() * betas.len() + 2 * p, total)?;
+        let ts = linspace(0.0, 1.0, line_points);
+        let point = |p: usize| -> Result<f64, AnalysisError> {
+            let t = ts[p];
             let values: Vec<Option<Vec<f32>>> = theta0
                 .iter()
                 .zip(&theta)
@@ -342,9 +404,14 @@ pub fn landscape(
                 })
                 .collect();
             let net_t = with_values(initial, &values, line_device);
-            interpolation.t.push(t);
-            interpolation.loss.push(mean_loss(&net_t, &line_batches, line_device, &mut line_ctx)?);
-        }
+            // Each point draws from its own stream, so the line does not
+            // depend on which thread evaluated which point.
+            let mut ctx = Ctx::new(Rng::stream(options.seed, &format!("line {p}")));
+            mean_loss(&net_t, &line_batches, line_device, &mut ctx)
+        };
+        let start = alphas.len() * betas.len();
+        let loss = in_parallel(ts.len(), &point, &Share { progress, start, cost: 2, total })?;
+        interpolation = Interpolation { t: ts, loss };
     }
     progress.step(total, total)?;
     Ok(Landscape {

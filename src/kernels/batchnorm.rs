@@ -142,7 +142,7 @@ fn check(shape: &NormShape, x: usize, gamma: usize, beta: usize) {
 }
 
 /// Per-channel `a = γ/σ`, `b = β − μ·a`.
-fn scale_shift(stats: &BatchNormStats, gamma: &[f32], beta: &[f32], epsilon: f64) -> (Vec<f32>, Vec<f32>) {
+pub fn scale_shift(stats: &BatchNormStats, gamma: &[f32], beta: &[f32], epsilon: f64) -> (Vec<f32>, Vec<f32>) {
     let a: Vec<f32> = gamma.iter().zip(&stats.var).map(|(&g, &v)| (g as f64 / (v as f64 + epsilon).sqrt()) as f32).collect();
     let b = beta.iter().zip(&stats.mean).zip(&a).map(|((&bt, &m), &a)| bt - m * a).collect();
     (a, b)

@@ -17,6 +17,7 @@ use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
 use super::gemm::{View, matmul, matmul_uninit};
+use super::simd::vectorized;
 use super::unfold::{Patches, fold_add, valid_range};
 use super::{assume_written, par_filled};
 
@@ -131,14 +132,60 @@ fn check_lengths(g: &ConvGeometry, input: usize, weight: usize, output: usize) {
     assert_eq!(output, g.batch * g.out_image(), "output length does not match {g:?}");
 }
 
+/// What the forward pass does to each output value `z` of channel `o`
+/// before storing it, while the image's output is still in the core's
+/// cache: `z·scale[o] + shift[o]` (or `z + shift[o]` with no scale), then
+/// `+ residual`, then a ReLU. In evaluation, a convolution followed by batch
+/// norm (scale `γ/σ`, shift `β − μ·γ/σ`), a residual join and the ReLU
+/// after it take one pass instead of three, with the same arithmetic as
+/// the separate passes (so the same bits).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Epilogue<'a> {
+    pub scale: Option<&'a [f32]>,
+    pub shift: Option<&'a [f32]>,
+    /// Added after the shift: `[N, C_out, H_out, W_out]` like the output.
+    pub residual: Option<&'a [f32]>,
+    pub relu: bool,
+}
+
+impl Epilogue<'_> {
+    fn is_identity(&self) -> bool {
+        self.scale.is_none() && self.shift.is_none() && self.residual.is_none() && !self.relu
+    }
+}
+
+vectorized! {
+    /// One output channel's values `z` through the epilogue's steps.
+    fn finish_channel(z: &mut [f32], scale: Option<f32>, shift: f32, residual: Option<&[f32]>, relu: bool) {
+        match scale {
+            Some(a) => z.iter_mut().for_each(|v| *v = *v * a + shift),
+            None => z.iter_mut().for_each(|v| *v += shift),
+        }
+        if let Some(r) = residual {
+            z.iter_mut().zip(r).for_each(|(v, &r)| *v += r);
+        }
+        if relu {
+            z.iter_mut().for_each(|v| *v = v.max(0.0));
+        }
+    }
+}
+
 /// The convolution of `x` (`[N, C_in, H, W]`) with `weight`
 /// (`[C_out, C_in, k_h, k_w]`), plus `bias` (`[C_out]`) when given:
 /// `[N, C_out, H_out, W_out]`.
 pub fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+    forward_fused(g, x, weight, &Epilogue { shift: bias, ..Epilogue::default() })
+}
+
+/// [`forward`] with an [`Epilogue`] applied to each image's output.
+pub fn forward_fused(g: &ConvGeometry, x: &[f32], weight: &[f32], epilogue: &Epilogue) -> Vec<f32> {
     let len = g.batch * g.out_image();
     check_lengths(g, x.len(), weight.len(), len);
-    if let Some(b) = bias {
-        assert_eq!(b.len(), g.out_channels, "bias length does not match {g:?}");
+    for per_channel in [epilogue.scale, epilogue.shift].into_iter().flatten() {
+        assert_eq!(per_channel.len(), g.out_channels, "per-channel epilogue length does not match {g:?}");
+    }
+    if let Some(r) = epilogue.residual {
+        assert_eq!(r.len(), len, "residual length does not match {g:?}");
     }
     let (k, p) = (g.patch_len(), g.out_plane());
     // Computed as yᵀ = colᵀ · Wᵀ (P × C_out): the orientation measured
@@ -148,12 +195,16 @@ pub fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>
     let image = |n: usize, out: &mut [MaybeUninit<f32>]| {
         let input = &x[n * g.in_image()..(n + 1) * g.in_image()];
         Patches::with(|scratch| matmul_uninit(out, (1, p), View::col_major(scratch.of(g, input), p, k), wt));
-        if let Some(b) = bias {
-            // SAFETY: the multiply wrote all of `out` (C_out × P).
-            let out = unsafe { assume_written(out) };
-            for (row, &v) in out.chunks_exact_mut(p).zip(b) {
-                row.iter_mut().for_each(|o| *o += v);
-            }
+        if epilogue.is_identity() {
+            return;
+        }
+        // SAFETY: the multiply wrote all of `out` (C_out × P).
+        let out = unsafe { assume_written(out) };
+        let residual = epilogue.residual.map(|r| &r[n * g.out_image()..(n + 1) * g.out_image()]);
+        for (o, z) in out.chunks_exact_mut(p).enumerate() {
+            let scale = epilogue.scale.map(|s| s[o]);
+            let shift = epilogue.shift.map_or(0.0, |s| s[o]);
+            finish_channel(z, scale, shift, residual.map(|r| &r[o * p..(o + 1) * p]), epilogue.relu);
         }
     };
     // SAFETY: each image's multiply writes its whole C_out × P output.
@@ -363,6 +414,32 @@ mod tests {
                 for (a, e) in got.iter().zip(&want) {
                     assert!((a - e).abs() <= 1e-5 * (1.0 + e.abs()), "{g:?}: {a} vs {e}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn the_fused_epilogue_gives_the_bits_of_the_separate_passes() {
+        for (t, g) in geometries().iter().enumerate() {
+            let x = values(g.batch * g.in_image(), 600 + t as u32);
+            let w = values(g.weight_len(), 700 + t as u32);
+            let scale = values(g.out_channels, 800 + t as u32);
+            let shift = values(g.out_channels, 900 + t as u32);
+            let residual = values(g.batch * g.out_image(), 1000 + t as u32);
+            let z = forward(g, &x, &w, None);
+            let p = g.out_plane();
+            for relu in [false, true] {
+                let want: Vec<f32> = z
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| {
+                        let o = (i / p) % g.out_channels;
+                        let y = v * scale[o] + shift[o] + residual[i];
+                        if relu { y.max(0.0) } else { y }
+                    })
+                    .collect();
+                let epilogue = Epilogue { scale: Some(&scale), shift: Some(&shift), residual: Some(&residual), relu };
+                assert_eq!(forward_fused(g, &x, &w, &epilogue), want, "{g:?}");
             }
         }
     }

@@ -30,7 +30,6 @@ impl ConvLayer {
     }
 
     pub fn forward(&self, x: Features, _ctx: &mut Ctx) -> Features {
-        let x = layers::conv_forward(&self.conv, x.into_map());
-        Features::Map(layers::norm_act(x, self.norm.as_ref(), self.act))
+        Features::Map(layers::conv_norm_act(&self.conv, self.norm.as_ref(), self.act, x.into_map(), None))
     }
 }

@@ -104,6 +104,21 @@ pub fn norm_act<const D: usize>(x: Tensor<D>, norm: Option<&BatchNorm>, act: Act
     }
 }
 
+/// `conv → norm → activation`; with a `residual`, `conv → norm → +
+/// residual → activation` (the end of a post-activation residual block).
+/// In evaluation on the CPU the steps are one pass over each output image.
+pub fn conv_norm_act(conv: &Conv2d, norm: Option<&BatchNorm>, act: Act, x: Tensor<4>, residual: Option<Tensor<4>>) -> Tensor<4> {
+    let relu = act.0 == Activation::Relu;
+    if let Some(y) = cpu_ops::conv_eval(conv, norm, &x, residual.as_ref(), relu) {
+        return if relu { y } else { act.apply(y) };
+    }
+    let y = conv_forward(conv, x);
+    match residual {
+        None => norm_act(y, norm, act),
+        Some(r) => act.apply(norm_act(y, norm, Act(Activation::Linear)) + r),
+    }
+}
+
 /// `conv.forward(x)`, on the lab's own kernels on the CPU.
 pub fn conv_forward(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     cpu_ops::conv2d(conv, x)

@@ -12,6 +12,7 @@ use burn::prelude::*;
 use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
 
+use super::cpu_ops;
 use super::layers::{self, Act, Builder};
 use super::surgery::GradientRoute;
 use super::{Ctx, Features};
@@ -71,6 +72,18 @@ pub struct ResidualOptions {
     pub branch_layers: usize,
 }
 
+/// Every `stride`-th row and column of `x` (option A's subsampling): a
+/// strided view on the plain CPU backend, a 1×1 max pool (which has a
+/// gradient everywhere) elsewhere.
+fn subsample(x: &Tensor<4>, stride: usize) -> Tensor<4> {
+    let device = x.device();
+    if cpu_ops::uses_lab_kernels(&device) && !device.is_autodiff() {
+        let every = burn::tensor::Slice::new(0, None, stride as isize);
+        return x.clone().slice([burn::tensor::Slice::full(), burn::tensor::Slice::full(), every, every]);
+    }
+    max_pool2d(x.clone(), MaxPoolOptions::new([1, 1]).with_stride([stride, stride]))
+}
+
 impl ResidualBlock {
     pub fn new(b: &mut Builder, cin: usize, o: &ResidualOptions, options: &LayerOptions) -> Self {
         let out = if o.bottleneck { 4 * o.filters } else { o.filters };
@@ -124,8 +137,7 @@ impl ResidualBlock {
             ShortcutPath::Removed => None,
             ShortcutPath::Identity => Some(x.clone()),
             ShortcutPath::ZeroPad { stride, extra } => {
-                let sub =
-                    if stride > 1 { max_pool2d(x.clone(), MaxPoolOptions::new([1, 1]).with_stride([stride, stride])) } else { x.clone() };
+                let sub = if stride > 1 { subsample(x, stride) } else { x.clone() };
                 if extra == 0 {
                     Some(sub)
                 } else {
@@ -138,31 +150,31 @@ impl ResidualBlock {
                 let conv = self.projection.as_ref()?;
                 // He et al. 2016b project the pre-activated input.
                 let input = if self.config.preactivation { preactivated.clone() } else { x.clone() };
-                let y = layers::conv_forward(conv, input);
-                Some(layers::apply_norm(y, &self.projection_norm))
+                Some(layers::conv_norm_act(conv, self.projection_norm.as_ref(), Act(Activation::Linear), input, None))
             }
         }
     }
 
     /// The residual branch `F`, given the (pre-activated, for pre-activation
-    /// blocks) input.
-    fn branch(&self, input: Tensor<4>) -> Tensor<4> {
+    /// blocks) input. With `join` (post-activation blocks only), the
+    /// block's output instead: `act(F(x) + join)`, the join taken in the
+    /// last convolution's pass.
+    fn branch(&self, input: Tensor<4>, join: Option<Tensor<4>>) -> Tensor<4> {
         let act = self.config.act;
         let last = self.convs.len() - 1;
         let mut h = input;
+        let mut join = join;
         for (i, conv) in self.convs.iter().enumerate() {
             if self.config.preactivation {
                 if i > 0 {
                     h = layers::norm_act(h, self.norm(i), act);
                 }
                 h = layers::conv_forward(conv, h);
+            } else if i < last {
+                h = layers::conv_norm_act(conv, self.norm(i), act, h, None);
             } else {
-                h = layers::conv_forward(conv, h);
-                h = if i < last {
-                    layers::norm_act(h, self.norm(i), act)
-                } else {
-                    layers::norm_act(h, self.norm(i), Act(Activation::Linear))
-                };
+                let act = if join.is_some() { act } else { Act(Activation::Linear) };
+                h = layers::conv_norm_act(conv, self.norm(i), act, h, join.take());
             }
         }
         h
@@ -186,7 +198,11 @@ impl ResidualBlock {
                 scale = Some(p);
             }
         }
-        let mut f = self.branch(if self.config.preactivation { preactivated } else { x });
+        let input = if self.config.preactivation { preactivated } else { x };
+        if !self.config.preactivation && scale.is_none() && shortcut.is_some() && ctx.gradient_route().is_none() {
+            return Features::Map(self.branch(input, shortcut));
+        }
+        let mut f = self.branch(input, None);
         if let Some(p) = scale {
             f = f * p;
         }

@@ -133,7 +133,60 @@ impl Backward<Flex, 2> for Tap {
     }
 }
 
+/// `relu?(y·scale + shift + residual)` with `scale` and `shift` per
+/// channel, composed from burn's differentiable operations.
+fn affine_join<C: CheckpointStrategy>(
+    y: FloatTensor<Autodiff<Flex, C>>,
+    scale: FloatTensor<Autodiff<Flex, C>>,
+    shift: FloatTensor<Autodiff<Flex, C>>,
+    residual: Option<FloatTensor<Autodiff<Flex, C>>>,
+    relu: bool,
+) -> FloatTensor<Autodiff<Flex, C>> {
+    use burn::backend::TensorMetadata;
+    use burn::backend::ops::{ActivationOps, FloatTensorOps};
+    type B<C> = Autodiff<Flex, C>;
+    let channels = scale.shape()[0];
+    let per_channel = |t| <B<C> as FloatTensorOps<B<C>>>::float_reshape(t, burn::prelude::Shape::new([1, channels, 1, 1]));
+    let y = <B<C> as FloatTensorOps<B<C>>>::float_mul(y, per_channel(scale));
+    let mut y = <B<C> as FloatTensorOps<B<C>>>::float_add(y, per_channel(shift));
+    if let Some(r) = residual {
+        y = <B<C> as FloatTensorOps<B<C>>>::float_add(y, r);
+    }
+    if relu { <B<C> as ActivationOps<B<C>>>::relu(y) } else { y }
+}
+
 impl<C: CheckpointStrategy> LabKernels for Autodiff<Flex, C> {
+    // Evaluation on a training device (the model takes these only on the
+    // plain CPU backend): the convolution, then burn's differentiable steps.
+    fn lab_conv2d_affine(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+        stride_h: usize,
+        stride_w: usize,
+        pad_h: usize,
+        pad_w: usize,
+        relu: bool,
+    ) -> FloatTensor<Self> {
+        affine_join::<C>(Self::lab_conv2d(x, weight, stride_h, stride_w, pad_h, pad_w), scale, shift, None, relu)
+    }
+
+    fn lab_conv2d_affine_add(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+        residual: FloatTensor<Self>,
+        stride_h: usize,
+        stride_w: usize,
+        pad_h: usize,
+        pad_w: usize,
+        relu: bool,
+    ) -> FloatTensor<Self> {
+        affine_join::<C>(Self::lab_conv2d(x, weight, stride_h, stride_w, pad_h, pad_w), scale, shift, Some(residual), relu)
+    }
+
     fn lab_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,

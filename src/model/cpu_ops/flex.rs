@@ -70,7 +70,55 @@ pub(super) fn flex_conv2d(
     tensor(y, [g.batch, g.out_channels, g.out_height(), g.out_width()])
 }
 
+/// The convolution with an epilogue: `z·scale + shift`, `+ residual`, ReLU.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn flex_conv2d_affine(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    scale: &FlexTensor,
+    shift: &FlexTensor,
+    residual: Option<&FlexTensor>,
+    stride: [usize; 2],
+    padding: [usize; 2],
+    relu: bool,
+) -> FlexTensor {
+    let g = conv_geometry(x, weight, stride, padding);
+    let (scale, shift, residual) = (values(scale), values(shift), residual.map(values));
+    let epilogue = conv::Epilogue { scale: Some(&scale), shift: Some(&shift), residual: residual.as_deref(), relu };
+    let y = conv::forward_fused(&g, &values(x), &values(weight), &epilogue);
+    tensor(y, [g.batch, g.out_channels, g.out_height(), g.out_width()])
+}
+
 impl LabKernels for Flex {
+    fn lab_conv2d_affine(
+        x: FlexTensor,
+        weight: FlexTensor,
+        scale: FlexTensor,
+        shift: FlexTensor,
+        stride_h: usize,
+        stride_w: usize,
+        pad_h: usize,
+        pad_w: usize,
+        relu: bool,
+    ) -> FlexTensor {
+        flex_conv2d_affine(&x, &weight, &scale, &shift, None, [stride_h, stride_w], [pad_h, pad_w], relu)
+    }
+
+    fn lab_conv2d_affine_add(
+        x: FlexTensor,
+        weight: FlexTensor,
+        scale: FlexTensor,
+        shift: FlexTensor,
+        residual: FlexTensor,
+        stride_h: usize,
+        stride_w: usize,
+        pad_h: usize,
+        pad_w: usize,
+        relu: bool,
+    ) -> FlexTensor {
+        flex_conv2d_affine(&x, &weight, &scale, &shift, Some(&residual), [stride_h, stride_w], [pad_h, pad_w], relu)
+    }
+
     fn lab_conv2d(x: FlexTensor, weight: FlexTensor, stride_h: usize, stride_w: usize, pad_h: usize, pad_w: usize) -> FlexTensor {
         flex_conv2d(&x, &weight, None, [stride_h, stride_w], [pad_h, pad_w])
     }

@@ -62,6 +62,38 @@ pub trait LabKernels: Backend {
     /// and the `[1]` leaf `probe` receives that gradient's L2 norm.
     fn lab_tap(x: FloatTensor<Self>, probe: FloatTensor<Self>) -> FloatTensor<Self>;
 
+    /// A convolution in evaluation, each output value `z` of channel `o`
+    /// then `z·scale[o] + shift[o]`, then a ReLU when `relu`: a convolution
+    /// and the batch norm after it in one pass.
+    #[allow(clippy::too_many_arguments)]
+    fn lab_conv2d_affine(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+        stride_h: usize,
+        stride_w: usize,
+        pad_h: usize,
+        pad_w: usize,
+        relu: bool,
+    ) -> FloatTensor<Self>;
+
+    /// The same with `residual` added before the ReLU: the last convolution
+    /// of a residual branch and the join after it.
+    #[allow(clippy::too_many_arguments)]
+    fn lab_conv2d_affine_add(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        scale: FloatTensor<Self>,
+        shift: FloatTensor<Self>,
+        residual: FloatTensor<Self>,
+        stride_h: usize,
+        stride_w: usize,
+        pad_h: usize,
+        pad_w: usize,
+        relu: bool,
+    ) -> FloatTensor<Self>;
+
     /// Batch norm with given (running) statistics, then a ReLU when `relu`.
     fn lab_batch_norm_eval(
         x: FloatTensor<Self>,
@@ -127,6 +159,52 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         Some(bias) => <Dispatch as LabKernels>::lab_conv2d_bias(x, weight, bias.val().into_dispatch(), sh, sw, ph, pw),
         None => <Dispatch as LabKernels>::lab_conv2d(x, weight, sh, sw, ph, pw),
     })
+}
+
+/// `bn(conv(x))`, plus `residual` when given, then a ReLU when `relu`, in
+/// one pass over each output image, for evaluation on the plain CPU
+/// backend (no autodiff: batch norm uses its running statistics there).
+/// `None` where this does not apply (another device, training, a shape the
+/// kernels do not take); the caller then composes the steps. The batch
+/// norm's scale and shift are applied to the convolution's output exactly
+/// as the separate batch-norm pass does, so the result has the same bits.
+pub fn conv_eval(conv: &Conv2d, bn: Option<&BatchNorm>, x: &Tensor<4>, residual: Option<&Tensor<4>>, relu: bool) -> Option<Tensor<4>> {
+    let device = x.device();
+    if device.is_autodiff() || !lab_kernels_for(&device, KernelSet::All) || x.dtype() != burn::tensor::DType::F32 {
+        return None;
+    }
+    let geometry = geometry_of(conv, x)?;
+    geometry.validate().ok()?;
+    let out = [geometry.batch, geometry.out_channels, geometry.out_height(), geometry.out_width()];
+    if residual.is_some_and(|r| r.dims() != out || r.dtype() != burn::tensor::DType::F32) {
+        return None;
+    }
+    let read = |t: Tensor<1>| t.try_into_vec_as::<f32>().ok().filter(|v| v.len() == geometry.out_channels);
+    let bias = match &conv.bias {
+        Some(b) => Some(read(b.val())?),
+        None => None,
+    };
+    let (scale, shift) = match bn {
+        Some(bn) => {
+            let stats = crate::kernels::BatchNormStats { mean: read(bn.running_mean.value())?, var: read(bn.running_var.value())? };
+            let (a, mut b) = crate::kernels::batchnorm::scale_shift(&stats, &read(bn.gamma.val())?, &read(bn.beta.val())?, bn.epsilon);
+            // A bias before the norm is folded into its shift.
+            for ((b, a), c) in b.iter_mut().zip(&a).zip(bias.iter().flatten()) {
+                *b += c * a;
+            }
+            (a, b)
+        }
+        None => (vec![1.0; geometry.out_channels], bias.unwrap_or_else(|| vec![0.0; geometry.out_channels])),
+    };
+    let per_channel = |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v, [geometry.out_channels]), &device).into_dispatch();
+    let ([sh, sw], [ph, pw]) = (geometry.stride, geometry.padding);
+    let (x, weight, scale, shift) = (x.clone().into_dispatch(), conv.weight.val().into_dispatch(), per_channel(scale), per_channel(shift));
+    Some(Tensor::from_dispatch(match residual {
+        Some(r) => {
+            <Dispatch as LabKernels>::lab_conv2d_affine_add(x, weight, scale, shift, r.clone().into_dispatch(), sh, sw, ph, pw, relu)
+        }
+        None => <Dispatch as LabKernels>::lab_conv2d_affine(x, weight, scale, shift, sh, sw, ph, pw, relu),
+    }))
 }
 
 /// The convolution's shapes, when the lab's kernels can run it: no

@@ -175,3 +175,112 @@ fn batch_norm_in_evaluation_matches_burn() {
     assert_close("eval bn", batch_norm_act(&bn, x.clone(), false), bn.forward(x.clone()));
     assert_close("eval bn + relu", batch_norm_act(&bn, x.clone(), true), burn::tensor::activation::relu(bn.forward(x)));
 }
+
+/// A conv layer of the shapes in [`CONVS`] with random weights (and bias).
+fn conv_layer(cin: usize, cout: usize, k: usize, s: usize, p: usize, bias: bool, rng: &mut Rng, device: &Device) -> Conv2d {
+    let mut layer = Conv2dConfig::new([cin, cout], [k, k])
+        .with_stride([s, s])
+        .with_padding(burn::nn::PaddingConfig2d::Explicit(p, p, p, p))
+        .with_bias(bias)
+        .init(device);
+    layer.weight = burn::module::Param::from_tensor(random([cout, cin, k, k], rng, device));
+    layer.bias = bias.then(|| burn::module::Param::from_tensor(random([cout], rng, device)));
+    layer
+}
+
+/// A batch norm with random scale, shift and running statistics.
+fn eval_norm(channels: usize, rng: &mut Rng, device: &Device) -> BatchNorm {
+    let mut bn = BatchNormConfig::new(channels).init(device);
+    bn.gamma = burn::module::Param::from_tensor(random([channels], rng, device));
+    bn.beta = burn::module::Param::from_tensor(random([channels], rng, device));
+    bn.running_mean = burn::module::RunningState::new(random([channels], rng, device));
+    bn.running_var = burn::module::RunningState::new(random([channels], rng, device).abs().add_scalar(0.1));
+    bn
+}
+
+#[test]
+fn the_fused_evaluation_pass_equals_its_steps() {
+    let device = Device::flex();
+    let mut rng = Rng::new(15);
+    for (n, cin, h, w, cout, k, s, p, bias) in CONVS {
+        let layer = conv_layer(cin, cout, k, s, p, bias, &mut rng, &device);
+        let bn = eval_norm(cout, &mut rng, &device);
+        let x = random([n, cin, h, w], &mut rng, &device);
+        let y = conv2d(&layer, x.clone());
+        let residual = random(y.dims(), &mut rng, &device);
+        for norm in [None, Some(&bn)] {
+            for join in [None, Some(&residual)] {
+                for relu in [false, true] {
+                    let what = format!(
+                        "{n}x{cin}x{h}x{w} -> {cout} k{k} s{s} p{p} bias {bias} norm {} join {} relu {relu}",
+                        norm.is_some(),
+                        join.is_some()
+                    );
+                    let fused = conv_eval(&layer, norm, &x, join, relu).expect("the plain CPU device fuses");
+                    // burn's own steps: close.
+                    let mut want = layer.forward(x.clone());
+                    if let Some(bn) = norm {
+                        want = bn.forward(want);
+                    }
+                    if let Some(r) = join {
+                        want = want + r.clone();
+                    }
+                    if relu {
+                        want = burn::tensor::activation::relu(want);
+                    }
+                    assert_close(&what, fused.clone(), want);
+                    // The lab's own steps: the same bits (no conv bias
+                    // before a norm, as the lab's layers build them).
+                    if !(bias && norm.is_some()) {
+                        let mut steps = match norm {
+                            Some(bn) => batch_norm_act(bn, y.clone(), relu && join.is_none()),
+                            None if relu && join.is_none() => burn::tensor::activation::relu(y.clone()),
+                            None => y.clone(),
+                        };
+                        if let Some(r) = join {
+                            steps = steps + r.clone();
+                            if relu {
+                                steps = burn::tensor::activation::relu(steps);
+                            }
+                        }
+                        assert_eq!(fused.into_data(), steps.into_data(), "{what}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_fused_evaluation_pass_is_refused_in_training_and_differentiates_there() {
+    let device = Device::flex().autodiff();
+    let mut rng = Rng::new(16);
+    let layer = conv_layer(3, 4, 3, 1, 1, false, &mut rng, &device);
+    let x = random([2, 3, 5, 5], &mut rng, &device);
+    assert!(conv_eval(&layer, None, &x, None, true).is_none(), "a training device composes the steps");
+    // The operation itself on the autodiff device: burn's differentiable
+    // steps, gradients included.
+    let (scale, shift, residual) =
+        (random([4], &mut rng, &device), random([4], &mut rng, &device), random([2, 4, 5, 5], &mut rng, &device));
+    let (x1, w1) = (x.clone().require_grad(), layer.weight.val().detach().require_grad());
+    let y1: Tensor<4> = Tensor::from_dispatch(<Dispatch as LabKernels>::lab_conv2d_affine_add(
+        x1.clone().into_dispatch(),
+        w1.clone().into_dispatch(),
+        scale.clone().into_dispatch(),
+        shift.clone().into_dispatch(),
+        residual.clone().into_dispatch(),
+        1,
+        1,
+        1,
+        1,
+        true,
+    ));
+    let g1 = (y1.clone() * y1.clone()).sum().backward();
+    let (x2, w2) = (x.clone().require_grad(), layer.weight.val().detach().require_grad());
+    let z = burn_conv2d(x2.clone(), w2.clone(), None, ConvOptions::new([1, 1], [1, 1], [1, 1], 1));
+    let y2 = burn::tensor::activation::relu(z * scale.reshape([1, 4, 1, 1]) + shift.reshape([1, 4, 1, 1]) + residual);
+    let g2 = (y2.clone() * y2.clone()).sum().backward();
+    assert_close("affine join", y1, y2);
+    assert_close("affine join: input gradient", x1.grad(&g1).unwrap(), x2.grad(&g2).unwrap());
+    assert_close("affine join: weight gradient", w1.grad(&g1).unwrap(), w2.grad(&g2).unwrap());
+}
