@@ -224,13 +224,23 @@ fn direction(theta: &[Tensor1], rng: &mut Rng) -> Vec<Option<Vec<f32>>> {
         .collect()
 }
 
-/// The subset as ready tensors: `(images, labels, size)` batches.
-fn subset_batches(data: &Dataset, subset: usize, seed: u64, device: &Device) -> Vec<(Tensor<4>, Tensor<1, Int>, usize)> {
+/// Images per forward pass on the grid. The grid's BN uses running
+/// statistics, so the size changes nothing but the speed: 50 images keep a
+/// layer's output in the core's cache (9 % faster than 250 on resnet-20).
+const GRID_BATCH: usize = 50;
+
+/// Images per forward pass on the line, whose BN normalises with each
+/// batch's own statistics.
+const LINE_BATCH: usize = 250;
+
+/// The subset as ready tensors: `(images, labels, size)` batches of
+/// `batch` images.
+fn subset_batches(data: &Dataset, subset: usize, seed: u64, batch: usize, device: &Device) -> Vec<(Tensor<4>, Tensor<1, Int>, usize)> {
     let mut indices = BatchOrder::new(seed, data.train.len()).next_epoch();
     indices.truncate(subset);
     indices.sort_unstable();
     indices
-        .chunks(250)
+        .chunks(batch)
         .map(|chunk| {
             let b = data.batch(&data.train, chunk, None);
             let x = Tensor::<4>::from_data(TensorData::new(b.images, [b.size, data.channels, data.height, data.width]), device);
@@ -358,7 +368,7 @@ pub fn landscape(
     let mut rng = Rng::stream(options.seed, "landscape");
     let delta = direction(&theta, &mut rng);
     let eta = direction(&theta, &mut rng);
-    let batches = subset_batches(data, options.subset, options.seed, device);
+    let batches = subset_batches(data, options.subset, options.seed, GRID_BATCH, device);
     let alphas = linspace(-1.0, 1.0, options.grid);
     let betas = alphas.clone();
     let line_points = if initial.is_some() { options.line_points } else { 0 };
@@ -390,7 +400,7 @@ pub fn landscape(
         if theta0.len() != theta.len() || theta0.iter().zip(&theta).any(|(a, b)| a.values.len() != b.values.len()) {
             return Err(AnalysisError::Failed("the initial network does not match the trained one".into()));
         }
-        let line_batches = subset_batches(data, options.subset, options.seed, line_device);
+        let line_batches = subset_batches(data, options.subset, options.seed, LINE_BATCH, line_device);
         let ts = linspace(0.0, 1.0, line_points);
         let point = |p: usize| -> Result<f64, AnalysisError> {
             let t = ts[p];

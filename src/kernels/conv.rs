@@ -170,6 +170,19 @@ vectorized! {
     }
 }
 
+/// One image's output (`C_out` channels of `plane` values) through the
+/// epilogue; `residual` is this image's part of it.
+pub(super) fn finish_image(out: &mut [f32], plane: usize, epilogue: &Epilogue, residual: Option<&[f32]>) {
+    if epilogue.is_identity() {
+        return;
+    }
+    for (o, z) in out.chunks_exact_mut(plane).enumerate() {
+        let scale = epilogue.scale.map(|s| s[o]);
+        let shift = epilogue.shift.map_or(0.0, |s| s[o]);
+        finish_channel(z, scale, shift, residual.map(|r| &r[o * plane..(o + 1) * plane]), epilogue.relu);
+    }
+}
+
 /// The convolution of `x` (`[N, C_in, H, W]`) with `weight`
 /// (`[C_out, C_in, k_h, k_w]`), plus `bias` (`[C_out]`) when given:
 /// `[N, C_out, H_out, W_out]`.
@@ -177,8 +190,34 @@ pub fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>
     forward_fused(g, x, weight, &Epilogue { shift: bias, ..Epilogue::default() })
 }
 
+/// How a forward convolution meets the matrix multiply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// The patch matrix of each image ([`super::unfold`]).
+    Patches,
+    /// Shifted copies of the padded image ([`super::shifted`]; stride 1).
+    Shifted,
+}
+
+impl Method {
+    /// The method for this convolution: shifted copies at stride 1 (about
+    /// 15 % faster on resnet-20's evaluation, 5 % on its training step),
+    /// unless the environment variable `DEPTHLAB_CONV_PATCHES` is set, to
+    /// compare the two.
+    pub fn best(g: &ConvGeometry) -> Method {
+        static PATCHES: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        let patches = *PATCHES.get_or_init(|| std::env::var_os("DEPTHLAB_CONV_PATCHES").is_some());
+        if super::shifted::applies(g) && !patches { Method::Shifted } else { Method::Patches }
+    }
+}
+
 /// [`forward`] with an [`Epilogue`] applied to each image's output.
 pub fn forward_fused(g: &ConvGeometry, x: &[f32], weight: &[f32], epilogue: &Epilogue) -> Vec<f32> {
+    forward_with(g, x, weight, epilogue, Method::best(g))
+}
+
+/// [`forward_fused`] by the given method.
+pub fn forward_with(g: &ConvGeometry, x: &[f32], weight: &[f32], epilogue: &Epilogue, method: Method) -> Vec<f32> {
     let len = g.batch * g.out_image();
     check_lengths(g, x.len(), weight.len(), len);
     for per_channel in [epilogue.scale, epilogue.shift].into_iter().flatten() {
@@ -186,6 +225,16 @@ pub fn forward_fused(g: &ConvGeometry, x: &[f32], weight: &[f32], epilogue: &Epi
     }
     if let Some(r) = epilogue.residual {
         assert_eq!(r.len(), len, "residual length does not match {g:?}");
+    }
+    if method == Method::Shifted && super::shifted::applies(g) {
+        let grouped = super::shifted::regroup(g, weight);
+        let image = |n: usize, out: &mut [MaybeUninit<f32>]| {
+            let input = &x[n * g.in_image()..(n + 1) * g.in_image()];
+            let residual = epilogue.residual.map(|r| &r[n * g.out_image()..(n + 1) * g.out_image()]);
+            super::shifted::Scratch::with(|s| super::shifted::forward_image(g, input, &grouped, out, epilogue, residual, s));
+        };
+        // SAFETY: each image's call writes its whole C_out × P output.
+        return unsafe { par_filled(len, g.out_image(), image) };
     }
     let (k, p) = (g.patch_len(), g.out_plane());
     // Computed as yᵀ = colᵀ · Wᵀ (P × C_out): the orientation measured
@@ -195,17 +244,9 @@ pub fn forward_fused(g: &ConvGeometry, x: &[f32], weight: &[f32], epilogue: &Epi
     let image = |n: usize, out: &mut [MaybeUninit<f32>]| {
         let input = &x[n * g.in_image()..(n + 1) * g.in_image()];
         Patches::with(|scratch| matmul_uninit(out, (1, p), View::col_major(scratch.of(g, input), p, k), wt));
-        if epilogue.is_identity() {
-            return;
-        }
-        // SAFETY: the multiply wrote all of `out` (C_out × P).
-        let out = unsafe { assume_written(out) };
         let residual = epilogue.residual.map(|r| &r[n * g.out_image()..(n + 1) * g.out_image()]);
-        for (o, z) in out.chunks_exact_mut(p).enumerate() {
-            let scale = epilogue.scale.map(|s| s[o]);
-            let shift = epilogue.shift.map_or(0.0, |s| s[o]);
-            finish_channel(z, scale, shift, residual.map(|r| &r[o * p..(o + 1) * p]), epilogue.relu);
-        }
+        // SAFETY: the multiply wrote all of `out` (C_out × P).
+        finish_image(unsafe { assume_written(out) }, p, epilogue, residual);
     };
     // SAFETY: each image's multiply writes its whole C_out × P output.
     unsafe { par_filled(len, g.out_image(), image) }
@@ -480,6 +521,44 @@ mod tests {
             pool.install(|| backward_weight(&g, &x, &dy, true))
         };
         assert_eq!(run(1), run(3));
+    }
+
+    #[test]
+    fn both_methods_match_the_definition() {
+        for (t, g) in geometries().iter().enumerate() {
+            let x = values(g.batch * g.in_image(), 40 + t as u32);
+            let w = values(g.weight_len(), 140 + t as u32);
+            let b = values(g.out_channels, 240 + t as u32);
+            let want = naive_forward(g, &x, &w, Some(&b));
+            for method in [Method::Patches, Method::Shifted] {
+                let got = forward_with(g, &x, &w, &Epilogue { shift: Some(&b), ..Epilogue::default() }, method);
+                for (a, e) in got.iter().zip(&want) {
+                    assert!((a - e).abs() <= 1e-5 * (1.0 + e.abs()), "{g:?} {method:?}: {a} vs {e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_shifted_copies_are_rebuilt_when_their_buffers_are_reused() {
+        for g in geometries().iter().filter(|g| super::super::shifted::applies(g)) {
+            let g = ConvGeometry { batch: 1, ..*g };
+            let x = values(g.in_image(), 17);
+            let w = values(g.weight_len(), 18);
+            let want = naive_forward(&g, &x, &w, None);
+            let big = ConvGeometry { in_height: g.in_height + 3, in_width: g.in_width + 2, ..g };
+            // On one thread, so that every call uses the same scratch space.
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("a thread pool");
+            let (first, again) = pool.install(|| {
+                let first = forward_with(&g, &x, &w, &Epilogue::default(), Method::Shifted);
+                let _ = forward_with(&big, &values(big.in_image(), 7), &values(big.weight_len(), 8), &Epilogue::default(), Method::Shifted);
+                (first, forward_with(&g, &x, &w, &Epilogue::default(), Method::Shifted))
+            });
+            assert_eq!(first, again, "{g:?} after a larger image");
+            for (a, e) in first.iter().zip(&want) {
+                assert!((a - e).abs() <= 1e-5 * (1.0 + e.abs()), "{g:?}: {a} vs {e}");
+            }
+        }
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod batchnorm;
 pub mod conv;
 mod gemm;
 pub mod reduce;
+pub mod shifted;
 mod simd;
 pub mod unfold;
 

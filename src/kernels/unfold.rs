@@ -61,7 +61,7 @@ pub fn unfold(g: &ConvGeometry, image: &[f32], col: &mut [f32]) {
 /// for each one cost more than the copy (the unfold was a third of a
 /// training step that way).
 #[inline(always)]
-fn copy_row(dst: &mut [f32], src: &[f32]) {
+pub(super) fn copy_row(dst: &mut [f32], src: &[f32]) {
     let n = dst.len().min(src.len());
     let mut k = 0;
     while k + 16 <= n {

@@ -73,11 +73,10 @@ pub struct ResidualOptions {
 }
 
 /// Every `stride`-th row and column of `x` (option A's subsampling): a
-/// strided view on the plain CPU backend, a 1×1 max pool (which has a
-/// gradient everywhere) elsewhere.
-fn subsample(x: &Tensor<4>, stride: usize) -> Tensor<4> {
-    let device = x.device();
-    if cpu_ops::uses_lab_kernels(&device) && !device.is_autodiff() {
+/// stepped slice on the CPU backend (a view; its gradient is scattered
+/// back by a stepped slice assignment), a 1×1 max pool elsewhere.
+pub(super) fn subsample(x: &Tensor<4>, stride: usize) -> Tensor<4> {
+    if cpu_ops::uses_lab_kernels(&x.device()) {
         let every = burn::tensor::Slice::new(0, None, stride as isize);
         return x.clone().slice([burn::tensor::Slice::full(), burn::tensor::Slice::full(), every, every]);
     }

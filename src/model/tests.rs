@@ -445,3 +445,22 @@ fn gradient_norms_do_not_underflow() {
     assert!((combine_norms(&[3e-25, 4e-25]) / 5e-25 - 1.0).abs() < 1e-6);
     assert_eq!(combine_norms(&[]), 0.0);
 }
+
+#[test]
+fn option_a_subsampling_takes_every_other_pixel_and_routes_its_gradient_back() {
+    use burn::tensor::module::max_pool2d;
+    use burn::tensor::ops::MaxPoolOptions;
+    for device in [Device::flex(), Device::flex().autodiff()] {
+        let x = input(2, Shape::map(3, 7, 6), 4, &device);
+        let pool = |x: Tensor<4>| max_pool2d(x, MaxPoolOptions::new([1, 1]).with_stride([2, 2]));
+        assert_eq!(to_vec(residual::subsample(&x, 2)), to_vec(pool(x.clone())), "forward on {device:?}");
+        assert_eq!(residual::subsample(&x, 2).dims(), [2, 3, 4, 3]);
+        if device.is_autodiff() {
+            let weights = input(2, Shape::map(3, 4, 3), 5, &device);
+            let (x1, x2) = (x.clone().require_grad(), x.clone().require_grad());
+            let g1 = (residual::subsample(&x1, 2) * weights.clone()).sum().backward();
+            let g2 = (pool(x2.clone()) * weights).sum().backward();
+            assert_eq!(to_vec(x1.grad(&g1).unwrap()), to_vec(x2.grad(&g2).unwrap()), "gradient");
+        }
+    }
+}
