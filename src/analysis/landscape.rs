@@ -32,7 +32,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
 use serde::Serialize;
 
-use super::{AnalysisError, Progress};
+use super::{AnalysisError, Progress, Share, in_parallel};
 use crate::data::{BatchOrder, Dataset};
 use crate::model::{Ctx, Network};
 use crate::util::rng::Rng;
@@ -263,72 +263,6 @@ fn mean_loss(net: &Network, batches: &[(Tensor<4>, Tensor<1, Int>, usize)], devi
         Tensor::cat(parts, 0).detach().try_into_vec_as::<f32>().map_err(|e| AnalysisError::Failed(format!("reading losses: {e:?}")))?;
     let total: usize = batches.iter().map(|b| b.2).sum();
     Ok(sums.iter().map(|&s| f64::from(s)).sum::<f64>() / total.max(1) as f64)
-}
-
-/// A stretch of an analysis's progress: `count` points starting at
-/// `start` of `total` steps, each worth `cost` steps.
-struct Share<'a, 'p> {
-    progress: &'a Progress<'p>,
-    start: usize,
-    cost: usize,
-    total: usize,
-}
-
-/// `point(0) … point(count − 1)`, evaluated on as many worker threads as
-/// the current thread pool has, each computing its points alone (a pool of
-/// one thread): a point's forward passes are too small to keep two cores
-/// busy in step (measured on resnet-20: 0.72 s a point this way against
-/// 0.89 s with both cores on each point), and a point's value does not
-/// depend on which worker computed it. Progress is reported and the cancel
-/// flag checked as points finish; a failure or a cancel stops every worker
-/// at its next point.
-fn in_parallel(
-    count: usize,
-    point: &(dyn Fn(usize) -> Result<f64, AnalysisError> + Sync),
-    share: &Share,
-) -> Result<Vec<f64>, AnalysisError> {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    let workers = rayon::current_num_threads().clamp(1, count.max(1));
-    let next = AtomicUsize::new(0);
-    let stop = AtomicBool::new(false);
-    let cancel = share.progress.cancel;
-    let (send, receive) = std::sync::mpsc::channel::<(usize, Result<f64, AnalysisError>)>();
-    let mut values = vec![f64::NAN; count];
-    std::thread::scope(|scope| -> Result<(), AnalysisError> {
-        for w in 0..workers {
-            let send = send.clone();
-            let (next, stop) = (&next, &stop);
-            let work = move || {
-                while !stop.load(Ordering::Relaxed) && !cancel.load(Ordering::Relaxed) {
-                    let p = next.fetch_add(1, Ordering::Relaxed);
-                    if p >= count || send.send((p, point(p))).is_err() {
-                        break;
-                    }
-                }
-            };
-            std::thread::Builder::new()
-                .name(format!("landscape-{w}"))
-                .spawn_scoped(scope, move || match crate::util::threads::pool(Some(1), "landscape-point") {
-                    Ok(pool) => pool.install(work),
-                    Err(_) => work(),
-                })
-                .map_err(|e| AnalysisError::Failed(format!("cannot start a worker thread: {e}")))?;
-        }
-        drop(send);
-        let mut collect = || -> Result<(), AnalysisError> {
-            share.progress.step(share.start, share.total)?;
-            for (done, (p, value)) in receive.iter().enumerate() {
-                values[p] = value?;
-                share.progress.step(share.start + share.cost * (done + 1), share.total)?;
-            }
-            Ok(())
-        };
-        let result = collect();
-        // Stops the workers at their next point after a failure or a cancel.
-        stop.store(true, Ordering::Relaxed);
-        result
-    })?;
-    Ok(values)
 }
 
 /// Checks the settings against the data: a clear refusal for a zero or

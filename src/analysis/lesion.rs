@@ -19,7 +19,7 @@
 use burn::prelude::*;
 use serde::Serialize;
 
-use super::{AnalysisError, Progress, mean_std, median};
+use super::{AnalysisError, Progress, Share, in_parallel, mean_std, median};
 use crate::arch::Shape;
 use crate::data::Dataset;
 use crate::model::{Block, Ctx, Network};
@@ -155,39 +155,43 @@ pub fn lesion(
     let removable: Vec<usize> = list.iter().filter(|(_, r)| r.is_ok()).map(|(i, _)| *i).collect();
     let m = removable.len();
     let draws_for = |k: usize| if k == m { 1 } else { options.draws };
-    let total = 1 + m + (1..=m).map(draws_for).sum::<usize>();
-    let mut done = 0;
-    progress.step(done, total)?;
-    let baseline = test_error(net, &data, device, Vec::new());
-    done += 1;
-    let mut blocks = Vec::new();
-    for (i, verdict) in &list {
-        let name = net.meta.instances[*i].name.clone();
-        let (test_error, skipped) = match verdict {
-            Ok(()) => {
-                progress.step(done, total)?;
-                done += 1;
-                (Some(test_error(net, &data, device, vec![*i])), None)
-            }
-            Err(reason) => (None, Some(reason.clone())),
-        };
-        blocks.push(BlockLesion { index: i + 1, name, test_error, skipped });
-    }
+    // Every network to evaluate, as the blocks it lacks: none, each block
+    // alone, then the random draws of k blocks (drawn here, in order, so
+    // the draws do not depend on the threads).
+    let mut removals: Vec<Vec<usize>> = vec![Vec::new()];
+    removals.extend(removable.iter().map(|&i| vec![i]));
     let mut rng = Rng::stream(options.seed, "lesion");
-    let mut random = Vec::new();
     for k in 1..=m {
-        let mut errors = Vec::new();
         for _ in 0..draws_for(k) {
-            progress.step(done, total)?;
-            done += 1;
             let mut order = removable.clone();
             rng.shuffle(&mut order);
             order.truncate(k);
-            errors.push(test_error(net, &data, device, order));
+            removals.push(order);
         }
-        let (mean, std) = mean_std(&errors);
-        random.push(RandomLesion { k, mean, std, draws: errors.len() });
     }
+    let total = removals.len();
+    let point = |p: usize| -> Result<f64, AnalysisError> { Ok(test_error(net, &data, device, removals[p].clone())) };
+    let errors = in_parallel(total, &point, &Share { progress, start: 0, cost: 1, total })?;
+    let baseline = errors[0];
+    let mut singles = errors[1..=m].iter();
+    let blocks = list
+        .iter()
+        .map(|(i, verdict)| {
+            let name = net.meta.instances[*i].name.clone();
+            match verdict {
+                Ok(()) => BlockLesion { index: i + 1, name, test_error: singles.next().copied(), skipped: None },
+                Err(reason) => BlockLesion { index: i + 1, name, test_error: None, skipped: Some(reason.clone()) },
+            }
+        })
+        .collect();
+    let mut drawn = errors[1 + m..].iter();
+    let random = (1..=m)
+        .map(|k| {
+            let errors: Vec<f64> = drawn.by_ref().take(draws_for(k)).copied().collect();
+            let (mean, std) = mean_std(&errors);
+            RandomLesion { k, mean, std, draws: errors.len() }
+        })
+        .collect();
     progress.step(total, total)?;
     Ok(LesionReport { arch: String::new(), test_examples: data.test.len(), baseline_test_error: baseline, blocks, random })
 }
