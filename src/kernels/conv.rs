@@ -152,6 +152,12 @@ impl Epilogue<'_> {
     fn is_identity(&self) -> bool {
         self.scale.is_none() && self.shift.is_none() && self.residual.is_none() && !self.relu
     }
+
+    /// The epilogue of image `n` of the batch, whose images have `len`
+    /// output values each: the residual cut to that image.
+    pub(super) fn for_image(&self, n: usize, len: usize) -> Self {
+        Epilogue { residual: self.residual.map(|r| &r[n * len..(n + 1) * len]), ..*self }
+    }
 }
 
 vectorized! {
@@ -171,15 +177,15 @@ vectorized! {
 }
 
 /// One image's output (`C_out` channels of `plane` values) through the
-/// epilogue; `residual` is this image's part of it.
-pub(super) fn finish_image(out: &mut [f32], plane: usize, epilogue: &Epilogue, residual: Option<&[f32]>) {
+/// epilogue of that image ([`Epilogue::for_image`]).
+pub(super) fn finish_image(out: &mut [f32], plane: usize, epilogue: &Epilogue) {
     if epilogue.is_identity() {
         return;
     }
     for (o, z) in out.chunks_exact_mut(plane).enumerate() {
         let scale = epilogue.scale.map(|s| s[o]);
         let shift = epilogue.shift.map_or(0.0, |s| s[o]);
-        finish_channel(z, scale, shift, residual.map(|r| &r[o * plane..(o + 1) * plane]), epilogue.relu);
+        finish_channel(z, scale, shift, epilogue.residual.map(|r| &r[o * plane..(o + 1) * plane]), epilogue.relu);
     }
 }
 
@@ -230,8 +236,8 @@ pub fn forward_with(g: &ConvGeometry, x: &[f32], weight: &[f32], epilogue: &Epil
         let grouped = super::shifted::regroup(g, weight);
         let image = |n: usize, out: &mut [MaybeUninit<f32>]| {
             let input = &x[n * g.in_image()..(n + 1) * g.in_image()];
-            let residual = epilogue.residual.map(|r| &r[n * g.out_image()..(n + 1) * g.out_image()]);
-            super::shifted::Scratch::with(|s| super::shifted::forward_image(g, input, &grouped, out, epilogue, residual, s));
+            let epilogue = epilogue.for_image(n, g.out_image());
+            Patches::with(|s| super::shifted::forward_image(g, input, &grouped, out, &epilogue, s));
         };
         // SAFETY: each image's call writes its whole C_out × P output.
         return unsafe { par_filled(len, g.out_image(), image) };
@@ -244,9 +250,8 @@ pub fn forward_with(g: &ConvGeometry, x: &[f32], weight: &[f32], epilogue: &Epil
     let image = |n: usize, out: &mut [MaybeUninit<f32>]| {
         let input = &x[n * g.in_image()..(n + 1) * g.in_image()];
         Patches::with(|scratch| matmul_uninit(out, (1, p), View::col_major(scratch.of(g, input), p, k), wt));
-        let residual = epilogue.residual.map(|r| &r[n * g.out_image()..(n + 1) * g.out_image()]);
         // SAFETY: the multiply wrote all of `out` (C_out × P).
-        finish_image(unsafe { assume_written(out) }, p, epilogue, residual);
+        finish_image(unsafe { assume_written(out) }, p, &epilogue.for_image(n, g.out_image()));
     };
     // SAFETY: each image's multiply writes its whole C_out × P output.
     unsafe { par_filled(len, g.out_image(), image) }

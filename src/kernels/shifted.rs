@@ -20,6 +20,7 @@ use std::mem::MaybeUninit;
 use super::conv::{ConvGeometry, Epilogue};
 use super::gemm::{View, matmul};
 use super::simd::vectorized;
+use super::unfold::Patches;
 
 /// Output positions are computed in multiples of this (the AVX-512 `f32`
 /// width the `gemm` crate packs to).
@@ -60,32 +61,6 @@ pub fn regroup(g: &ConvGeometry, weight: &[f32]) -> Vec<f32> {
         }
     }
     out
-}
-
-/// A thread's scratch space, kept between calls.
-#[derive(Default)]
-pub struct Scratch {
-    shifted: Vec<f32>,
-    wide: Vec<f32>,
-}
-
-thread_local! {
-    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
-}
-
-impl Scratch {
-    /// Runs `f` with this thread's scratch space (`f` must not start
-    /// parallel work that could land back on this thread).
-    pub fn with<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
-        SCRATCH.with(|s| f(&mut s.borrow_mut()))
-    }
-}
-
-fn grow(v: &mut Vec<f32>, len: usize) -> &mut [f32] {
-    if v.len() < len {
-        v.resize(len, 0.0);
-    }
-    &mut v[..len]
 }
 
 vectorized! {
@@ -144,15 +119,14 @@ vectorized! {
 
 /// The convolution of one image `[C_in, H, W]` with the weights regrouped
 /// by [`regroup`], into `out` (`[C_out, H_out, W_out]`, every element
-/// written), through the epilogue; `residual` is this image's part of it.
+/// written), through this image's epilogue ([`Epilogue::for_image`]).
 pub fn forward_image(
     g: &ConvGeometry,
     image: &[f32],
     grouped: &[f32],
     out: &mut [MaybeUninit<f32>],
     epilogue: &Epilogue,
-    residual: Option<&[f32]>,
-    scratch: &mut Scratch,
+    scratch: &mut Patches,
 ) {
     debug_assert!(applies(g));
     let (kh, kw, cin, cout) = (g.kernel[0], g.kernel[1], g.in_channels, g.out_channels);
@@ -162,10 +136,9 @@ pub fn forward_image(
     let rows = cin * kw;
     // The last rows of the products read up to `ROUND` values past the
     // copies (into positions that are dropped): kept zero.
-    let shifted = grow(&mut scratch.shifted, rows * plane + ROUND);
+    let (shifted, wide) = scratch.buffers(rows * plane + ROUND, m * cout);
     shifted[rows * plane..].fill(0.0);
     fill_shifted(g, image, &mut shifted[..rows * plane]);
-    let wide = grow(&mut scratch.wide, m * cout);
     for i in 0..kh {
         let lhs = View { data: &shifted[i * wp..], rows: m, cols: rows, row_stride: 1, col_stride: plane };
         let rhs = View::col_major(&grouped[i * rows * cout..(i + 1) * rows * cout], rows, cout);
@@ -176,5 +149,5 @@ pub fn forward_image(
         narrow(dst, &wide[o * m..], wp, wo);
     }
     // SAFETY: the copies above wrote every element of `out`.
-    super::conv::finish_image(unsafe { super::assume_written(out) }, p, epilogue, residual);
+    super::conv::finish_image(unsafe { super::assume_written(out) }, p, epilogue);
 }

@@ -86,9 +86,9 @@ pub(super) fn copy_row(dst: &mut [f32], src: &[f32]) {
     }
 }
 
-/// A thread's scratch space for unfolding images, kept between calls (one
-/// per compute thread), so that the buffers are neither allocated nor
-/// cleared for every image.
+/// A thread's scratch space for unfolding images and for the shifted copies
+/// of [`super::shifted`], kept between calls (one per compute thread), so
+/// that the buffers are neither allocated nor cleared for every image.
 #[derive(Default)]
 pub struct Patches {
     col: Vec<f32>,
@@ -137,6 +137,19 @@ impl Patches {
             self.col.resize(len, 0.0);
         }
         &mut self.col[..len]
+    }
+
+    /// Two buffers of `first` and `second` floats with no particular
+    /// contents (for [`super::shifted`]: the shifted copies and the output
+    /// on the padded width).
+    pub(super) fn buffers(&mut self, first: usize, second: usize) -> (&mut [f32], &mut [f32]) {
+        if self.padded.len() < first {
+            self.padded.resize(first, 0.0);
+        }
+        if self.col.len() < second {
+            self.col.resize(second, 0.0);
+        }
+        (&mut self.padded[..first], &mut self.col[..second])
     }
 }
 

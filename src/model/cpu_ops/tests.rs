@@ -52,12 +52,7 @@ fn convolution_matches_burn_forward_and_gradients() {
     for (n, cin, h, w, cout, k, s, p, bias) in CONVS {
         let what = format!("conv {n}x{cin}x{h}x{w} -> {cout}, {k}x{k} stride {s} pad {p} bias {bias}");
         let x = random([n, cin, h, w], &mut rng, &device);
-        let mut layer = Conv2dConfig::new([cin, cout], [k, k])
-            .with_stride([s, s])
-            .with_padding(burn::nn::PaddingConfig2d::Explicit(p, p, p, p))
-            .with_bias(bias)
-            .init(&device);
-        layer.weight = burn::module::Param::from_tensor(random([cout, cin, k, k], &mut rng, &device));
+        let layer = conv_layer((cin, cout, k, s, p, bias), &mut rng, &device);
         let options = ConvOptions::new([s, s], [p, p], [1, 1], 1);
         let lab = conv2d(&layer, x.clone().require_grad());
         let ho = (h + 2 * p - k) / s + 1;
@@ -176,8 +171,9 @@ fn batch_norm_in_evaluation_matches_burn() {
     assert_close("eval bn + relu", batch_norm_act(&bn, x.clone(), true), burn::tensor::activation::relu(bn.forward(x)));
 }
 
-/// A conv layer of the shapes in [`CONVS`] with random weights (and bias).
-fn conv_layer(cin: usize, cout: usize, k: usize, s: usize, p: usize, bias: bool, rng: &mut Rng, device: &Device) -> Conv2d {
+/// A conv layer `(in, out, kernel, stride, padding, bias)` as in [`CONVS`],
+/// with random weights (and bias).
+fn conv_layer((cin, cout, k, s, p, bias): (usize, usize, usize, usize, usize, bool), rng: &mut Rng, device: &Device) -> Conv2d {
     let mut layer = Conv2dConfig::new([cin, cout], [k, k])
         .with_stride([s, s])
         .with_padding(burn::nn::PaddingConfig2d::Explicit(p, p, p, p))
@@ -203,7 +199,7 @@ fn the_fused_evaluation_pass_equals_its_steps() {
     let device = Device::flex();
     let mut rng = Rng::new(15);
     for (n, cin, h, w, cout, k, s, p, bias) in CONVS {
-        let layer = conv_layer(cin, cout, k, s, p, bias, &mut rng, &device);
+        let layer = conv_layer((cin, cout, k, s, p, bias), &mut rng, &device);
         let bn = eval_norm(cout, &mut rng, &device);
         let x = random([n, cin, h, w], &mut rng, &device);
         let y = conv2d(&layer, x.clone());
@@ -255,7 +251,7 @@ fn the_fused_evaluation_pass_equals_its_steps() {
 fn the_fused_evaluation_pass_is_refused_in_training_and_differentiates_there() {
     let device = Device::flex().autodiff();
     let mut rng = Rng::new(16);
-    let layer = conv_layer(3, 4, 3, 1, 1, false, &mut rng, &device);
+    let layer = conv_layer((3, 4, 3, 1, 1, false), &mut rng, &device);
     let x = random([2, 3, 5, 5], &mut rng, &device);
     assert!(conv_eval(&layer, None, &x, None, true).is_none(), "a training device composes the steps");
     // The operation itself on the autodiff device: burn's differentiable
