@@ -274,6 +274,7 @@ fn every_reproduction_regenerates_its_figure_and_numbers() {
         ("lesion", "lesion.csv"),
         ("paths", "paths.csv"),
         ("landscape", "interpolation.csv"),
+        ("thousand-layers", "curves.csv"),
     ] {
         let folder = dir.path().join(name);
         let png = std::fs::read(folder.join("figure.png")).unwrap_or_else(|e| panic!("{name}: figure.png: {e}"));
@@ -291,6 +292,76 @@ fn every_reproduction_regenerates_its_figure_and_numbers() {
     let row = glorot.lines().find(|l| l.starts_with("| tanh standard")).unwrap();
     let first: f64 = row.split('|').nth(2).unwrap().trim().parse().unwrap();
     assert!((first - 1.0 / 3f64.sqrt()).abs() < 0.02, "{row}");
+}
+
+/// `--residual-init`: where it applies, what it adds, and the clear
+/// refusals (no residual block, Fixup with batch norm or pre-activation,
+/// an unknown name).
+#[test]
+fn residual_init_is_a_flag_with_clear_refusals() {
+    let params = |args: &[&str]| {
+        let output = depthlab(args);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let v: Value = serde_json::from_str(&stdout(&output)).unwrap();
+        v["params"].as_u64().unwrap()
+    };
+    let base = params(&["inspect", "resnet-20", "--json"]);
+    assert_eq!(params(&["inspect", "resnet-20", "--json", "--residual-init", "zero"]), base);
+    // SkipInit: one α per residual block.
+    assert_eq!(params(&["inspect", "resnet-20", "--json", "--residual-init", "skipinit"]), base + 9);
+    // Fixup: 5 scalars per block instead of the branch convolutions' biases.
+    let plain_no_bn = params(&["inspect", "resnet-20", "--json", "--norm", "none"]);
+    let fixup = params(&["inspect", "resnet-20", "--json", "--norm", "none", "--residual-init", "fixup"]);
+    assert_eq!(fixup, plain_no_bn + 9 * 5 - (16 * 2 * 3 + 32 * 2 * 3 + 64 * 2 * 3));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let train = |extra: &[&str]| {
+        let mut args = vec!["train", "--data", "digits", "--backend", "cpu", "--max-steps", "2", "--out", out.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        depthlab(&args)
+    };
+    common::assert_refused(&train(&["--arch", "plain-8", "--residual-init", "zero"]), 2, &["--residual-init zero", "no residual block"]);
+    common::assert_refused(&train(&["--arch", "resnet-8", "--residual-init", "fixup"]), 2, &["Fixup", "--norm none"]);
+    common::assert_refused(
+        &train(&["--arch", "preact-resnet-8", "--norm", "none", "--residual-init", "fixup"]),
+        2,
+        &["post-activation", "skipinit"],
+    );
+    common::assert_refused(&train(&["--arch", "resnet-8", "--residual-init", "ones"]), 2, &["default, zero, skipinit or fixup"]);
+    assert!(!out.exists(), "nothing is written for a refused run");
+    // Accepted: the run folder's arch.json carries the field on every residual block.
+    let output = train(&["--arch", "resnet-8", "--residual-init", "skipinit"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let arch: Value = serde_json::from_str(&std::fs::read_to_string(out.join("arch.json")).unwrap()).unwrap();
+    let residual: Vec<&Value> = arch["blocks"].as_array().unwrap().iter().filter(|b| b["kind"] == "residual").collect();
+    assert!(!residual.is_empty() && residual.iter().all(|b| b["residual_init"] == "skipinit"), "{arch}");
+}
+
+/// A run that diverges ends as `diverged`, exits 3 and says what to try.
+#[test]
+fn a_diverged_run_exits_3_and_says_what_to_try() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let output = depthlab(&[
+        "train",
+        "--arch",
+        "resnet-8",
+        "--data",
+        "digits",
+        "--backend",
+        "cpu",
+        "--norm",
+        "none",
+        "--lr",
+        "10",
+        "--max-steps",
+        "40",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    common::assert_refused(&output, 3, &["diverged", "lower learning rate", "residual init"]);
+    let folder = RunFolder::open(&run).unwrap();
+    assert_eq!(folder.summary.unwrap().status, RunStatus::Diverged);
 }
 
 #[test]

@@ -19,6 +19,8 @@ const TOLERANCE: f64 = 1e-4;
 const MIXED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/export_mixed.json");
 /// Residual branches of 1 and 3 layers, conv and dense.
 const BRANCHES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/export_branches.json");
+/// Residual branches started at zero: zero-γ, SkipInit and Fixup blocks.
+const INITS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/export_inits.json");
 const MODULES: &str = "import torch, numpy, PIL, safetensors";
 
 /// The Python that runs the exported code, with its packages checked.
@@ -119,6 +121,7 @@ fn every_family_exported_to_pytorch_predicts_what_the_lab_predicts() {
         "densenet-bc-10",
         MIXED,
         BRANCHES,
+        INITS,
     ];
     let mut max_difference: f64 = 0.0;
     for (i, arch) in archs.iter().enumerate() {
@@ -129,7 +132,7 @@ fn every_family_exported_to_pytorch_predicts_what_the_lab_predicts() {
         // The mixed network (options A, B, C, both carries, …) and the one
         // of branch lengths see every image; each family one of them.
         let chosen: Vec<&PathBuf> =
-            if *arch == MIXED || *arch == BRANCHES { images.iter().collect() } else { vec![&images[i % images.len()]] };
+            if [MIXED, BRANCHES, INITS].contains(arch) { images.iter().collect() } else { vec![&images[i % images.len()]] };
         for image in chosen {
             let difference = compare(&python, &run, &out, image);
             eprintln!("{arch}: {}: max probability difference {difference:.2e}", image.file_name().unwrap().to_string_lossy());

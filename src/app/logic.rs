@@ -69,10 +69,11 @@ impl DepthLabApp {
                         ),
                         None => format!("{} ended", view.name),
                     };
-                    let failed = view.status == RunStatus::Failed;
                     let reason = view.summary.as_ref().and_then(|s| s.reason.clone());
-                    if failed {
+                    if view.status == RunStatus::Failed {
                         self.error(format!("{text}: {}", reason.unwrap_or_default()));
+                    } else if view.status == RunStatus::Diverged {
+                        self.error(format!("{text}: {}. {}", reason.unwrap_or_default(), crate::train::events::DIVERGED_ADVICE));
                     } else {
                         self.info(text);
                     }

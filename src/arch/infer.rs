@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::spec::{Architecture, BRANCH_LAYERS, BlockKind, BlockSpec, LayerOptions, Norm, Shape, Shortcut};
+use super::spec::{Architecture, BRANCH_LAYERS, BlockKind, BlockSpec, LayerOptions, Norm, ResidualInit, Shape, Shortcut};
 
 // Sizes refused before anything is built, so that a typo (a kernel of
 // 4611686018427387905, a million filters) gives an error naming the block
@@ -233,8 +233,8 @@ fn copy_kind(kind: &BlockKind, copy: usize) -> BlockKind {
     }
     match kind.clone() {
         BlockKind::Conv { filters, kernel, .. } => BlockKind::Conv { filters, kernel, stride: 1 },
-        BlockKind::Residual { filters, bottleneck, preactivation, shortcut, survival, branch_layers, .. } => {
-            BlockKind::Residual { filters, stride: 1, bottleneck, preactivation, shortcut, survival, branch_layers }
+        BlockKind::Residual { filters, bottleneck, preactivation, shortcut, survival, branch_layers, residual_init, .. } => {
+            BlockKind::Residual { filters, stride: 1, bottleneck, preactivation, shortcut, survival, branch_layers, residual_init }
         }
         other => other,
     }
@@ -298,20 +298,24 @@ fn check_options(block: &BlockSpec) -> Option<String> {
             })
         }
         BlockKind::Dense { units } => width("units", *units),
-        BlockKind::Residual { filters, stride, survival, bottleneck, branch_layers, .. } => width("filters", *filters)
-            .or_else(|| positive("stride", *stride))
-            .or_else(|| survival_check(*survival))
+        BlockKind::Residual { filters, stride, survival, bottleneck, branch_layers, preactivation, shortcut, residual_init } => width(
+            "filters", *filters,
+        )
+        .or_else(|| positive("stride", *stride))
+        .or_else(|| survival_check(*survival))
+        .or_else(|| branch_check(*branch_layers))
+        .or_else(|| {
+            (*bottleneck && *branch_layers != 2).then(|| {
+                format!(
+                    "a bottleneck block always holds 3 layers (1x1, 3x3, 1x1); branch_layers {branch_layers} applies to basic blocks only"
+                )
+            })
+        })
+        .or_else(|| residual_init_check(*residual_init, *shortcut, *preactivation, block.layer.norm)),
+        BlockKind::ResidualDense { units, branch_layers, survival, preactivation, shortcut, residual_init } => width("units", *units)
             .or_else(|| branch_check(*branch_layers))
-            .or_else(|| {
-                (*bottleneck && *branch_layers != 2).then(|| {
-                    format!(
-                        "a bottleneck block always holds 3 layers (1x1, 3x3, 1x1); branch_layers {branch_layers} applies to basic blocks only"
-                    )
-                })
-            }),
-        BlockKind::ResidualDense { units, branch_layers, survival, .. } => {
-            width("units", *units).or_else(|| branch_check(*branch_layers)).or_else(|| survival_check(*survival))
-        }
+            .or_else(|| survival_check(*survival))
+            .or_else(|| residual_init_check(*residual_init, *shortcut, *preactivation, block.layer.norm)),
         BlockKind::Highway { kernel, gate_bias, .. } => kernel_size(*kernel)
             .or_else(|| {
                 (kernel % 2 == 0).then(|| format!("kernel {kernel} is even: a highway layer must keep its shape, so use an odd size"))
@@ -340,6 +344,47 @@ fn check_options(block: &BlockSpec) -> Option<String> {
 /// A stochastic-depth survival probability must be in (0, 1].
 fn survival_check(survival: Option<f32>) -> Option<String> {
     survival.and_then(|p| (!(p > 0.0 && p <= 1.0)).then(|| format!("survival probability must be in (0, 1], not {p}")))
+}
+
+/// A residual-branch initialisation must fit the block: there must be a
+/// shortcut (a plain block started at zero would cut the only path), and
+/// Fixup replaces normalisation in post-activation blocks.
+fn residual_init_check(init: ResidualInit, shortcut: Shortcut, preactivation: bool, norm: Norm) -> Option<String> {
+    if init == ResidualInit::Default {
+        return None;
+    }
+    if shortcut == Shortcut::None {
+        return Some(format!(
+            "residual_init {} needs a shortcut: this block has none (a plain block), and starting its layers at zero would cut the only path",
+            init.word()
+        ));
+    }
+    if init == ResidualInit::Fixup && norm == Norm::Batchnorm {
+        return Some(
+            "Fixup (Zhang et al. 2019) trains without normalisation, and batch norm would undo its scaling: use norm none (--norm none), or residual_init zero or skipinit with batch norm"
+                .into(),
+        );
+    }
+    if init == ResidualInit::Fixup && preactivation {
+        return Some(
+            "Fixup (Zhang et al. 2019) is defined for post-activation blocks: use residual_init skipinit or zero with pre-activation"
+                .into(),
+        );
+    }
+    None
+}
+
+/// Parameters a residual-branch initialisation adds to a block whose
+/// branch has `layers` weight layers carrying `branch_biases` bias values:
+/// SkipInit's α; Fixup's scalar biases (one before each weight layer, one
+/// after each layer's output) and multiplier, which replace the branch's
+/// per-channel biases.
+fn residual_init_params(init: ResidualInit, layers: usize, branch_biases: usize) -> (usize, usize) {
+    match init {
+        ResidualInit::Default | ResidualInit::Zero => (0, 0),
+        ResidualInit::Skipinit => (1, 0),
+        ResidualInit::Fixup => (2 * layers + 1, branch_biases),
+    }
 }
 
 /// A residual branch holds 1 to 4 weight layers.
@@ -411,7 +456,7 @@ pub fn infer_block(kind: &BlockKind, layer: &LayerOptions, input: Shape, classes
             let n = input.numel();
             Ok((Shape::Flat { features: units }, n * units + norm_or_bias(units, norm), 1))
         }
-        BlockKind::Residual { filters, stride, bottleneck, preactivation, shortcut, branch_layers, .. } => {
+        BlockKind::Residual { filters, stride, bottleneck, preactivation, shortcut, branch_layers, residual_init, .. } => {
             let (c, h, w) = need_map(input, "a residual block")?;
             check_stride(stride, h, w)?;
             let out = if bottleneck { 4 * filters } else { filters };
@@ -423,17 +468,19 @@ pub fn infer_block(kind: &BlockKind, layer: &LayerOptions, input: Shape, classes
             }
             let bias = |ch: usize| if norm == Norm::None { ch } else { 0 };
             let bn = |ch: usize| bn_params(ch, norm);
-            let (mut params, depth) = if bottleneck {
+            let (weights, biases, norms, depth) = if bottleneck {
                 let f = filters;
                 let weights = c * f + 9 * f * f + f * out;
                 let norms = if preactivation { bn(c) + 2 * bn(f) } else { 2 * bn(f) + bn(out) };
-                (weights + 2 * bias(f) + bias(out) + norms, 3)
+                (weights, 2 * bias(f) + bias(out), norms, 3)
             } else {
                 let extra = branch_layers.saturating_sub(1);
                 let weights = 9 * c * out + extra * 9 * out * out;
                 let norms = if preactivation { bn(c) + extra * bn(out) } else { branch_layers * bn(out) };
-                (weights + branch_layers * bias(out) + norms, branch_layers)
+                (weights, branch_layers * bias(out), norms, branch_layers)
             };
+            let (added, replaced) = residual_init_params(residual_init, depth, biases);
+            let mut params = weights + biases + norms + added - replaced;
             let projection = match shortcut {
                 Shortcut::None | Shortcut::A => false,
                 Shortcut::B => changes_shape,
@@ -444,7 +491,7 @@ pub fn infer_block(kind: &BlockKind, layer: &LayerOptions, input: Shape, classes
             }
             Ok((Shape::map(out, conv_out(h, 3, stride), conv_out(w, 3, stride)), params, depth))
         }
-        BlockKind::ResidualDense { units, branch_layers, preactivation, shortcut, .. } => {
+        BlockKind::ResidualDense { units, branch_layers, preactivation, shortcut, residual_init, .. } => {
             let d = input.numel();
             let changes_width = d != units;
             if shortcut == Shortcut::A && changes_width {
@@ -457,7 +504,9 @@ pub fn infer_block(kind: &BlockKind, layer: &LayerOptions, input: Shape, classes
             let weights = d * units + extra * units * units;
             let norms =
                 if preactivation { bn_params(d, norm) + extra * bn_params(units, norm) } else { branch_layers * bn_params(units, norm) };
-            let mut params = weights + branch_layers * bias(units) + norms;
+            let biases = branch_layers * bias(units);
+            let (added, replaced) = residual_init_params(residual_init, branch_layers, biases);
+            let mut params = weights + biases + norms + added - replaced;
             let projection = match shortcut {
                 Shortcut::None | Shortcut::A => false,
                 Shortcut::B => changes_width,

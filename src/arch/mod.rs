@@ -21,11 +21,14 @@ pub struct LayerOverrides {
     pub activation: Option<Activation>,
     pub init: Option<Init>,
     pub norm: Option<Norm>,
+    /// How every residual branch (of the blocks with a shortcut) starts.
+    #[serde(default)]
+    pub residual_init: Option<ResidualInit>,
 }
 
 impl LayerOverrides {
     pub fn is_empty(&self) -> bool {
-        self.activation.is_none() && self.init.is_none() && self.norm.is_none()
+        self.activation.is_none() && self.init.is_none() && self.norm.is_none() && self.residual_init.is_none()
     }
 }
 
@@ -45,6 +48,9 @@ impl Architecture {
             if let Some(norm) = overrides.norm {
                 block.layer.norm = norm;
             }
+            if let Some(init) = overrides.residual_init {
+                block.kind.set_residual_init(init);
+            }
         }
         let mut notes = Vec::new();
         if let Some(a) = overrides.activation {
@@ -59,9 +65,18 @@ impl Architecture {
                 Norm::None => "no bn".to_string(),
             });
         }
+        if let Some(r) = overrides.residual_init.filter(|r| !r.is_default() && self.has_residual_branches()) {
+            notes.push(format!("{} residual init", r.word()));
+        }
         if !notes.is_empty() && !self.name.contains('[') {
             self.name = format!("{} [{}]", self.name, notes.join(", "));
         }
+    }
+
+    /// Whether any block is residual with a shortcut: a block whose
+    /// branch a residual initialisation applies to.
+    pub fn has_residual_branches(&self) -> bool {
+        self.blocks.iter().any(|b| b.kind.residual_init().is_some())
     }
 }
 

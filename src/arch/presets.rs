@@ -5,7 +5,9 @@
 //! to small inputs (an 8x8 digit still gets a valid fractal net) without
 //! changing their weights.
 
-use super::spec::{Activation, Architecture, BlockKind, BlockSpec, Carry, Init, LayerOptions, Norm, Shape, Shortcut, StochasticDepth};
+use super::spec::{
+    Activation, Architecture, BlockKind, BlockSpec, Carry, Init, LayerOptions, Norm, ResidualInit, Shape, Shortcut, StochasticDepth,
+};
 
 /// A family of presets, one per depth.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -38,6 +40,12 @@ impl Family {
         Family::Densenet,
         Family::DensenetBc,
     ];
+
+    /// Whether the family's blocks are residual with a shortcut (a
+    /// residual initialisation applies to them).
+    pub fn has_shortcuts(self) -> bool {
+        matches!(self, Family::Resnet | Family::PreactResnet | Family::ResnetSd | Family::ResnetMlp)
+    }
 
     /// The name prefix (`resnet`, `highway-mlp`, …).
     pub fn prefix(self) -> &'static str {
@@ -224,7 +232,16 @@ fn conv(filters: usize) -> BlockSpec {
 }
 
 fn residual(filters: usize, stride: usize, shortcut: Shortcut) -> BlockKind {
-    BlockKind::Residual { filters, stride, bottleneck: false, preactivation: false, shortcut, survival: None, branch_layers: 2 }
+    BlockKind::Residual {
+        filters,
+        stride,
+        bottleneck: false,
+        preactivation: false,
+        shortcut,
+        survival: None,
+        branch_layers: 2,
+        residual_init: ResidualInit::Default,
+    }
 }
 
 /// The final linear layer, initialised as PyTorch initialises `nn.Linear`
@@ -270,6 +287,7 @@ fn preact_resnet(depth: usize) -> Architecture {
                 shortcut: Shortcut::B,
                 survival: None,
                 branch_layers: 2,
+                residual_init: ResidualInit::Default,
             })
             .repeated(n),
         );
@@ -332,7 +350,14 @@ fn mlp(depth: usize, highway: bool) -> Architecture {
 fn resnet_mlp(depth: usize) -> Architecture {
     let width = 71;
     let options = layers(Activation::Relu, Norm::Batchnorm);
-    let residual = BlockKind::ResidualDense { units: width, branch_layers: 2, preactivation: true, shortcut: Shortcut::B, survival: None };
+    let residual = BlockKind::ResidualDense {
+        units: width,
+        branch_layers: 2,
+        preactivation: true,
+        shortcut: Shortcut::B,
+        survival: None,
+        residual_init: ResidualInit::Default,
+    };
     let blocks = vec![
         BlockSpec::new(BlockKind::Dense { units: width }).with_layer(options),
         BlockSpec::new(residual).repeated((depth - 2) / 2).with_layer(options),

@@ -121,6 +121,53 @@ pub enum Shortcut {
     C,
 }
 
+/// How a residual branch starts: the lab's second answer to "why can
+/// residual networks be so deep?". With He et al.'s default every branch
+/// adds its variance to the stream, so a 1,202-layer net starts with logits
+/// of standard deviation ~20; starting each branch at zero makes the whole
+/// net start as the identity map, whatever its depth.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ResidualInit {
+    /// Every layer initialised by the layer's own rule (He et al. 2016).
+    #[default]
+    Default,
+    /// The branch's last layer starts at zero: the γ of its last batch
+    /// norm (Goyal et al. 2017), or, where the branch ends in a weight
+    /// layer (pre-activation blocks, no normalisation), that layer's
+    /// weights and bias. The branch adds 0, so the block starts as its
+    /// shortcut.
+    Zero,
+    /// A learnable scalar α on the branch, starting at 0 (SkipInit, De &
+    /// Smith 2020; ReZero, Bachlechner et al. 2020): `act(α·F(x) + x)`.
+    Skipinit,
+    /// Fixup (Zhang et al. 2019), for nets without normalisation: the
+    /// branch's last layer starts at zero, the others are scaled by
+    /// `L^(-1/(2m-2))` (`L` residual branches of `m` layers), scalar biases
+    /// sit before each weight layer and activation, a scalar multiplier
+    /// (1) on the branch, and the classifier starts at zero.
+    Fixup,
+}
+
+impl ResidualInit {
+    /// Every rule, in the order menus list them.
+    pub const ALL: [ResidualInit; 4] = [ResidualInit::Default, ResidualInit::Zero, ResidualInit::Skipinit, ResidualInit::Fixup];
+
+    /// The word used on the command line and in JSON.
+    pub fn word(self) -> &'static str {
+        match self {
+            ResidualInit::Default => "default",
+            ResidualInit::Zero => "zero",
+            ResidualInit::Skipinit => "skipinit",
+            ResidualInit::Fixup => "fixup",
+        }
+    }
+
+    pub fn is_default(&self) -> bool {
+        *self == ResidualInit::Default
+    }
+}
+
 /// How a highway layer's carry gate is formed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -171,6 +218,9 @@ pub enum BlockKind {
         /// bottleneck block always holds 3 and keeps this at 2.
         #[serde(default = "two", skip_serializing_if = "is_two")]
         branch_layers: usize,
+        /// How the residual branch starts (written only when not the default).
+        #[serde(default, skip_serializing_if = "ResidualInit::is_default")]
+        residual_init: ResidualInit,
     },
     /// A fully connected residual block: `branch_layers` dense layers in the
     /// branch, an identity shortcut, a dense projection when the width
@@ -191,6 +241,9 @@ pub enum BlockKind {
         shortcut: Shortcut,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         survival: Option<f32>,
+        /// How the residual branch starts (written only when not the default).
+        #[serde(default, skip_serializing_if = "ResidualInit::is_default")]
+        residual_init: ResidualInit,
     },
     /// A convolutional highway layer (Srivastava et al. 2015); keeps the shape.
     Highway {
@@ -297,8 +350,16 @@ impl BlockKind {
                 shortcut: Shortcut::A,
                 survival: None,
                 branch_layers: 2,
+                residual_init: ResidualInit::Default,
             },
-            BlockKind::ResidualDense { units: 64, branch_layers: 2, preactivation: false, shortcut: Shortcut::B, survival: None },
+            BlockKind::ResidualDense {
+                units: 64,
+                branch_layers: 2,
+                preactivation: false,
+                shortcut: Shortcut::B,
+                survival: None,
+                residual_init: ResidualInit::Default,
+            },
             BlockKind::Highway { kernel: 3, carry: Carry::Coupled, gate_bias: -1.0 },
             BlockKind::HighwayDense { carry: Carry::Coupled, gate_bias: -1.0 },
             BlockKind::Fractal { columns: 3, filters: 16, local_drop: 0.15, global_ratio: 0.5 },
@@ -416,6 +477,32 @@ impl BlockKind {
             }
             BlockKind::Dropout { .. } => "Dropout: zeroes each unit with probability p during training only.",
             BlockKind::Classifier => "The final linear layer: one output (logit) per class, trained with softmax cross-entropy.",
+        }
+    }
+
+    /// How the residual branch starts, for a residual block with a
+    /// shortcut (`None` for every other block, plain twins included).
+    pub fn residual_init(&self) -> Option<ResidualInit> {
+        match *self {
+            BlockKind::Residual { shortcut, residual_init, .. } | BlockKind::ResidualDense { shortcut, residual_init, .. }
+                if shortcut != Shortcut::None =>
+            {
+                Some(residual_init)
+            }
+            _ => None,
+        }
+    }
+
+    /// Sets how the residual branch starts, on residual blocks with a
+    /// shortcut (a plain twin has no branch to start at zero).
+    pub fn set_residual_init(&mut self, init: ResidualInit) {
+        match self {
+            BlockKind::Residual { shortcut, residual_init, .. } | BlockKind::ResidualDense { shortcut, residual_init, .. }
+                if *shortcut != Shortcut::None =>
+            {
+                *residual_init = init;
+            }
+            _ => {}
         }
     }
 

@@ -148,7 +148,12 @@ fn json_round_trips_every_preset() {
 #[test]
 fn overrides_change_every_layer() {
     let mut arch = presets::build("plain-mlp-10", CIFAR).unwrap();
-    arch.apply_overrides(&LayerOverrides { activation: Some(Activation::Sigmoid), init: Some(Init::Standard), norm: None });
+    arch.apply_overrides(&LayerOverrides {
+        activation: Some(Activation::Sigmoid),
+        init: Some(Init::Standard),
+        norm: None,
+        residual_init: None,
+    });
     assert!(arch.blocks.iter().all(|b| b.layer.activation == Activation::Sigmoid && b.layer.init == Init::Standard));
     assert!(arch.name.contains("sigmoid"));
 }
@@ -201,6 +206,20 @@ fn invalid_architectures_each_give_their_own_error() {
             r#"{"blocks":[{"kind":"residual","filters":8,"bottleneck":true,"branch_layers":3},{"kind":"classifier"}]}"#,
             "a bottleneck block always holds 3 layers",
         ),
+        // residual initialisations that do not fit the block
+        (
+            r#"{"blocks":[{"kind":"residual","filters":3,"shortcut":"none","residual_init":"zero"},{"kind":"classifier"}]}"#,
+            "block 1 (plain pair): residual_init zero needs a shortcut",
+        ),
+        (
+            r#"{"blocks":[{"kind":"residual","filters":3,"residual_init":"fixup"},{"kind":"classifier"}]}"#,
+            "block 1 (residual): Fixup (Zhang et al. 2019) trains without normalisation",
+        ),
+        (
+            r#"{"blocks":[{"kind":"residual_dense","units":8,"preactivation":true,"norm":"none","residual_init":"fixup"},{"kind":"classifier"}]}"#,
+            "Fixup (Zhang et al. 2019) is defined for post-activation blocks",
+        ),
+        (r#"{"blocks":[{"kind":"residual","filters":3,"residual_init":"ones"},{"kind":"classifier"}]}"#, "unknown variant `ones`"),
         (
             r#"{"blocks":[{"kind":"residual_dense","units":0},{"kind":"classifier"}]}"#,
             "block 1 (residual (dense)): units must be at least 1, not 0",
@@ -279,18 +298,33 @@ fn branch_layers_set_the_depth_and_parameters_of_residual_blocks() {
                 shortcut: Shortcut::B,
                 survival: None,
                 branch_layers: layers,
+                residual_init: ResidualInit::Default,
             };
             let (out, params, depth) = infer_block(&kind, &bn, map, 10).unwrap();
             let norms = if preactivation { 2 * 8 + (layers - 1) * 2 * 16 } else { layers * 2 * 16 };
             let expected = 9 * 8 * 16 + (layers - 1) * 9 * 16 * 16 + norms + (8 * 16 + 2 * 16);
             assert_eq!((out, params, depth), (Shape::map(16, 6, 6), expected, layers), "conv, {layers} layers, pre {preactivation}");
             // Dense: 20 → 30 units, without BN (a bias per layer and on the projection).
-            let kind = BlockKind::ResidualDense { units: 30, branch_layers: layers, preactivation, shortcut: Shortcut::B, survival: None };
+            let kind = BlockKind::ResidualDense {
+                units: 30,
+                branch_layers: layers,
+                preactivation,
+                shortcut: Shortcut::B,
+                survival: None,
+                residual_init: ResidualInit::Default,
+            };
             let (out, params, depth) = infer_block(&kind, &plain, Shape::Flat { features: 20 }, 10).unwrap();
             let expected = 20 * 30 + (layers - 1) * 30 * 30 + layers * 30 + (20 * 30 + 30);
             assert_eq!((out, params, depth), (Shape::Flat { features: 30 }, expected, layers), "dense, {layers} layers");
             // Same width, identity shortcut: the branch alone.
-            let kind = BlockKind::ResidualDense { units: 30, branch_layers: layers, preactivation, shortcut: Shortcut::B, survival: None };
+            let kind = BlockKind::ResidualDense {
+                units: 30,
+                branch_layers: layers,
+                preactivation,
+                shortcut: Shortcut::B,
+                survival: None,
+                residual_init: ResidualInit::Default,
+            };
             let (_, params, _) = infer_block(&kind, &bn, Shape::Flat { features: 30 }, 10).unwrap();
             assert_eq!(params, layers * (30 * 30 + 2 * 30), "dense identity, {layers} layers");
         }
@@ -319,7 +353,7 @@ fn branch_layers_and_dense_residual_blocks_round_trip_through_json() {
     assert!(matches!(arch.blocks[1].kind, BlockKind::Residual { branch_layers: 1, .. }));
     assert!(matches!(
         arch.blocks[3].kind,
-        BlockKind::ResidualDense { units: 12, branch_layers: 3, preactivation: true, shortcut: Shortcut::B, survival: Some(_) }
+        BlockKind::ResidualDense { units: 12, branch_layers: 3, preactivation: true, shortcut: Shortcut::B, survival: Some(_), .. }
     ));
     // The default of 2 is not written, so earlier files and presets read and write as before.
     let resnet = presets::build("resnet-20", CIFAR).unwrap().to_json();
@@ -335,6 +369,34 @@ fn branch_layers_and_dense_residual_blocks_round_trip_through_json() {
     assert_eq!(survival[1], Some(1.0 - (1.0 / 3.0) * 0.5));
     assert_eq!(survival[3], Some(0.7));
     assert_eq!(survival[4], None);
+}
+
+#[test]
+fn residual_init_round_trips_through_json_and_overrides_only_blocks_with_shortcuts() {
+    let json = r#"{"blocks":[
+        {"kind":"conv","filters":8},
+        {"kind":"residual","filters":8,"residual_init":"zero"},
+        {"kind":"residual","filters":8,"residual_init":"fixup","norm":"none"},
+        {"kind":"residual","filters":8,"shortcut":"none"},
+        {"kind":"residual_dense","units":12,"residual_init":"skipinit"},
+        {"kind":"classifier"}]}"#;
+    let arch = Architecture::from_json(json).unwrap();
+    assert_eq!(Architecture::from_json(&arch.to_json()).unwrap(), arch);
+    let inits: Vec<Option<ResidualInit>> = arch.blocks.iter().map(|b| b.kind.residual_init()).collect();
+    let (zero, fixup, skipinit) = (Some(ResidualInit::Zero), Some(ResidualInit::Fixup), Some(ResidualInit::Skipinit));
+    assert_eq!(inits, [None, zero, fixup, None, skipinit, None]);
+    assert!(arch.analyse(CIFAR, 10).is_valid());
+    // The default is not written, so earlier files and presets read and write as before.
+    assert!(!presets::build("resnet-20", CIFAR).unwrap().to_json().contains("residual_init"));
+    // The flag sets every block with a shortcut and leaves plain twins alone.
+    let mut plain = presets::build("plain-20", CIFAR).unwrap();
+    let overrides = LayerOverrides { residual_init: zero, ..LayerOverrides::default() };
+    plain.apply_overrides(&overrides);
+    assert!(!plain.has_residual_branches() && plain.name == "plain-20" && plain.analyse(CIFAR, 10).is_valid());
+    let mut resnet = presets::build("resnet-20", CIFAR).unwrap();
+    resnet.apply_overrides(&overrides);
+    assert_eq!(resnet.name, "resnet-20 [zero residual init]");
+    assert!(resnet.blocks.iter().filter_map(|b| b.kind.residual_init()).all(|i| Some(i) == zero));
 }
 
 #[test]

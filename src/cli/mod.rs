@@ -12,7 +12,7 @@ mod train;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::arch::{Activation, Init, LayerOverrides, Norm};
+use crate::arch::{Activation, Init, LayerOverrides, Norm, ResidualInit};
 
 /// depthlab: see why shortcut connections let networks grow deep.
 #[derive(Parser, Debug)]
@@ -55,7 +55,7 @@ pub enum Commands {
     Landscape(analysis::LandscapeArgs),
     /// Training throughput, probe overhead and peak memory (optionally next to PyTorch).
     Bench(bench::BenchArgs),
-    /// The papers' experiments at lab scale, with figures (glorot, highway, degradation, stochastic-depth, fractal, branch-length, lesion, paths, landscape, all).
+    /// The papers' experiments at lab scale, with figures (glorot, highway, degradation, stochastic-depth, fractal, branch-length, lesion, paths, landscape, thousand-layers, all).
     Reproduce(reproduce::ReproduceArgs),
 }
 
@@ -71,11 +71,14 @@ pub struct LayerFlags {
     /// Normalisation of every layer.
     #[arg(long, value_parser = parse_norm)]
     pub norm: Option<Norm>,
+    /// How every residual branch starts: default (He init), zero (last BN γ = 0), skipinit (a scalar α = 0 on the branch), fixup (Zhang et al. 2019, with --norm none).
+    #[arg(long, value_parser = parse_residual_init)]
+    pub residual_init: Option<ResidualInit>,
 }
 
 impl LayerFlags {
     pub fn overrides(&self) -> LayerOverrides {
-        LayerOverrides { activation: self.activation, init: self.init, norm: self.norm }
+        LayerOverrides { activation: self.activation, init: self.init, norm: self.norm, residual_init: self.residual_init }
     }
 }
 
@@ -85,6 +88,10 @@ fn parse_activation(text: &str) -> Result<Activation, String> {
 
 fn parse_init(text: &str) -> Result<Init, String> {
     serde_json::from_value(serde_json::Value::from(text)).map_err(|_| format!("'{text}': use he, xavier or standard"))
+}
+
+fn parse_residual_init(text: &str) -> Result<ResidualInit, String> {
+    serde_json::from_value(serde_json::Value::from(text)).map_err(|_| format!("'{text}': use default, zero, skipinit or fixup"))
 }
 
 fn parse_norm(text: &str) -> Result<Norm, String> {

@@ -11,7 +11,7 @@ use crate::report::experiments::{self, NAMES, Options};
 
 #[derive(Args, Debug)]
 pub struct ReproduceArgs {
-    /// glorot, highway, degradation, stochastic-depth, fractal, branch-length, lesion, paths, landscape, or all.
+    /// glorot, highway, degradation, stochastic-depth, fractal, branch-length, lesion, paths, landscape, thousand-layers, or all.
     pub name: String,
     /// Where the figures, numbers and runs go (OUT/NAME/).
     #[arg(long, default_value = "docs/reproductions")]

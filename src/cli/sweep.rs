@@ -10,6 +10,7 @@ use std::io::IsTerminal;
 
 use super::CliError;
 use super::train::{Interrupts, TrainingFlags};
+use crate::arch::presets::Family;
 use crate::data::Dataset;
 use crate::experiment::{
     JOBS_FILE, SBATCH_FILE, SWEEP_CSV, SlurmOptions, SweepConfig, SweepFile, collect, parse_families, plan, spawn_sweep, write_csv,
@@ -71,6 +72,23 @@ pub fn sweep(args: &SweepArgs) -> Result<(), CliError> {
     let depths = depths.map_err(|_| CliError::new(2, format!("'{}': depths are numbers like 8,20,32", args.depths)))?;
     if args.seeds == 0 {
         return Err(CliError::new(2, "--seeds must be at least 1"));
+    }
+    if let Some(init) = train.overrides.residual_init.filter(|i| !i.is_default()) {
+        let (residual, other): (Vec<Family>, Vec<Family>) = families.iter().copied().partition(|f| f.has_shortcuts());
+        if residual.is_empty() {
+            return Err(CliError::new(
+                2,
+                format!("--residual-init {} sets how residual branches start, and no family swept has them", init.word()),
+            ));
+        }
+        if !other.is_empty() {
+            let names: Vec<&str> = other.iter().map(|f| f.prefix()).collect();
+            eprintln!(
+                "note: --residual-init {} applies to the residual families; {} keep their layers' own init",
+                init.word(),
+                names.join(", ")
+            );
+        }
     }
     if args.plan {
         // Jobs run elsewhere: every path in them is absolute.

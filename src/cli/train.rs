@@ -139,6 +139,18 @@ pub fn train(args: &TrainArgs) -> Result<(), CliError> {
     let config = args.training.config()?;
     let data = Dataset::load(&config.data)?;
     let arch = resolve(&args.arch, data.shape()).map_err(|e| CliError::new(2, e.to_string()))?;
+    if let Some(init) = config.overrides.residual_init.filter(|i| !i.is_default())
+        && !arch.has_residual_branches()
+    {
+        return Err(CliError::new(
+            2,
+            format!(
+                "--residual-init {} sets how residual branches start, and {} has no residual block with a shortcut",
+                init.word(),
+                arch.name
+            ),
+        ));
+    }
     let analysis = {
         let mut a = arch.clone();
         a.apply_overrides(&config.overrides);
@@ -171,6 +183,10 @@ pub struct Interrupts {
 }
 
 static SIGNALS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The exit status of `train` when the run diverged (its folder is whole,
+/// its summary says `diverged` and why).
+pub const DIVERGED_EXIT: i32 = 3;
 
 /// The exit status of a process stopped by an interrupt (128 + SIGINT).
 pub const INTERRUPTED_EXIT: i32 = 130;
@@ -221,10 +237,14 @@ fn report(summary: &Summary, out: &std::path::Path) -> Result<(), CliError> {
     );
     match summary.status {
         RunStatus::Failed => Err(CliError::new(1, summary.reason.clone().unwrap_or_default())),
-        RunStatus::Diverged => {
-            eprintln!("diverged: {}", summary.reason.clone().unwrap_or_default());
-            Ok(())
-        }
+        RunStatus::Diverged => Err(CliError::new(
+            DIVERGED_EXIT,
+            format!(
+                "the run diverged: {}. Its folder is complete (metrics.csv holds every step). {} (--lr, --warmup-steps, --residual-init)",
+                summary.reason.clone().unwrap_or_default(),
+                crate::train::events::DIVERGED_ADVICE
+            ),
+        )),
         _ => Ok(()),
     }
 }

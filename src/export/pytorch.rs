@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::arch::{Activation, Analysis, BlockKind, Carry, Instance, Norm, Shape, Shortcut};
+use crate::arch::{Activation, Analysis, BlockKind, Carry, Instance, Norm, ResidualInit, Shape, Shortcut};
 use crate::data::Normalization;
 use crate::model::residual::ResidualOptions;
 use crate::model::residual_dense::ResidualDenseOptions;
@@ -19,6 +19,7 @@ pub enum PyClass {
     DenseLayer,
     ZeroPadShortcut,
     ProjectionShortcut,
+    BranchScalars,
     BasicBlock,
     Bottleneck,
     PreActBasicBlock,
@@ -43,6 +44,7 @@ impl PyClass {
             PyClass::DenseLayer => include_str!("python/blocks/dense_layer.py"),
             PyClass::ZeroPadShortcut => include_str!("python/blocks/zero_pad_shortcut.py"),
             PyClass::ProjectionShortcut => include_str!("python/blocks/projection_shortcut.py"),
+            PyClass::BranchScalars => include_str!("python/blocks/branch_scalars.py"),
             PyClass::BasicBlock => include_str!("python/blocks/basic_block.py"),
             PyClass::Bottleneck => include_str!("python/blocks/bottleneck.py"),
             PyClass::PreActBasicBlock => include_str!("python/blocks/preact_basic_block.py"),
@@ -200,6 +202,10 @@ fn residual(inst: &Instance, o: &ResidualOptions, used: &mut BTreeSet<PyClass>) 
     if !bottleneck && branch_layers != 2 {
         args.push(format!("layers={branch_layers}"));
     }
+    let layers = if bottleneck { 3 } else { branch_layers };
+    args.extend(scalars_arg(o.residual_init, shortcut, layers));
+    // The residual join (and the scalars, where a block has them).
+    used.insert(PyClass::BranchScalars);
     let (class, name) = match (bottleneck, preactivation) {
         (false, false) => (PyClass::BasicBlock, "BasicBlock"),
         (true, false) => (PyClass::Bottleneck, "Bottleneck"),
@@ -208,6 +214,17 @@ fn residual(inst: &Instance, o: &ResidualOptions, used: &mut BTreeSet<PyClass>) 
     };
     used.insert(class);
     call(name, &args, ITEM_INDENT)
+}
+
+/// The `scalars=` argument of a residual block whose initialisation left
+/// learnable scalars in it (SkipInit, Fixup).
+fn scalars_arg(init: ResidualInit, shortcut: Shortcut, layers: usize) -> Option<String> {
+    match init {
+        ResidualInit::Skipinit | ResidualInit::Fixup if shortcut != Shortcut::None => {
+            Some(format!("scalars=BranchScalars(\"{}\", {layers})", init.word()))
+        }
+        _ => None,
+    }
 }
 
 /// The Python expression that builds a fully connected residual block, and
@@ -239,6 +256,8 @@ fn residual_dense(inst: &Instance, o: &ResidualDenseOptions, used: &mut BTreeSet
         args.push(format!("survival={}", py_float(p)));
     }
     args.extend(layer_args(inst));
+    args.extend(scalars_arg(o.residual_init, o.shortcut, o.branch_layers));
+    used.insert(PyClass::BranchScalars);
     used.insert(PyClass::ResidualDense);
     call("ResidualDense", &args, ITEM_INDENT)
 }
@@ -268,12 +287,31 @@ fn constructor(inst: &Instance, classes: usize, used: &mut BTreeSet<PyClass>) ->
         BlockKind::Dense { units } => {
             use_class(PyClass::DenseLayer, "DenseLayer", vec![inst.input.numel().to_string(), units.to_string()], true)
         }
-        BlockKind::Residual { filters, stride, bottleneck, preactivation, shortcut, branch_layers, .. } => {
-            let options = ResidualOptions { filters, stride, bottleneck, preactivation, shortcut, survival: inst.survival, branch_layers };
+        BlockKind::Residual { filters, stride, bottleneck, preactivation, shortcut, branch_layers, residual_init, .. } => {
+            let options = ResidualOptions {
+                filters,
+                stride,
+                bottleneck,
+                preactivation,
+                shortcut,
+                survival: inst.survival,
+                branch_layers,
+                residual_init,
+                // Only the starting values depend on it.
+                fixup_branches: 0,
+            };
             residual(inst, &options, used)
         }
-        BlockKind::ResidualDense { units, branch_layers, preactivation, shortcut, .. } => {
-            let options = ResidualDenseOptions { units, branch_layers, preactivation, shortcut, survival: inst.survival };
+        BlockKind::ResidualDense { units, branch_layers, preactivation, shortcut, residual_init, .. } => {
+            let options = ResidualDenseOptions {
+                units,
+                branch_layers,
+                preactivation,
+                shortcut,
+                survival: inst.survival,
+                residual_init,
+                fixup_branches: 0,
+            };
             residual_dense(inst, &options, used)
         }
         BlockKind::Highway { kernel, carry, gate_bias } => {

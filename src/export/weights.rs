@@ -18,6 +18,7 @@ use burn::nn::{BatchNorm, Linear};
 use burn::prelude::*;
 use safetensors::{Dtype, View};
 
+use crate::model::branch::BranchScalars;
 use crate::model::conv::ConvLayer;
 use crate::model::densenet::DenseUnit;
 use crate::model::fractal::FractalBlock;
@@ -134,6 +135,16 @@ impl StateDict {
         self.tensors.push(NamedTensor { name: format!("{prefix}.num_batches_tracked"), shape: Vec::new(), values: Values::I64(vec![0]) });
     }
 
+    /// SkipInit's α and Fixup's scalars, as `BranchScalars` names them.
+    fn scalars(&mut self, prefix: &str, scalars: &BranchScalars) {
+        let named = [("alpha", &scalars.alpha), ("fixup_bias", &scalars.fixup_bias), ("fixup_scale", &scalars.fixup_scale)];
+        for (name, param) in named {
+            if let Some(param) = param {
+                self.param(format!("{prefix}.scalars.{name}"), param);
+            }
+        }
+    }
+
     fn conv_layer(&mut self, prefix: &str, layer: &ConvLayer) {
         self.conv(&format!("{prefix}.conv"), &layer.conv);
         self.batch_norm(&format!("{prefix}.bn"), layer.norm.as_ref());
@@ -177,6 +188,7 @@ impl StateDict {
                     self.conv(&format!("{p}.shortcut.conv"), conv);
                 }
                 self.batch_norm(&format!("{p}.shortcut.bn"), residual.projection_norm.as_ref());
+                self.scalars(p, &residual.scalars);
             }
             Block::ResidualDense(residual) => {
                 for (i, linear) in residual.linears.iter().enumerate() {
@@ -189,6 +201,7 @@ impl StateDict {
                     self.linear(&format!("{p}.shortcut.linear"), linear);
                 }
                 self.batch_norm(&format!("{p}.shortcut.bn"), residual.projection_norm.as_ref());
+                self.scalars(p, &residual.scalars);
             }
             Block::Highway(highway) => {
                 self.conv(&format!("{p}.transform"), &highway.transform);

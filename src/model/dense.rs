@@ -45,8 +45,15 @@ pub struct Classifier {
 }
 
 impl Classifier {
-    pub fn new(b: &mut Builder, din: usize, classes: usize, options: &LayerOptions) -> Self {
-        Self { linear: layers::linear(b, din, classes, Some(0.0), options.init) }
+    /// With `zero` (Fixup, Zhang et al. 2019) the weights start at zero, so
+    /// the net starts with equal logits; they are drawn all the same, so
+    /// twin nets consume the same random numbers.
+    pub fn new(b: &mut Builder, din: usize, classes: usize, options: &LayerOptions, zero: bool) -> Self {
+        let mut linear = layers::linear(b, din, classes, Some(0.0), options.init);
+        if zero {
+            super::branch::BranchLayer::zero(&mut linear);
+        }
+        Self { linear }
     }
 
     pub fn forward(&self, x: Features, _ctx: &mut Ctx) -> Features {

@@ -3,6 +3,7 @@
 //! network runs on whichever burn device it was built on (CPU or wgpu), in
 //! training mode (autodiff device) or evaluation mode (`valid()`).
 
+pub mod branch;
 pub mod conv;
 pub mod cpu_ops;
 pub mod dense;
@@ -19,7 +20,7 @@ use burn::module::{Flag, ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::tensor::Gradients;
 
-use crate::arch::{Analysis, Architecture, BlockError, BlockKind, Shape};
+use crate::arch::{Analysis, Architecture, BlockError, BlockKind, ResidualInit, Shape};
 use crate::util::rng::Rng;
 
 use conv::ConvLayer;
@@ -330,6 +331,8 @@ impl Network {
         let mut instances = Vec::with_capacity(analysis.instances.len());
         let mut probe_layers = 0;
         let mut fractal = None;
+        // Fixup scales each branch by the number of Fixup branches.
+        let fixup_branches = analysis.instances.iter().filter(|i| i.kind.residual_init() == Some(ResidualInit::Fixup)).count();
         for inst in &analysis.instances {
             let cin = match inst.input {
                 Shape::Map { channels, .. } => channels,
@@ -340,13 +343,30 @@ impl Network {
             let block = match inst.kind {
                 BlockKind::Conv { filters, kernel, stride } => Block::Conv(ConvLayer::new(b, cin, filters, kernel, stride, options)),
                 BlockKind::Dense { units } => Block::Dense(DenseLayer::new(b, inst.input.numel(), units, options)),
-                BlockKind::Residual { filters, stride, bottleneck, preactivation, shortcut, branch_layers, .. } => {
-                    let o =
-                        ResidualOptions { filters, stride, bottleneck, preactivation, shortcut, survival: inst.survival, branch_layers };
+                BlockKind::Residual { filters, stride, bottleneck, preactivation, shortcut, branch_layers, residual_init, .. } => {
+                    let o = ResidualOptions {
+                        filters,
+                        stride,
+                        bottleneck,
+                        preactivation,
+                        shortcut,
+                        survival: inst.survival,
+                        branch_layers,
+                        residual_init,
+                        fixup_branches,
+                    };
                     Block::Residual(ResidualBlock::new(b, cin, &o, options))
                 }
-                BlockKind::ResidualDense { units, branch_layers, preactivation, shortcut, .. } => {
-                    let o = ResidualDenseOptions { units, branch_layers, preactivation, shortcut, survival: inst.survival };
+                BlockKind::ResidualDense { units, branch_layers, preactivation, shortcut, residual_init, .. } => {
+                    let o = ResidualDenseOptions {
+                        units,
+                        branch_layers,
+                        preactivation,
+                        shortcut,
+                        survival: inst.survival,
+                        residual_init,
+                        fixup_branches,
+                    };
                     Block::ResidualDense(ResidualDense::new(b, inst.input.numel(), &o, options))
                 }
                 BlockKind::Highway { kernel, carry, gate_bias } => {
@@ -368,7 +388,9 @@ impl Network {
                 BlockKind::GlobalAvgPool => Block::GlobalAvgPool(GlobalAvgPool { channels: cin }),
                 BlockKind::NormAct => Block::NormAct(NormAct::new(b, cin, options)),
                 BlockKind::Dropout { p } => Block::Dropout(DropoutLayer { p }),
-                BlockKind::Classifier => Block::Classifier(Classifier::new(b, inst.input.numel(), analysis.classes, options)),
+                BlockKind::Classifier => {
+                    Block::Classifier(Classifier::new(b, inst.input.numel(), analysis.classes, options, fixup_branches > 0))
+                }
             };
             let probe_layer = inst.has_weights().then(|| {
                 probe_layers += 1;

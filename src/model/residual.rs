@@ -12,11 +12,11 @@ use burn::prelude::*;
 use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
 
+use super::branch::{self, BranchScalars, Survival};
 use super::cpu_ops;
 use super::layers::{self, Act, Builder};
-use super::surgery::GradientRoute;
 use super::{Ctx, Features};
-use crate::arch::{Activation, LayerOptions, Norm, Shortcut};
+use crate::arch::{Activation, LayerOptions, Norm, ResidualInit, Shortcut};
 
 /// How the input reaches the addition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +57,8 @@ pub struct ResidualBlock {
     pub norms: Vec<BatchNorm>,
     pub projection: Option<Conv2d>,
     pub projection_norm: Option<BatchNorm>,
+    /// SkipInit's α or Fixup's scalars (none with the default or zero init).
+    pub scalars: BranchScalars,
     #[module(skip)]
     pub config: ResidualConfig,
 }
@@ -70,6 +72,10 @@ pub struct ResidualOptions {
     pub survival: Option<f32>,
     /// Convolutions in a basic block's branch (a bottleneck has 3).
     pub branch_layers: usize,
+    /// How the branch starts.
+    pub residual_init: ResidualInit,
+    /// Fixup branches in the whole network (Fixup scales by their number).
+    pub fixup_branches: usize,
 }
 
 /// Every `stride`-th row and column of `x` (option A's subsampling): a
@@ -95,8 +101,8 @@ impl ResidualBlock {
             plan
         };
         let bias = layers::bias_unless_norm(options);
-        let convs: Vec<Conv2d> = plan.iter().map(|&(i, j, k, s)| layers::conv(b, i, j, k, s, bias, options.init)).collect();
-        let norms = if options.norm == Norm::Batchnorm {
+        let mut convs: Vec<Conv2d> = plan.iter().map(|&(i, j, k, s)| layers::conv(b, i, j, k, s, bias, options.init)).collect();
+        let mut norms: Vec<BatchNorm> = if options.norm == Norm::Batchnorm {
             plan.iter()
                 .map(|&(i, j, _, _)| if o.preactivation { i } else { j })
                 .map(|channels| burn::nn::BatchNormConfig::new(channels).init(b.device))
@@ -118,7 +124,11 @@ impl ResidualBlock {
             (None, None)
         };
         let survival = if path == ShortcutPath::Removed { None } else { o.survival.filter(|&p| p < 1.0) };
+        // A plain twin has no branch to start at zero (the analysis refuses it).
+        let init = if path == ShortcutPath::Removed { ResidualInit::Default } else { o.residual_init };
+        branch::start_branch(init, &mut convs, &mut norms, o.preactivation, o.fixup_branches);
         Self {
+            scalars: BranchScalars::new(init, convs.len(), b.device),
             convs,
             norms,
             projection,
@@ -132,11 +142,14 @@ impl ResidualBlock {
     }
 
     fn shortcut(&self, x: &Tensor<4>, preactivated: &Tensor<4>) -> Option<Tensor<4>> {
+        // Fixup shifts the input of a shortcut that changes the shape by the
+        // branch's first scalar bias, as its first layer sees it.
+        let shifted = || self.scalars.bias(x.clone(), 0);
         match self.config.path {
             ShortcutPath::Removed => None,
             ShortcutPath::Identity => Some(x.clone()),
             ShortcutPath::ZeroPad { stride, extra } => {
-                let sub = if stride > 1 { subsample(x, stride) } else { x.clone() };
+                let sub = if stride > 1 { subsample(&shifted(), stride) } else { shifted() };
                 if extra == 0 {
                     Some(sub)
                 } else {
@@ -148,7 +161,7 @@ impl ResidualBlock {
             ShortcutPath::Projection => {
                 let conv = self.projection.as_ref()?;
                 // He et al. 2016b project the pre-activated input.
-                let input = if self.config.preactivation { preactivated.clone() } else { x.clone() };
+                let input = if self.config.preactivation { preactivated.clone() } else { shifted() };
                 Some(layers::conv_norm_act(conv, self.projection_norm.as_ref(), Act(Activation::Linear), input, None))
             }
         }
@@ -161,6 +174,17 @@ impl ResidualBlock {
     fn branch(&self, input: Tensor<4>, join: Option<Tensor<4>>) -> Tensor<4> {
         let act = self.config.act;
         let last = self.convs.len() - 1;
+        if self.scalars.is_fixup() {
+            // Fixup (post-activation, no normalisation): a scalar bias
+            // before each conv and each activation, the multiplier and a
+            // last bias at the end.
+            let mut h = input;
+            for (i, conv) in self.convs.iter().enumerate() {
+                h = layers::conv_forward(conv, self.scalars.bias(h, 2 * i));
+                h = if i < last { act.apply(self.scalars.bias(h, 2 * i + 1)) } else { self.scalars.fixup_end(h, self.convs.len()) };
+            }
+            return h;
+        }
         let mut h = input;
         let mut join = join;
         for (i, conv) in self.convs.iter().enumerate() {
@@ -182,38 +206,25 @@ impl ResidualBlock {
     pub fn forward(&self, x: Features, ctx: &mut Ctx) -> Features {
         let x = x.into_map();
         let act = self.config.act;
+        let finish = |y: Tensor<4>| Features::Map(if self.config.preactivation { y } else { act.apply(y) });
         let preactivated = if self.config.preactivation { layers::norm_act(x.clone(), self.norm(0), act) } else { x.clone() };
         let shortcut = self.shortcut(&x, &preactivated);
-        let mut scale = None;
-        if let (Some(p), Some(identity)) = (self.config.survival, &shortcut) {
-            if ctx.training {
-                let keep = ctx.rng.bernoulli(f64::from(p));
-                ctx.record_probe("dropped", if keep { 0.0 } else { 1.0 });
-                if !keep {
-                    let y = identity.clone();
-                    return Features::Map(if self.config.preactivation { y } else { act.apply(y) });
-                }
-            } else {
-                scale = Some(p);
-            }
+        let survival = Survival::decide(self.config.survival, shortcut.is_some(), ctx);
+        if let (Survival::Dropped, Some(identity)) = (&survival, &shortcut) {
+            return finish(identity.clone());
         }
         let input = if self.config.preactivation { preactivated } else { x };
-        if !self.config.preactivation && scale.is_none() && shortcut.is_some() && ctx.gradient_route().is_none() {
+        let route = ctx.gradient_route();
+        let plain_join = matches!(survival, Survival::Kept) && route.is_none() && self.scalars.is_empty();
+        if !self.config.preactivation && shortcut.is_some() && plain_join {
+            // act(F(x) + s) in the last convolution's pass.
             return Features::Map(self.branch(input, shortcut));
         }
-        let mut f = self.branch(input, None);
-        if let Some(p) = scale {
+        let mut f = self.scalars.weigh(self.branch(input, None));
+        if let Survival::Scaled(p) = survival {
             f = f * p;
         }
-        let y = match shortcut {
-            Some(s) => match ctx.gradient_route() {
-                Some(GradientRoute::Branch) => f + s.detach(),
-                Some(GradientRoute::Shortcut) => f.detach() + s,
-                None => f + s,
-            },
-            None => f,
-        };
-        Features::Map(if self.config.preactivation { y } else { act.apply(y) })
+        finish(branch::join(f, shortcut, route))
     }
 
     /// The block removed at test time (Veit et al. 2016): the shortcut alone,

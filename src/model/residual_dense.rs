@@ -12,10 +12,10 @@
 use burn::nn::{BatchNorm, Linear};
 use burn::prelude::*;
 
+use super::branch::{self, BranchScalars, Survival};
 use super::layers::{self, Act, Builder};
-use super::surgery::GradientRoute;
 use super::{Ctx, Features};
-use crate::arch::{Activation, LayerOptions, Norm, Shortcut};
+use crate::arch::{Activation, LayerOptions, Norm, ResidualInit, Shortcut};
 
 /// How the input reaches the addition.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +43,10 @@ pub struct ResidualDenseOptions {
     pub preactivation: bool,
     pub shortcut: Shortcut,
     pub survival: Option<f32>,
+    /// How the branch starts.
+    pub residual_init: ResidualInit,
+    /// Fixup branches in the whole network (Fixup scales by their number).
+    pub fixup_branches: usize,
 }
 
 /// A fully connected residual block.
@@ -58,6 +62,8 @@ pub struct ResidualDense {
     pub norms: Vec<BatchNorm>,
     pub projection: Option<Linear>,
     pub projection_norm: Option<BatchNorm>,
+    /// SkipInit's α or Fixup's scalars (none with the default or zero init).
+    pub scalars: BranchScalars,
     #[module(skip)]
     pub config: ResidualDenseConfig,
 }
@@ -67,8 +73,8 @@ impl ResidualDense {
         let units = o.units;
         let widths: Vec<(usize, usize)> = (0..o.branch_layers).map(|i| (if i == 0 { din } else { units }, units)).collect();
         let bias = layers::bias_unless_norm(options);
-        let linears = widths.iter().map(|&(i, j)| layers::linear(b, i, j, bias, options.init)).collect();
-        let norms = if options.norm == Norm::Batchnorm {
+        let mut linears: Vec<Linear> = widths.iter().map(|&(i, j)| layers::linear(b, i, j, bias, options.init)).collect();
+        let mut norms: Vec<BatchNorm> = if options.norm == Norm::Batchnorm {
             widths
                 .iter()
                 .map(|&(i, j)| if o.preactivation { i } else { j })
@@ -92,7 +98,11 @@ impl ResidualDense {
             (None, None)
         };
         let survival = if path == DenseShortcut::Removed { None } else { o.survival.filter(|&p| p < 1.0) };
+        // A plain twin has no branch to start at zero (the analysis refuses it).
+        let init = if path == DenseShortcut::Removed { ResidualInit::Default } else { o.residual_init };
+        branch::start_branch(init, &mut linears, &mut norms, o.preactivation, o.fixup_branches);
         Self {
+            scalars: BranchScalars::new(init, linears.len(), b.device),
             linears,
             norms,
             projection,
@@ -109,7 +119,8 @@ impl ResidualDense {
                 let linear = self.projection.as_ref()?;
                 // As in the convolutional block, a pre-activation block
                 // projects the pre-activated input.
-                let input = if self.config.preactivation { preactivated.clone() } else { x.clone() };
+                // Fixup shifts the projection's input by the branch's first bias.
+                let input = if self.config.preactivation { preactivated.clone() } else { self.scalars.bias(x.clone(), 0) };
                 Some(layers::apply_norm(linear.forward(input), &self.projection_norm))
             }
         }
@@ -121,6 +132,15 @@ impl ResidualDense {
         let act = self.config.act;
         let last = self.linears.len() - 1;
         let mut h = input;
+        if self.scalars.is_fixup() {
+            // Fixup (post-activation, no normalisation), as in the
+            // convolutional block.
+            for (i, linear) in self.linears.iter().enumerate() {
+                h = linear.forward(self.scalars.bias(h, 2 * i));
+                h = if i < last { act.apply(self.scalars.bias(h, 2 * i + 1)) } else { self.scalars.fixup_end(h, self.linears.len()) };
+            }
+            return h;
+        }
         for (i, linear) in self.linears.iter().enumerate() {
             if self.config.preactivation {
                 if i > 0 {
@@ -142,31 +162,15 @@ impl ResidualDense {
         let preactivated = if self.config.preactivation { layers::norm_act(x.clone(), self.norms.first(), act) } else { x.clone() };
         let shortcut = self.shortcut(&x, &preactivated);
         let finish = |y: Tensor<2>| Features::Flat(if self.config.preactivation { y } else { act.apply(y) });
-        let mut scale = None;
-        if let (Some(p), Some(identity)) = (self.config.survival, &shortcut) {
-            if ctx.training {
-                let keep = ctx.rng.bernoulli(f64::from(p));
-                ctx.record_probe("dropped", if keep { 0.0 } else { 1.0 });
-                if !keep {
-                    return finish(identity.clone());
-                }
-            } else {
-                scale = Some(p);
-            }
+        let survival = Survival::decide(self.config.survival, shortcut.is_some(), ctx);
+        if let (Survival::Dropped, Some(identity)) = (&survival, &shortcut) {
+            return finish(identity.clone());
         }
-        let mut f = self.branch(if self.config.preactivation { preactivated } else { x });
-        if let Some(p) = scale {
+        let mut f = self.scalars.weigh(self.branch(if self.config.preactivation { preactivated } else { x }));
+        if let Survival::Scaled(p) = survival {
             f = f * p;
         }
-        // The path-length analysis lets the gradient through one side only.
-        finish(match shortcut {
-            Some(s) => match ctx.gradient_route() {
-                Some(GradientRoute::Branch) => f + s.detach(),
-                Some(GradientRoute::Shortcut) => f.detach() + s,
-                None => f + s,
-            },
-            None => f,
-        })
+        finish(branch::join(f, shortcut, ctx.gradient_route()))
     }
 
     /// The block removed at test time (the lesion study): its shortcut

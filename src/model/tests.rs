@@ -3,7 +3,7 @@ use burn::prelude::*;
 
 use super::*;
 use crate::arch::Shape;
-use crate::arch::{Activation, BlockSpec, Carry, Init, LayerOptions, Norm, Shortcut, presets};
+use crate::arch::{Activation, BlockSpec, Carry, Init, LayerOptions, Norm, ResidualInit, Shortcut, presets};
 
 fn cpu() -> Device {
     Device::flex()
@@ -104,6 +104,7 @@ fn residual_block_with_its_branch_zeroed_equals_its_shortcut() {
             shortcut,
             survival: None,
             branch_layers: 2,
+            residual_init: ResidualInit::Default,
         };
         let mut net = single_block(kind, LayerOptions::default(), shape, &device);
         let x = burn::tensor::activation::relu(input(2, shape, 5, &device));
@@ -141,6 +142,7 @@ fn plain_pair_has_no_shortcut() {
         shortcut: Shortcut::None,
         survival: None,
         branch_layers: 2,
+        residual_init: ResidualInit::Default,
     };
     let mut net = single_block(kind, LayerOptions::default(), shape, &device);
     let Block::Residual(block) = &mut net.blocks[0] else { panic!() };
@@ -161,7 +163,14 @@ fn residual_dense_block_with_its_branch_zeroed_equals_its_shortcut() {
         [(12, false, Shortcut::B), (12, true, Shortcut::B), (8, false, Shortcut::B), (12, false, Shortcut::C), (12, false, Shortcut::None)]
     {
         for layers in 1..=4 {
-            let kind = BlockKind::ResidualDense { units, branch_layers: layers, preactivation, shortcut, survival: None };
+            let kind = BlockKind::ResidualDense {
+                units,
+                branch_layers: layers,
+                preactivation,
+                shortcut,
+                survival: None,
+                residual_init: ResidualInit::Default,
+            };
             let mut net = single_block(kind, LayerOptions::default(), shape, &device);
             let Block::ResidualDense(block) = &mut net.blocks[0] else { panic!() };
             assert_eq!(block.linears.len(), layers);
@@ -204,6 +213,7 @@ fn branch_layers_build_the_parameters_the_analysis_counts() {
                             shortcut: Shortcut::B,
                             survival: None,
                             branch_layers: layers,
+                            residual_init: ResidualInit::Default,
                         })
                         .repeated(2)
                         .with_layer(layer),
@@ -213,6 +223,7 @@ fn branch_layers_build_the_parameters_the_analysis_counts() {
                             preactivation,
                             shortcut: Shortcut::B,
                             survival: None,
+                            residual_init: ResidualInit::Default,
                         })
                         .repeated(2)
                         .with_layer(layer),
@@ -319,6 +330,7 @@ fn stochastic_depth_drops_blocks_in_training_and_scales_at_test() {
         shortcut: Shortcut::A,
         survival,
         branch_layers: 2,
+        residual_init: ResidualInit::Default,
     };
     let x = burn::tensor::activation::relu(input(2, shape, 6, &device));
     // Eval: relu(p F(x) + x). Compare p = 0.5 against the same weights at p = 1
@@ -412,6 +424,7 @@ fn wgpu_and_cpu_agree_on_the_same_weights() {
                 shortcut: Shortcut::A,
                 survival: None,
                 branch_layers: 2,
+                residual_init: ResidualInit::Default,
             }),
             BlockSpec::new(BlockKind::Highway { kernel: 3, carry: Carry::Coupled, gate_bias: -1.0 }),
             BlockSpec::new(BlockKind::GlobalAvgPool),

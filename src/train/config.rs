@@ -191,6 +191,9 @@ impl TrainConfig {
         if let Some(n) = self.overrides.norm {
             flag("norm", word(&n));
         }
+        if let Some(r) = self.overrides.residual_init {
+            flag("residual-init", r.word().to_string());
+        }
         args
     }
 

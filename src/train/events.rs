@@ -55,6 +55,11 @@ impl std::fmt::Display for RunStatus {
     }
 }
 
+/// What to try when a run diverged, in one sentence (the window and the
+/// command line both say it).
+pub const DIVERGED_ADVICE: &str = "Try a lower learning rate, a learning-rate warm-up, or, for a deep residual net, \
+     a residual init that starts every branch at zero (zero or skipinit).";
+
 /// Sent once the model is built and training is about to begin.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Started {

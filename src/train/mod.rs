@@ -5,6 +5,8 @@ pub mod config;
 pub mod evaluate;
 pub mod events;
 mod run;
+
+pub use run::{DIVERGENCE_FACTOR, DIVERGENCE_STEPS, DivergenceWatch};
 pub mod runfolder;
 pub mod step;
 pub mod worker;

@@ -20,6 +20,51 @@ use crate::data::{BatchOrder, Dataset};
 use crate::model::Network;
 use crate::util::rng::Rng;
 
+/// A run has diverged when its training loss stays above this many times
+/// its starting level — the first step's loss, or the loss of a uniform
+/// guess over the classes if that is higher — for [`DIVERGENCE_STEPS`]
+/// steps in a row; also when a training or test loss is not finite.
+pub const DIVERGENCE_FACTOR: f32 = 10.0;
+/// Steps in a row above [`DIVERGENCE_FACTOR`] × the starting level that
+/// call a run diverged.
+pub const DIVERGENCE_STEPS: usize = 5;
+
+/// Watches the training loss for the divergence rule.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DivergenceWatch {
+    /// `DIVERGENCE_FACTOR ×` the starting level, once the first loss is seen.
+    limit: Option<f32>,
+    /// The starting level the limit is a multiple of.
+    start: f32,
+    /// Steps in a row above the limit.
+    above: usize,
+    /// The loss of a uniform guess, `ln(classes)`.
+    chance: f32,
+}
+
+impl DivergenceWatch {
+    pub fn new(classes: usize) -> Self {
+        Self { limit: None, start: 0.0, above: 0, chance: (classes.max(2) as f32).ln() }
+    }
+
+    /// Records a finite training loss; returns why the run diverged once
+    /// the rule says it has.
+    pub fn observe(&mut self, loss: f32) -> Option<String> {
+        let Some(limit) = self.limit else {
+            self.start = loss.max(self.chance);
+            self.limit = Some(DIVERGENCE_FACTOR * self.start);
+            return None;
+        };
+        self.above = if loss > limit { self.above + 1 } else { 0 };
+        (self.above >= DIVERGENCE_STEPS).then(|| {
+            format!(
+                "the training loss stayed above {limit:.4} ({DIVERGENCE_FACTOR}x its starting level {:.4}) for {DIVERGENCE_STEPS} steps in a row (last {loss:.4})",
+                self.start
+            )
+        })
+    }
+}
+
 /// Mean loss and accuracy of the batches of one epoch.
 #[derive(Default)]
 struct EpochMeans {
@@ -83,6 +128,7 @@ struct Run {
     speed: Option<f32>,
     /// Loss and accuracy means of the epoch in progress.
     means: EpochMeans,
+    watch: DivergenceWatch,
     tally: Tally,
 }
 
@@ -162,6 +208,7 @@ impl Run {
             run_dir: out.clone(),
         })));
         Ok(Run {
+            watch: DivergenceWatch::new(data.classes()),
             order: BatchOrder::new(config.seed, n_train),
             augment_rng: Rng::stream(config.seed, "augment"),
             stepper: Stepper::new(net, &config, &device, config.seed),
@@ -217,7 +264,9 @@ impl Run {
                 self.tally.train = Some(m);
             }
             // End of an epoch: evaluate, checkpoint, write a running summary.
-            self.evaluate(events)?;
+            if let Some(ending) = self.evaluate(events)? {
+                return Ok(ending);
+            }
             if let Some(writer) = &self.writer {
                 writer.save_model(self.stepper.net()).map_err(|e| format!("saving the weights failed: {e}"))?;
                 let running = self.tally.summary(RunStatus::Running, None, self.stepper.net(), &self.compute);
@@ -284,6 +333,7 @@ impl Run {
         let accuracy = out.correct / size as f32;
         let elapsed_secs = self.tally.elapsed();
         let diverged = !loss.is_finite();
+        let runaway = if diverged { None } else { self.watch.observe(loss) };
         if !diverged {
             let step_secs = step_started.elapsed().as_secs_f64();
             // The first step includes one-off set-up (and shader compilation on wgpu).
@@ -330,15 +380,28 @@ impl Run {
             }
         }
         self.tally.step += 1;
-        Ok(None)
+        Ok(runaway.map(|reason| (RunStatus::Diverged, Some(format!("{reason}, at step {step} (learning rate {lr})")))))
     }
 
-    fn evaluate(&mut self, events: &EventSender) -> Result<(), String> {
+    /// Evaluates the current weights on the test split; returns an ending
+    /// when the test loss is not finite (the weights or the batch-norm
+    /// statistics no longer are).
+    fn evaluate(&mut self, events: &EventSender) -> Result<Option<Ending>, String> {
         let lr = self.config.lr_at(self.base_lr, self.tally.step, self.total_steps);
         let devices = [&self.device, &self.inner];
-        self.tally.test = Some(evaluate_and_record(self.stepper.net(), &self.data, devices, &self.tally, lr, &mut self.writer, events)?);
+        let (loss, accuracy) = evaluate_and_record(self.stepper.net(), &self.data, devices, &self.tally, lr, &mut self.writer, events)?;
         self.tally.tested_at = Some(self.tally.step);
-        Ok(())
+        if !loss.is_finite() {
+            // No score from outputs that are not numbers.
+            self.tally.test = Some((loss, f32::NAN));
+            let reason = format!(
+                "the test loss became {loss} after step {}: the weights or batch-norm statistics are no longer finite",
+                self.tally.step
+            );
+            return Ok(Some((RunStatus::Diverged, Some(reason))));
+        }
+        self.tally.test = Some((loss, accuracy));
+        Ok(None)
     }
 
     /// Ends the run however the loop ended: a last evaluation and the
@@ -352,16 +415,26 @@ impl Run {
         }
         if matches!(status, RunStatus::Completed | RunStatus::Stopped) {
             // The summary's test figures are those of the final weights.
-            let mut saved = Ok(());
+            let mut saved = Ok(None);
             if self.tally.tested_at != Some(self.tally.step) {
                 saved = self.evaluate(events);
             }
-            if let (Ok(()), Some(writer)) = (&saved, &self.writer) {
-                saved = writer.save_model(self.stepper.net()).map_err(|e| format!("saving the weights failed: {e}"));
-            }
-            if let Err(e) = saved {
-                status = RunStatus::Failed;
-                reason = Some(e);
+            match saved {
+                // Weights that give no finite loss are not saved over the
+                // last good checkpoint.
+                Ok(Some(ending)) => (status, reason) = ending,
+                Ok(None) => {
+                    if let Some(writer) = &self.writer
+                        && let Err(e) = writer.save_model(self.stepper.net())
+                    {
+                        status = RunStatus::Failed;
+                        reason = Some(format!("saving the weights failed: {e}"));
+                    }
+                }
+                Err(e) => {
+                    status = RunStatus::Failed;
+                    reason = Some(e);
+                }
             }
         }
         let mut summary = self.tally.summary(status, reason, self.stepper.net(), &self.compute);
@@ -473,7 +546,11 @@ fn evaluate_and_record(
         // fractal-3: 47.9 % against 19.4 % test error).
         recalibrate_batch_norm(net, data, train_device, None, CALIBRATION_BATCHES, tally.step as u64);
     }
-    let evaluation = evaluate(&net.valid(), data, device, tally.step, epoch, tally.elapsed());
+    let mut evaluation = evaluate(&net.valid(), data, device, tally.step, epoch, tally.elapsed());
+    if !evaluation.loss.is_finite() {
+        // An argmax over outputs that are not numbers is no accuracy.
+        evaluation.accuracy = f32::NAN;
+    }
     if let Some(writer) = writer {
         writer
             .metric(tally.step, epoch, "test", evaluation.loss, evaluation.accuracy, lr, evaluation.elapsed_secs)

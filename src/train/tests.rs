@@ -105,6 +105,53 @@ fn a_diverging_run_ends_as_diverged_with_its_csvs_intact() {
     assert!(!run.gradients.is_empty());
 }
 
+/// The rule the README states: a training loss above 10x its starting
+/// level (the first loss, or ln(classes) if higher) for 5 steps in a row.
+#[test]
+fn the_divergence_rule_counts_steps_in_a_row_above_ten_times_the_start() {
+    let mut watch = DivergenceWatch::new(10);
+    // The start is ln(10) = 2.30 here (the first loss is lower): limit 23.0.
+    assert!(watch.observe(2.0).is_none());
+    for _ in 0..DIVERGENCE_STEPS - 1 {
+        assert!(watch.observe(30.0).is_none());
+    }
+    // One step below the limit starts the count again.
+    assert!(watch.observe(1.0).is_none());
+    for _ in 0..DIVERGENCE_STEPS - 1 {
+        assert!(watch.observe(30.0).is_none());
+    }
+    let reason = watch.observe(30.0).expect("the fifth step in a row above the limit");
+    assert!(reason.contains("23.0259") && reason.contains("5 steps in a row"), "{reason}");
+    // A net that starts high (a deep net at the default init) is measured
+    // against its own start: 80 after a first loss of 9 is not divergence.
+    let mut deep = DivergenceWatch::new(10);
+    deep.observe(9.0);
+    assert!((0..20).all(|_| deep.observe(80.0).is_none()));
+    assert!((0..DIVERGENCE_STEPS).filter_map(|_| deep.observe(9.0 * DIVERGENCE_FACTOR + 1.0)).count() == 1);
+}
+
+/// Learning rate 10 on resnet-8 (no batch norm): the run ends as diverged,
+/// by one rule or the other, with its reason; no weights are saved over a
+/// good checkpoint and no accuracy is computed from outputs that are not
+/// numbers.
+#[test]
+fn a_run_with_learning_rate_ten_ends_as_diverged() {
+    let data = digits();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let overrides = LayerOverrides { norm: Some(crate::arch::Norm::None), ..LayerOverrides::default() };
+    let mut req = request("resnet-8", &data, TrainConfig { lr: 10.0, max_steps: Some(40), epochs: 1, overrides, ..Default::default() });
+    req.out = Some(out.clone());
+    let events = run_all(req);
+    let s = summary(&events);
+    assert_eq!(s.status, RunStatus::Diverged, "{s:?}");
+    let reason = s.reason.clone().unwrap();
+    assert!(reason.contains("the loss became") || reason.contains("stayed above"), "{reason}");
+    assert!(steps(&events).len() < 40, "the run ends when it diverges");
+    assert!(s.final_test_accuracy.is_none_or(|a| a.is_nan()));
+    assert!(!out.join("model.bpk").exists(), "no weights from a diverged run's first epoch");
+}
+
 fn wait_for(handle: &RunHandle, mut predicate: impl FnMut(&Event) -> bool) -> Event {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -154,7 +201,8 @@ fn initial_output_gradients(arch: &str, overrides: LayerOverrides) -> Vec<f32> {
 
 #[test]
 fn vanishing_gradients_show_in_plain_sigmoid_nets_and_not_in_highway_nets() {
-    let sigmoid_standard = LayerOverrides { activation: Some(Activation::Sigmoid), init: Some(Init::Standard), norm: None };
+    let sigmoid_standard =
+        LayerOverrides { activation: Some(Activation::Sigmoid), init: Some(Init::Standard), norm: None, residual_init: None };
     let plain = initial_output_gradients("plain-mlp-30", sigmoid_standard);
     let ratio = plain.last().unwrap() / plain.first().unwrap();
     eprintln!("plain-mlp-30 sigmoid standard: last/first output gradient = {ratio:.3e}");
@@ -174,7 +222,8 @@ fn vanishing_gradients_show_in_plain_sigmoid_nets_and_not_in_highway_nets() {
 
 #[test]
 fn identity_shortcuts_carry_the_gradient_through_sigmoid_mlps() {
-    let sigmoid_standard = LayerOverrides { activation: Some(Activation::Sigmoid), init: Some(Init::Standard), norm: None };
+    let sigmoid_standard =
+        LayerOverrides { activation: Some(Activation::Sigmoid), init: Some(Init::Standard), norm: None, residual_init: None };
     let residual = initial_output_gradients("resnet-mlp-30", sigmoid_standard);
     // The first dense layer, 14 two-layer residual blocks, the classifier.
     assert_eq!(residual.len(), 16);

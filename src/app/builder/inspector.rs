@@ -6,7 +6,7 @@ use egui::{DragValue, Slider};
 
 use super::BuilderState;
 use crate::app::command::AppCommand;
-use crate::arch::{Activation, BRANCH_LAYERS, BlockKind, BlockSpec, Carry, Init, Norm, Shortcut, StochasticDepth};
+use crate::arch::{Activation, BRANCH_LAYERS, BlockKind, BlockSpec, Carry, Init, Norm, ResidualInit, Shortcut, StochasticDepth};
 
 pub fn inspector_ui(ui: &mut egui::Ui, builder: &mut BuilderState, commands: &mut Vec<AppCommand>) {
     ui.heading("Inspector");
@@ -87,7 +87,7 @@ pub fn block_editor(ui: &mut egui::Ui, block: &mut BlockSpec) {
                 choice(ui, "stride", stride, &[(1, "1"), (2, "2")], "Stride 2 halves the map");
             }
             BlockKind::Dense { units } => count(ui, "units", units, 1..=8192, "Output features"),
-            BlockKind::Residual { filters, stride, bottleneck, preactivation, shortcut, survival, branch_layers } => {
+            BlockKind::Residual { filters, stride, bottleneck, preactivation, shortcut, survival, branch_layers, residual_init } => {
                 count(ui, "filters", filters, 1..=2048, "Output channels (bottleneck width: the output has 4x as many)");
                 choice(ui, "stride", stride, &[(1, "1"), (2, "2")], "Stride 2 halves the map; the shortcut must then change shape too");
                 labelled(ui, "bottleneck", |ui| ui.checkbox(bottleneck, "1x1-3x3-1x1").on_hover_text("Bottleneck block with expansion 4 (ResNet-50+, preact-164)"));
@@ -108,8 +108,9 @@ pub fn block_editor(ui: &mut egui::Ui, block: &mut BlockSpec) {
                     "How the input reaches the addition when the shape changes: A pads channels with zeros (no parameters), B uses a 1x1 conv; none removes the shortcut",
                 );
                 survival_ui(ui, survival);
+                residual_init_ui(ui, residual_init);
             }
-            BlockKind::ResidualDense { units, branch_layers, preactivation, shortcut, survival } => {
+            BlockKind::ResidualDense { units, branch_layers, preactivation, shortcut, survival, residual_init } => {
                 count(ui, "units", units, 1..=8192, "Output features; a change of width makes the shortcut a projection");
                 branch_layers_ui(ui, branch_layers, "dense layers");
                 labelled(ui, "pre-activation", |ui| {
@@ -123,6 +124,7 @@ pub fn block_editor(ui: &mut egui::Ui, block: &mut BlockSpec) {
                     "Identity, or a dense projection when the width changes (B) or always (C); none removes the shortcut",
                 );
                 survival_ui(ui, survival);
+                residual_init_ui(ui, residual_init);
             }
             BlockKind::Highway { kernel, carry, gate_bias } => {
                 choice(ui, "kernel", kernel, &[(1, "1x1"), (3, "3x3"), (5, "5x5")], "Kernel of H, T (and C)");
@@ -169,6 +171,26 @@ pub fn block_editor(ui: &mut egui::Ui, block: &mut BlockSpec) {
             );
         }
     });
+}
+
+/// How the residual branch starts (what each choice does is in the hint;
+/// the block's error line says when a choice does not fit the block).
+fn residual_init_ui(ui: &mut egui::Ui, residual_init: &mut ResidualInit) {
+    choice(
+        ui,
+        "branch init",
+        residual_init,
+        &[
+            (ResidualInit::Default, "default (He et al.)"),
+            (ResidualInit::Zero, "zero (last BN γ = 0)"),
+            (ResidualInit::Skipinit, "SkipInit (α = 0)"),
+            (ResidualInit::Fixup, "Fixup (no BN)"),
+        ],
+        "How the residual branch starts. Default: every layer by its own init, so each block adds its variance and a \
+         1,000-layer net starts with huge logits. Zero: the branch's last BN γ (or last layer) starts at 0 (Goyal et al. 2017). \
+         SkipInit: a learnable α = 0 multiplies the branch (De & Smith 2020). Fixup: no BN, branch layers scaled by depth, \
+         the last at 0 (Zhang et al. 2019). The last three start every block as its shortcut: depth is free at the start.",
+    );
 }
 
 /// A residual branch's length: 1 to 4 weight layers.

@@ -9,7 +9,7 @@ use egui::{Align2, FontId, Pos2, Rect, Sense, Stroke, Vec2};
 use super::diagram::{self, Palette};
 use super::{BuilderState, DragPayload};
 use crate::app::command::AppCommand;
-use crate::arch::{BlockKind, BlockSpec, Carry, Norm, Shortcut};
+use crate::arch::{BlockKind, BlockSpec, Carry, Norm, ResidualInit, Shortcut};
 
 pub const ROW_HEIGHT: f32 = 62.0;
 const DIAGRAM_WIDTH: f32 = 130.0;
@@ -33,6 +33,11 @@ fn rows(builder: &BuilderState) -> Vec<Row> {
     rows
 }
 
+/// ", zero branch init" where a residual branch does not start by default.
+fn branch_start(init: ResidualInit) -> String {
+    if init.is_default() { String::new() } else { format!(", {} branch init", init.word()) }
+}
+
 /// A one-line summary of a block's options.
 pub fn describe(block: &BlockSpec) -> String {
     let layer = &block.layer;
@@ -44,7 +49,7 @@ pub fn describe(block: &BlockSpec) -> String {
             format!("{filters} filters {kernel}x{kernel}, stride {stride}; {bn}{act}, {init} init")
         }
         BlockKind::Dense { units } => format!("{units} units; {bn}{act}, {init} init"),
-        BlockKind::Residual { filters, stride, bottleneck, preactivation, shortcut, survival, branch_layers } => {
+        BlockKind::Residual { filters, stride, bottleneck, preactivation, shortcut, survival, branch_layers, residual_init } => {
             let shape = match (*bottleneck, *branch_layers) {
                 (true, _) => format!("bottleneck {filters}→{}", 4 * filters),
                 (false, 2) => format!("{filters} filters"),
@@ -56,9 +61,10 @@ pub fn describe(block: &BlockSpec) -> String {
                 s => format!("shortcut {s:?}"),
             };
             let sd = survival.map(|p| format!(", survival {p:.2}")).unwrap_or_default();
-            format!("{shape}, stride {stride}, {order}, {sc}{sd}; {bn}{act}")
+            let start = branch_start(*residual_init);
+            format!("{shape}, stride {stride}, {order}, {sc}{sd}{start}; {bn}{act}")
         }
-        BlockKind::ResidualDense { units, branch_layers, preactivation, shortcut, survival } => {
+        BlockKind::ResidualDense { units, branch_layers, preactivation, shortcut, survival, residual_init } => {
             let order = if *preactivation { "pre-act" } else { "post-act" };
             let sc = match shortcut {
                 Shortcut::None => "no shortcut".to_string(),
@@ -66,7 +72,7 @@ pub fn describe(block: &BlockSpec) -> String {
             };
             let sd = survival.map(|p| format!(", survival {p:.2}")).unwrap_or_default();
             let layers = if *branch_layers == 1 { "1 layer".to_string() } else { format!("{branch_layers} layers") };
-            format!("{units} units, {layers}, {order}, {sc}{sd}; {bn}{act}")
+            format!("{units} units, {layers}, {order}, {sc}{sd}{}; {bn}{act}", branch_start(*residual_init))
         }
         BlockKind::Highway { kernel, carry, gate_bias } => {
             format!("{kernel}x{kernel}, gate bias {gate_bias}, carry {}; {bn}{act}", carry_name(*carry))

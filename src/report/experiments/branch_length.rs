@@ -13,7 +13,7 @@
 
 use super::highway::smoothed_loss;
 use super::{Context, Trained, relative};
-use crate::arch::{Architecture, BlockKind, BlockSpec, Init, LayerOptions, LayerOverrides, Shortcut};
+use crate::arch::{Architecture, BlockKind, BlockSpec, Init, LayerOptions, LayerOverrides, ResidualInit, Shortcut};
 use crate::report::figure::{COLORS, Figure, Panel, Series};
 use crate::train::TrainConfig;
 
@@ -26,7 +26,14 @@ const LENGTHS: [usize; 4] = [1, 2, 3, 4];
 /// dense layer and the classifier (depth `hidden + 2`).
 fn network(hidden: usize, branch_layers: usize, preactivation: bool, shortcut: Shortcut) -> Architecture {
     let options = LayerOptions::default();
-    let unit = BlockKind::ResidualDense { units: WIDTH, branch_layers, preactivation, shortcut, survival: None };
+    let unit = BlockKind::ResidualDense {
+        units: WIDTH,
+        branch_layers,
+        preactivation,
+        shortcut,
+        survival: None,
+        residual_init: ResidualInit::Default,
+    };
     let order = if preactivation { "pre" } else { "post" };
     let name = match shortcut {
         Shortcut::None => format!("plain-{order}-{}", hidden + 2),

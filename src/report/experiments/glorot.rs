@@ -66,7 +66,7 @@ pub fn run(ctx: &Context) -> Result<String, String> {
         let arch = presets::build(&format!("plain-mlp-{depth}"), shape)?;
         for (c, &(activation, init)) in combos.iter().enumerate() {
             (ctx.log)(&format!("plain-mlp-{depth}, {}", label(activation, init)));
-            let overrides = LayerOverrides { activation: Some(activation), init: Some(init), norm: Some(Norm::None) };
+            let overrides = LayerOverrides { activation: Some(activation), init: Some(init), norm: Some(Norm::None), residual_init: None };
             // Geometric mean over seeds (and batches).
             let mut log_mean: Vec<f64> = Vec::new();
             for &seed in &SEEDS {

@@ -12,6 +12,7 @@ mod landscape;
 mod lesion;
 mod paths;
 mod stochastic_depth;
+mod thousand_layers;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,8 +26,8 @@ use crate::train::step::Stepper;
 use crate::train::{RunRequest, RunStatus, Summary, TrainConfig};
 
 /// The reproductions, by name.
-pub const NAMES: [&str; 9] =
-    ["glorot", "highway", "degradation", "stochastic-depth", "fractal", "branch-length", "lesion", "paths", "landscape"];
+pub const NAMES: [&str; 10] =
+    ["glorot", "highway", "degradation", "stochastic-depth", "fractal", "branch-length", "lesion", "paths", "landscape", "thousand-layers"];
 
 /// Settings common to every reproduction.
 #[derive(Clone, Debug)]
@@ -63,6 +64,7 @@ pub fn run(name: &str, options: &Options, log: &dyn Fn(&str)) -> Result<Outcome,
         "paths" => paths::run(&ctx)?,
         "landscape" => landscape::run(&ctx)?,
         "branch-length" => branch_length::run(&ctx)?,
+        "thousand-layers" => thousand_layers::run(&ctx)?,
         other => return Err(format!("'{other}' is not a reproduction ({})", NAMES.join(", "))),
     };
     std::fs::write(dir.join("summary.md"), &summary).map_err(|e| format!("{}: {e}", dir.display()))?;

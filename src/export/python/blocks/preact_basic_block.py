@@ -11,11 +11,14 @@ class PreActBasicBlock(nn.Module):
     Stochastic depth (Huang et al. 2016, "Deep networks with stochastic
     depth"): in training the branch F is skipped with probability
     1 - survival; at test time it is scaled by survival.
+
+    `scalars` (a `BranchScalars`, or None) holds what a SkipInit or Fixup
+    start left in the block.
     """
 
     def __init__(self, in_channels, out_channels, stride=1, shortcut=None,
                  survival=1.0, activation=nn.ReLU, batch_norm=True,
-                 layers=2):
+                 layers=2, scalars=None):
         super().__init__()
         self.layers = layers
         for i in range(1, layers + 1):
@@ -29,6 +32,7 @@ class PreActBasicBlock(nn.Module):
         self.projects = shortcut is not None and any(
             True for _ in shortcut.parameters())
         self.survival = survival
+        self.scalars = scalars
         self.act = activation()
 
     def branch(self, out):
@@ -43,9 +47,4 @@ class PreActBasicBlock(nn.Module):
         out = self.act(self.bn1(x))
         if self.shortcut is None:
             return self.branch(out)
-        identity = self.shortcut(out if self.projects else x)
-        if not self.training:
-            return self.survival * self.branch(out) + identity
-        if torch.rand(()) < self.survival:
-            return self.branch(out) + identity
-        return identity
+        return join(self, out if self.projects else x, out)

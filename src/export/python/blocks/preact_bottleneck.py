@@ -11,10 +11,14 @@ class PreActBottleneck(nn.Module):
     Stochastic depth (Huang et al. 2016, "Deep networks with stochastic
     depth"): in training the branch F is skipped with probability
     1 - survival; at test time it is scaled by survival.
+
+    `scalars` (a `BranchScalars`, or None) holds what a SkipInit or Fixup
+    start left in the block.
     """
 
     def __init__(self, in_channels, width, stride=1, shortcut=None,
-                 survival=1.0, activation=nn.ReLU, batch_norm=True):
+                 survival=1.0, activation=nn.ReLU, batch_norm=True,
+                 scalars=None):
         super().__init__()
         self.bn1 = nn.BatchNorm2d(in_channels) if batch_norm else nn.Identity()
         self.conv1 = nn.Conv2d(in_channels, width, 1, bias=not batch_norm)
@@ -27,6 +31,7 @@ class PreActBottleneck(nn.Module):
         self.projects = shortcut is not None and any(
             True for _ in shortcut.parameters())
         self.survival = survival
+        self.scalars = scalars
         self.act = activation()
 
     def branch(self, out):
@@ -38,9 +43,4 @@ class PreActBottleneck(nn.Module):
         out = self.act(self.bn1(x))
         if self.shortcut is None:
             return self.branch(out)
-        identity = self.shortcut(out if self.projects else x)
-        if not self.training:
-            return self.survival * self.branch(out) + identity
-        if torch.rand(()) < self.survival:
-            return self.branch(out) + identity
-        return identity
+        return join(self, out if self.projects else x, out)

@@ -14,18 +14,22 @@ class ResidualDense(nn.Module):
     plain stack of layers. Stochastic depth (Huang et al. 2016): in
     training F is skipped with probability 1 - survival; at test time it
     is scaled by survival.
+
+    `scalars` (a `BranchScalars`, or None) holds what a SkipInit or Fixup
+    start left in the block.
     """
 
     def __init__(self, in_features, units, layers=2, shortcut=None,
                  preactivation=False, survival=1.0, activation=nn.ReLU,
-                 batch_norm=True):
+                 batch_norm=True, scalars=None):
         super().__init__()
         self.layers = layers
         self.preactivation = preactivation
+        # Fixup's scalar biases replace the layers' own.
+        bias = not batch_norm and not (scalars is not None and scalars.fixup)
         for i in range(1, layers + 1):
             fan_in = in_features if i == 1 else units
-            setattr(self, f"linear{i}",
-                    nn.Linear(fan_in, units, bias=not batch_norm))
+            setattr(self, f"linear{i}", nn.Linear(fan_in, units, bias=bias))
             width = fan_in if preactivation else units
             setattr(self, f"bn{i}", (nn.BatchNorm1d(width) if batch_norm
                                      else nn.Identity()))
@@ -33,11 +37,14 @@ class ResidualDense(nn.Module):
         self.projects = shortcut is not None and any(
             True for _ in shortcut.parameters())
         self.survival = survival
+        self.scalars = scalars
         self.act = activation()
 
     def branch(self, h):
         """The residual function F (after its first BN-act when
         pre-activated)."""
+        if self.scalars is not None and self.scalars.fixup:
+            return fixup_branch(self, h, self.layers)
         for i in range(1, self.layers + 1):
             linear = getattr(self, f"linear{i}")
             bn = getattr(self, f"bn{i}")
@@ -59,9 +66,5 @@ class ResidualDense(nn.Module):
         out = self.act(self.bn1(x)) if self.preactivation else x
         if self.shortcut is None:
             return self.finish(self.branch(out))
-        identity = self.shortcut(out if self.projects else x)
-        if not self.training:
-            return self.finish(self.survival * self.branch(out) + identity)
-        if torch.rand(()) < self.survival:
-            return self.finish(self.branch(out) + identity)
-        return self.finish(identity)
+        shortcut_input = out if self.preactivation and self.projects else x
+        return self.finish(join(self, shortcut_input, out))
