@@ -10,7 +10,7 @@ use super::command::AppCommand;
 use super::plots::{self, heatmap, series};
 use super::runs::RunView;
 use super::tasks::Pick;
-use crate::arch::{Activation, Init, Norm};
+use crate::arch::{Activation, Init, Norm, ResidualInit};
 use crate::backend::BackendChoice;
 use crate::data::{DataSpec, SYSTEM_FASHION_MNIST};
 use crate::train::{OptimizerKind, Schedule};
@@ -330,6 +330,23 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppC
                     t.overrides.norm = no_bn.then_some(Norm::None);
                 }
             });
+            ui.end_row();
+            ui.label("branch init");
+            let text = t.overrides.residual_init.map_or("as built".to_string(), |r| r.word().to_string());
+            egui::ComboBox::from_id_salt("override-residual-init")
+                .selected_text(text)
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut t.overrides.residual_init, None, "as built");
+                    for r in ResidualInit::ALL {
+                        ui.selectable_value(&mut t.overrides.residual_init, Some(r), r.word());
+                    }
+                })
+                .response
+                .on_hover_text(
+                    "How every residual branch starts (--residual-init): default (He init, each block adds its variance), \
+                     zero (last BN γ = 0), skipinit (a learnable α = 0 on the branch) or fixup (with no BN). \
+                     A zero start lets a 1,000-layer net start as the identity.",
+                );
             ui.end_row();
         });
     });

@@ -40,6 +40,9 @@ use tasks::{TaskResult, Tasks};
 
 /// How long a frame may spend taking in worker events.
 const EVENT_BUDGET: Duration = Duration::from_millis(4);
+/// How often new training data may redraw the window (plots move smoothly
+/// at 15 frames a second; more only takes cores from training).
+pub const DATA_REPAINTS_PER_SEC: f64 = 15.0;
 
 /// Choices made when the app starts (tests turn off what needs a desktop).
 #[derive(Clone, Debug)]
@@ -303,10 +306,29 @@ impl DepthLabApp {
         app
     }
 
-    /// Wakes the UI from another thread.
+    /// Wakes the UI from another thread when new data arrives: at most
+    /// [`DATA_REPAINTS_PER_SEC`] times a second, so a run that sends
+    /// hundreds of steps a second does not make the window redraw (and
+    /// take a core from training) hundreds of times. Input is answered at
+    /// once all the same (egui repaints on every input event).
     fn waker(&self) -> Arc<dyn Fn() + Send + Sync> {
         let ctx = self.ctx.clone();
-        Arc::new(move || ctx.request_repaint())
+        let interval = Duration::from_secs_f64(1.0 / DATA_REPAINTS_PER_SEC);
+        let last = std::sync::Mutex::new(None::<Instant>);
+        Arc::new(move || {
+            let now = Instant::now();
+            let Ok(mut last) = last.lock() else {
+                ctx.request_repaint();
+                return;
+            };
+            match *last {
+                Some(at) if now.duration_since(at) < interval => ctx.request_repaint_after(interval - now.duration_since(at)),
+                _ => {
+                    *last = Some(now);
+                    ctx.request_repaint();
+                }
+            }
+        })
     }
 
     pub fn push(&mut self, command: AppCommand) {

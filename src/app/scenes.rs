@@ -45,10 +45,15 @@ pub enum SceneKind {
     /// ResNet-1202 with every stage expanded, scrolled up and down for a
     /// while (for frame-time figures with `DEPTHLAB_FRAME_LOG`).
     Large,
+    /// ResNet-1202 training with every residual branch started at zero and
+    /// a gradient probe every step: 602 layers in the gradient plots and
+    /// the heatmap (and frame times while it trains, with
+    /// `DEPTHLAB_FRAME_LOG`).
+    Thousand,
 }
 
 impl SceneKind {
-    pub const ALL: [(&'static str, SceneKind); 13] = [
+    pub const ALL: [(&'static str, SceneKind); 14] = [
         ("builder", SceneKind::Builder),
         ("highway", SceneKind::Highway),
         ("fractal", SceneKind::Fractal),
@@ -62,6 +67,7 @@ impl SceneKind {
         ("classify", SceneKind::Classify),
         ("classify-error", SceneKind::ClassifyError),
         ("large", SceneKind::Large),
+        ("thousand", SceneKind::Thousand),
     ];
 }
 
@@ -77,6 +83,9 @@ const COMPARISON: [(&str, f64, bool); 8] = [
     ("plain-32", 0.05, false),
     ("resnet-32", 10.0, true),
 ];
+
+/// Steps the `thousand` scene trains ResNet-1202 for (~4 s each on two cores).
+const THOUSAND_STEPS: usize = 16;
 
 /// A scene and where its screenshot goes.
 #[derive(Clone, Debug)]
@@ -281,6 +290,20 @@ impl SceneRunner {
                     push(app, AppCommand::ToggleExpanded(entry));
                 }
             }
+            SceneKind::Thousand => {
+                let t = &mut app.state.train;
+                t.epochs = 1;
+                t.max_steps = Some(THOUSAND_STEPS);
+                t.batch_size = 32;
+                t.probe_every = 1;
+                t.test_limit = Some(100);
+                t.warmup_steps = 20;
+                t.schedule = crate::train::Schedule::Cosine;
+                t.overrides.residual_init = Some(crate::arch::ResidualInit::Zero);
+                app.lr_field = 0.1;
+                push(app, AppCommand::LoadPreset("resnet-1202".into()));
+                push(app, AppCommand::StartTraining);
+            }
             SceneKind::Classify | SceneKind::ClassifyError => {
                 app.state.train.epochs = 1;
                 app.state.train.max_steps = Some(90);
@@ -365,6 +388,8 @@ impl SceneRunner {
                 app.ctx.request_repaint();
                 self.frames > 800
             }
+            // Mid-training, with a gradient probe of all 602 layers per step.
+            SceneKind::Thousand => app.active_run().is_some_and(|r| r.steps.len() >= THOUSAND_STEPS - 4 && r.gradients.len() >= 4),
             SceneKind::Training => match self.phase {
                 1 if !app.is_training() && !app.runs.runs.is_empty() => {
                     app.push(AppCommand::LoadPreset("resnet-20".into()));

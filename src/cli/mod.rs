@@ -20,7 +20,7 @@ use crate::arch::{Activation, Init, LayerOverrides, Norm, ResidualInit};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Commands>,
-    /// Open the window on a scripted scene (builder, highway, fractal, invalid, training, sweep, comparison, classify, classify-error, large).
+    /// Open the window on a scripted scene (builder, highway, fractal, invalid, training, sweep, comparison, why-lesion, why-paths, why-landscape, classify, classify-error, large, thousand).
     #[arg(long, hide = true)]
     pub scene: Option<String>,
     /// With --scene: save a screenshot to FILE and close.
