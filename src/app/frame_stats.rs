@@ -1,7 +1,9 @@
 //! Frame times: how long each frame took on the CPU (UI and rendering, as
 //! eframe measures it, vsync waits excluded), kept for the status bar and,
 //! with `DEPTHLAB_FRAME_LOG=FILE`, written out when the window closes (one
-//! line per frame: whole-frame seconds, UI-only seconds, training 0/1).
+//! line per frame: whole-frame seconds, UI-only seconds, training 0/1, and
+//! the CPU seconds the drawing threads used since the frame before, which
+//! with a software renderer includes rasterising that frame).
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -10,7 +12,7 @@ const KEEP: usize = 600;
 
 pub struct FrameStats {
     recent: VecDeque<f32>,
-    log: Option<(std::path::PathBuf, Vec<(f32, f32, bool)>)>,
+    log: Option<(std::path::PathBuf, Vec<(f32, f32, bool, f64)>)>,
 }
 
 impl FrameStats {
@@ -21,7 +23,7 @@ impl FrameStats {
 
     /// `ui` is this frame's UI time; `previous_frame_secs` is eframe's
     /// measure of the whole previous frame (UI, tessellation, painting).
-    pub fn record(&mut self, ui: Duration, previous_frame_secs: Option<f32>, training: bool) {
+    pub fn record(&mut self, ui: Duration, previous_frame_secs: Option<f32>, training: bool, drawing_secs: Option<f64>) {
         let Some(frame_secs) = previous_frame_secs else { return };
         let ms = frame_secs * 1000.0;
         if self.recent.len() == KEEP {
@@ -29,7 +31,7 @@ impl FrameStats {
         }
         self.recent.push_back(ms);
         if let Some((_, log)) = &mut self.log {
-            log.push((frame_secs, ui.as_secs_f32(), training));
+            log.push((frame_secs, ui.as_secs_f32(), training, drawing_secs.unwrap_or(f64::NAN)));
         }
     }
 
@@ -40,8 +42,9 @@ impl FrameStats {
 
     pub fn write_log(&self) {
         if let Some((path, log)) = &self.log {
-            let text: String = log.iter().map(|(frame, ui, t)| format!("{frame:.5},{ui:.5},{}\n", u8::from(*t))).collect();
-            if let Err(e) = std::fs::write(path, format!("frame_secs,ui_secs,training\n{text}")) {
+            let text: String =
+                log.iter().map(|(frame, ui, t, drawing)| format!("{frame:.5},{ui:.5},{},{drawing:.3}\n", u8::from(*t))).collect();
+            if let Err(e) = std::fs::write(path, format!("frame_secs,ui_secs,training,drawing_secs\n{text}")) {
                 eprintln!("depthlab: cannot write the frame log {}: {e}", path.display());
             }
         }

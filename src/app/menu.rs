@@ -119,6 +119,16 @@ fn status_text_ui(ui: &mut egui::Ui, app: &DepthLabApp) {
         ui.add(egui::Label::new(format!("{state} {}: step {step}/{}", run.label, run.total_steps())).truncate());
         ui.separator();
     }
+    let interval = app.render_budget.interval.get();
+    if app.is_training() && interval >= std::time::Duration::from_millis(250) {
+        let cost = app.render_budget.cost_ms().unwrap_or(0.0);
+        ui.weak(format!("plots every {:.1} s", interval.as_secs_f64())).on_hover_text(format!(
+            "Drawing a frame costs {cost:.0} ms of CPU here (no GPU: a software renderer), so new training data redraws the \
+             window only this often, keeping drawing under {:.0}% of a core and the rest for training. Input still redraws at once.",
+            super::render_budget::RENDER_SHARE * 100.0
+        ));
+        ui.separator();
+    }
     if let Some(m) = &app.message {
         let color = if m.error { ui.visuals().error_fg_color } else { ui.visuals().text_color() };
         ui.add(egui::Label::new(egui::RichText::new(&m.text).color(color)).truncate()).on_hover_text(&m.text);

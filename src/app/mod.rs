@@ -12,6 +12,7 @@ mod history;
 mod logic;
 mod menu;
 pub mod plots;
+mod render_budget;
 mod run_labels;
 mod run_list;
 pub mod runs;
@@ -34,15 +35,15 @@ use crate::train::worker::RunHandle;
 use builder::{BuilderState, InputInfo};
 pub use command::AppCommand;
 use frame_stats::FrameStats;
+use render_budget::{RenderBudget, data_redraw};
 use runs::{LAB_FILE, LabMeta, RunId, RunStore};
 use state::{Persisted, Tab};
 use tasks::{TaskResult, Tasks};
 
 /// How long a frame may spend taking in worker events.
 const EVENT_BUDGET: Duration = Duration::from_millis(4);
-/// How often new training data may redraw the window (plots move smoothly
-/// at 15 frames a second; more only takes cores from training).
-pub const DATA_REPAINTS_PER_SEC: f64 = 15.0;
+/// How long a status message stays in the status bar.
+const MESSAGE_SHOWN: Duration = Duration::from_secs(8);
 
 /// Choices made when the app starts (tests turn off what needs a desktop).
 #[derive(Clone, Debug)]
@@ -172,6 +173,8 @@ pub struct DepthLabApp {
     pub compute: Option<ComputeStatus>,
     pub message: Option<Message>,
     pub frame_stats: FrameStats,
+    /// What frames cost the CPU, and so how often training data may redraw.
+    pub render_budget: RenderBudget,
     pub help_open: bool,
     confirm_delete: Option<RunId>,
     /// A path to type because no file dialog could be shown.
@@ -278,6 +281,7 @@ impl DepthLabApp {
             compute: None,
             message: None,
             frame_stats: FrameStats::from_env(),
+            render_budget: RenderBudget::default(),
             help_open: false,
             confirm_delete: None,
             path_prompt: None,
@@ -306,27 +310,29 @@ impl DepthLabApp {
         app
     }
 
-    /// Wakes the UI from another thread when new data arrives: at most
-    /// [`DATA_REPAINTS_PER_SEC`] times a second, so a run that sends
-    /// hundreds of steps a second does not make the window redraw (and
-    /// take a core from training) hundreds of times. Input is answered at
-    /// once all the same (egui repaints on every input event).
+    /// Wakes the UI from another thread when new data arrives: no sooner
+    /// than the render budget's interval after the last data redraw
+    /// (`render_budget`), so that a run sending hundreds of steps a second
+    /// does not make the window redraw, and take cores from training,
+    /// hundreds of times. Input is answered at once all the same (egui
+    /// repaints on every input event).
     fn waker(&self) -> Arc<dyn Fn() + Send + Sync> {
         let ctx = self.ctx.clone();
-        let interval = Duration::from_secs_f64(1.0 / DATA_REPAINTS_PER_SEC);
-        let last = std::sync::Mutex::new(None::<Instant>);
+        let shared = self.render_budget.interval.clone();
+        // When the latest data redraw happened, or is due when in the future.
+        let latest = std::sync::Mutex::new(None::<Instant>);
         Arc::new(move || {
             let now = Instant::now();
-            let Ok(mut last) = last.lock() else {
+            let Ok(mut latest) = latest.lock() else {
                 ctx.request_repaint();
                 return;
             };
-            match *last {
-                Some(at) if now.duration_since(at) < interval => ctx.request_repaint_after(interval - now.duration_since(at)),
-                _ => {
-                    *last = Some(now);
-                    ctx.request_repaint();
+            match data_redraw(*latest, now, shared.get()) {
+                Some(due) => {
+                    *latest = Some(due);
+                    ctx.request_repaint_after(due.saturating_duration_since(now));
                 }
+                None => ctx.request_repaint_after(latest.map_or(Duration::ZERO, |due| due.saturating_duration_since(now))),
             }
         })
     }
@@ -417,10 +423,13 @@ impl eframe::App for DepthLabApp {
         self.apply_commands();
         let editing = ctx.input(|i| i.pointer.any_down()) || ctx.egui_wants_keyboard_input();
         self.builder.commit(editing);
-        if self.message.as_ref().is_some_and(|m| m.at.elapsed() < Duration::from_secs(8)) {
-            ctx.request_repaint_after(Duration::from_secs(1));
+        // One redraw when the status message is due to go (not one a second:
+        // without a GPU every frame costs a good part of a core).
+        if let Some(left) = self.message.as_ref().and_then(|m| MESSAGE_SHOWN.checked_sub(m.at.elapsed())) {
+            ctx.request_repaint_after(left);
         }
-        self.frame_stats.record(started.elapsed(), frame.info().cpu_usage, self.is_training());
+        let drawing = self.render_budget.frame(frame.info().cpu_usage);
+        self.frame_stats.record(started.elapsed(), frame.info().cpu_usage, self.is_training(), drawing);
     }
 
     fn raw_input_hook(&mut self, _ctx: &egui::Context, raw_input: &mut egui::RawInput) {

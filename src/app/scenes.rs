@@ -50,10 +50,18 @@ pub enum SceneKind {
     /// the heatmap (and frame times while it trains, with
     /// `DEPTHLAB_FRAME_LOG`).
     Thousand,
+    /// One run of `BENCH_ARCHS[i]` trained as a user would from the Train
+    /// tab, for `DEPTHLAB_BENCH_STEPS` steps (200 by default), the window
+    /// left open afterwards: `scripts/bench_window.py` compares its speed
+    /// with the command line's and samples the UI thread's CPU time.
+    Bench(usize),
 }
 
+/// The nets `--scene bench-NAME` trains.
+pub const BENCH_ARCHS: [&str; 4] = ["plain-8", "resnet-20", "resnet-110", "resnet-1202"];
+
 impl SceneKind {
-    pub const ALL: [(&'static str, SceneKind); 14] = [
+    pub const ALL: [(&'static str, SceneKind); 18] = [
         ("builder", SceneKind::Builder),
         ("highway", SceneKind::Highway),
         ("fractal", SceneKind::Fractal),
@@ -68,6 +76,10 @@ impl SceneKind {
         ("classify-error", SceneKind::ClassifyError),
         ("large", SceneKind::Large),
         ("thousand", SceneKind::Thousand),
+        ("bench-plain-8", SceneKind::Bench(0)),
+        ("bench-resnet-20", SceneKind::Bench(1)),
+        ("bench-resnet-110", SceneKind::Bench(2)),
+        ("bench-resnet-1202", SceneKind::Bench(3)),
     ];
 }
 
@@ -135,7 +147,13 @@ pub struct SceneRunner {
     saved: Arc<AtomicBool>,
     requested: bool,
     frames: u64,
+    /// When a benchmark scene's run finished (the window then idles for
+    /// [`BENCH_IDLE`] and closes, writing its frame log).
+    finished_at: Option<Instant>,
 }
+
+/// How long a benchmark scene's window stays open, idle, after its run.
+const BENCH_IDLE: Duration = Duration::from_secs(15);
 
 impl SceneRunner {
     pub fn new(scene: Scene) -> SceneRunner {
@@ -147,6 +165,7 @@ impl SceneRunner {
             saved: Arc::new(AtomicBool::new(false)),
             requested: false,
             frames: 0,
+            finished_at: None,
         }
     }
 
@@ -182,9 +201,10 @@ impl SceneRunner {
     /// Advances the scene; called once per frame before the UI.
     pub fn step(&mut self, app: &mut DepthLabApp, ctx: &egui::Context) {
         self.frames_in_phase += 1;
-        if !self.requested {
+        if !self.requested && !matches!(self.scene.kind, SceneKind::Bench(_)) {
             // Scripted until its picture is taken; then the window is left
             // to idle like any other (what the idle-CPU figure measures).
+            // A benchmark scene repaints only as any window does.
             ctx.request_repaint_after(Duration::from_millis(100));
         }
         if self.phase == 0 {
@@ -214,11 +234,15 @@ impl SceneRunner {
                         wake.request_repaint();
                     });
                 }
-                None => self.saved.store(true, Ordering::SeqCst),
+                None => {
+                    self.saved.store(true, Ordering::SeqCst);
+                    ctx.request_repaint();
+                }
             }
             return;
         }
-        if self.saved.load(Ordering::SeqCst) && self.scene.screenshot.is_some() {
+        let closes = self.scene.screenshot.is_some() || matches!(self.scene.kind, SceneKind::Bench(_));
+        if self.saved.load(Ordering::SeqCst) && closes {
             ctx.send_viewport_cmd(egui::ViewportCommand::Close);
         }
     }
@@ -289,6 +313,17 @@ impl SceneRunner {
                 for entry in 1..=3 {
                     push(app, AppCommand::ToggleExpanded(entry));
                 }
+            }
+            SceneKind::Bench(i) => {
+                // The command line's defaults, so both train the same run.
+                let steps = std::env::var("DEPTHLAB_BENCH_STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(200);
+                let t = &mut app.state.train;
+                *t = crate::train::TrainConfig { data: DataSpec::FashionMini, backend: crate::backend::BackendChoice::Cpu, ..Default::default() };
+                t.max_steps = Some(steps);
+                app.lr_field = t.lr;
+                app.state.tab = Tab::Train;
+                push(app, AppCommand::LoadPreset(BENCH_ARCHS[i].into()));
+                push(app, AppCommand::StartTraining);
             }
             SceneKind::Thousand => {
                 let t = &mut app.state.train;
@@ -387,6 +422,18 @@ impl SceneRunner {
             SceneKind::Large => {
                 app.ctx.request_repaint();
                 self.frames > 800
+            }
+            // After the run, the window idles as the user would leave it,
+            // then closes (writing the frame log).
+            SceneKind::Bench(_) => {
+                if app.is_training() || app.runs.runs.is_empty() {
+                    return false;
+                }
+                let waited = self.finished_at.get_or_insert_with(Instant::now).elapsed();
+                // One frame when the idle time is over (any frame in between
+                // replaces the request, so it is made again each time).
+                app.ctx.request_repaint_after(BENCH_IDLE.saturating_sub(waited));
+                waited >= BENCH_IDLE
             }
             // Mid-training, with a gradient probe of all 602 layers per step.
             SceneKind::Thousand => app.active_run().is_some_and(|r| r.steps.len() >= THOUSAND_STEPS - 4 && r.gradients.len() >= 4),

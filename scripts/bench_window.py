@@ -1,0 +1,242 @@
+#!/usr/bin/env python3
+"""Training in the window against training on the command line.
+
+For each net, trains the same run (same preset, data, steps and defaults)
+once with `depthlab train` and once from the window's Train tab
+(`depthlab --scene bench-NET` under Xvfb), and reports:
+
+- images per second of each (summary.json's `images_per_sec`: training
+  steps only, the first step and evaluations excluded) and their ratio;
+- the CPU share of the window's UI thread (the process's main thread) and
+  of the software rasteriser's threads (llvmpipe under Xvfb), sampled from
+  /proc over SAMPLE_SECS while the run trains and over SAMPLE_SECS after it
+  has finished (the idle window);
+- frames drawn per second while it trains and their p99 frame time (the
+  window's DEPTHLAB_FRAME_LOG).
+
+Needs xvfb-run (Debian: xvfb) and a release build. Usage:
+
+    scripts/bench_window.py [--steps N] [--out FILE.json] [NET ...]
+
+NET is one of plain-8, resnet-20, resnet-110, resnet-1202 (default: the
+first three). Prints a table and writes JSON (default
+docs/results/cpu-2core/window.json).
+"""
+
+import argparse
+import glob
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BINARY = os.environ.get("DEPTHLAB", os.path.join(ROOT, "target", "release", "depthlab"))
+SAMPLE_SECS = 10.0
+# Steps for each net: long enough that the timed part dominates.
+DEFAULT_STEPS = {"plain-8": 600, "resnet-20": 200, "resnet-110": 60, "resnet-1202": 12}
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def thread_ticks(pid, tid):
+    """utime + stime of one thread, in clock ticks (None once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/task/{tid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+
+
+def rasteriser_threads(pid):
+    """The software renderer's threads (Mesa's llvmpipe / lavapipe)."""
+    found = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                if f.read().startswith(("llvmpipe", "lavapipe")):
+                    found.append(int(tid))
+        except FileNotFoundError:
+            pass
+    return found
+
+
+def cpu_shares(pid, secs):
+    """CPU time over `secs` of wall time, as a fraction of one core, of the
+    UI thread (the main thread) and of the rasteriser threads together."""
+    groups = [[pid], rasteriser_threads(pid)]
+    before = [[thread_ticks(pid, t) for t in g] for g in groups]
+    started = time.monotonic()
+    time.sleep(secs)
+    after = [[thread_ticks(pid, t) for t in g] for g in groups]
+    wall = time.monotonic() - started
+    shares = []
+    for b, a in zip(before, after):
+        pairs = [(x, y) for x, y in zip(b, a) if x is not None and y is not None]
+        shares.append(sum(y - x for x, y in pairs) / TICKS / wall if pairs else None)
+    return shares
+
+
+def summary(run_dir):
+    path = os.path.join(run_dir, "summary.json")
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def command_line(net, steps, work):
+    out = os.path.join(work, f"cli-{net}")
+    subprocess.run(
+        [BINARY, "train", "--arch", net, "--max-steps", str(steps), "--backend", "cpu", "--out", out],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return summary(out)
+
+
+def descendants(pid):
+    """Every process below `pid`."""
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [int(c) for c in children] + [d for c in children for d in descendants(c)]
+
+
+def depthlab_pid(parent):
+    """The depthlab process xvfb-run started."""
+    for _ in range(300):
+        for pid in descendants(parent):
+            try:
+                with open(f"/proc/{pid}/comm") as f:
+                    if f.read().strip() == "depthlab":
+                        return pid
+            except FileNotFoundError:
+                pass
+        time.sleep(0.1)
+    raise RuntimeError("the window's process did not start")
+
+
+def frame_times(path):
+    """(frames per second, median ms, p99 ms) of the frames drawn while the
+    run trained, from the window's frame log."""
+    try:
+        with open(path) as f:
+            rows = [line.split(",") for line in f.read().splitlines()[1:]]
+    except FileNotFoundError:
+        return None, None, None
+    training = sorted(float(r[0]) * 1000 for r in rows if r[2] == "1")
+    if not training:
+        return None, None, None
+    at = lambda q: training[round((len(training) - 1) * q)]
+    return len(training), at(0.5), at(0.99)
+
+
+def window(net, steps, work):
+    log = os.path.join(work, f"frames-{net}.csv")
+    env = dict(os.environ, DEPTHLAB_BENCH_STEPS=str(steps), DEPTHLAB_FRAME_LOG=log)
+    xvfb = subprocess.Popen(
+        ["xvfb-run", "-a", "-s", "-screen 0 1440x900x24", BINARY, "--scene", f"bench-{net}"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        pid = depthlab_pid(xvfb.pid)
+        runs = os.path.join(tempfile.gettempdir(), f"depthlab-scene-{pid}")
+        # Wait until the run has trained a fifth of its steps.
+        deadline = time.monotonic() + 3600
+        run_dir = None
+        while time.monotonic() < deadline:
+            found = [d for d in glob.glob(os.path.join(runs, "*")) if os.path.isfile(os.path.join(d, "metrics.csv"))]
+            if found:
+                run_dir = found[0]
+                with open(os.path.join(run_dir, "metrics.csv")) as f:
+                    if sum(1 for _ in f) > steps // 5 + 1:
+                        break
+            time.sleep(0.2)
+        if run_dir is None:
+            raise RuntimeError("the window did not start training")
+        training = cpu_shares(pid, min(SAMPLE_SECS, max(1.0, steps_left_secs(run_dir, steps))))
+        while (s := summary(run_dir)) is None or s.get("status") == "running":
+            time.sleep(0.2)
+        time.sleep(1.0)
+        idle = cpu_shares(pid, SAMPLE_SECS)
+        # The scene closes itself a while after the run (writing its frame log).
+        xvfb.wait(timeout=120)
+        training_secs = s.get("wall_secs") or 0
+        return s, training, idle, frame_times(log), training_secs
+    finally:
+        # xvfb-run does not pass a terminate on to the window: end it first.
+        for child in descendants(xvfb.pid):
+            try:
+                os.kill(child, 15)
+            except ProcessLookupError:
+                pass
+        if xvfb.poll() is None:
+            xvfb.terminate()
+            try:
+                xvfb.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                xvfb.kill()
+
+
+def steps_left_secs(run_dir, steps):
+    """About how long the run has left to train (so the sample stays inside it)."""
+    with open(os.path.join(run_dir, "metrics.csv")) as f:
+        rows = [line.split(",") for line in f.read().splitlines()[1:] if ",train," in line]
+    if len(rows) < 2:
+        return SAMPLE_SECS
+    done, elapsed = int(rows[-1][0]) + 1, float(rows[-1][6])
+    return elapsed / done * (steps - done) * 0.8
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("nets", nargs="*", default=["plain-8", "resnet-20", "resnet-110"])
+    parser.add_argument("--steps", type=int, help="steps per run (default: per net)")
+    parser.add_argument("--out", default=os.path.join(ROOT, "docs", "results", "cpu-2core", "window.json"))
+    args = parser.parse_args()
+    results = []
+    with tempfile.TemporaryDirectory() as work:
+        for net in args.nets:
+            steps = args.steps or DEFAULT_STEPS.get(net, 100)
+            cli = command_line(net, steps, work)
+            s, training, idle, (frames, median_ms, p99_ms), wall = window(net, steps, work)
+            row = {
+                "net": net,
+                "steps": steps,
+                "cli_images_per_sec": cli and cli.get("images_per_sec"),
+                "window_images_per_sec": s.get("images_per_sec"),
+                "ui_thread_cpu_training": training[0],
+                "rasteriser_cpu_training": training[1],
+                "ui_thread_cpu_idle": idle[0],
+                "rasteriser_cpu_idle": idle[1],
+                "frames_while_training": frames,
+                "frames_per_sec_training": frames / wall if frames and wall else None,
+                "frame_ms_median": median_ms,
+                "frame_ms_p99": p99_ms,
+            }
+            if row["cli_images_per_sec"] and row["window_images_per_sec"]:
+                row["ratio"] = row["window_images_per_sec"] / row["cli_images_per_sec"]
+            results.append(row)
+            fmt = lambda v, spec: "-" if v is None else format(v, spec)
+            pct = lambda v: fmt(v if v is None else v * 100, "5.1f")
+            print(
+                f"{net:12} {steps:5} steps  command line {fmt(row['cli_images_per_sec'], '7.1f')} img/s  "
+                f"window {fmt(row['window_images_per_sec'], '7.1f')} img/s ({fmt(row.get('ratio'), '.0%')})  "
+                f"training: UI thread {pct(training[0])} %, rasteriser {pct(training[1])} % of a core, "
+                f"{fmt(row['frames_per_sec_training'], '.1f')} frames/s, p99 {fmt(p99_ms, '.1f')} ms  "
+                f"idle: UI thread {pct(idle[0])} %, rasteriser {pct(idle[1])} %",
+                flush=True,
+            )
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump({"machine": f"{os.cpu_count()} cores", "sample_secs": SAMPLE_SECS, "runs": results}, f, indent=2)
+    print(f"written to {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
