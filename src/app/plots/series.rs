@@ -12,6 +12,8 @@ use crate::report::figure::{Figure, Panel, Series};
 use crate::train::RunStatus;
 
 const PLOT_HEIGHT: f32 = 230.0;
+/// Buckets a line is cut to (about one per pixel column of a wide plot).
+const LINE_BUCKETS: usize = 600;
 
 /// Keeps at most `max` points, evenly spaced (the last one always kept).
 pub fn decimate<T: Copy>(items: &[T], max: usize) -> Vec<T> {
@@ -21,6 +23,43 @@ pub fn decimate<T: Copy>(items: &[T], max: usize) -> Vec<T> {
     let stride = items.len() as f64 / (max - 1) as f64;
     let mut out: Vec<T> = (0..max - 1).map(|i| items[(i as f64 * stride) as usize]).collect();
     out.extend(items.last().copied());
+    out
+}
+
+/// A line of points in x order cut to about `buckets` buckets of equal x
+/// width, each keeping its first, lowest, highest and last point: a plot
+/// a few hundred pixels wide draws the same picture from far fewer points,
+/// and a spike stays visible (an even stride could step over it).
+pub fn decimate_min_max(points: &[[f64; 2]], buckets: usize) -> Vec<[f64; 2]> {
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return Vec::new();
+    };
+    if points.len() <= 4 * buckets.max(1) || last[0] <= first[0] {
+        return points.to_vec();
+    }
+    let width = (last[0] - first[0]) / buckets as f64;
+    let bucket = |p: &[f64; 2]| (((p[0] - first[0]) / width) as usize).min(buckets - 1);
+    let mut out = Vec::with_capacity(4 * buckets);
+    let mut start = 0;
+    while start < points.len() {
+        let b = bucket(&points[start]);
+        let end = points[start..].iter().position(|p| bucket(p) != b).map_or(points.len(), |n| start + n);
+        let group = &points[start..end];
+        let (mut lo, mut hi) = (0, 0);
+        for (i, p) in group.iter().enumerate() {
+            if p[1] < group[lo][1] {
+                lo = i;
+            }
+            if p[1] > group[hi][1] {
+                hi = i;
+            }
+        }
+        let mut keep = vec![0, lo, hi, group.len() - 1];
+        keep.sort_unstable();
+        keep.dedup();
+        out.extend(keep.into_iter().map(|i| group[i]));
+        start = end;
+    }
     out
 }
 
@@ -121,7 +160,7 @@ fn train_test_lines(
         }
         let points = std::mem::take(points);
         let name = run.label.clone();
-        plot.line(Line::new(name.clone(), PlotPoints::new(decimate(&points.train, 2000))).color(run.color).width(1.5));
+        plot.line(Line::new(name.clone(), PlotPoints::new(decimate_min_max(&points.train, LINE_BUCKETS))).color(run.color).width(1.5));
         if !points.test.is_empty() {
             plot.line(Line::new(name.clone(), PlotPoints::new(points.test.clone())).color(run.color).style(LineStyle::dashed_loose()));
             plot.points(Points::new(name.clone(), PlotPoints::new(points.test)).color(run.color).radius(3.0));
@@ -241,7 +280,7 @@ fn gradient_lines(plot: &mut egui_plot::PlotUi<'_>, runs: &[&RunView], show: [bo
             }
             // A zero or non-finite norm (a diverged run) has no place on a log axis.
             let finite: Vec<[f64; 2]> = points(run, output).into_iter().filter(|[_, v]| v.is_finite() && *v > 0.0).collect();
-            let log: Vec<[f64; 2]> = decimate(&finite, 2000).into_iter().map(|[x, v]| [x, log10(v)]).collect();
+            let log: Vec<[f64; 2]> = decimate_min_max(&finite, LINE_BUCKETS).into_iter().map(|[x, v]| [x, log10(v)]).collect();
             let name = format!("{} {}", run.label, if output { "∂L/∂output" } else { "∂L/∂W" });
             let line = Line::new(name.clone(), PlotPoints::new(log.clone()));
             if output {
@@ -571,6 +610,22 @@ mod tests {
 
     fn eval(step: usize, loss: f32) -> Evaluation {
         Evaluation { step, epoch: 0, loss, accuracy: 0.5, per_class_accuracy: Vec::new(), confusion: Vec::new(), elapsed_secs: 0.0 }
+    }
+
+    /// Thousands of points become a few per bucket; a one-step spike and
+    /// both ends survive.
+    #[test]
+    fn min_max_decimation_keeps_spikes_and_ends() {
+        let mut points: Vec<[f64; 2]> = (0..100_000).map(|i| [i as f64, 1.0 + (i % 7) as f64 * 0.01]).collect();
+        points[54_321][1] = 50.0;
+        points[77_777][1] = -3.0;
+        let kept = super::decimate_min_max(&points, 600);
+        assert!(kept.len() <= 4 * 600, "{}", kept.len());
+        assert!(kept.contains(&[54_321.0, 50.0]) && kept.contains(&[77_777.0, -3.0]));
+        assert_eq!((kept[0], *kept.last().unwrap()), (points[0], points[99_999]));
+        assert!(kept.windows(2).all(|w| w[0][0] < w[1][0]), "in x order");
+        // Short lines are left as they are.
+        assert_eq!(super::decimate_min_max(&points[..1000], 600), points[..1000].to_vec());
     }
 
     /// A diverged run's NaN and infinities never reach the plot (they would
