@@ -11,8 +11,18 @@ backward, SGD (momentum 0.9, no dampening, weight decay 1e-4), then the loss
 and the number of correct predictions are read back to the host, as depthlab
 reads them every step.
 
+Variants, each the way a careful PyTorch user runs it:
+- `eager`: NCHW tensors, eager mode (PyTorch's default);
+- `channels_last`: the model and inputs in `torch.channels_last` (NHWC),
+  which oneDNN runs without reordering every convolution's tensors;
+- `compile`: channels_last, and the model and the optimiser step compiled
+  with `torch.compile` (inductor fuses the element-wise work around the
+  convolutions); the compilation happens in the warm-up steps, untimed. If
+  it fails, the entry says so (`"error"`) and has no speed.
+
 Usage: python3 bench/pytorch_reference.py --archs plain-20,resnet-20,resnet-56
-           --batch-size 128 --steps 10 --warmup 2 --device cpu [--threads N] [--json]
+           --batch-size 128 --steps 10 --warmup 2 --device cpu
+           [--variants eager,channels_last,compile] [--threads N] [--json]
 """
 import argparse
 import json
@@ -79,24 +89,35 @@ def build(name, channels, classes):
     return CifarNet(int(depth), family == "resnet", channels, classes)
 
 
-def bench(name, device, batch, shape, steps, warmup, classes=10):
+VARIANTS = ("eager", "channels_last", "compile")
+# The compiled variant needs more warm-up: the first steps compile.
+COMPILE_WARMUP = 3
+
+
+def bench(name, device, batch, shape, steps, warmup, variant="eager", classes=10):
     torch.manual_seed(1)
     c, h, w = shape
     model = build(name, c, classes).to(device)
     params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
+    layout = torch.channels_last if variant in ("channels_last", "compile") else torch.contiguous_format
+    model = model.to(memory_format=layout)
     batches = [
-        (torch.randn(batch, c, h, w, device=device), torch.randint(0, classes, (batch,), device=device))
+        (torch.randn(batch, c, h, w, device=device).to(memory_format=layout), torch.randint(0, classes, (batch,), device=device))
         for _ in range(4)
     ]
+    forward, update = model, opt.step
+    if variant == "compile":
+        forward, update = torch.compile(model), torch.compile(opt.step)
+        warmup = max(warmup, COMPILE_WARMUP)
 
     def step(i):
         x, y = batches[i % len(batches)]
         opt.zero_grad(set_to_none=True)
-        logits = model(x)
+        logits = forward(x)
         loss = F.cross_entropy(logits, y)
         loss.backward()
-        opt.step()
+        update()
         # Read loss and accuracy back every step, as depthlab does.
         correct = (logits.argmax(1) == y).sum()
         return torch.stack([loss.detach(), correct.float()]).tolist()
@@ -116,6 +137,7 @@ def bench(name, device, batch, shape, steps, warmup, classes=10):
     return {
         "arch": name,
         "device": device,
+        "variant": variant,
         "threads": torch.get_num_threads(),
         "params": params,
         "batch_size": batch,
@@ -135,6 +157,7 @@ def main():
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--device", default="cpu", help="cpu, cuda, or cpu,cuda")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's choice)")
+    p.add_argument("--variants", default=",".join(VARIANTS), help="eager, channels_last, compile (comma-separated)")
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
     if a.threads is not None:
@@ -146,12 +169,20 @@ def main():
             print("cuda: not available, skipped", file=sys.stderr)
             continue
         for name in a.archs.split(","):
-            r = bench(name, device, a.batch_size, shape, a.steps, a.warmup)
-            if device == "cuda":
-                r["adapter"] = torch.cuda.get_device_name(0)
-            results.append(r)
-            if not a.json:
-                print(f"{device:5} {name:12} {r['images_per_sec']:10.1f} img/s  ({r['threads']} threads)")
+            for variant in a.variants.split(","):
+                if variant not in VARIANTS:
+                    raise SystemExit(f"{variant}: the variants are {', '.join(VARIANTS)}")
+                try:
+                    r = bench(name, device, a.batch_size, shape, a.steps, a.warmup, variant)
+                except Exception as e:  # a failed torch.compile is a result, not the end
+                    r = {"arch": name, "device": device, "variant": variant, "error": f"{type(e).__name__}: {e}"[:500],
+                         "torch": torch.__version__}
+                    print(f"{device} {name} {variant}: failed: {r['error']}", file=sys.stderr)
+                if device == "cuda":
+                    r["adapter"] = torch.cuda.get_device_name(0)
+                results.append(r)
+                if not a.json and "error" not in r:
+                    print(f"{device:5} {name:12} {variant:14} {r['images_per_sec']:10.1f} img/s  ({r['threads']} threads)")
     if a.json:
         print(json.dumps(results))
 

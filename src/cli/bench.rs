@@ -43,6 +43,9 @@ pub struct BenchArgs {
     pub python: String,
     #[arg(long, default_value = "bench/pytorch_reference.py")]
     pub pytorch_script: PathBuf,
+    /// The ways PyTorch runs: eager (NCHW), channels_last, compile (torch.compile); the ratio is to the fastest.
+    #[arg(long, default_value = "eager,channels_last,compile")]
+    pub variants: String,
     /// Write every figure as JSON here.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -124,52 +127,26 @@ pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
             results.push(result);
         }
     }
-    let mut pytorch: Vec<Value> = Vec::new();
-    if args.pytorch {
-        let devices: Vec<&str> = backends
-            .iter()
-            .map(|b| match b {
-                BackendChoice::Cpu => "cpu",
-                _ => "cuda",
-            })
-            .collect();
-        let mut reference = Command::new(&args.python);
-        reference
-            .arg(&args.pytorch_script)
-            .args(["--archs", &args.archs, "--batch-size", &args.batch_size.to_string(), "--input", &args.input])
-            .args(["--steps", &args.steps.to_string(), "--warmup", &args.warmup.to_string(), "--device", &devices.join(","), "--json"]);
-        if let Some(n) = args.threads {
-            reference.args(["--threads", &n.to_string()]);
-        }
-        let output = reference
-            .output()
-            .map_err(|e| CliError::new(1, format!("cannot run {} {}: {e}", args.python, args.pytorch_script.display())))?;
-        if !output.status.success() {
-            return Err(CliError::new(1, format!("the PyTorch reference failed: {}", String::from_utf8_lossy(&output.stderr).trim())));
-        }
-        pytorch = serde_json::from_slice(&output.stdout)?;
-        eprintln!("\n{:<6} {:<12} {:>12} {:>12} {:>8}  PyTorch device", "", "arch", "depthlab", "PyTorch", "ratio");
+    // The machine's float32 multiply-add rate on the threads the runs used.
+    let threads = crate::util::threads::resolve(args.threads);
+    let peak = crate::bench::peak::fma_flops_per_sec(threads);
+    if let Some(peak) = peak {
+        eprintln!("\nfp32 peak measured: {:.0} GFLOP/s on {threads} thread(s)", peak / 1e9);
         for r in &results {
-            let device = if r.backend == "cpu" { "cpu" } else { "cuda" };
-            let reference = pytorch.iter().find(|p| p["arch"] == r.case.arch.as_str() && p["device"] == device);
-            if let Some(p) = reference {
-                let theirs = p["images_per_sec"].as_f64().unwrap_or(f64::NAN);
+            if let Some(flops) = r.flops_per_image {
                 eprintln!(
-                    "{:<6} {:<12} {:>10.1}/s {:>10.1}/s {:>7.2}x  {} ({} threads, torch {})",
+                    "{:<6} {:<12} {:>7.1} MFLOP/image: {:>5.1}% of peak",
                     r.backend,
                     r.case.arch,
-                    r.images_per_sec,
-                    theirs,
-                    r.images_per_sec / theirs,
-                    p.get("adapter").and_then(Value::as_str).unwrap_or(device),
-                    p["threads"],
-                    p["torch"].as_str().unwrap_or("?")
+                    flops / 1e6,
+                    100.0 * r.images_per_sec * flops / peak
                 );
             }
         }
     }
+    let pytorch = if args.pytorch { pytorch_reference(args, &backends, &results)? } else { Vec::new() };
     if let Some(path) = &args.out {
-        let json = serde_json::json!({ "depthlab": results, "pytorch": pytorch });
+        let json = serde_json::json!({ "depthlab": results, "pytorch": pytorch, "peak_flops_per_sec": peak, "peak_threads": threads });
         std::fs::write(path, serde_json::to_string_pretty(&json)?)?;
         eprintln!("wrote {}", path.display());
     }
@@ -177,4 +154,71 @@ pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
         return Err(CliError::new(1, format!("{} of the configurations failed: {}", failed.len(), failed.join(", "))));
     }
     Ok(())
+}
+
+/// Runs the PyTorch reference once per (net, variant), each in a fresh
+/// process (so peak memory is its own), and prints depthlab's speed beside
+/// every variant's and the ratio to the fastest.
+fn pytorch_reference(args: &BenchArgs, backends: &[BackendChoice], results: &[BenchResult]) -> Result<Vec<Value>, CliError> {
+    let devices: Vec<&str> = backends
+        .iter()
+        .map(|b| match b {
+            BackendChoice::Cpu => "cpu",
+            _ => "cuda",
+        })
+        .collect();
+    let mut entries: Vec<Value> = Vec::new();
+    for arch in args.archs.split(',').map(str::trim) {
+        for variant in args.variants.split(',').map(str::trim) {
+            let mut reference = Command::new(&args.python);
+            reference
+                .arg(&args.pytorch_script)
+                .args(["--archs", arch, "--variants", variant, "--batch-size", &args.batch_size.to_string(), "--input", &args.input])
+                .args(["--steps", &args.steps.to_string(), "--warmup", &args.warmup.to_string(), "--device", &devices.join(","), "--json"]);
+            if let Some(n) = args.threads {
+                reference.args(["--threads", &n.to_string()]);
+            }
+            let output = reference
+                .output()
+                .map_err(|e| CliError::new(1, format!("cannot run {} {}: {e}", args.python, args.pytorch_script.display())))?;
+            if !output.status.success() {
+                return Err(CliError::new(
+                    1,
+                    format!("the PyTorch reference failed ({arch}, {variant}): {}", String::from_utf8_lossy(&output.stderr).trim()),
+                ));
+            }
+            let found: Vec<Value> = serde_json::from_slice(&output.stdout)?;
+            for entry in &found {
+                if let Some(error) = entry.get("error").and_then(Value::as_str) {
+                    eprintln!("PyTorch {arch} {variant}: failed, left out of the comparison: {error}");
+                }
+            }
+            entries.extend(found);
+        }
+    }
+    eprintln!("\n{:<6} {:<12} {:>12} {:>12} {:>14} {:>12} {:>8}  best PyTorch", "", "arch", "depthlab", "eager", "channels_last", "compile", "ratio");
+    for r in results {
+        let device = if r.backend == "cpu" { "cpu" } else { "cuda" };
+        let speed = |variant: &str| {
+            entries
+                .iter()
+                .find(|p| p["arch"] == r.case.arch.as_str() && p["device"] == device && p["variant"] == variant)
+                .and_then(|p| p["images_per_sec"].as_f64())
+        };
+        let shown = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}/s"));
+        let best = ["eager", "channels_last", "compile"].into_iter().filter_map(|v| speed(v).map(|s| (v, s))).max_by(|a, b| a.1.total_cmp(&b.1));
+        if let Some((variant, theirs)) = best {
+            eprintln!(
+                "{:<6} {:<12} {:>10.1}/s {:>12} {:>14} {:>12} {:>7.2}x  {variant}",
+                r.backend,
+                r.case.arch,
+                r.images_per_sec,
+                shown(speed("eager")),
+                shown(speed("channels_last")),
+                shown(speed("compile")),
+                r.images_per_sec / theirs
+            );
+        }
+    }
+    Ok(entries)
 }

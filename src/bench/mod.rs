@@ -4,6 +4,9 @@
 //! step the worker takes (SGD with momentum 0.9, weight decay 1e-4), and
 //! reads the loss back every step as training does.
 
+pub mod flops;
+pub mod peak;
+
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -47,6 +50,10 @@ pub struct BenchResult {
     pub secs_per_step: f64,
     /// Peak resident memory of the process (host), in MiB.
     pub peak_rss_mib: Option<f64>,
+    /// FLOPs of one training image ([`flops::training_flops_per_image`]),
+    /// where the count covers the net.
+    #[serde(default)]
+    pub flops_per_image: Option<f64>,
 }
 
 /// The process's peak resident set size (Linux `VmHWM`), in MiB.
@@ -130,6 +137,7 @@ fn measure(case: &BenchCase) -> Result<BenchResult, String> {
     }
     let device = compute.device.clone().autodiff();
     let arch = presets::build(&case.arch, case.input)?;
+    let flops_per_image = flops::training_flops_per_image(&arch.analyse(case.input, case.classes));
     let net = Network::build(&arch, case.input, case.classes, &device, 1).map_err(|e| e.to_string())?;
     let params = net.meta.params;
     let config = TrainConfig { momentum: 0.9, weight_decay: 1e-4, ..TrainConfig::default() };
@@ -147,5 +155,6 @@ fn measure(case: &BenchCase) -> Result<BenchResult, String> {
         probe_overhead: times.ratio - 1.0,
         secs_per_step: times.plain,
         peak_rss_mib: peak_rss_mib(),
+        flops_per_image,
     })
 }
