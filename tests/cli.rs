@@ -342,23 +342,7 @@ fn residual_init_is_a_flag_with_clear_refusals() {
 fn a_diverged_run_exits_3_and_says_what_to_try() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let output = depthlab(&[
-        "train",
-        "--arch",
-        "resnet-8",
-        "--data",
-        "digits",
-        "--backend",
-        "cpu",
-        "--norm",
-        "none",
-        "--lr",
-        "10",
-        "--max-steps",
-        "40",
-        "--out",
-        run.to_str().unwrap(),
-    ]);
+    let output = common::training(&run, "1").args(["--norm", "none", "--lr", "10", "--max-steps", "40"]).output().unwrap();
     common::assert_refused(&output, 3, &["diverged", "lower learning rate", "residual init"]);
     let folder = RunFolder::open(&run).unwrap();
     assert_eq!(folder.summary.unwrap().status, RunStatus::Diverged);

@@ -287,32 +287,10 @@ fn constructor(inst: &Instance, classes: usize, used: &mut BTreeSet<PyClass>) ->
         BlockKind::Dense { units } => {
             use_class(PyClass::DenseLayer, "DenseLayer", vec![inst.input.numel().to_string(), units.to_string()], true)
         }
-        BlockKind::Residual { filters, stride, bottleneck, preactivation, shortcut, branch_layers, residual_init, .. } => {
-            let options = ResidualOptions {
-                filters,
-                stride,
-                bottleneck,
-                preactivation,
-                shortcut,
-                survival: inst.survival,
-                branch_layers,
-                residual_init,
-                // Only the starting values depend on it.
-                fixup_branches: 0,
-            };
-            residual(inst, &options, used)
-        }
-        BlockKind::ResidualDense { units, branch_layers, preactivation, shortcut, residual_init, .. } => {
-            let options = ResidualDenseOptions {
-                units,
-                branch_layers,
-                preactivation,
-                shortcut,
-                survival: inst.survival,
-                residual_init,
-                fixup_branches: 0,
-            };
-            residual_dense(inst, &options, used)
+        // (The Fixup branch count only sets starting values: 0 here.)
+        BlockKind::Residual { .. } => residual(inst, &ResidualOptions::of(inst, 0).expect("a residual block"), used),
+        BlockKind::ResidualDense { .. } => {
+            residual_dense(inst, &ResidualDenseOptions::of(inst, 0).expect("a dense residual block"), used)
         }
         BlockKind::Highway { kernel, carry, gate_bias } => {
             let mut args = vec![cin.to_string()];

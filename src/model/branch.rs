@@ -111,35 +111,27 @@ pub trait BranchLayer {
     fn drop_bias(&mut self);
 }
 
-impl BranchLayer for Conv2d {
-    fn zero(&mut self) {
-        fill(&mut self.weight, 0.0);
-        if let Some(bias) = &mut self.bias {
-            fill(bias, 0.0);
+/// Conv and dense layers alike: a `weight` and an optional `bias`.
+macro_rules! branch_layer {
+    ($($layer:ty),*) => {$(
+        impl BranchLayer for $layer {
+            fn zero(&mut self) {
+                fill(&mut self.weight, 0.0);
+                if let Some(bias) = &mut self.bias {
+                    fill(bias, 0.0);
+                }
+            }
+            fn scale_weights(&mut self, factor: f32) {
+                scale(&mut self.weight, factor);
+            }
+            fn drop_bias(&mut self) {
+                self.bias = None;
+            }
         }
-    }
-    fn scale_weights(&mut self, factor: f32) {
-        scale(&mut self.weight, factor);
-    }
-    fn drop_bias(&mut self) {
-        self.bias = None;
-    }
+    )*};
 }
 
-impl BranchLayer for Linear {
-    fn zero(&mut self) {
-        fill(&mut self.weight, 0.0);
-        if let Some(bias) = &mut self.bias {
-            fill(bias, 0.0);
-        }
-    }
-    fn scale_weights(&mut self, factor: f32) {
-        scale(&mut self.weight, factor);
-    }
-    fn drop_bias(&mut self) {
-        self.bias = None;
-    }
-}
+branch_layer!(Conv2d, Linear);
 
 /// Applies `init` to a branch of weight `layers` and their batch norms
 /// (`norms[i]` after layer `i` in a post-activation block), after the

@@ -343,30 +343,12 @@ impl Network {
             let block = match inst.kind {
                 BlockKind::Conv { filters, kernel, stride } => Block::Conv(ConvLayer::new(b, cin, filters, kernel, stride, options)),
                 BlockKind::Dense { units } => Block::Dense(DenseLayer::new(b, inst.input.numel(), units, options)),
-                BlockKind::Residual { filters, stride, bottleneck, preactivation, shortcut, branch_layers, residual_init, .. } => {
-                    let o = ResidualOptions {
-                        filters,
-                        stride,
-                        bottleneck,
-                        preactivation,
-                        shortcut,
-                        survival: inst.survival,
-                        branch_layers,
-                        residual_init,
-                        fixup_branches,
-                    };
+                BlockKind::Residual { .. } => {
+                    let o = ResidualOptions::of(inst, fixup_branches).expect("a residual block");
                     Block::Residual(ResidualBlock::new(b, cin, &o, options))
                 }
-                BlockKind::ResidualDense { units, branch_layers, preactivation, shortcut, residual_init, .. } => {
-                    let o = ResidualDenseOptions {
-                        units,
-                        branch_layers,
-                        preactivation,
-                        shortcut,
-                        survival: inst.survival,
-                        residual_init,
-                        fixup_branches,
-                    };
+                BlockKind::ResidualDense { .. } => {
+                    let o = ResidualDenseOptions::of(inst, fixup_branches).expect("a dense residual block");
                     Block::ResidualDense(ResidualDense::new(b, inst.input.numel(), &o, options))
                 }
                 BlockKind::Highway { kernel, carry, gate_bias } => {

@@ -78,6 +78,30 @@ pub struct ResidualOptions {
     pub fixup_branches: usize,
 }
 
+impl ResidualOptions {
+    /// The options of a residual block instance of the analysis (`None`
+    /// for other kinds); `fixup_branches` only matters for the starting
+    /// weights.
+    pub fn of(inst: &crate::arch::Instance, fixup_branches: usize) -> Option<ResidualOptions> {
+        match inst.kind {
+            crate::arch::BlockKind::Residual { filters, stride, bottleneck, preactivation, shortcut, branch_layers, residual_init, .. } => {
+                Some(ResidualOptions {
+                    filters,
+                    stride,
+                    bottleneck,
+                    preactivation,
+                    shortcut,
+                    survival: inst.survival,
+                    branch_layers,
+                    residual_init,
+                    fixup_branches,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Every `stride`-th row and column of `x` (option A's subsampling): a
 /// stepped slice on the CPU backend (a view; its gradient is scattered
 /// back by a stepped slice assignment), a 1×1 max pool elsewhere.

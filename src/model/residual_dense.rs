@@ -49,6 +49,28 @@ pub struct ResidualDenseOptions {
     pub fixup_branches: usize,
 }
 
+impl ResidualDenseOptions {
+    /// The options of a dense residual block instance of the analysis
+    /// (`None` for other kinds); `fixup_branches` only matters for the
+    /// starting weights.
+    pub fn of(inst: &crate::arch::Instance, fixup_branches: usize) -> Option<ResidualDenseOptions> {
+        match inst.kind {
+            crate::arch::BlockKind::ResidualDense { units, branch_layers, preactivation, shortcut, residual_init, .. } => {
+                Some(ResidualDenseOptions {
+                    units,
+                    branch_layers,
+                    preactivation,
+                    shortcut,
+                    survival: inst.survival,
+                    residual_init,
+                    fixup_branches,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
 /// A fully connected residual block.
 ///
 /// # Shapes
