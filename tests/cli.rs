@@ -294,6 +294,28 @@ fn every_reproduction_regenerates_its_figure_and_numbers() {
     assert!((first - 1.0 / 3f64.sqrt()).abs() < 0.02, "{row}");
 }
 
+/// `reproduce --reuse` reads back the runs that finished with the same
+/// settings and trains only what is missing; the figures' numbers are the
+/// same (training is seeded).
+#[test]
+fn a_reproduction_reuses_its_finished_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let reproduce = |extra: &[&str]| {
+        let mut args = vec!["reproduce", "thousand-layers", "--quick", "--backend", "cpu", "--out", out];
+        args.extend_from_slice(extra);
+        let output = depthlab(&args);
+        assert!(output.status.success(), "{}", stderr(&output));
+        (stderr(&output), std::fs::read_to_string(dir.path().join("thousand-layers/curves.csv")).unwrap())
+    };
+    let (_, first) = reproduce(&[]);
+    std::fs::remove_dir_all(dir.path().join("thousand-layers/runs/resnet-56-zero")).unwrap();
+    let (log, again) = reproduce(&["--reuse"]);
+    assert_eq!(log.matches("reusing ").count(), 4, "{log}");
+    assert!(log.contains("training resnet-56-zero"), "{log}");
+    assert_eq!(first, again);
+}
+
 /// `--residual-init`: where it applies, what it adds, and the clear
 /// refusals (no residual block, Fixup with batch norm or pre-activation,
 /// an unknown name).

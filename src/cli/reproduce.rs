@@ -24,6 +24,9 @@ pub struct ReproduceArgs {
     /// Fewer depths and steps: checks that everything runs, in seconds.
     #[arg(long)]
     pub quick: bool,
+    /// Read back runs already in OUT that finished with exactly the settings a run would get, instead of training them again.
+    #[arg(long)]
+    pub reuse: bool,
 }
 
 pub fn reproduce(args: &ReproduceArgs) -> Result<(), CliError> {
@@ -32,7 +35,7 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<(), CliError> {
     if let Some(bad) = names.iter().find(|n| !NAMES.contains(n)) {
         return Err(CliError::new(2, format!("'{bad}' is not a reproduction: {} or all", NAMES.join(", "))));
     }
-    let options = Options { out: args.out.clone(), data, backend: args.backend, quick: args.quick };
+    let options = Options { out: args.out.clone(), data, backend: args.backend, quick: args.quick, reuse: args.reuse };
     for name in names {
         let started = std::time::Instant::now();
         eprintln!("== {name}");

@@ -23,7 +23,10 @@ use crate::util::rng::Rng;
 /// A run has diverged when its training loss stays above this many times
 /// its starting level — the first step's loss, or the loss of a uniform
 /// guess over the classes if that is higher — for [`DIVERGENCE_STEPS`]
-/// steps in a row; also when a training or test loss is not finite.
+/// steps in a row, or when it ends with a test loss above this many times
+/// that level (its outputs on test images blew up: a net stuck at chance
+/// in training with running batch-norm statistics far off); also when a
+/// training or test loss is not finite.
 pub const DIVERGENCE_FACTOR: f32 = 10.0;
 /// Steps in a row above [`DIVERGENCE_FACTOR`] × the starting level that
 /// call a run diverged.
@@ -59,6 +62,17 @@ impl DivergenceWatch {
         (self.above >= DIVERGENCE_STEPS).then(|| {
             format!(
                 "the training loss stayed above {limit:.4} ({DIVERGENCE_FACTOR}x its starting level {:.4}) for {DIVERGENCE_STEPS} steps in a row (last {loss:.4})",
+                self.start
+            )
+        })
+    }
+
+    /// Why a run that ends with test loss `loss` diverged, if it did.
+    pub fn final_test_loss(&self, loss: f32) -> Option<String> {
+        let limit = self.limit?;
+        (loss > limit).then(|| {
+            format!(
+                "it ended with a test loss of {loss:.4}, above {limit:.4} ({DIVERGENCE_FACTOR}x its starting level {:.4}): its outputs on test images blew up",
                 self.start
             )
         })
@@ -418,6 +432,12 @@ impl Run {
             let mut saved = Ok(None);
             if self.tally.tested_at != Some(self.tally.step) {
                 saved = self.evaluate(events);
+            }
+            if status == RunStatus::Completed
+                && let (Ok(None), Some((loss, _))) = (&saved, self.tally.test)
+                && let Some(reason) = self.watch.final_test_loss(loss)
+            {
+                saved = Ok(Some((RunStatus::Diverged, Some(reason))));
             }
             match saved {
                 // Weights that give no finite loss are not saved over the

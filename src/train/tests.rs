@@ -128,6 +128,10 @@ fn the_divergence_rule_counts_steps_in_a_row_above_ten_times_the_start() {
     deep.observe(9.0);
     assert!((0..20).all(|_| deep.observe(80.0).is_none()));
     assert!((0..DIVERGENCE_STEPS).filter_map(|_| deep.observe(9.0 * DIVERGENCE_FACTOR + 1.0)).count() == 1);
+    // At the end, a test loss above the limit: the outputs blew up.
+    assert!(deep.final_test_loss(89.0).is_none());
+    assert!(deep.final_test_loss(11_887.8).unwrap().contains("blew up"));
+    assert!(DivergenceWatch::new(10).final_test_loss(1e9).is_none(), "no limit before the first step");
 }
 
 /// Learning rate 10 on resnet-8 (no batch norm): the run ends as diverged,

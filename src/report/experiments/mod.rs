@@ -37,6 +37,10 @@ pub struct Options {
     pub backend: BackendChoice,
     /// Fewer depths and steps: a check that everything runs, not a result.
     pub quick: bool,
+    /// Read back a run already in its folder that finished with exactly
+    /// the architecture and settings it would get, instead of training it
+    /// again (for long reproductions: a run added, a figure redrawn).
+    pub reuse: bool,
 }
 
 /// What a reproduction produced.
@@ -89,14 +93,87 @@ struct Trained {
     probes: Vec<crate::train::events::ProbeSnapshot>,
 }
 
+impl Trained {
+    /// A finished run in `dir` trained from `arch` with `config`, read back
+    /// (its steps, evaluations, gradients and probes from the run folder's
+    /// files); `None` when there is none, it did not finish, or anything
+    /// about it differs.
+    fn read_back(dir: &Path, arch: &Architecture, config: &TrainConfig) -> Option<Trained> {
+        let folder = crate::train::RunFolder::open(dir).ok()?;
+        let mut trained_arch = arch.clone();
+        trained_arch.apply_overrides(&config.overrides);
+        let finished = matches!(folder.status, RunStatus::Completed | RunStatus::Diverged | RunStatus::Stopped);
+        if !finished || folder.arch != trained_arch || folder.record.config != *config || !folder.warnings.is_empty() {
+            return None;
+        }
+        let steps = folder
+            .metrics
+            .iter()
+            .filter(|m| !m.test)
+            .map(|m| StepMetrics {
+                step: m.step,
+                epoch: m.epoch,
+                loss: m.loss,
+                accuracy: m.accuracy,
+                lr: m.lr,
+                images_per_sec: 0.0,
+                elapsed_secs: m.elapsed_secs,
+                batch_digest: 0,
+            })
+            .collect();
+        let evaluations = folder
+            .metrics
+            .iter()
+            .filter(|m| m.test)
+            .map(|m| Evaluation {
+                step: m.step,
+                epoch: m.epoch,
+                loss: m.loss,
+                accuracy: m.accuracy,
+                per_class_accuracy: Vec::new(),
+                confusion: Vec::new(),
+                elapsed_secs: m.elapsed_secs,
+            })
+            .collect();
+        let mut gradients: Vec<GradientSnapshot> = Vec::new();
+        for row in &folder.gradients {
+            if gradients.last().is_none_or(|g| g.step != row.step) {
+                gradients.push(GradientSnapshot { step: row.step, weight: Vec::new(), output: Vec::new() });
+            }
+            if let Some(g) = gradients.last_mut() {
+                g.weight.push(row.weight_grad_norm);
+                g.output.push(row.output_grad_norm);
+            }
+        }
+        let mut probes: Vec<crate::train::events::ProbeSnapshot> = Vec::new();
+        for (step, layer, name, value) in &folder.probes {
+            if probes.last().is_none_or(|p| p.step != *step) {
+                probes.push(crate::train::events::ProbeSnapshot { step: *step, values: Vec::new() });
+            }
+            if let Some(p) = probes.last_mut() {
+                p.values.push(crate::train::events::ProbeValue { layer: *layer, name: name.clone(), value: *value });
+            }
+        }
+        Some(Trained { dir: dir.to_path_buf(), summary: folder.summary?, steps, gradients, evaluations, probes })
+    }
+}
+
 impl Context<'_> {
     fn config(&self, config: TrainConfig) -> TrainConfig {
         TrainConfig { data: self.options.data.clone(), backend: self.options.backend, ..config }
     }
 
-    /// Trains `arch` to the end, into `runs/LABEL` (replacing an earlier run there).
+    /// Trains `arch` to the end, into `runs/LABEL` (replacing an earlier
+    /// run there, or, with `reuse`, reading it back when it finished with
+    /// the same architecture and settings).
     fn train(&self, label: &str, arch: Architecture, config: TrainConfig) -> Result<Trained, String> {
         let dir = self.dir.join("runs").join(label);
+        if self.options.reuse
+            && let Some(trained) = Trained::read_back(&dir, &arch, &self.config(config.clone()))
+        {
+            (self.log)(&format!("reusing {label} ({}): {}", arch.name, trained.summary.status));
+            return Ok(trained);
+        }
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         }

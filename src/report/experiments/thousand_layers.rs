@@ -190,7 +190,7 @@ pub fn run(ctx: &Context) -> Result<String, String> {
     let mut md = String::from("## He et al. 2016 — a thousand layers, and a zero start\n\n");
     md.push_str(&format!(
         "![figure]({})\n\n{steps} steps of batch {} on {}; SGD with momentum 0.9, weight decay 1e-4, learning rate {} \
-         warmed up over {} steps, then a cosine decay to zero; every run on the same seed and batches.\n\n",
+         warmed up linearly over the first {} step(s), then a cosine decay to zero; every run on the same seed and batches.\n\n",
         relative(&png, &ctx.dir),
         config.batch_size,
         ctx.data.spec,
