@@ -11,8 +11,9 @@ once with `depthlab train` and once from the window's Train tab
   of the software rasteriser's threads (llvmpipe under Xvfb), sampled from
   /proc over SAMPLE_SECS while the run trains and over SAMPLE_SECS after it
   has finished (the idle window);
-- frames drawn per second while it trains and their p99 frame time (the
-  window's DEPTHLAB_FRAME_LOG).
+- frames drawn per second while it trains and their median and p99 frame
+  time (the window's DEPTHLAB_FRAME_LOG; eframe's CPU time per frame, the
+  frame that starts the run left out).
 
 Needs xvfb-run (Debian: xvfb) and a release build. Usage:
 
@@ -37,6 +38,9 @@ BINARY = os.environ.get("DEPTHLAB", os.path.join(ROOT, "target", "release", "dep
 SAMPLE_SECS = 10.0
 # Steps for each net: long enough that the timed part dominates.
 DEFAULT_STEPS = {"plain-8": 600, "resnet-20": 200, "resnet-110": 60, "resnet-1202": 12}
+# Settings beyond the defaults (the window's bench scene uses the same):
+# ResNet-1202 diverges at the default init and batch 64.
+EXTRA = {"resnet-1202": ["--residual-init", "zero", "--batch-size", "32"]}
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -91,7 +95,7 @@ def summary(run_dir):
 def command_line(net, steps, work):
     out = os.path.join(work, f"cli-{net}")
     subprocess.run(
-        [BINARY, "train", "--arch", net, "--max-steps", str(steps), "--backend", "cpu", "--out", out],
+        [BINARY, "train", "--arch", net, "--max-steps", str(steps), "--backend", "cpu", "--overwrite", "--out", out] + EXTRA.get(net, []),
         check=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -127,7 +131,9 @@ def frame_times(path):
             rows = [line.split(",") for line in f.read().splitlines()[1:]]
     except FileNotFoundError:
         return None, None, None
-    training = sorted(float(r[0]) * 1000 for r in rows if r[2] == "1")
+    # The first training frame is the one that started the run (the click's
+    # own work, building the net): not a frame drawn while it trains.
+    training = sorted(float(r[0]) * 1000 for r in [r for r in rows if r[2] == "1"][1:])
     if not training:
         return None, None, None
     at = lambda q: training[round((len(training) - 1) * q)]
@@ -162,7 +168,8 @@ def window(net, steps, work):
         training = cpu_shares(pid, min(SAMPLE_SECS, max(1.0, steps_left_secs(run_dir, steps))))
         while (s := summary(run_dir)) is None or s.get("status") == "running":
             time.sleep(0.2)
-        time.sleep(1.0)
+        # The window shows the run's end at its next data redraw (at most 3 s).
+        time.sleep(4.0)
         idle = cpu_shares(pid, SAMPLE_SECS)
         # The scene closes itself a while after the run (writing its frame log).
         xvfb.wait(timeout=120)

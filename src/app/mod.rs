@@ -42,8 +42,6 @@ use tasks::{TaskResult, Tasks};
 
 /// How long a frame may spend taking in worker events.
 const EVENT_BUDGET: Duration = Duration::from_millis(4);
-/// How long a status message stays in the status bar.
-const MESSAGE_SHOWN: Duration = Duration::from_secs(8);
 
 /// Choices made when the app starts (tests turn off what needs a desktop).
 #[derive(Clone, Debug)]
@@ -158,7 +156,6 @@ pub struct ComputeStatus {
 pub struct Message {
     pub text: String,
     pub error: bool,
-    pub at: Instant,
 }
 
 /// The lab.
@@ -342,11 +339,11 @@ impl DepthLabApp {
     }
 
     fn info(&mut self, text: impl Into<String>) {
-        self.message = Some(Message { text: text.into(), error: false, at: Instant::now() });
+        self.message = Some(Message { text: text.into(), error: false });
     }
 
     fn error(&mut self, text: impl Into<String>) {
-        self.message = Some(Message { text: text.into(), error: true, at: Instant::now() });
+        self.message = Some(Message { text: text.into(), error: true });
     }
 
     /// Whether a training run (alone or in a sweep) is in progress.
@@ -423,11 +420,6 @@ impl eframe::App for DepthLabApp {
         self.apply_commands();
         let editing = ctx.input(|i| i.pointer.any_down()) || ctx.egui_wants_keyboard_input();
         self.builder.commit(editing);
-        // One redraw when the status message is due to go (not one a second:
-        // without a GPU every frame costs a good part of a core).
-        if let Some(left) = self.message.as_ref().and_then(|m| MESSAGE_SHOWN.checked_sub(m.at.elapsed())) {
-            ctx.request_repaint_after(left);
-        }
         let drawing = self.render_budget.frame(frame.info().cpu_usage);
         self.frame_stats.record(started.elapsed(), frame.info().cpu_usage, self.is_training(), drawing);
     }

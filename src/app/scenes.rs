@@ -320,6 +320,11 @@ impl SceneRunner {
                 let t = &mut app.state.train;
                 *t = crate::train::TrainConfig { data: DataSpec::FashionMini, backend: crate::backend::BackendChoice::Cpu, ..Default::default() };
                 t.max_steps = Some(steps);
+                if BENCH_ARCHS[i] == "resnet-1202" {
+                    // As scripts/bench_window.py trains it on the command line.
+                    t.overrides.residual_init = Some(crate::arch::ResidualInit::Zero);
+                    t.batch_size = 32;
+                }
                 app.lr_field = t.lr;
                 app.state.tab = Tab::Train;
                 push(app, AppCommand::LoadPreset(BENCH_ARCHS[i].into()));

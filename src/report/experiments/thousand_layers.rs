@@ -197,12 +197,13 @@ pub fn run(ctx: &Context) -> Result<String, String> {
         config.lr,
         config.warmup_steps
     ));
-    md.push_str("| run | first loss | status | final train loss | final test accuracy | gradient at step 0, first block / last | wall time | img/s |\n");
+    md.push_str("| run | first loss | status | final train loss | final test accuracy | output gradient at step 0, first residual block / last | wall time | img/s |\n");
     md.push_str("|---|---|---|---|---|---|---|---|\n");
     for (case, run) in cases.iter().zip(&runs) {
+        // Probe layers: the stem, the residual blocks, the classifier.
         let g = first_gradients(run);
-        let ratio = match (g.first(), g.last()) {
-            (Some(a), Some(b)) if *b > 0.0 => format!("{:.3e}", a / b),
+        let ratio = match (g.get(1), g.len().checked_sub(2).and_then(|i| g.get(i))) {
+            (Some(a), Some(b)) if *b > 0.0 => format!("{:.3} / {:.3} = {:.3}", a, b, a / b),
             _ => "-".into(),
         };
         md.push_str(&format!(
