@@ -13,9 +13,12 @@ once with `depthlab train` and once from the window's Train tab
   has finished (the idle window);
 - frames drawn per second while it trains and their median and p99 frame
   time (the window's DEPTHLAB_FRAME_LOG; eframe's CPU time per frame, the
-  frame that starts the run left out).
+  frame that starts the run left out);
+- how soon a click is answered while it trains: CLICKS clicks on the plots
+  (xdotool, Debian: xdotool), each timed from just before the click to the
+  end of the first frame whose UI started after it.
 
-Needs xvfb-run (Debian: xvfb) and a release build. Usage:
+Needs xvfb-run (Debian: xvfb), xdotool and a release build. Usage:
 
     scripts/bench_window.py [--steps N] [--out FILE.json] [NET ...]
 
@@ -42,6 +45,9 @@ DEFAULT_STEPS = {"plain-8": 600, "resnet-20": 200, "resnet-110": 60, "resnet-120
 # ResNet-1202 diverges at the default init and batch 64.
 EXTRA = {"resnet-1202": ["--residual-init", "zero", "--batch-size", "32"]}
 TICKS = os.sysconf("SC_CLK_TCK")
+CLICKS = 5
+# Where to click in the 1440x900 screen: the middle of the Train tab's plots.
+CLICK_AT = (720, 450)
 
 
 def thread_ticks(pid, tid):
@@ -123,13 +129,19 @@ def depthlab_pid(parent):
     raise RuntimeError("the window's process did not start")
 
 
+def read_frames(path):
+    try:
+        with open(path) as f:
+            return [line.split(",") for line in f.read().splitlines()[1:]]
+    except FileNotFoundError:
+        return None
+
+
 def frame_times(path):
     """(frames per second, median ms, p99 ms) of the frames drawn while the
     run trained, from the window's frame log."""
-    try:
-        with open(path) as f:
-            rows = [line.split(",") for line in f.read().splitlines()[1:]]
-    except FileNotFoundError:
+    rows = read_frames(path)
+    if rows is None:
         return None, None, None
     # The first training frame is the one that started the run (the click's
     # own work, building the net): not a frame drawn while it trains.
@@ -138,6 +150,37 @@ def frame_times(path):
         return None, None, None
     at = lambda q: training[round((len(training) - 1) * q)]
     return len(training), at(0.5), at(0.99)
+
+
+def click_latencies(path, clicks):
+    """Milliseconds from each click to the end of the frame that answered
+    it: the first frame whose UI started after the click (its whole time is
+    the next row's frame_secs)."""
+    rows = read_frames(path) or []
+    started = [float(r[4]) for r in rows]
+    out = []
+    for t in clicks:
+        i = next((i for i, s in enumerate(started) if s >= t), None)
+        if i is None:
+            continue
+        whole = float(rows[i + 1][0]) if i + 1 < len(rows) else float(rows[i][1])
+        out.append((started[i] - t + whole) * 1000)
+    return out
+
+
+def click(pid, n):
+    """Click n times, a second apart, on the window's display; the times
+    just before each click."""
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        env = dict(e.split(b"=", 1) for e in f.read().split(b"\0") if b"=" in e)
+    xenv = dict(os.environ, DISPLAY=env[b"DISPLAY"].decode(), XAUTHORITY=env.get(b"XAUTHORITY", b"").decode())
+    subprocess.run(["xdotool", "mousemove", str(CLICK_AT[0]), str(CLICK_AT[1])], env=xenv, check=True)
+    times = []
+    for _ in range(n):
+        time.sleep(1.0)
+        times.append(time.time())
+        subprocess.run(["xdotool", "click", "1"], env=xenv, check=True)
+    return times
 
 
 def window(net, steps, work):
@@ -166,6 +209,9 @@ def window(net, steps, work):
         if run_dir is None:
             raise RuntimeError("the window did not start training")
         training = cpu_shares(pid, min(SAMPLE_SECS, max(1.0, steps_left_secs(run_dir, steps))))
+        # Clicks after the CPU sample, while the run still trains.
+        left = steps_left_secs(run_dir, steps) / 0.8
+        clicks = click(pid, min(CLICKS, int(left) - 1)) if left > 2 else []
         while (s := summary(run_dir)) is None or s.get("status") == "running":
             time.sleep(0.2)
         # The window shows the run's end at its next data redraw (at most 3 s).
@@ -174,7 +220,7 @@ def window(net, steps, work):
         # The scene closes itself a while after the run (writing its frame log).
         xvfb.wait(timeout=120)
         training_secs = s.get("wall_secs") or 0
-        return s, training, idle, frame_times(log), training_secs
+        return s, training, idle, frame_times(log), training_secs, click_latencies(log, clicks)
     finally:
         # xvfb-run does not pass a terminate on to the window: end it first.
         for child in descendants(xvfb.pid):
@@ -211,7 +257,7 @@ def main():
         for net in args.nets:
             steps = args.steps or DEFAULT_STEPS.get(net, 100)
             cli = command_line(net, steps, work)
-            s, training, idle, (frames, median_ms, p99_ms), wall = window(net, steps, work)
+            s, training, idle, (frames, median_ms, p99_ms), wall, clicks = window(net, steps, work)
             row = {
                 "net": net,
                 "steps": steps,
@@ -225,6 +271,7 @@ def main():
                 "frames_per_sec_training": frames / wall if frames and wall else None,
                 "frame_ms_median": median_ms,
                 "frame_ms_p99": p99_ms,
+                "click_answered_ms": clicks,
             }
             if row["cli_images_per_sec"] and row["window_images_per_sec"]:
                 row["ratio"] = row["window_images_per_sec"] / row["cli_images_per_sec"]
@@ -235,7 +282,8 @@ def main():
                 f"{net:12} {steps:5} steps  command line {fmt(row['cli_images_per_sec'], '7.1f')} img/s  "
                 f"window {fmt(row['window_images_per_sec'], '7.1f')} img/s ({fmt(row.get('ratio'), '.0%')})  "
                 f"training: UI thread {pct(training[0])} %, rasteriser {pct(training[1])} % of a core, "
-                f"{fmt(row['frames_per_sec_training'], '.1f')} frames/s, p99 {fmt(p99_ms, '.1f')} ms  "
+                f"{fmt(row['frames_per_sec_training'], '.1f')} frames/s, p99 {fmt(p99_ms, '.1f')} ms, "
+                f"clicks answered in {fmt(max(clicks) if clicks else None, '.0f')} ms at most  "
                 f"idle: UI thread {pct(idle[0])} %, rasteriser {pct(idle[1])} %",
                 flush=True,
             )

@@ -1,18 +1,21 @@
 //! Frame times: how long each frame took on the CPU (UI and rendering, as
 //! eframe measures it, vsync waits excluded), kept for the status bar and,
 //! with `DEPTHLAB_FRAME_LOG=FILE`, written out when the window closes (one
-//! line per frame: whole-frame seconds, UI-only seconds, training 0/1, and
-//! the CPU seconds the drawing threads used since the frame before, which
-//! with a software renderer includes rasterising that frame).
+//! line per frame: the previous frame's whole-frame seconds, this frame's
+//! UI-only seconds, training 0/1, the CPU seconds the drawing threads used
+//! since the frame before (with a software renderer that includes
+//! rasterising it), and when this frame's UI started, in seconds since the
+//! Unix epoch — so a script that clicks at a known time can find the frame
+//! that answered it).
 
 use std::collections::VecDeque;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 const KEEP: usize = 600;
 
 pub struct FrameStats {
     recent: VecDeque<f32>,
-    log: Option<(std::path::PathBuf, Vec<(f32, f32, bool, f64)>)>,
+    log: Option<(std::path::PathBuf, Vec<(f32, f32, bool, f64, f64)>)>,
 }
 
 impl FrameStats {
@@ -21,9 +24,17 @@ impl FrameStats {
         FrameStats { recent: VecDeque::with_capacity(KEEP), log }
     }
 
-    /// `ui` is this frame's UI time; `previous_frame_secs` is eframe's
-    /// measure of the whole previous frame (UI, tessellation, painting).
-    pub fn record(&mut self, ui: Duration, previous_frame_secs: Option<f32>, training: bool, drawing_secs: Option<f64>) {
+    /// `ui` is this frame's UI time, begun at `started`; `previous_frame_secs`
+    /// is eframe's measure of the whole previous frame (UI, tessellation,
+    /// painting).
+    pub fn record(
+        &mut self,
+        started: SystemTime,
+        ui: Duration,
+        previous_frame_secs: Option<f32>,
+        training: bool,
+        drawing_secs: Option<f64>,
+    ) {
         let Some(frame_secs) = previous_frame_secs else { return };
         let ms = frame_secs * 1000.0;
         if self.recent.len() == KEEP {
@@ -31,7 +42,8 @@ impl FrameStats {
         }
         self.recent.push_back(ms);
         if let Some((_, log)) = &mut self.log {
-            log.push((frame_secs, ui.as_secs_f32(), training, drawing_secs.unwrap_or(f64::NAN)));
+            let unix = started.duration_since(SystemTime::UNIX_EPOCH).map_or(f64::NAN, |d| d.as_secs_f64());
+            log.push((frame_secs, ui.as_secs_f32(), training, drawing_secs.unwrap_or(f64::NAN), unix));
         }
     }
 
@@ -42,9 +54,11 @@ impl FrameStats {
 
     pub fn write_log(&self) {
         if let Some((path, log)) = &self.log {
-            let text: String =
-                log.iter().map(|(frame, ui, t, drawing)| format!("{frame:.5},{ui:.5},{},{drawing:.3}\n", u8::from(*t))).collect();
-            if let Err(e) = std::fs::write(path, format!("frame_secs,ui_secs,training,drawing_secs\n{text}")) {
+            let text: String = log
+                .iter()
+                .map(|(frame, ui, t, drawing, unix)| format!("{frame:.5},{ui:.5},{},{drawing:.3},{unix:.4}\n", u8::from(*t)))
+                .collect();
+            if let Err(e) = std::fs::write(path, format!("frame_secs,ui_secs,training,drawing_secs,started_unix\n{text}")) {
                 eprintln!("depthlab: cannot write the frame log {}: {e}", path.display());
             }
         }

@@ -398,6 +398,7 @@ impl eframe::App for DepthLabApp {
 
     fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         let started = Instant::now();
+        let started_wall = std::time::SystemTime::now();
         let input = self.input_info();
         self.builder.refresh(input.shape, input.classes);
         menu::menu_bar_ui(ui, self);
@@ -421,7 +422,7 @@ impl eframe::App for DepthLabApp {
         let editing = ctx.input(|i| i.pointer.any_down()) || ctx.egui_wants_keyboard_input();
         self.builder.commit(editing);
         let drawing = self.render_budget.frame(frame.info().cpu_usage);
-        self.frame_stats.record(started.elapsed(), frame.info().cpu_usage, self.is_training(), drawing);
+        self.frame_stats.record(started_wall, started.elapsed(), frame.info().cpu_usage, self.is_training(), drawing);
     }
 
     fn raw_input_hook(&mut self, _ctx: &egui::Context, raw_input: &mut egui::RawInput) {
