@@ -203,24 +203,24 @@ pub fn run(ctx: &Context) -> Result<String, String> {
         // Probe layers: the stem, the residual blocks, the classifier.
         let g = first_gradients(run);
         let ratio = match (g.get(1), g.len().checked_sub(2).and_then(|i| g.get(i))) {
-            (Some(a), Some(b)) if *b > 0.0 => format!("{:.3} / {:.3} = {:.3}", a, b, a / b),
+            (Some(a), Some(b)) if *b > 0.0 => format!("{} / {} = {}", three_digits(f64::from(*a)), three_digits(f64::from(*b)), three_digits(f64::from(a / b))),
             _ => "-".into(),
         };
         md.push_str(&format!(
-            "| {} | {} | {}{} | {} | {} | {ratio} | {:.0} s | {} |\n",
+            "| {} | {} | {} | {} | {} | {ratio} | {:.0} s | {} |\n",
             case.title(),
             run.steps.first().map_or("-".into(), |s| format!("{:.3}", s.loss)),
             run.summary.status,
-            if run.summary.status == RunStatus::Diverged {
-                format!(" ({})", run.summary.reason.clone().unwrap_or_default())
-            } else {
-                String::new()
-            },
             run.summary.final_train_loss.map_or("-".into(), |l| format!("{l:.4}")),
             final_accuracy(run).map_or("-".into(), |a| format!("{a:.1}%")),
             run.summary.wall_secs,
             run.summary.images_per_sec.map_or("-".into(), |v| format!("{v:.1}")),
         ));
+    }
+    for (case, run) in cases.iter().zip(&runs) {
+        if run.summary.status == RunStatus::Diverged {
+            md.push_str(&format!("\n{} diverged: {}.\n", case.title(), run.summary.reason.as_deref().unwrap_or("no reason recorded")));
+        }
     }
     md.push_str("\n| depth | logit std at init: default | zero-γ | SkipInit |\n|---|---|---|---|\n");
     for (d, &depth) in depths.iter().enumerate() {
@@ -235,4 +235,28 @@ pub fn run(ctx: &Context) -> Result<String, String> {
         ));
     }
     Ok(md)
+}
+
+/// `x` to three significant digits, without an exponent (9.56, 0.0172, 556).
+fn three_digits(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
+    }
+    let decimals = (2 - x.abs().log10().floor() as i32).max(0) as usize;
+    format!("{x:.decimals$}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::three_digits;
+
+    #[test]
+    fn three_significant_digits_without_an_exponent() {
+        assert_eq!(three_digits(9.560_66), "9.56");
+        assert_eq!(three_digits(0.017_198), "0.0172");
+        assert_eq!(three_digits(555.48), "555");
+        assert_eq!(three_digits(0.004_520_2), "0.00452");
+        assert_eq!(three_digits(12_345.6), "12346");
+        assert_eq!(three_digits(0.0), "0");
+    }
 }
