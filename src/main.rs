@@ -9,6 +9,9 @@ fn main() {
     depthlab::util::alloc::keep_freed_memory();
     quiet_panics();
     let parsed = Cli::parse();
+    if parsed.command.is_some() {
+        end_quietly_on_a_closed_pipe();
+    }
     // A bug is reported as one and exits 1 (never Rust's 101 with a
     // backtrace hint): training runs catch their own and end as failed.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match parsed.command {
@@ -21,6 +24,19 @@ fn main() {
     if let Err(e) = result {
         eprintln!("error: {}", e.message);
         std::process::exit(e.code);
+    }
+}
+
+/// A command whose output goes to a pipe that closed (`depthlab runs |
+/// head`) ends there, quietly, as other command-line tools do: SIGPIPE
+/// keeps its default action instead of Rust's, which turns the closed pipe
+/// into a failed write (a panic in `println!`).
+fn end_quietly_on_a_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: restores the default action of one signal at start-up, before
+    // any thread that could write is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

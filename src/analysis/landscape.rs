@@ -12,8 +12,8 @@
 //! (seeded, without augmentation), the network in eval mode (BN with its
 //! running statistics).
 //!
-//! `loss[i][j]` is the loss at `α = alphas[i]`, `β = betas[j]`; the
-//! trained weights are at `α = β = 0` (the centre when `N` is odd).
+//! `loss[i][j]` is the loss at `α = alphas[i]`, `β = betas[j]`; `N` is odd
+//! and the centre, `α = β = 0`, is the trained weights themselves.
 //!
 //! The interpolation is the 1-D line `(1 - t) θ₀ + t θ` (Goodfellow et al.
 //! 2015) from the initial weights `θ₀` to the trained ones, every parameter
@@ -32,12 +32,13 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
 use serde::Serialize;
 
-use super::{AnalysisError, Progress, Share, in_parallel};
+use super::{AnalysisError, Budget, Progress, Share, in_parallel};
 use crate::data::{BatchOrder, Dataset};
 use crate::model::{Ctx, Network};
 use crate::util::rng::Rng;
 
-/// Largest grid side the command accepts (201² = 40,401 evaluations).
+/// Largest grid side the command accepts (201² = 40,401 evaluations). The
+/// side is odd: the grid's centre is a point, the trained weights.
 pub const MAX_GRID: usize = 201;
 
 /// Settings of a landscape.
@@ -50,11 +51,14 @@ pub struct LandscapeOptions {
     /// Points on the line from the initial weights (0 for none).
     pub line_points: usize,
     pub seed: u64,
+    /// Refuse a landscape expected to take longer (seconds); `None`: no
+    /// limit.
+    pub max_secs: Option<f64>,
 }
 
 impl Default for LandscapeOptions {
     fn default() -> Self {
-        LandscapeOptions { grid: 21, subset: 1000, line_points: 21, seed: 0 }
+        LandscapeOptions { grid: 21, subset: 1000, line_points: 21, seed: 0, max_secs: None }
     }
 }
 
@@ -271,6 +275,12 @@ pub fn check(options: &LandscapeOptions, data: &Dataset) -> Result<(), AnalysisE
     if options.grid == 0 || options.grid > MAX_GRID {
         return Err(AnalysisError::Input(format!("--grid must be 1 to {MAX_GRID}, not {}", options.grid)));
     }
+    if options.grid % 2 == 0 {
+        return Err(AnalysisError::Input(format!(
+            "--grid must be odd, so that the grid's centre is the trained weights: {} has no centre point",
+            options.grid
+        )));
+    }
     if options.subset == 0 || options.subset > data.train.len() {
         return Err(AnalysisError::Input(format!(
             "--subset must be 1 to {} (the run's training images), not {}",
@@ -287,7 +297,9 @@ pub fn check(options: &LandscapeOptions, data: &Dataset) -> Result<(), AnalysisE
 /// Measures the landscape around the trained `net` (eval mode, on the plain
 /// `device`) and, when `initial` is given (the same architecture freshly
 /// built from the run's seed, on `line_device`, an autodiff device so that
-/// BN can use batch statistics), the line from `initial` to `net`.
+/// BN can use batch statistics), the line from `initial` to `net`. The
+/// centre is evaluated first, on `net` itself: with `options.max_secs`, a
+/// landscape that would run longer is refused then.
 pub fn landscape(
     net: &Network,
     initial: Option<(&Network, &Device)>,
@@ -308,8 +320,16 @@ pub fn landscape(
     let line_points = if initial.is_some() { options.line_points } else { 0 };
     // The line's passes cost about twice a grid point's (training-mode BN).
     let total = alphas.len() * betas.len() + 2 * line_points;
+    let first = Instant::now();
+    let trained = |_: usize| mean_loss(net, &batches, device, &mut Ctx::eval());
+    // The grid counts the centre again (at no cost) in its progress.
+    let centre_loss = in_parallel(1, &trained, &Share { progress, start: 0, cost: 0, total })?[0];
+    Budget::parallel(options.max_secs, "the landscape", "evaluations").check(first.elapsed().as_secs_f64(), total - 1)?;
     let point = |p: usize| -> Result<f64, AnalysisError> {
         let (a, b) = (alphas[p / betas.len()] as f32, betas[p % betas.len()] as f32);
+        if a == 0.0 && b == 0.0 {
+            return Ok(centre_loss);
+        }
         let values: Vec<Option<Vec<f32>>> = theta
             .iter()
             .zip(delta.iter().zip(&eta))
@@ -323,9 +343,6 @@ pub fn landscape(
     let flat = in_parallel(alphas.len() * betas.len(), &point, &Share { progress, start: 0, cost: 1, total })?;
     let loss: Vec<Vec<f64>> = flat.chunks(betas.len()).map(<[f64]>::to_vec).collect();
     let grid_secs = started.elapsed().as_secs_f64();
-    let centre = |v: &[f64]| v.iter().enumerate().min_by(|x, y| x.1.abs().total_cmp(&y.1.abs())).map_or(0, |(i, _)| i);
-    let (ci, cj) = (centre(&alphas), centre(&betas));
-    let centre_loss = loss[ci][cj];
     let (last_i, last_j) = (alphas.len() - 1, betas.len() - 1);
     let corner_mean = (loss[0][0] + loss[0][last_j] + loss[last_i][0] + loss[last_i][last_j]) / 4.0;
     let mut interpolation = Interpolation { t: Vec::new(), loss: Vec::new() };

@@ -19,26 +19,31 @@
 use burn::prelude::*;
 use serde::Serialize;
 
-use super::{AnalysisError, Progress, Share, in_parallel, mean_std, median};
+use super::{AnalysisError, Budget, Progress, Share, in_parallel, mean_std, median};
 use crate::arch::Shape;
 use crate::data::Dataset;
 use crate::model::{Block, Ctx, Network};
 use crate::train::evaluate::evaluate_with;
 use crate::util::rng::Rng;
 
+/// Most random draws for each number of removed blocks.
+pub const MAX_DRAWS: usize = 10_000;
+
 /// Settings of a lesion study.
 #[derive(Clone, Debug)]
 pub struct LesionOptions {
     /// Evaluate on the first N test images only (all when `None`).
     pub test_examples: Option<usize>,
-    /// Random draws of k removed blocks, for each k.
+    /// Random draws of k removed blocks, for each k (1 to [`MAX_DRAWS`]).
     pub draws: usize,
     pub seed: u64,
+    /// Refuse a study expected to take longer (seconds); `None`: no limit.
+    pub max_secs: Option<f64>,
 }
 
 impl Default for LesionOptions {
     fn default() -> Self {
-        LesionOptions { test_examples: None, draws: 5, seed: 0 }
+        LesionOptions { test_examples: None, draws: 5, seed: 0, max_secs: None }
     }
 }
 
@@ -132,7 +137,8 @@ fn test_error(net: &Network, data: &Dataset, device: &Device, removed: Vec<usize
 }
 
 /// Runs the lesion study on an eval-mode network (`valid()`, on `device`)
-/// and the test split of `data`.
+/// and the test split of `data`. The baseline is evaluated first: with
+/// `options.max_secs`, a study that would run longer is refused then.
 pub fn lesion(
     net: &Network,
     data: &Dataset,
@@ -140,8 +146,8 @@ pub fn lesion(
     options: &LesionOptions,
     progress: &Progress,
 ) -> Result<LesionReport, AnalysisError> {
-    if options.draws == 0 {
-        return Err(AnalysisError::Input("--draws must be at least 1".into()));
+    if !(1..=MAX_DRAWS).contains(&options.draws) {
+        return Err(AnalysisError::Input(format!("--draws must be 1 to {MAX_DRAWS}, not {}", options.draws)));
     }
     let data = match options.test_examples {
         Some(0) => return Err(AnalysisError::Input("--test-examples must be at least 1".into())),
@@ -156,42 +162,46 @@ pub fn lesion(
     let m = removable.len();
     let draws_for = |k: usize| if k == m { 1 } else { options.draws };
     // Every network to evaluate, as the blocks it lacks: none, each block
-    // alone, then the random draws of k blocks (drawn here, in order, so
-    // the draws do not depend on the threads).
-    let mut removals: Vec<Vec<usize>> = vec![Vec::new()];
-    removals.extend(removable.iter().map(|&i| vec![i]));
-    let mut rng = Rng::stream(options.seed, "lesion");
-    for k in 1..=m {
-        for _ in 0..draws_for(k) {
-            let mut order = removable.clone();
-            rng.shuffle(&mut order);
-            order.truncate(k);
-            removals.push(order);
-        }
-    }
-    let total = removals.len();
-    let point = |p: usize| -> Result<f64, AnalysisError> { Ok(test_error(net, &data, device, removals[p].clone())) };
-    let errors = in_parallel(total, &point, &Share { progress, start: 0, cost: 1, total })?;
-    let baseline = errors[0];
-    let mut singles = errors[1..=m].iter();
+    // alone, then for each k the random draws of k blocks (drawn here, in
+    // order, so the draws do not depend on the threads; one k at a time,
+    // so a long study never holds every draw).
+    let total = 1 + m + (1..=m).map(draws_for).sum::<usize>();
+    let evaluate = |removals: &[Vec<usize>], start: usize| {
+        let point = |p: usize| -> Result<f64, AnalysisError> { Ok(test_error(net, &data, device, removals[p].clone())) };
+        in_parallel(removals.len(), &point, &Share { progress, start, cost: 1, total })
+    };
+    let started = std::time::Instant::now();
+    let baseline = evaluate(&[Vec::new()], 0)?[0];
+    Budget::parallel(options.max_secs, "the lesion study", "evaluations").check(started.elapsed().as_secs_f64(), total - 1)?;
+    let singles = evaluate(&removable.iter().map(|&i| vec![i]).collect::<Vec<_>>(), 1)?;
+    let mut singles = singles.into_iter();
     let blocks = list
         .iter()
         .map(|(i, verdict)| {
             let name = net.meta.instances[*i].name.clone();
             match verdict {
-                Ok(()) => BlockLesion { index: i + 1, name, test_error: singles.next().copied(), skipped: None },
+                Ok(()) => BlockLesion { index: i + 1, name, test_error: singles.next(), skipped: None },
                 Err(reason) => BlockLesion { index: i + 1, name, test_error: None, skipped: Some(reason.clone()) },
             }
         })
         .collect();
-    let mut drawn = errors[1 + m..].iter();
-    let random = (1..=m)
-        .map(|k| {
-            let errors: Vec<f64> = drawn.by_ref().take(draws_for(k)).copied().collect();
-            let (mean, std) = mean_std(&errors);
-            RandomLesion { k, mean, std, draws: errors.len() }
-        })
-        .collect();
+    let mut rng = Rng::stream(options.seed, "lesion");
+    let mut done = 1 + m;
+    let mut random = Vec::with_capacity(m);
+    for k in 1..=m {
+        let removals: Vec<Vec<usize>> = (0..draws_for(k))
+            .map(|_| {
+                let mut order = removable.clone();
+                rng.shuffle(&mut order);
+                order.truncate(k);
+                order
+            })
+            .collect();
+        let errors = evaluate(&removals, done)?;
+        done += removals.len();
+        let (mean, std) = mean_std(&errors);
+        random.push(RandomLesion { k, mean, std, draws: errors.len() });
+    }
     progress.step(total, total)?;
     Ok(LesionReport { arch: String::new(), test_examples: data.test.len(), baseline_test_error: baseline, blocks, random })
 }

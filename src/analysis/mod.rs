@@ -35,6 +35,54 @@ pub enum AnalysisError {
     /// Something failed while computing (a device read, a file write).
     #[error("{0}")]
     Failed(String),
+    /// The analysis would run longer than its caller allows: how long, from
+    /// the time its first evaluation took.
+    #[error(
+        "{what} would take about {} here ({points} more {unit} at {each:.2} s each, {workers} at a time); \
+         give --yes to run it anyway, or ask for less",
+        duration_words(*secs)
+    )]
+    TooLong { what: &'static str, secs: f64, points: usize, unit: &'static str, each: f64, workers: usize },
+}
+
+/// The longest the command line lets an analysis run without `--yes`.
+pub const CONFIRM_AFTER_SECS: f64 = 600.0;
+
+/// `secs` in the unit a person reads best.
+pub fn duration_words(secs: f64) -> String {
+    match secs {
+        s if s < 120.0 => format!("{s:.0} s"),
+        s if s < 7200.0 => format!("{:.0} minutes", s / 60.0),
+        s if s < 172_800.0 => format!("{:.0} hours", s / 3600.0),
+        s => format!("{:.0} days", s / 86_400.0),
+    }
+}
+
+/// What an analysis still has to do after its first evaluation, which
+/// took `first` seconds: refused when, `workers` at a time, it would run
+/// past `limit` seconds (no limit when `None`).
+pub struct Budget {
+    pub limit: Option<f64>,
+    pub what: &'static str,
+    pub unit: &'static str,
+    pub workers: usize,
+}
+
+impl Budget {
+    /// An analysis whose points run on every worker of the pool.
+    pub fn parallel(limit: Option<f64>, what: &'static str, unit: &'static str) -> Budget {
+        Budget { limit, what, unit, workers: rayon::current_num_threads().max(1) }
+    }
+
+    pub fn check(&self, first: f64, points: usize) -> Result<(), AnalysisError> {
+        let Some(limit) = self.limit else { return Ok(()) };
+        let workers = self.workers.clamp(1, points.max(1));
+        let secs = first * points as f64 / workers as f64;
+        if secs > limit {
+            return Err(AnalysisError::TooLong { what: self.what, secs, points, unit: self.unit, each: first, workers });
+        }
+        Ok(())
+    }
 }
 
 impl From<RunFolderError> for AnalysisError {

@@ -36,8 +36,8 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
 use serde::Serialize;
 
-use super::{AnalysisError, Progress, binomial};
-use crate::data::{BatchOrder, Dataset};
+use super::{AnalysisError, Budget, Progress, binomial};
+use crate::data::{Batch, BatchOrder, Dataset};
 use crate::model::residual::ShortcutPath;
 use crate::model::surgery::GradientRoute;
 use crate::model::{Block, Ctx, Network, l2_norm};
@@ -45,6 +45,9 @@ use crate::util::rng::Rng;
 
 /// Most samples per length the command accepts.
 pub const MAX_SAMPLES: usize = 10_000;
+
+/// Most images per batch.
+pub const MAX_BATCH: usize = 4096;
 
 /// Settings of a path-length measurement.
 #[derive(Clone, Debug)]
@@ -54,11 +57,14 @@ pub struct PathsOptions {
     /// Images per batch.
     pub batch: usize,
     pub seed: u64,
+    /// Refuse a measurement expected to take longer (seconds); `None`: no
+    /// limit.
+    pub max_secs: Option<f64>,
 }
 
 impl Default for PathsOptions {
     fn default() -> Self {
-        PathsOptions { samples: 20, batch: 32, seed: 0 }
+        PathsOptions { samples: 20, batch: 32, seed: 0, max_secs: None }
     }
 }
 
@@ -134,9 +140,36 @@ pub fn residual_blocks(net: &Network) -> Vec<usize> {
         .collect()
 }
 
+/// The L2 norm of the input gradient of the mean loss over batch `b`, the
+/// gradient flowing through the branches of `chosen` and the shortcuts of
+/// the other residual blocks.
+fn path_gradient(
+    net: &Network,
+    blocks: &[usize],
+    chosen: &[usize],
+    b: Batch,
+    [c, h, w]: [usize; 3],
+    ctx: &mut Ctx,
+    device: &Device,
+) -> f64 {
+    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    ctx.reset();
+    ctx.surgery.routes =
+        blocks.iter().map(|&i| (i, if chosen.contains(&i) { GradientRoute::Branch } else { GradientRoute::Shortcut })).collect();
+    let x = Tensor::<4>::from_data(TensorData::new(b.images, [b.size, c, h, w]), device).require_grad();
+    let y = Tensor::<1, Int>::from_data(TensorData::new(b.labels, [b.size]), device);
+    let logits = net.forward(x.clone(), ctx);
+    let grads = loss_fn.forward(logits, y).backward();
+    match x.grad(&grads) {
+        Some(g) => f64::from(l2_norm(g).into_scalar::<f32>()),
+        None => 0.0,
+    }
+}
+
 /// Measures the gradient per path length of `net`, built on an autodiff
 /// device (frozen for a trained run, as built for a fresh one), on batches
-/// of `data`'s training split.
+/// of `data`'s training split. With `options.max_secs`, a measurement that
+/// would run longer is refused after its first sample.
 pub fn paths(
     net: &Network,
     data: &Dataset,
@@ -147,8 +180,8 @@ pub fn paths(
     if options.samples == 0 || options.samples > MAX_SAMPLES {
         return Err(AnalysisError::Input(format!("--samples must be 1 to {MAX_SAMPLES}, not {}", options.samples)));
     }
-    if options.batch == 0 || options.batch > 4096 {
-        return Err(AnalysisError::Input(format!("--batch-size must be 1 to 4096, not {}", options.batch)));
+    if options.batch == 0 || options.batch > MAX_BATCH {
+        return Err(AnalysisError::Input(format!("--batch-size must be 1 to {MAX_BATCH}, not {}", options.batch)));
     }
     if data.train.is_empty() {
         return Err(AnalysisError::Input("the data set has no training images".into()));
@@ -161,14 +194,15 @@ pub fn paths(
                 .into(),
         ));
     }
-    let loss_fn = CrossEntropyLossConfig::new().init(device);
-    let (c, h, w) = (data.channels, data.height, data.width);
     let batch = options.batch.min(data.train.len());
     let mut order = BatchOrder::new(options.seed, data.train.len());
     let mut pending: Vec<usize> = Vec::new();
     let mut rng = Rng::stream(options.seed, "paths");
     let mut ctx = Ctx::new(Rng::stream(options.seed, "drop"));
     let total_steps = (n + 1) * options.samples;
+    // One sample at a time, each on every core.
+    let budget = Budget { limit: options.max_secs, what: "the path-length measurement", unit: "samples", workers: 1 };
+    let started = std::time::Instant::now();
     let mut lengths = Vec::with_capacity(n + 1);
     for k in 0..=n {
         let mut sum = 0.0;
@@ -181,21 +215,12 @@ pub fn paths(
             let b = data.batch(&data.train, &chunk, None);
             let mut chosen = blocks.clone();
             rng.shuffle(&mut chosen);
-            ctx.reset();
-            ctx.surgery.routes = blocks
-                .iter()
-                .map(|&i| (i, if chosen[..k].contains(&i) { GradientRoute::Branch } else { GradientRoute::Shortcut }))
-                .collect();
-            let x = Tensor::<4>::from_data(TensorData::new(b.images, [b.size, c, h, w]), device).require_grad();
-            let y = Tensor::<1, Int>::from_data(TensorData::new(b.labels, [b.size]), device);
-            let logits = net.forward(x.clone(), &mut ctx);
-            let grads = loss_fn.forward(logits, y).backward();
-            let norm = match x.grad(&grads) {
-                Some(g) => f64::from(l2_norm(g).into_scalar::<f32>()),
-                None => 0.0,
-            };
+            let norm = path_gradient(net, &blocks, &chosen[..k], b, [data.channels, data.height, data.width], &mut ctx, device);
             if !norm.is_finite() {
                 return Err(AnalysisError::Failed(format!("the input gradient of a path of length {k} is {norm}")));
+            }
+            if k == 0 && s == 0 {
+                budget.check(started.elapsed().as_secs_f64(), total_steps - 1)?;
             }
             sum += norm;
         }
@@ -243,7 +268,7 @@ mod tests {
     fn one_path_of_each_length_is_measured_with_binomial_counts() {
         let data = Dataset::load(&DataSpec::Digits).unwrap();
         let arch = presets::build("resnet-14", Shape::map(1, 8, 8)).unwrap();
-        let options = PathsOptions { samples: 2, batch: 8, seed: 3 };
+        let options = PathsOptions { samples: 2, batch: 8, seed: 3, max_secs: None };
         let report = paths_arch(&arch, &data, &options, &Progress::none()).unwrap();
         assert_eq!(report.blocks, 6);
         let counts: Vec<f64> = report.lengths.iter().map(|l| l.count).collect();
@@ -264,7 +289,7 @@ mod tests {
         let dense_blocks: usize =
             arch.blocks.iter().filter(|b| matches!(b.kind, crate::arch::BlockKind::ResidualDense { .. })).map(|b| b.repeat).sum();
         assert!(dense_blocks >= 2, "{dense_blocks}");
-        let options = PathsOptions { samples: 2, batch: 8, seed: 3 };
+        let options = PathsOptions { samples: 2, batch: 8, seed: 3, max_secs: None };
         let report = paths_arch(&arch, &data, &options, &Progress::none()).unwrap();
         assert_eq!(report.blocks, dense_blocks);
         assert_eq!(report.lengths.len(), dense_blocks + 1);

@@ -142,13 +142,21 @@ impl Family {
 
     /// The valid size nearest to `depth` (weight layers), for depth sweeps.
     pub fn size_for_depth(self, depth: usize) -> usize {
-        let candidates = self.sizes();
-        let depth_of = |size: usize| match self {
+        self.sizes().into_iter().min_by_key(|&s| self.depth_of(s).abs_diff(depth)).unwrap_or(1)
+    }
+
+    /// The depth (weight layers) that number `size` stands for in a sweep.
+    pub fn depth_of(self, size: usize) -> usize {
+        match self {
             // fractal depth = blocks * 2^(C-1) + classifier
-            Family::Fractal => FRACTAL_BLOCKS * (1 << (size - 1)) + 1,
+            Family::Fractal => FRACTAL_BLOCKS * (1 << (size.clamp(1, 32) - 1)) + 1,
             _ => size,
-        };
-        candidates.into_iter().min_by_key(|&s| (depth_of(s) as i64 - depth as i64).abs()).unwrap_or(1)
+        }
+    }
+
+    /// The depth of the family's deepest preset.
+    pub fn max_depth(self) -> usize {
+        self.sizes().into_iter().map(|s| self.depth_of(s)).max().unwrap_or(0)
     }
 
     /// Builds the preset of number `size` for examples of shape `input`.

@@ -118,6 +118,12 @@ fn sweep_depths_map_to_the_nearest_valid_preset() {
     assert_eq!(Family::Fractal.size_for_depth(20), 3);
     assert_eq!(Family::Densenet.size_for_depth(40), 40);
     assert_eq!(Family::HighwayMlp.size_for_depth(10), 10);
+    // Depths past any preset give the deepest, never a wrapped-around one.
+    assert_eq!(Family::Resnet.size_for_depth(usize::MAX), 1202);
+    assert_eq!(Family::Resnet.size_for_depth(100_000), 1202);
+    assert_eq!(Family::Fractal.size_for_depth(usize::MAX), 5);
+    assert_eq!(Family::Resnet.max_depth(), 1202);
+    assert_eq!(Family::Fractal.max_depth(), 81);
 }
 
 #[test]

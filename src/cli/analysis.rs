@@ -6,16 +6,18 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::CliError;
-use crate::analysis::landscape::{self, LandscapeOptions};
-use crate::analysis::lesion::{self, LesionOptions};
-use crate::analysis::paths::{self, PathsOptions};
-use crate::analysis::{AnalysisError, Progress};
+use super::bounds::{count, odd_count};
+use crate::analysis::landscape::{self, LandscapeOptions, MAX_GRID};
+use crate::analysis::lesion::{self, LesionOptions, MAX_DRAWS};
+use crate::analysis::paths::{self, MAX_BATCH, MAX_SAMPLES, PathsOptions};
+use crate::analysis::{AnalysisError, CONFIRM_AFTER_SECS, Progress};
 use crate::data::{DataSpec, Dataset};
 
 /// Bad input exits 2, a failure 1, a cancel 130 (as Ctrl-C does).
 fn exit(e: AnalysisError) -> CliError {
     match e {
         AnalysisError::Input(m) => CliError::new(2, m),
+        e @ AnalysisError::TooLong { .. } => CliError::new(2, e.to_string()),
         AnalysisError::Cancelled => CliError::new(130, "cancelled"),
         AnalysisError::Failed(m) => CliError::new(1, m),
     }
@@ -35,11 +37,14 @@ pub struct LesionArgs {
     /// Evaluate on the first N test images only.
     #[arg(long)]
     pub test_examples: Option<usize>,
-    /// Random draws for each number of removed blocks.
-    #[arg(long, default_value_t = 5)]
+    /// Random draws for each number of removed blocks (1 to 10000).
+    #[arg(long, default_value_t = 5, value_parser = count("--draws", 1, MAX_DRAWS))]
     pub draws: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Run even when the study is expected to take more than 10 minutes.
+    #[arg(long)]
+    pub yes: bool,
 }
 
 #[derive(Args, Debug)]
@@ -53,12 +58,15 @@ pub struct PathsArgs {
     /// The data for --arch (fashion-mini, digits, mnist:DIR, …).
     #[arg(long, default_value = "fashion-mini")]
     pub data: String,
-    /// Random sets of blocks (each with its own batch) per path length.
-    #[arg(long, default_value_t = 20)]
+    /// Random sets of blocks (each with its own batch) per path length (1 to 10000).
+    #[arg(long, default_value_t = 20, value_parser = count("--samples", 1, MAX_SAMPLES))]
     pub samples: usize,
-    /// Images per batch.
-    #[arg(long, default_value_t = 32)]
+    /// Images per batch (1 to 4096).
+    #[arg(long, default_value_t = 32, value_parser = count("--batch-size", 1, MAX_BATCH))]
     pub batch_size: usize,
+    /// Run even when the measurement is expected to take more than 10 minutes.
+    #[arg(long)]
+    pub yes: bool,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Print JSON.
@@ -74,17 +82,20 @@ pub struct LandscapeArgs {
     /// A run folder written by `depthlab train`.
     #[arg(long)]
     pub run: PathBuf,
-    /// Grid points per axis (α, β in [-1, 1]).
-    #[arg(long, default_value_t = 21)]
+    /// Grid points per axis (α, β in [-1, 1]): odd, 1 to 201, so that the centre is the trained weights.
+    #[arg(long, default_value_t = 21, value_parser = odd_count("--grid", MAX_GRID))]
     pub grid: usize,
     /// Training images the loss is measured on.
     #[arg(long, default_value_t = 1000)]
     pub subset: usize,
-    /// Points on the line from the initial to the trained weights (0: none).
-    #[arg(long, default_value_t = 21)]
+    /// Points on the line from the initial to the trained weights (0: none; at most 201).
+    #[arg(long, default_value_t = 21, value_parser = count("--line-points", 0, MAX_GRID))]
     pub line_points: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Run even when the landscape is expected to take more than 10 minutes.
+    #[arg(long)]
+    pub yes: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -100,25 +111,44 @@ fn write(dir: &Path, name: &str, text: &str) -> Result<(), CliError> {
 }
 
 /// Progress on stderr for a person at a terminal (a line every 10 %).
-fn terminal_progress(label: &'static str) -> impl Fn(f32) {
-    let last = std::cell::Cell::new(-1i32);
-    move |f: f32| {
+struct TerminalProgress {
+    label: &'static str,
+    last: std::cell::Cell<i32>,
+}
+
+impl TerminalProgress {
+    fn new(label: &'static str) -> TerminalProgress {
+        TerminalProgress { label, last: std::cell::Cell::new(-1) }
+    }
+
+    fn report(&self, f: f32) {
         let tenth = (f * 10.0).floor() as i32;
-        if tenth != last.get() {
-            last.set(tenth);
-            eprint!("\r{label}: {:>3.0}%", f * 100.0);
+        if tenth != self.last.get() {
+            self.last.set(tenth);
+            eprint!("\r{}: {:>3.0}%", self.label, f * 100.0);
             if tenth >= 10 {
                 eprintln!();
             }
         }
     }
+
+    /// An analysis's error as the command exits with it, on a line of its
+    /// own after the progress.
+    fn failed(&self, e: AnalysisError) -> CliError {
+        if (0..10).contains(&self.last.get()) {
+            eprintln!();
+        }
+        exit(e)
+    }
 }
 
 pub fn lesion(args: &LesionArgs) -> Result<(), CliError> {
-    let options = LesionOptions { test_examples: args.test_examples, draws: args.draws, seed: args.seed };
-    let report_fn = terminal_progress("lesion");
+    let max_secs = (!args.yes).then_some(CONFIRM_AFTER_SECS);
+    let options = LesionOptions { test_examples: args.test_examples, draws: args.draws, seed: args.seed, max_secs };
+    let bar = TerminalProgress::new("lesion");
     let cancel = std::sync::atomic::AtomicBool::new(false);
-    let report = lesion::lesion_run(&args.run, &options, &Progress { report: &report_fn, cancel: &cancel }).map_err(exit)?;
+    let progress = Progress { report: &|f| bar.report(f), cancel: &cancel };
+    let report = lesion::lesion_run(&args.run, &options, &progress).map_err(|e| bar.failed(e))?;
     let json = serde_json::to_string_pretty(&report)?;
     if let Some(dir) = &args.out {
         write(dir, "lesion.json", &json)?;
@@ -151,17 +181,18 @@ pub fn lesion(args: &LesionArgs) -> Result<(), CliError> {
 }
 
 pub fn paths(args: &PathsArgs) -> Result<(), CliError> {
-    let options = PathsOptions { samples: args.samples, batch: args.batch_size, seed: args.seed };
-    let report_fn = terminal_progress("paths");
+    let max_secs = (!args.yes).then_some(CONFIRM_AFTER_SECS);
+    let options = PathsOptions { samples: args.samples, batch: args.batch_size, seed: args.seed, max_secs };
+    let bar = TerminalProgress::new("paths");
     let cancel = std::sync::atomic::AtomicBool::new(false);
-    let progress = Progress { report: &report_fn, cancel: &cancel };
+    let progress = Progress { report: &|f| bar.report(f), cancel: &cancel };
     let report = match (&args.run, &args.arch) {
-        (Some(run), _) => paths::paths_run(run, &options, &progress).map_err(exit)?,
+        (Some(run), _) => paths::paths_run(run, &options, &progress).map_err(|e| bar.failed(e))?,
         (None, Some(arch)) => {
             let spec: DataSpec = args.data.parse().map_err(|e: String| CliError::new(2, e))?;
             let data = Dataset::load(&spec).map_err(|e| CliError::new(2, e.to_string()))?;
             let arch = crate::arch::resolve(arch, data.shape()).map_err(|e| CliError::new(2, e.to_string()))?;
-            paths::paths_arch(&arch, &data, &options, &progress).map_err(exit)?
+            paths::paths_arch(&arch, &data, &options, &progress).map_err(|e| bar.failed(e))?
         }
         (None, None) => return Err(CliError::new(2, "give --arch ARCH or --run DIR")),
     };
@@ -193,10 +224,12 @@ pub fn paths(args: &PathsArgs) -> Result<(), CliError> {
 }
 
 pub fn landscape(args: &LandscapeArgs) -> Result<(), CliError> {
-    let options = LandscapeOptions { grid: args.grid, subset: args.subset, line_points: args.line_points, seed: args.seed };
-    let report_fn = terminal_progress("landscape");
+    let max_secs = (!args.yes).then_some(CONFIRM_AFTER_SECS);
+    let options = LandscapeOptions { grid: args.grid, subset: args.subset, line_points: args.line_points, seed: args.seed, max_secs };
+    let bar = TerminalProgress::new("landscape");
     let cancel = std::sync::atomic::AtomicBool::new(false);
-    let report = landscape::landscape_run(&args.run, &options, &Progress { report: &report_fn, cancel: &cancel }).map_err(exit)?;
+    let progress = Progress { report: &|f| bar.report(f), cancel: &cancel };
+    let report = landscape::landscape_run(&args.run, &options, &progress).map_err(|e| bar.failed(e))?;
     let json = serde_json::to_string_pretty(&report)?;
     if let Some(dir) = &args.out {
         write(dir, "landscape.json", &json)?;

@@ -2,6 +2,7 @@
 
 mod analysis;
 mod bench;
+mod bounds;
 mod classify;
 mod export;
 mod inspect;

@@ -9,26 +9,28 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 
 use super::CliError;
+use super::bounds::{count, slurm_mem, slurm_partition, slurm_time};
 use super::train::{Interrupts, TrainingFlags};
 use crate::arch::presets::Family;
 use crate::data::Dataset;
 use crate::experiment::{
-    JOBS_FILE, SBATCH_FILE, SWEEP_CSV, SlurmOptions, SweepConfig, SweepFile, collect, parse_families, plan, spawn_sweep, write_csv,
-    write_jobs,
+    JOBS_FILE, MAX_SEEDS, SBATCH_FILE, SWEEP_CSV, SlurmOptions, SweepConfig, SweepFile, check_folder, collect, parse_depths,
+    parse_families, plan, spawn_sweep, write_csv, write_jobs,
 };
 use crate::train::RunStatus;
 use crate::train::events::Event;
+use crate::util::threads::MAX_THREADS;
 
 #[derive(Args, Debug)]
 pub struct SweepArgs {
     /// Families to compare: plain, resnet, highway, fractal, densenet, plain-mlp, highway-mlp, resnet-sd, preact-resnet, densenet-bc.
     #[arg(long, default_value = "plain,resnet")]
     pub families: String,
-    /// Depths (each family uses its valid depth nearest to each; depths giving the same net run once).
+    /// Depths, 1 to 1202, at most 64 (each family uses its valid depth nearest to each; depths giving the same net run once).
     #[arg(long, default_value = "8,20,32,44")]
     pub depths: String,
-    /// Seeds per (family, depth).
-    #[arg(long, default_value_t = 1)]
+    /// Seeds per (family, depth), 1 to 1000 (a sweep plans at most 10000 runs).
+    #[arg(long, default_value_t = 1, value_parser = count("--seeds", 1, MAX_SEEDS))]
     pub seeds: usize,
     /// The sweep folder.
     #[arg(long, required_unless_present = "collect")]
@@ -43,19 +45,19 @@ pub struct SweepArgs {
     #[arg(long, value_name = "DIR", conflicts_with_all = ["resume", "out"])]
     pub collect: Option<PathBuf>,
     /// Runs at once on this machine, each on its share of the cores (0: two on a CPU with two or more cores, one on a GPU).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = count("--jobs", 0, MAX_THREADS))]
     pub jobs: usize,
     /// With --plan: CPUs per Slurm task (and each run's --threads); 0 leaves both unset.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = count("--slurm-cpus", 0, MAX_THREADS))]
     pub slurm_cpus: usize,
-    /// With --plan: the Slurm time limit of each task (e.g. 01:00:00).
-    #[arg(long)]
+    /// With --plan: the Slurm time limit of each task (e.g. 30, 01:00:00, 2-00:00:00).
+    #[arg(long, value_parser = slurm_time)]
     pub slurm_time: Option<String>,
-    /// With --plan: the Slurm partition.
-    #[arg(long)]
+    /// With --plan: the Slurm partition (names of letters, digits, '-', '_', '.', comma-separated).
+    #[arg(long, value_parser = slurm_partition)]
     pub slurm_partition: Option<String>,
-    /// With --plan: memory per Slurm task (e.g. 4G).
-    #[arg(long)]
+    /// With --plan: memory per Slurm task (a number with an optional K, M, G or T, e.g. 4G).
+    #[arg(long, value_parser = slurm_mem)]
     pub slurm_mem: Option<String>,
     #[command(flatten)]
     pub training: TrainingFlags,
@@ -68,11 +70,7 @@ pub fn sweep(args: &SweepArgs) -> Result<(), CliError> {
     let out = args.out.clone().ok_or_else(|| CliError::new(2, "--out is needed"))?;
     let mut train = args.training.config()?;
     let families = parse_families(&args.families).map_err(|e| CliError::new(2, e))?;
-    let depths: Result<Vec<usize>, _> = args.depths.split(',').map(|d| d.trim().parse::<usize>()).collect();
-    let depths = depths.map_err(|_| CliError::new(2, format!("'{}': depths are numbers like 8,20,32", args.depths)))?;
-    if args.seeds == 0 {
-        return Err(CliError::new(2, "--seeds must be at least 1"));
-    }
+    let depths = parse_depths(&args.depths).map_err(|e| CliError::new(2, format!("--depths: {e}")))?;
     if let Some(init) = train.overrides.residual_init.filter(|i| !i.is_default()) {
         let (residual, other): (Vec<Family>, Vec<Family>) = families.iter().copied().partition(|f| f.has_shortcuts());
         if residual.is_empty() {
@@ -95,10 +93,12 @@ pub fn sweep(args: &SweepArgs) -> Result<(), CliError> {
         train.data = train.data.absolute();
         let out = std::path::absolute(&out).map_err(|e| CliError::new(2, format!("{}: {e}", out.display())))?;
         let config = SweepConfig { families, depths, seeds: args.seeds, train, out, resume: false, jobs: 1 };
+        config.check().map_err(|e| CliError::new(2, e.to_string()))?;
         return plan_sweep(&config, args);
     }
-    let data = std::sync::Arc::new(Dataset::load(&train.data)?);
     let config = SweepConfig { families, depths, seeds: args.seeds, train, out: out.clone(), resume: args.resume, jobs: args.jobs };
+    config.check().map_err(|e| CliError::new(2, e.to_string()))?;
+    let data = std::sync::Arc::new(Dataset::load(&config.train.data)?);
     let handle = spawn_sweep(config, Some(data), None)?;
     let interrupts = Interrupts::install(handle.commander());
     let mut progress = Progress::new();
@@ -274,15 +274,16 @@ fn plan_sweep(config: &SweepConfig, args: &SweepArgs) -> Result<(), CliError> {
     for notice in &plan.notices {
         eprintln!("note: {notice}");
     }
-    let file = SweepFile::new(config, &plan);
-    crate::experiment::begin_sweep(&config.out, &file, false).map_err(|e| CliError::new(2, e))?;
-    let exe = std::env::current_exe().map_err(|e| CliError::new(1, format!("cannot find the depthlab binary: {e}")))?;
     let slurm = SlurmOptions {
         cpus: args.slurm_cpus,
         time: args.slurm_time.clone(),
         partition: args.slurm_partition.clone(),
         mem: args.slurm_mem.clone(),
     };
+    slurm.check().and_then(|()| check_folder(&config.out)).map_err(|e| CliError::new(2, e.to_string()))?;
+    let file = SweepFile::new(config, &plan);
+    crate::experiment::begin_sweep(&config.out, &file, false).map_err(|e| CliError::new(2, e))?;
+    let exe = std::env::current_exe().map_err(|e| CliError::new(1, format!("cannot find the depthlab binary: {e}")))?;
     write_jobs(&config.out, &file, &exe, &slurm).map_err(|e| CliError::new(1, e))?;
     let (_, rows) = collect(&config.out).map_err(|e| CliError::new(1, e))?;
     write_csv(&config.out, &rows).map_err(|e| CliError::new(1, e))?;

@@ -21,6 +21,59 @@ use crate::train::{RunStatus, Summary, TrainConfig};
 pub const SWEEP_HEADER: &str =
     "family,depth,seed,params,final_train_loss,final_train_error,final_test_error,first_layer_output_grad_norm,status";
 
+/// Most seeds per (family, depth).
+pub const MAX_SEEDS: usize = 1000;
+/// Most depths in one sweep.
+pub const MAX_DEPTHS: usize = 64;
+/// Most runs one sweep plans (families × depths × seeds).
+pub const MAX_RUNS: usize = 10_000;
+
+/// The deepest depth a sweep may ask for: the deepest preset of any family.
+pub fn max_depth() -> usize {
+    Family::ALL.iter().map(|f| f.max_depth()).max().unwrap_or(1)
+}
+
+/// A sweep's settings out of their stated limits.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum SweepInputError {
+    #[error("'{0}' is not a depth: depths are whole numbers like 8,20,32")]
+    NotADepth(String),
+    #[error("depth {text} is out of range: depths are 1 to {max} (the deepest preset)")]
+    DepthOutOfRange { text: String, max: usize },
+    #[error("{0} depths: a sweep takes 1 to {MAX_DEPTHS}")]
+    DepthCount(usize),
+    #[error("a sweep needs at least one family")]
+    NoFamily,
+    #[error("--seeds must be 1 to {MAX_SEEDS}, not {0}")]
+    Seeds(usize),
+    #[error("{runs} runs ({families} families x {depths} depths x {seeds} seeds): a sweep plans at most {MAX_RUNS}")]
+    TooManyRuns { runs: usize, families: usize, depths: usize, seeds: usize },
+    #[error("{seeds} seeds from seed {first} go past the largest seed, {}", u64::MAX)]
+    SeedOverflow { first: u64, seeds: usize },
+}
+
+/// Parses `8,20,32` into depths, each 1 to [`max_depth`], at most
+/// [`MAX_DEPTHS`] of them; nothing is allocated for a list past the limit.
+pub fn parse_depths(list: &str) -> Result<Vec<usize>, SweepInputError> {
+    let count = list.split(',').count();
+    if count > MAX_DEPTHS {
+        return Err(SweepInputError::DepthCount(count));
+    }
+    let max = max_depth();
+    list.split(',')
+        .map(|d| {
+            let d = d.trim();
+            if d.is_empty() || !d.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(SweepInputError::NotADepth(d.to_string()));
+            }
+            match d.parse::<usize>() {
+                Ok(n) if (1..=max).contains(&n) => Ok(n),
+                _ => Err(SweepInputError::DepthOutOfRange { text: d.to_string(), max }),
+            }
+        })
+        .collect()
+}
+
 /// What to sweep.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SweepConfig {
@@ -56,11 +109,40 @@ pub struct PlannedRun {
     pub dir: String,
 }
 
+impl SweepConfig {
+    /// Checks the counts against their limits before anything is planned.
+    pub fn check(&self) -> Result<(), SweepInputError> {
+        if self.families.is_empty() {
+            return Err(SweepInputError::NoFamily);
+        }
+        if self.depths.is_empty() || self.depths.len() > MAX_DEPTHS {
+            return Err(SweepInputError::DepthCount(self.depths.len()));
+        }
+        let max = max_depth();
+        if let Some(d) = self.depths.iter().find(|d| !(1..=max).contains(*d)) {
+            return Err(SweepInputError::DepthOutOfRange { text: d.to_string(), max });
+        }
+        if !(1..=MAX_SEEDS).contains(&self.seeds) {
+            return Err(SweepInputError::Seeds(self.seeds));
+        }
+        let (families, depths, seeds) = (self.families.len(), self.depths.len(), self.seeds);
+        let runs = families.saturating_mul(depths).saturating_mul(seeds);
+        if runs > MAX_RUNS {
+            return Err(SweepInputError::TooManyRuns { runs, families, depths, seeds });
+        }
+        if self.train.seed.checked_add(seeds as u64 - 1).is_none() {
+            return Err(SweepInputError::SeedOverflow { first: self.train.seed, seeds });
+        }
+        Ok(())
+    }
+}
+
 /// The runs of a sweep and what was merged on the way.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SweepPlan {
     pub runs: Vec<PlannedRun>,
-    /// Requested depths that round to a depth already planned, in words.
+    /// Requested depths that round to a depth already planned, or far from
+    /// any preset of a family, in words.
     pub notices: Vec<String>,
 }
 
@@ -68,9 +150,7 @@ pub struct SweepPlan {
 /// each depth, each family, each seed, the family's valid depth nearest to
 /// the one asked for. Depths that round to the same preset run once.
 pub fn plan(config: &SweepConfig, input: Shape, classes: usize) -> Result<SweepPlan, String> {
-    if config.families.is_empty() || config.depths.is_empty() {
-        return Err("a sweep needs at least one family and one depth".into());
-    }
+    config.check().map_err(|e| e.to_string())?;
     let mut runs: Vec<PlannedRun> = Vec::new();
     let mut notices = Vec::new();
     let mut first_asked: Vec<(Family, usize, usize)> = Vec::new();
@@ -86,14 +166,23 @@ pub fn plan(config: &SweepConfig, input: Shape, classes: usize) -> Result<SweepP
                 continue;
             }
             first_asked.push((family, size, asked));
+            let got = family.depth_of(size);
+            if got.abs_diff(asked) * 4 > asked {
+                notices.push(format!(
+                    "{}: no preset near depth {asked}; {} (depth {got}) is the nearest it offers",
+                    family.prefix(),
+                    family.name(size)
+                ));
+            }
             let arch = family.build(size, input)?;
             let analysis = arch.analyse(input, classes);
             if !analysis.is_valid() {
                 let errors: Vec<String> = analysis.errors.iter().map(|e| e.to_string()).collect();
                 return Err(format!("{} is invalid for {input} input: {}", arch.name, errors.join("; ")));
             }
-            for s in 0..config.seeds.max(1) {
-                let seed = config.train.seed + s as u64;
+            for s in 0..config.seeds {
+                // check() keeps the last seed within u64.
+                let seed = config.train.seed.wrapping_add(s as u64);
                 runs.push(PlannedRun {
                     family: family.prefix().to_string(),
                     size,

@@ -55,9 +55,9 @@ pub fn run(ctx: &Context) -> Result<String, String> {
     let names = if quick { ["resnet-8", "plain-8"] } else { ["resnet-20", "plain-20"] };
     let config = if quick { he_recipe(1, Some(6), 1000) } else { he_recipe(2, None, 50) };
     let options = if quick {
-        LandscapeOptions { grid: 3, subset: 50, line_points: 3, seed: 0 }
+        LandscapeOptions { grid: 3, subset: 50, line_points: 3, ..LandscapeOptions::default() }
     } else {
-        LandscapeOptions { grid: 15, subset: 500, line_points: 11, seed: 0 }
+        LandscapeOptions { grid: 15, subset: 500, line_points: 11, ..LandscapeOptions::default() }
     };
     let mut results = Vec::new();
     for name in names {

@@ -12,9 +12,9 @@ use crate::report::figure::COLORS;
 pub fn run(ctx: &Context) -> Result<String, String> {
     let quick = ctx.options.quick;
     let (names, config, options) = if quick {
-        (["resnet-8", "plain-8"], he_recipe(1, Some(6), 1000), LesionOptions { test_examples: Some(100), draws: 2, seed: 0 })
+        (["resnet-8", "plain-8"], he_recipe(1, Some(6), 1000), LesionOptions { test_examples: Some(100), draws: 2, ..LesionOptions::default() })
     } else {
-        (["resnet-14", "plain-14"], he_recipe(3, None, 50), LesionOptions { test_examples: None, draws: 5, seed: 0 })
+        (["resnet-14", "plain-14"], he_recipe(3, None, 50), LesionOptions { test_examples: None, draws: 5, ..LesionOptions::default() })
     };
     let mut reports: Vec<LesionReport> = Vec::new();
     for name in names {

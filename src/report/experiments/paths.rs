@@ -13,8 +13,8 @@ use crate::report::figure::{COLORS, Figure, Panel, Series};
 pub fn run(ctx: &Context) -> Result<String, String> {
     let quick = ctx.options.quick;
     let (init_name, trained_name) = if quick { ("resnet-14", "resnet-8") } else { ("resnet-110", "resnet-20") };
-    let init_options = if quick { PathsOptions { samples: 1, batch: 8, seed: 0 } } else { PathsOptions { samples: 3, batch: 16, seed: 0 } };
-    let trained_options = if quick { init_options.clone() } else { PathsOptions { samples: 10, batch: 32, seed: 0 } };
+    let init_options = if quick { PathsOptions { samples: 1, batch: 8, ..PathsOptions::default() } } else { PathsOptions { samples: 3, batch: 16, ..PathsOptions::default() } };
+    let trained_options = if quick { init_options.clone() } else { PathsOptions { samples: 10, batch: 32, ..PathsOptions::default() } };
     (ctx.log)(&format!("paths of {init_name} at initialisation"));
     let arch = presets::build(init_name, ctx.data.shape())?;
     let init = paths_arch(&arch, &ctx.data, &init_options, &Progress::none()).map_err(|e| e.to_string())?;
