@@ -9,7 +9,7 @@ fn main() {
     depthlab::util::alloc::keep_freed_memory();
     quiet_panics();
     let parsed = Cli::parse();
-    if parsed.command.is_some() {
+    if parsed.command.as_ref().is_some_and(|c| !c.trains()) {
         end_quietly_on_a_closed_pipe();
     }
     // A bug is reported as one and exits 1 (never Rust's 101 with a

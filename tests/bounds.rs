@@ -243,6 +243,30 @@ fn a_closed_stdout_pipe_ends_a_command_quietly() {
     assert!(status.success() || std::os::unix::process::ExitStatusExt::signal(&status) == Some(libc::SIGPIPE), "{status:?}: {text}");
 }
 
+#[test]
+fn a_training_run_whose_output_pipe_closes_still_finishes_and_saves() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: a fresh pipe; each end is owned once below.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(read_end);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    // Like `depthlab train … 2>&1 | head -1` once head has gone.
+    let status = Command::new(env!("CARGO_BIN_EXE_depthlab"))
+        .args(["train", "--arch", "plain-8", "--data", "digits", "--backend", "cpu", "--max-steps", "6", "--out"])
+        .arg(&out)
+        .stdout(Stdio::from(write_end.try_clone().unwrap()))
+        .stderr(Stdio::from(write_end))
+        .status()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    let summary = std::fs::read_to_string(out.join("summary.json")).unwrap();
+    assert!(summary.contains("\"completed\""), "{summary}");
+    assert!(out.join("model.bpk").is_file());
+}
+
 // ---------------------------------------------------------------------------
 // Every value of every count
 

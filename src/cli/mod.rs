@@ -60,6 +60,31 @@ pub enum Commands {
     Reproduce(reproduce::ReproduceArgs),
 }
 
+impl Commands {
+    /// Commands that train keep going when the pipe their messages go to
+    /// closes (`depthlab train … 2>&1 | head`): the run is finished and
+    /// saved, its messages dropped ([`say!`]). Every other command only
+    /// reports, and ends there, quietly.
+    pub fn trains(&self) -> bool {
+        matches!(self, Commands::Train(_) | Commands::Sweep(_) | Commands::Reproduce(_))
+    }
+}
+
+/// `eprintln!` (or, with `stdout;` first, `println!`) for commands that
+/// train: a message that cannot be written (its pipe closed) is dropped
+/// instead of ending the run.
+macro_rules! say {
+    (stdout; $($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+pub(crate) use say;
+
 /// Flags that override every layer of ARCH.
 #[derive(Args, Debug, Clone, Default)]
 pub struct LayerFlags {

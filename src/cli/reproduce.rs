@@ -1,5 +1,6 @@
 //! `depthlab reproduce NAME`: the papers' experiments at lab scale.
 
+use super::say;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -38,11 +39,11 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<(), CliError> {
     let options = Options { out: args.out.clone(), data, backend: args.backend, quick: args.quick, reuse: args.reuse };
     for name in names {
         let started = std::time::Instant::now();
-        eprintln!("== {name}");
+        say!("== {name}");
         let outcome =
-            experiments::run(name, &options, &|line| eprintln!("{line}")).map_err(|e| CliError::new(1, format!("{name}: {e}")))?;
-        eprintln!("{name}: {:.0} s, written to {}", started.elapsed().as_secs_f64(), outcome.dir.display());
-        println!("{}", outcome.summary);
+            experiments::run(name, &options, &|line| say!("{line}")).map_err(|e| CliError::new(1, format!("{name}: {e}")))?;
+        say!("{name}: {:.0} s, written to {}", started.elapsed().as_secs_f64(), outcome.dir.display());
+        say!(stdout; "{}", outcome.summary);
     }
     Ok(())
 }

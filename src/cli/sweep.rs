@@ -2,6 +2,7 @@
 //! machines (`--plan`: jobs.txt and a Slurm job array), or collected from
 //! whatever run folders exist (`--collect`).
 
+use super::say;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -81,7 +82,7 @@ pub fn sweep(args: &SweepArgs) -> Result<(), CliError> {
         }
         if !other.is_empty() {
             let names: Vec<&str> = other.iter().map(|f| f.prefix()).collect();
-            eprintln!(
+            say!(
                 "note: --residual-init {} applies to the residual families; {} keep their layers' own init",
                 init.word(),
                 names.join(", ")
@@ -111,7 +112,7 @@ pub fn sweep(args: &SweepArgs) -> Result<(), CliError> {
     if let Some(reason) = progress.refused {
         return Err(CliError::new(2, reason));
     }
-    eprintln!("sweep {}: {}", if progress.stopped { "stopped" } else { "done" }, out.join(SWEEP_CSV).display());
+    say!("sweep {}: {}", if progress.stopped { "stopped" } else { "done" }, out.join(SWEEP_CSV).display());
     interrupts.exit_code()?;
     if progress.failures > 0 {
         return Err(CliError::new(1, format!("{} run(s) failed", progress.failures)));
@@ -154,7 +155,7 @@ impl Progress {
     fn line(&self, text: String) {
         match &self.multi {
             Some(m) if m.println(&text).is_ok() => {}
-            _ => eprintln!("{text}"),
+            _ => say!("{text}"),
         }
     }
 
@@ -272,7 +273,7 @@ fn plan_sweep(config: &SweepConfig, args: &SweepArgs) -> Result<(), CliError> {
     let data = Dataset::load(&config.train.data)?;
     let plan = plan(config, data.shape(), data.classes()).map_err(|e| CliError::new(2, e))?;
     for notice in &plan.notices {
-        eprintln!("note: {notice}");
+        say!("note: {notice}");
     }
     let slurm = SlurmOptions {
         cpus: args.slurm_cpus,
@@ -288,10 +289,10 @@ fn plan_sweep(config: &SweepConfig, args: &SweepArgs) -> Result<(), CliError> {
     let (_, rows) = collect(&config.out).map_err(|e| CliError::new(1, e))?;
     write_csv(&config.out, &rows).map_err(|e| CliError::new(1, e))?;
     let dir = config.out.display();
-    eprintln!("planned {} runs in {dir} (nothing trained):", file.runs.len());
-    eprintln!("  any machine:  xargs -P 2 -I CMD bash -c CMD < {dir}/{JOBS_FILE}");
-    eprintln!("  Slurm:        sbatch {dir}/{SBATCH_FILE}");
-    eprintln!("  then:         depthlab sweep --collect {dir}");
+    say!("planned {} runs in {dir} (nothing trained):", file.runs.len());
+    say!("  any machine:  xargs -P 2 -I CMD bash -c CMD < {dir}/{JOBS_FILE}");
+    say!("  Slurm:        sbatch {dir}/{SBATCH_FILE}");
+    say!("  then:         depthlab sweep --collect {dir}");
     Ok(())
 }
 
@@ -310,6 +311,6 @@ fn collect_sweep(dir: &Path) -> Result<(), CliError> {
         }
     }
     let counts: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
-    eprintln!("{} runs: {}; wrote {} and {}", rows.len(), counts.join(", "), dir.join(SWEEP_CSV).display(), figure.display());
+    say!("{} runs: {}; wrote {} and {}", rows.len(), counts.join(", "), dir.join(SWEEP_CSV).display(), figure.display());
     Ok(())
 }

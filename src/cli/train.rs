@@ -1,6 +1,7 @@
 //! `depthlab train`, with a progress line on stderr; the training flags and
 //! the Ctrl-C handling `sweep` shares.
 
+use super::say;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
@@ -158,7 +159,7 @@ pub fn train(args: &TrainArgs) -> Result<(), CliError> {
     };
     if !analysis.is_valid() {
         for e in &analysis.errors {
-            eprintln!("error: {e}");
+            say!("error: {e}");
         }
         return Err(CliError::new(2, format!("{} is invalid for {} input", arch.name, data.shape())));
     }
@@ -195,7 +196,7 @@ impl Interrupts {
     pub fn install(commands: std::sync::mpsc::Sender<crate::train::Command>) -> Interrupts {
         let handler = move || {
             if SIGNALS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
-                eprintln!("\nstopping after this step and saving the run (press Ctrl-C again to quit at once)");
+                say!("\nstopping after this step and saving the run (press Ctrl-C again to quit at once)");
                 if commands.send(crate::train::Command::Stop).is_err() {
                     // The run already ended: nothing to stop.
                 }
@@ -206,7 +207,7 @@ impl Interrupts {
         match ctrlc::set_handler(handler) {
             Ok(()) => Interrupts { installed: true },
             Err(e) => {
-                eprintln!("note: Ctrl-C will end the process at once ({e})");
+                say!("note: Ctrl-C will end the process at once ({e})");
                 Interrupts { installed: false }
             }
         }
@@ -223,7 +224,7 @@ impl Interrupts {
 
 fn report(summary: &Summary, out: &std::path::Path) -> Result<(), CliError> {
     let pct = |v: Option<f32>| v.map(|a| format!("{:.2}%", a * 100.0)).unwrap_or_else(|| "-".into());
-    eprintln!(
+    say!(
         "{}: {} steps in {:.1} s; train loss {} accuracy {}; test loss {} accuracy {}; {} img/s; {}",
         summary.status,
         summary.steps,
@@ -258,10 +259,10 @@ fn follow(events: &Receiver<Event>, label: Option<&str>) -> Result<Summary, CliE
     let prefix = label.map(|l| format!("{l}: ")).unwrap_or_default();
     for event in events.iter() {
         match event {
-            Event::Preparing(what) => eprintln!("{prefix}{what}…"),
+            Event::Preparing(what) => say!("{prefix}{what}…"),
             Event::Started(s) => {
                 total_steps = s.total_steps;
-                eprintln!(
+                say!(
                     "{prefix}training on {} ({}): depth {}, {} parameters, {} steps ({} per epoch){}",
                     s.backend,
                     s.adapter,
@@ -272,7 +273,7 @@ fn follow(events: &Receiver<Event>, label: Option<&str>) -> Result<Summary, CliE
                     s.run_dir.as_ref().map(|d| format!(", writing {}", d.display())).unwrap_or_default()
                 );
                 if s.fell_back {
-                    eprintln!("{prefix}note: {}", s.backend_reason);
+                    say!("{prefix}note: {}", s.backend_reason);
                 }
             }
             Event::Step(m) => {
@@ -300,22 +301,22 @@ fn follow(events: &Receiver<Event>, label: Option<&str>) -> Result<Summary, CliE
                         m.images_per_sec
                     );
                     if terminal {
-                        eprint!("\r{line}\x1b[K");
+                        let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("\r{line}\x1b[K"));
                         std::io::stderr().flush()?;
                     } else {
-                        eprintln!("{line}");
+                        say!("{line}");
                     }
                 }
             }
             Event::Evaluation(e) => {
                 if terminal {
-                    eprintln!();
+                    say!("");
                 }
-                eprintln!("{prefix}epoch {} test loss {:.4} accuracy {:.2}%", e.epoch, e.loss, e.accuracy * 100.0);
+                say!("{prefix}epoch {} test loss {:.4} accuracy {:.2}%", e.epoch, e.loss, e.accuracy * 100.0);
             }
             Event::Finished(summary) => {
                 if terminal {
-                    eprintln!();
+                    say!("");
                 }
                 return Ok(*summary);
             }

@@ -254,8 +254,18 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppC
             }
             AnalysisKind::Landscape => {
                 ui.label("grid");
-                ui.add(egui::DragValue::new(&mut app.why.landscape_grid).range(3..=crate::analysis::landscape::MAX_GRID))
-                    .on_hover_text("Points per axis: grid x grid evaluations of the loss");
+                // Odd sizes only: the middle point is the trained weights.
+                let grid = &mut app.why.landscape_grid;
+                ui.add(
+                    egui::DragValue::from_get_set(|v| {
+                        if let Some(v) = v {
+                            *grid = odd_step(*grid, v);
+                        }
+                        *grid as f64
+                    })
+                    .range(3..=crate::analysis::landscape::MAX_GRID),
+                )
+                .on_hover_text("Points per axis (odd: the middle one is the trained weights): grid x grid evaluations of the loss");
                 ui.end_row();
                 ui.label("training images");
                 ui.add(egui::DragValue::new(&mut app.why.landscape_subset).range(10..=60_000))
@@ -296,5 +306,36 @@ fn side_ui(ui: &mut egui::Ui, why: &mut WhyState, side: usize) {
         AnalysisResult::Lesion(report) => plots::lesion_ui(ui, report, side),
         AnalysisResult::Paths(report) => plots::paths_ui(ui, report, side),
         AnalysisResult::Landscape(landscape) => plots::landscape_ui(ui, landscape, side, &mut why.textures[side]),
+    }
+}
+
+/// The odd grid size a drag or a typed value moves `current` to: an odd
+/// value is kept, an even one goes on in the direction it moved (3 → 4
+/// gives 5, 5 → 4 gives 3), so every odd size can be reached both ways.
+fn odd_step(current: usize, value: f64) -> usize {
+    let n = if value.is_finite() { value.round().max(1.0) as usize } else { current };
+    if n % 2 == 1 {
+        n
+    } else if n < current {
+        n - 1
+    } else {
+        n + 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::odd_step;
+
+    #[test]
+    fn the_landscape_grid_moves_by_odd_sizes_both_ways() {
+        assert_eq!(odd_step(5, 6.0), 7);
+        assert_eq!(odd_step(5, 4.0), 3);
+        assert_eq!(odd_step(5, 5.4), 5);
+        assert_eq!(odd_step(21, 40.0), 41);
+        assert_eq!(odd_step(21, 8.0), 7);
+        assert_eq!(odd_step(21, f64::NAN), 21);
+        // Typed over a big value, an even number lands on the odd one below.
+        assert_eq!(odd_step(201, 200.0), 199);
     }
 }
