@@ -352,6 +352,15 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppC
     });
 }
 
+/// The first layer's output gradient over the last hidden layer's (the
+/// layer before the classifier, whose gradient is the loss's own slope
+/// and says nothing of depth); with two layers or fewer, over the last.
+fn first_to_last_hidden(output: &[f32]) -> Option<f32> {
+    let first = *output.first()?;
+    let last = if output.len() >= 3 { output[output.len() - 2] } else { *output.last()? };
+    Some(first / last.max(f32::MIN_POSITIVE))
+}
+
 /// What the gradient plots show, in words, from the data itself.
 fn explanation(run: &RunView) -> String {
     let Some(g) = run.gradients.last() else {
@@ -359,15 +368,14 @@ fn explanation(run: &RunView) -> String {
                 shows whether the learning signal reaches the first layers."
             .into();
     };
-    let (Some(first), Some(last)) = (g.output.first(), g.output.last()) else { return String::new() };
-    let ratio = first / last.max(f32::MIN_POSITIVE);
+    let Some(ratio) = first_to_last_hidden(&g.output) else { return String::new() };
     let saturating =
         run.arch.blocks.iter().any(|b| b.kind.has_layers() && matches!(b.layer.activation, Activation::Sigmoid | Activation::Tanh))
             || run.config.overrides.activation.is_some_and(|a| matches!(a, Activation::Sigmoid | Activation::Tanh));
     let bn = run.arch.blocks.iter().any(|b| b.kind.has_layers() && b.layer.norm == Norm::Batchnorm)
         && run.config.overrides.norm != Some(Norm::None);
     let mut text =
-        format!("{}: at step {} the first layer receives {:.2e} of the output gradient the last layer receives.", run.name, g.step, ratio);
+        format!("{}: at step {} the first layer receives {:.2e} times the output gradient of the last hidden layer.", run.name, g.step, ratio);
     if ratio < 1e-2 {
         text.push_str(
             " That is a vanishing gradient: each layer multiplies the backward signal by a factor below 1 \
@@ -379,8 +387,8 @@ fn explanation(run: &RunView) -> String {
     } else if ratio > 1e2 {
         text.push_str(
             " That is an exploding gradient: the backward signal grows on its way to the first layers, \
-             so they take much larger steps than the last ones (sums of identity shortcuts without batch \
-             normalisation do this).",
+             so they take much larger steps than the last ones (a sum of identity shortcuts does this when every \
+             branch adds its variance to the stream; a branch init that starts each branch at zero keeps it flat).",
         );
     } else if bn {
         text.push_str(
@@ -477,4 +485,21 @@ fn plots_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppComm
         plots::plot_title(&mut columns[1], "Confusion matrix (latest evaluation)", "Rows: true class; columns: predicted class");
         series::confusion_ui(&mut columns[1], &run, commands);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_to_last_hidden;
+
+    #[test]
+    fn the_gradient_ratio_leaves_the_classifier_out() {
+        // ResNet-1202 at its default init, step 0: stem, blocks, classifier.
+        let exploding = [20.8, 9.56, 0.0172, 0.210];
+        assert!(first_to_last_hidden(&exploding).unwrap() > 1e3);
+        // With a zero start: flat through the blocks.
+        let flat = [0.00452, 0.00452, 0.0137, 0.168];
+        assert!((first_to_last_hidden(&flat).unwrap() - 0.33).abs() < 0.01);
+        assert_eq!(first_to_last_hidden(&[2.0, 4.0]), Some(0.5));
+        assert_eq!(first_to_last_hidden(&[]), None);
+    }
 }
