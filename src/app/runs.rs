@@ -161,56 +161,16 @@ impl RunView {
         );
         view.preparing = None;
         view.class_names = folder.record.dataset.class_names.clone();
-        for m in folder.metrics.iter() {
-            if m.test {
-                view.evals.push(Evaluation {
-                    step: m.step,
-                    epoch: m.epoch,
-                    loss: m.loss,
-                    accuracy: m.accuracy,
-                    per_class_accuracy: Vec::new(),
-                    confusion: Vec::new(),
-                    elapsed_secs: m.elapsed_secs,
-                });
-            } else {
-                view.steps.push(StepMetrics {
-                    step: m.step,
-                    epoch: m.epoch,
-                    loss: m.loss,
-                    accuracy: m.accuracy,
-                    lr: m.lr,
-                    images_per_sec: 0.0,
-                    elapsed_secs: m.elapsed_secs,
-                    batch_digest: 0,
-                });
-            }
-        }
-        let mut current: Option<GradientSnapshot> = None;
+        view.evals = folder.evaluations();
+        view.steps = folder.steps();
+        view.gradients = folder.gradient_snapshots();
+        view.probes = folder.probe_snapshots();
         for row in &folder.gradients {
-            if current.as_ref().is_some_and(|c| c.step != row.step) {
-                view.gradients.extend(current.take());
-            }
-            let snapshot = current.get_or_insert_with(|| GradientSnapshot { step: row.step, weight: Vec::new(), output: Vec::new() });
-            snapshot.weight.push(row.weight_grad_norm);
-            snapshot.output.push(row.output_grad_norm);
             if view.layer_names.len() <= row.layer_index {
                 view.layer_names.resize(row.layer_index + 1, String::new());
             }
-            view.layer_names[row.layer_index] = row.layer_name.clone();
+            view.layer_names[row.layer_index].clone_from(&row.layer_name);
         }
-        view.gradients.extend(current);
-        let mut probes: Option<ProbeSnapshot> = None;
-        for (step, layer, name, value) in &folder.probes {
-            if probes.as_ref().is_some_and(|p| p.step != *step) {
-                view.probes.extend(probes.take());
-            }
-            probes.get_or_insert_with(|| ProbeSnapshot { step: *step, values: Vec::new() }).values.push(ProbeValue {
-                layer: *layer,
-                name: name.clone(),
-                value: *value,
-            });
-        }
-        view.probes.extend(probes);
         // Running only while another process still writes it; interrupted
         // when its writer died.
         view.status = folder.status;

@@ -239,7 +239,9 @@ fn conv(filters: usize) -> BlockSpec {
     BlockSpec::new(BlockKind::Conv { filters, kernel: 3, stride: 1 })
 }
 
-fn residual(filters: usize, stride: usize, shortcut: Shortcut) -> BlockKind {
+/// He et al.'s CIFAR residual block: two 3x3 convolutions, post-activation,
+/// branches started by their own init.
+pub(crate) fn residual(filters: usize, stride: usize, shortcut: Shortcut) -> BlockKind {
     BlockKind::Residual {
         filters,
         stride,

@@ -96,16 +96,7 @@ fn residual_block_with_its_branch_zeroed_equals_its_shortcut() {
     let device = cpu();
     let shape = Shape::map(4, 6, 6);
     for shortcut in [Shortcut::A, Shortcut::B] {
-        let kind = BlockKind::Residual {
-            filters: 8,
-            stride: 2,
-            bottleneck: false,
-            preactivation: false,
-            shortcut,
-            survival: None,
-            branch_layers: 2,
-            residual_init: ResidualInit::Default,
-        };
+        let kind = presets::residual(8, 2, shortcut);
         let mut net = single_block(kind, LayerOptions::default(), shape, &device);
         let x = burn::tensor::activation::relu(input(2, shape, 5, &device));
         let Block::Residual(block) = &mut net.blocks[0] else { panic!() };

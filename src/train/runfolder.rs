@@ -7,22 +7,24 @@
 //! | `metrics.csv` | `step,epoch,split,loss,accuracy,lr,elapsed_secs` |
 //! | `gradients.csv` | `step,layer_index,layer_name,weight_grad_norm,output_grad_norm` |
 //! | `probes.csv` | `step,layer_index,layer_name,probe,value` |
-//! | `summary.json` | status, final losses and accuracies, parameters, depth, speed |
+//! | `summary.json` | status, final losses and accuracies, parameters, depth, speed, `model_sha256` |
 //! | `model.bpk` | trained weights |
 //!
 //! CSV rows are appended and flushed as the run goes; `summary.json` and the
 //! weights are written atomically, so a process killed mid-run leaves a
-//! folder that still reads.
+//! folder that still reads. The SHA-256 of the weights is recorded in
+//! `summary.json` and checked whenever they are loaded.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::config::TrainConfig;
 use super::events::RunStatus;
-use super::events::{GradientSnapshot, ProbeSnapshot, Summary};
+use super::events::{Evaluation, GradientSnapshot, ProbeSnapshot, ProbeValue, StepMetrics, Summary};
 use crate::arch::{Architecture, Shape};
 use crate::backend::Backend;
 use crate::data::Normalization;
@@ -99,7 +101,7 @@ impl TrainRecord {
         if info.class_names.len() < 2 {
             return Err(format!("{} class names: a classifier needs at least 2", info.class_names.len()));
         }
-        info.normalization.check(channels)
+        info.normalization.check(channels).map_err(|e| format!("dataset.normalization: {e}"))
     }
 }
 
@@ -110,10 +112,29 @@ pub enum RunFolderError {
     File { path: String, message: String },
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// The weights' SHA-256 is not the one `summary.json` recorded.
+    #[error("{path} does not match the checksum recorded when it was saved (model_sha256 in summary.json): the file changed or is damaged")]
+    WeightsChanged { path: String },
 }
 
 fn file_error(path: &Path, message: impl ToString) -> RunFolderError {
     RunFolderError::File { path: path.display().to_string(), message: message.to_string() }
+}
+
+/// The SHA-256 of a file's bytes, in lower-case hex (as `sha256sum` prints it).
+pub fn file_sha256(path: &Path) -> std::io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        match std::io::Read::read(&mut file, &mut buffer) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buffer[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(format!("{:x}", hasher.finalize()))
 }
 
 /// Writes a run folder as a run goes; holds the folder's lock until dropped.
@@ -124,6 +145,10 @@ pub struct RunWriter {
     gradients: BufWriter<File>,
     probes: BufWriter<File>,
     layer_names: Vec<String>,
+    /// SHA-256 of the weights in `model.bpk`, once saved.
+    model_sha256: Option<String>,
+    /// The summary last written, rewritten around each save of the weights.
+    last_summary: Option<Summary>,
 }
 
 fn csv_file(path: &Path, header: &str) -> Result<BufWriter<File>, RunFolderError> {
@@ -161,6 +186,8 @@ impl RunWriter {
             gradients: csv_file(&dir.join("gradients.csv"), GRADIENTS_HEADER)?,
             probes: csv_file(&dir.join("probes.csv"), PROBES_HEADER)?,
             layer_names,
+            model_sha256: None,
+            last_summary: None,
         })
     }
 
@@ -202,23 +229,51 @@ impl RunWriter {
         append_whole(&mut self.probes, &rows).map_err(|e| file_error(&self.dir.join("probes.csv"), e))
     }
 
-    pub fn summary(&self, summary: &Summary) -> Result<(), RunFolderError> {
+    /// Writes `summary.json`, with the checksum of the weights saved last.
+    pub fn summary(&mut self, summary: &Summary) -> Result<(), RunFolderError> {
+        let summary = Summary { model_sha256: self.model_sha256.clone(), saving_model_sha256: None, ..summary.clone() };
+        self.write_summary(&summary)?;
+        self.last_summary = Some(summary);
+        Ok(())
+    }
+
+    fn write_summary(&self, summary: &Summary) -> Result<(), RunFolderError> {
         let path = self.dir.join("summary.json");
         let text = serde_json::to_string_pretty(summary).map_err(|e| file_error(&path, e))?;
         write_atomic(&path, text.as_bytes()).map_err(|e| file_error(&path, e))
     }
 
     /// Saves the weights atomically (temporary file, then rename); a failed
-    /// save leaves no scratch file behind.
-    pub fn save_model(&self, net: &Network) -> Result<(), RunFolderError> {
+    /// save leaves no scratch file behind. The checksum is taken of the
+    /// scratch file's bytes, the ones renamed into place; while the rename
+    /// is under way `summary.json` accepts the old weights and the new.
+    pub fn save_model(&mut self, net: &Network) -> Result<(), RunFolderError> {
         let tmp = self.dir.join(format!(".model-{}.tmp.bpk", std::process::id()));
-        if let Err(e) = net.save(&tmp) {
+        let saved = net.save(&tmp).map_err(RunFolderError::from).and_then(|()| file_sha256(&tmp).map_err(|e| file_error(&tmp, e)));
+        let sha = match saved {
+            Ok(sha) => sha,
+            Err(e) => {
+                remove_if_present(&tmp);
+                return Err(e);
+            }
+        };
+        if let Some(last) = &self.last_summary
+            && let Err(e) = self.write_summary(&Summary { saving_model_sha256: Some(sha.clone()), ..last.clone() })
+        {
             remove_if_present(&tmp);
-            return Err(e.into());
+            return Err(e);
         }
         crate::util::fault::point("save");
         let path = self.dir.join(MODEL_FILE);
-        rename_durably(&tmp, &path).map_err(|e| file_error(&path, e))
+        let renamed = rename_durably(&tmp, &path);
+        if !tmp.exists() {
+            // In place, even if syncing the folder failed.
+            self.model_sha256 = Some(sha);
+        }
+        renamed.map_err(|e| {
+            remove_if_present(&tmp);
+            file_error(&path, e)
+        })
     }
 }
 
@@ -466,6 +521,93 @@ impl RunFolder {
             };
             return Err(file_error(&path, format!("missing: the run saved no weights: {why}")));
         }
+        self.verify_weights(&path)?;
         Ok(net.load(&path)?)
+    }
+
+    /// Checks `model.bpk` against the SHA-256 `summary.json` recorded; a run
+    /// saved before depthlab recorded one is not checked.
+    fn verify_weights(&self, path: &Path) -> Result<(), RunFolderError> {
+        let recorded = |s: &Summary| [s.model_sha256.clone(), s.saving_model_sha256.clone()].into_iter().flatten().collect::<Vec<_>>();
+        let Some(accepted) = self.summary.as_ref().map(recorded).filter(|a| !a.is_empty()) else {
+            return Ok(());
+        };
+        let sha = file_sha256(path).map_err(|e| file_error(path, e))?;
+        if accepted.contains(&sha) {
+            return Ok(());
+        }
+        // A run still training may have saved newer weights since the folder was read.
+        if self.status == RunStatus::Running {
+            let now = std::fs::read_to_string(self.dir.join("summary.json")).ok().and_then(|t| serde_json::from_str::<Summary>(&t).ok());
+            let sha = file_sha256(path).map_err(|e| file_error(path, e))?;
+            if now.is_some_and(|s| recorded(&s).contains(&sha)) {
+                return Ok(());
+            }
+        }
+        Err(RunFolderError::WeightsChanged { path: path.display().to_string() })
+    }
+}
+
+/// A run folder's records as the worker reported them while it trained
+/// (what the files do not keep — throughput, batch digests, per-class
+/// figures — left empty): the window and the reproductions read runs back
+/// through these.
+impl RunFolder {
+    /// The training steps of `metrics.csv`.
+    pub fn steps(&self) -> Vec<StepMetrics> {
+        let step = |m: &MetricRow| StepMetrics {
+            step: m.step,
+            epoch: m.epoch,
+            loss: m.loss,
+            accuracy: m.accuracy,
+            lr: m.lr,
+            images_per_sec: 0.0,
+            elapsed_secs: m.elapsed_secs,
+            batch_digest: 0,
+        };
+        self.metrics.iter().filter(|m| !m.test).map(step).collect()
+    }
+
+    /// The test evaluations of `metrics.csv`.
+    pub fn evaluations(&self) -> Vec<Evaluation> {
+        let evaluation = |m: &MetricRow| Evaluation {
+            step: m.step,
+            epoch: m.epoch,
+            loss: m.loss,
+            accuracy: m.accuracy,
+            per_class_accuracy: Vec::new(),
+            confusion: Vec::new(),
+            elapsed_secs: m.elapsed_secs,
+        };
+        self.metrics.iter().filter(|m| m.test).map(evaluation).collect()
+    }
+
+    /// `gradients.csv`, one snapshot per probed step.
+    pub fn gradient_snapshots(&self) -> Vec<GradientSnapshot> {
+        let mut snapshots: Vec<GradientSnapshot> = Vec::new();
+        for row in &self.gradients {
+            if snapshots.last().is_none_or(|g| g.step != row.step) {
+                snapshots.push(GradientSnapshot { step: row.step, weight: Vec::new(), output: Vec::new() });
+            }
+            if let Some(g) = snapshots.last_mut() {
+                g.weight.push(row.weight_grad_norm);
+                g.output.push(row.output_grad_norm);
+            }
+        }
+        snapshots
+    }
+
+    /// `probes.csv`, one snapshot per probed step.
+    pub fn probe_snapshots(&self) -> Vec<ProbeSnapshot> {
+        let mut snapshots: Vec<ProbeSnapshot> = Vec::new();
+        for (step, layer, name, value) in &self.probes {
+            if snapshots.last().is_none_or(|p| p.step != *step) {
+                snapshots.push(ProbeSnapshot { step: *step, values: Vec::new() });
+            }
+            if let Some(p) = snapshots.last_mut() {
+                p.values.push(ProbeValue { layer: *layer, name: name.clone(), value: *value });
+            }
+        }
+        snapshots
     }
 }

@@ -106,54 +106,8 @@ impl Trained {
         if !finished || folder.arch != trained_arch || folder.record.config != *config || !folder.warnings.is_empty() {
             return None;
         }
-        let steps = folder
-            .metrics
-            .iter()
-            .filter(|m| !m.test)
-            .map(|m| StepMetrics {
-                step: m.step,
-                epoch: m.epoch,
-                loss: m.loss,
-                accuracy: m.accuracy,
-                lr: m.lr,
-                images_per_sec: 0.0,
-                elapsed_secs: m.elapsed_secs,
-                batch_digest: 0,
-            })
-            .collect();
-        let evaluations = folder
-            .metrics
-            .iter()
-            .filter(|m| m.test)
-            .map(|m| Evaluation {
-                step: m.step,
-                epoch: m.epoch,
-                loss: m.loss,
-                accuracy: m.accuracy,
-                per_class_accuracy: Vec::new(),
-                confusion: Vec::new(),
-                elapsed_secs: m.elapsed_secs,
-            })
-            .collect();
-        let mut gradients: Vec<GradientSnapshot> = Vec::new();
-        for row in &folder.gradients {
-            if gradients.last().is_none_or(|g| g.step != row.step) {
-                gradients.push(GradientSnapshot { step: row.step, weight: Vec::new(), output: Vec::new() });
-            }
-            if let Some(g) = gradients.last_mut() {
-                g.weight.push(row.weight_grad_norm);
-                g.output.push(row.output_grad_norm);
-            }
-        }
-        let mut probes: Vec<crate::train::events::ProbeSnapshot> = Vec::new();
-        for (step, layer, name, value) in &folder.probes {
-            if probes.last().is_none_or(|p| p.step != *step) {
-                probes.push(crate::train::events::ProbeSnapshot { step: *step, values: Vec::new() });
-            }
-            if let Some(p) = probes.last_mut() {
-                p.values.push(crate::train::events::ProbeValue { layer: *layer, name: name.clone(), value: *value });
-            }
-        }
+        let (steps, evaluations) = (folder.steps(), folder.evaluations());
+        let (gradients, probes) = (folder.gradient_snapshots(), folder.probe_snapshots());
         Some(Trained { dir: dir.to_path_buf(), summary: folder.summary?, steps, gradients, evaluations, probes })
     }
 }
