@@ -323,14 +323,6 @@ fn branch_layers_set_the_depth_and_parameters_of_residual_blocks() {
             let expected = 20 * 30 + (layers - 1) * 30 * 30 + layers * 30 + (20 * 30 + 30);
             assert_eq!((out, params, depth), (Shape::Flat { features: 30 }, expected, layers), "dense, {layers} layers");
             // Same width, identity shortcut: the branch alone.
-            let kind = BlockKind::ResidualDense {
-                units: 30,
-                branch_layers: layers,
-                preactivation,
-                shortcut: Shortcut::B,
-                survival: None,
-                residual_init: ResidualInit::Default,
-            };
             let (_, params, _) = infer_block(&kind, &bn, Shape::Flat { features: 30 }, 10).unwrap();
             assert_eq!(params, layers * (30 * 30 + 2 * 30), "dense identity, {layers} layers");
         }
