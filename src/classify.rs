@@ -9,7 +9,20 @@ use burn::prelude::*;
 use crate::arch::Shape;
 use crate::data::{decode_image_file, image_to_example, normalise_example};
 use crate::model::{Ctx, Network};
+use crate::train::evaluate::{NonFiniteLogits, check_logits};
 use crate::train::runfolder::{RunFolder, RunFolderError};
+
+/// Why an image could not be classified.
+#[derive(Debug, thiserror::Error)]
+pub enum ClassifyError {
+    #[error(transparent)]
+    Image(#[from] crate::data::DataError),
+    #[error(transparent)]
+    NonFinite(#[from] NonFiniteLogits),
+    /// The logits could not be read back from the device.
+    #[error("reading the network's outputs: {0}")]
+    Read(String),
+}
 
 /// A trained network ready to classify images (on the CPU).
 pub struct Classifier {
@@ -87,12 +100,15 @@ impl Classifier {
         }
     }
 
-    /// Class probabilities of a prepared input, highest first.
-    pub fn predict(&self, input: &ModelInput) -> Vec<Prediction> {
+    /// Class probabilities of a prepared input, highest first; logits that
+    /// are not all finite are refused.
+    pub fn predict(&self, input: &ModelInput) -> Result<Vec<Prediction>, ClassifyError> {
         let values = normalise_example(&input.pixels, input.channels, &self.run.record.dataset.normalization);
         let x = Tensor::<4>::from_data(TensorData::new(values, [1, input.channels, input.height, input.width]), &self.device);
         let logits = self.net.forward(x, &mut Ctx::eval());
-        let probabilities: Vec<f32> = burn::tensor::activation::softmax(logits, 1).try_into_vec_as::<f32>().unwrap_or_default();
+        let read = |t: Tensor<2>| t.try_into_vec_as::<f32>().map_err(|e| ClassifyError::Read(format!("{e:?}")));
+        check_logits(&read(logits.clone())?)?;
+        let probabilities = read(burn::tensor::activation::softmax(logits, 1))?;
         let names = &self.run.record.dataset.class_names;
         let mut predictions: Vec<Prediction> = probabilities
             .iter()
@@ -104,14 +120,14 @@ impl Classifier {
             })
             .collect();
         predictions.sort_by(|a, b| b.probability.total_cmp(&a.probability));
-        predictions
+        Ok(predictions)
     }
 
     /// Decodes, converts and classifies an image file.
-    pub fn classify_file(&self, path: &Path) -> Result<(ModelInput, Vec<Prediction>), crate::data::DataError> {
+    pub fn classify_file(&self, path: &Path) -> Result<(ModelInput, Vec<Prediction>), ClassifyError> {
         let image = decode_image_file(path)?;
         let input = self.prepare(&image);
-        let predictions = self.predict(&input);
+        let predictions = self.predict(&input)?;
         Ok((input, predictions))
     }
 }

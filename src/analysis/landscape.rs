@@ -324,6 +324,12 @@ pub fn landscape(
     let trained = |_: usize| mean_loss(net, &batches, device, &mut Ctx::eval());
     // The grid counts the centre again (at no cost) in its progress.
     let centre_loss = in_parallel(1, &trained, &Share { progress, start: 0, cost: 0, total })?[0];
+    if !centre_loss.is_finite() {
+        // Points away from the centre may blow up; the trained weights may not.
+        return Err(AnalysisError::Input(format!(
+            "the trained network's loss is {centre_loss}, not a finite number, so the landscape has no centre: the weights or the normalisation are damaged"
+        )));
+    }
     Budget::parallel(options.max_secs, "the landscape", "evaluations").check(first.elapsed().as_secs_f64(), total - 1)?;
     let point = |p: usize| -> Result<f64, AnalysisError> {
         let (a, b) = (alphas[p / betas.len()] as f32, betas[p % betas.len()] as f32);

@@ -23,7 +23,7 @@ use super::{AnalysisError, Budget, Progress, Share, in_parallel, mean_std, media
 use crate::arch::Shape;
 use crate::data::Dataset;
 use crate::model::{Block, Ctx, Network};
-use crate::train::evaluate::evaluate_with;
+use crate::train::evaluate::evaluate_checked;
 use crate::util::rng::Rng;
 
 /// Most random draws for each number of removed blocks.
@@ -130,10 +130,17 @@ pub fn candidates(net: &Network) -> Vec<(usize, Result<(), String>)> {
     (0..net.blocks.len()).filter(|&i| net.meta.instances[i].probe_layer.is_some()).map(|i| (i, removable(net, i))).collect()
 }
 
-fn test_error(net: &Network, data: &Dataset, device: &Device, removed: Vec<usize>) -> f64 {
+/// The test error with the blocks `removed`; logits that are not finite
+/// are refused, not counted as a guess.
+fn test_error(net: &Network, data: &Dataset, device: &Device, removed: Vec<usize>) -> Result<f64, AnalysisError> {
     let mut ctx = Ctx::eval();
+    let lesioned = !removed.is_empty();
     ctx.surgery.removed = removed;
-    1.0 - f64::from(evaluate_with(net, data, device, &mut ctx, 0, 0, 0.0).accuracy)
+    match evaluate_checked(net, data, device, &mut ctx) {
+        Ok(evaluation) => Ok(1.0 - f64::from(evaluation.accuracy)),
+        Err(e) if lesioned => Err(AnalysisError::Failed(format!("a lesioned network: {e}"))),
+        Err(e) => Err(AnalysisError::Input(format!("the trained network: {e}"))),
+    }
 }
 
 /// Runs the lesion study on an eval-mode network (`valid()`, on `device`)
@@ -167,7 +174,7 @@ pub fn lesion(
     // so a long study never holds every draw).
     let total = 1 + m + (1..=m).map(draws_for).sum::<usize>();
     let evaluate = |removals: &[Vec<usize>], start: usize| {
-        let point = |p: usize| -> Result<f64, AnalysisError> { Ok(test_error(net, &data, device, removals[p].clone())) };
+        let point = |p: usize| -> Result<f64, AnalysisError> { test_error(net, &data, device, removals[p].clone()) };
         in_parallel(removals.len(), &point, &Share { progress, start, cost: 1, total })
     };
     let started = std::time::Instant::now();

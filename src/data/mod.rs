@@ -203,7 +203,8 @@ pub struct Normalization {
 
 impl Normalization {
     /// Problems with the statistics for images of `channels` channels, in
-    /// words: one mean and one positive, finite deviation per channel.
+    /// words: one mean and one positive, finite deviation per channel, that
+    /// map every pixel value to a finite number.
     pub fn check(&self, channels: usize) -> Result<(), String> {
         if self.mean.len() != channels || self.std.len() != channels {
             return Err(format!(
@@ -217,6 +218,14 @@ impl Normalization {
         }
         if let Some(s) = self.std.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
             return Err(format!("the normalisation has a standard deviation of {s}: it must be positive"));
+        }
+        // Pixels are scaled to 0–1: both ends must stay finite numbers.
+        for (m, s) in self.mean.iter().zip(&self.std) {
+            if !(s.recip().is_finite() && ((0.0 - m) / s).is_finite() && ((1.0 - m) / s).is_finite()) {
+                return Err(format!(
+                    "the normalisation's mean {m:e} and standard deviation {s:e} turn pixel values (0 to 1) into infinities"
+                ));
+            }
         }
         Ok(())
     }

@@ -53,6 +53,24 @@ pub fn recalibrate_batch_norm(net: &Network, data: &Dataset, device: &Device, co
     }
 }
 
+/// Logits that are not all finite numbers: no score is made from them (a
+/// NaN would be counted as the first class, an infinity as a certainty).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error(
+    "the network's outputs (logits) include {value}, not a finite number, so they give no score: the weights or the normalisation are damaged"
+)]
+pub struct NonFiniteLogits {
+    pub value: f32,
+}
+
+/// Refuses logits (or a sum of them) that are not all finite.
+pub fn check_logits(values: &[f32]) -> Result<(), NonFiniteLogits> {
+    match values.iter().find(|v| !v.is_finite()) {
+        Some(&value) => Err(NonFiniteLogits { value }),
+        None => Ok(()),
+    }
+}
+
 /// As [`evaluate`], with a chosen context (e.g. a single fractal column).
 pub fn evaluate_with(
     net: &Network,
@@ -63,11 +81,35 @@ pub fn evaluate_with(
     epoch: usize,
     elapsed_secs: f64,
 ) -> Evaluation {
+    evaluate_counting(net, data, device, ctx, [step, epoch], elapsed_secs).0
+}
+
+/// As [`evaluate_with`] (step and epoch 0), refusing logits that are not
+/// all finite instead of scoring them: for analyses of saved weights.
+pub fn evaluate_checked(net: &Network, data: &Dataset, device: &Device, ctx: &mut Ctx) -> Result<Evaluation, NonFiniteLogits> {
+    let (evaluation, non_finite) = evaluate_counting(net, data, device, ctx, [0, 0], 0.0);
+    match non_finite {
+        Some(value) => Err(NonFiniteLogits { value }),
+        None => Ok(evaluation),
+    }
+}
+
+/// The evaluation, and the sum of a batch's logits that was not finite
+/// (if any was not).
+fn evaluate_counting(
+    net: &Network,
+    data: &Dataset,
+    device: &Device,
+    ctx: &mut Ctx,
+    [step, epoch]: [usize; 2],
+    elapsed_secs: f64,
+) -> (Evaluation, Option<f32>) {
     let classes = data.classes();
     let loss_fn = CrossEntropyLossConfig::new().init(device);
     let (c, h, w) = (data.channels, data.height, data.width);
     let mut confusion = vec![vec![0u32; classes]; classes];
     let mut loss_sum = 0f64;
+    let mut non_finite = None;
     let indices: Vec<usize> = (0..data.test.len()).collect();
     for chunk in indices.chunks(EVAL_BATCH) {
         let batch = data.batch(&data.test, chunk, None);
@@ -77,13 +119,18 @@ pub fn evaluate_with(
         ctx.reset();
         let logits = net.forward(x, ctx);
         let loss = loss_fn.forward(logits.clone(), y);
+        // Any logit that is not finite makes their sum not finite.
+        let sum = logits.clone().sum();
         let predictions = logits.argmax(1).reshape([batch.size]).float();
-        let values: Vec<f32> = Tensor::cat(vec![loss, predictions], 0).try_into_vec_as::<f32>().unwrap_or_default();
-        if values.len() != batch.size + 1 {
+        let values: Vec<f32> = Tensor::cat(vec![loss, sum, predictions], 0).try_into_vec_as::<f32>().unwrap_or_default();
+        if values.len() != batch.size + 2 {
             continue;
         }
+        if let Err(e) = check_logits(&values[1..2]) {
+            non_finite = non_finite.or(Some(e.value));
+        }
         loss_sum += f64::from(values[0]) * batch.size as f64;
-        for (label, prediction) in labels.iter().zip(&values[1..]) {
+        for (label, prediction) in labels.iter().zip(&values[2..]) {
             let (t, p) = (*label as usize, *prediction as usize);
             if t < classes && p < classes {
                 confusion[t][p] += 1;
@@ -100,7 +147,7 @@ pub fn evaluate_with(
             if n == 0 { 0.0 } else { row[i] as f32 / n as f32 }
         })
         .collect();
-    Evaluation {
+    let evaluation = Evaluation {
         step,
         epoch,
         loss: (loss_sum / f64::from(total.max(1))) as f32,
@@ -108,5 +155,6 @@ pub fn evaluate_with(
         per_class_accuracy,
         confusion,
         elapsed_secs,
-    }
+    };
+    (evaluation, non_finite)
 }

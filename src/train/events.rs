@@ -155,6 +155,15 @@ pub struct Summary {
     /// First probe layer's output-gradient norm at the last probe.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_layer_output_grad_norm: Option<f32>,
+    /// SHA-256 (hex) of `model.bpk` as it was saved; runs saved before
+    /// depthlab recorded it have none, and their weights load unchecked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_sha256: Option<String>,
+    /// SHA-256 of the weights being renamed into place: set only while a
+    /// save is under way, so a kill between the rename and the next summary
+    /// leaves a folder whose weights still verify.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saving_model_sha256: Option<String>,
 }
 
 impl Summary {
@@ -175,6 +184,8 @@ impl Summary {
             backend: None,
             adapter: String::new(),
             first_layer_output_grad_norm: None,
+            model_sha256: None,
+            saving_model_sha256: None,
         }
     }
 }

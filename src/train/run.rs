@@ -281,7 +281,7 @@ impl Run {
             if let Some(ending) = self.evaluate(events)? {
                 return Ok(ending);
             }
-            if let Some(writer) = &self.writer {
+            if let Some(writer) = &mut self.writer {
                 writer.save_model(self.stepper.net()).map_err(|e| format!("saving the weights failed: {e}"))?;
                 let running = self.tally.summary(RunStatus::Running, None, self.stepper.net(), &self.compute);
                 writer.summary(&running).map_err(|e| e.to_string())?;
@@ -444,7 +444,7 @@ impl Run {
                 // last good checkpoint.
                 Ok(Some(ending)) => (status, reason) = ending,
                 Ok(None) => {
-                    if let Some(writer) = &self.writer
+                    if let Some(writer) = &mut self.writer
                         && let Err(e) = writer.save_model(self.stepper.net())
                     {
                         status = RunStatus::Failed;
@@ -458,7 +458,7 @@ impl Run {
             }
         }
         let mut summary = self.tally.summary(status, reason, self.stepper.net(), &self.compute);
-        if let Some(writer) = &self.writer
+        if let Some(writer) = &mut self.writer
             && let Err(e) = writer.summary(&summary)
         {
             summary.status = RunStatus::Failed;
@@ -541,6 +541,9 @@ impl Tally {
             backend: Some(compute.backend),
             adapter: compute.adapter.clone(),
             first_layer_output_grad_norm: self.first_output_grad,
+            // The writer records the checksum of the weights it saved.
+            model_sha256: None,
+            saving_model_sha256: None,
         }
     }
 }
