@@ -90,6 +90,40 @@ fn a_sweep_resumes_keeping_its_finished_runs() {
     assert_eq!(csv.lines().filter(|l| l.ends_with(",completed")).count(), 4, "{csv}");
 }
 
+/// A plan cut short can be planned again: `--plan` on the folder advises
+/// `--resume`, and `--plan --resume` writes jobs for the runs that have not
+/// finished only, keeping the finished ones.
+#[test]
+fn a_plan_is_planned_again_for_the_runs_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep");
+    let out_s = out.to_str().unwrap();
+    let output = sweep(&["--out", out_s, "--plan"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let first = read(&out.join("jobs.txt")).lines().next().unwrap().to_string();
+    assert!(std::process::Command::new("bash").args(["-c", &first]).output().unwrap().status.success());
+    let weights = out.join("plain-8-s1").join("model.bpk");
+    let before = std::fs::metadata(&weights).unwrap().modified().unwrap();
+
+    let output = sweep(&["--out", out_s, "--plan"]);
+    assert_refused(&output, 2, &["already holds a sweep", "--resume"]);
+    let output = sweep(&["--out", out_s, "--plan", "--resume"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("planned 3 runs"), "{}", stderr(&output));
+    let jobs = read(&out.join("jobs.txt"));
+    assert_eq!(jobs.lines().count(), 3, "{jobs}");
+    assert!(!jobs.contains("plain-8-s1"), "{jobs}");
+    assert!(read(&out.join("sweep.sbatch")).contains("#SBATCH --array=0-2"));
+    assert_eq!(std::fs::metadata(&weights).unwrap().modified().unwrap(), before, "the finished run was kept");
+
+    for line in jobs.lines() {
+        assert!(std::process::Command::new("bash").args(["-c", line]).output().unwrap().status.success(), "{line}");
+    }
+    let output = sweep(&["--out", out_s, "--plan", "--resume"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("nothing to plan"), "{}", stderr(&output));
+}
+
 /// Depths that give the same net run once, with a notice; no row with
 /// depth 0.
 #[test]

@@ -39,8 +39,8 @@ pub struct SweepArgs {
     /// Finish the sweep already in --out: its finished runs are kept, the others run.
     #[arg(long)]
     pub resume: bool,
-    /// Write --out/sweep.json, jobs.txt (one command per run) and sweep.sbatch (a Slurm job array); train nothing.
-    #[arg(long, conflicts_with_all = ["collect", "resume"])]
+    /// Write --out/sweep.json, jobs.txt (one command per run) and sweep.sbatch (a Slurm job array); train nothing. With --resume: plan again the runs of the sweep in --out that have not finished.
+    #[arg(long, conflicts_with = "collect")]
     pub plan: bool,
     /// Write DIR/sweep.csv and DIR/sweep.png from the run folders DIR holds (runs not started yet are pending).
     #[arg(long, value_name = "DIR", conflicts_with_all = ["resume", "out"])]
@@ -283,13 +283,23 @@ fn plan_sweep(config: &SweepConfig, args: &SweepArgs) -> Result<(), CliError> {
     };
     slurm.check().and_then(|()| check_folder(&config.out)).map_err(|e| CliError::new(2, e.to_string()))?;
     let file = SweepFile::new(config, &plan);
-    crate::experiment::begin_sweep(&config.out, &file, false).map_err(|e| CliError::new(2, e))?;
+    crate::experiment::begin_sweep(&config.out, &file, args.resume).map_err(|e| CliError::new(2, e))?;
+    // Resuming, only the runs that have not finished (nor are running) are planned again.
+    let mut left = file.clone();
+    if args.resume {
+        let rows = crate::experiment::rows_so_far(&config.out, &file).map_err(|e| CliError::new(1, e))?;
+        left.runs = file.runs.iter().zip(&rows).filter(|(_, row)| row.status == RunStatus::Pending).map(|(run, _)| run.clone()).collect();
+        if left.runs.is_empty() {
+            say!("every run of the sweep in {} has finished or is running: nothing to plan", config.out.display());
+            return Ok(());
+        }
+    }
     let exe = std::env::current_exe().map_err(|e| CliError::new(1, format!("cannot find the depthlab binary: {e}")))?;
-    write_jobs(&config.out, &file, &exe, &slurm).map_err(|e| CliError::new(1, e))?;
+    write_jobs(&config.out, &left, &exe, &slurm).map_err(|e| CliError::new(1, e))?;
     let (_, rows) = collect(&config.out).map_err(|e| CliError::new(1, e))?;
     write_csv(&config.out, &rows).map_err(|e| CliError::new(1, e))?;
     let dir = config.out.display();
-    say!("planned {} runs in {dir} (nothing trained):", file.runs.len());
+    say!("planned {} runs in {dir} (nothing trained):", left.runs.len());
     say!("  any machine:  xargs -P 2 -I CMD bash -c CMD < {dir}/{JOBS_FILE}");
     say!("  Slurm:        sbatch {dir}/{SBATCH_FILE}");
     say!("  then:         depthlab sweep --collect {dir}");

@@ -7,7 +7,7 @@ mod jobs;
 mod runner;
 mod sweep;
 
-pub use files::{SWEEP_CSV, SWEEP_FILE, SweepFile, begin as begin_sweep, collect, write_csv};
+pub use files::{SWEEP_CSV, SWEEP_FILE, SweepFile, begin as begin_sweep, collect, rows_so_far, write_csv};
 pub use jobs::{
     JOBS_FILE, SBATCH_FILE, SlurmOptions, SlurmValueError, check_folder, check_mem, check_partition, check_time, job_lines, write_jobs,
 };
