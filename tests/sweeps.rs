@@ -124,6 +124,35 @@ fn a_plan_is_planned_again_for_the_runs_left() {
     assert!(stderr(&output).contains("nothing to plan"), "{}", stderr(&output));
 }
 
+/// Resuming never deletes a finished run it cannot read: a run whose
+/// summary.json was damaged is set aside whole (weights and all) and
+/// trained again in a fresh folder.
+#[test]
+fn resuming_sets_an_unreadable_run_aside_instead_of_deleting_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sweep");
+    let out_s = out.to_str().unwrap();
+    let mut args = vec!["sweep", "--families", "plain", "--depths", "8"];
+    args.extend(QUICK);
+    args.extend(["--out", out_s]);
+    let output = depthlab(&args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let run = out.join("plain-8-s1");
+    let weights = std::fs::read(run.join("model.bpk")).unwrap();
+    std::fs::write(run.join("summary.json"), r#"{"status": "completed", "steps": 3"#).unwrap();
+
+    args.push("--resume");
+    let output = depthlab(&args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let aside = out.join("plain-8-s1.unreadable-1");
+    assert!(stderr(&output).contains("plain-8-s1.unreadable-1"), "{}", stderr(&output));
+    assert_eq!(std::fs::read(aside.join("model.bpk")).unwrap(), weights, "the unreadable run's weights are kept");
+    assert!(read(&aside.join("metrics.csv")).lines().count() > 1);
+    let csv = read(&out.join("sweep.csv"));
+    assert_eq!(csv.lines().filter(|l| l.ends_with(",completed")).count(), 1, "{csv}");
+    assert!(run.join("model.bpk").is_file(), "the run trained again");
+}
+
 /// Depths that give the same net run once, with a notice; no row with
 /// depth 0.
 #[test]

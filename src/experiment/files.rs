@@ -4,12 +4,12 @@
 //! may fill the run folders (`jobs.txt`, `sweep.sbatch`); `collect` reads
 //! whatever is there.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::sweep::{PlannedRun, SWEEP_HEADER, SweepConfig, SweepPlan, SweepRow};
-use crate::train::runfolder::{RunFolder, clear_run};
+use crate::train::runfolder::{MODEL_FILE, RunFolder, clear_run};
 use crate::train::{RunStatus, TrainConfig};
 use crate::util::fsio::write_atomic;
 
@@ -98,7 +98,10 @@ pub fn begin(dir: &Path, file: &SweepFile, resume: bool) -> Result<(), String> {
 /// (completed or diverged) and runs another process is writing are read;
 /// anything else is pending. A folder left by a run that did not finish
 /// (stopped, failed, interrupted) is cleared so the run can start again
-/// (`clear_run`: only the files a run writes, under the folder's lock).
+/// (`clear_run`: only the files a run writes, under the folder's lock). A
+/// folder that cannot be read but holds weights (a damaged summary.json,
+/// say) is never cleared: it is set aside under a new name, kept whole,
+/// and the run starts again in a fresh folder.
 pub fn rows_so_far(dir: &Path, file: &SweepFile) -> Result<Vec<SweepRow>, String> {
     file.runs
         .iter()
@@ -106,15 +109,28 @@ pub fn rows_so_far(dir: &Path, file: &SweepFile) -> Result<Vec<SweepRow>, String
             let run_dir = dir.join(&run.dir);
             match RunFolder::open(&run_dir) {
                 Ok(folder) if matches!(folder.status, RunStatus::Completed | RunStatus::Diverged | RunStatus::Running) => {
-                    Ok(SweepRow::of(run, folder.status, folder.summary.as_ref(), dir))
+                    return Ok(SweepRow::of(run, folder.status, folder.summary.as_ref(), dir));
                 }
-                _ => {
-                    clear_run(&run_dir)?;
-                    Ok(SweepRow::of(run, RunStatus::Pending, None, dir))
+                Err(e) if run_dir.join(MODEL_FILE).exists() => {
+                    let aside = set_aside(&run_dir)?;
+                    eprintln!("depthlab: {e}; the folder is kept as {} and the run trains again", aside.display());
                 }
+                _ => clear_run(&run_dir)?,
             }
+            Ok(SweepRow::of(run, RunStatus::Pending, None, dir))
         })
         .collect()
+}
+
+/// Renames `run_dir` to the first free `NAME.unreadable-N` beside it.
+fn set_aside(run_dir: &Path) -> Result<PathBuf, String> {
+    let name = run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let aside = (1..)
+        .map(|n| run_dir.with_file_name(format!("{name}.unreadable-{n}")))
+        .find(|p| !p.exists())
+        .expect("an unbounded range has a free name");
+    std::fs::rename(run_dir, &aside).map_err(|e| format!("{}: cannot set it aside as {}: {e}", run_dir.display(), aside.display()))?;
+    Ok(aside)
 }
 
 /// The rows of a sweep folder as it stands, without changing anything:
