@@ -62,6 +62,18 @@ fn a_planned_sweep_run_by_xargs_collects_to_the_same_csv() {
     assert!(planned.join("sweep.png").is_file());
 }
 
+/// Plans the 2 x 2 sweep in `out` and runs its first job by hand (from
+/// jobs.txt): that run's weights and when they were written.
+fn plan_and_run_the_first_job(out: &Path) -> (std::path::PathBuf, std::time::SystemTime) {
+    let output = sweep(&["--out", out.to_str().unwrap(), "--plan"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let first = read(&out.join("jobs.txt")).lines().next().unwrap().to_string();
+    assert!(std::process::Command::new("bash").args(["-c", &first]).output().unwrap().status.success());
+    let weights = out.join("plain-8-s1").join("model.bpk");
+    let before = std::fs::metadata(&weights).unwrap().modified().unwrap();
+    (weights, before)
+}
+
 /// A sweep folder is not overwritten; `--resume` keeps what finished and
 /// runs the rest; a resumed sweep with other settings is refused.
 #[test]
@@ -69,13 +81,7 @@ fn a_sweep_resumes_keeping_its_finished_runs() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sweep");
     let out_s = out.to_str().unwrap();
-    let output = sweep(&["--out", out_s, "--plan"]);
-    assert!(output.status.success(), "{}", stderr(&output));
-    // One run done by hand, from its line of jobs.txt.
-    let first = read(&out.join("jobs.txt")).lines().next().unwrap().to_string();
-    assert!(std::process::Command::new("bash").args(["-c", &first]).output().unwrap().status.success());
-    let weights = out.join("plain-8-s1").join("model.bpk");
-    let before = std::fs::metadata(&weights).unwrap().modified().unwrap();
+    let (weights, before) = plan_and_run_the_first_job(&out);
 
     let output = sweep(&["--out", out_s]);
     assert_refused(&output, 2, &["already holds a sweep", "--resume"]);
@@ -98,12 +104,7 @@ fn a_plan_is_planned_again_for_the_runs_left() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sweep");
     let out_s = out.to_str().unwrap();
-    let output = sweep(&["--out", out_s, "--plan"]);
-    assert!(output.status.success(), "{}", stderr(&output));
-    let first = read(&out.join("jobs.txt")).lines().next().unwrap().to_string();
-    assert!(std::process::Command::new("bash").args(["-c", &first]).output().unwrap().status.success());
-    let weights = out.join("plain-8-s1").join("model.bpk");
-    let before = std::fs::metadata(&weights).unwrap().modified().unwrap();
+    let (weights, before) = plan_and_run_the_first_job(&out);
 
     let output = sweep(&["--out", out_s, "--plan"]);
     assert_refused(&output, 2, &["already holds a sweep", "--resume"]);

@@ -32,6 +32,16 @@ fn run_args(args: &[String]) -> std::process::Output {
     depthlab(&args.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
+/// Each of `uses` is refused with its exit code and `words`, and prints no
+/// result.
+fn assert_each_refused(uses: impl IntoIterator<Item = (Vec<String>, i32)>, words: &[&str]) {
+    for (args, code) in uses {
+        let output = run_args(&args);
+        assert_refused(&output, code, words);
+        assert!(stdout(&output).is_empty(), "{}: printed a result: {}", args[0], stdout(&output));
+    }
+}
+
 fn read_json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
@@ -62,11 +72,7 @@ fn weights_changed_after_the_save_are_refused_by_every_use() {
     let model = run.join("model.bpk");
     let size = std::fs::metadata(&model).unwrap().len() as usize;
     overwrite(&model, size / 2, 4);
-    for (args, code) in uses(&run, &image) {
-        let output = run_args(&args);
-        assert_refused(&output, code, &["model.bpk", "does not match the checksum recorded when it was saved", "damaged"]);
-        assert!(stdout(&output).is_empty(), "{}: printed a result: {}", args[0], stdout(&output));
-    }
+    assert_each_refused(uses(&run, &image), &["model.bpk", "does not match the checksum recorded when it was saved", "damaged"]);
     let out = dir.path().join("export");
     let output = depthlab(&["export", "--run", run.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert!(!output.status.success(), "export: {}", stdout(&output));
@@ -86,11 +92,7 @@ fn normalisation_that_overflows_is_refused_naming_the_file_and_field() {
         let mut record = original.clone();
         record["dataset"]["normalization"] = serde_json::json!({ "mean": mean, "std": std });
         std::fs::write(&train_json, record.to_string()).unwrap();
-        for (args, code) in uses(&run, &image) {
-            let output = run_args(&args);
-            assert_refused(&output, code, &["train.json", "dataset.normalization", "infinities"]);
-            assert!(stdout(&output).is_empty(), "{}: printed a result: {}", args[0], stdout(&output));
-        }
+        assert_each_refused(uses(&run, &image), &["train.json", "dataset.normalization", "infinities"]);
     }
 }
 
@@ -114,9 +116,5 @@ fn a_run_without_a_checksum_still_classifies_and_nan_logits_are_refused() {
     let size = std::fs::metadata(&model).unwrap().len() as usize;
     overwrite(&model, size / 4, size - size / 4);
     let [classify, lesion, _] = uses(&run, &image);
-    for (args, code) in [classify, lesion] {
-        let output = run_args(&args);
-        assert_refused(&output, code, &["logits", "not a finite number"]);
-        assert!(stdout(&output).is_empty(), "{}: printed a result: {}", args[0], stdout(&output));
-    }
+    assert_each_refused([classify, lesion], &["logits", "not a finite number"]);
 }

@@ -301,7 +301,7 @@ fn follow(events: &Receiver<Event>, label: Option<&str>) -> Result<Summary, CliE
                         m.images_per_sec
                     );
                     if terminal {
-                        let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("\r{line}\x1b[K"));
+                        let _ = write!(std::io::stderr(), "\r{line}\x1b[K");
                         std::io::stderr().flush()?;
                     } else {
                         say!("{line}");
