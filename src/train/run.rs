@@ -23,14 +23,20 @@ use crate::util::rng::Rng;
 /// A run has diverged when its training loss stays above this many times
 /// its starting level — the first step's loss, or the loss of a uniform
 /// guess over the classes if that is higher — for [`DIVERGENCE_STEPS`]
-/// steps in a row, or when it ends with a test loss above this many times
-/// that level (its outputs on test images blew up: a net stuck at chance
-/// in training with running batch-norm statistics far off); also when a
-/// training or test loss is not finite.
+/// steps in a row, or when it ends having learned nothing (a final training
+/// loss no better than [`CHANCE_SHARE`] of a uniform guess's) with a test
+/// loss above this many times that level (its outputs on test images blew
+/// up: a net stuck at chance with running batch-norm statistics far off);
+/// also when a training or test loss is not finite. A net that learned
+/// keeps its weights whatever its test loss: a deep plain net's running
+/// statistics lag its first steps.
 pub const DIVERGENCE_FACTOR: f32 = 10.0;
 /// Steps in a row above [`DIVERGENCE_FACTOR`] × the starting level that
 /// call a run diverged.
 pub const DIVERGENCE_STEPS: usize = 5;
+/// A final training loss at or above this share of `ln(classes)` has
+/// learned nothing (for the test-loss part of the rule).
+pub const CHANCE_SHARE: f32 = 0.95;
 
 /// Watches the training loss for the divergence rule.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -67,13 +73,15 @@ impl DivergenceWatch {
         })
     }
 
-    /// Why a run that ends with test loss `loss` diverged, if it did.
-    pub fn final_test_loss(&self, loss: f32) -> Option<String> {
+    /// Why a run that ends with test loss `loss` and training loss `train`
+    /// diverged, if it did.
+    pub fn final_test_loss(&self, loss: f32, train: f32) -> Option<String> {
         let limit = self.limit?;
-        (loss > limit).then(|| {
+        (loss > limit && train >= CHANCE_SHARE * self.chance).then(|| {
             format!(
-                "it ended with a test loss of {loss:.4}, above {limit:.4} ({DIVERGENCE_FACTOR}x its starting level {:.4}): its outputs on test images blew up",
-                self.start
+                "it ended with a test loss of {loss:.4}, above {limit:.4} ({DIVERGENCE_FACTOR}x its starting level {:.4}), having learned nothing \
+                 (training loss {train:.4}; a uniform guess gives {:.4}): its outputs on test images blew up",
+                self.start, self.chance
             )
         })
     }
@@ -434,8 +442,8 @@ impl Run {
                 saved = self.evaluate(events);
             }
             if status == RunStatus::Completed
-                && let (Ok(None), Some((loss, _))) = (&saved, self.tally.test)
-                && let Some(reason) = self.watch.final_test_loss(loss)
+                && let (Ok(None), Some((loss, _)), Some((train, _))) = (&saved, self.tally.test, self.tally.train)
+                && let Some(reason) = self.watch.final_test_loss(loss, train)
             {
                 saved = Ok(Some((RunStatus::Diverged, Some(reason))));
             }
