@@ -23,6 +23,7 @@
 
 pub mod batchnorm;
 pub mod conv;
+pub mod direct;
 mod gemm;
 pub mod reduce;
 pub mod shifted;

@@ -139,6 +139,12 @@ impl Patches {
         &mut self.col[..len]
     }
 
+    /// The two buffers themselves, to size as needed (for
+    /// [`super::direct`]: the padded images and output gradients of a group).
+    pub(super) fn vectors(&mut self) -> (&mut Vec<f32>, &mut Vec<f32>) {
+        (&mut self.padded, &mut self.col)
+    }
+
     /// Two buffers of `first` and `second` floats with no particular
     /// contents (for [`super::shifted`]: the shifted copies and the output
     /// on the padded width).
