@@ -2,7 +2,8 @@
 # Creates or completes the Python environment that runs depthlab's exported
 # PyTorch models in the tests (tests/export.rs): a virtual environment in
 # ~/.cache/depthlab/torch-venv (DEPTHLAB_TORCH_VENV elsewhere) with torch,
-# numpy, pillow and safetensors. Idempotent: when they all import already,
+# numpy, pillow, safetensors and tensorboard (tests/tensorboard.rs reads the
+# lab's event files with it). Idempotent: when they all import already,
 # nothing is downloaded; otherwise only the missing packages are installed.
 set -euo pipefail
 
@@ -16,9 +17,9 @@ if [[ ! -x "$python" ]]; then
 fi
 
 # import name -> package name
-declare -A packages=([torch]=torch [numpy]=numpy [PIL]=pillow [safetensors]=safetensors)
+declare -A packages=([torch]=torch [numpy]=numpy [PIL]=pillow [safetensors]=safetensors [tensorboard]=tensorboard)
 missing=()
-for module in torch numpy PIL safetensors; do
+for module in torch numpy PIL safetensors tensorboard; do
     "$python" -c "import $module" >/dev/null 2>&1 || missing+=("${packages[$module]}")
 done
 if ((${#missing[@]} == 0)); then
@@ -26,4 +27,4 @@ if ((${#missing[@]} == 0)); then
 fi
 echo "torch_venv: installing ${missing[*]} into $venv" >&2
 "$python" -m pip install --quiet --disable-pip-version-check "${missing[@]}"
-"$python" -c "import torch, numpy, PIL, safetensors"
+"$python" -c "import torch, numpy, PIL, safetensors, tensorboard"

@@ -12,7 +12,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{assert_refused, depthlab, stderr, stdout, train_on_digits, trained_run};
+use common::{assert_refused, depthlab, stderr, stdout, torch_python, train_on_digits, trained_run};
 use serde_json::Value;
 
 const TOLERANCE: f64 = 1e-4;
@@ -21,33 +21,6 @@ const MIXED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/export_mixe
 const BRANCHES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/export_branches.json");
 /// Residual branches started at zero: zero-γ, SkipInit and Fixup blocks.
 const INITS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/export_inits.json");
-const MODULES: &str = "import torch, numpy, PIL, safetensors";
-
-/// The Python that runs the exported code, with its packages checked.
-fn torch_python() -> PathBuf {
-    let python = match std::env::var_os("DEPTHLAB_TORCH_PYTHON") {
-        Some(path) => PathBuf::from(path),
-        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/depthlab/torch-venv/bin/python"),
-    };
-    let has_modules = |python: &Path| Command::new(python).args(["-c", MODULES]).output().is_ok_and(|o| o.status.success());
-    if !has_modules(&python) && std::env::var_os("DEPTHLAB_TORCH_PYTHON").is_none() {
-        // The cached environment is missing or incomplete: the helper makes
-        // or completes it (once; later runs find it), so `cargo test` alone
-        // sets up what it needs.
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/torch_venv.sh");
-        let status = Command::new("bash").arg(script).status();
-        assert!(status.is_ok_and(|s| s.success()), "{script} could not complete the Python environment");
-    }
-    assert!(
-        has_modules(&python),
-        "this test runs the exported model in PyTorch, but {} cannot `{MODULES}`.\n\
-         Install them with `scripts/torch_venv.sh` (a virtual environment in ~/.cache/depthlab/torch-venv: \
-         python3 -m venv, then pip install torch numpy pillow safetensors), or set DEPTHLAB_TORCH_PYTHON \
-         to a Python that has them.",
-        python.display()
-    );
-    python
-}
 
 fn train(arch: &str, run: &Path) {
     train_on_digits(arch, run, &["--epochs", "1", "--max-steps", "4", "--batch-size", "32"]);
@@ -104,7 +77,7 @@ fn images(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn every_family_exported_to_pytorch_predicts_what_the_lab_predicts() {
-    let python = torch_python();
+    let python = torch_python("torch, numpy, PIL, safetensors");
     let dir = tempfile::tempdir().unwrap();
     let images = images(dir.path());
     let archs = [

@@ -9,6 +9,7 @@ mod run;
 pub use run::{DIVERGENCE_FACTOR, DIVERGENCE_STEPS, DivergenceWatch};
 pub mod runfolder;
 pub mod step;
+pub mod tensorboard;
 pub mod worker;
 
 pub use crate::experiment::SweepRow;

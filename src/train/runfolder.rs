@@ -9,6 +9,7 @@
 //! | `probes.csv` | `step,layer_index,layer_name,probe,value` |
 //! | `summary.json` | status, final losses and accuracies, parameters, depth, speed, `model_sha256` |
 //! | `model.bpk` | trained weights |
+//! | `events.out.tfevents.*` | the same scalars and the hyperparameters, for TensorBoard, W&B and Aim ([`super::tensorboard`]) |
 //!
 //! CSV rows are appended and flushed as the run goes; `summary.json` and the
 //! weights are written atomically, so a process killed mid-run leaves a
@@ -25,6 +26,7 @@ use sha2::{Digest, Sha256};
 use super::config::TrainConfig;
 use super::events::RunStatus;
 use super::events::{Evaluation, GradientSnapshot, ProbeSnapshot, ProbeValue, StepMetrics, Summary};
+use super::tensorboard::{self, EventFile, HParam, SessionStatus};
 use crate::arch::{Architecture, Shape};
 use crate::backend::Backend;
 use crate::data::Normalization;
@@ -135,6 +137,9 @@ pub struct RunWriter {
     metrics: BufWriter<File>,
     gradients: BufWriter<File>,
     probes: BufWriter<File>,
+    events: EventFile,
+    /// Whether the event file has the run's end.
+    events_ended: bool,
     layer_names: Vec<String>,
     /// SHA-256 of the weights in `model.bpk`, once saved.
     model_sha256: Option<String>,
@@ -170,12 +175,16 @@ impl RunWriter {
         let train_path = dir.join("train.json");
         let text = serde_json::to_string_pretty(record).map_err(|e| file_error(&train_path, e))?;
         write_atomic(&train_path, text.as_bytes()).map_err(|e| file_error(&train_path, e))?;
+        let mut events = EventFile::create(dir, record.started_unix_secs).map_err(|e| file_error(dir, format!("cannot create the TensorBoard event file: {e}")))?;
+        events.hparams(record.started_unix_secs as f64, &hparams(arch, record)).map_err(|e| file_error(events.path(), e))?;
         Ok(RunWriter {
             _lock: lock,
             dir: dir.to_path_buf(),
             metrics: csv_file(&dir.join("metrics.csv"), METRICS_HEADER)?,
             gradients: csv_file(&dir.join("gradients.csv"), GRADIENTS_HEADER)?,
             probes: csv_file(&dir.join("probes.csv"), PROBES_HEADER)?,
+            events,
+            events_ended: false,
             layer_names,
             model_sha256: None,
             last_summary: None,
@@ -199,7 +208,13 @@ impl RunWriter {
     ) -> Result<(), RunFolderError> {
         writeln!(self.metrics, "{step},{epoch},{split},{loss},{accuracy},{lr},{elapsed_secs:.3}")
             .and_then(|_| self.metrics.flush())
-            .map_err(|e| file_error(&self.dir.join("metrics.csv"), e))
+            .map_err(|e| file_error(&self.dir.join("metrics.csv"), e))?;
+        let (loss_tag, accuracy_tag) = if split == "test" { ("test/loss", "test/accuracy") } else { ("train/loss", "train/accuracy") };
+        let mut scalars = vec![(loss_tag, loss), (accuracy_tag, accuracy)];
+        if split != "test" {
+            scalars.push(("lr", lr as f32));
+        }
+        self.events.scalars(step, unix_now(), &scalars).map_err(|e| file_error(self.events.path(), e))
     }
 
     pub fn gradients(&mut self, snapshot: &GradientSnapshot) -> Result<(), RunFolderError> {
@@ -208,7 +223,18 @@ impl RunWriter {
             let name = self.layer_names.get(i).map(String::as_str).unwrap_or("");
             rows.push_str(&format!("{},{},{},{w},{o}\n", snapshot.step, i, csv_field(name)));
         }
-        append_whole(&mut self.gradients, &rows).map_err(|e| file_error(&self.dir.join("gradients.csv"), e))
+        append_whole(&mut self.gradients, &rows).map_err(|e| file_error(&self.dir.join("gradients.csv"), e))?;
+        let width = self.layer_names.len().max(snapshot.weight.len()).to_string().len();
+        let mut tags = Vec::with_capacity(2 * snapshot.weight.len());
+        for (i, (w, o)) in snapshot.weight.iter().zip(&snapshot.output).enumerate() {
+            // Numbered so TensorBoard sorts the layers by depth; a slash
+            // would open a new group.
+            let name = self.layer_names.get(i).map(|n| n.replace('/', " of ")).unwrap_or_default();
+            tags.push((format!("gradient/weight/{i:0width$} {name}"), *w));
+            tags.push((format!("gradient/output/{i:0width$} {name}"), *o));
+        }
+        let scalars: Vec<(&str, f32)> = tags.iter().map(|(t, v)| (t.as_str(), *v)).collect();
+        self.events.scalars(snapshot.step, unix_now(), &scalars).map_err(|e| file_error(self.events.path(), e))
     }
 
     pub fn probes(&mut self, snapshot: &ProbeSnapshot) -> Result<(), RunFolderError> {
@@ -224,7 +250,18 @@ impl RunWriter {
     pub fn summary(&mut self, summary: &Summary) -> Result<(), RunFolderError> {
         let summary = Summary { model_sha256: self.model_sha256.clone(), saving_model_sha256: None, ..summary.clone() };
         self.write_summary(&summary)?;
+        let ended = match summary.status {
+            RunStatus::Completed | RunStatus::Stopped => Some(SessionStatus::Success),
+            RunStatus::Diverged | RunStatus::Failed | RunStatus::Interrupted => Some(SessionStatus::Failure),
+            _ => None,
+        };
         self.last_summary = Some(summary);
+        if let Some(status) = ended
+            && !self.events_ended
+        {
+            self.events.session_end(unix_now(), status).map_err(|e| file_error(self.events.path(), e))?;
+            self.events_ended = true;
+        }
         Ok(())
     }
 
@@ -268,6 +305,27 @@ impl RunWriter {
     }
 }
 
+/// Seconds since the Unix epoch, for the event file's wall times.
+fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+/// The run's settings as TensorBoard hyperparameters: the architecture's
+/// name, the backend, the dataset and every training setting by its path
+/// in `train.json`'s `config`.
+fn hparams(arch: &Architecture, record: &TrainRecord) -> Vec<(String, HParam)> {
+    let mut out = vec![
+        ("arch".to_string(), HParam::Text(arch.name.clone())),
+        ("backend".to_string(), HParam::Text(record.backend.to_string())),
+        ("dataset".to_string(), HParam::Text(record.dataset.spec.clone())),
+        ("train_examples".to_string(), HParam::Number(record.dataset.train_examples as f64)),
+    ];
+    if let Ok(config) = serde_json::to_value(&record.config) {
+        tensorboard::flatten_hparams("", &config, &mut out);
+    }
+    out
+}
+
 /// Removes the run in `dir` (the files a run writes; anything else stays)
 /// so a new run can be written there; refused while a run is writing it.
 pub fn clear_run(dir: &Path) -> Result<(), String> {
@@ -281,6 +339,13 @@ pub fn clear_run(dir: &Path) -> Result<(), String> {
             && e.kind() != std::io::ErrorKind::NotFound
         {
             return Err(format!("{}: cannot remove: {e}", path.display()));
+        }
+    }
+    for entry in std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?.flatten() {
+        if tensorboard::is_event_file(&entry.file_name().to_string_lossy())
+            && let Err(e) = std::fs::remove_file(entry.path())
+        {
+            return Err(format!("{}: cannot remove: {e}", entry.path().display()));
         }
     }
     remove_scratch_files(dir);

@@ -1,7 +1,7 @@
 //! Helpers shared by the command-line test files.
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -94,4 +94,35 @@ pub fn signal(child: &std::process::Child, signal: i32) {
     // SAFETY: kill(2) on the pid of a child this test started and has not
     // yet waited for.
     assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+}
+
+/// The cached Python environment (`scripts/torch_venv.sh`, in
+/// `~/.cache/depthlab/torch-venv`; `DEPTHLAB_TORCH_PYTHON` points
+/// elsewhere), made or completed when it cannot import `modules`
+/// (comma-separated). Fails the test, saying how to set it up, when it
+/// still cannot.
+pub fn torch_python(modules: &str) -> PathBuf {
+    let python = match std::env::var_os("DEPTHLAB_TORCH_PYTHON") {
+        Some(path) => PathBuf::from(path),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/depthlab/torch-venv/bin/python"),
+    };
+    let import = format!("import {modules}");
+    let has_modules = |python: &Path| Command::new(python).args(["-c", &import]).output().is_ok_and(|o| o.status.success());
+    if !has_modules(&python) && std::env::var_os("DEPTHLAB_TORCH_PYTHON").is_none() {
+        // The cached environment is missing or incomplete: the helper makes
+        // or completes it (once; later runs find it), so `cargo test` alone
+        // sets up what it needs.
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/torch_venv.sh");
+        let status = Command::new("bash").arg(script).status();
+        assert!(status.is_ok_and(|s| s.success()), "{script} could not complete the Python environment");
+    }
+    assert!(
+        has_modules(&python),
+        "this test needs a Python that can `{import}`, and {} cannot.\n\
+         Install it with `scripts/torch_venv.sh` (a virtual environment in ~/.cache/depthlab/torch-venv: \
+         python3 -m venv, then pip install torch numpy pillow safetensors tensorboard), or set DEPTHLAB_TORCH_PYTHON \
+         to a Python that has them.",
+        python.display()
+    );
+    python
 }
