@@ -198,6 +198,34 @@ fn runs_lists_folders_with_their_true_status() {
     let table = stdout(&depthlab(&["runs", dir.path().to_str().unwrap()]));
     assert!(table.contains("nested/killed") && table.contains("interrupted"), "{table}");
     assert_refused(&depthlab(&["runs", "/nonexistent/runs"]), 2, &["no such folder"]);
+
+    // --csv: one tidy CSV that Python's csv module reads, a row per run
+    // folder, the settings beside the final metrics.
+    let csv = depthlab(&["runs", dir.path().to_str().unwrap(), "--csv"]);
+    assert!(csv.status.success(), "{}", stderr(&csv));
+    let check = r#"
+import csv, sys
+rows = list(csv.DictReader(sys.stdin))
+assert len(rows) == 3, rows
+by = {r["dir"].rsplit("/", 1)[1]: r for r in rows}
+assert by["done"]["status"] == "completed" and by["done"]["arch"] == "plain-8", by["done"]
+assert float(by["done"]["final_test_accuracy"]) > 0 and by["done"]["max_steps"] == "4", by["done"]
+assert by["done"]["backend"] == "cpu" and by["done"]["dataset"] == "digits" and by["done"]["lr"] == "0.05", by["done"]
+assert by["killed"]["status"] == "interrupted" and by["killed"]["arch"] == "resnet-8", by["killed"]
+assert by["broken"]["status"] == "unreadable" and by["broken"]["error"], by["broken"]
+print("ok")
+"#;
+    let mut python = std::process::Command::new("python3")
+        .args(["-c", check])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    std::io::Write::write_all(python.stdin.as_mut().unwrap(), &csv.stdout).unwrap();
+    let read = python.wait_with_output().unwrap();
+    assert!(read.status.success(), "Python's csv module disagrees: {}\n{}", String::from_utf8_lossy(&read.stderr), stdout(&csv));
+    assert_refused(&depthlab(&["runs", dir.path().to_str().unwrap(), "--csv", "--json"]), 2, &["cannot be used with"]);
 }
 
 /// A folder holding a run is refused unless `--overwrite`, which replaces it.

@@ -155,7 +155,7 @@ fn csv_file(path: &Path, header: &str) -> Result<BufWriter<File>, RunFolderError
 }
 
 /// Quotes a CSV field when it needs it.
-fn csv_field(text: &str) -> String {
+pub fn csv_field(text: &str) -> String {
     if text.contains([',', '"', '\n']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text.to_string() }
 }
 
@@ -176,7 +176,7 @@ impl RunWriter {
         let text = serde_json::to_string_pretty(record).map_err(|e| file_error(&train_path, e))?;
         write_atomic(&train_path, text.as_bytes()).map_err(|e| file_error(&train_path, e))?;
         let mut events = EventFile::create(dir, record.started_unix_secs).map_err(|e| file_error(dir, format!("cannot create the TensorBoard event file: {e}")))?;
-        events.hparams(record.started_unix_secs as f64, &hparams(arch, record)).map_err(|e| file_error(events.path(), e))?;
+        events.hparams(record.started_unix_secs as f64, &run_settings(arch, record)).map_err(|e| file_error(events.path(), e))?;
         Ok(RunWriter {
             _lock: lock,
             dir: dir.to_path_buf(),
@@ -310,19 +310,24 @@ fn unix_now() -> f64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
-/// The run's settings as TensorBoard hyperparameters: the architecture's
-/// name, the backend, the dataset and every training setting by its path
-/// in `train.json`'s `config`.
-fn hparams(arch: &Architecture, record: &TrainRecord) -> Vec<(String, HParam)> {
+/// The run's settings, named: the architecture's name, the backend, the
+/// dataset and every training setting by its path in `train.json`'s
+/// `config` (`lr`, `schedule.kind`; the `--backend` asked for is
+/// `backend_choice`, `backend` the one that ran). TensorBoard's hyperparameters, and
+/// the columns of `depthlab runs --csv`.
+pub fn run_settings(arch: &Architecture, record: &TrainRecord) -> Vec<(String, HParam)> {
     let mut out = vec![
         ("arch".to_string(), HParam::Text(arch.name.clone())),
         ("backend".to_string(), HParam::Text(record.backend.to_string())),
         ("dataset".to_string(), HParam::Text(record.dataset.spec.clone())),
         ("train_examples".to_string(), HParam::Number(record.dataset.train_examples as f64)),
     ];
-    if let Ok(config) = serde_json::to_value(&record.config) {
-        tensorboard::flatten_hparams("", &config, &mut out);
+    let mut config = Vec::new();
+    if let Ok(value) = serde_json::to_value(&record.config) {
+        tensorboard::flatten_hparams("", &value, &mut config);
     }
+    // The backend asked for (`auto`) beside the one that ran.
+    out.extend(config.into_iter().map(|(name, value)| (if name == "backend" { "backend_choice".into() } else { name }, value)));
     out
 }
 

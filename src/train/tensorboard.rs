@@ -114,6 +114,16 @@ pub enum HParam {
     Bool(bool),
 }
 
+impl std::fmt::Display for HParam {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HParam::Number(v) => write!(f, "{v}"),
+            HParam::Text(s) => f.write_str(s),
+            HParam::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
 /// How a run ended, for the hparams plugin.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SessionStatus {
