@@ -11,6 +11,8 @@ use super::command::AppCommand;
 use super::plots::{self, export_menu, log_plot, log10};
 use crate::arch::presets::Family;
 use crate::experiment::{SWEEP_HEADER, SweepRow};
+use crate::report::figure::error_bars;
+use crate::report::sweep::{seed_points, seeds_caption};
 
 fn family_color(family: &str) -> Color32 {
     match family {
@@ -231,7 +233,10 @@ pub fn sweep_sentence(families: &[(String, Vec<&SweepRow>)]) -> Option<String> {
     let mut rose = Vec::new();
     let mut fell = Vec::new();
     for (family, list) in families {
-        let errors = mean_by_depth(list, |r| r.final_train_error.map(|e| e * 100.0));
+        let errors: Vec<[f64; 2]> = seed_points(list.iter().copied(), |r| r.final_train_error.map(|e| e * 100.0))
+            .into_iter()
+            .map(|p| [p.depth as f64, p.mean])
+            .collect();
         let (Some(first), Some(last)) = (errors.first(), errors.last()) else { continue };
         if errors.len() < 2 {
             continue;
@@ -266,22 +271,6 @@ pub fn sweep_sentence(families: &[(String, Vec<&SweepRow>)]) -> Option<String> {
     Some(sentence)
 }
 
-/// Mean of a value over seeds at each depth.
-fn mean_by_depth(rows: &[&SweepRow], value: impl Fn(&SweepRow) -> Option<f32>) -> Vec<[f64; 2]> {
-    let mut out: Vec<(usize, f64, usize)> = Vec::new();
-    for r in rows {
-        let Some(v) = value(r) else { continue };
-        match out.iter_mut().find(|(d, _, _)| *d == r.depth) {
-            Some(e) => {
-                e.1 += f64::from(v);
-                e.2 += 1;
-            }
-            None => out.push((r.depth, f64::from(v), 1)),
-        }
-    }
-    out.into_iter().map(|(d, sum, n)| [d as f64, sum / n as f64]).collect()
-}
-
 fn sweep_csv(rows: &[SweepRow]) -> String {
     let mut csv = format!("{SWEEP_HEADER}\n");
     for r in rows {
@@ -312,6 +301,11 @@ fn results_ui(ui: &mut egui::Ui, app: &DepthLabApp, commands: &mut Vec<AppComman
             plots::legend_entry(ui, family_color(family), family);
         }
     });
+    let counts: Vec<usize> =
+        families.iter().flat_map(|(_, list)| seed_points(list.iter().copied(), |r| r.final_train_error)).map(|p| p.n).collect();
+    if counts.iter().any(|&n| n > 1) {
+        ui.weak(format!("Finished runs only: {}", seeds_caption(&counts)));
+    }
     // Depth runs from 0 to a little past the deepest net: one point or many,
     // the axis never shows negative depths.
     let deepest = rows.iter().map(|r| r.depth).max().unwrap_or(1) as f64;
@@ -331,17 +325,16 @@ fn results_ui(ui: &mut egui::Ui, app: &DepthLabApp, commands: &mut Vec<AppComman
         .show(ui, |plot| {
             for (family, list) in &families {
                 let color = family_color(family);
-                let train = mean_by_depth(list, |r| r.final_train_error.map(|e| e * 100.0));
-                let test = mean_by_depth(list, |r| r.final_test_error.map(|e| e * 100.0));
-                plot.line(Line::new(format!("{family} train"), PlotPoints::new(train.clone())).color(color).width(2.5));
-                plot.points(Points::new(format!("{family} train"), PlotPoints::new(train)).color(color).radius(4.0));
-                plot.line(
-                    Line::new(format!("{family} test"), PlotPoints::new(test.clone()))
-                        .color(color)
-                        .style(LineStyle::dashed_loose())
-                        .width(1.5),
-                );
-                plot.points(Points::new(format!("{family} test"), PlotPoints::new(test)).color(color).radius(3.0));
+                let train = seed_points(list.iter().copied(), |r| r.final_train_error.map(|e| e * 100.0));
+                let test = seed_points(list.iter().copied(), |r| r.final_test_error.map(|e| e * 100.0));
+                for (name, points, dashed) in [(format!("{family} train"), train, false), (format!("{family} test"), test, true)] {
+                    let xy: Vec<[f64; 2]> = points.iter().map(|p| [p.depth as f64, p.mean]).collect();
+                    let line = Line::new(name.clone(), PlotPoints::new(xy.clone())).color(color);
+                    plot.line(if dashed { line.style(LineStyle::dashed_loose()).width(1.5) } else { line.width(2.5) });
+                    let spread: Vec<f64> = points.iter().map(|p| p.std).collect();
+                    error_bars(plot, &name, &xy, &spread, color, false);
+                    plot.points(Points::new(name, PlotPoints::new(xy)).color(color).radius(if dashed { 3.0 } else { 4.0 }));
+                }
             }
         })
         .response;
@@ -360,10 +353,12 @@ fn results_ui(ui: &mut egui::Ui, app: &DepthLabApp, commands: &mut Vec<AppComman
         .show(ui, |plot| {
             for (family, list) in &families {
                 let color = family_color(family);
-                let points: Vec<[f64; 2]> =
-                    mean_by_depth(list, |r| r.first_layer_output_grad_norm).into_iter().map(|[d, v]| [d, log10(v)]).collect();
-                plot.line(Line::new(family.clone(), PlotPoints::new(points.clone())).color(color).width(2.0));
-                plot.points(Points::new(family.clone(), PlotPoints::new(points)).color(color).radius(4.0));
+                let points = seed_points(list.iter().copied(), |r| r.first_layer_output_grad_norm);
+                let xy: Vec<[f64; 2]> = points.iter().map(|p| [p.depth as f64, p.mean]).collect();
+                let logged: Vec<[f64; 2]> = xy.iter().map(|&[d, v]| [d, log10(v)]).collect();
+                plot.line(Line::new(family.clone(), PlotPoints::new(logged.clone())).color(color).width(2.0));
+                error_bars(plot, family, &xy, &points.iter().map(|p| p.std).collect::<Vec<_>>(), color, true);
+                plot.points(Points::new(family.clone(), PlotPoints::new(logged)).color(color).radius(4.0));
             }
         })
         .response;

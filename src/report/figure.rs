@@ -29,11 +29,20 @@ pub struct Series {
     pub color: Color32,
     pub dashed: bool,
     pub markers: bool,
+    /// Error bars: `± spread[i]` around point `i` (empty: none).
+    pub spread: Vec<f64>,
 }
 
 impl Series {
     pub fn new(name: impl Into<String>, points: Vec<[f64; 2]>, color: Color32) -> Series {
-        Series { name: name.into(), points, color, dashed: false, markers: true }
+        Series { name: name.into(), points, color, dashed: false, markers: true, spread: Vec::new() }
+    }
+
+    /// Error bars of `± spread[i]` at point `i` (a zero or non-finite
+    /// spread draws none).
+    pub fn with_spread(mut self, spread: Vec<f64>) -> Series {
+        self.spread = spread;
+        self
     }
 
     pub fn dashed(mut self) -> Series {
@@ -166,6 +175,7 @@ impl Figure {
                     if s.markers {
                         plot_ui.points(Points::new(s.name.clone(), PlotPoints::new(points)).color(s.color).radius(3.5));
                     }
+                    error_bars(plot_ui, &s.name, &s.points, &s.spread, s.color, panel.log_y);
                 }
             });
             if panel.legend_below {
@@ -203,5 +213,25 @@ impl Figure {
             std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
         }
         image.save(path).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+/// Error bars of `± spread[i]` at `points[i]` (data units; a zero or
+/// non-finite spread draws none), with caps. On a log axis (`log_y`, the
+/// plot in log10 units) a bar reaching zero or below stops at a thousandth
+/// of its point.
+pub fn error_bars(plot_ui: &mut egui_plot::PlotUi, name: &str, points: &[[f64; 2]], spread: &[f64], color: Color32, log_y: bool) {
+    let width = points.last().zip(points.first()).map_or(1.0, |(l, f)| (l[0] - f[0]).abs()).max(1.0);
+    let cap = 0.012 * width;
+    for (&[x, y], &spread) in points.iter().zip(spread) {
+        if !(spread.is_finite() && spread > 0.0) {
+            continue;
+        }
+        let map = |v: f64| if log_y { log10(v.max(y * 1e-3)) } else { v };
+        let (low, high) = (map(y - spread), map(y + spread));
+        plot_ui.line(Line::new(name.to_string(), PlotPoints::new(vec![[x, low], [x, high]])).color(color).width(1.5));
+        for end in [low, high] {
+            plot_ui.line(Line::new(name.to_string(), PlotPoints::new(vec![[x - cap, end], [x + cap, end]])).color(color).width(1.5));
+        }
     }
 }
