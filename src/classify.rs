@@ -7,7 +7,8 @@ use std::path::Path;
 use burn::prelude::*;
 
 use crate::arch::Shape;
-use crate::data::{decode_image_file, image_to_example, normalise_example};
+use crate::data::plane::{self, PlaneSpec};
+use crate::data::{DataSpec, decode_image_file, image_to_example, normalise_example};
 use crate::model::{Ctx, Network};
 use crate::train::evaluate::{NonFiniteLogits, check_logits};
 use crate::train::runfolder::{RunFolder, RunFolderError};
@@ -22,6 +23,10 @@ pub enum ClassifyError {
     /// The logits could not be read back from the device.
     #[error("reading the network's outputs: {0}")]
     Read(String),
+    /// An image for a net trained on points of the plane, or a point for a
+    /// net trained on images.
+    #[error("{0}")]
+    WrongInput(String),
 }
 
 /// A trained network ready to classify images (on the CPU).
@@ -104,7 +109,55 @@ impl Classifier {
     /// are not all finite are refused.
     pub fn predict(&self, input: &ModelInput) -> Result<Vec<Prediction>, ClassifyError> {
         let values = normalise_example(&input.pixels, input.channels, &self.run.record.dataset.normalization);
-        let x = Tensor::<4>::from_data(TensorData::new(values, [1, input.channels, input.height, input.width]), &self.device);
+        self.predict_values(values, [1, input.channels, input.height, input.width])
+    }
+
+    /// The 2-D data set the run was trained on, if it was.
+    pub fn plane(&self) -> Option<PlaneSpec> {
+        match self.run.record.dataset.spec.parse::<DataSpec>() {
+            Ok(DataSpec::Plane(spec)) => Some(spec),
+            _ => None,
+        }
+    }
+
+    /// Class probabilities of the point `(x, y)` for a run trained on 2-D
+    /// data, highest first.
+    pub fn predict_point(&self, x: f32, y: f32) -> Result<Vec<Prediction>, ClassifyError> {
+        if self.plane().is_none() {
+            return Err(ClassifyError::WrongInput(format!(
+                "this run was trained on images ({}), not on points of the plane: give an image",
+                self.run.record.dataset.spec
+            )));
+        }
+        if !(x.is_finite() && y.is_finite()) {
+            return Err(ClassifyError::WrongInput(format!("the point ({x}, {y}) is not finite")));
+        }
+        let n = &self.run.record.dataset.normalization;
+        let values = [x, y].iter().zip(n.mean.iter().zip(&n.std)).map(|(&v, (m, s))| (plane::to_unit(v) - m) / s).collect();
+        self.predict_values(values, [1, 2, 1, 1])
+    }
+
+    /// The most probable class of each point `(x, y)` for a run trained on
+    /// 2-D data (batched; points that are not finite get class 0).
+    pub fn classes_of_points(&self, points: &[[f32; 2]]) -> Result<Vec<usize>, ClassifyError> {
+        let n = &self.run.record.dataset.normalization;
+        let mut classes = Vec::with_capacity(points.len());
+        for chunk in points.chunks(4096) {
+            let values: Vec<f32> = chunk
+                .iter()
+                .flat_map(|p| (0..2).map(move |i| (plane::to_unit(if p[i].is_finite() { p[i] } else { 0.0 }) - n.mean[i]) / n.std[i]))
+                .collect();
+            let x = Tensor::<4>::from_data(TensorData::new(values, [chunk.len(), 2, 1, 1]), &self.device);
+            let logits = self.net.forward(x, &mut Ctx::eval());
+            let best = logits.argmax(1).try_into_vec_as::<i64>().map_err(|e| ClassifyError::Read(format!("{e:?}")))?;
+            classes.extend(best.into_iter().map(|c| c.max(0) as usize));
+        }
+        Ok(classes)
+    }
+
+    /// Class probabilities of normalised values shaped `dims`.
+    fn predict_values(&self, values: Vec<f32>, dims: [usize; 4]) -> Result<Vec<Prediction>, ClassifyError> {
+        let x = Tensor::<4>::from_data(TensorData::new(values, dims), &self.device);
         let logits = self.net.forward(x, &mut Ctx::eval());
         let read = |t: Tensor<2>| t.try_into_vec_as::<f32>().map_err(|e| ClassifyError::Read(format!("{e:?}")));
         check_logits(&read(logits.clone())?)?;
@@ -125,6 +178,11 @@ impl Classifier {
 
     /// Decodes, converts and classifies an image file.
     pub fn classify_file(&self, path: &Path) -> Result<(ModelInput, Vec<Prediction>), ClassifyError> {
+        if let Some(spec) = self.plane() {
+            return Err(ClassifyError::WrongInput(format!(
+                "this run was trained on points of the plane ({spec}), not on images: give a point, --point X,Y"
+            )));
+        }
         let image = decode_image_file(path)?;
         let input = self.prepare(&image);
         let predictions = self.predict(&input)?;

@@ -15,8 +15,11 @@ pub struct ClassifyArgs {
     #[arg(long)]
     pub run: PathBuf,
     /// The image to classify (PNG, JPEG, BMP, GIF, WebP, TIFF).
-    #[arg(long)]
-    pub image: PathBuf,
+    #[arg(long, required_unless_present = "point", conflicts_with = "point")]
+    pub image: Option<PathBuf>,
+    /// The point to classify, for a run trained on 2-D data (spiral, moons, …): X,Y.
+    #[arg(long, allow_hyphen_values = true)]
+    pub point: Option<String>,
     /// How many classes to print.
     #[arg(long, default_value_t = 5)]
     pub top: usize,
@@ -38,30 +41,56 @@ pub fn classify(args: &ClassifyArgs) -> Result<(), CliError> {
         RunStatus::Running => eprintln!("warning: {} is still training; the weights are from its last completed epoch", args.run.display()),
         _ => {}
     }
-    let (input, predictions) = classifier.classify_file(&args.image)?;
+    let (what, shape, predictions) = match (&args.image, &args.point) {
+        (_, Some(point)) => {
+            let (x, y) = parse_point(point)?;
+            (format!("the point ({x}, {y})"), json!([2]), classifier.predict_point(x, y).map_err(refusal)?)
+        }
+        (Some(image), None) => {
+            let (input, predictions) = classifier.classify_file(image).map_err(refusal)?;
+            (
+                format!("{} as {}x{}x{}", image.display(), input.channels, input.height, input.width),
+                json!([input.channels, input.height, input.width]),
+                predictions,
+            )
+        }
+        (None, None) => return Err(CliError::new(2, "give an image (--image FILE) or a point (--point X,Y)")),
+    };
     let top: Vec<_> = predictions.into_iter().take(args.top.max(1)).collect();
     if args.json {
         let object = json!({
             "run": args.run,
             "image": args.image,
-            "input": [input.channels, input.height, input.width],
+            "point": args.point,
+            "input": shape,
             "predictions": top,
         });
         println!("{}", serde_json::to_string_pretty(&object)?);
     } else {
-        println!(
-            "{} as {}x{}x{} by {} ({})",
-            args.image.display(),
-            input.channels,
-            input.height,
-            input.width,
-            classifier.run.arch.name,
-            args.run.display()
-        );
+        println!("{what} by {} ({})", classifier.run.arch.name, args.run.display());
         for (rank, p) in top.iter().enumerate() {
             let bar = "#".repeat((p.probability * 40.0).round() as usize);
             println!("{:>2}. {:<14} {:>6.2}%  {bar}", rank + 1, p.class, p.probability * 100.0);
         }
     }
     Ok(())
+}
+
+/// The wrong kind of input for the run (exit 2), or another failure (1).
+fn refusal(e: crate::classify::ClassifyError) -> CliError {
+    match e {
+        crate::classify::ClassifyError::WrongInput(_) => CliError::new(2, e.to_string()),
+        other => other.into(),
+    }
+}
+
+/// `X,Y` as two finite numbers.
+fn parse_point(text: &str) -> Result<(f32, f32), CliError> {
+    let bad = || CliError::new(2, format!("--point {text}: give two finite numbers, X,Y (e.g. --point 0.5,-1.2)"));
+    let (x, y) = text.split_once(',').ok_or_else(bad)?;
+    let (x, y): (f32, f32) = (x.trim().parse().map_err(|_| bad())?, y.trim().parse().map_err(|_| bad())?);
+    if !(x.is_finite() && y.is_finite()) {
+        return Err(bad());
+    }
+    Ok((x, y))
 }

@@ -167,11 +167,18 @@ pub fn train(args: &TrainArgs) -> Result<(), CliError> {
     if args.overwrite {
         crate::train::runfolder::clear_run(&out).map_err(|e| CliError::new(1, e))?;
     }
-    let request = RunRequest { arch, config, data: Some(std::sync::Arc::new(data)), out: Some(out.clone()), init_weights: None };
+    let data = std::sync::Arc::new(data);
+    let request = RunRequest { arch, config, data: Some(data.clone()), out: Some(out.clone()), init_weights: None };
     let handle = spawn(request, None)?;
     let interrupts = Interrupts::install(handle.commander());
     let summary = follow(&handle.events, None)?;
     handle.join();
+    if matches!(data.spec, crate::data::DataSpec::Plane(_)) && out.join(crate::train::runfolder::MODEL_FILE).exists() {
+        match write_boundary(&out, &data.train) {
+            Ok(path) => say!("decision boundary: {}", path.display()),
+            Err(e) => say!("warning: the decision boundary was not drawn: {e}"),
+        }
+    }
     report(&summary, &out)?;
     interrupts.exit_code()
 }
@@ -248,6 +255,17 @@ fn report(summary: &Summary, out: &std::path::Path) -> Result<(), CliError> {
         )),
         _ => Ok(()),
     }
+}
+
+/// Draws the trained net's decision boundary over the plane with the
+/// training points into the run folder's `boundary.png`.
+fn write_boundary(out: &std::path::Path, train: &crate::data::Split) -> Result<std::path::PathBuf, String> {
+    use crate::report::boundary;
+    let classifier = crate::classify::Classifier::open(out).map_err(|e| e.to_string())?;
+    let classes = classifier.classes_of_points(&boundary::grid()).map_err(|e| e.to_string())?;
+    let path = out.join(crate::train::runfolder::BOUNDARY_FILE);
+    boundary::save(&classes, train, &path)?;
+    Ok(path)
 }
 
 /// Prints progress until the run finishes; returns its summary.

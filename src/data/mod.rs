@@ -9,6 +9,7 @@ pub mod cifar;
 mod digits;
 mod folder;
 pub mod idx;
+pub mod plane;
 
 use std::path::{Path, PathBuf};
 
@@ -61,6 +62,9 @@ pub enum DataSpec {
     /// One subfolder per class (or `train/` and `test/` each holding them),
     /// resized to `shape`.
     Folder { dir: PathBuf, shape: Shape },
+    /// Points on the plane, generated: spiral, moons, circles, xor, blobs,
+    /// checkerboard ([`plane`]).
+    Plane(plane::PlaneSpec),
 }
 
 impl DataSpec {
@@ -92,6 +96,9 @@ impl std::str::FromStr for DataSpec {
                 _ => Err(format!("'{what}' needs a folder: {what}:DIR")),
             }
         };
+        if let Some(spec) = plane::PlaneSpec::parse(kind, rest) {
+            return spec.map(DataSpec::Plane);
+        }
         match kind {
             "fashion-mini" if rest.is_none() => Ok(DataSpec::FashionMini),
             "digits" if rest.is_none() => Ok(DataSpec::Digits),
@@ -121,7 +128,8 @@ impl std::str::FromStr for DataSpec {
                 Ok(DataSpec::Folder { dir: PathBuf::from(path), shape })
             }
             _ => Err(format!(
-                "'{text}' is not a dataset: use fashion-mini, digits, mnist:DIR, fashion-mnist[:DIR], cifar10:DIR or folder:DIR[@CxHxW]"
+                "'{text}' is not a dataset: use fashion-mini, digits, mnist:DIR, fashion-mnist[:DIR], cifar10:DIR, folder:DIR[@CxHxW] \
+                 or a 2-D set (spiral, moons, circles, xor, blobs, checkerboard)[:n=1000,noise=0.1,classes=2,seed=1]"
             )),
         }
     }
@@ -136,6 +144,7 @@ impl DataSpec {
             DataSpec::Digits => Shape::map(1, 8, 8),
             DataSpec::Cifar10 { .. } => Shape::map(3, 32, 32),
             DataSpec::Folder { shape, .. } => *shape,
+            DataSpec::Plane(_) => Shape::map(2, 1, 1),
         }
     }
 
@@ -144,6 +153,7 @@ impl DataSpec {
     pub fn expected_classes(&self) -> Option<usize> {
         match self {
             DataSpec::Folder { .. } => None,
+            DataSpec::Plane(p) => Some(p.classes),
             _ => Some(10),
         }
     }
@@ -158,6 +168,7 @@ impl DataSpec {
             DataSpec::FashionMnist { dir } => format!("Fashion-MNIST ({})", dir.display()),
             DataSpec::Cifar10 { dir } => format!("CIFAR-10 ({})", dir.display()),
             DataSpec::Folder { dir, shape } => format!("images {shape} ({})", dir.display()),
+            DataSpec::Plane(p) => format!("{} (2-D, {} points, noise {}, {} classes)", p.shape.name(), p.points, p.noise, p.classes),
         }
     }
 }
@@ -171,6 +182,7 @@ impl std::fmt::Display for DataSpec {
             DataSpec::FashionMnist { dir } => write!(f, "fashion-mnist:{}", dir.display()),
             DataSpec::Cifar10 { dir } => write!(f, "cifar10:{}", dir.display()),
             DataSpec::Folder { dir, shape } => write!(f, "folder:{}@{shape}", dir.display()),
+            DataSpec::Plane(p) => write!(f, "{p}"),
         }
     }
 }
@@ -278,6 +290,12 @@ impl Dataset {
                 };
                 let loaded = folder::load_dir(dir, channels, height, width)?;
                 (loaded.class_names, (channels, height, width), loaded.train, loaded.test, true)
+            }
+            DataSpec::Plane(p) => {
+                p.check().map_err(|e| DataError::new(p.shape.name(), e))?;
+                let (train, test) = p.generate();
+                // The two coordinates are the two channels of a 1x1 image.
+                (p.class_names(), (2, 1, 1), train, test, false)
             }
         };
         let normalization = measure_normalization(&train, c, h * w);

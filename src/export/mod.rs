@@ -52,6 +52,11 @@ pub enum ExportError {
     Weights(#[from] WeightsError),
     #[error("{path}: {message}")]
     Write { path: String, message: String },
+    #[error(
+        "{run} was trained on points of the plane ({data}); the PyTorch export's predict.py reads images, so it is not written: \
+         --format safetensors exports the weights, and depthlab classify --point X,Y classifies points"
+    )]
+    PlaneData { run: String, data: String },
 }
 
 impl ExportError {
@@ -129,6 +134,11 @@ fn metadata(run: &RunFolder) -> HashMap<String, String> {
 /// Exports the run in `run_dir` to the folder `out` in `format`.
 pub fn export(run_dir: &Path, format: ExportFormat, out: &Path, overwrite: bool) -> Result<Exported, ExportError> {
     let run = RunFolder::open(run_dir)?;
+    if format == ExportFormat::Pytorch
+        && let Ok(crate::data::DataSpec::Plane(spec)) = run.record.dataset.spec.parse()
+    {
+        return Err(ExportError::PlaneData { run: run_dir.display().to_string(), data: spec.to_string() });
+    }
     check_output(out, overwrite)?;
     let net = run.load_network(&Device::flex())?;
     let tensors = weights::state_dict(&net)?;

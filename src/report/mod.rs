@@ -2,6 +2,7 @@
 //! the CPU, and the experiments that reproduce the papers at lab scale.
 
 pub mod analysis;
+pub mod boundary;
 pub mod experiments;
 pub mod figure;
 pub mod render;

@@ -9,6 +9,7 @@
 //! | `probes.csv` | `step,layer_index,layer_name,probe,value` |
 //! | `summary.json` | status, final losses and accuracies, parameters, depth, speed, `model_sha256` |
 //! | `model.bpk` | trained weights |
+//! | `boundary.png` | 2-D data only: the decision boundary over the plane with the training points |
 //! | `events.out.tfevents.*` | the same scalars and the hyperparameters, for TensorBoard, W&B and Aim ([`super::tensorboard`]) |
 //!
 //! CSV rows are appended and flushed as the run goes; `summary.json` and the
@@ -38,8 +39,11 @@ pub const METRICS_HEADER: &str = "step,epoch,split,loss,accuracy,lr,elapsed_secs
 pub const GRADIENTS_HEADER: &str = "step,layer_index,layer_name,weight_grad_norm,output_grad_norm";
 pub const PROBES_HEADER: &str = "step,layer_index,layer_name,probe,value";
 pub const MODEL_FILE: &str = "model.bpk";
-/// Every file a run writes into its folder.
-pub const RUN_FILES: [&str; 7] = ["arch.json", "train.json", "metrics.csv", "gradients.csv", "probes.csv", "summary.json", MODEL_FILE];
+/// The decision boundary of a run on 2-D data (`depthlab train` draws it).
+pub const BOUNDARY_FILE: &str = "boundary.png";
+/// Every file a run writes into its folder (and its event file).
+pub const RUN_FILES: [&str; 8] =
+    ["arch.json", "train.json", "metrics.csv", "gradients.csv", "probes.csv", "summary.json", MODEL_FILE, BOUNDARY_FILE];
 
 /// Version of the run folder's format, written in `train.json`.
 ///

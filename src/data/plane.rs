@@ -1,0 +1,279 @@
+//! Two-dimensional data on the plane, generated and seeded: the data sets of
+//! TensorFlow Playground and scikit-learn's `make_*` (spiral, moons,
+//! circles, xor, blobs, checkerboard), where a net's decision boundary can
+//! be drawn over the whole input space.
+//!
+//! `--data spiral` or with options, `spiral:n=1000,noise=0.1,classes=3,seed=2`:
+//! `n` training points (and `n / 2` more, from their own stream, for the
+//! test split), Gaussian `noise` on each coordinate (in units of the
+//! shape's size), `classes` (spiral arms, blobs; the others have 2), `seed`.
+//!
+//! Points are kept as the lab keeps every example, as bytes: each
+//! coordinate of the square `[-EXTENT, EXTENT]` on 256 levels (steps of
+//! 0.024), two "channels" of a 1×1 image, so normalisation, batching,
+//! classification and export treat them as any other data.
+
+use serde::{Deserialize, Serialize};
+
+use super::Split;
+use crate::util::rng::Rng;
+
+/// The plane's half-width: every shape lies within `[-EXTENT, EXTENT]²`
+/// (noisy points beyond are clipped to it).
+pub const EXTENT: f32 = 3.0;
+
+/// Most points one data set generates.
+pub const MAX_POINTS: usize = 1_000_000;
+
+/// Most classes (spiral arms, blobs).
+pub const MAX_CLASSES: usize = 10;
+
+/// The shape of a plane data set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlaneShape {
+    Spiral,
+    Moons,
+    Circles,
+    Xor,
+    Blobs,
+    Checkerboard,
+}
+
+impl PlaneShape {
+    pub const ALL: [PlaneShape; 6] =
+        [PlaneShape::Spiral, PlaneShape::Moons, PlaneShape::Circles, PlaneShape::Xor, PlaneShape::Blobs, PlaneShape::Checkerboard];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PlaneShape::Spiral => "spiral",
+            PlaneShape::Moons => "moons",
+            PlaneShape::Circles => "circles",
+            PlaneShape::Xor => "xor",
+            PlaneShape::Blobs => "blobs",
+            PlaneShape::Checkerboard => "checkerboard",
+        }
+    }
+
+    fn parse(name: &str) -> Option<PlaneShape> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// Whether the number of classes can be chosen (else it is 2).
+    fn any_classes(self) -> bool {
+        matches!(self, PlaneShape::Spiral | PlaneShape::Blobs)
+    }
+}
+
+/// A plane data set as `--data` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlaneSpec {
+    pub shape: PlaneShape,
+    pub points: usize,
+    pub noise: f32,
+    pub classes: usize,
+    pub seed: u64,
+}
+
+impl Eq for PlaneSpec {}
+
+impl PlaneSpec {
+    /// The defaults for a shape: 1,000 points, noise 0.1, 2 classes, seed 1.
+    pub fn new(shape: PlaneShape) -> PlaneSpec {
+        PlaneSpec { shape, points: 1000, noise: 0.1, classes: 2, seed: 1 }
+    }
+
+    /// `NAME[:key=value,…]`, or `None` when `name` is not a plane shape.
+    pub fn parse(name: &str, options: Option<&str>) -> Option<Result<PlaneSpec, String>> {
+        let shape = PlaneShape::parse(name)?;
+        Some(Self::with_options(shape, options.unwrap_or("")))
+    }
+
+    fn with_options(shape: PlaneShape, options: &str) -> Result<PlaneSpec, String> {
+        let mut spec = PlaneSpec::new(shape);
+        let name = shape.name();
+        for option in options.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+            let Some((key, value)) = option.split_once('=') else {
+                return Err(format!("{name}: '{option}' is not key=value (n, noise, classes, seed)"));
+            };
+            let number = |what: &str| format!("{name}: {key}={value} is not {what}");
+            match key.trim() {
+                "n" | "points" => spec.points = value.trim().parse().map_err(|_| number("a whole number"))?,
+                "noise" => spec.noise = value.trim().parse().map_err(|_| number("a number"))?,
+                "classes" => spec.classes = value.trim().parse().map_err(|_| number("a whole number"))?,
+                "seed" => spec.seed = value.trim().parse().map_err(|_| number("a whole number"))?,
+                other => return Err(format!("{name}: unknown option '{other}' (n, noise, classes, seed)")),
+            }
+        }
+        spec.check()?;
+        Ok(spec)
+    }
+
+    /// Problems with the options, in words.
+    pub fn check(&self) -> Result<(), String> {
+        let name = self.shape.name();
+        if !(1..=MAX_POINTS).contains(&self.points) {
+            return Err(format!("{name}: n must be 1 to {MAX_POINTS}, not {}", self.points));
+        }
+        if !(self.noise.is_finite() && (0.0..=10.0).contains(&self.noise)) {
+            return Err(format!("{name}: noise must be 0 to 10, not {}", self.noise));
+        }
+        if self.shape.any_classes() {
+            if !(2..=MAX_CLASSES).contains(&self.classes) {
+                return Err(format!("{name}: classes must be 2 to {MAX_CLASSES}, not {}", self.classes));
+            }
+        } else if self.classes != 2 {
+            return Err(format!("{name} has 2 classes; only spiral and blobs take classes=N"));
+        }
+        Ok(())
+    }
+
+    /// The test split's size.
+    pub fn test_points(&self) -> usize {
+        self.points.div_ceil(2)
+    }
+
+    /// The training and test splits.
+    pub fn generate(&self) -> (Split, Split) {
+        let split = |n: usize, stream: &str| {
+            let mut rng = Rng::stream(self.seed, stream);
+            let mut split = Split { images: Vec::with_capacity(2 * n), labels: Vec::with_capacity(n) };
+            for i in 0..n {
+                let (x, y, label) = self.point(i, &mut rng);
+                split.images.extend([to_byte(x), to_byte(y)]);
+                split.labels.push(label as u16);
+            }
+            split
+        };
+        (split(self.points, "plane-train"), split(self.test_points(), "plane-test"))
+    }
+
+    /// Point `i`: coordinates and class (classes take turns).
+    fn point(&self, i: usize, rng: &mut Rng) -> (f32, f32, usize) {
+        let noise = |rng: &mut Rng| self.noise * rng.normal() as f32;
+        let uniform = |rng: &mut Rng| rng.next_f32() * 2.0 - 1.0;
+        let classes = self.classes;
+        let (x, y, label) = match self.shape {
+            PlaneShape::Spiral => {
+                // Arm `label`, radius growing with the angle over 1.75 turns.
+                let label = i % classes;
+                let t = rng.next_f32();
+                let angle = t * 1.75 * std::f32::consts::TAU + label as f32 * std::f32::consts::TAU / classes as f32;
+                let r = 0.2 + 2.4 * t;
+                (r * angle.cos(), r * angle.sin(), label)
+            }
+            PlaneShape::Moons => {
+                let label = i % 2;
+                let a = rng.next_f32() * std::f32::consts::PI;
+                let (x, y) = if label == 0 { (a.cos(), a.sin()) } else { (1.0 - a.cos(), 0.5 - a.sin()) };
+                (1.2 * (x - 0.5), 1.2 * (y - 0.25), label)
+            }
+            PlaneShape::Circles => {
+                let label = i % 2;
+                let a = rng.next_f32() * std::f32::consts::TAU;
+                let r = if label == 0 { 2.0 } else { 0.9 };
+                (r * a.cos(), r * a.sin(), label)
+            }
+            PlaneShape::Xor => {
+                let (x, y) = (2.5 * uniform(rng), 2.5 * uniform(rng));
+                // A margin around the axes, as TensorFlow Playground's.
+                let push = |v: f32| v + 0.1 * v.signum();
+                (push(x), push(y), usize::from((x > 0.0) != (y > 0.0)))
+            }
+            PlaneShape::Blobs => {
+                let label = i % classes;
+                let angle = label as f32 * std::f32::consts::TAU / classes as f32;
+                (1.8 * angle.cos() + 0.4 * rng.normal() as f32, 1.8 * angle.sin() + 0.4 * rng.normal() as f32, label)
+            }
+            PlaneShape::Checkerboard => {
+                let (x, y) = (2.8 * uniform(rng), 2.8 * uniform(rng));
+                let cell = |v: f32| ((v + 2.8) / 1.4).floor() as i32;
+                (x, y, ((cell(x) + cell(y)).rem_euclid(2)) as usize)
+            }
+        };
+        (x + noise(rng), y + noise(rng), label)
+    }
+
+    pub fn class_names(&self) -> Vec<String> {
+        (0..self.classes).map(|c| format!("class {c}")).collect()
+    }
+}
+
+impl std::fmt::Display for PlaneSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:n={},noise={},classes={},seed={}", self.shape.name(), self.points, self.noise, self.classes, self.seed)
+    }
+}
+
+/// A coordinate as the byte it is stored as.
+pub fn to_byte(v: f32) -> u8 {
+    (((v.clamp(-EXTENT, EXTENT) + EXTENT) / (2.0 * EXTENT)) * 255.0).round() as u8
+}
+
+/// A coordinate as the value in 0–1 that pixels are scaled to before
+/// normalisation (continuous: the decision boundary is drawn between the
+/// byte levels too).
+pub fn to_unit(v: f32) -> f32 {
+    (v + EXTENT) / (2.0 * EXTENT)
+}
+
+/// A stored byte back as a coordinate.
+pub fn from_byte(b: u8) -> f32 {
+    f32::from(b) / 255.0 * 2.0 * EXTENT - EXTENT
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_parse_and_bad_ones_are_refused_in_words() {
+        let spec = PlaneSpec::parse("spiral", Some("n=500, noise=0.2,classes=3,seed=7")).unwrap().unwrap();
+        assert_eq!(spec, PlaneSpec { shape: PlaneShape::Spiral, points: 500, noise: 0.2, classes: 3, seed: 7 });
+        assert_eq!(spec.to_string(), "spiral:n=500,noise=0.2,classes=3,seed=7");
+        assert_eq!(PlaneSpec::parse("moons", None).unwrap().unwrap(), PlaneSpec::new(PlaneShape::Moons));
+        assert!(PlaneSpec::parse("mnist", None).is_none());
+        for (name, options, words) in [
+            ("spiral", "n=0", "n must be 1 to"),
+            ("spiral", "n=99999999", "n must be 1 to"),
+            ("spiral", "n=-3", "not a whole number"),
+            ("moons", "noise=-0.1", "noise must be 0 to 10"),
+            ("moons", "noise=NaN", "noise must be 0 to 10"),
+            ("spiral", "classes=1", "classes must be 2 to 10"),
+            ("blobs", "classes=1000000", "classes must be 2 to 10"),
+            ("xor", "classes=3", "only spiral and blobs"),
+            ("circles", "radius=2", "unknown option 'radius'"),
+            ("circles", "n", "not key=value"),
+        ] {
+            let err = PlaneSpec::parse(name, Some(options)).unwrap().unwrap_err();
+            assert!(err.contains(words), "{name}:{options}: {err}");
+        }
+    }
+
+    #[test]
+    fn every_shape_is_seeded_balanced_and_inside_the_plane() {
+        for shape in PlaneShape::ALL {
+            let spec = PlaneSpec { classes: if shape.any_classes() { 3 } else { 2 }, ..PlaneSpec::new(shape) };
+            let (train, test) = spec.generate();
+            assert_eq!((train.len(), test.len()), (1000, 500), "{shape:?}");
+            assert_eq!(train.images.len(), 2000);
+            assert_eq!(spec.generate().0, train, "{shape:?}: the same seed gives the same points");
+            assert_ne!(PlaneSpec { seed: 2, ..spec }.generate().0, train, "{shape:?}: another seed, other points");
+            assert_ne!(test.images, train.images[..1000], "{shape:?}: the test split is drawn apart");
+            for c in 0..spec.classes {
+                let count = train.labels.iter().filter(|&&l| usize::from(l) == c).count();
+                assert!(count > 1000 / spec.classes / 2, "{shape:?}: class {c} has {count} of 1000 points");
+            }
+        }
+    }
+
+    #[test]
+    fn coordinates_round_trip_through_bytes_within_a_step() {
+        for v in [-3.0f32, -1.234, 0.0, 0.5, 2.999, 3.0] {
+            assert!((from_byte(to_byte(v)) - v).abs() <= EXTENT / 255.0 + 1e-6, "{v}");
+        }
+        assert_eq!(to_byte(-100.0), 0);
+        assert_eq!(to_byte(100.0), 255);
+        assert_eq!(to_byte(f32::NAN.max(0.0)), to_byte(0.0));
+    }
+}
