@@ -132,27 +132,15 @@ impl Classifier {
         if !(x.is_finite() && y.is_finite()) {
             return Err(ClassifyError::WrongInput(format!("the point ({x}, {y}) is not finite")));
         }
-        let n = &self.run.record.dataset.normalization;
-        let values = [x, y].iter().zip(n.mean.iter().zip(&n.std)).map(|(&v, (m, s))| (plane::to_unit(v) - m) / s).collect();
+        let values = plane::normalised_inputs(&[[x, y]], &self.run.record.dataset.normalization);
         self.predict_values(values, [1, 2, 1, 1])
     }
 
     /// The most probable class of each point `(x, y)` for a run trained on
-    /// 2-D data (batched; points that are not finite get class 0).
+    /// 2-D data (points that are not finite read as 0).
     pub fn classes_of_points(&self, points: &[[f32; 2]]) -> Result<Vec<usize>, ClassifyError> {
-        let n = &self.run.record.dataset.normalization;
-        let mut classes = Vec::with_capacity(points.len());
-        for chunk in points.chunks(4096) {
-            let values: Vec<f32> = chunk
-                .iter()
-                .flat_map(|p| (0..2).map(move |i| (plane::to_unit(if p[i].is_finite() { p[i] } else { 0.0 }) - n.mean[i]) / n.std[i]))
-                .collect();
-            let x = Tensor::<4>::from_data(TensorData::new(values, [chunk.len(), 2, 1, 1]), &self.device);
-            let logits = self.net.forward(x, &mut Ctx::eval());
-            let best = logits.argmax(1).try_into_vec_as::<i64>().map_err(|e| ClassifyError::Read(format!("{e:?}")))?;
-            classes.extend(best.into_iter().map(|c| c.max(0) as usize));
-        }
-        Ok(classes)
+        crate::train::evaluate::classes_of_points(&self.net, &self.device, &self.run.record.dataset.normalization, points)
+            .map_err(ClassifyError::Read)
     }
 
     /// Class probabilities of normalised values shaped `dims`.

@@ -124,6 +124,14 @@ fn data_choice_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<A
             if system.is_dir() {
                 ui.selectable_value(data, DataSpec::FashionMnist { dir: system.into() }, "Fashion-MNIST (installed)");
             }
+            ui.separator();
+            for shape in crate::data::plane::PlaneShape::ALL {
+                let chosen = matches!(data, DataSpec::Plane(p) if p.shape == shape);
+                if ui.selectable_label(chosen, format!("{} (2-D)", shape.name())).clicked() && !chosen {
+                    *data = DataSpec::Plane(crate::data::plane::PlaneSpec::new(shape));
+                }
+            }
+            ui.separator();
             let folder_kinds = [
                 ("MNIST / Fashion-MNIST IDX folder", DataSpec::Mnist { dir: PathBuf::new() }),
                 ("CIFAR-10 folder (cifar-10-batches-bin)", DataSpec::Cifar10 { dir: PathBuf::new() }),
@@ -141,6 +149,23 @@ fn data_choice_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<A
         })
         .response
         .on_hover_text("Training data");
+    if let DataSpec::Plane(p) = &mut app.state.train.data {
+        ui.horizontal(|ui| {
+            ui.label("points");
+            ui.add(egui::DragValue::new(&mut p.points).range(1..=crate::data::plane::MAX_POINTS).speed(10.0))
+                .on_hover_text("Training points (the test split has half as many more)");
+            ui.label("noise");
+            ui.add(egui::DragValue::new(&mut p.noise).range(0.0..=10.0).speed(0.01));
+        });
+        ui.horizontal(|ui| {
+            ui.label("classes");
+            let choosable = matches!(p.shape, crate::data::plane::PlaneShape::Spiral | crate::data::plane::PlaneShape::Blobs);
+            ui.add_enabled(choosable, egui::DragValue::new(&mut p.classes).range(2..=crate::data::plane::MAX_CLASSES))
+                .on_disabled_hover_text("Only spiral and blobs take a number of classes");
+            ui.label("seed");
+            ui.add(egui::DragValue::new(&mut p.seed));
+        });
+    }
     let dialogs = app.options.dialogs;
     let folder = match &mut app.state.train.data {
         DataSpec::Mnist { dir } | DataSpec::Cifar10 { dir } | DataSpec::Folder { dir, .. } => Some(dir),
@@ -374,8 +399,10 @@ fn explanation(run: &RunView) -> String {
             || run.config.overrides.activation.is_some_and(|a| matches!(a, Activation::Sigmoid | Activation::Tanh));
     let bn = run.arch.blocks.iter().any(|b| b.kind.has_layers() && b.layer.norm == Norm::Batchnorm)
         && run.config.overrides.norm != Some(Norm::None);
-    let mut text =
-        format!("{}: at step {} the first layer receives {:.2e} times the output gradient of the last hidden layer.", run.name, g.step, ratio);
+    let mut text = format!(
+        "{}: at step {} the first layer receives {:.2e} times the output gradient of the last hidden layer.",
+        run.name, g.step, ratio
+    );
     if ratio < 1e-2 {
         text.push_str(
             " That is a vanishing gradient: each layer multiplies the backward signal by a factor below 1 \
@@ -435,6 +462,12 @@ fn plots_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppComm
         ui.weak("Ctrl + wheel zooms, drag pans, hover reads a value");
     });
     plots::run_legend_ui(ui, &visible, "solid: train · dashed: test · ×: diverged");
+    if plots::boundary::any(&visible) {
+        ui.strong("Decision boundary")
+            .on_hover_text("The class each net predicts over the plane, redrawn every 10 steps, with the training points");
+        plots::boundary::boundaries_ui(ui, &visible);
+        ui.separator();
+    }
     let view = &mut app.plot_view;
     ui.columns(2, |columns| {
         plots::plot_title(&mut columns[0], "Loss", "Train loss (smoothed over 10 steps) and test loss after each epoch; log scale");

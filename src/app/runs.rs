@@ -50,6 +50,8 @@ pub struct RunView {
     pub evals: Vec<Evaluation>,
     pub gradients: Vec<GradientSnapshot>,
     pub probes: Vec<ProbeSnapshot>,
+    /// The latest decision boundary (runs on 2-D data).
+    pub boundary: Option<crate::train::events::BoundarySnapshot>,
     pub summary: Option<Summary>,
     pub visible: bool,
     pub layer_names: Vec<String>,
@@ -77,6 +79,7 @@ impl RunView {
             evals: Vec::new(),
             gradients: Vec::new(),
             probes: Vec::new(),
+            boundary: None,
             summary: None,
             visible: true,
             layer_names: Vec::new(),
@@ -108,6 +111,7 @@ impl RunView {
                 self.probes.push(probes);
                 self.version += 1;
             }
+            Event::Boundary(boundary) => self.boundary = Some(boundary),
             Event::Paused { .. } => self.paused = true,
             Event::Resumed { .. } => self.paused = false,
             Event::Finished(summary) => {

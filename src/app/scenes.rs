@@ -31,6 +31,9 @@ pub enum SceneKind {
     Training,
     /// A finished depth sweep.
     Sweep,
+    /// The spiral: plain-mlp-30 trained, resnet-mlp-30 training, their
+    /// decision boundaries side by side.
+    Playground,
     /// Eight runs (plain and residual twins at four depths, one diverged)
     /// and a finished sweep's runs in their group: the comparison view.
     Comparison,
@@ -61,13 +64,14 @@ pub enum SceneKind {
 pub const BENCH_ARCHS: [&str; 4] = ["plain-8", "resnet-20", "resnet-110", "resnet-1202"];
 
 impl SceneKind {
-    pub const ALL: [(&'static str, SceneKind); 18] = [
+    pub const ALL: [(&'static str, SceneKind); 19] = [
         ("builder", SceneKind::Builder),
         ("highway", SceneKind::Highway),
         ("fractal", SceneKind::Fractal),
         ("invalid", SceneKind::Invalid),
         ("training", SceneKind::Training),
         ("sweep", SceneKind::Sweep),
+        ("playground", SceneKind::Playground),
         ("comparison", SceneKind::Comparison),
         ("why-lesion", SceneKind::Why(AnalysisKind::Lesion)),
         ("why-paths", SceneKind::Why(AnalysisKind::Paths)),
@@ -95,6 +99,9 @@ const COMPARISON: [(&str, f64, bool); 8] = [
     ("plain-32", 0.05, false),
     ("resnet-32", 10.0, true),
 ];
+
+/// Epochs of the spiral (31 steps of 32 each) in the `playground` scene.
+const PLAYGROUND_EPOCHS: usize = 15;
 
 /// Steps the `thousand` scene trains ResNet-1202 for (~4 s each on two cores).
 const THOUSAND_STEPS: usize = 16;
@@ -284,6 +291,16 @@ impl SceneRunner {
                 push(app, AppCommand::LoadPreset("plain-20".into()));
                 push(app, AppCommand::StartTraining);
             }
+            SceneKind::Playground => {
+                let t = &mut app.state.train;
+                t.data = DataSpec::Plane(crate::data::plane::PlaneSpec::new(crate::data::plane::PlaneShape::Spiral));
+                t.epochs = PLAYGROUND_EPOCHS;
+                t.batch_size = 32;
+                t.probe_every = 10;
+                app.lr_field = 0.05;
+                push(app, AppCommand::LoadPreset("plain-mlp-30".into()));
+                push(app, AppCommand::StartTraining);
+            }
             SceneKind::Sweep => {
                 app.state.sweep.families = vec![Family::Plain, Family::Resnet];
                 app.state.sweep.depths = "8,14,20".into();
@@ -318,7 +335,11 @@ impl SceneRunner {
                 // The command line's defaults, so both train the same run.
                 let steps = std::env::var("DEPTHLAB_BENCH_STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(200);
                 let t = &mut app.state.train;
-                *t = crate::train::TrainConfig { data: DataSpec::FashionMini, backend: crate::backend::BackendChoice::Cpu, ..Default::default() };
+                *t = crate::train::TrainConfig {
+                    data: DataSpec::FashionMini,
+                    backend: crate::backend::BackendChoice::Cpu,
+                    ..Default::default()
+                };
                 t.max_steps = Some(steps);
                 if BENCH_ARCHS[i] == "resnet-1202" {
                     // As scripts/bench_window.py trains it on the command line.
@@ -453,6 +474,17 @@ impl SceneRunner {
                 _ => false,
             },
             SceneKind::Sweep => self.frames_in_phase > 30 && !app.is_training() && !app.sweep.rows.is_empty(),
+            SceneKind::Playground => match self.phase {
+                1 if !app.is_training() && !app.runs.runs.is_empty() => {
+                    app.push(AppCommand::LoadPreset("resnet-mlp-30".into()));
+                    app.push(AppCommand::StartTraining);
+                    self.next();
+                    false
+                }
+                // Mid-training: a third of the way through.
+                2 => app.active_run().is_some_and(|r| r.boundary.as_ref().is_some_and(|b| b.step >= PLAYGROUND_EPOCHS * 31 / 3)),
+                _ => false,
+            },
             SceneKind::Comparison => self.comparison_ready(app),
             SceneKind::Why(_) => self.why_ready(app),
             SceneKind::Classify => match self.phase {

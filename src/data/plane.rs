@@ -205,6 +205,25 @@ impl std::fmt::Display for PlaneSpec {
     }
 }
 
+/// The centres of a `size × size` grid of cells over the plane, row by row
+/// from the top (y grows upwards): where a decision boundary is sampled.
+pub fn grid(size: usize) -> Vec<[f32; 2]> {
+    let step = 2.0 * EXTENT / size.max(1) as f32;
+    (0..size).flat_map(|row| (0..size).map(move |col| [-EXTENT + (col as f32 + 0.5) * step, EXTENT - (row as f32 + 0.5) * step])).collect()
+}
+
+/// Points as the network's input: two values each, scaled as stored bytes
+/// are (continuously) and normalised; a coordinate that is not finite
+/// reads as 0.
+pub fn normalised_inputs(points: &[[f32; 2]], normalization: &super::Normalization) -> Vec<f32> {
+    points
+        .iter()
+        .flat_map(|p| {
+            (0..2).map(move |i| (to_unit(if p[i].is_finite() { p[i] } else { 0.0 }) - normalization.mean[i]) / normalization.std[i])
+        })
+        .collect()
+}
+
 /// A coordinate as the byte it is stored as.
 pub fn to_byte(v: f32) -> u8 {
     (((v.clamp(-EXTENT, EXTENT) + EXTENT) / (2.0 * EXTENT)) * 255.0).round() as u8

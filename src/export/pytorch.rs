@@ -289,9 +289,7 @@ fn constructor(inst: &Instance, classes: usize, used: &mut BTreeSet<PyClass>) ->
         }
         // (The Fixup branch count only sets starting values: 0 here.)
         BlockKind::Residual { .. } => residual(inst, &ResidualOptions::of(inst, 0).expect("a residual block"), used),
-        BlockKind::ResidualDense { .. } => {
-            residual_dense(inst, &ResidualDenseOptions::of(inst, 0).expect("a dense residual block"), used)
-        }
+        BlockKind::ResidualDense { .. } => residual_dense(inst, &ResidualDenseOptions::of(inst, 0).expect("a dense residual block"), used),
         BlockKind::Highway { kernel, carry, gate_bias } => {
             let mut args = vec![cin.to_string()];
             if kernel != 3 {

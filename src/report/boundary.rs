@@ -13,15 +13,9 @@ use crate::report::figure::COLORS;
 /// Pixels per side of the picture.
 pub const SIZE: u32 = 480;
 
-/// The plane coordinates of pixel `(px, py)`'s centre (y grows upwards).
-fn coordinates(px: u32, py: u32) -> [f32; 2] {
-    let scale = 2.0 * EXTENT / SIZE as f32;
-    [-EXTENT + (px as f32 + 0.5) * scale, EXTENT - (py as f32 + 0.5) * scale]
-}
-
 /// Every pixel's plane coordinates, row by row: what to classify.
 pub fn grid() -> Vec<[f32; 2]> {
-    (0..SIZE).flat_map(|py| (0..SIZE).map(move |px| coordinates(px, py))).collect()
+    crate::data::plane::grid(SIZE as usize)
 }
 
 fn colour(class: usize) -> [u8; 3] {
@@ -99,6 +93,7 @@ mod tests {
         // The point (-2, 2) is in the upper left, drawn in class 1's colour.
         let c = COLORS[1];
         assert_eq!(img.get_pixel(SIZE / 6, SIZE / 6), &Rgb([c.r(), c.g(), c.b()]));
-        assert_eq!(coordinates(0, 0), [-EXTENT + EXTENT / SIZE as f32, EXTENT - EXTENT / SIZE as f32]);
+        assert_eq!(grid()[0], [-EXTENT + EXTENT / SIZE as f32, EXTENT - EXTENT / SIZE as f32]);
+        assert_eq!(grid().len(), (SIZE * SIZE) as usize);
     }
 }

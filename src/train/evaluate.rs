@@ -158,3 +158,25 @@ fn evaluate_counting(
     };
     (evaluation, non_finite)
 }
+
+/// The most probable class of each point of the plane (a net trained on
+/// 2-D data, in evaluation mode), in batches of 4,096.
+pub fn classes_of_points(
+    net: &Network,
+    device: &Device,
+    normalization: &crate::data::Normalization,
+    points: &[[f32; 2]],
+) -> Result<Vec<usize>, String> {
+    let mut classes = Vec::with_capacity(points.len());
+    for chunk in points.chunks(4096) {
+        let values = crate::data::plane::normalised_inputs(chunk, normalization);
+        let x = Tensor::<4>::from_data(TensorData::new(values, [chunk.len(), 2, 1, 1]), device);
+        let best = net
+            .forward(x, &mut Ctx::eval())
+            .argmax(1)
+            .try_into_vec_as::<i64>()
+            .map_err(|e| format!("reading the network's outputs: {e:?}"))?;
+        classes.extend(best.into_iter().map(|c| c.max(0) as usize));
+    }
+    Ok(classes)
+}

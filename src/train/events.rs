@@ -122,6 +122,22 @@ pub struct ProbeSnapshot {
     pub values: Vec<ProbeValue>,
 }
 
+/// The class a net trained on 2-D data predicts over the plane at one
+/// step: a `size × size` grid, row by row from the top
+/// ([`crate::data::plane::grid`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BoundarySnapshot {
+    pub step: usize,
+    pub size: usize,
+    pub classes: Vec<u8>,
+}
+
+/// Cells per side of the live decision boundary.
+pub const BOUNDARY_GRID: usize = 64;
+
+/// Steps between two live decision boundaries.
+pub const BOUNDARY_EVERY: usize = 10;
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProbeValue {
     /// Probe layer index (blocks with weights), 0-based.
@@ -200,6 +216,8 @@ pub enum Event {
     Evaluation(Box<Evaluation>),
     Gradients(GradientSnapshot),
     Probes(ProbeSnapshot),
+    /// The decision boundary (runs on 2-D data, every [`BOUNDARY_EVERY`] steps).
+    Boundary(BoundarySnapshot),
     Paused {
         step: usize,
     },

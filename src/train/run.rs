@@ -10,7 +10,10 @@ use burn::prelude::*;
 
 use super::config::TrainConfig;
 use super::evaluate::{CALIBRATION_BATCHES, evaluate, recalibrate_batch_norm};
-use super::events::{Command, Event, GradientSnapshot, ProbeSnapshot, RunStatus, Started, StepMetrics, Summary};
+use super::events::{
+    BOUNDARY_EVERY, BOUNDARY_GRID, BoundarySnapshot, Command, Event, GradientSnapshot, ProbeSnapshot, RunStatus, Started, StepMetrics,
+    Summary,
+};
 use super::runfolder::{DatasetInfo, RunWriter, TRAIN_FORMAT_VERSION, TrainRecord};
 use super::step::Stepper;
 use super::worker::{EventSender, RunRequest};
@@ -400,6 +403,13 @@ impl Run {
                 }
                 events.send_droppable(Event::Probes(probes));
             }
+        }
+        if step % BOUNDARY_EVERY == 0 && matches!(self.data.spec, crate::data::DataSpec::Plane(_)) {
+            let points = crate::data::plane::grid(BOUNDARY_GRID);
+            let net = self.stepper.net().valid();
+            let classes = super::evaluate::classes_of_points(&net, &self.inner, &self.data.normalization, &points)?;
+            let classes = classes.into_iter().map(|c| c.min(usize::from(u8::MAX)) as u8).collect();
+            events.send_droppable(Event::Boundary(BoundarySnapshot { step, size: BOUNDARY_GRID, classes }));
         }
         self.tally.step += 1;
         Ok(runaway.map(|reason| (RunStatus::Diverged, Some(format!("{reason}, at step {step} (learning rate {lr})")))))

@@ -292,3 +292,31 @@ fn recalibrated_batch_norm_fits_the_column_evaluated_alone() {
     eprintln!("column 2 logits vs batch statistics: before {before:.4}, after recalibration {after:.4}");
     assert!(after < before / 4.0, "before {before}, after {after}");
 }
+
+/// A run on 2-D data sends its decision boundary every 10 steps (a 64 × 64
+/// grid of classes that learning changes); a run on images sends none.
+#[test]
+fn runs_on_the_plane_send_their_decision_boundary() {
+    use super::events::{BOUNDARY_EVERY, BOUNDARY_GRID};
+    use crate::data::plane::{PlaneShape, PlaneSpec};
+    let spec = DataSpec::Plane(PlaneSpec { points: 400, ..PlaneSpec::new(PlaneShape::Moons) });
+    let data = Arc::new(Dataset::load(&spec).unwrap());
+    let config = TrainConfig { data: spec, backend: BackendChoice::Cpu, batch_size: 32, epochs: 3, ..TrainConfig::default() };
+    let request =
+        RunRequest { arch: presets::build("plain-mlp-4", data.shape()).unwrap(), config, data: Some(data), out: None, init_weights: None };
+    let events = run_all(request);
+    let boundaries: Vec<_> = events.iter().filter_map(|e| if let Event::Boundary(b) = e { Some(b.clone()) } else { None }).collect();
+    let total = steps(&events).len();
+    assert_eq!(boundaries.len(), total.div_ceil(BOUNDARY_EVERY), "one every {BOUNDARY_EVERY} of {total} steps");
+    for (i, b) in boundaries.iter().enumerate() {
+        assert_eq!((b.step, b.size, b.classes.len()), (i * BOUNDARY_EVERY, BOUNDARY_GRID, BOUNDARY_GRID * BOUNDARY_GRID));
+        assert!(b.classes.iter().all(|&c| c < 2));
+    }
+    assert_ne!(boundaries.first().unwrap().classes, boundaries.last().unwrap().classes, "learning moves the boundary");
+    let images = run_all(request_for_digits());
+    assert!(!images.iter().any(|e| matches!(e, Event::Boundary(_))));
+}
+
+fn request_for_digits() -> RunRequest {
+    request("plain-8", &digits(), TrainConfig { max_steps: Some(12), ..TrainConfig::default() })
+}

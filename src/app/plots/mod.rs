@@ -3,6 +3,7 @@
 //! and the confusion matrix. egui_plot has no log axis, so log-scaled plots
 //! draw log10 values on an axis marked and labelled by decades.
 
+pub mod boundary;
 pub mod heatmap;
 mod log_axis;
 pub mod series;

@@ -1,0 +1,68 @@
+//! The live decision boundary of runs on 2-D data: the class each net
+//! predicts over the plane, redrawn as it trains, with the training points;
+//! the runs shown side by side (a plain net beside its residual twin).
+
+use egui::{Color32, Pos2, Rect, Sense, Vec2};
+
+use crate::app::runs::RunView;
+use crate::data::DataSpec;
+use crate::data::plane::{EXTENT, from_byte};
+use crate::report::figure::COLORS;
+
+/// Side of one boundary picture, in points.
+const SIDE: f32 = 260.0;
+
+/// Whether any of `runs` has a boundary to show.
+pub fn any(runs: &[&RunView]) -> bool {
+    runs.iter().any(|r| r.boundary.is_some())
+}
+
+/// The boundaries of `runs` that have one, in a row.
+pub fn boundaries_ui(ui: &mut egui::Ui, runs: &[&RunView]) {
+    ui.horizontal_wrapped(|ui| {
+        for run in runs.iter().filter(|r| r.boundary.is_some()) {
+            ui.vertical(|ui| {
+                let step = run.boundary.as_ref().map_or(0, |b| b.step);
+                ui.horizontal(|ui| {
+                    ui.colored_label(run.color, "■");
+                    ui.label(format!("{} · step {step}", run.label));
+                });
+                boundary_ui(ui, run);
+            });
+            ui.add_space(12.0);
+        }
+    });
+}
+
+fn tint(class: usize, weight: f32) -> Color32 {
+    let c = COLORS[class % COLORS.len()];
+    let mix = |v: u8| (255.0 - weight * (255.0 - f32::from(v))) as u8;
+    Color32::from_rgb(mix(c.r()), mix(c.g()), mix(c.b()))
+}
+
+fn boundary_ui(ui: &mut egui::Ui, run: &RunView) {
+    let (rect, _) = ui.allocate_exact_size(Vec2::splat(SIDE), Sense::hover());
+    let painter = ui.painter_at(rect);
+    let Some(boundary) = &run.boundary else { return };
+    let n = boundary.size.max(1);
+    let cell = SIDE / n as f32;
+    for (i, &class) in boundary.classes.iter().enumerate() {
+        let (row, col) = (i / n, i % n);
+        let min = rect.min + Vec2::new(col as f32 * cell, row as f32 * cell);
+        // A hair wider than the cell so no seams show between cells.
+        painter.rect_filled(Rect::from_min_size(min, Vec2::splat(cell + 0.5)), 0.0, tint(usize::from(class), 0.35));
+    }
+    let to_screen =
+        |x: f32, y: f32| Pos2::new(rect.min.x + (x + EXTENT) / (2.0 * EXTENT) * SIDE, rect.min.y + (EXTENT - y) / (2.0 * EXTENT) * SIDE);
+    let axis = egui::Stroke::new(1.0, Color32::from_gray(150));
+    painter.line_segment([to_screen(-EXTENT, 0.0), to_screen(EXTENT, 0.0)], axis);
+    painter.line_segment([to_screen(0.0, -EXTENT), to_screen(0.0, EXTENT)], axis);
+    if let DataSpec::Plane(spec) = &run.config.data {
+        let (train, _) = spec.generate();
+        let rim = egui::Stroke::new(0.8, Color32::from_gray(40));
+        for (point, &label) in train.images.chunks_exact(2).zip(&train.labels) {
+            let centre = to_screen(from_byte(point[0]), from_byte(point[1]));
+            painter.circle(centre, 2.2, tint(usize::from(label), 1.0), rim);
+        }
+    }
+}
