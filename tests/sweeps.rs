@@ -60,6 +60,21 @@ fn a_planned_sweep_run_by_xargs_collects_to_the_same_csv() {
     assert!(stderr(&output).contains("4 runs: 4 completed"), "{}", stderr(&output));
     assert_eq!(read(&planned.join("sweep.csv")), read(&here.join("sweep.csv")));
     assert!(planned.join("sweep.png").is_file());
+
+    // A run folder that no longer reads is listed as unreadable, with why,
+    // never as pending (its run did start).
+    std::fs::write(planned.join("plain-8-s1").join("train.json"), "{").unwrap();
+    let output = depthlab(&["sweep", "--collect", planned.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("3 completed, 1 unreadable") || stderr(&output).contains("1 unreadable, 3 completed"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(stderr(&output).contains("warning: unreadable run folder:") && stderr(&output).contains("train.json"), "{}", stderr(&output));
+    let csv = read(&planned.join("sweep.csv"));
+    assert!(csv.lines().any(|l| l.starts_with("plain,8,1,") && l.ends_with(",unreadable")), "{csv}");
+    assert!(!csv.contains(",pending"), "{csv}");
 }
 
 /// Plans the 2 x 2 sweep in `out` and runs its first job by hand (from

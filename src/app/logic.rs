@@ -102,7 +102,7 @@ impl DepthLabApp {
         followed.reading = true;
         let dir = followed.dir.clone();
         self.tasks.spawn("follow-sweep", move || {
-            let rows = crate::experiment::collect(&dir).map(|(_, rows)| rows);
+            let rows = crate::experiment::collect(&dir).map(|(_, rows, _)| rows);
             TaskResult::SweepCollected(dir, rows)
         });
     }

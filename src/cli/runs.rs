@@ -162,12 +162,14 @@ pub fn runs(args: &RunsArgs) -> Result<(), CliError> {
         let dir = PathBuf::from(row["dir"].as_str().unwrap_or_default());
         dir.strip_prefix(&args.dir).ok().filter(|p| !p.as_os_str().is_empty()).unwrap_or(&dir).display().to_string()
     };
-    let width = rows.iter().map(|r| name(r).len()).max().unwrap_or(3).max(3);
-    println!("{:width$}  {:<18} {:<12} {:>7} {:>9}", "run", "arch", "status", "steps", "test acc");
+    let width = rows.iter().map(|r| name(r).chars().count()).max().unwrap_or(3).max(3);
+    // Wide enough for the longest name (`resnet-110 [zero residual init]`).
+    let arch_width = rows.iter().map(|r| r["arch"].as_str().unwrap_or("-").chars().count()).max().unwrap_or(4).max(4);
+    println!("{:width$}  {:<arch_width$} {:<12} {:>7} {:>9}", "run", "arch", "status", "steps", "test acc");
     for row in &rows {
         let accuracy = row["final_test_accuracy"].as_f64().map_or_else(|| "-".into(), |a| format!("{:.2}%", a * 100.0));
         println!(
-            "{:width$}  {:<18} {:<12} {:>7} {:>9}",
+            "{:width$}  {:<arch_width$} {:<12} {:>7} {:>9}",
             name(row),
             row["arch"].as_str().unwrap_or("-"),
             row["status"].as_str().unwrap_or("-"),

@@ -296,7 +296,7 @@ fn plan_sweep(config: &SweepConfig, args: &SweepArgs) -> Result<(), CliError> {
     }
     let exe = std::env::current_exe().map_err(|e| CliError::new(1, format!("cannot find the depthlab binary: {e}")))?;
     write_jobs(&config.out, &left, &exe, &slurm).map_err(|e| CliError::new(1, e))?;
-    let (_, rows) = collect(&config.out).map_err(|e| CliError::new(1, e))?;
+    let (_, rows, _) = collect(&config.out).map_err(|e| CliError::new(1, e))?;
     write_csv(&config.out, &rows).map_err(|e| CliError::new(1, e))?;
     let dir = config.out.display();
     say!("planned {} runs in {dir} (nothing trained):", left.runs.len());
@@ -308,7 +308,10 @@ fn plan_sweep(config: &SweepConfig, args: &SweepArgs) -> Result<(), CliError> {
 
 /// `--collect DIR`: sweep.csv and the figure from the folders there.
 fn collect_sweep(dir: &Path) -> Result<(), CliError> {
-    let (file, rows) = collect(dir).map_err(|e| CliError::new(2, e))?;
+    let (file, rows, problems) = collect(dir).map_err(|e| CliError::new(2, e))?;
+    for problem in &problems {
+        say!("warning: unreadable run folder: {problem}");
+    }
     write_csv(dir, &rows).map_err(|e| CliError::new(1, e))?;
     let figure = dir.join("sweep.png");
     let title = format!("depth sweep: {} (seeds: {})", file.families.join(" vs "), file.seeds);

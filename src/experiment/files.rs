@@ -135,19 +135,27 @@ fn set_aside(run_dir: &Path) -> Result<PathBuf, String> {
 
 /// The rows of a sweep folder as it stands, without changing anything:
 /// finished and running runs as their folders say, the others as their
-/// folders say too (stopped, failed, interrupted), and runs without a
-/// folder as pending.
-pub fn collect(dir: &Path) -> Result<(SweepFile, Vec<SweepRow>), String> {
+/// folders say too (stopped, failed, interrupted), runs without a folder
+/// as pending, and folders that do not read as unreadable, with why.
+pub fn collect(dir: &Path) -> Result<(SweepFile, Vec<SweepRow>, Vec<String>), String> {
     let file = SweepFile::load(dir)?;
+    let mut problems = Vec::new();
     let rows = file
         .runs
         .iter()
-        .map(|run| match RunFolder::open(&dir.join(&run.dir)) {
-            Ok(folder) => SweepRow::of(run, folder.status, folder.summary.as_ref(), dir),
-            Err(_) => SweepRow::of(run, RunStatus::Pending, None, dir),
+        .map(|run| {
+            let run_dir = dir.join(&run.dir);
+            match RunFolder::open(&run_dir) {
+                Ok(folder) => SweepRow::of(run, folder.status, folder.summary.as_ref(), dir),
+                Err(_) if !run_dir.exists() => SweepRow::of(run, RunStatus::Pending, None, dir),
+                Err(e) => {
+                    problems.push(e.to_string());
+                    SweepRow::of(run, RunStatus::Unreadable, None, dir)
+                }
+            }
         })
         .collect();
-    Ok((file, rows))
+    Ok((file, rows, problems))
 }
 
 /// Writes `sweep.csv` whole (a row per planned run).

@@ -32,6 +32,10 @@ pub enum RunStatus {
     /// A planned sweep run whose folder does not exist yet (`sweep.csv`
     /// only).
     Pending,
+    /// A planned sweep run whose folder exists but does not read as a run
+    /// (`sweep --collect` only; resuming sets such a folder aside and
+    /// trains the run again).
+    Unreadable,
 }
 
 impl RunStatus {
@@ -51,6 +55,7 @@ impl std::fmt::Display for RunStatus {
             RunStatus::Failed => "failed",
             RunStatus::Interrupted => "interrupted",
             RunStatus::Pending => "pending",
+            RunStatus::Unreadable => "unreadable",
         })
     }
 }
