@@ -44,14 +44,24 @@ fn boundary_ui(ui: &mut egui::Ui, run: &RunView) {
     let (rect, _) = ui.allocate_exact_size(Vec2::splat(SIDE), Sense::hover());
     let painter = ui.painter_at(rect);
     let Some(boundary) = &run.boundary else { return };
-    let n = boundary.size.max(1);
-    let cell = SIDE / n as f32;
-    for (i, &class) in boundary.classes.iter().enumerate() {
-        let (row, col) = (i / n, i % n);
-        let min = rect.min + Vec2::new(col as f32 * cell, row as f32 * cell);
-        // A hair wider than the cell so no seams show between cells.
-        painter.rect_filled(Rect::from_min_size(min, Vec2::splat(cell + 0.5)), 0.0, tint(usize::from(class), 0.35));
-    }
+    // One texture per run, made anew when a newer boundary arrives: a
+    // single quad to draw, where a rectangle per cell was 4,096.
+    let id = egui::Id::unique("decision-boundary").with(run.id);
+    let cached: Option<(usize, egui::TextureHandle)> = ui.data(|d| d.get_temp(id));
+    let texture = match cached {
+        Some((step, texture)) if step == boundary.step => texture,
+        _ => {
+            let n = boundary.size.max(1);
+            let mut image = egui::ColorImage::filled([n, n], Color32::WHITE);
+            for (pixel, &class) in image.pixels.iter_mut().zip(&boundary.classes) {
+                *pixel = tint(usize::from(class), 0.35);
+            }
+            let texture = ui.ctx().load_texture(format!("decision-boundary-{:?}", run.id), image, egui::TextureOptions::NEAREST);
+            ui.data_mut(|d| d.insert_temp(id, (boundary.step, texture.clone())));
+            texture
+        }
+    };
+    painter.image(texture.id(), rect, Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)), Color32::WHITE);
     let to_screen =
         |x: f32, y: f32| Pos2::new(rect.min.x + (x + EXTENT) / (2.0 * EXTENT) * SIDE, rect.min.y + (EXTENT - y) / (2.0 * EXTENT) * SIDE);
     let axis = egui::Stroke::new(1.0, Color32::from_gray(150));
