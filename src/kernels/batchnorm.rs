@@ -197,6 +197,75 @@ pub fn normalize(shape: &NormShape, x: &[f32], stats: &BatchNormStats, gamma: &[
     unsafe { par_filled(x.len(), image, fill) }
 }
 
+vectorized! {
+    /// `out = max(x·a + b + r, 0)`: batch norm's affine map, a residual
+    /// join and its ReLU in one pass (the same arithmetic, in the same
+    /// order, as the three separate passes).
+    fn affine_add_relu(out: &mut [MaybeUninit<f32>], x: &[f32], r: &[f32], a: f32, b: f32) {
+        assert!(out.len() == x.len() && x.len() == r.len());
+        for ((o, &v), &r) in out.iter_mut().zip(x).zip(r) {
+            o.write((v * a + b + r).max(0.0));
+        }
+    }
+}
+
+/// A residual block's join in training: `relu(bn(x) + residual)` with the
+/// batch's statistics, in one pass over the output. Returns the output and
+/// the statistics.
+pub fn forward_train_add_relu(
+    shape: &NormShape,
+    x: &[f32],
+    residual: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    epsilon: f64,
+) -> (Vec<f32>, BatchNormStats) {
+    check(shape, x.len(), gamma.len(), beta.len());
+    assert_eq!(residual.len(), x.len(), "residual length does not match {shape:?}");
+    let stats = statistics(shape, x);
+    let (a, b) = scale_shift(&stats, gamma, beta, epsilon);
+    let image = shape.channels * shape.plane;
+    let fill = |n: usize, out: &mut [MaybeUninit<f32>]| {
+        let (input, skip) = (&x[n * image..(n + 1) * image], &residual[n * image..(n + 1) * image]);
+        for c in 0..shape.channels {
+            let range = c * shape.plane..(c + 1) * shape.plane;
+            affine_add_relu(&mut out[range.clone()], &input[range.clone()], &skip[range], a[c], b[c]);
+        }
+    };
+    // SAFETY: every image's channels cover its whole chunk, and
+    // `affine_add_relu` writes every element it is given.
+    (unsafe { par_filled(x.len(), image, fill) }, stats)
+}
+
+/// The backward pass of [`forward_train_add_relu`], given its output `y`:
+/// the gradient where the ReLU passed is the residual's, and through batch
+/// norm gives `x`'s, `gamma`'s and `beta`'s. Returns `(dx, dgamma, dbeta,
+/// dresidual)`.
+#[allow(clippy::too_many_arguments)]
+pub fn backward_train_add_relu(
+    shape: &NormShape,
+    x: &[f32],
+    y: &[f32],
+    dy: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    stats: &BatchNormStats,
+    epsilon: f64,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    assert!(y.len() == x.len() && dy.len() == x.len(), "output and gradient lengths do not match {shape:?}");
+    let image = (shape.channels * shape.plane).max(1);
+    let mask = |n: usize, out: &mut [MaybeUninit<f32>]| {
+        let (ys, gs) = (&y[n * image..], &dy[n * image..]);
+        for ((o, &y), &g) in out.iter_mut().zip(ys).zip(gs) {
+            o.write(if y > 0.0 { g } else { 0.0 });
+        }
+    };
+    // SAFETY: `mask` writes every element of its chunk.
+    let dz = unsafe { par_filled(x.len(), image, mask) };
+    let (dx, dgamma, dbeta) = backward_train(shape, x, &dz, gamma, beta, stats, epsilon, false);
+    (dx, dgamma, dbeta, dz)
+}
+
 /// The gradients of the loss with respect to `x`, `gamma` and `beta`, given
 /// the gradient `dy` of the (ReLU'd, when `relu`) output and the statistics
 /// the forward pass used.

@@ -113,9 +113,13 @@ pub fn conv_norm_act(conv: &Conv2d, norm: Option<&BatchNorm>, act: Act, x: Tenso
         return if relu { y } else { act.apply(y) };
     }
     let y = conv_forward(conv, x);
-    match residual {
-        None => norm_act(y, norm, act),
-        Some(r) => act.apply(norm_act(y, norm, Act(Activation::Linear)) + r),
+    match (residual, norm) {
+        (None, _) => norm_act(y, norm, act),
+        (Some(r), Some(bn)) if relu => match cpu_ops::batch_norm_add_relu(bn, y, r) {
+            Ok(out) => out,
+            Err((y, r)) => act.apply(norm_act(y, norm, Act(Activation::Linear)) + r),
+        },
+        (Some(r), _) => act.apply(norm_act(y, norm, Act(Activation::Linear)) + r),
     }
 }
 

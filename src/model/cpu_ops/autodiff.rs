@@ -115,6 +115,55 @@ impl Backward<Flex, 3> for NormTrain {
     }
 }
 
+/// What the fused residual join's backward pass needs: its inputs, its
+/// output (whose sign is the ReLU's mask) and the batch's statistics.
+#[derive(Clone, Debug)]
+struct JoinState {
+    x: FlexTensor,
+    gamma: FlexTensor,
+    beta: FlexTensor,
+    y: FlexTensor,
+    stats: BatchNormStats,
+    epsilon: f64,
+}
+
+#[derive(Debug)]
+struct NormAddRelu;
+
+impl Backward<Flex, 4> for NormAddRelu {
+    type State = JoinState;
+
+    fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let dy = grads.consume::<Flex>(&ops.node);
+        let s = ops.state;
+        let shape = norm_shape(&s.x);
+        let (dx, dgamma, dbeta, dresidual) = batchnorm::backward_train_add_relu(
+            &shape,
+            &values(&s.x),
+            &values(&s.y),
+            &values(&dy),
+            &values(&s.gamma),
+            &values(&s.beta),
+            &s.stats,
+            s.epsilon,
+        );
+        let [x, gamma, beta, residual] = ops.parents;
+        let x_dims = dims(&s.x);
+        if let Some(node) = x {
+            grads.register::<Flex>(node.id, tensor(dx, x_dims.clone()));
+        }
+        if let Some(node) = gamma {
+            grads.register::<Flex>(node.id, tensor(dgamma, [shape.channels]));
+        }
+        if let Some(node) = beta {
+            grads.register::<Flex>(node.id, tensor(dbeta, [shape.channels]));
+        }
+        if let Some(node) = residual {
+            grads.register::<Flex>(node.id, tensor(dresidual, x_dims));
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Tap;
 
@@ -244,6 +293,26 @@ impl<C: CheckpointStrategy> LabKernels for Autodiff<Flex, C> {
             OpsKind::Tracked(prep) => {
                 let stats = stats_of(&mean, &var);
                 prep.finish(NormState { x, gamma, beta, stats, epsilon, relu }, y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        };
+        (output, Self::from_inner(mean), Self::from_inner(var))
+    }
+
+    fn lab_batch_norm_add_relu_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        residual: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let prep = NormAddRelu.prepare::<C>([x.node(), gamma.node(), beta.node(), residual.node()]).compute_bound().stateful();
+        let (x, gamma, beta, residual) = (x.into_primitive(), gamma.into_primitive(), beta.into_primitive(), residual.into_primitive());
+        let (y, mean, var) = Flex::lab_batch_norm_add_relu_train(x.clone(), gamma.clone(), beta.clone(), residual, epsilon);
+        let output = match prep {
+            OpsKind::Tracked(prep) => {
+                let stats = stats_of(&mean, &var);
+                prep.finish(JoinState { x, gamma, beta, y: y.clone(), stats, epsilon }, y)
             }
             OpsKind::UnTracked(prep) => prep.finish(y),
         };

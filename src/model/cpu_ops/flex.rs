@@ -147,6 +147,19 @@ impl LabKernels for Flex {
         (tensor(y, dims(&x)), tensor(stats.mean, [shape.channels]), tensor(stats.var, [shape.channels]))
     }
 
+    fn lab_batch_norm_add_relu_train(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        residual: FlexTensor,
+        epsilon: f64,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let shape = norm_shape(&x);
+        let (y, stats) =
+            batchnorm::forward_train_add_relu(&shape, &values(&x), &values(&residual), &values(&gamma), &values(&beta), epsilon);
+        (tensor(y, dims(&x)), tensor(stats.mean, [shape.channels]), tensor(stats.var, [shape.channels]))
+    }
+
     fn lab_l2_norm(x: FlexTensor) -> FlexTensor {
         tensor(vec![crate::kernels::reduce::l2_norm(&values(&x))], [1])
     }

@@ -53,6 +53,17 @@ pub trait LabKernels: Backend {
         relu: bool,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 
+    /// A residual join in training: `relu(bn(x) + residual)` with the
+    /// batch's statistics. Returns the output, the batch mean and the
+    /// biased batch variance.
+    fn lab_batch_norm_add_relu_train(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        residual: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+
     /// The L2 norm of all of `x`'s values, shape `[1]`, accumulated in f64 so
     /// that vanishing gradients (1e-25 and below) do not underflow when
     /// squared. Not differentiable (it reads gradients).
@@ -262,12 +273,7 @@ pub fn batch_norm_act<const D: usize>(bn: &BatchNorm, x: Tensor<D>, relu: bool) 
             bn.epsilon,
             relu,
         );
-        let mean = Tensor::<1>::from_dispatch(mean).detach();
-        let var = Tensor::<1>::from_dispatch(var).detach();
-        let running_mean = bn.running_mean.value_sync().to_device(&device);
-        let running_var = bn.running_var.value_sync().to_device(&device);
-        bn.running_mean.update(running_mean.mul_scalar(1.0 - bn.momentum).add(mean.mul_scalar(bn.momentum)).detach());
-        bn.running_var.update(running_var.mul_scalar(1.0 - bn.momentum).add(var.mul_scalar(bn.momentum)).detach());
+        update_running_statistics(bn, mean, var, &device);
         Tensor::from_dispatch(y)
     } else {
         let mean = bn.running_mean.value().to_device(&device);
@@ -282,4 +288,43 @@ pub fn batch_norm_act<const D: usize>(bn: &BatchNorm, x: Tensor<D>, relu: bool) 
             relu,
         ))
     }
+}
+
+/// Moves `bn`'s running statistics towards a training batch's (burn's
+/// `BatchNorm` rule, with its momentum).
+fn update_running_statistics(bn: &BatchNorm, mean: FloatTensor<Dispatch>, var: FloatTensor<Dispatch>, device: &Device) {
+    let mean = Tensor::<1>::from_dispatch(mean).detach();
+    let var = Tensor::<1>::from_dispatch(var).detach();
+    let running_mean = bn.running_mean.value_sync().to_device(device);
+    let running_var = bn.running_var.value_sync().to_device(device);
+    bn.running_mean.update(running_mean.mul_scalar(1.0 - bn.momentum).add(mean.mul_scalar(bn.momentum)).detach());
+    bn.running_var.update(running_var.mul_scalar(1.0 - bn.momentum).add(var.mul_scalar(bn.momentum)).detach());
+}
+
+/// `relu(bn(x) + residual)` in training on the CPU backend's autodiff
+/// device, as one fused operation (one pass forward, batch norm's two
+/// backward); the running statistics are updated as [`batch_norm_act`]
+/// does. The inputs come back unchanged where this does not apply
+/// (another device, evaluation, a frozen layer, shapes that differ).
+pub fn batch_norm_add_relu(bn: &BatchNorm, x: Tensor<4>, residual: Tensor<4>) -> Result<Tensor<4>, (Tensor<4>, Tensor<4>)> {
+    let device = x.device();
+    let applies = device.is_autodiff()
+        && bn.training.is_enabled()
+        && lab_kernels_for(&device, KernelSet::All)
+        && x.dtype() == burn::tensor::DType::F32
+        && residual.dtype() == burn::tensor::DType::F32
+        && x.dims() == residual.dims()
+        && x.dims()[1] == bn.gamma.dims()[0];
+    if !applies {
+        return Err((x, residual));
+    }
+    let (y, mean, var) = <Dispatch as LabKernels>::lab_batch_norm_add_relu_train(
+        x.into_dispatch(),
+        bn.gamma.val().into_dispatch(),
+        bn.beta.val().into_dispatch(),
+        residual.into_dispatch(),
+        bn.epsilon,
+    );
+    update_running_statistics(bn, mean, var, &device);
+    Ok(Tensor::from_dispatch(y))
 }

@@ -281,6 +281,49 @@ fn the_fused_evaluation_pass_is_refused_in_training_and_differentiates_there() {
     assert_close("affine join: weight gradient", w1.grad(&g1).unwrap(), w2.grad(&g2).unwrap());
 }
 
+/// The fused residual join in training against burn's `BatchNorm`, add and
+/// ReLU: the output, every gradient (input, residual, γ, β) and the
+/// running statistics; on odd shapes, batch 1 and one channel. Where it
+/// does not apply (evaluation), the inputs come back untouched.
+#[test]
+fn the_fused_training_join_matches_burns_steps() {
+    let device = Device::flex().autodiff();
+    let mut rng = Rng::new(23);
+    for dims in [[4, 3, 5, 7], [1, 2, 3, 3], [3, 1, 1, 1], [2, 16, 8, 8]] {
+        let channels = dims[1];
+        let (x, r) = (random(dims, &mut rng, &device), random(dims, &mut rng, &device));
+        let init = BatchNormConfig::new(channels).init(&device);
+        let (gamma, beta) = (random([channels], &mut rng, &device), random([channels], &mut rng, &device));
+        let with = |bn: burn::nn::BatchNorm| burn::nn::BatchNorm {
+            gamma: burn::module::Param::from_tensor(gamma.clone().detach().require_grad()),
+            beta: burn::module::Param::from_tensor(beta.clone().detach().require_grad()),
+            ..bn
+        };
+        let (lab_bn, burn_bn) = (with(init.clone()), with(BatchNormConfig::new(channels).init(&device)));
+        let (x1, r1) = (x.clone().require_grad(), r.clone().require_grad());
+        let fused = batch_norm_add_relu(&lab_bn, x1.clone(), r1.clone()).map_err(|_| ()).expect("applies in training");
+        let (x2, r2) = (x.clone().require_grad(), r.clone().require_grad());
+        let steps = burn::tensor::activation::relu(burn_bn.forward(x2.clone()) + r2.clone());
+        let weights = random(dims, &mut rng, &device);
+        let g1 = (fused.clone() * weights.clone()).sum().backward();
+        let g2 = (steps.clone() * weights).sum().backward();
+        let what = format!("{dims:?}");
+        assert_close(&format!("{what}: output"), fused, steps);
+        assert_close(&format!("{what}: input gradient"), x1.grad(&g1).unwrap(), x2.grad(&g2).unwrap());
+        assert_close(&format!("{what}: residual gradient"), r1.grad(&g1).unwrap(), r2.grad(&g2).unwrap());
+        assert_close(&format!("{what}: gamma gradient"), lab_bn.gamma.val().grad(&g1).unwrap(), burn_bn.gamma.val().grad(&g2).unwrap());
+        assert_close(&format!("{what}: beta gradient"), lab_bn.beta.val().grad(&g1).unwrap(), burn_bn.beta.val().grad(&g2).unwrap());
+        assert_close(&format!("{what}: running mean"), lab_bn.running_mean.value(), burn_bn.running_mean.value());
+        assert_close(&format!("{what}: running variance"), lab_bn.running_var.value(), burn_bn.running_var.value());
+    }
+    // Evaluation: not this operation's job.
+    let eval = Device::flex();
+    let bn = BatchNormConfig::new(2).init(&eval);
+    let x = random([1, 2, 3, 3], &mut rng, &eval);
+    let (back, _) = batch_norm_add_relu(&bn, x.clone(), x.clone()).map(|_| ()).unwrap_err();
+    assert_eq!(back.into_data(), x.into_data());
+}
+
 /// ‖a − b‖ / ‖b‖ in f64.
 fn relative_error(a: &[f32], b: &[f64]) -> f64 {
     let diff: f64 = a.iter().zip(b).map(|(x, y)| (f64::from(*x) - y).powi(2)).sum();
