@@ -332,3 +332,30 @@ fn a_gradient_snapshot_cut_short_is_skipped_with_a_warning() {
     assert_eq!(folder.gradients.len(), whole.gradients.len() - layers);
     assert!(folder.warnings.iter().any(|w| w.contains("gradients.csv") && w.contains("last snapshot")), "{:?}", folder.warnings);
 }
+
+/// A damaged field in a run's CSVs (a number that is not one) skips that
+/// row with a warning; the run still reads, lists as completed and its
+/// weights still classify.
+#[test]
+fn a_damaged_csv_row_is_skipped_and_the_weights_stay_usable() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = trained_run(&dir.path().join("run"));
+    for (file, column) in [("metrics.csv", 3), ("gradients.csv", 4)] {
+        let path = run.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut lines: Vec<String> = text.lines().map(String::from).collect();
+        let mut fields: Vec<&str> = lines[2].split(',').collect();
+        fields[column] = "not-a-number";
+        lines[2] = fields.join(",");
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    }
+    let folder = RunFolder::open(&run).expect("the run still reads");
+    assert_eq!(folder.status, RunStatus::Completed);
+    assert_eq!(folder.metrics.len(), 4 + 1 - 1, "one training row skipped of 4 plus the test row");
+    assert!(folder.warnings.iter().any(|w| w.contains("metrics.csv") && w.contains("skipped 1 row")), "{:?}", folder.warnings);
+    assert!(folder.warnings.iter().any(|w| w.contains("gradients.csv")), "{:?}", folder.warnings);
+    let image = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/samples/sneaker.png");
+    let output = depthlab(&["classify", "--run", run.to_str().unwrap(), "--image", image]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("not-a-number"), "the warning names the field: {}", stderr(&output));
+}

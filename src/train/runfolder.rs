@@ -179,7 +179,8 @@ impl RunWriter {
         let train_path = dir.join("train.json");
         let text = serde_json::to_string_pretty(record).map_err(|e| file_error(&train_path, e))?;
         write_atomic(&train_path, text.as_bytes()).map_err(|e| file_error(&train_path, e))?;
-        let mut events = EventFile::create(dir, record.started_unix_secs).map_err(|e| file_error(dir, format!("cannot create the TensorBoard event file: {e}")))?;
+        let mut events = EventFile::create(dir, record.started_unix_secs)
+            .map_err(|e| file_error(dir, format!("cannot create the TensorBoard event file: {e}")))?;
         events.hparams(record.started_unix_secs as f64, &run_settings(arch, record)).map_err(|e| file_error(events.path(), e))?;
         Ok(RunWriter {
             _lock: lock,
@@ -493,6 +494,32 @@ fn read_csv(path: &Path, header: &str, warnings: &mut Vec<String>) -> Result<Vec
     Ok(good)
 }
 
+/// The rows that parse; the others are skipped with one warning naming the
+/// first problem (a damaged row of a CSV never makes the run, and its
+/// weights, unreadable).
+fn parse_rows<T>(
+    path: &Path,
+    rows: Vec<Vec<String>>,
+    warnings: &mut Vec<String>,
+    parse_row: impl Fn(&[String]) -> Result<T, RunFolderError>,
+) -> Vec<T> {
+    let mut parsed = Vec::with_capacity(rows.len());
+    let (mut skipped, mut first) = (0, None);
+    for row in &rows {
+        match parse_row(row) {
+            Ok(value) => parsed.push(value),
+            Err(e) => {
+                skipped += 1;
+                first.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = first {
+        warnings.push(format!("{}: skipped {skipped} row(s) that do not parse (first: {e})", path.display()));
+    }
+    parsed
+}
+
 fn parse<T: std::str::FromStr>(path: &Path, field: &str) -> Result<T, RunFolderError> {
     field.trim().parse::<T>().map_err(|_| file_error(path, format!("'{field}' is not a number")))
 }
@@ -522,40 +549,33 @@ impl RunFolder {
         };
         let mut warnings = Vec::new();
         let metrics_path = dir.join("metrics.csv");
-        let metrics = read_csv(&metrics_path, METRICS_HEADER, &mut warnings)?
-            .into_iter()
-            .map(|f| {
-                Ok(MetricRow {
-                    step: parse(&metrics_path, &f[0])?,
-                    epoch: parse(&metrics_path, &f[1])?,
-                    test: f[2] == "test",
-                    loss: parse(&metrics_path, &f[3])?,
-                    accuracy: parse(&metrics_path, &f[4])?,
-                    lr: parse(&metrics_path, &f[5])?,
-                    elapsed_secs: parse(&metrics_path, &f[6])?,
-                })
+        let metrics = parse_rows(&metrics_path, read_csv(&metrics_path, METRICS_HEADER, &mut warnings)?, &mut warnings, |f| {
+            Ok(MetricRow {
+                step: parse(&metrics_path, &f[0])?,
+                epoch: parse(&metrics_path, &f[1])?,
+                test: f[2] == "test",
+                loss: parse(&metrics_path, &f[3])?,
+                accuracy: parse(&metrics_path, &f[4])?,
+                lr: parse(&metrics_path, &f[5])?,
+                elapsed_secs: parse(&metrics_path, &f[6])?,
             })
-            .collect::<Result<Vec<_>, RunFolderError>>()?;
+        });
         let metrics = if record.format_version < 2 { renumber_test_epochs(metrics, record.steps_per_epoch()) } else { metrics };
         let gradients_path = dir.join("gradients.csv");
-        let gradients = read_csv(&gradients_path, GRADIENTS_HEADER, &mut warnings)?
-            .into_iter()
-            .map(|f| {
-                Ok(GradientRow {
-                    step: parse(&gradients_path, &f[0])?,
-                    layer_index: parse(&gradients_path, &f[1])?,
-                    layer_name: f[2].clone(),
-                    weight_grad_norm: parse(&gradients_path, &f[3])?,
-                    output_grad_norm: parse(&gradients_path, &f[4])?,
-                })
+        let gradients = parse_rows(&gradients_path, read_csv(&gradients_path, GRADIENTS_HEADER, &mut warnings)?, &mut warnings, |f| {
+            Ok(GradientRow {
+                step: parse(&gradients_path, &f[0])?,
+                layer_index: parse(&gradients_path, &f[1])?,
+                layer_name: f[2].clone(),
+                weight_grad_norm: parse(&gradients_path, &f[3])?,
+                output_grad_norm: parse(&gradients_path, &f[4])?,
             })
-            .collect::<Result<Vec<_>, RunFolderError>>()?;
+        });
         let gradients = drop_cut_snapshot(gradients, &gradients_path, &mut warnings);
         let probes_path = dir.join("probes.csv");
-        let probes = read_csv(&probes_path, PROBES_HEADER, &mut warnings)?
-            .into_iter()
-            .map(|f| Ok((parse(&probes_path, &f[0])?, parse(&probes_path, &f[1])?, f[3].clone(), parse(&probes_path, &f[4])?)))
-            .collect::<Result<Vec<_>, RunFolderError>>()?;
+        let probes = parse_rows(&probes_path, read_csv(&probes_path, PROBES_HEADER, &mut warnings)?, &mut warnings, |f| {
+            Ok((parse(&probes_path, &f[0])?, parse(&probes_path, &f[1])?, f[3].clone(), parse(&probes_path, &f[4])?))
+        });
         let status = match summary.as_ref().map(|s: &Summary| s.status) {
             Some(RunStatus::Running) | None if FolderLock::is_held(dir) => RunStatus::Running,
             Some(RunStatus::Running) | None => RunStatus::Interrupted,
