@@ -33,7 +33,7 @@ fn a_net_trained_on_a_spiral_draws_its_boundary_and_classifies_points() {
         let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
         assert_eq!(json["point"], point);
         let p = json["predictions"][0]["probability"].as_f64().unwrap();
-        assert!(p >= 0.5 && p <= 1.0, "{json}");
+        assert!((0.5..=1.0).contains(&p), "{json}");
         json["predictions"][0]["class"].as_str().unwrap().to_string()
     };
     let _ = classify("0.5,-1.5");

@@ -306,6 +306,9 @@ fn update_running_statistics(bn: &BatchNorm, mean: FloatTensor<Dispatch>, var: F
 /// backward); the running statistics are updated as [`batch_norm_act`]
 /// does. The inputs come back unchanged where this does not apply
 /// (another device, evaluation, a frozen layer, shapes that differ).
+// The inputs come back by value so the caller can compose the steps
+// without cloning them first.
+#[allow(clippy::result_large_err)]
 pub fn batch_norm_add_relu(bn: &BatchNorm, x: Tensor<4>, residual: Tensor<4>) -> Result<Tensor<4>, (Tensor<4>, Tensor<4>)> {
     let device = x.device();
     let applies = device.is_autodiff()
