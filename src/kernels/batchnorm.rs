@@ -181,19 +181,42 @@ pub fn forward_train(shape: &NormShape, x: &[f32], gamma: &[f32], beta: &[f32], 
 /// `γ·(x − μ)/√(var + ε) + β` with the given statistics (the batch's in
 /// training, the running ones in evaluation), then a ReLU when `relu`.
 pub fn normalize(shape: &NormShape, x: &[f32], stats: &BatchNormStats, gamma: &[f32], beta: &[f32], epsilon: f64, relu: bool) -> Vec<f32> {
+    apply(shape, x, None, stats, gamma, beta, epsilon, relu)
+}
+
+/// [`normalize`], with `residual` added before the ReLU when given (then
+/// `relu` must be set: the residual join of a post-activation block).
+#[allow(clippy::too_many_arguments)]
+fn apply(
+    shape: &NormShape,
+    x: &[f32],
+    residual: Option<&[f32]>,
+    stats: &BatchNormStats,
+    gamma: &[f32],
+    beta: &[f32],
+    epsilon: f64,
+    relu: bool,
+) -> Vec<f32> {
     check(shape, x.len(), gamma.len(), beta.len());
     assert_eq!(stats.mean.len(), shape.channels, "statistics do not match {shape:?}");
+    if let Some(r) = residual {
+        assert_eq!(r.len(), x.len(), "residual length does not match {shape:?}");
+        assert!(relu, "a residual join is followed by its ReLU");
+    }
     let (a, b) = scale_shift(stats, gamma, beta, epsilon);
     let image = shape.channels * shape.plane;
     let fill = |n: usize, out: &mut [MaybeUninit<f32>]| {
         let input = &x[n * image..(n + 1) * image];
         for c in 0..shape.channels {
             let range = c * shape.plane..(c + 1) * shape.plane;
-            affine(&mut out[range.clone()], &input[range], a[c], b[c], relu);
+            match residual {
+                Some(r) => affine_add_relu(&mut out[range.clone()], &input[range.clone()], &r[n * image..][range], a[c], b[c]),
+                None => affine(&mut out[range.clone()], &input[range], a[c], b[c], relu),
+            }
         }
     };
     // SAFETY: every image's channels cover its whole chunk, and `affine`
-    // writes every element it is given.
+    // and `affine_add_relu` write every element they are given.
     unsafe { par_filled(x.len(), image, fill) }
 }
 
@@ -221,20 +244,8 @@ pub fn forward_train_add_relu(
     epsilon: f64,
 ) -> (Vec<f32>, BatchNormStats) {
     check(shape, x.len(), gamma.len(), beta.len());
-    assert_eq!(residual.len(), x.len(), "residual length does not match {shape:?}");
     let stats = statistics(shape, x);
-    let (a, b) = scale_shift(&stats, gamma, beta, epsilon);
-    let image = shape.channels * shape.plane;
-    let fill = |n: usize, out: &mut [MaybeUninit<f32>]| {
-        let (input, skip) = (&x[n * image..(n + 1) * image], &residual[n * image..(n + 1) * image]);
-        for c in 0..shape.channels {
-            let range = c * shape.plane..(c + 1) * shape.plane;
-            affine_add_relu(&mut out[range.clone()], &input[range.clone()], &skip[range], a[c], b[c]);
-        }
-    };
-    // SAFETY: every image's channels cover its whole chunk, and
-    // `affine_add_relu` writes every element it is given.
-    (unsafe { par_filled(x.len(), image, fill) }, stats)
+    (apply(shape, x, Some(residual), &stats, gamma, beta, epsilon, true), stats)
 }
 
 /// The backward pass of [`forward_train_add_relu`], given its output `y`:

@@ -211,10 +211,15 @@ impl Method {
     /// unless the environment variable `DEPTHLAB_CONV_PATCHES` is set, to
     /// compare the two.
     pub fn best(g: &ConvGeometry) -> Method {
-        static PATCHES: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        let patches = *PATCHES.get_or_init(|| std::env::var_os("DEPTHLAB_CONV_PATCHES").is_some());
-        if super::shifted::applies(g) && !patches { Method::Shifted } else { Method::Patches }
+        if super::shifted::applies(g) && !patches_forced() { Method::Shifted } else { Method::Patches }
     }
+}
+
+/// Whether the environment variable `DEPTHLAB_CONV_PATCHES` asks for the
+/// patch matrix everywhere (forward and weight gradient), to compare.
+pub(super) fn patches_forced() -> bool {
+    static PATCHES: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PATCHES.get_or_init(|| std::env::var_os("DEPTHLAB_CONV_PATCHES").is_some())
 }
 
 /// [`forward`] with an [`Epilogue`] applied to each image's output.

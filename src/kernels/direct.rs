@@ -45,9 +45,7 @@ const LANES: usize = 16;
 /// AVX-512 (elsewhere the patch matrix path runs), unless
 /// `DEPTHLAB_CONV_PATCHES` asks for the patch matrix everywhere.
 pub fn applies(g: &ConvGeometry) -> bool {
-    static PATCHES: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    let patches = *PATCHES.get_or_init(|| std::env::var_os("DEPTHLAB_CONV_PATCHES").is_some());
-    g.kernel == [3, 3] && g.stride == [1, 1] && g.out_width() >= MIN_WIDTH && super::simd::has_avx512() && !patches
+    g.kernel == [3, 3] && g.stride == [1, 1] && g.out_width() >= MIN_WIDTH && super::simd::has_avx512() && !super::conv::patches_forced()
 }
 
 /// Where things lie in the padded buffers of one group of images.

@@ -102,16 +102,29 @@ impl Backward<Flex, 3> for NormTrain {
             s.epsilon,
             s.relu,
         );
-        let [x, gamma, beta] = ops.parents;
-        if let Some(node) = x {
-            grads.register::<Flex>(node.id, tensor(dx, dims(&s.x)));
-        }
-        if let Some(node) = gamma {
-            grads.register::<Flex>(node.id, tensor(dgamma, [shape.channels]));
-        }
-        if let Some(node) = beta {
-            grads.register::<Flex>(node.id, tensor(dbeta, [shape.channels]));
-        }
+        let [x, gamma, beta] = ops.parents.map(|p| p.map(|n| n.id));
+        register_norm_grads(grads, [x, gamma, beta], dims(&s.x), shape.channels, (dx, dgamma, dbeta));
+    }
+}
+
+/// Registers batch norm's gradients (`x`, `gamma`, `beta`) for the parents
+/// that want them.
+fn register_norm_grads(
+    grads: &mut Gradients,
+    parents: [Option<burn::backend::autodiff::NodeId>; 3],
+    x_dims: Vec<usize>,
+    channels: usize,
+    (dx, dgamma, dbeta): (Vec<f32>, Vec<f32>, Vec<f32>),
+) {
+    let [x, gamma, beta] = parents;
+    if let Some(id) = x {
+        grads.register::<Flex>(id, tensor(dx, x_dims));
+    }
+    if let Some(id) = gamma {
+        grads.register::<Flex>(id, tensor(dgamma, [channels]));
+    }
+    if let Some(id) = beta {
+        grads.register::<Flex>(id, tensor(dbeta, [channels]));
     }
 }
 
@@ -147,20 +160,11 @@ impl Backward<Flex, 4> for NormAddRelu {
             &s.stats,
             s.epsilon,
         );
-        let [x, gamma, beta, residual] = ops.parents;
-        let x_dims = dims(&s.x);
-        if let Some(node) = x {
-            grads.register::<Flex>(node.id, tensor(dx, x_dims.clone()));
+        let [x, gamma, beta, residual] = ops.parents.map(|p| p.map(|n| n.id));
+        if let Some(id) = residual {
+            grads.register::<Flex>(id, tensor(dresidual, dims(&s.x)));
         }
-        if let Some(node) = gamma {
-            grads.register::<Flex>(node.id, tensor(dgamma, [shape.channels]));
-        }
-        if let Some(node) = beta {
-            grads.register::<Flex>(node.id, tensor(dbeta, [shape.channels]));
-        }
-        if let Some(node) = residual {
-            grads.register::<Flex>(node.id, tensor(dresidual, x_dims));
-        }
+        register_norm_grads(grads, [x, gamma, beta], dims(&s.x), shape.channels, (dx, dgamma, dbeta));
     }
 }
 

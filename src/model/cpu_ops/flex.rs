@@ -27,6 +27,12 @@ pub(super) fn tensor(data: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
     FlexTensor::new(Bytes::from_elems(data), Layout::contiguous(shape.into()), DType::F32)
 }
 
+/// A training batch norm's output (shaped as `x`) and its statistics.
+fn norm_outputs(y: Vec<f32>, stats: BatchNormStats, x: &FlexTensor) -> (FlexTensor, FlexTensor, FlexTensor) {
+    let channels = stats.mean.len();
+    (tensor(y, dims(x)), tensor(stats.mean, [channels]), tensor(stats.var, [channels]))
+}
+
 pub(super) fn dims(t: &FlexTensor) -> Vec<usize> {
     t.shape().iter().copied().collect()
 }
@@ -144,7 +150,7 @@ impl LabKernels for Flex {
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
         let shape = norm_shape(&x);
         let (y, stats) = batchnorm::forward_train(&shape, &values(&x), &values(&gamma), &values(&beta), epsilon, relu);
-        (tensor(y, dims(&x)), tensor(stats.mean, [shape.channels]), tensor(stats.var, [shape.channels]))
+        norm_outputs(y, stats, &x)
     }
 
     fn lab_batch_norm_add_relu_train(
@@ -157,7 +163,7 @@ impl LabKernels for Flex {
         let shape = norm_shape(&x);
         let (y, stats) =
             batchnorm::forward_train_add_relu(&shape, &values(&x), &values(&residual), &values(&gamma), &values(&beta), epsilon);
-        (tensor(y, dims(&x)), tensor(stats.mean, [shape.channels]), tensor(stats.var, [shape.channels]))
+        norm_outputs(y, stats, &x)
     }
 
     fn lab_l2_norm(x: FlexTensor) -> FlexTensor {
