@@ -6,7 +6,9 @@ use egui::{Color32, Pos2, Rect, Sense, Vec2};
 
 use crate::app::runs::RunView;
 use crate::data::DataSpec;
-use crate::data::plane::{EXTENT, from_byte};
+use std::sync::Arc;
+
+use crate::data::plane::{EXTENT, PlaneSpec, from_byte};
 use crate::report::figure::COLORS;
 
 /// Side of one boundary picture, in points.
@@ -68,11 +70,63 @@ fn boundary_ui(ui: &mut egui::Ui, run: &RunView) {
     painter.line_segment([to_screen(-EXTENT, 0.0), to_screen(EXTENT, 0.0)], axis);
     painter.line_segment([to_screen(0.0, -EXTENT), to_screen(0.0, EXTENT)], axis);
     if let DataSpec::Plane(spec) = &run.config.data {
-        let (train, _) = spec.generate();
         let rim = egui::Stroke::new(0.8, Color32::from_gray(40));
-        for (point, &label) in train.images.chunks_exact(2).zip(&train.labels) {
-            let centre = to_screen(from_byte(point[0]), from_byte(point[1]));
-            painter.circle(centre, 2.2, tint(usize::from(label), 1.0), rim);
+        for &(x, y, label) in shown_points(ui, run.id, spec).iter() {
+            painter.circle(to_screen(x, y), 2.2, tint(usize::from(label), 1.0), rim);
         }
+    }
+}
+
+/// Most training points drawn over a boundary (evenly spaced through the
+/// set beyond that: a million circles a frame would stall the window).
+const MAX_SHOWN: usize = 4000;
+
+/// The training points drawn for a run: generated once per data set and
+/// kept in egui's memory, not every frame.
+fn shown_points(ui: &egui::Ui, run: crate::app::runs::RunId, spec: &PlaneSpec) -> Arc<Vec<(f32, f32, u16)>> {
+    let id = egui::Id::unique("decision-boundary-points").with(run);
+    if let Some((cached, points)) = ui.data(|d| d.get_temp::<(PlaneSpec, Arc<Vec<(f32, f32, u16)>>)>(id))
+        && cached == *spec
+    {
+        return points;
+    }
+    let (train, _) = spec.generate();
+    let every = train.len().div_ceil(MAX_SHOWN).max(1);
+    let points: Arc<Vec<_>> = Arc::new(
+        train
+            .images
+            .chunks_exact(2)
+            .zip(&train.labels)
+            .step_by(every)
+            .map(|(p, &label)| (from_byte(p[0]), from_byte(p[1]), label))
+            .collect(),
+    );
+    ui.data_mut(|d| d.insert_temp(id, (*spec, points.clone())));
+    points
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::plane::PlaneShape;
+
+    #[test]
+    fn a_huge_data_set_draws_a_bounded_sample_made_once() {
+        let ctx = egui::Context::default();
+        let spec = PlaneSpec { points: 1_000_000, ..PlaneSpec::new(PlaneShape::Moons) };
+        let mut first = None;
+        for _ in 0..2 {
+            let _ = ctx.run_ui(Default::default(), |ui| {
+                let points = shown_points(ui, 7, &spec);
+                assert!(points.len() <= MAX_SHOWN && points.len() > MAX_SHOWN / 2, "{} points", points.len());
+                match &first {
+                    None => first = Some(points),
+                    Some(f) => assert!(Arc::ptr_eq(f, &points), "made once, then kept"),
+                }
+            });
+        }
+        // Another data set for the same run: made anew.
+        let small = PlaneSpec::new(PlaneShape::Moons);
+        let _ = ctx.run_ui(Default::default(), |ui| assert_eq!(shown_points(ui, 7, &small).len(), 1000));
     }
 }
