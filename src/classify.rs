@@ -120,14 +120,38 @@ impl Classifier {
         }
     }
 
+    /// The features' names and ranges, for a run trained on a table (CSV).
+    pub fn features(&self) -> Option<&crate::data::csv::FeatureScale> {
+        self.run.record.dataset.features.as_ref()
+    }
+
+    /// What the run takes as input, in words, for refusals.
+    fn trained_on(&self) -> String {
+        let spec = &self.run.record.dataset.spec;
+        match (self.plane(), self.features()) {
+            (Some(_), _) => format!("points of the plane ({spec}): give a point, --point X,Y"),
+            (None, Some(f)) => format!("rows of a table ({spec}): give a row of its {} features, --row V1,V2,…", f.names.len()),
+            (None, None) => format!("images ({spec}): give an image, --image FILE"),
+        }
+    }
+
+    /// Class probabilities of one row of feature values (`V1,V2,…`, in the
+    /// order of the training file's columns, without the label), for a run
+    /// trained on CSV data, highest first.
+    pub fn predict_row(&self, row: &str) -> Result<Vec<Prediction>, ClassifyError> {
+        let Some(features) = self.features() else {
+            return Err(ClassifyError::WrongInput(format!("this run was trained on {}, not on rows of a table", self.trained_on())));
+        };
+        let values = features.parse_row(row).map_err(|e| ClassifyError::WrongInput(format!("--row {row}: {e}")))?;
+        let input = features.normalised(&values, &self.run.record.dataset.normalization);
+        self.predict_values(input, [1, values.len(), 1, 1])
+    }
+
     /// Class probabilities of the point `(x, y)` for a run trained on 2-D
     /// data, highest first.
     pub fn predict_point(&self, x: f32, y: f32) -> Result<Vec<Prediction>, ClassifyError> {
         if self.plane().is_none() {
-            return Err(ClassifyError::WrongInput(format!(
-                "this run was trained on images ({}), not on points of the plane: give an image",
-                self.run.record.dataset.spec
-            )));
+            return Err(ClassifyError::WrongInput(format!("this run was trained on {}, not on points of the plane", self.trained_on())));
         }
         if !(x.is_finite() && y.is_finite()) {
             return Err(ClassifyError::WrongInput(format!("the point ({x}, {y}) is not finite")));
@@ -166,10 +190,8 @@ impl Classifier {
 
     /// Decodes, converts and classifies an image file.
     pub fn classify_file(&self, path: &Path) -> Result<(ModelInput, Vec<Prediction>), ClassifyError> {
-        if let Some(spec) = self.plane() {
-            return Err(ClassifyError::WrongInput(format!(
-                "this run was trained on points of the plane ({spec}), not on images: give a point, --point X,Y"
-            )));
+        if self.plane().is_some() || self.features().is_some() {
+            return Err(ClassifyError::WrongInput(format!("this run was trained on {}, not on images", self.trained_on())));
         }
         let image = decode_image_file(path)?;
         let input = self.prepare(&image);

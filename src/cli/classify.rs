@@ -15,11 +15,15 @@ pub struct ClassifyArgs {
     #[arg(long)]
     pub run: PathBuf,
     /// The image to classify (PNG, JPEG, BMP, GIF, WebP, TIFF).
-    #[arg(long, required_unless_present = "point", conflicts_with = "point")]
+    #[arg(long, required_unless_present_any = ["point", "row"], conflicts_with_all = ["point", "row"])]
     pub image: Option<PathBuf>,
     /// The point to classify, for a run trained on 2-D data (spiral, moons, …): X,Y.
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true, conflicts_with = "row")]
     pub point: Option<String>,
+    /// The row to classify, for a run trained on CSV data: its feature values
+    /// V1,V2,… in the training file's column order, without the label.
+    #[arg(long, allow_hyphen_values = true)]
+    pub row: Option<String>,
     /// How many classes to print.
     #[arg(long, default_value_t = 5)]
     pub top: usize,
@@ -42,6 +46,11 @@ pub fn classify(args: &ClassifyArgs) -> Result<(), CliError> {
         _ => {}
     }
     let (what, shape, predictions) = match (&args.image, &args.point) {
+        (None, None) if let Some(row) = &args.row => {
+            let predictions = classifier.predict_row(row).map_err(refusal)?;
+            let features = classifier.features().map_or(0, |f| f.names.len());
+            (format!("the row {row}"), json!([features, 1, 1]), predictions)
+        }
         (_, Some(point)) => {
             let (x, y) = parse_point(point)?;
             (format!("the point ({x}, {y})"), json!([2]), classifier.predict_point(x, y).map_err(refusal)?)
@@ -54,7 +63,7 @@ pub fn classify(args: &ClassifyArgs) -> Result<(), CliError> {
                 predictions,
             )
         }
-        (None, None) => return Err(CliError::new(2, "give an image (--image FILE) or a point (--point X,Y)")),
+        (None, None) => return Err(CliError::new(2, "give an image (--image FILE), a point (--point X,Y) or a row (--row V1,V2,…)")),
     };
     let top: Vec<_> = predictions.into_iter().take(args.top.max(1)).collect();
     if args.json {
@@ -62,6 +71,7 @@ pub fn classify(args: &ClassifyArgs) -> Result<(), CliError> {
             "run": args.run,
             "image": args.image,
             "point": args.point,
+            "row": args.row,
             "input": shape,
             "predictions": top,
         });

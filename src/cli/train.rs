@@ -19,7 +19,7 @@ use crate::train::{OptimizerKind, RunRequest, RunStatus, Schedule, Summary, Trai
 /// Flags shared by `train` and `sweep`.
 #[derive(Args, Debug, Clone)]
 pub struct TrainingFlags {
-    /// fashion-mini (embedded), digits (embedded 8x8), mnist:DIR, fashion-mnist[:DIR], cifar10:DIR, folder:DIR[@CxHxW].
+    /// fashion-mini (embedded), digits (embedded 8x8), mnist:DIR, fashion-mnist[:DIR], cifar10:DIR, folder:DIR[@CxHxW], csv:FILE[,label=COLUMN][,test=FILE] (a header row, numeric features, a label column), 2-D points: spiral, moons, circles, xor, blobs, checkerboard[:n=1000,noise=0.1,classes=2,seed=1].
     #[arg(long, default_value = "fashion-mini")]
     pub data: String,
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]

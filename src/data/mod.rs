@@ -6,6 +6,7 @@
 //! normalised floats one batch at a time.
 
 pub mod cifar;
+pub mod csv;
 mod digits;
 mod folder;
 pub mod idx;
@@ -65,6 +66,8 @@ pub enum DataSpec {
     /// Points on the plane, generated: spiral, moons, circles, xor, blobs,
     /// checkerboard ([`plane`]).
     Plane(plane::PlaneSpec),
+    /// Rows of numeric features and a label from CSV files ([`csv`]).
+    Csv(csv::CsvSpec),
 }
 
 impl DataSpec {
@@ -77,6 +80,7 @@ impl DataSpec {
             DataSpec::FashionMnist { dir } => DataSpec::FashionMnist { dir: abs(dir) },
             DataSpec::Cifar10 { dir } => DataSpec::Cifar10 { dir: abs(dir) },
             DataSpec::Folder { dir, shape } => DataSpec::Folder { dir: abs(dir), shape },
+            DataSpec::Csv(spec) => DataSpec::Csv(spec.absolute()),
             other => other,
         }
     }
@@ -117,6 +121,7 @@ impl std::str::FromStr for DataSpec {
                 Some(r) => Ok(DataSpec::FashionMnist { dir: PathBuf::from(r) }),
             },
             "cifar10" => Ok(DataSpec::Cifar10 { dir: dir("cifar10")? }),
+            "csv" => Ok(DataSpec::Csv(csv::CsvSpec::parse(rest.unwrap_or(""))?)),
             "folder" => {
                 let full = dir("folder")?;
                 let full = full.to_string_lossy().into_owned();
@@ -128,8 +133,8 @@ impl std::str::FromStr for DataSpec {
                 Ok(DataSpec::Folder { dir: PathBuf::from(path), shape })
             }
             _ => Err(format!(
-                "'{text}' is not a dataset: use fashion-mini, digits, mnist:DIR, fashion-mnist[:DIR], cifar10:DIR, folder:DIR[@CxHxW] \
-                 or a 2-D set (spiral, moons, circles, xor, blobs, checkerboard)[:n=1000,noise=0.1,classes=2,seed=1]"
+                "'{text}' is not a dataset: use fashion-mini, digits, mnist:DIR, fashion-mnist[:DIR], cifar10:DIR, folder:DIR[@CxHxW], \
+                 csv:FILE[,label=COLUMN][,test=FILE] or a 2-D set (spiral, moons, circles, xor, blobs, checkerboard)[:n=1000,noise=0.1,classes=2,seed=1]"
             )),
         }
     }
@@ -145,6 +150,8 @@ impl DataSpec {
             DataSpec::Cifar10 { .. } => Shape::map(3, 32, 32),
             DataSpec::Folder { shape, .. } => *shape,
             DataSpec::Plane(_) => Shape::map(2, 1, 1),
+            // The header alone tells the number of features.
+            DataSpec::Csv(spec) => Shape::map(spec.peek_features().unwrap_or(1), 1, 1),
         }
     }
 
@@ -152,7 +159,7 @@ impl DataSpec {
     /// folder's class count needs a look at the folder).
     pub fn expected_classes(&self) -> Option<usize> {
         match self {
-            DataSpec::Folder { .. } => None,
+            DataSpec::Folder { .. } | DataSpec::Csv(_) => None,
             DataSpec::Plane(p) => Some(p.classes),
             _ => Some(10),
         }
@@ -169,6 +176,7 @@ impl DataSpec {
             DataSpec::Cifar10 { dir } => format!("CIFAR-10 ({})", dir.display()),
             DataSpec::Folder { dir, shape } => format!("images {shape} ({})", dir.display()),
             DataSpec::Plane(p) => format!("{} (2-D, {} points, noise {}, {} classes)", p.shape.name(), p.points, p.noise, p.classes),
+            DataSpec::Csv(spec) => format!("table ({})", spec.file.display()),
         }
     }
 }
@@ -183,6 +191,7 @@ impl std::fmt::Display for DataSpec {
             DataSpec::Cifar10 { dir } => write!(f, "cifar10:{}", dir.display()),
             DataSpec::Folder { dir, shape } => write!(f, "folder:{}@{shape}", dir.display()),
             DataSpec::Plane(p) => write!(f, "{p}"),
+            DataSpec::Csv(spec) => write!(f, "{spec}"),
         }
     }
 }
@@ -254,6 +263,8 @@ pub struct Dataset {
     pub train: Split,
     pub test: Split,
     pub normalization: Normalization,
+    /// For tabular (CSV) data: the features' names and training ranges.
+    pub features: Option<csv::FeatureScale>,
     /// Whether pad-4 random crop + horizontal flip suits this data (natural
     /// images: CIFAR-10 and image folders).
     pub augment_by_default: bool,
@@ -262,6 +273,7 @@ pub struct Dataset {
 impl Dataset {
     /// Loads the data `spec` names.
     pub fn load(spec: &DataSpec) -> Result<Dataset, DataError> {
+        let mut features = None;
         let (class_names, (c, h, w), train, test, augment) = match spec {
             DataSpec::FashionMini => {
                 let (train, test, h, w) = idx::embedded_fashion_mini()?;
@@ -297,6 +309,13 @@ impl Dataset {
                 // The two coordinates are the two channels of a 1x1 image.
                 (p.class_names(), (2, 1, 1), train, test, false)
             }
+            DataSpec::Csv(csv) => {
+                let (class_names, scale, train, test) = csv.load()?;
+                // Each feature is a channel of a 1x1 image.
+                let channels = scale.names.len();
+                features = Some(scale);
+                (class_names, (channels, 1, 1), train, test, false)
+            }
         };
         let normalization = measure_normalization(&train, c, h * w);
         Ok(Dataset {
@@ -308,6 +327,7 @@ impl Dataset {
             train,
             test,
             normalization,
+            features,
             augment_by_default: augment,
         })
     }

@@ -181,6 +181,7 @@ fn write_python(run: &RunFolder, out: &Path) -> Result<(String, Vec<PathBuf>), E
         analysis: &analysis,
         class_names: &info.class_names,
         normalization: &info.normalization,
+        features: info.features.as_ref(),
     };
     let net_class = pytorch::class_name(&run.arch.name);
     let (c, h, w) = pytorch::input_chw(info.input);

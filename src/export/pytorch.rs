@@ -71,6 +71,8 @@ pub struct ModelSource<'a> {
     pub analysis: &'a Analysis,
     pub class_names: &'a [String],
     pub normalization: &'a Normalization,
+    /// Tabular data: the features' names and training ranges.
+    pub features: Option<&'a crate::data::csv::FeatureScale>,
 }
 
 /// The longest line PEP 8 allows.
@@ -402,6 +404,27 @@ fn preamble(source: &ModelSource, net_class: &str) -> String {
         .replace("{mean}", &tuple("MEAN", &floats(&source.normalization.mean)))
         .replace("{std}", &tuple("STD", &floats(&source.normalization.std)))
         .replace("{class_names}", &tuple("CLASS_NAMES", &names))
+        .replace("{features}", &features(source.features))
+}
+
+/// The features' names and training ranges for tabular data (`None` for
+/// images): predict.py scales a row by them.
+fn features(scale: Option<&crate::data::csv::FeatureScale>) -> String {
+    let Some(scale) = scale else {
+        return "# Images: no table features.\nFEATURE_NAMES = FEATURE_MIN = FEATURE_MAX = None".to_string();
+    };
+    let floats = |values: &[f32]| values.iter().map(|&v| py_float(v)).collect::<Vec<_>>();
+    let names: Vec<String> = scale.names.iter().map(|n| serde_json::Value::from(n.as_str()).to_string()).collect();
+    [
+        "# A row of a table: each feature is scaled by its range over the training\n\
+         # rows, (value - FEATURE_MIN) / (FEATURE_MAX - FEATURE_MIN) (value -\n\
+         # FEATURE_MIN where the two are equal), then normalised."
+            .to_string(),
+        tuple("FEATURE_NAMES", &names),
+        tuple("FEATURE_MIN", &floats(&scale.min)),
+        tuple("FEATURE_MAX", &floats(&scale.max)),
+    ]
+    .join("\n")
 }
 
 /// The network class's docstring.

@@ -137,6 +137,7 @@ fn model_py(arch: &Architecture) -> String {
         analysis: &analysis,
         class_names: &names,
         normalization: &normalization,
+        features: None,
     })
 }
 

@@ -210,6 +210,7 @@ impl Run {
                         train_examples: n_train,
                         test_examples: data.test.len(),
                         augment,
+                        features: data.features.clone(),
                     },
                     backend: compute.backend,
                     adapter: compute.adapter.clone(),

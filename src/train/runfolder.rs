@@ -62,6 +62,10 @@ pub struct DatasetInfo {
     pub train_examples: usize,
     pub test_examples: usize,
     pub augment: bool,
+    /// Tabular (CSV) data: the features' names and training ranges, which
+    /// scale a row before the normalisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<crate::data::csv::FeatureScale>,
 }
 
 /// `train.json`.
@@ -107,7 +111,11 @@ impl TrainRecord {
         if info.class_names.len() < 2 {
             return Err(format!("{} class names: a classifier needs at least 2", info.class_names.len()));
         }
-        info.normalization.check(channels).map_err(|e| format!("dataset.normalization: {e}"))
+        info.normalization.check(channels).map_err(|e| format!("dataset.normalization: {e}"))?;
+        match &info.features {
+            Some(features) => features.check(channels).map_err(|e| format!("dataset.features: {e}")),
+            None => Ok(()),
+        }
     }
 }
 

@@ -11,6 +11,8 @@ the trained weights from weights.safetensors beside this file:
 
 An image is normalised per channel as (pixel / 255 - MEAN) / STD, with the
 statistics of the training set; predict.py does it for an image file.
+A row of a table (FEATURE_NAMES is not None) is first scaled by each
+feature's training range; predict.py --row does it.
 """
 
 from pathlib import Path
@@ -23,4 +25,5 @@ INPUT_SHAPE = {input}
 {mean}
 {std}
 {class_names}
+{features}
 WEIGHTS = Path(__file__).with_name("weights.safetensors")

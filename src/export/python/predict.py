@@ -1,6 +1,7 @@
 """Classify an image with the exported network, as `depthlab classify` does.
 
     python predict.py IMAGE [--top K] [--json]
+    python predict.py --row V1,V2,... [--top K] [--json]   (tabular data)
 
 The image goes through the lab's own steps: it is decoded, resized to the
 network's input with the triangle (bilinear) filter of the Rust `image`
@@ -8,6 +9,11 @@ crate, made grey (Rec. 709 luma) or RGB as that crate does, both
 reproduced here to the bit; scaled to [0, 1]; and normalised with the
 training set's MEAN and STD. With --json the output has the shape of
 `depthlab classify --json`.
+
+A network trained on a table (CSV) takes a row of feature values instead,
+in the training file's column order without the label: each is scaled by
+its range over the training rows (FEATURE_MIN, FEATURE_MAX) and
+normalised, in float32 as the lab does.
 """
 
 import argparse
@@ -18,7 +24,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from model import CLASS_NAMES, INPUT_SHAPE, MEAN, STD, load_model
+from model import (CLASS_NAMES, FEATURE_MAX, FEATURE_MIN, FEATURE_NAMES,
+                   INPUT_SHAPE, MEAN, STD, load_model)
 
 # The weights of red, green and blue in the `image` crate's grey: the
 # luminance it derives for sRGB (Rec. 709 primaries), as float32.
@@ -109,6 +116,24 @@ def prepare(path):
     return torch.from_numpy((planes - mean) / std).unsqueeze(0)
 
 
+def prepare_row(text):
+    """A row of feature values as the network's input: [1, F, 1, 1]."""
+    cells = [c.strip() for c in text.split(",")]
+    if len(cells) != len(FEATURE_NAMES):
+        raise ValueError(f"{len(cells)} values for {len(FEATURE_NAMES)} "
+                         f"features ({', '.join(FEATURE_NAMES)})")
+    values = np.array([float(c) for c in cells], np.float64)
+    if not np.all(np.isfinite(values)):
+        raise ValueError("every feature needs a finite number")
+    values = values.astype(np.float32)
+    low = np.array(FEATURE_MIN, np.float32)
+    span = np.array(FEATURE_MAX, np.float32) - low
+    offset = values - low
+    unit = np.where(span > 0, offset / np.where(span > 0, span, 1), offset)
+    normalised = (unit - np.array(MEAN, np.float32)) / np.array(STD, np.float32)
+    return torch.from_numpy(normalised.astype(np.float32)).reshape(1, -1, 1, 1)
+
+
 def predictions(model, image):
     """Every class with its probability, most probable first."""
     with torch.no_grad():
@@ -120,22 +145,39 @@ def predictions(model, image):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("image", help="the image to classify")
+    parser.add_argument("image", nargs="?", help="the image to classify")
+    parser.add_argument("--row", help="the row of feature values to "
+                        "classify (a network trained on a table)")
     parser.add_argument("--top", type=int, default=5,
                         help="how many classes to print")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args()
-    try:
-        image = prepare(args.image)
-    except (OSError, ValueError) as error:
-        sys.exit(f"error: {args.image}: cannot read the image: {error}")
+    if (args.image is None) == (args.row is None):
+        parser.error("give an image or --row, not both")
+    if args.row is not None:
+        if FEATURE_NAMES is None:
+            sys.exit("error: this network was trained on images: give an image")
+        try:
+            image = prepare_row(args.row)
+        except ValueError as error:
+            sys.exit(f"error: --row {args.row}: {error}")
+        what = f"the row {args.row}"
+    else:
+        if FEATURE_NAMES is not None:
+            sys.exit("error: this network was trained on a table: give --row")
+        try:
+            image = prepare(args.image)
+        except (OSError, ValueError) as error:
+            sys.exit(f"error: {args.image}: cannot read the image: {error}")
+        shape = "x".join(str(n) for n in INPUT_SHAPE)
+        what = f"{args.image} as {shape}"
     top = predictions(load_model(), image)[:max(args.top, 1)]
     if args.json:
-        print(json.dumps({"image": args.image, "input": list(INPUT_SHAPE),
+        print(json.dumps({"image": args.image, "row": args.row,
+                          "input": list(INPUT_SHAPE),
                           "predictions": top}, indent=2))
         return
-    shape = "x".join(str(n) for n in INPUT_SHAPE)
-    print(f"{args.image} as {shape}")
+    print(what)
     for rank, p in enumerate(top, 1):
         bar = "#" * int(p["probability"] * 40 + 0.5)
         print(f"{rank:>2}. {p['class']:<14} {p['probability'] * 100:>6.2f}%"
