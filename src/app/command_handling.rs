@@ -359,6 +359,7 @@ impl DepthLabApp {
                 Pick::OpenArchitecture => dialog.add_filter("architecture", &["json"]).pick_file(),
                 Pick::SaveArchitecture => dialog.add_filter("architecture", &["json"]).set_file_name("architecture.json").save_file(),
                 Pick::Image => dialog.add_filter("image", &["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"]).pick_file(),
+                Pick::DataTable => dialog.add_filter("table", &["csv", "txt"]).pick_file(),
                 Pick::RunFolder | Pick::DataFolder => dialog.pick_folder(),
             };
             TaskResult::Picked(pick, path, opened.elapsed())

@@ -140,7 +140,8 @@ fn data_choice_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<A
                     DataSpec::Folder { dir: PathBuf::new(), shape: crate::arch::Shape::map(3, 32, 32) },
                 ),
             ];
-            for (label, spec) in folder_kinds {
+            let table = DataSpec::Csv(crate::data::csv::CsvSpec { file: PathBuf::new(), label: None, test: None });
+            for (label, spec) in folder_kinds.into_iter().chain([("table (CSV file: a header, numeric features, a label)", table)]) {
                 let same_kind = std::mem::discriminant(data) == std::mem::discriminant(&spec);
                 if ui.selectable_label(same_kind, label).clicked() && !same_kind {
                     *data = spec;
@@ -184,6 +185,9 @@ fn data_choice_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<A
             }
         });
     }
+    if let DataSpec::Csv(spec) = &mut app.state.train.data {
+        table_ui(ui, spec, dialogs, commands);
+    }
     if let DataSpec::Folder { shape, .. } = &mut app.state.train.data {
         let mut text = shape.to_string();
         ui.horizontal(|ui| {
@@ -195,6 +199,37 @@ fn data_choice_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<A
             }
         });
     }
+}
+
+/// The CSV file, its label column and optional test file.
+fn table_ui(ui: &mut egui::Ui, spec: &mut crate::data::csv::CsvSpec, dialogs: bool, commands: &mut Vec<AppCommand>) {
+    let path_field = |ui: &mut egui::Ui, path: &mut PathBuf, hint: &str| {
+        let mut text = path.display().to_string();
+        if ui.add(egui::TextEdit::singleline(&mut text).hint_text(hint).desired_width(200.0)).changed() {
+            *path = PathBuf::from(text);
+        }
+    };
+    ui.horizontal(|ui| {
+        path_field(ui, &mut spec.file, "CSV file");
+        if dialogs && ui.button("Browse…").clicked() {
+            commands.push(AppCommand::PickFile(Pick::DataTable));
+        }
+    });
+    ui.horizontal(|ui| {
+        ui.label("label column");
+        let mut label = spec.label.clone().unwrap_or_default();
+        if ui.add(egui::TextEdit::singleline(&mut label).hint_text("the last").desired_width(90.0)).changed() {
+            spec.label = Some(label.trim().to_string()).filter(|l| !l.is_empty());
+        }
+    });
+    ui.horizontal(|ui| {
+        ui.label("test file");
+        let mut test = spec.test.clone().unwrap_or_default();
+        path_field(ui, &mut test, "every fifth row");
+        spec.test = Some(test).filter(|t| !t.as_os_str().is_empty());
+    })
+    .response
+    .on_hover_text("Without a test file every fifth row is held out for testing");
 }
 
 fn settings_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppCommand>) {

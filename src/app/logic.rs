@@ -269,6 +269,7 @@ impl DepthLabApp {
             }
             Pick::RunFolder => self.push(AppCommand::LoadRunFolder(path)),
             Pick::DataFolder => self.set_data_folder(path),
+            Pick::DataTable => self.state.train.data = DataSpec::Csv(crate::data::csv::CsvSpec { file: path, label: None, test: None }),
         }
     }
 
@@ -281,6 +282,7 @@ impl DepthLabApp {
             Pick::Image => "the image to classify",
             Pick::RunFolder => "the run folder to load",
             Pick::DataFolder => "the image folder to train on",
+            Pick::DataTable => "the CSV file to train on",
         };
         let mut answer = None;
         egui::Modal::new(egui::Id::unique("path-prompt")).show(ctx, |ui| {
@@ -318,7 +320,7 @@ impl DepthLabApp {
         self.state.train.data = spec;
     }
 
-    /// Files dropped on the window: architectures, images, run folders.
+    /// Files dropped on the window: architectures, images, run folders, CSV tables.
     pub(super) fn take_dropped_files(&mut self, ctx: &egui::Context) {
         let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).collect());
         for path in dropped {
@@ -327,6 +329,8 @@ impl DepthLabApp {
                 self.push(AppCommand::LoadRunFolder(path));
             } else if ext == "json" {
                 self.push(AppCommand::OpenArchitecture(path));
+            } else if ext == "csv" {
+                self.picked(Pick::DataTable, path);
             } else {
                 self.state.image_path = path.display().to_string();
                 self.state.tab = Tab::Classify;

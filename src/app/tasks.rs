@@ -18,6 +18,8 @@ pub enum Pick {
     Image,
     RunFolder,
     DataFolder,
+    /// A CSV file to train on.
+    DataTable,
 }
 
 /// The result of a background job.

@@ -817,3 +817,5 @@ fn the_why_tab_runs_each_analysis_on_two_runs_and_cancels() {
     wait_until(&mut h, "the cancel", |app| !app.why.is_running());
     assert_eq!(h.state().why.errors, [Some("cancelled".to_string()), Some("cancelled".to_string())]);
 }
+
+mod table;

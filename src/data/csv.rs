@@ -77,13 +77,29 @@ impl CsvSpec {
     }
 
     /// The number of feature columns, from the header alone (`None` when the
-    /// file cannot be read or has no header).
+    /// file cannot be read or has no header). The window asks every frame:
+    /// the last answer is kept while the file's modification time holds.
     pub fn peek_features(&self) -> Option<usize> {
-        let file = std::fs::File::open(&self.file).ok()?;
-        let mut line = String::new();
-        BufReader::new(file).take(16 << 20).read_line(&mut line).ok()?;
-        let columns = split_line(line.trim_start_matches('\u{feff}').trim_end()).ok()?.len();
-        (columns >= 2).then_some(columns - 1)
+        type Peeked = Option<(PathBuf, std::time::SystemTime, Option<usize>)>;
+        static LAST: std::sync::Mutex<Peeked> = std::sync::Mutex::new(None);
+        let modified = std::fs::metadata(&self.file).and_then(|m| m.modified()).ok()?;
+        let mut last = LAST.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((path, time, features)) = last.as_ref()
+            && *path == self.file
+            && *time == modified
+        {
+            return *features;
+        }
+        let read = || {
+            let file = std::fs::File::open(&self.file).ok()?;
+            let mut line = String::new();
+            BufReader::new(file).take(16 << 20).read_line(&mut line).ok()?;
+            let columns = split_line(line.trim_start_matches('\u{feff}').trim_end()).ok()?.len();
+            (columns >= 2).then_some(columns - 1)
+        };
+        let features = read();
+        *last = Some((self.file.clone(), modified, features));
+        features
     }
 
     /// Reads the training (and test) rows: class names, the features' names
