@@ -240,6 +240,9 @@ pub fn run_native(scene: Option<scenes::Scene>) -> Result<(), String> {
 
 impl DepthLabApp {
     pub fn new(cc: &eframe::CreationContext<'_>, options: AppOptions) -> DepthLabApp {
+        // Training in the window leaves the thread that draws it first in
+        // line for a core.
+        crate::util::threads::yield_to_window();
         let persisted = options
             .persisted
             .clone()

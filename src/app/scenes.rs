@@ -100,8 +100,9 @@ const COMPARISON: [(&str, f64, bool); 8] = [
     ("resnet-32", 10.0, true),
 ];
 
-/// Epochs of the spiral (31 steps of 32 each) in the `playground` scene.
-const PLAYGROUND_EPOCHS: usize = 15;
+/// Epochs of the spiral (31 steps of 32 each) in the `playground` scene:
+/// long enough to time the window while both nets train.
+const PLAYGROUND_EPOCHS: usize = 60;
 
 /// Steps the `thousand` scene trains ResNet-1202 for (~4 s each on two cores).
 const THOUSAND_STEPS: usize = 16;
@@ -292,14 +293,22 @@ impl SceneRunner {
                 push(app, AppCommand::StartTraining);
             }
             SceneKind::Playground => {
+                // plain-mlp-30 and resnet-mlp-30 on the spiral, trained at
+                // once as a two-run sweep, their boundaries side by side.
                 let t = &mut app.state.train;
                 t.data = DataSpec::Plane(crate::data::plane::PlaneSpec::new(crate::data::plane::PlaneShape::Spiral));
-                t.epochs = PLAYGROUND_EPOCHS;
                 t.batch_size = 32;
                 t.probe_every = 10;
+                t.lr = 0.05;
                 app.lr_field = 0.05;
-                push(app, AppCommand::LoadPreset("plain-mlp-30".into()));
-                push(app, AppCommand::StartTraining);
+                let s = &mut app.state.sweep;
+                s.families = vec![Family::PlainMlp, Family::ResnetMlp];
+                s.depths = "30".into();
+                s.epochs = PLAYGROUND_EPOCHS;
+                s.max_steps = None;
+                s.jobs = 2;
+                app.state.tab = Tab::Sweep;
+                push(app, AppCommand::StartSweep);
             }
             SceneKind::Sweep => {
                 app.state.sweep.families = vec![Family::Plain, Family::Resnet];
@@ -474,17 +483,12 @@ impl SceneRunner {
                 _ => false,
             },
             SceneKind::Sweep => self.frames_in_phase > 30 && !app.is_training() && !app.sweep.rows.is_empty(),
-            SceneKind::Playground => match self.phase {
-                1 if !app.is_training() && !app.runs.runs.is_empty() => {
-                    app.push(AppCommand::LoadPreset("resnet-mlp-30".into()));
-                    app.push(AppCommand::StartTraining);
-                    self.next();
-                    false
-                }
-                // Mid-training: a third of the way through.
-                2 => app.active_run().is_some_and(|r| r.boundary.as_ref().is_some_and(|b| b.step >= PLAYGROUND_EPOCHS * 31 / 3)),
-                _ => false,
-            },
+            // Mid-training: both a third of the way through.
+            SceneKind::Playground => {
+                let steps: Vec<usize> =
+                    app.sweep.views.iter().filter_map(|v| app.runs.get(v.1)).filter_map(|r| r.boundary.as_ref().map(|b| b.step)).collect();
+                steps.len() == 2 && steps.iter().all(|&s| s >= PLAYGROUND_EPOCHS * 31 / 3)
+            }
             SceneKind::Comparison => self.comparison_ready(app),
             SceneKind::Why(_) => self.why_ready(app),
             SceneKind::Classify => match self.phase {

@@ -13,6 +13,7 @@ use crate::arch::presets::Family;
 use crate::experiment::{SWEEP_HEADER, SweepRow};
 use crate::report::figure::error_bars;
 use crate::report::sweep::{seed_points, seeds_caption};
+use crate::train::RunStatus;
 
 fn family_color(family: &str) -> Color32 {
     match family {
@@ -280,7 +281,20 @@ fn sweep_csv(rows: &[SweepRow]) -> String {
     csv
 }
 
+/// The live decision boundaries of the sweep's runs on 2-D data, side by
+/// side (plain beside residual, every depth), above the sweep's figure.
+fn boundaries_ui(ui: &mut egui::Ui, app: &DepthLabApp) {
+    let runs: Vec<&crate::app::runs::RunView> = app.sweep.views.iter().filter_map(|v| app.runs.get(v.1)).collect();
+    if super::plots::boundary::any(&runs) {
+        ui.strong("Decision boundaries")
+            .on_hover_text("The class each net predicts over the plane, with the training points, redrawn as it trains");
+        super::plots::boundary::boundaries_ui(ui, &runs);
+        ui.separator();
+    }
+}
+
 fn results_ui(ui: &mut egui::Ui, app: &DepthLabApp, commands: &mut Vec<AppCommand>) {
+    boundaries_ui(ui, app);
     let rows = &app.sweep.rows;
     if rows.is_empty() {
         ui.add_space(30.0);
@@ -301,6 +315,15 @@ fn results_ui(ui: &mut egui::Ui, app: &DepthLabApp, commands: &mut Vec<AppComman
             plots::legend_entry(ui, family_color(family), family);
         }
     });
+    // Diverged and failed runs have no final error to plot: say which.
+    let left_out: Vec<String> = rows
+        .iter()
+        .filter(|r| !matches!(r.status, RunStatus::Completed | RunStatus::Stopped))
+        .map(|r| format!("{}-{} seed {} ({})", r.family, r.depth, r.seed, r.status))
+        .collect();
+    if !left_out.is_empty() {
+        ui.colored_label(ui.visuals().warn_fg_color, format!("Not plotted: {}.", left_out.join(", ")));
+    }
     let counts: Vec<usize> =
         families.iter().flat_map(|(_, list)| seed_points(list.iter().copied(), |r| r.final_train_error)).map(|p| p.n).collect();
     if counts.iter().any(|&n| n > 1) {

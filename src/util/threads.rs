@@ -27,6 +27,54 @@ pub fn resolve(threads: Option<usize>) -> usize {
     threads.unwrap_or_else(available)
 }
 
+/// The nice value compute threads started from now on take, when they
+/// yield to the window's thread (set by the window, never by the command
+/// line): the window thread's own plus [`WINDOW_NICE`].
+static YIELD_TO_WINDOW: std::sync::Mutex<Option<i32>> = std::sync::Mutex::new(None);
+
+/// How much lower than the window's the compute threads' scheduling
+/// priority is (a nice value): enough that the thread drawing the window
+/// is scheduled first when both want a core, so frames stay smooth while
+/// every core trains; an idle window leaves the cores to training.
+pub const WINDOW_NICE: i32 = 5;
+
+/// Makes the compute threads of runs started from now on (the window's)
+/// yield to the thread that draws the window.
+pub fn yield_to_window() {
+    let mut target = YIELD_TO_WINDOW.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if target.is_none() {
+        *target = Some(thread_nice().saturating_add(WINDOW_NICE).min(19));
+    }
+}
+
+/// The calling thread's nice value (0 where it cannot be read).
+fn thread_nice() -> i32 {
+    #[cfg(target_os = "linux")]
+    // SAFETY: gettid and getpriority take and return plain integers.
+    unsafe {
+        libc::getpriority(libc::PRIO_PROCESS, libc::syscall(libc::SYS_gettid) as libc::id_t)
+    }
+    #[cfg(not(target_os = "linux"))]
+    0
+}
+
+/// Sets the calling thread's nice value to the window's target, when the
+/// window asked for one (Linux, where a nice value is per thread; elsewhere
+/// nothing changes). A thread already at or below it is left alone.
+fn lower_priority_if_windowed() {
+    let Some(target) = *YIELD_TO_WINDOW.lock().unwrap_or_else(std::sync::PoisonError::into_inner) else { return };
+    #[cfg(target_os = "linux")]
+    if thread_nice() < target {
+        // SAFETY: setpriority takes plain integers and touches only the
+        // calling thread's scheduling priority.
+        unsafe {
+            libc::setpriority(libc::PRIO_PROCESS, libc::syscall(libc::SYS_gettid) as libc::id_t, target);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = target;
+}
+
 /// A pool of `threads` compute threads named `{name}-N`: work run through
 /// its `install` (and every parallel loop that work starts) stays on them.
 pub fn pool(threads: Option<usize>, name: &str) -> Result<rayon::ThreadPool, String> {
@@ -37,6 +85,7 @@ pub fn pool(threads: Option<usize>, name: &str) -> Result<rayon::ThreadPool, Str
             let name = name.to_string();
             move |i| format!("{name}-{i}")
         })
+        .start_handler(|_| lower_priority_if_windowed())
         .build()
         .map_err(|e| format!("cannot start {} compute threads: {e}", resolve(threads)))
 }
@@ -58,6 +107,19 @@ mod tests {
         assert_eq!(run_on(None, "test", rayon::current_num_threads), Ok(available()));
         let names = run_on(Some(2), "lab", || rayon::broadcast(|_| std::thread::current().name().map(str::to_string))).unwrap();
         assert!(names.iter().all(|n| n.as_deref().is_some_and(|n| n.starts_with("lab-"))), "{names:?}");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_windows_compute_threads_yield_to_it() {
+        // (Other tests of this process may have opened a window already.)
+        yield_to_window();
+        let after = run_on(Some(2), "after", || rayon::broadcast(|_| thread_nice())).unwrap();
+        let target = (thread_nice() + WINDOW_NICE).min(19);
+        assert!(after.iter().all(|&n| n == target), "{after:?} against {target}");
+        // A pool started from a compute thread is not lowered further.
+        let nested = run_on(Some(1), "outer", || run_on(Some(1), "inner", thread_nice).unwrap()).unwrap();
+        assert_eq!(nested, target);
     }
 
     #[test]
