@@ -153,3 +153,48 @@ fn faults_at_random_moments_leave_truthful_folders() {
     eprintln!("faults at random moments of a {whole} ms run (seed {seed:#x}, {trials} trials): {seen:?}");
     assert!(seen.len() >= 2, "the moments should land in different places: {seen:?}");
 }
+
+/// A full disk (`DEPTHLAB_FAULT=full:write`: every file written whole fails
+/// as ENOSPC does) never costs what was there: `train --overwrite` puts the
+/// finished run it was to replace back, and `landscape --out` and `lesion
+/// --out` leave the results already in their folder untouched, with no
+/// scratch file behind.
+#[test]
+fn a_full_disk_keeps_what_was_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    common::trained_run(&run);
+    let model = std::fs::read(run.join("model.bpk")).unwrap();
+    let summary = std::fs::read(run.join("summary.json")).unwrap();
+    let r = run.to_str().unwrap();
+    let args = ["train", "--arch", "resnet-8", "--data", "digits", "--max-steps", "3", "--backend", "cpu", "--overwrite", "--out", r];
+    let output = common::depthlab_with_env(&args, "DEPTHLAB_FAULT", "full:write");
+    assert!(!output.status.success(), "the new run cannot be written");
+    assert!(common::stderr(&output).contains("is back in"), "{}", common::stderr(&output));
+    assert_eq!(std::fs::read(run.join("model.bpk")).unwrap(), model, "the old weights are back");
+    assert_eq!(std::fs::read(run.join("summary.json")).unwrap(), summary);
+    assert!(!run.join(".replaced").exists());
+    let folder = RunFolder::open(&run).expect("the old run reads");
+    assert_eq!(folder.status, RunStatus::Completed);
+    assert!(scratch_files(&run).is_empty(), "{:?}", scratch_files(&run));
+    // With room, the overwrite replaces it.
+    assert!(depthlab(&args).status.success());
+    assert_ne!(std::fs::read(run.join("model.bpk")).unwrap(), model);
+    assert!(!run.join(".replaced").exists());
+
+    for (command, file, extra) in
+        [("landscape", "landscape.json", ["--grid", "3", "--subset", "50"]), ("lesion", "lesion.json", ["--draws", "1", "--test-examples", "50"])]
+    {
+        let out = dir.path().join(command);
+        let out_s = out.to_str().unwrap();
+        let args = [&[command, "--run", r, "--out", out_s][..], &extra[..]].concat();
+        let first = depthlab(&args);
+        assert!(first.status.success(), "{command}: {}", common::stderr(&first));
+        let good = std::fs::read(out.join(file)).unwrap();
+        assert!(!good.is_empty());
+        let full = common::depthlab_with_env(&args, "DEPTHLAB_FAULT", "full:write");
+        assert!(!full.status.success() && common::stderr(&full).contains("no space left"), "{command}: {}", common::stderr(&full));
+        assert_eq!(std::fs::read(out.join(file)).unwrap(), good, "{command}: {file} untouched");
+        assert!(scratch_files(&out).is_empty(), "{command}: {:?}", scratch_files(&out));
+    }
+}

@@ -107,7 +107,7 @@ pub struct LandscapeArgs {
 fn write(dir: &Path, name: &str, text: &str) -> Result<(), CliError> {
     std::fs::create_dir_all(dir).map_err(|e| CliError::new(2, format!("{}: {e}", dir.display())))?;
     let path = dir.join(name);
-    std::fs::write(&path, text).map_err(|e| CliError::new(1, format!("{}: {e}", path.display())))
+    crate::util::fsio::write_atomic(&path, text.as_bytes()).map_err(|e| CliError::new(1, format!("{}: {e}", path.display())))
 }
 
 /// Progress on stderr for a person at a terminal (a line every 10 %).

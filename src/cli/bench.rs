@@ -147,7 +147,7 @@ pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
     let pytorch = if args.pytorch { pytorch_reference(args, &backends, &results)? } else { Vec::new() };
     if let Some(path) = &args.out {
         let json = serde_json::json!({ "depthlab": results, "pytorch": pytorch, "peak_flops_per_sec": peak, "peak_threads": threads });
-        std::fs::write(path, serde_json::to_string_pretty(&json)?)?;
+        crate::util::fsio::write_atomic(path, serde_json::to_string_pretty(&json)?.as_bytes())?;
         eprintln!("wrote {}", path.display());
     }
     if !failed.is_empty() {

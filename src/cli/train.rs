@@ -164,15 +164,26 @@ pub fn train(args: &TrainArgs) -> Result<(), CliError> {
         return Err(CliError::new(2, format!("{} is invalid for {} input", arch.name, data.shape())));
     }
     let out = args.out.clone().unwrap_or_else(|| default_run_dir(&arch.name));
-    if args.overwrite {
-        crate::train::runfolder::clear_run(&out).map_err(|e| CliError::new(1, e))?;
-    }
+    // The run being replaced is moved aside, and deleted only once the new
+    // one has saved (nothing finished is lost to a full disk or a crash).
+    let replaced = match args.overwrite {
+        true => crate::train::replace::set_aside(&out).map_err(|e| CliError::new(1, e))?,
+        false => None,
+    };
     let data = std::sync::Arc::new(data);
     let request = RunRequest { arch, config, data: Some(data.clone()), out: Some(out.clone()), init_weights: None };
     let handle = spawn(request, None)?;
     let interrupts = Interrupts::install(handle.commander());
-    let summary = follow(&handle.events, None)?;
+    let summary = follow(&handle.events, None);
     handle.join();
+    if let Some(replaced) = replaced {
+        match replaced.finish() {
+            Ok(true) => {}
+            Ok(false) => say!("the new run saved no weights: the run it was to replace is back in {}, as it was", out.display()),
+            Err(e) => say!("warning: the run being replaced could not be settled: {e}"),
+        }
+    }
+    let summary = summary?;
     if matches!(data.spec, crate::data::DataSpec::Plane(_)) && out.join(crate::train::runfolder::MODEL_FILE).exists() {
         match write_boundary(&out, &data.train) {
             Ok(path) => say!("decision boundary: {}", path.display()),

@@ -217,5 +217,5 @@ pub fn landscape_png(report: &Landscape, path: &Path) -> Result<(), String> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
     }
-    image.save(path).map_err(|e| format!("{}: {e}", path.display()))
+    crate::util::fsio::write_png(path, &image)
 }

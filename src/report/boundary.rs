@@ -72,7 +72,7 @@ pub fn draw(classes: &[usize], split: &Split) -> RgbImage {
 
 /// Draws and saves the picture as a PNG.
 pub fn save(classes: &[usize], split: &Split, path: &Path) -> Result<(), String> {
-    draw(classes, split).save(path).map_err(|e| format!("{}: {e}", path.display()))
+    crate::util::fsio::write_png(path, &draw(classes, split))
 }
 
 #[cfg(test)]

@@ -212,7 +212,7 @@ impl Figure {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
         }
-        image.save(path).map_err(|e| format!("{}: {e}", path.display()))
+        crate::util::fsio::write_png(path, &image)
     }
 }
 

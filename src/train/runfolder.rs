@@ -43,7 +43,10 @@ pub const MODEL_FILE: &str = "model.bpk";
 pub const BOUNDARY_FILE: &str = "boundary.png";
 /// Every file a run writes into its folder (and its event file).
 pub const RUN_FILES: [&str; 8] =
-    ["arch.json", "train.json", "metrics.csv", "gradients.csv", "probes.csv", "summary.json", MODEL_FILE, BOUNDARY_FILE];
+    ["arch.json", "train.json", "metrics.csv", "gradients.csv", "probes.csv", SUMMARY_FILE, MODEL_FILE, BOUNDARY_FILE];
+
+/// The run's outcome, written when it ends.
+pub const SUMMARY_FILE: &str = "summary.json";
 
 /// Version of the run folder's format, written in `train.json`.
 ///
@@ -279,7 +282,7 @@ impl RunWriter {
     }
 
     fn write_summary(&self, summary: &Summary) -> Result<(), RunFolderError> {
-        let path = self.dir.join("summary.json");
+        let path = self.dir.join(SUMMARY_FILE);
         let text = serde_json::to_string_pretty(summary).map_err(|e| file_error(&path, e))?;
         write_atomic(&path, text.as_bytes()).map_err(|e| file_error(&path, e))
     }
@@ -550,7 +553,7 @@ impl RunFolder {
             ));
         }
         record.check().map_err(|e| file_error(&train_path, e))?;
-        let summary_path = dir.join("summary.json");
+        let summary_path = dir.join(SUMMARY_FILE);
         let summary = match std::fs::read_to_string(&summary_path) {
             Ok(text) => Some(serde_json::from_str(&text).map_err(|e| file_error(&summary_path, e))?),
             Err(_) => None,
@@ -631,7 +634,7 @@ impl RunFolder {
         }
         // A run still training may have saved newer weights since the folder was read.
         if self.status == RunStatus::Running {
-            let now = std::fs::read_to_string(self.dir.join("summary.json")).ok().and_then(|t| serde_json::from_str::<Summary>(&t).ok());
+            let now = std::fs::read_to_string(self.dir.join(SUMMARY_FILE)).ok().and_then(|t| serde_json::from_str::<Summary>(&t).ok());
             let sha = file_sha256(path).map_err(|e| file_error(path, e))?;
             if now.is_some_and(|s| recorded(&s).contains(&sha)) {
                 return Ok(());

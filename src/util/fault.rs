@@ -2,11 +2,13 @@
 //! makes the named point of a run misbehave, so the tests can check that a
 //! bug or a kill at that moment still leaves a truthful run folder.
 //!
-//! Actions: `panic` (a bug: the point panics) and `stall` (the point waits
-//! a minute, so a test can kill the process exactly there). Points:
-//! `command` (a command-line command starts), `step` (every training step),
-//! `save` (every model save, after the scratch file is written and before it
-//! is renamed). Unset, every point is a no-op.
+//! Actions: `panic` (a bug: the point panics), `stall` (the point waits
+//! a minute, so a test can kill the process exactly there) and `full` (an
+//! I/O point fails as a full disk does). Points: `command` (a command-line
+//! command starts), `step` (every training step), `save` (every model save,
+//! after the scratch file is written and before it is renamed), `write`
+//! (an I/O point: every file written whole, before its scratch file is
+//! made). Unset, every point is a no-op.
 
 use std::sync::OnceLock;
 
@@ -34,6 +36,16 @@ pub fn point(point: &str) {
         "stall" => std::thread::sleep(std::time::Duration::from_secs(60)),
         _ => {}
     }
+}
+
+/// An I/O point: fails with "no space left on device" when `DEPTHLAB_FAULT`
+/// is `full:POINT`, else misbehaves as [`point`] does.
+pub fn io(at: &str) -> std::io::Result<()> {
+    if fault().is_some_and(|(action, p)| action == "full" && p == at) {
+        return Err(std::io::Error::new(std::io::ErrorKind::StorageFull, format!("no space left on device (fault injected at '{at}')")));
+    }
+    point(at);
+    Ok(())
 }
 
 /// The message a panic carried, in words.

@@ -9,6 +9,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "file".into());
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    crate::util::fault::io("write")?;
     {
         let mut file = std::fs::File::create(&tmp)?;
         let written = file.write_all(bytes).and_then(|_| file.sync_all());
@@ -20,6 +21,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         }
     }
     rename_durably(&tmp, path)
+}
+
+/// Encodes `image` as a PNG and writes it atomically ([`write_atomic`]):
+/// a full disk leaves the file that was there, never half a picture.
+pub fn write_png<P, C>(path: &Path, image: &image::ImageBuffer<P, C>) -> Result<(), String>
+where
+    P: image::PixelWithColorType,
+    [P::Subpixel]: image::EncodableLayout,
+    C: std::ops::Deref<Target = [P::Subpixel]>,
+{
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut bytes, image::ImageFormat::Png).map_err(|e| format!("{}: {e}", path.display()))?;
+    write_atomic(path, bytes.get_ref()).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Renames `from` over `to` and syncs the folder, so that the new name

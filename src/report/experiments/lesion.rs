@@ -26,7 +26,7 @@ pub fn run(ctx: &Context) -> Result<String, String> {
             report.baseline_test_error * 100.0,
             report.median_rise() * 100.0
         ));
-        std::fs::write(ctx.dir.join(format!("{name}.json")), serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?)
+        crate::util::fsio::write_atomic(&ctx.dir.join(format!("{name}.json")), serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?.as_bytes())
             .map_err(|e| e.to_string())?;
         reports.push(report);
     }

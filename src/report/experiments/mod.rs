@@ -71,7 +71,7 @@ pub fn run(name: &str, options: &Options, log: &dyn Fn(&str)) -> Result<Outcome,
         "thousand-layers" => thousand_layers::run(&ctx)?,
         other => return Err(format!("'{other}' is not a reproduction ({})", NAMES.join(", "))),
     };
-    std::fs::write(dir.join("summary.md"), &summary).map_err(|e| format!("{}: {e}", dir.display()))?;
+    crate::util::fsio::write_atomic(&dir.join("summary.md"), summary.as_bytes()).map_err(|e| format!("{}: {e}", dir.display()))?;
     Ok(Outcome { name: name.to_string(), dir, summary })
 }
 
@@ -210,7 +210,7 @@ impl Context<'_> {
             text.push_str(row);
             text.push('\n');
         }
-        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+        crate::util::fsio::write_atomic(&path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
     }
 }
 

@@ -24,7 +24,7 @@ pub fn run(ctx: &Context) -> Result<String, String> {
     let trained = paths_run(&run.dir, &trained_options, &Progress::none()).map_err(|e| e.to_string())?;
     let mut rows = Vec::new();
     for (label, r) in [("initial", &init), ("trained", &trained)] {
-        std::fs::write(ctx.dir.join(format!("{}-{label}.json", r.arch)), serde_json::to_string_pretty(r).map_err(|e| e.to_string())?)
+        crate::util::fsio::write_atomic(&ctx.dir.join(format!("{}-{label}.json", r.arch)), serde_json::to_string_pretty(r).map_err(|e| e.to_string())?.as_bytes())
             .map_err(|e| e.to_string())?;
         for l in &r.lengths {
             rows.push(format!("{},{label},{},{},{},{},{}", r.arch, r.blocks, l.length, l.count, l.grad_per_path, l.total));
