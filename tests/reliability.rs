@@ -359,3 +359,36 @@ fn a_damaged_csv_row_is_skipped_and_the_weights_stay_usable() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stderr(&output).contains("not-a-number"), "the warning names the field: {}", stderr(&output));
 }
+
+/// Under an address-space limit (`ulimit -v`, 4 GB), networks whose
+/// training would not fit are refused in words before anything is
+/// allocated, where the first failed allocation used to abort the process:
+/// 400 million parameters in two dense layers, and a residual block
+/// repeated 10,000 times. A network that fits trains under the same limit.
+#[cfg(unix)]
+#[test]
+fn runs_that_cannot_fit_the_memory_limit_are_refused_before_they_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let wide = write(
+        &dir.path().join("wide.json"),
+        r#"{"name": "wide", "blocks": [{"kind": "dense", "units": 20000}, {"kind": "dense", "units": 20000}, {"kind": "classifier"}]}"#,
+    );
+    let repeated = write(
+        &dir.path().join("repeated.json"),
+        r#"{"name": "repeated", "blocks": [{"kind": "conv", "filters": 16}, {"kind": "residual", "filters": 16, "repeat": 10000}, {"kind": "classifier"}]}"#,
+    );
+    let limited = |arch: &str, out: &Path| {
+        let command = format!(
+            "ulimit -v 4000000 && exec '{}' train --arch '{arch}' --data digits --max-steps 2 --backend cpu --out '{}'",
+            env!("CARGO_BIN_EXE_depthlab"),
+            out.display()
+        );
+        Command::new("bash").args(["-c", &command]).output().unwrap()
+    };
+    for arch in [&wide, &repeated] {
+        let output = limited(arch, &dir.path().join("big"));
+        assert_refused(&output, 1, &["needs about", "GiB", "this process can have only", "smaller batch size"]);
+    }
+    let output = limited("resnet-8", &dir.path().join("small"));
+    assert!(output.status.success(), "resnet-8 fits in 4 GB: {}", stderr(&output));
+}

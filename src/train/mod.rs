@@ -7,6 +7,7 @@ pub mod events;
 mod run;
 
 pub use run::{DIVERGENCE_FACTOR, DIVERGENCE_STEPS, DivergenceWatch};
+pub mod memory;
 pub mod replace;
 pub mod runfolder;
 pub mod step;

@@ -17,7 +17,6 @@ use super::events::{
 use super::runfolder::{DatasetInfo, RunWriter, TRAIN_FORMAT_VERSION, TrainRecord};
 use super::step::Stepper;
 use super::worker::{EventSender, RunRequest};
-use crate::arch::Architecture;
 use crate::backend;
 use crate::data::{BatchOrder, Dataset};
 use crate::model::Network;
@@ -180,7 +179,7 @@ impl Run {
         let batch_size = config.batch_size.min(n_train);
         let compute = backend::select(config.backend)?;
         if compute.backend == backend::Backend::Cpu {
-            check_memory(&arch, &data, batch_size)?;
+            super::memory::check(&arch.analyse(data.shape(), data.classes()), batch_size, config.optimizer)?;
         }
         events.send(Event::Preparing("building the model".into()));
         let device = compute.device.clone().autodiff();
@@ -486,36 +485,6 @@ impl Run {
         }
         summary
     }
-}
-
-/// Refuses a batch whose activations and their gradients would not fit in
-/// the memory this machine has free (before anything is allocated).
-fn check_memory(arch: &Architecture, data: &Dataset, batch_size: usize) -> Result<(), String> {
-    let Some(available) = available_memory_bytes() else {
-        return Ok(());
-    };
-    let analysis = arch.analyse(data.shape(), data.classes());
-    let per_example = analysis.instances.iter().fold(data.shape().numel(), |total, b| total.saturating_add(b.output.numel()));
-    // Each block output is kept for the backward pass, with about as much
-    // again for the values inside blocks, and its gradient on the way back.
-    let needed = per_example.saturating_mul(batch_size).saturating_mul(4 * 3);
-    if needed > available {
-        let gib = |b: usize| b as f64 / (1u64 << 30) as f64;
-        return Err(format!(
-            "a batch of {batch_size} needs about {:.1} GiB for activations and gradients, but only {:.1} GiB of memory is free: use a smaller batch size",
-            gib(needed),
-            gib(available)
-        ));
-    }
-    Ok(())
-}
-
-/// `MemAvailable` of `/proc/meminfo`, where there is one.
-fn available_memory_bytes() -> Option<usize> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib.saturating_mul(1024))
 }
 
 /// What a run has measured so far, for its summary.
