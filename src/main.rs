@@ -7,6 +7,7 @@ use depthlab::util::fault::panic_message;
 
 fn main() {
     depthlab::util::alloc::keep_freed_memory();
+    quiet_device_probe();
     quiet_panics();
     let parsed = Cli::parse();
     if parsed.command.as_ref().is_some_and(|c| !c.trains()) {
@@ -24,6 +25,23 @@ fn main() {
     if let Err(e) = result {
         eprintln!("error: {}", e.message);
         std::process::exit(e.code);
+    }
+}
+
+/// Without a session's runtime folder (`XDG_RUNTIME_DIR`: a cron job, a
+/// container, ssh without a login session), Mesa's Vulkan device-select
+/// layer tries to reach a Wayland compositor while the lab lists the GPU
+/// adapters, and libwayland prints "error: XDG_RUNTIME_DIR is invalid or
+/// not set" although nothing failed. The layer only orders the adapters,
+/// and the lab picks one itself, so it is switched off (`NODEVICE_SELECT`)
+/// in that case alone, unless the user set it.
+fn quiet_device_probe() {
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() && std::env::var_os("NODEVICE_SELECT").is_none() {
+        // SAFETY: set at start-up, before any other thread exists.
+        unsafe {
+            std::env::set_var("NODEVICE_SELECT", "1");
+        }
     }
 }
 

@@ -458,3 +458,23 @@ fn threads_change_the_speed_and_not_the_losses() {
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("threads must be at least 1"), "{}", stderr(&output));
 }
+
+/// Without a session's runtime folder (a cron job, ssh without a login
+/// session), listing the GPU adapters prints no libwayland "error:" line
+/// about XDG_RUNTIME_DIR: nothing failed, and the run says where it trains.
+#[test]
+fn the_adapter_probe_is_quiet_without_a_login_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_depthlab"))
+        .args(["train", "--arch", "plain-8", "--data", "digits", "--max-steps", "1", "--backend", "auto", "--out"])
+        .arg(&out)
+        .env_remove("XDG_RUNTIME_DIR")
+        .env_remove("NODEVICE_SELECT")
+        .output()
+        .unwrap();
+    let text = stderr(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(!text.contains("XDG_RUNTIME_DIR"), "{text}");
+    assert!(text.contains("training on"), "{text}");
+}
