@@ -64,7 +64,8 @@ fn compare(python: &Path, run: &Path, out: &Path, image: &Path) -> f64 {
 }
 
 /// Test images: an 8x8 grey pattern at the digits' input size, a 20x13 RGB
-/// image (resized and made grey like the lab does), and a 28x28 sample.
+/// image (resized and made grey like the lab does), a 19x11 16-bit grey
+/// image, and a 28x28 sample.
 fn images(dir: &Path) -> Vec<PathBuf> {
     let grey = image::GrayImage::from_fn(8, 8, |x, y| image::Luma([((x * 37 + y * 91 + x * y * 13) % 256) as u8]));
     let grey_path = dir.join("pattern-8x8.png");
@@ -72,7 +73,11 @@ fn images(dir: &Path) -> Vec<PathBuf> {
     let rgb = image::RgbImage::from_fn(20, 13, |x, y| image::Rgb([(x * 12) as u8, (y * 19) as u8, ((x * y * 7) % 256) as u8]));
     let rgb_path = dir.join("colour-20x13.png");
     rgb.save(&rgb_path).unwrap();
-    vec![grey_path, rgb_path, PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/samples/bag.png"))]
+    // 16 bits a pixel: resized at 16 bits, then made bytes, as the lab does.
+    let deep = image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_fn(19, 11, |x, y| image::Luma([((x * 3001 + y * 1777 + x * y * 131) % 65536) as u16]));
+    let deep_path = dir.join("grey16-19x11.png");
+    deep.save(&deep_path).unwrap();
+    vec![grey_path, rgb_path, deep_path, PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/samples/bag.png"))]
 }
 
 #[test]

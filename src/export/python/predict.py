@@ -34,9 +34,12 @@ LUMA_WEIGHTS = tuple(np.float32(w)
 
 
 def decode(path):
-    """The image as an [H, W, C] uint8 array, in the colour type the lab
-    decodes it to: grey, grey + alpha, RGB or RGBA."""
+    """The image as an [H, W, C] array, in the colour type the lab decodes
+    it to: grey, grey + alpha, RGB or RGBA; uint8, or uint16 for a 16-bit
+    grey image (kept at 16 bits until after resizing, as the lab does)."""
     image = Image.open(path)
+    if image.mode in ("I;16", "I;16B", "I;16L"):
+        return np.asarray(image).astype(np.uint16)[:, :, None]
     if image.mode == "P":
         has_alpha = "transparency" in image.info
         image = image.convert("RGBA" if has_alpha else "RGB")
@@ -79,12 +82,22 @@ def resample(pixels, new_size, axis):
 
 def resize(pixels, height, width):
     """`image::imageops::resize` with `FilterType::Triangle`: rows first,
-    then columns, rounded to the nearest byte only at the end."""
+    then columns, rounded to the nearest value of the image's own depth
+    (8 or 16 bits) only at the end."""
     if pixels.shape[:2] == (height, width):
         return pixels
+    top = np.iinfo(pixels.dtype).max
     rows = resample(pixels.astype(np.float32), height, 0)
     both = resample(rows, width, 1).astype(np.float64)
-    return np.floor(np.clip(both, 0, 255) + 0.5).astype(np.uint8)
+    return np.floor(np.clip(both, 0, top) + 0.5).astype(pixels.dtype)
+
+
+def to_bytes(pixels):
+    """16-bit values as the `image` crate makes bytes of them:
+    round(v * 255 / 65535), computed as (v + 128) // 257."""
+    if pixels.dtype == np.uint8:
+        return pixels
+    return ((pixels.astype(np.uint32) + 128) // 257).astype(np.uint8)
 
 
 def to_channels(pixels, channels):
@@ -109,7 +122,8 @@ def to_channels(pixels, channels):
 def prepare(path):
     """The image as the network's input: a [1, C, H, W] float32 tensor."""
     channels, height, width = INPUT_SHAPE
-    pixels = to_channels(resize(decode(path), height, width), channels)
+    pixels = to_channels(to_bytes(resize(decode(path), height, width)),
+                         channels)
     planes = pixels.transpose(2, 0, 1).astype(np.float32) / np.float32(255)
     mean = np.array(MEAN, np.float32)[:, None, None]
     std = np.array(STD, np.float32)[:, None, None]
