@@ -170,3 +170,18 @@ fn bad_input_is_refused_with_exit_2_and_a_clear_message() {
     assert_refused(&depthlab(&["paths", "--arch", "no-such-net", "--data", "digits"]), 2, &["not a preset"]);
     assert_refused(&depthlab(&["paths"]), 2, &["--arch"]);
 }
+
+/// A run trained on its first N examples (`--train-examples`) is analysed
+/// on those N: the landscape's subset is drawn from them, and asking for
+/// more is refused with the run's count.
+#[test]
+fn the_landscape_uses_the_examples_the_run_trained_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    train_on_digits("plain-8", &run, &["--max-steps", "3", "--train-examples", "40"]);
+    let r = run.to_str().unwrap();
+    let refused = depthlab(&["landscape", "--run", r, "--grid", "3", "--subset", "41", "--line-points", "0"]);
+    assert_refused(&refused, 2, &["--subset must be 1 to 40 (the run's training images)"]);
+    let v = json(&["landscape", "--run", r, "--grid", "3", "--subset", "40", "--line-points", "0", "--json"]);
+    assert_eq!(v["subset"], 40);
+}

@@ -213,6 +213,11 @@ pub fn open_run(dir: &Path) -> Result<(RunFolder, Dataset), AnalysisError> {
     }
     // The model saw its own run's statistics, whatever the files hold now.
     data.normalization = info.normalization.clone();
+    // A run trained on the first N examples (`--train-examples`): the
+    // training loss of an analysis is over those N, as the run's was.
+    if info.train_examples < data.train.len() {
+        data = data.truncated(info.train_examples, usize::MAX);
+    }
     Ok((run, data))
 }
 

@@ -33,14 +33,38 @@ pub fn training_bytes(analysis: &Analysis, batch_size: usize, optimizer: Optimiz
 
 /// The bytes this process can still allocate: the machine's free memory
 /// (`MemAvailable`), or less under an address-space limit (its headroom
-/// above what the process already maps). `None` where neither is known.
+/// above what the process already maps) or a cgroup's memory limit (a
+/// container's or a Slurm job's: its headroom above what the group uses).
+/// `None` where none is known.
 pub fn available_bytes() -> Option<u64> {
     let free = read_kib("/proc/meminfo", "MemAvailable:");
     let headroom = address_space_limit().map(|limit| limit.saturating_sub(read_kib("/proc/self/status", "VmSize:").unwrap_or(0)));
-    match (free, headroom) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
+    [free, headroom, cgroup_headroom()].into_iter().flatten().min()
+}
+
+/// The memory cgroup's headroom: its limit less its use, for the process's
+/// own group — `memory.max` and `memory.current` (cgroup v2) or
+/// `memory.limit_in_bytes` and `memory.usage_in_bytes` (v1, where the
+/// group is mounted under `memory/`, as Docker and Slurm set it up);
+/// `None` without a limit (v2 writes "max", which does not parse; v1's
+/// near-2^63 "no limit" loses to every other bound).
+fn cgroup_headroom() -> Option<u64> {
+    let membership = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let root = std::path::Path::new("/sys/fs/cgroup");
+    let read = |dir: &std::path::Path, name: &str| std::fs::read_to_string(dir.join(name)).ok().and_then(|t| t.trim().parse::<u64>().ok());
+    for line in membership.lines() {
+        let mut fields = line.splitn(3, ':');
+        let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?.trim_start_matches('/'));
+        let (dir, limit, usage) = match controllers {
+            "" => (root.join(path), "memory.max", "memory.current"),
+            c if c.split(',').any(|c| c == "memory") => (root.join("memory").join(path), "memory.limit_in_bytes", "memory.usage_in_bytes"),
+            _ => continue,
+        };
+        if let Some(max) = read(&dir, limit) {
+            return Some(max.saturating_sub(read(&dir, usage).unwrap_or(0)));
+        }
     }
+    None
 }
 
 /// A `KEY: N kB` line of a /proc file, in bytes.
