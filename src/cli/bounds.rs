@@ -71,4 +71,99 @@ mod tests {
         assert!(matches!(grid("20"), Err(CountError::Even { value: 20, .. })));
         assert!(matches!(grid("203"), Err(CountError::OutOfRange { .. })));
     }
+
+    /// Text a user might type for a count or a Slurm value: numbers of
+    /// every size and sign, decimals, blanks, lists, shell syntax, Unicode.
+    fn typed() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        prop_oneof![
+            any::<u64>().prop_map(|n| n.to_string()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            (0u32..100_000).prop_map(|n| n.to_string()),
+            "[0-9]{15,40}",
+            "[ +\\-]?[0-9]{0,6}(\\.[0-9]{0,3})?[ ]?",
+            "[0-9,: \\-]{0,24}",
+            "[0-9]{1,3}[KMGTkmgtx]?",
+            ".{0,40}",
+            "[a-z0-9_.,;$`|&()\\n\\-]{0,20}",
+        ]
+    }
+
+    /// Any text for a count (`--draws`, `--samples`, `--grid`, `--seeds`,
+    /// `--jobs`, …) or a depth list is a number inside its stated range or
+    /// an error naming the flag and the range: never a panic, never a value
+    /// past the limit; the sweep it plans is bounded.
+    #[test]
+    fn any_typed_count_is_bounded_or_refused_in_words() {
+        use crate::experiment::{MAX_DEPTHS, MAX_RUNS, SweepConfig, max_depth, parse_depths};
+        let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config { cases: 2000, ..Default::default() });
+        runner
+            .run(&typed(), |text| {
+                for (flag, min, max) in [("--draws", 1, 10_000), ("--samples", 1, 100_000), ("--seeds", 1, 1000), ("--jobs", 0, 1024)] {
+                    match count(flag, min, max)(&text) {
+                        Ok(n) => assert!((min..=max).contains(&n) && text.trim().parse::<usize>() == Ok(n), "{flag} {text:?} -> {n}"),
+                        Err(e) => assert!(e.to_string().starts_with(flag) && e.to_string().contains(&max.to_string()), "{e}"),
+                    }
+                }
+                match odd_count("--grid", 201)(&text) {
+                    Ok(n) => assert!(n % 2 == 1 && n <= 201, "--grid {text:?} -> {n}"),
+                    Err(e) => assert!(e.to_string().starts_with("--grid"), "{e}"),
+                }
+                match parse_depths(&text) {
+                    Ok(depths) => {
+                        assert!(!depths.is_empty() && depths.len() <= MAX_DEPTHS);
+                        assert!(depths.iter().all(|&d| (1..=max_depth()).contains(&d)), "{text:?} -> {depths:?}");
+                        // With every family and the most seeds, the sweep is
+                        // refused or within its run limit.
+                        let families = crate::arch::presets::Family::ALL.to_vec();
+                        let runs = families.len() * depths.len() * 1000;
+                        let config = SweepConfig {
+                            families,
+                            depths,
+                            seeds: 1000,
+                            train: Default::default(),
+                            out: "sweep".into(),
+                            resume: false,
+                            jobs: 1,
+                        };
+                        match config.check() {
+                            Ok(()) => assert!(runs <= MAX_RUNS),
+                            Err(e) => assert!(e.to_string().contains(&MAX_RUNS.to_string()), "{e}"),
+                        }
+                    }
+                    Err(e) => assert!(!e.to_string().is_empty()),
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    /// Any text for a Slurm value is accepted only when it cannot end the
+    /// `#SBATCH` line or run as shell (no line break, no shell-special
+    /// character) and is short; anything else is refused in words.
+    #[test]
+    fn any_typed_slurm_value_is_safe_or_refused_in_words() {
+        let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config { cases: 2000, ..Default::default() });
+        runner
+            .run(&typed(), |text| {
+                for (flag, parse) in [
+                    ("--slurm-time", slurm_time as fn(&str) -> Result<String, SlurmValueError>),
+                    ("--slurm-partition", slurm_partition),
+                    ("--slurm-mem", slurm_mem),
+                ] {
+                    match parse(&text) {
+                        Ok(value) => {
+                            assert!(value.len() <= 64, "{flag} {text:?}");
+                            assert!(
+                                value.chars().all(|c| c.is_ascii_alphanumeric() || "-_.,:".contains(c)),
+                                "{flag} accepted {text:?}"
+                            );
+                        }
+                        Err(e) => assert!(e.to_string().starts_with(flag), "{e}"),
+                    }
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
 }
