@@ -275,7 +275,11 @@ fn write_boundary(out: &std::path::Path, train: &crate::data::Split) -> Result<s
     let classifier = crate::classify::Classifier::open(out).map_err(|e| e.to_string())?;
     let classes = classifier.classes_of_points(&boundary::grid()).map_err(|e| e.to_string())?;
     let path = out.join(crate::train::runfolder::BOUNDARY_FILE);
-    boundary::save(&classes, train, &path)?;
+    let run = &classifier.run;
+    let accuracy = run.summary.as_ref().and_then(|s| s.final_test_accuracy).map_or("-".to_string(), |a| format!("{:.1} %", a * 100.0));
+    let title = format!("Decision boundary of {}", run.arch.name);
+    let subtitle = format!("{}: {} training points; test accuracy {accuracy}", run.record.dataset.spec, train.len());
+    boundary::save(&classes, train, &path, &title, &subtitle)?;
     Ok(path)
 }
 

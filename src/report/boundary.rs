@@ -70,9 +70,42 @@ pub fn draw(classes: &[usize], split: &Split) -> RgbImage {
     img
 }
 
-/// Draws and saves the picture as a PNG.
-pub fn save(classes: &[usize], split: &Split, path: &Path) -> Result<(), String> {
-    crate::util::fsio::write_png(path, &draw(classes, split))
+/// Left and top margins of the saved figure around the picture, in pixels
+/// (tick labels, axis names, the title).
+const MARGIN: [f32; 2] = [52.0, 64.0];
+
+/// Saves the picture as a PNG figure: `title` and `subtitle` above it,
+/// tick labels at every whole coordinate and the axes named (`x₁`, `x₂`:
+/// the two input features).
+pub fn save(classes: &[usize], split: &Split, path: &Path, title: &str, subtitle: &str) -> Result<(), String> {
+    use egui::{Align2, Color32, FontId, Pos2, Rect, Vec2};
+    let picture = draw(classes, split);
+    let side = SIZE as f32;
+    let size = Vec2::new(side + MARGIN[0] + 64.0, side + MARGIN[1] + 56.0);
+    let mut texture: Option<egui::TextureHandle> = None;
+    let figure = crate::report::render::render(size, 1.0, false, |ui| {
+        let texture = texture.get_or_insert_with(|| {
+            let image = egui::ColorImage::from_rgb([SIZE as usize; 2], picture.as_raw());
+            ui.ctx().load_texture("boundary", image, egui::TextureOptions::NEAREST)
+        });
+        let painter = ui.painter();
+        let frame = ui.max_rect();
+        let black = Color32::BLACK;
+        painter.text(frame.min + Vec2::new(4.0, 0.0), Align2::LEFT_TOP, title, FontId::proportional(15.0), black);
+        painter.text(frame.min + Vec2::new(4.0, 24.0), Align2::LEFT_TOP, subtitle, FontId::proportional(12.0), Color32::DARK_GRAY);
+        let map = Rect::from_min_size(frame.min + Vec2::new(MARGIN[0], MARGIN[1]), Vec2::splat(side));
+        painter.image(texture.id(), map, Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)), Color32::WHITE);
+        let font = FontId::proportional(12.0);
+        let at = |v: f32| (v + EXTENT) / (2.0 * EXTENT) * side;
+        for k in -(EXTENT as i32)..=(EXTENT as i32) {
+            let v = k as f32;
+            painter.text(Pos2::new(map.min.x + at(v), map.max.y + 4.0), Align2::CENTER_TOP, k.to_string(), font.clone(), black);
+            painter.text(Pos2::new(map.min.x - 6.0, map.max.y - at(v)), Align2::RIGHT_CENTER, k.to_string(), font.clone(), black);
+        }
+        painter.text(Pos2::new(map.center().x, map.max.y + 22.0), Align2::CENTER_TOP, "x₁", FontId::proportional(14.0), black);
+        painter.text(Pos2::new(map.min.x - 30.0, map.center().y), Align2::RIGHT_CENTER, "x₂", FontId::proportional(14.0), black);
+    });
+    crate::util::fsio::write_png(path, &figure)
 }
 
 #[cfg(test)]
