@@ -174,6 +174,15 @@ fn bad_input_is_refused_clearly() {
     let output = depthlab(&["export", "--run", run_arg, "--out", out_arg, "--overwrite"]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(out.join("model.py").exists() && out.join("notes.txt").exists());
+    // Weights alone over a PyTorch export replace the whole set: the old
+    // code, which would load them as another network, goes.
+    let output = depthlab(&["export", "--run", run_arg, "--out", out_arg, "--format", "safetensors", "--overwrite"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("removed") && stderr(&output).contains("model.py"), "{}", stderr(&output));
+    for name in ["model.py", "predict.py", "README.md"] {
+        assert!(!out.join(name).exists(), "{name} of the earlier export");
+    }
+    assert!(out.join("weights.safetensors").exists() && out.join("notes.txt").exists());
 
     let file = dir.path().join("a-file");
     std::fs::write(&file, "").unwrap();

@@ -198,3 +198,61 @@ fn a_full_disk_keeps_what_was_there() {
         assert!(scratch_files(&out).is_empty(), "{command}: {:?}", scratch_files(&out));
     }
 }
+
+/// Waits until `dir` holds a scratch file (a write stalled between its
+/// scratch file and the rename).
+fn wait_for_scratch(dir: &Path, child: &mut std::process::Child) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while scratch_files(dir).is_empty() {
+        if child.try_wait().unwrap().is_some() {
+            let mut text = String::new();
+            std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut text).unwrap();
+            panic!("the command ended before writing in {} ({:?}): {text}", dir.display(), child.try_wait());
+        }
+        assert!(Instant::now() < deadline, "no scratch file appeared in {}", dir.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// SIGKILL, SIGTERM or SIGINT while an analysis or an export is writing its
+/// output (after the scratch file, before the rename) never loses the
+/// output already there, and the next command clears the scratch file the
+/// dead one left.
+#[test]
+fn a_signal_in_the_middle_of_writing_an_analysis_or_export_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    common::trained_run(&run);
+    let r = run.to_str().unwrap();
+    let landscape = dir.path().join("landscape");
+    let export = dir.path().join("export");
+    let l = landscape.to_str().unwrap();
+    let e = export.to_str().unwrap();
+    let jobs: [(&Path, &str, Vec<&str>); 3] = [
+        (&landscape, "landscape.json", vec!["landscape", "--run", r, "--grid", "3", "--subset", "50", "--line-points", "2", "--out", l]),
+        (&landscape, "lesion.json", vec!["lesion", "--run", r, "--draws", "1", "--test-examples", "50", "--out", l]),
+        (&export, "weights.safetensors", vec!["export", "--run", r, "--format", "safetensors", "--overwrite", "--out", e]),
+    ];
+    for (sig, (out, file, args)) in [libc::SIGKILL, libc::SIGTERM, libc::SIGINT].into_iter().zip(jobs.iter().cycle().take(3)) {
+        let first = depthlab(args);
+        assert!(first.status.success(), "{args:?}: {}", common::stderr(&first));
+        let good = std::fs::read(out.join(file)).unwrap();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_depthlab"))
+            .args(args)
+            .env("DEPTHLAB_FAULT", "stall:written")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for_scratch(out, &mut child);
+        signal(&child, sig);
+        let status = child.wait().unwrap();
+        assert!(!status.success(), "{args:?} ended by signal {sig}");
+        assert_eq!(std::fs::read(out.join(file)).unwrap(), good, "{args:?}, signal {sig}: {file} as it was");
+        assert!(!scratch_files(out).is_empty(), "the dead process's scratch file is there");
+        let again = depthlab(args);
+        assert!(again.status.success(), "{args:?} after signal {sig}: {}", common::stderr(&again));
+        assert!(scratch_files(out).is_empty(), "{args:?}: {:?} left after the next command", scratch_files(out));
+        assert!(!std::fs::read(out.join(file)).unwrap().is_empty());
+    }
+}

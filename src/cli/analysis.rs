@@ -106,6 +106,8 @@ pub struct LandscapeArgs {
 
 fn write(dir: &Path, name: &str, text: &str) -> Result<(), CliError> {
     std::fs::create_dir_all(dir).map_err(|e| CliError::new(2, format!("{}: {e}", dir.display())))?;
+    // What a killed earlier command left half-written goes first.
+    crate::util::fsio::remove_dead_scratch(dir);
     let path = dir.join(name);
     crate::util::fsio::write_atomic(&path, text.as_bytes()).map_err(|e| CliError::new(1, format!("{}: {e}", path.display())))
 }

@@ -85,6 +85,8 @@ fn check_output(out: &Path, overwrite: bool) -> Result<(), ExportError> {
     if out.exists() && !out.is_dir() {
         return Err(ExportError::OutputNotFolder { path: out.display().to_string() });
     }
+    // What a killed earlier export left half-written is not counted.
+    crate::util::fsio::remove_dead_scratch(out);
     let Ok(entries) = std::fs::read_dir(out) else {
         return Ok(());
     };
@@ -159,6 +161,16 @@ pub fn export(run_dir: &Path, format: ExportFormat, out: &Path, overwrite: bool)
         let (net_class, files) = write_python(&run, out)?;
         exported.net_class = Some(net_class);
         exported.files.extend(files);
+    } else {
+        // An earlier PyTorch export's code would load these weights as
+        // another network: the output set is replaced as a whole.
+        for name in [MODEL_FILE, PREDICT_FILE, README_FILE] {
+            let stale = out.join(name);
+            if stale.is_file() {
+                std::fs::remove_file(&stale).map_err(|e| ExportError::Write { path: stale.display().to_string(), message: e.to_string() })?;
+                exported.warnings.push(format!("removed {} of an earlier PyTorch export: it described other weights", stale.display()));
+            }
+        }
     }
     Ok(exported)
 }

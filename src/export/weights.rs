@@ -262,6 +262,9 @@ pub fn write_safetensors(tensors: &[NamedTensor], metadata: HashMap<String, Stri
         })
         .collect();
     let views = encoded.iter().map(|(name, e)| (name.as_str(), e));
-    safetensors::serialize_to_file(views, Some(metadata), path)
-        .map_err(|e| WeightsError::Write { path: path.display().to_string(), message: e.to_string() })
+    // Encoded in memory, then written atomically: a kill or a full disk
+    // leaves the weights that were there, never a cut file.
+    let write_error = |message: String| WeightsError::Write { path: path.display().to_string(), message };
+    let bytes = safetensors::serialize(views, Some(metadata)).map_err(|e| write_error(e.to_string()))?;
+    crate::util::fsio::write_atomic(path, &bytes).map_err(|e| write_error(e.to_string()))
 }

@@ -8,7 +8,8 @@
 //! command starts), `step` (every training step), `save` (every model save,
 //! after the scratch file is written and before it is renamed), `write`
 //! (an I/O point: every file written whole, before its scratch file is
-//! made). Unset, every point is a no-op.
+//! made), `written` (every file written whole, after its scratch file is
+//! synced and before the rename). Unset, every point is a no-op.
 
 use std::sync::OnceLock;
 

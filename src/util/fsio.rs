@@ -20,6 +20,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
             return Err(e);
         }
     }
+    crate::util::fault::point("written");
     rename_durably(&tmp, path)
 }
 
@@ -62,6 +63,35 @@ pub fn remove_if_present(path: &Path) {
 /// `.model-PID.tmp.bpk.PID-N.tmp` inside it).
 pub fn is_scratch_file(name: &str) -> bool {
     name.starts_with('.') && (name.contains(".tmp-") || (name.starts_with(".model-") && name.contains(".tmp")))
+}
+
+/// Removes from `dir` the scratch files of [`write_atomic`]
+/// (`.NAME.tmp-PID`) whose process is gone: what a kill in the middle of a
+/// write left behind. Those of a live process (another command writing
+/// there now) stay.
+pub fn remove_dead_scratch(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = name.strip_prefix('.').and_then(|n| n.rsplit_once(".tmp-")).and_then(|(_, pid)| pid.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && pid != std::process::id()
+            && !process_alive(pid)
+        {
+            remove_if_present(&entry.path());
+        }
+    }
+}
+
+/// Whether process `pid` is running (where that cannot be told: yes).
+fn process_alive(pid: u32) -> bool {
+    #[cfg(target_os = "linux")]
+    return Path::new("/proc").join(pid.to_string()).exists();
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = pid;
+        true
+    }
 }
 
 /// Reads a whole file, gunzipping it when it starts with the gzip magic.
