@@ -203,6 +203,20 @@ pub struct Interrupts {
 
 static SIGNALS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
+/// Milliseconds the run's steps take (their mean so far; 0 before the first
+/// one ends), for the interrupt message: on a slow adapter "after this
+/// step" can mean minutes, and the message says so.
+static STEP_MILLIS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// What the interrupt message says of the step under way.
+fn step_wait() -> String {
+    match STEP_MILLIS.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => " (the first step is still running; on a GPU adapter it also compiles the kernels, minutes on a software one)".into(),
+        ms if ms >= 2_000 => format!(" (steps take about {} here)", format_secs(ms as f64 / 1000.0)),
+        _ => String::new(),
+    }
+}
+
 /// The exit status of `train` when the run diverged (its folder is whole,
 /// its summary says `diverged` and why).
 pub const DIVERGED_EXIT: i32 = 3;
@@ -214,7 +228,7 @@ impl Interrupts {
     pub fn install(commands: std::sync::mpsc::Sender<crate::train::Command>) -> Interrupts {
         let handler = move || {
             if SIGNALS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
-                say!("\nstopping after this step and saving the run (press Ctrl-C again to quit at once)");
+                say!("\nstopping after this step{} and saving the run (press Ctrl-C again to quit at once)", step_wait());
                 if commands.send(crate::train::Command::Stop).is_err() {
                     // The run already ended: nothing to stop.
                 }
@@ -311,6 +325,8 @@ fn follow(events: &Receiver<Event>, label: Option<&str>) -> Result<Summary, CliE
             }
             Event::Step(m) => {
                 let done = m.step + 1;
+                let millis = (m.elapsed_secs * 1000.0 / done as f64).round().max(1.0) as u64;
+                STEP_MILLIS.store(millis, std::sync::atomic::Ordering::Relaxed);
                 let pct = done * 100 / total_steps.max(1);
                 let due = if terminal { last_print.elapsed().as_millis() >= 100 } else { pct / 10 != last_pct / 10 };
                 if due || done == total_steps {
@@ -362,4 +378,22 @@ fn follow(events: &Receiver<Event>, label: Option<&str>) -> Result<Summary, CliE
 fn format_secs(secs: f64) -> String {
     let secs = secs.round() as u64;
     format!("{}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interrupt_says_how_long_the_step_under_way_may_take() {
+        use std::sync::atomic::Ordering;
+        STEP_MILLIS.store(0, Ordering::Relaxed);
+        assert!(step_wait().contains("the first step is still running"), "{}", step_wait());
+        // A software GPU adapter's step (179 s measured on lavapipe).
+        STEP_MILLIS.store(179_000, Ordering::Relaxed);
+        assert_eq!(step_wait(), " (steps take about 0:02:59 here)");
+        // Quick steps need no word.
+        STEP_MILLIS.store(300, Ordering::Relaxed);
+        assert_eq!(step_wait(), "");
+    }
 }
