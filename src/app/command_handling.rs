@@ -20,9 +20,13 @@ impl DepthLabApp {
         crate::train::TrainConfig { lr: self.lr_field, ..self.state.train.clone() }
     }
 
+    /// The settings of every run of the sweep: the Train tab's, with the
+    /// sweep's budget — its epochs, or exactly its steps (however many
+    /// epochs they take: a budget in steps is not cut at an epoch count).
     pub(super) fn sweep_train_config(&self) -> crate::train::TrainConfig {
         let s = &self.state.sweep;
-        crate::train::TrainConfig { epochs: s.epochs.max(1), max_steps: s.max_steps, ..self.state.train.clone() }
+        let epochs = if s.max_steps.is_some() { 0 } else { s.epochs.max(1) };
+        crate::train::TrainConfig { epochs, max_steps: s.max_steps, ..self.state.train.clone() }
     }
 
     pub(super) fn run_dir(&self, arch_name: &str) -> PathBuf {

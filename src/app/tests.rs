@@ -819,3 +819,4 @@ fn the_why_tab_runs_each_analysis_on_two_runs_and_cancels() {
 }
 
 mod table;
+mod budget;
