@@ -302,10 +302,12 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppC
             ui.label("max steps");
             ui.horizontal(|ui| {
                 let mut limited = t.max_steps.is_some();
-                ui.checkbox(&mut limited, "").on_hover_text("Stop after a number of steps");
+                ui.checkbox(&mut limited, "")
+                    .on_hover_text("Stop after a number of steps, or at the end of the epochs if that comes first");
                 match (limited, &mut t.max_steps) {
                     (true, Some(n)) => {
-                        ui.add(DragValue::new(n).range(1..=10_000_000)).on_hover_text("Steps");
+                        ui.add(DragValue::new(n).range(1..=10_000_000))
+                            .on_hover_text("At most this many steps: the epochs above end the run first if they hold fewer");
                     }
                     (true, None) => t.max_steps = Some(200),
                     (false, _) => t.max_steps = None,
