@@ -118,6 +118,14 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppC
             app.state.train.data.label(),
             app.lr_field
         ));
+        // Per-layer settings chosen there apply to every net of the sweep: say so.
+        let notes = app.state.train.overrides.notes(true);
+        if !notes.is_empty() {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                format!("So do its layer settings, on every net: {}. Untick them in the Train tab for the presets' own.", notes.join(", ")),
+            );
+        }
     });
     ui.horizontal(|ui| {
         if ui.add_enabled(!app.is_training(), egui::Button::new("Run sweep")).clicked() {

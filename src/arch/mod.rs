@@ -30,6 +30,29 @@ impl LayerOverrides {
     pub fn is_empty(&self) -> bool {
         self.activation.is_none() && self.init.is_none() && self.norm.is_none() && self.residual_init.is_none()
     }
+
+    /// The overrides in words, as a net's name carries them (`sigmoid`,
+    /// `standard init`, `no bn`, `zero residual init`); the residual init
+    /// only for a net with residual branches.
+    pub fn notes(&self, residual_branches: bool) -> Vec<String> {
+        let mut notes = Vec::new();
+        if let Some(a) = self.activation {
+            notes.push(format!("{a:?}").to_lowercase());
+        }
+        if let Some(i) = self.init {
+            notes.push(format!("{i:?} init").to_lowercase());
+        }
+        if let Some(n) = self.norm {
+            notes.push(match n {
+                Norm::Batchnorm => "bn".to_string(),
+                Norm::None => "no bn".to_string(),
+            });
+        }
+        if let Some(r) = self.residual_init.filter(|r| !r.is_default() && residual_branches) {
+            notes.push(format!("{} residual init", r.word()));
+        }
+        notes
+    }
 }
 
 impl Architecture {
@@ -52,22 +75,7 @@ impl Architecture {
                 block.kind.set_residual_init(init);
             }
         }
-        let mut notes = Vec::new();
-        if let Some(a) = overrides.activation {
-            notes.push(format!("{a:?}").to_lowercase());
-        }
-        if let Some(i) = overrides.init {
-            notes.push(format!("{i:?} init").to_lowercase());
-        }
-        if let Some(n) = overrides.norm {
-            notes.push(match n {
-                Norm::Batchnorm => "bn".to_string(),
-                Norm::None => "no bn".to_string(),
-            });
-        }
-        if let Some(r) = overrides.residual_init.filter(|r| !r.is_default() && self.has_residual_branches()) {
-            notes.push(format!("{} residual init", r.word()));
-        }
+        let notes = overrides.notes(self.has_residual_branches());
         if !notes.is_empty() && !self.name.contains('[') {
             self.name = format!("{} [{}]", self.name, notes.join(", "));
         }

@@ -1,6 +1,7 @@
-//! A sweep's budget in steps is that many steps: not cut at the epochs the
-//! epoch budget last held (a "steps 150" sweep on fashion-mini stopped at
-//! 93, one epoch).
+//! What a sweep takes from the window: a budget in steps is that many
+//! steps, not cut at the epochs the epoch budget last held (a "steps 150"
+//! sweep on fashion-mini stopped at 93, one epoch), and the Train tab's
+//! per-layer settings are named where they apply.
 
 use super::*;
 
@@ -31,4 +32,21 @@ fn a_sweep_budget_in_steps_trains_exactly_that_many_steps() {
     app.state.sweep.max_steps = None;
     app.state.sweep.epochs = 3;
     assert_eq!((app.sweep_train_config().epochs, app.sweep_train_config().max_steps), (3, None));
+}
+
+/// The Train tab's per-layer settings apply to every net of a sweep, and
+/// the Sweep tab says so (it used to name only data, optimiser and rate).
+#[test]
+fn the_sweep_tab_names_the_layer_settings_it_takes_from_train() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut state = settings(dir.path());
+    state.train.overrides.activation = Some(crate::arch::Activation::Sigmoid);
+    state.train.overrides.norm = Some(crate::arch::Norm::None);
+    let mut h = harness_with(state);
+    h.run();
+    choose_tab(&mut h, "Depth sweep");
+    h.get_by_label_contains("So do its layer settings, on every net: sigmoid, no bn");
+    h.state_mut().state.train.overrides = Default::default();
+    h.run();
+    assert!(h.query_by_label_contains("So do its layer settings").is_none());
 }
