@@ -72,11 +72,20 @@ impl Instance {
     }
 
     /// A short name used in probe tables: `"7 residual (2/3)"`.
+    /// A plain net's pairs are named `plain_pair` (`plain_dense` in an
+    /// MLP), not after the residual block they are built as without a
+    /// shortcut, so that a plot or a lesion table of plain-20 never reads
+    /// "residual".
     pub fn name(&self, repeat: usize) -> String {
+        let tag = match self.kind {
+            BlockKind::Residual { shortcut: Shortcut::None, .. } => "plain_pair",
+            BlockKind::ResidualDense { shortcut: Shortcut::None, .. } => "plain_dense",
+            _ => self.kind.tag(),
+        };
         if repeat > 1 {
-            format!("{} {} ({}/{})", self.entry + 1, self.kind.tag(), self.copy + 1, repeat)
+            format!("{} {tag} ({}/{})", self.entry + 1, self.copy + 1, repeat)
         } else {
-            format!("{} {}", self.entry + 1, self.kind.tag())
+            format!("{} {tag}", self.entry + 1)
         }
     }
 }

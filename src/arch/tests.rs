@@ -413,3 +413,21 @@ fn resnet_mlp_has_plain_mlps_layout_at_about_its_size() {
     assert_eq!(presets::parse_name("resnet-mlp-30"), Some((Family::ResnetMlp, 30)));
     assert_eq!(Family::ResnetMlp.size_for_depth(21), 20);
 }
+
+/// Probe and lesion tables name a plain net's pairs as plain, not after the
+/// residual block they are built as without a shortcut.
+#[test]
+fn a_plain_nets_blocks_are_not_named_residual() {
+    let names = |preset: &str, input: Shape| {
+        let arch = presets::build(preset, input).unwrap();
+        let analysis = arch.analyse(input, 10);
+        let repeats: Vec<usize> = arch.blocks.iter().map(|b| b.repeat).collect();
+        analysis.instances.iter().map(|i| i.name(repeats[i.entry])).collect::<Vec<_>>()
+    };
+    let plain = names("plain-20", Shape::map(3, 32, 32));
+    assert_eq!(plain[1], "2 plain_pair (1/3)");
+    assert!(plain.iter().all(|n| !n.contains("residual")), "{plain:?}");
+    assert_eq!(names("resnet-20", Shape::map(3, 32, 32))[1], "2 residual (1/3)");
+    let mlp = names("plain-mlp-8", Shape::map(2, 1, 1));
+    assert!(mlp.iter().all(|n| !n.contains("residual")), "{mlp:?}");
+}
