@@ -195,15 +195,7 @@ pub struct DepthLabApp {
     pub why: why::WhyState,
 }
 
-/// egui's fonts, with the built-in monospace font backing up the
-/// proportional one, which lacks arrows (→, ∘) the lab writes.
-pub fn install_fonts(ctx: &egui::Context) {
-    let mut fonts = egui::FontDefinitions::default();
-    if let Some(family) = fonts.families.get_mut(&egui::FontFamily::Proportional) {
-        family.insert(1.min(family.len()), "Hack".to_owned());
-    }
-    ctx.set_fonts(fonts);
-}
+pub use crate::report::render::install_fonts;
 
 /// Opens the lab's window (with a scripted scene for screenshots).
 pub fn run_native(scene: Option<scenes::Scene>) -> Result<(), String> {

@@ -7,7 +7,7 @@ use egui::{Color32, Vec2};
 use egui_plot::{AxisHints, Legend, Line, LineStyle, Plot, PlotPoints, Points};
 
 use super::render::render;
-use crate::app::plots::{legend_entry, log_plot, log10};
+use crate::report::log_axis::{log_plot, log10};
 
 /// Colours for series, readable on a light background.
 pub const COLORS: [Color32; 8] = [
@@ -234,4 +234,11 @@ pub fn error_bars(plot_ui: &mut egui_plot::PlotUi, name: &str, points: &[[f64; 2
             plot_ui.line(Line::new(name.to_string(), PlotPoints::new(vec![[x - cap, end], [x + cap, end]])).color(color).width(1.5));
         }
     }
+}
+
+/// One legend entry: a short line in `color`, then `name`.
+pub fn legend_entry(ui: &mut egui::Ui, color: Color32, name: &str) {
+    let (swatch, _) = ui.allocate_exact_size(egui::Vec2::new(18.0, 10.0), egui::Sense::hover());
+    ui.painter().line_segment([swatch.left_center(), swatch.right_center()], egui::Stroke::new(2.5, color));
+    ui.label(name);
 }

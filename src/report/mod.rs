@@ -5,5 +5,6 @@ pub mod analysis;
 pub mod boundary;
 pub mod experiments;
 pub mod figure;
+pub mod log_axis;
 pub mod render;
 pub mod sweep;

@@ -116,7 +116,7 @@ impl Canvas {
 /// A few frames run first so plots settle their bounds and text its layout.
 pub fn render(size: Vec2, pixels_per_point: f32, dark: bool, mut draw: impl FnMut(&mut egui::Ui)) -> image::RgbaImage {
     let ctx = egui::Context::default();
-    crate::app::install_fonts(&ctx);
+    install_fonts(&ctx);
     ctx.set_theme(if dark { egui::Theme::Dark } else { egui::Theme::Light });
     let mut textures: HashMap<TextureId, Texture> = HashMap::new();
     let mut last = None;
@@ -178,6 +178,16 @@ pub fn render(size: Vec2, pixels_per_point: f32, dark: bool, mut draw: impl FnMu
         })
         .collect();
     image::RgbaImage::from_raw(width as u32, height as u32, bytes).unwrap_or_default()
+}
+
+/// egui's fonts, with the built-in monospace font backing up the
+/// proportional one, which lacks arrows (→, ∘) the lab writes.
+pub fn install_fonts(ctx: &egui::Context) {
+    let mut fonts = egui::FontDefinitions::default();
+    if let Some(family) = fonts.families.get_mut(&egui::FontFamily::Proportional) {
+        family.insert(1.min(family.len()), "Hack".to_owned());
+    }
+    ctx.set_fonts(fonts);
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@
 
 pub mod boundary;
 pub mod heatmap;
-mod log_axis;
 pub mod series;
 
 use std::collections::HashMap;
@@ -13,7 +12,9 @@ use std::collections::HashMap;
 use egui::Color32;
 use egui_plot::{Plot, PlotBounds};
 
-pub use log_axis::{decade_label, log_plot, log10};
+// Shared with the exported figures, which sit below the window.
+pub use crate::report::figure::legend_entry;
+pub use crate::report::log_axis::{decade_label, log_plot, log10};
 
 use super::command::AppCommand;
 use super::runs::RunView;
@@ -34,13 +35,6 @@ pub struct PlotView {
 pub fn interactive<'a>(plot: Plot<'a>, view: &PlotView) -> Plot<'a> {
     let plot = plot.allow_scroll(false).allow_zoom(true).allow_drag(true);
     if view.reset { plot.reset() } else { plot }
-}
-
-/// One legend entry: a short line in `color`, then `name`.
-pub fn legend_entry(ui: &mut egui::Ui, color: Color32, name: &str) {
-    let (swatch, _) = ui.allocate_exact_size(egui::Vec2::new(18.0, 10.0), egui::Sense::hover());
-    ui.painter().line_segment([swatch.left_center(), swatch.right_center()], egui::Stroke::new(2.5, color));
-    ui.label(name);
 }
 
 /// The runs of the plots, each a swatch and its label, wrapped in rows
