@@ -81,6 +81,8 @@ fn address_space_limit() -> Option<u64> {
         let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
         // SAFETY: getrlimit writes one plain struct we own.
         let ok = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut limit) } == 0;
+        // rlim_t is u64 here but not on every Unix.
+        #[allow(clippy::unnecessary_cast)]
         (ok && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur as u64)
     }
     #[cfg(not(unix))]
