@@ -806,6 +806,15 @@ fn the_why_tab_runs_each_analysis_on_two_runs_and_cancels() {
             assert_eq!(h.get_all_by_label_contains(words).count(), 2, "{kind}: both sides");
         }
     }
+    // Another analysis chosen: the landscapes are not shown under its
+    // heading, and come back when the landscape is chosen again.
+    h.get_by_role_and_label(egui::accesskit::Role::RadioButton, "Lesion study").click();
+    h.run();
+    assert_eq!(h.query_all_by_label_contains("at the trained weights").count(), 0);
+    assert_eq!(h.get_all_by_label_contains("it holds a loss landscape of").count(), 2);
+    h.get_by_role_and_label(egui::accesskit::Role::RadioButton, "Loss landscape").click();
+    h.run();
+    assert_eq!(h.get_all_by_label_contains("at the trained weights").count(), 2);
     // A large landscape, cancelled.
     h.state_mut().why.landscape_grid = 101;
     h.state_mut().why.landscape_subset = 1400;

@@ -74,6 +74,17 @@ pub enum AnalysisResult {
     Landscape(Landscape),
 }
 
+impl AnalysisResult {
+    /// The analysis this is a result of.
+    pub fn kind(&self) -> AnalysisKind {
+        match self {
+            AnalysisResult::Lesion(_) => AnalysisKind::Lesion,
+            AnalysisResult::Paths(_) => AnalysisKind::Paths,
+            AnalysisResult::Landscape(_) => AnalysisKind::Landscape,
+        }
+    }
+}
+
 /// An analysis running for one side.
 pub struct Job {
     /// Fraction done, in millionths.
@@ -301,6 +312,16 @@ fn side_ui(ui: &mut egui::Ui, why: &mut WhyState, side: usize) {
         }
         return;
     };
+    // A result of another analysis than the one chosen is not shown under
+    // its heading; it is kept, and shows again when that one is chosen.
+    if result.kind() != why.kind {
+        ui.weak(format!(
+            "Run the {} for this side: it holds a {} of {label}, which shows again when that analysis is chosen.",
+            why.kind.title().to_lowercase(),
+            result.kind().title().to_lowercase()
+        ));
+        return;
+    }
     ui.strong(label);
     match result {
         AnalysisResult::Lesion(report) => plots::lesion_ui(ui, report, side),
