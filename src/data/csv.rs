@@ -417,6 +417,12 @@ mod tests {
         assert!(CsvSpec::parse("").unwrap_err().contains("needs a file"));
         assert!(CsvSpec::parse("a.csv,colour=red").unwrap_err().contains("'colour=red'"));
         assert!(CsvSpec::parse("a.csv,label=").unwrap_err().contains("label=COLUMN"));
+        // Planned sweep jobs run from elsewhere: both files become absolute.
+        let data: super::super::DataSpec = "csv:t.csv,label=y,test=u.csv".parse().unwrap();
+        let super::super::DataSpec::Csv(abs) = data.absolute() else { panic!("still a table") };
+        assert!(abs.file.is_absolute() && abs.file.ends_with("t.csv"), "{abs:?}");
+        assert!(abs.test.as_ref().is_some_and(|t| t.is_absolute() && t.ends_with("u.csv")), "{abs:?}");
+        assert_eq!(abs.label.as_deref(), Some("y"));
     }
 
     #[test]
