@@ -228,8 +228,9 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppC
             ui.radio_value(&mut app.why.kind, kind, kind.title());
         }
         ui.add_space(4.0);
-        let trained: Vec<(RunId, String)> =
-            app.runs.runs.iter().filter(|r| r.dir.is_some() && !r.is_running()).map(|r| (r.id, r.label.clone())).collect();
+        let trained = distinct_labels(
+            app.runs.runs.iter().filter(|r| r.dir.is_some() && !r.is_running()).map(|r| (r.id, r.label.clone(), r.dir.clone())).collect(),
+        );
         if trained.is_empty() {
             ui.colored_label(ui.visuals().warn_fg_color, "No trained run yet: train a plain net and its residual twin in the Train tab.");
         }
@@ -296,6 +297,21 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppC
     });
 }
 
+/// Run labels for a picker, each told apart: a label several runs share
+/// gets its run folder's name (`resnet-8 · resnet-8-20261206-101500`).
+fn distinct_labels(runs: Vec<(RunId, String, Option<std::path::PathBuf>)>) -> Vec<(RunId, String)> {
+    let shared = |label: &str| runs.iter().filter(|(_, l, _)| l == label).count() > 1;
+    runs.iter()
+        .map(|(id, label, dir)| {
+            let folder = dir.as_ref().and_then(|d| d.file_name()).map(|n| n.to_string_lossy().into_owned());
+            match folder {
+                Some(folder) if shared(label) && folder != *label => (*id, format!("{label} · {folder}")),
+                _ => (*id, label.clone()),
+            }
+        })
+        .collect()
+}
+
 /// One side: its progress, its error, or its result.
 fn side_ui(ui: &mut egui::Ui, why: &mut WhyState, side: usize) {
     if let Some(job) = &why.jobs[side] {
@@ -346,7 +362,18 @@ fn odd_step(current: usize, value: f64) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::odd_step;
+    use super::{distinct_labels, odd_step};
+
+    #[test]
+    fn runs_that_share_a_label_are_told_apart_by_their_folder() {
+        let runs = vec![
+            (1, "resnet-8".to_string(), Some("runs/resnet-8-20261206-101500".into())),
+            (2, "resnet-8".to_string(), Some("runs/resnet-8-20261206-102000".into())),
+            (3, "plain-8".to_string(), Some("runs/plain-8-20261206-101000".into())),
+        ];
+        let labels: Vec<String> = distinct_labels(runs).into_iter().map(|(_, l)| l).collect();
+        assert_eq!(labels, ["resnet-8 · resnet-8-20261206-101500", "resnet-8 · resnet-8-20261206-102000", "plain-8"]);
+    }
 
     #[test]
     fn the_landscape_grid_moves_by_odd_sizes_both_ways() {
