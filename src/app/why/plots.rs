@@ -34,6 +34,7 @@ pub fn lesion_ui(ui: &mut egui::Ui, report: &LesionReport, side: usize) {
         .height(HEIGHT)
         .include_y(0.0)
         .include_y(100.0)
+        .y_grid_spacer(percent_marks())
         .x_axis_label("block removed")
         .y_axis_label("test error %")
         .allow_scroll(false)
@@ -56,6 +57,7 @@ pub fn lesion_ui(ui: &mut egui::Ui, report: &LesionReport, side: usize) {
         .height(HEIGHT * 0.8)
         .include_y(0.0)
         .include_y(100.0)
+        .y_grid_spacer(percent_marks())
         .x_axis_label("blocks removed")
         .y_axis_label("test error %")
         .allow_scroll(false)
@@ -66,6 +68,12 @@ pub fn lesion_ui(ui: &mut egui::Ui, report: &LesionReport, side: usize) {
                 plot.line(Line::new("± std", PlotPoints::new(band)).color(BARS.gamma_multiply(0.5)).style(LineStyle::dashed_dense()));
             }
         });
+}
+
+/// Marks on a test-error axis every 5 %, 25 % and 50 % (egui_plot's
+/// default, powers of ten, labelled only 0 and 100 on these short plots).
+fn percent_marks() -> impl Fn(egui_plot::GridInput) -> Vec<egui_plot::GridMark> {
+    egui_plot::uniform_grid_spacer(|_| [5.0, 25.0, 50.0])
 }
 
 /// Gradient per path and in all per path length (log y).
