@@ -11,8 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::runfolder::{MODEL_FILE, RUN_FILES, SUMMARY_FILE, clear_run};
-use super::tensorboard::is_event_file;
+use super::runfolder::{MODEL_FILE, SUMMARY_FILE, clear_run, run_file_names};
 use crate::util::lock::FolderLock;
 
 /// The folder inside a run folder that holds the run being replaced.
@@ -29,17 +28,10 @@ fn holds_finished_run(dir: &Path) -> bool {
     dir.join(MODEL_FILE).is_file() && dir.join(SUMMARY_FILE).is_file()
 }
 
-/// The names of a run's files present in `dir`: the fixed ones and its
-/// TensorBoard event files.
-fn run_files(dir: &Path) -> Result<Vec<String>, String> {
-    let mut names: Vec<String> = RUN_FILES.iter().filter(|n| dir.join(n).exists()).map(|n| n.to_string()).collect();
-    for entry in std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if is_event_file(&name) {
-            names.push(name);
-        }
-    }
-    Ok(names)
+/// Deletes the run set aside in `dir`.
+fn discard_aside(dir: &Path) -> Result<(), String> {
+    let aside = dir.join(REPLACED_DIR);
+    std::fs::remove_dir_all(&aside).map_err(|e| format!("{}: cannot remove: {e}", aside.display()))
 }
 
 fn move_files(from: &Path, to: &Path, names: &[String]) -> Result<(), String> {
@@ -60,13 +52,13 @@ pub fn set_aside(dir: &Path) -> Result<Option<SetAside>, String> {
     if aside.is_dir() {
         if holds_finished_run(dir) {
             // The overwrite that left it finished: the old run was replaced.
-            std::fs::remove_dir_all(&aside).map_err(|e| format!("{}: cannot remove: {e}", aside.display()))?;
+            discard_aside(dir)?;
         } else {
             SetAside { dir: dir.to_path_buf() }.restore()?;
         }
     }
     let _lock = FolderLock::acquire(dir)?;
-    let names = run_files(dir)?;
+    let names = run_file_names(dir)?;
     if names.is_empty() {
         return Ok(None);
     }
@@ -81,8 +73,7 @@ impl SetAside {
     /// the old one back (`Ok(false)`).
     pub fn finish(self) -> Result<bool, String> {
         if holds_finished_run(&self.dir) {
-            let aside = self.dir.join(REPLACED_DIR);
-            std::fs::remove_dir_all(&aside).map_err(|e| format!("{}: cannot remove: {e}", aside.display()))?;
+            discard_aside(&self.dir)?;
             Ok(true)
         } else {
             self.restore()?;

@@ -354,7 +354,7 @@ pub fn clear_run(dir: &Path) -> Result<(), String> {
         return Ok(());
     }
     let lock = FolderLock::acquire(dir)?;
-    for name in RUN_FILES {
+    for name in run_file_names(dir)? {
         let path = dir.join(name);
         if let Err(e) = std::fs::remove_file(&path)
             && e.kind() != std::io::ErrorKind::NotFound
@@ -362,16 +362,23 @@ pub fn clear_run(dir: &Path) -> Result<(), String> {
             return Err(format!("{}: cannot remove: {e}", path.display()));
         }
     }
-    for entry in std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?.flatten() {
-        if tensorboard::is_event_file(&entry.file_name().to_string_lossy())
-            && let Err(e) = std::fs::remove_file(entry.path())
-        {
-            return Err(format!("{}: cannot remove: {e}", entry.path().display()));
-        }
-    }
     remove_scratch_files(dir);
     drop(lock);
     Ok(())
+}
+
+/// The names of the run's files present in `dir`: the fixed ones
+/// ([`RUN_FILES`]) and its TensorBoard event files; anything else in the
+/// folder is not the run's.
+pub fn run_file_names(dir: &Path) -> Result<Vec<String>, String> {
+    let mut names: Vec<String> = RUN_FILES.iter().filter(|n| dir.join(n).exists()).map(|n| n.to_string()).collect();
+    for entry in std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if tensorboard::is_event_file(&name) {
+            names.push(name);
+        }
+    }
+    Ok(names)
 }
 
 /// Appends a snapshot's rows to a CSV file in one write: a snapshot larger
