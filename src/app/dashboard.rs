@@ -77,13 +77,8 @@ fn controls_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppC
         if stopping {
             ui.spinner();
             // On a slow adapter "the step" can take minutes: say so.
-            let wait = match active.as_ref().and_then(|r| r.steps.last()) {
-                None => " (the first step, which also compiles a GPU's kernels)".to_string(),
-                Some(m) if m.elapsed_secs / (m.step + 1) as f64 >= 2.0 => {
-                    format!(" (steps take about {:.0} s here)", m.elapsed_secs / (m.step + 1) as f64)
-                }
-                Some(_) => String::new(),
-            };
+            let mean_step = active.as_ref().and_then(|r| r.steps.last()).map(|m| m.elapsed_secs / (m.step + 1) as f64);
+            let wait = crate::train::events::step_wait(mean_step);
             ui.label(format!("stopping: finishing the step{wait}, evaluating and saving the weights…"));
         }
     });

@@ -210,11 +210,8 @@ static STEP_MILLIS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64:
 
 /// What the interrupt message says of the step under way.
 fn step_wait() -> String {
-    match STEP_MILLIS.load(std::sync::atomic::Ordering::Relaxed) {
-        0 => " (the first step is still running; on a GPU adapter it also compiles the kernels, minutes on a software one)".into(),
-        ms if ms >= 2_000 => format!(" (steps take about {} here)", format_secs(ms as f64 / 1000.0)),
-        _ => String::new(),
-    }
+    let millis = STEP_MILLIS.load(std::sync::atomic::Ordering::Relaxed);
+    crate::train::events::step_wait((millis > 0).then(|| millis as f64 / 1000.0))
 }
 
 /// The exit status of `train` when the run diverged (its folder is whole,
@@ -334,7 +331,7 @@ fn follow(events: &Receiver<Event>, label: Option<&str>) -> Result<Summary, CliE
                     last_pct = pct;
                     let eta = if m.images_per_sec > 0.0 && done > 0 {
                         let per_step = m.elapsed_secs / done as f64;
-                        format_secs(per_step * (total_steps.saturating_sub(done)) as f64)
+                        crate::util::format_secs(per_step * (total_steps.saturating_sub(done)) as f64)
                     } else {
                         "?".into()
                     };
@@ -375,10 +372,6 @@ fn follow(events: &Receiver<Event>, label: Option<&str>) -> Result<Summary, CliE
     Err(CliError::new(1, "the training thread ended without a summary"))
 }
 
-fn format_secs(secs: f64) -> String {
-    let secs = secs.round() as u64;
-    format!("{}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
-}
 
 #[cfg(test)]
 mod tests {

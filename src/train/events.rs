@@ -62,6 +62,18 @@ impl std::fmt::Display for RunStatus {
 
 /// What to try when a run diverged, in one sentence (the window and the
 /// command line both say it).
+/// What a Stop or an interrupt says of the step under way, given the mean
+/// step time so far (`None` before the first step ends): on a slow adapter
+/// "after this step" can mean minutes, and the message says so; quick
+/// steps need no word.
+pub fn step_wait(mean_step_secs: Option<f64>) -> String {
+    match mean_step_secs {
+        None => " (the first step is still running; on a GPU adapter it also compiles the kernels, minutes on a software one)".into(),
+        Some(secs) if secs >= 2.0 => format!(" (steps take about {} here)", crate::util::format_secs(secs)),
+        Some(_) => String::new(),
+    }
+}
+
 pub const DIVERGED_ADVICE: &str = "Try a lower learning rate, a learning-rate warm-up, or, for a deep residual net, \
      a residual init that starts every branch at zero (zero or skipinit).";
 

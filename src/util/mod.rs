@@ -19,6 +19,12 @@ pub fn format_params(params: usize) -> String {
     }
 }
 
+/// Seconds as `H:MM:SS` (rounded to the second).
+pub fn format_secs(secs: f64) -> String {
+    let secs = secs.round() as u64;
+    format!("{}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+}
+
 /// `YYYYMMDD-HHMMSS` (UTC) for a Unix time, used in folder names.
 pub fn timestamp(unix_secs: u64) -> String {
     let days = (unix_secs / 86_400) as i64;
