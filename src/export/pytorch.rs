@@ -394,17 +394,26 @@ pub fn input_chw(input: Shape) -> (usize, usize, usize) {
 /// The module docstring, imports and the run's constants.
 fn preamble(source: &ModelSource, net_class: &str) -> String {
     let (c, h, w) = input_chw(source.analysis.input);
-    let floats = |values: &[f32]| values.iter().map(|&v| py_float(v)).collect::<Vec<_>>();
-    let names: Vec<String> = source.class_names.iter().map(|n| serde_json::Value::from(n.as_str()).to_string()).collect();
+    let names = py_strings(source.class_names);
     let title = if source.name.is_empty() { "A network".to_string() } else { format!("{}, a network", source.name) };
     include_str!("python/model_head.py")
         .replace("{title}", &title)
         .replace("{net_class}", net_class)
         .replace("{input}", &format!("({c}, {h}, {w})"))
-        .replace("{mean}", &tuple("MEAN", &floats(&source.normalization.mean)))
-        .replace("{std}", &tuple("STD", &floats(&source.normalization.std)))
+        .replace("{mean}", &tuple("MEAN", &py_floats(&source.normalization.mean)))
+        .replace("{std}", &tuple("STD", &py_floats(&source.normalization.std)))
         .replace("{class_names}", &tuple("CLASS_NAMES", &names))
         .replace("{features}", &features(source.features))
+}
+
+/// Floats as Python literals.
+fn py_floats(values: &[f32]) -> Vec<String> {
+    values.iter().map(|&v| py_float(v)).collect()
+}
+
+/// Strings as Python literals (JSON's escaping is valid Python).
+fn py_strings(values: &[String]) -> Vec<String> {
+    values.iter().map(|n| serde_json::Value::from(n.as_str()).to_string()).collect()
 }
 
 /// The features' names and training ranges for tabular data (`None` for
@@ -413,16 +422,14 @@ fn features(scale: Option<&crate::data::csv::FeatureScale>) -> String {
     let Some(scale) = scale else {
         return "# Images: no table features.\nFEATURE_NAMES = FEATURE_MIN = FEATURE_MAX = None".to_string();
     };
-    let floats = |values: &[f32]| values.iter().map(|&v| py_float(v)).collect::<Vec<_>>();
-    let names: Vec<String> = scale.names.iter().map(|n| serde_json::Value::from(n.as_str()).to_string()).collect();
     [
         "# A row of a table: each feature is scaled by its range over the training\n\
          # rows, (value - FEATURE_MIN) / (FEATURE_MAX - FEATURE_MIN) (value -\n\
          # FEATURE_MIN where the two are equal), then normalised."
             .to_string(),
-        tuple("FEATURE_NAMES", &names),
-        tuple("FEATURE_MIN", &floats(&scale.min)),
-        tuple("FEATURE_MAX", &floats(&scale.max)),
+        tuple("FEATURE_NAMES", &py_strings(&scale.names)),
+        tuple("FEATURE_MIN", &py_floats(&scale.min)),
+        tuple("FEATURE_MAX", &py_floats(&scale.max)),
     ]
     .join("\n")
 }
