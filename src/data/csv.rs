@@ -82,7 +82,8 @@ impl CsvSpec {
     pub fn peek_features(&self) -> Option<usize> {
         type Peeked = Option<(PathBuf, std::time::SystemTime, Option<usize>)>;
         static LAST: std::sync::Mutex<Peeked> = std::sync::Mutex::new(None);
-        let modified = std::fs::metadata(&self.file).and_then(|m| m.modified()).ok()?;
+        let metadata = std::fs::metadata(&self.file).ok().filter(std::fs::Metadata::is_file)?;
+        let modified = metadata.modified().ok()?;
         let mut last = LAST.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some((path, time, features)) = last.as_ref()
             && *path == self.file
@@ -268,6 +269,11 @@ struct Table {
 impl Table {
     fn read(path: &Path) -> Result<Table, DataError> {
         let error = |problem: String| DataError::new(path, problem);
+        // A pipe would block the open until something writes to it.
+        match std::fs::metadata(path) {
+            Ok(m) if !m.is_file() => return Err(error("not a file (a folder, a pipe or a device): give a CSV file".into())),
+            _ => {}
+        }
         let file = std::fs::File::open(path).map_err(|e| error(format!("cannot open: {e}")))?;
         let size = file.metadata().map_err(|e| error(e.to_string()))?.len();
         if size > MAX_FILE_BYTES {
@@ -506,6 +512,17 @@ mod tests {
         let e = load(&write(dir.path(), "wide.csv", &format!("{wide}\n"))).unwrap_err();
         assert!(e.contains(&format!("{} feature columns: at most {MAX_FEATURES}", MAX_FEATURES + 1)), "{e}");
         assert!(load(&dir.path().join("absent.csv")).unwrap_err().contains("cannot open"));
+        // A folder, and a pipe (whose open would block until written to).
+        assert!(load(dir.path()).unwrap_err().contains("not a file"));
+        #[cfg(unix)]
+        {
+            let fifo = dir.path().join("fifo.csv");
+            let name = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+            // SAFETY: mkfifo reads a NUL-terminated path we own.
+            assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+            assert!(load(&fifo).unwrap_err().contains("not a file"));
+            assert_eq!(CsvSpec { file: fifo, label: None, test: None }.peek_features(), None);
+        }
     }
 
     #[test]
