@@ -23,8 +23,9 @@
 
 pub mod batchnorm;
 pub mod conv;
-pub mod direct;
+pub mod direct_forward;
 mod gemm;
+pub mod outer;
 pub mod reduce;
 pub mod shifted;
 mod simd;

@@ -1,0 +1,57 @@
+//! Times each way the lab's CPU kernels compute a convolution on the
+//! shapes of the CIFAR ResNets (3×3, 16/32/64 channels at 32×32/16×16/8×8),
+//! forward and weight gradient, and prints GFLOP/s (multiply-adds of the
+//! whole 3×3 window counted twice, the padding included): the figures
+//! behind the choices in `src/kernels/conv.rs`.
+//!
+//! ```sh
+//! cargo run --release --example conv_kernels -- [BATCH]
+//! ```
+
+use std::time::Instant;
+
+use depthlab::kernels::conv::{self, ConvGeometry, Epilogue, Method, WeightMethod};
+
+/// The best of twelve runs, in seconds.
+fn best_of(mut f: impl FnMut()) -> f64 {
+    (0..12)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::MAX, f64::min)
+}
+
+fn main() {
+    let batch: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(128);
+    println!("batch {batch}, {} threads", rayon::current_num_threads());
+    for (c, hw) in [(16usize, 32usize), (32, 16), (64, 8)] {
+        let g = ConvGeometry {
+            batch,
+            in_channels: c,
+            in_height: hw,
+            in_width: hw,
+            out_channels: c,
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [1, 1],
+        };
+        let x: Vec<f32> = (0..g.batch * g.in_image()).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
+        let w: Vec<f32> = (0..g.weight_len()).map(|i| ((i * 104729) % 1000) as f32 / 1000.0 - 0.5).collect();
+        let flop = 2.0 * (g.batch * g.out_image() * g.patch_len()) as f64;
+        let report = |what: String, secs: f64| println!("{c:3} channels {hw:2}x{hw:<2} {what:<22} {:6.2} ms {:5.0} GFLOP/s", secs * 1e3, flop / secs / 1e9);
+        for m in [Method::Patches, Method::Shifted, Method::Direct] {
+            let secs = best_of(|| {
+                std::hint::black_box(conv::forward_with(&g, &x, &w, &Epilogue::default(), m));
+            });
+            report(format!("forward {m:?}"), secs);
+        }
+        for m in [WeightMethod::Patches, WeightMethod::Outer] {
+            let secs = best_of(|| {
+                std::hint::black_box(conv::backward_weight_by(&g, &x, &x, false, m));
+            });
+            report(format!("weight grad {m:?}"), secs);
+        }
+    }
+}

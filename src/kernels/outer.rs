@@ -1,0 +1,251 @@
+//! The weight gradient of a stride-1 3×3 convolution as a sum of outer
+//! products, vectorised over output channels: no patch matrix, and no
+//! horizontal sums.
+//!
+//! `dW[o, c, i, j] = Σ_n Σ_(oh, ow) dY[n, o, oh, ow] · X̃[n, c, oh + i, ow + j]`
+//! with `X̃` the zero-padded image. The output gradient of a group of
+//! images is laid channels-last (`dYᵀ[n, q, o]`, the output channels
+//! padded to a multiple of 16 with zeros), so that one vector load holds 16
+//! output channels at one position; each of the nine image values a
+//! position meets is broadcast and multiplied into all of them. The
+//! micro-kernel holds up to 27 vectors of sums in registers — 16·`NO`
+//! output channels × `NC` input channels × the nine taps — over every
+//! position of every image of the group, and stores them once.
+//!
+//! Sums: each weight's gradient adds the positions of a group in order
+//! (images, rows, columns); the groups (of [`super::conv`]'s fixed size) are
+//! added in group order by the caller: the result depends on the shapes
+//! alone, never on the number of threads.
+
+use super::conv::ConvGeometry;
+
+/// The vector width.
+const LANES: usize = 16;
+
+/// Positions summed in registers before they are added to the totals
+/// (whole images, at least this many): on plain-20's first convolution
+/// (128 images of 28×28) the kernel's sum is 3.6e-6 from a float64 sum this
+/// way, 4e-5 with every position of a group in one running sum.
+const SUM_RUN: usize = 512;
+
+/// Whether this kernel computes the weight gradient: a 3×3 kernel at
+/// stride 1, on a CPU with AVX-512 (elsewhere the patch matrix path runs),
+/// unless `DEPTHLAB_CONV_PATCHES` asks for the patch matrix everywhere.
+pub fn applies(g: &ConvGeometry) -> bool {
+    g.kernel == [3, 3] && g.stride == [1, 1] && super::simd::has_avx512() && !super::conv::patches_forced()
+}
+
+/// Where things lie in the scratch buffers of one group of images.
+#[derive(Clone, Copy, Debug)]
+struct Layout {
+    /// Padded width `W̃`.
+    wp: usize,
+    /// Floats per padded image channel, `H̃·W̃`.
+    plane: usize,
+    /// Output channels rounded up to a multiple of 16.
+    cout_p: usize,
+    /// Output height and width.
+    ho: usize,
+    wo: usize,
+}
+
+/// The weight gradient `[C_out, C_in, 3, 3]` of a group of images (`xs`
+/// and `dys` hold whole images), added to by nothing else: the caller sums
+/// the groups. `padded_x` and `dy_t` are scratch space of any contents.
+pub fn weight_grad_group(g: &ConvGeometry, xs: &[f32], dys: &[f32], padded_x: &mut Vec<f32>, dy_t: &mut Vec<f32>) -> Vec<f32> {
+    assert!(
+        g.kernel == [3, 3] && g.stride == [1, 1] && super::simd::has_avx512(),
+        "the outer-product weight gradient takes 3x3 kernels at stride 1, with AVX-512"
+    );
+    let images = xs.len() / g.in_image().max(1);
+    assert_eq!(dys.len(), images * g.out_image());
+    let (cin, cout) = (g.in_channels, g.out_channels);
+    let wp = g.in_width + 2 * g.padding[1];
+    let layout = Layout {
+        wp,
+        plane: (g.in_height + 2 * g.padding[0]) * wp,
+        cout_p: cout.div_ceil(LANES) * LANES,
+        ho: g.out_height(),
+        wo: g.out_width(),
+    };
+    let mut dw = vec![0.0f32; cout * cin * 9];
+    if images == 0 || layout.ho * layout.wo == 0 || cout == 0 || cin == 0 {
+        return dw;
+    }
+    resize(padded_x, images * cin * layout.plane);
+    resize(dy_t, images * layout.ho * layout.wo * layout.cout_p);
+    pad_images(g, &layout, xs, &mut padded_x[..images * cin * layout.plane]);
+    transpose_gradients(g, &layout, dys, &mut dy_t[..images * layout.ho * layout.wo * layout.cout_p]);
+    let vectors = layout.cout_p / LANES;
+    let mut v0 = 0;
+    while v0 < vectors {
+        // Blocks of three vectors (27 sums), two and two for four.
+        let no = if vectors - v0 == 4 { 2 } else { (vectors - v0).min(3) };
+        let nc = if no == 1 { 3 } else { 1 };
+        let mut c0 = 0;
+        while c0 < cin {
+            let nc = nc.min(cin - c0);
+            let block = Block { layout: &layout, images, cin, padded_x, dy_t, v0, c0 };
+            let mut sums = [[[0.0f32; LANES]; 9]; 3];
+            // SAFETY: AVX-512F is present (asserted); the block's channels
+            // and vectors exist (see `Block::run`).
+            unsafe { block.dispatch(no, nc, &mut sums) };
+            // `sums[v·nc + cc][t][lane]` is the gradient of weight
+            // `(16·(v0 + v) + lane, c0 + cc, t)`.
+            for v in 0..no {
+                for cc in 0..nc {
+                    for (t, lanes) in sums[v * nc + cc].iter().enumerate() {
+                        for (lane, &s) in lanes.iter().enumerate() {
+                            let o = (v0 + v) * LANES + lane;
+                            if o < cout {
+                                dw[(o * cin + c0 + cc) * 9 + t] = s;
+                            }
+                        }
+                    }
+                }
+            }
+            c0 += nc;
+        }
+        v0 += no;
+    }
+    dw
+}
+
+fn resize(buffer: &mut Vec<f32>, len: usize) {
+    if buffer.len() < len {
+        buffer.resize(len, 0.0);
+    }
+}
+
+/// Each image channel inside its zero padding.
+fn pad_images(g: &ConvGeometry, layout: &Layout, xs: &[f32], out: &mut [f32]) {
+    let (h, w, ph, pw, wp) = (g.in_height, g.in_width, g.padding[0], g.padding[1], layout.wp);
+    for (src, dst) in xs.chunks_exact(h * w).zip(out.chunks_exact_mut(layout.plane)) {
+        dst[..ph * wp].fill(0.0);
+        for (line, row) in src.chunks_exact(w).zip(dst[ph * wp..].chunks_exact_mut(wp)) {
+            row[..pw].fill(0.0);
+            row[pw..pw + w].copy_from_slice(line);
+            row[pw + w..].fill(0.0);
+        }
+        dst[(ph + h) * wp..].fill(0.0);
+    }
+}
+
+/// `dy_t[(n·P + q)·C̃ + o] = dY[n, o, q]`, zero for the padding channels
+/// `o ≥ C_out`.
+fn transpose_gradients(g: &ConvGeometry, layout: &Layout, dys: &[f32], out: &mut [f32]) {
+    let (p, cout, cout_p) = (layout.ho * layout.wo, g.out_channels, layout.cout_p);
+    for (src, dst) in dys.chunks_exact(cout * p).zip(out.chunks_exact_mut(p * cout_p)) {
+        for (q, row) in dst.chunks_exact_mut(cout_p).enumerate() {
+            for (o, d) in row[..cout].iter_mut().enumerate() {
+                *d = src[o * p + q];
+            }
+            row[cout..].fill(0.0);
+        }
+    }
+}
+
+/// One register block: output-channel vectors from `v0`, input channels
+/// from `c0`.
+struct Block<'a> {
+    layout: &'a Layout,
+    images: usize,
+    cin: usize,
+    padded_x: &'a [f32],
+    dy_t: &'a [f32],
+    v0: usize,
+    c0: usize,
+}
+
+impl Block<'_> {
+    /// Runs the micro-kernel instantiated for `no` vectors and `nc`
+    /// channels (`no · nc ≤ 3`).
+    ///
+    /// # Safety
+    /// As [`Block::run`].
+    unsafe fn dispatch(&self, no: usize, nc: usize, sums: &mut [[[f32; LANES]; 9]; 3]) {
+        match (no, nc) {
+            (3, _) => unsafe { self.run::<3, 1>(sums) },
+            (2, _) => unsafe { self.run::<2, 1>(sums) },
+            (_, 3) => unsafe { self.run::<1, 3>(sums) },
+            (_, 2) => unsafe { self.run::<1, 2>(sums) },
+            _ => unsafe { self.run::<1, 1>(sums) },
+        }
+    }
+
+    /// `sums[v·NC + cc][i·3 + j][lane] = Σ_n Σ_(oh, ow) dYᵀ[n, q, 16·(v0 + v) + lane]
+    /// · X̃[n, c0 + cc, (oh + i)·W̃ + ow + j]`.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F; `padded_x` holds `images × cin` padded
+    /// channels and `dy_t` `images × P` rows of `cout_p` floats laid out
+    /// by `layout`; `c0 + NC ≤ cin` and `16·(v0 + NO) ≤ cout_p`. Then every
+    /// image read lies at `(oh + i)·W̃ + ow + j < H̃·W̃` of its channel and
+    /// every gradient load inside its row.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn run<const NO: usize, const NC: usize>(&self, sums: &mut [[[f32; LANES]; 9]; 3]) {
+        use std::arch::x86_64::*;
+        let l = self.layout;
+        let p = l.ho * l.wo;
+        debug_assert!(self.c0 + NC <= self.cin && LANES * (self.v0 + NO) <= l.cout_p);
+        let mut total = [[[_mm512_setzero_ps(); 9]; NC]; NO];
+        // Whole images of at least `SUM_RUN` positions are summed in
+        // registers, then added to the totals: a blocked sum, whose error
+        // grows with the run and the number of runs rather than with every
+        // position of the group.
+        let run = SUM_RUN.div_ceil(p).max(1);
+        let mut n0 = 0;
+        while n0 < self.images {
+            let mut acc = [[[_mm512_setzero_ps(); 9]; NC]; NO];
+            for n in n0..(n0 + run).min(self.images) {
+                let x = self.padded_x[(n * self.cin + self.c0) * l.plane..][..NC * l.plane].as_ptr();
+                let dy = self.dy_t[n * p * l.cout_p..][..p * l.cout_p].as_ptr();
+                for oh in 0..l.ho {
+                    for ow in 0..l.wo {
+                        let q = oh * l.wo + ow;
+                        let base = oh * l.wp + ow;
+                        let mut d = [_mm512_setzero_ps(); NO];
+                        for (v, d) in d.iter_mut().enumerate() {
+                            // SAFETY: row `q` of the image's gradient, vector `v0 + v`.
+                            *d = unsafe { _mm512_loadu_ps(dy.add(q * l.cout_p + (self.v0 + v) * LANES)) };
+                        }
+                        for cc in 0..NC {
+                            for i in 0..3 {
+                                for j in 0..3 {
+                                    // SAFETY: inside padded channel `c0 + cc`.
+                                    let xb = _mm512_set1_ps(unsafe { *x.add(cc * l.plane + base + i * l.wp + j) });
+                                    for v in 0..NO {
+                                        acc[v][cc][i * 3 + j] = _mm512_fmadd_ps(d[v], xb, acc[v][cc][i * 3 + j]);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            for v in 0..NO {
+                for cc in 0..NC {
+                    for t in 0..9 {
+                        total[v][cc][t] = _mm512_add_ps(total[v][cc][t], acc[v][cc][t]);
+                    }
+                }
+            }
+            n0 += run;
+        }
+        for v in 0..NO {
+            for cc in 0..NC {
+                for t in 0..9 {
+                    // SAFETY: `sums[v·NC + cc][t]` holds 16 floats.
+                    unsafe { _mm512_storeu_ps(sums[v * NC + cc][t].as_mut_ptr(), total[v][cc][t]) };
+                }
+            }
+        }
+    }
+
+    /// Never called: [`applies`] is false off x86-64.
+    #[cfg(not(target_arch = "x86_64"))]
+    unsafe fn run<const NO: usize, const NC: usize>(&self, _sums: &mut [[[f32; LANES]; 9]; 3]) {
+        unreachable!("the outer-product weight gradient needs AVX-512")
+    }
+}
