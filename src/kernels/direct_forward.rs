@@ -16,9 +16,9 @@
 //! output afterwards.
 //!
 //! The micro-kernel holds a block of [`BLOCK_OUT`] output channels ×
-//! [`BLOCK_VECTORS`] vectors of 16 positions in registers (24 of the 32),
-//! and for each input channel and tap loads the block's image vectors once
-//! and each weight once (broadcast), for 24 multiply-adds. Each output
+//! [`BLOCK_VECTORS`] vectors of 16 positions in registers, and for each
+//! input channel and tap loads the block's image vectors once and each
+//! weight once (broadcast), for 16 multiply-adds. Each output
 //! value is a sum over `(c, i, j)` in that order, whatever the number of
 //! threads (images are split between threads, never sums).
 
@@ -29,11 +29,16 @@ use super::conv::{ConvGeometry, Epilogue};
 /// The vector width.
 const LANES: usize = 16;
 
-/// Output channels per register block.
+/// Output channels per register block. Measured on resnet-20's three
+/// shapes (128 images, two threads, GFLOP/s at 32×32 / 16×16 / 8×8),
+/// blocks of channels × vectors: 8 × 2 256 / 271 / 283; 8 × 3 241 / 263 /
+/// 249; 6 × 4 222 / 223 / 254; 12 × 2 215 / 267 / 290; 16 × 1 240 / 270 /
+/// 247. Wider blocks load fewer values per multiply-add but hold more
+/// masks than the CPU has mask registers.
 const BLOCK_OUT: usize = 8;
 
 /// Vectors of output positions per register block.
-const BLOCK_VECTORS: usize = 3;
+const BLOCK_VECTORS: usize = 2;
 
 /// Zeros before each padded channel: tap column 0 of the first position
 /// reads one value before the top padding row.
@@ -216,8 +221,6 @@ unsafe fn dispatch(block: &Block, nb: usize, nv: usize) {
     macro_rules! by_vectors {
         ($b:literal) => {
             match nv {
-                4 => unsafe { block.run::<$b, 4>() },
-                3 => unsafe { block.run::<$b, 3>() },
                 2 => unsafe { block.run::<$b, 2>() },
                 _ => unsafe { block.run::<$b, 1>() },
             }
