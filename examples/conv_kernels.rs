@@ -26,30 +26,39 @@ fn best_of(mut f: impl FnMut()) -> f64 {
 fn main() {
     let batch: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(128);
     println!("batch {batch}, {} threads", rayon::current_num_threads());
-    for (c, hw) in [(16usize, 32usize), (32, 16), (64, 8)] {
+    for (c, hw, stride) in [(16usize, 32usize, 1usize), (32, 16, 1), (64, 8, 1), (16, 32, 2), (32, 16, 2)] {
         let g = ConvGeometry {
             batch,
             in_channels: c,
             in_height: hw,
             in_width: hw,
-            out_channels: c,
+            out_channels: c * stride,
             kernel: [3, 3],
-            stride: [1, 1],
+            stride: [stride, stride],
             padding: [1, 1],
         };
         let x: Vec<f32> = (0..g.batch * g.in_image()).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
         let w: Vec<f32> = (0..g.weight_len()).map(|i| ((i * 104729) % 1000) as f32 / 1000.0 - 0.5).collect();
         let flop = 2.0 * (g.batch * g.out_image() * g.patch_len()) as f64;
-        let report = |what: String, secs: f64| println!("{c:3} channels {hw:2}x{hw:<2} {what:<22} {:6.2} ms {:5.0} GFLOP/s", secs * 1e3, flop / secs / 1e9);
-        for m in [Method::Patches, Method::Shifted, Method::Direct] {
+        let report = |what: String, secs: f64| {
+            println!("{c:3} channels {hw:2}x{hw:<2} stride {stride} {what:<22} {:6.2} ms {:5.0} GFLOP/s", secs * 1e3, flop / secs / 1e9)
+        };
+        let dy: Vec<f32> = (0..g.batch * g.out_image()).map(|i| ((i * 31) % 1000) as f32 / 1000.0 - 0.5).collect();
+        let methods: &[Method] = if stride == 1 { &[Method::Patches, Method::Shifted, Method::Direct] } else { &[Method::Patches] };
+        for &m in methods {
             let secs = best_of(|| {
                 std::hint::black_box(conv::forward_with(&g, &x, &w, &Epilogue::default(), m));
             });
             report(format!("forward {m:?}"), secs);
         }
-        for m in [WeightMethod::Patches, WeightMethod::Outer] {
+        let secs = best_of(|| {
+            std::hint::black_box(conv::backward_input(&g, &dy, &w));
+        });
+        report("input grad".into(), secs);
+        let weight_methods = [WeightMethod::Patches, WeightMethod::Outer];
+        for m in weight_methods {
             let secs = best_of(|| {
-                std::hint::black_box(conv::backward_weight_by(&g, &x, &x, false, m));
+                std::hint::black_box(conv::backward_weight_by(&g, &x, &dy, false, m));
             });
             report(format!("weight grad {m:?}"), secs);
         }

@@ -616,7 +616,7 @@ mod tests {
     }
 
     /// The outer-product weight gradient against the patch matrix's and the
-    /// definition (a forward convolution's adjoint), on 3×3 stride-1 shapes
+    /// definition (a forward convolution's adjoint), on 3×3 shapes at strides 1 and 2
     /// with every remainder of the output-channel blocks, one channel,
     /// batch 1, a batch that is not a whole number of groups, odd and flat
     /// images and paddings 0–2.
@@ -636,7 +636,12 @@ mod tests {
             stride: [1, 1],
             padding: [pad, pad],
         };
+        let strided = |g: ConvGeometry| ConvGeometry { stride: [2, 2], ..g };
         let shapes = [
+            strided(g(3, 4, 8, 8, 16, 1)),
+            strided(g(2, 3, 9, 7, 5, 1)),
+            strided(g(5, 2, 6, 6, 33, 0)),
+            strided(g(1, 1, 3, 3, 1, 1)),
             g(1, 1, 3, 3, 1, 0),
             g(1, 1, 5, 7, 1, 1),
             g(2, 3, 8, 8, 4, 1),

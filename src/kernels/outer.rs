@@ -1,8 +1,8 @@
-//! The weight gradient of a stride-1 3×3 convolution as a sum of outer
+//! The weight gradient of a 3×3 convolution (any stride) as a sum of outer
 //! products, vectorised over output channels: no patch matrix, and no
 //! horizontal sums.
 //!
-//! `dW[o, c, i, j] = Σ_n Σ_(oh, ow) dY[n, o, oh, ow] · X̃[n, c, oh + i, ow + j]`
+//! `dW[o, c, i, j] = Σ_n Σ_(oh, ow) dY[n, o, oh, ow] · X̃[n, c, s·oh + i, s·ow + j]`
 //! with `X̃` the zero-padded image. The output gradient of a group of
 //! images is laid channels-last (`dYᵀ[n, q, o]`, the output channels
 //! padded to a multiple of 16 with zeros), so that one vector load holds 16
@@ -28,11 +28,11 @@ const LANES: usize = 16;
 /// way, 4e-5 with every position of a group in one running sum.
 const SUM_RUN: usize = 512;
 
-/// Whether this kernel computes the weight gradient: a 3×3 kernel at
-/// stride 1, on a CPU with AVX-512 (elsewhere the patch matrix path runs),
+/// Whether this kernel computes the weight gradient: a 3×3 kernel, on a
+/// CPU with AVX-512 (elsewhere the patch matrix path runs),
 /// unless `DEPTHLAB_CONV_PATCHES` asks for the patch matrix everywhere.
 pub fn applies(g: &ConvGeometry) -> bool {
-    g.kernel == [3, 3] && g.stride == [1, 1] && super::simd::has_avx512() && !super::conv::patches_forced()
+    g.kernel == [3, 3] && g.stride[0] == g.stride[1] && super::simd::has_avx512() && !super::conv::patches_forced()
 }
 
 /// Where things lie in the scratch buffers of one group of images.
@@ -47,6 +47,8 @@ struct Layout {
     /// Output height and width.
     ho: usize,
     wo: usize,
+    /// The stride (the same across and down).
+    stride: usize,
 }
 
 /// The weight gradient `[C_out, C_in, 3, 3]` of a group of images (`xs`
@@ -54,8 +56,8 @@ struct Layout {
 /// the groups. `padded_x` and `dy_t` are scratch space of any contents.
 pub fn weight_grad_group(g: &ConvGeometry, xs: &[f32], dys: &[f32], padded_x: &mut Vec<f32>, dy_t: &mut Vec<f32>) -> Vec<f32> {
     assert!(
-        g.kernel == [3, 3] && g.stride == [1, 1] && super::simd::has_avx512(),
-        "the outer-product weight gradient takes 3x3 kernels at stride 1, with AVX-512"
+        g.kernel == [3, 3] && g.stride[0] == g.stride[1] && super::simd::has_avx512(),
+        "the outer-product weight gradient takes 3x3 kernels at equal strides, with AVX-512"
     );
     let images = xs.len() / g.in_image().max(1);
     assert_eq!(dys.len(), images * g.out_image());
@@ -67,6 +69,7 @@ pub fn weight_grad_group(g: &ConvGeometry, xs: &[f32], dys: &[f32], padded_x: &m
         cout_p: cout.div_ceil(LANES) * LANES,
         ho: g.out_height(),
         wo: g.out_width(),
+        stride: g.stride[0],
     };
     let mut dw = vec![0.0f32; cout * cin * 9];
     if images == 0 || layout.ho * layout.wo == 0 || cout == 0 || cin == 0 {
@@ -233,13 +236,14 @@ impl Block<'_> {
     }
 
     /// `sums[v·NC + cc][i·3 + j][lane] = Σ_n Σ_(oh, ow) dYᵀ[n, q, 16·(v0 + v) + lane]
-    /// · X̃[n, c0 + cc, (oh + i)·W̃ + ow + j]`.
+    /// · X̃[n, c0 + cc, (s·oh + i)·W̃ + s·ow + j]`.
     ///
     /// # Safety
     /// The CPU must have AVX-512F; `padded_x` holds `images × cin` padded
     /// channels and `dy_t` `images × P` rows of `cout_p` floats laid out
     /// by `layout`; `c0 + NC ≤ cin` and `16·(v0 + NO) ≤ cout_p`. Then every
-    /// image read lies at `(oh + i)·W̃ + ow + j < H̃·W̃` of its channel and
+    /// image read lies at `(s·oh + i)·W̃ + s·ow + j < H̃·W̃` of its channel
+    /// (`s·(H_out − 1) + 2 < H̃` by the output's size) and
     /// every gradient load inside its row.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
@@ -263,7 +267,7 @@ impl Block<'_> {
                 for oh in 0..l.ho {
                     for ow in 0..l.wo {
                         let q = oh * l.wo + ow;
-                        let base = oh * l.wp + ow;
+                        let base = l.stride * (oh * l.wp + ow);
                         let mut d = [_mm512_setzero_ps(); NO];
                         for (v, d) in d.iter_mut().enumerate() {
                             // SAFETY: row `q` of the image's gradient, vector `v0 + v`.
