@@ -203,8 +203,8 @@ pub enum Method {
     Patches,
     /// Shifted copies of the padded image ([`super::shifted`]; stride 1).
     Shifted,
-    /// The image read in place ([`super::direct_forward`]; 3×3, stride 1,
-    /// padding 1, AVX-512).
+    /// The image read in place ([`super::direct`]; 3×3, padding 1, stride
+    /// 1 or 2, AVX-512).
     Direct,
 }
 
@@ -216,7 +216,7 @@ impl Method {
     /// everywhere) or `DEPTHLAB_CONV_SHIFTED` (no direct kernel) is set, to
     /// compare.
     pub fn best(g: &ConvGeometry) -> Method {
-        if super::direct_forward::applies(g) {
+        if super::direct::applies(g) {
             Method::Direct
         } else if super::shifted::applies(g) && !patches_forced() {
             Method::Shifted
@@ -249,11 +249,11 @@ pub fn forward_with(g: &ConvGeometry, x: &[f32], weight: &[f32], epilogue: &Epil
         assert_eq!(r.len(), len, "residual length does not match {g:?}");
     }
     if method == Method::Direct {
-        let packed = super::direct_forward::pack_weights(g, weight);
+        let direct = super::direct::Forward::new(g, weight);
         let image = |n: usize, out: &mut [MaybeUninit<f32>]| {
             let input = &x[n * g.in_image()..(n + 1) * g.in_image()];
             let epilogue = epilogue.for_image(n, g.out_image());
-            Patches::with(|s| super::direct_forward::forward_image(g, input, &packed, out, &epilogue, s.vectors().0));
+            Patches::with(|s| direct.image(g, input, out, &epilogue, s.vectors().0));
         };
         // SAFETY: each image's call writes its whole C_out × P output.
         return unsafe { par_filled(len, g.out_image(), image) };
@@ -289,6 +289,18 @@ pub fn backward_input(g: &ConvGeometry, dy: &[f32], weight: &[f32]) -> Vec<f32> 
     check_lengths(g, g.batch * g.in_image(), weight.len(), dy.len());
     if let Some(t) = g.transposed() {
         return forward(&t, dy, &flip_transpose(g, weight), None);
+    }
+    if super::direct::applies_to_input_grad(g) {
+        let direct = super::direct::InputGrad::new(g, weight);
+        let image = |n: usize, out: &mut [MaybeUninit<f32>]| {
+            let grad = &dy[n * g.out_image()..(n + 1) * g.out_image()];
+            Patches::with(|s| {
+                let (copy, phase) = s.vectors();
+                direct.image(g, grad, out, copy, phase);
+            });
+        };
+        // SAFETY: each image's call writes its whole C_in × H × W gradient.
+        return unsafe { par_filled(g.batch * g.in_image(), g.in_image(), image) };
     }
     let mut dx = vec![0.0f32; g.batch * g.in_image()];
     if dx.is_empty() || dy.is_empty() {
@@ -443,6 +455,36 @@ mod tests {
             }
         }
         y
+    }
+
+    /// The input gradient from the definition: each output's gradient
+    /// sent back along each tap.
+    fn naive_input_grad(g: &ConvGeometry, dy: &[f32], w: &[f32]) -> Vec<f32> {
+        let (ho, wo) = (g.out_height(), g.out_width());
+        let mut dx = vec![0.0f64; g.batch * g.in_image()];
+        for n in 0..g.batch {
+            for o in 0..g.out_channels {
+                for oh in 0..ho {
+                    for ow in 0..wo {
+                        let d = f64::from(dy[((n * g.out_channels + o) * ho + oh) * wo + ow]);
+                        for c in 0..g.in_channels {
+                            for i in 0..g.kernel[0] {
+                                for j in 0..g.kernel[1] {
+                                    let ih = (oh * g.stride[0] + i) as isize - g.padding[0] as isize;
+                                    let iw = (ow * g.stride[1] + j) as isize - g.padding[1] as isize;
+                                    if ih < 0 || iw < 0 || ih >= g.in_height as isize || iw >= g.in_width as isize {
+                                        continue;
+                                    }
+                                    let wv = f64::from(w[((o * g.in_channels + c) * g.kernel[0] + i) * g.kernel[1] + j]);
+                                    dx[((n * g.in_channels + c) * g.in_height + ih as usize) * g.in_width + iw as usize] += d * wv;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        dx.into_iter().map(|v| v as f32).collect()
     }
 
     fn values(len: usize, seed: u32) -> Vec<f32> {
@@ -673,11 +715,12 @@ mod tests {
         }
     }
 
-    /// The direct kernel against the definition and the shifted copies, on
-    /// 3×3 padding-1 shapes with every remainder of its register blocks
-    /// (output channels 1–13, planes that end inside a vector), one
-    /// channel, batch 1, a 1×1 image, single rows and columns; with an
-    /// epilogue, and as the input gradient (through the adjoint).
+    /// The direct kernel against the definition and the other methods, on
+    /// 3×3 padding-1 shapes at strides 1 and 2 with every remainder of its
+    /// register blocks (output channels 1–13, planes that end inside a
+    /// vector), one channel, batch 1, a 1×1 image, single rows and columns;
+    /// with an epilogue, and as the input gradient (against the definition
+    /// and through the adjoint).
     #[test]
     fn the_direct_kernel_matches_the_definition() {
         if !crate::kernels::simd::has_avx512() {
@@ -694,6 +737,7 @@ mod tests {
             stride: [1, 1],
             padding: [1, 1],
         };
+        let strided = |g: ConvGeometry| ConvGeometry { stride: [2, 2], ..g };
         let shapes = [
             g(1, 1, 1, 1, 1),
             g(1, 1, 5, 7, 1),
@@ -705,6 +749,13 @@ mod tests {
             g(1, 3, 9, 1, 2),
             g(2, 64, 8, 8, 64),
             g(1, 2, 3, 17, 11),
+            strided(g(2, 3, 8, 8, 16)),
+            strided(g(1, 1, 2, 2, 1)),
+            strided(g(3, 5, 14, 10, 7)),
+            strided(g(2, 16, 32, 32, 32)),
+            strided(g(17, 2, 4, 6, 13)),
+            strided(g(1, 4, 2, 18, 5)),
+            strided(g(2, 9, 36, 4, 3)),
         ];
         let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum::<f64>();
         for (t, g) in shapes.iter().enumerate() {
@@ -726,6 +777,9 @@ mod tests {
             let dx = backward_input(g, &dy, &w);
             let reference = dot(&naive_forward(g, &x, &w, None), &dy);
             assert!((dot(&x, &dx) - reference).abs() < 1e-4 * (1.0 + reference.abs()), "{g:?}: input gradient");
+            for (i, (a, e)) in dx.iter().zip(naive_input_grad(g, &dy, &w)).enumerate() {
+                assert!((a - e).abs() <= 1e-5 * (1.0 + e.abs()), "{g:?}[{i}]: input gradient {a} vs definition {e}");
+            }
         }
     }
 

@@ -23,7 +23,7 @@
 
 pub mod batchnorm;
 pub mod conv;
-pub mod direct_forward;
+pub mod direct;
 mod gemm;
 pub mod outer;
 pub mod reduce;

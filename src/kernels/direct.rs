@@ -1,0 +1,506 @@
+//! 3×3 convolutions with padding 1 — every convolution of the CIFAR ResNets
+//! — without a patch matrix or shifted copies: an AVX-512 micro-kernel that
+//! reads the image in place and writes each output where it belongs.
+//!
+//! The kernel sees a convolution as a list of taps over an output grid:
+//! output position `q = oh·W_out + ow` of every channel reads input
+//! position `q + offset` of each tap, a constant for all positions, in a
+//! copy of each input channel laid out so that this holds, with the lanes
+//! whose column falls outside masked off in the load. So no position is
+//! computed twice or thrown away (the shifted copies of [`super::shifted`]
+//! computed two padding columns of every row and dropped them: 11 % of the
+//! work at 16×16, 20 % at 8×8).
+//!
+//! - Stride 1: each channel between a zero row above and below; tap
+//!   `(i, j)` reads `q + i·W + j − 1`, column `j = 0` masked at `ow = 0`
+//!   and `j = 2` at `ow = W − 1`. The input gradient of a stride-1
+//!   convolution is one too (the flipped, transposed kernel).
+//! - Stride 2 (even sizes): the image split into its four phases
+//!   (even/odd rows × even/odd columns), each `H/2 × W/2` behind a zero row;
+//!   tap `(i, j)` reads one phase at an offset of 0 or −1 row and column.
+//! - The input gradient of a stride-2 convolution: each phase of the
+//!   gradient is a stride-1 convolution of the output gradient with the
+//!   one, two or four taps that reach it (offsets 0 or +1), interleaved
+//!   afterwards.
+//!
+//! The micro-kernel holds a block of [`BLOCK_OUT`] output channels ×
+//! [`BLOCK_VECTORS`] vectors of 16 positions in registers, and for each
+//! input channel and tap loads the block's input vectors once and each
+//! weight once (broadcast). Each output value is a sum over `(c, tap)` in
+//! that order, whatever the number of threads (images are split between
+//! threads, never sums).
+
+use std::mem::MaybeUninit;
+
+use super::conv::{ConvGeometry, Epilogue};
+
+/// The vector width.
+const LANES: usize = 16;
+
+/// Output channels per register block. Measured on resnet-20's three
+/// shapes (128 images, two threads, GFLOP/s at 32×32 / 16×16 / 8×8),
+/// blocks of channels × vectors: 8 × 2 256 / 271 / 283; 8 × 3 241 / 263 /
+/// 249; 6 × 4 222 / 223 / 254; 12 × 2 215 / 267 / 290; 16 × 1 240 / 270 /
+/// 247. Wider blocks load fewer values per multiply-add but hold more
+/// masks than the CPU has mask registers.
+const BLOCK_OUT: usize = 8;
+
+/// Vectors of output positions per register block.
+const BLOCK_VECTORS: usize = 2;
+
+/// Zeros before each input channel's copy, so that a tap one column to
+/// the left of the first position reads inside the copy.
+const FRONT: usize = LANES;
+
+/// Whether the direct kernel computes this convolution's forward pass: a
+/// 3×3 kernel with padding 1 at stride 1, or at stride 2 on an input of
+/// even height and width, on a CPU with AVX-512 (elsewhere the shifted
+/// copies or the patch matrix run), unless `DEPTHLAB_CONV_PATCHES` or
+/// `DEPTHLAB_CONV_SHIFTED` asks for another path, to compare.
+pub fn applies(g: &ConvGeometry) -> bool {
+    let stride_fits = g.stride == [1, 1] || (g.stride == [2, 2] && g.in_height % 2 == 0 && g.in_width % 2 == 0);
+    g.kernel == [3, 3]
+        && g.padding == [1, 1]
+        && stride_fits
+        && super::simd::has_avx512()
+        && !super::conv::patches_forced()
+        && !shifted_forced()
+}
+
+/// Whether the direct kernel computes this convolution's input gradient
+/// itself: the stride-2 case of [`applies`] (at stride 1 the input
+/// gradient is a forward convolution, which [`applies`] covers).
+pub fn applies_to_input_grad(g: &ConvGeometry) -> bool {
+    applies(g) && g.stride == [2, 2]
+}
+
+/// Whether the environment variable `DEPTHLAB_CONV_SHIFTED` asks for the
+/// shifted copies where this kernel would run.
+fn shifted_forced() -> bool {
+    static SHIFTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SHIFTED.get_or_init(|| std::env::var_os("DEPTHLAB_CONV_SHIFTED").is_some())
+}
+
+/// One tap: where it reads, relative to the output position (and to the
+/// end of the [`FRONT`] zeros of the channel's copy), and which columns it
+/// masks off.
+#[derive(Clone, Copy, Debug)]
+struct Tap {
+    offset: isize,
+    /// 0: lanes at `ow = 0` masked off (the tap reads a column to the
+    /// left); 1: none but those past the plane; 2: lanes at
+    /// `ow = W_out − 1` (a column to the right).
+    mask: usize,
+}
+
+impl Tap {
+    /// The tap that reads `rows` rows and `columns` columns (each −1, 0 or
+    /// +1) away from the output position, in a plane that starts `base`
+    /// floats after the copy's [`FRONT`] zeros, on rows `width` floats long.
+    fn new(base: usize, width: usize, rows: isize, columns: isize) -> Tap {
+        Tap { offset: base as isize + rows * width as isize + columns, mask: (columns + 1) as usize }
+    }
+}
+
+/// The masks of one vector of output positions, by [`Tap::mask`].
+type Masks = [u16; 3];
+
+/// One convolution as the micro-kernel sees it.
+#[derive(Clone, Debug)]
+struct Plan {
+    /// Floats per input channel's copy.
+    channel: usize,
+    out_plane: usize,
+    /// Vectors of output positions per channel (the last may be partly
+    /// outside the plane).
+    vectors: usize,
+    taps: Vec<Tap>,
+    masks: Vec<Masks>,
+}
+
+impl Plan {
+    fn new(channel: usize, out_height: usize, out_width: usize, taps: Vec<Tap>) -> Plan {
+        let out_plane = out_height * out_width;
+        let vectors = out_plane.div_ceil(LANES);
+        let masks = (0..vectors)
+            .map(|v| {
+                let mut m = [0u16; 3];
+                for lane in 0..LANES.min(out_plane - v * LANES) {
+                    let ow = (v * LANES + lane) % out_width;
+                    m[0] |= u16::from(ow >= 1) << lane;
+                    m[1] |= 1 << lane;
+                    m[2] |= u16::from(ow + 1 < out_width) << lane;
+                }
+                m
+            })
+            .collect();
+        // Every load of every tap stays inside its channel's copy.
+        for tap in &taps {
+            assert!(tap.offset >= -(FRONT as isize), "a tap reads before its channel's copy");
+            assert!(FRONT as isize + (vectors * LANES) as isize + tap.offset <= channel as isize, "a tap reads past its channel's copy");
+        }
+        Plan { channel, out_plane, vectors, taps, masks }
+    }
+
+    /// Stride-1 taps over channels copied by [`copy_rows`] (an `h × w`
+    /// plane between zero rows), for kernel positions `(i, j)` given with
+    /// their row and column offsets.
+    fn rows(h: usize, w: usize, taps: impl IntoIterator<Item = (isize, isize)>) -> Plan {
+        let taps = taps.into_iter().map(|(di, dj)| Tap::new(w, w, di, dj)).collect();
+        Plan::new(rows_channel(h, w), h, w, taps)
+    }
+}
+
+/// Floats per channel copied by [`copy_rows`].
+fn rows_channel(h: usize, w: usize) -> usize {
+    FRONT + (h + 2) * w + LANES
+}
+
+/// Each `h × w` channel of `image` into `dst` between a zero row above
+/// and below, after [`FRONT`] zeros and before [`LANES`] more.
+fn copy_rows(image: &[f32], h: usize, w: usize, dst: &mut [f32]) {
+    let (p, channel) = (h * w, rows_channel(h, w));
+    for (src, dst) in image.chunks_exact(p).zip(dst.chunks_exact_mut(channel)) {
+        dst[..FRONT + w].fill(0.0);
+        dst[FRONT + w..FRONT + w + p].copy_from_slice(src);
+        dst[FRONT + w + p..].fill(0.0);
+    }
+}
+
+/// The four phases of each `h × w` channel (`h`, `w` even): phase
+/// `2·pr + pc` holds rows `2r + pr`, columns `2c + pc`, `h/2 × w/2`, each
+/// behind a zero row, after [`FRONT`] zeros; a zero row and [`LANES`]
+/// zeros close the channel.
+fn copy_phases(image: &[f32], h: usize, w: usize, dst: &mut [f32]) {
+    let (h2, w2) = (h / 2, w / 2);
+    let phase = w2 + h2 * w2;
+    let channel = phases_channel(h, w);
+    for (src, dst) in image.chunks_exact(h * w).zip(dst.chunks_exact_mut(channel)) {
+        dst[..FRONT].fill(0.0);
+        for ph in 0..4 {
+            let (pr, pc) = (ph / 2, ph % 2);
+            let out = &mut dst[FRONT + ph * phase..FRONT + (ph + 1) * phase];
+            out[..w2].fill(0.0);
+            for (r, row) in out[w2..].chunks_exact_mut(w2).enumerate() {
+                let line = &src[(2 * r + pr) * w..(2 * r + pr + 1) * w];
+                for (c, v) in row.iter_mut().enumerate() {
+                    *v = line[2 * c + pc];
+                }
+            }
+        }
+        dst[FRONT + 4 * phase..].fill(0.0);
+    }
+}
+
+/// Floats per channel copied by [`copy_phases`].
+fn phases_channel(h: usize, w: usize) -> usize {
+    let (h2, w2) = (h / 2, w / 2);
+    FRONT + 4 * (w2 + h2 * w2) + w2 + LANES
+}
+
+/// A row or column `k` of a stride-2 3×3 kernel: the phase it reads
+/// (0 even, 1 odd) and its offset on the phase's grid.
+fn stride2_tap(k: usize) -> (usize, isize) {
+    [(1, -1), (0, 0), (1, 0)][k]
+}
+
+/// The weights in blocks of [`BLOCK_OUT`] output channels (the last block
+/// smaller), each laid `[c][tap][b]` so that the micro-kernel reads them in
+/// order: `weight(o, c, k)` for tap `k` of `taps`.
+fn pack_weights(cout: usize, cin: usize, taps: usize, weight: impl Fn(usize, usize, usize) -> f32) -> Vec<f32> {
+    let mut out = vec![0.0f32; cout * cin * taps];
+    let mut o0 = 0;
+    while o0 < cout {
+        let nb = BLOCK_OUT.min(cout - o0);
+        let block = &mut out[o0 * cin * taps..(o0 + nb) * cin * taps];
+        for b in 0..nb {
+            for c in 0..cin {
+                for k in 0..taps {
+                    block[(c * taps + k) * nb + b] = weight(o0 + b, c, k);
+                }
+            }
+        }
+        o0 += nb;
+    }
+    out
+}
+
+/// A forward convolution ready to run image by image: its plan and packed
+/// weights.
+pub struct Forward {
+    plan: Plan,
+    packed: Vec<f32>,
+    stride: usize,
+}
+
+impl Forward {
+    /// The plan of `g` (where [`applies`] holds) with its weights
+    /// `[C_out, C_in, 3, 3]`.
+    pub fn new(g: &ConvGeometry, weight: &[f32]) -> Forward {
+        assert!(applies(g), "the direct convolution does not take {g:?}");
+        assert_eq!(weight.len(), g.weight_len());
+        let (h, w) = (g.in_height, g.in_width);
+        let plan = if g.stride == [1, 1] {
+            Plan::rows(h, w, (0..9).map(|t| (t as isize / 3 - 1, t as isize % 3 - 1)))
+        } else {
+            let (h2, w2) = (h / 2, w / 2);
+            let taps = (0..9)
+                .map(|t| {
+                    let ((pr, di), (pc, dj)) = (stride2_tap(t / 3), stride2_tap(t % 3));
+                    let ph = 2 * pr + pc;
+                    Tap::new(ph * (w2 + h2 * w2) + w2, w2, di, dj)
+                })
+                .collect();
+            Plan::new(phases_channel(h, w), h2, w2, taps)
+        };
+        let cin = g.in_channels;
+        let packed = pack_weights(g.out_channels, cin, 9, |o, c, t| weight[(o * cin + c) * 9 + t]);
+        Forward { plan, packed, stride: g.stride[0] }
+    }
+
+    /// The convolution of one image `[C_in, H, W]` into `out`
+    /// (`[C_out, H_out, W_out]`, every element written), through this
+    /// image's epilogue ([`Epilogue::for_image`]). `scratch` is space of any
+    /// contents.
+    pub fn image(&self, g: &ConvGeometry, image: &[f32], out: &mut [MaybeUninit<f32>], epilogue: &Epilogue, scratch: &mut Vec<f32>) {
+        let (cin, cout) = (g.in_channels, g.out_channels);
+        assert_eq!(image.len(), g.in_image());
+        assert_eq!(out.len(), cout * self.plan.out_plane);
+        let copy = resized(scratch, cin * self.plan.channel);
+        if self.stride == 1 {
+            copy_rows(image, g.in_height, g.in_width, copy);
+        } else {
+            copy_phases(image, g.in_height, g.in_width, copy);
+        }
+        convolve(&self.plan, copy, cin, cout, &self.packed, out);
+        // SAFETY: `convolve` wrote every element of `out`.
+        super::conv::finish_image(unsafe { super::assume_written(out) }, self.plan.out_plane, epilogue);
+    }
+}
+
+/// The input gradient of a stride-2 convolution ([`applies_to_input_grad`])
+/// ready to run image by image: a plan and packed weights per phase.
+pub struct InputGrad {
+    phases: Vec<(Plan, Vec<f32>)>,
+}
+
+impl InputGrad {
+    pub fn new(g: &ConvGeometry, weight: &[f32]) -> InputGrad {
+        assert!(applies_to_input_grad(g), "the direct input gradient does not take {g:?}");
+        assert_eq!(weight.len(), g.weight_len());
+        let (h2, w2) = (g.out_height(), g.out_width());
+        let (cin, cout) = (g.in_channels, g.out_channels);
+        // Input row `2r + pr` meets kernel rows `i` with `2·oh + i − 1 =
+        // 2r + pr`: `i = 1` at `oh = r` for even rows; `i = 0` at `oh = r + 1`
+        // and `i = 2` at `oh = r` for odd ones. The same for columns.
+        let reach = |parity: usize| -> &'static [(usize, isize)] { if parity == 0 { &[(1, 0)] } else { &[(0, 1), (2, 0)] } };
+        let phases = (0..4)
+            .map(|ph| {
+                let mut taps = Vec::new();
+                for &(i, di) in reach(ph / 2) {
+                    for &(j, dj) in reach(ph % 2) {
+                        taps.push((i * 3 + j, di, dj));
+                    }
+                }
+                let plan = Plan::rows(h2, w2, taps.iter().map(|&(_, di, dj)| (di, dj)));
+                // The gradient's "input channels" are the convolution's
+                // outputs, its "outputs" the convolution's inputs.
+                let packed = pack_weights(cin, cout, taps.len(), |c, o, k| weight[(o * cin + c) * 9 + taps[k].0]);
+                (plan, packed)
+            })
+            .collect();
+        InputGrad { phases }
+    }
+
+    /// The input gradient of one image (`dy`: `[C_out, H/2, W/2]`) into
+    /// `dx` (`[C_in, H, W]`, every element written). `copy` and `phase`
+    /// are scratch space of any contents.
+    pub fn image(&self, g: &ConvGeometry, dy: &[f32], dx: &mut [MaybeUninit<f32>], copy: &mut Vec<f32>, phase: &mut Vec<f32>) {
+        let (cin, cout) = (g.in_channels, g.out_channels);
+        let (h2, w2) = (g.out_height(), g.out_width());
+        let (w, p2) = (g.in_width, h2 * w2);
+        assert_eq!(dy.len(), cout * p2);
+        assert_eq!(dx.len(), g.in_image());
+        let copy = resized(copy, cout * rows_channel(h2, w2));
+        copy_rows(dy, h2, w2, copy);
+        let phase = resized(phase, cin * p2);
+        for (ph, (plan, packed)) in self.phases.iter().enumerate() {
+            let (pr, pc) = (ph / 2, ph % 2);
+            // SAFETY: `MaybeUninit<f32>` has the layout of `f32`; the
+            // buffer is initialised floats.
+            let out = unsafe { std::slice::from_raw_parts_mut(phase.as_mut_ptr().cast::<MaybeUninit<f32>>(), phase.len()) };
+            convolve(plan, copy, cout, cin, packed, out);
+            for (src, dst) in phase.chunks_exact(p2).zip(dx.chunks_exact_mut(g.in_plane())) {
+                for (r, line) in src.chunks_exact(w2).enumerate() {
+                    let row = &mut dst[(2 * r + pr) * w..(2 * r + pr + 1) * w];
+                    for (c, &v) in line.iter().enumerate() {
+                        row[2 * c + pc].write(v);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `buffer`'s first `len` floats, growing it when shorter.
+fn resized(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if buffer.len() < len {
+        buffer.resize(len, 0.0);
+    }
+    &mut buffer[..len]
+}
+
+/// `out[o][q] = Σ_c Σ_k W[o, c, k] · input[c][q + offset_k]` (masked) for
+/// every output channel and position of the plan, every element of `out`
+/// (`cout` planes) written.
+fn convolve(plan: &Plan, input: &[f32], cin: usize, cout: usize, packed: &[f32], out: &mut [MaybeUninit<f32>]) {
+    assert!(super::simd::has_avx512(), "the direct convolution needs AVX-512");
+    let taps = plan.taps.len();
+    assert_eq!(input.len(), cin * plan.channel);
+    assert_eq!(packed.len(), cout * cin * taps);
+    assert_eq!(out.len(), cout * plan.out_plane);
+    if plan.out_plane == 0 {
+        return;
+    }
+    let out_ptr = out.as_mut_ptr().cast::<f32>();
+    let mut o0 = 0;
+    while o0 < cout {
+        let nb = BLOCK_OUT.min(cout - o0);
+        let mut v0 = 0;
+        while v0 < plan.vectors {
+            let nv = BLOCK_VECTORS.min(plan.vectors - v0);
+            let block = Block {
+                input: input.as_ptr(),
+                plan,
+                cin,
+                first: v0 * LANES,
+                masks: &plan.masks[v0..v0 + nv],
+                weights: packed[o0 * cin * taps..(o0 + nb) * cin * taps].as_ptr(),
+                // SAFETY (of the offset): `o0 < cout`, inside `out`.
+                out: unsafe { out_ptr.add(o0 * plan.out_plane) },
+            };
+            // SAFETY: AVX-512F is present (asserted); the reads stay inside
+            // the channels' copies (checked by `Plan::new`) and the weights
+            // block, and the masked stores write positions `< out_plane` of
+            // channels `o0..o0 + nb` (see `Block::run`).
+            unsafe { dispatch(&block, nb, nv) };
+            v0 += nv;
+        }
+        o0 += nb;
+    }
+}
+
+/// One register block's operands.
+struct Block<'a> {
+    /// The input channels' copies (channel `c` at `c · plan.channel`).
+    input: *const f32,
+    plan: &'a Plan,
+    cin: usize,
+    /// The first position of the block.
+    first: usize,
+    /// The masks of the block's vectors.
+    masks: &'a [Masks],
+    /// The block's packed weights, `[c][tap][b]`.
+    weights: *const f32,
+    /// Output channel `o0`'s plane.
+    out: *mut f32,
+}
+
+/// Runs the micro-kernel instantiated for `nb` output channels, `nv`
+/// vectors and the plan's number of taps.
+///
+/// # Safety
+/// As [`Block::run`], with `1 ≤ nb ≤ BLOCK_OUT`, `1 ≤ nv ≤ BLOCK_VECTORS`
+/// and 1, 2, 4 or 9 taps.
+unsafe fn dispatch(block: &Block, nb: usize, nv: usize) {
+    macro_rules! by_taps {
+        ($b:literal, $v:literal) => {
+            match block.plan.taps.len() {
+                9 => unsafe { block.run::<$b, $v, 9>() },
+                4 => unsafe { block.run::<$b, $v, 4>() },
+                2 => unsafe { block.run::<$b, $v, 2>() },
+                _ => unsafe { block.run::<$b, $v, 1>() },
+            }
+        };
+    }
+    macro_rules! by_vectors {
+        ($b:literal) => {
+            match nv {
+                2 => by_taps!($b, 2),
+                _ => by_taps!($b, 1),
+            }
+        };
+    }
+    match nb {
+        8 => by_vectors!(8),
+        7 => by_vectors!(7),
+        6 => by_vectors!(6),
+        5 => by_vectors!(5),
+        4 => by_vectors!(4),
+        3 => by_vectors!(3),
+        2 => by_vectors!(2),
+        _ => by_vectors!(1),
+    }
+}
+
+impl Block<'_> {
+    /// `out[b][q] = Σ_c Σ_k W[o0 + b, c, k] · input[c][FRONT + q + offset_k]`
+    /// for the `NB` channels and the `NV` vectors of positions of the block,
+    /// with the tap's lanes masked, stored where the position lies inside
+    /// the plane.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F. `input` holds `cin` channel copies of
+    /// `plan.channel` floats; `weights` holds `cin · taps · NB` floats;
+    /// `out` points at `NB` planes of `plan.out_plane` floats; `masks` has
+    /// `NV` entries and the block's vectors exist. Then every load starts
+    /// at `FRONT + q + offset ≥ 0` and ends inside the channel's copy
+    /// (`Plan::new` checks both), and every store is masked to lanes
+    /// inside the plane.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn run<const NB: usize, const NV: usize, const T: usize>(&self) {
+        use std::arch::x86_64::*;
+        let mut taps = [Tap { offset: 0, mask: 1 }; T];
+        taps.copy_from_slice(&self.plan.taps[..T]);
+        // Each tap's masks, by vector.
+        let mut masks = [[0u16; NV]; T];
+        for (k, tap) in taps.iter().enumerate() {
+            for v in 0..NV {
+                masks[k][v] = self.masks[v][tap.mask];
+            }
+        }
+        let mut acc = [[_mm512_setzero_ps(); NV]; NB];
+        for c in 0..self.cin {
+            // SAFETY: inside channel `c`'s copy (see above).
+            let x = unsafe { self.input.add(c * self.plan.channel + FRONT + self.first) };
+            let wc = unsafe { self.weights.add(c * T * NB) };
+            for (k, tap) in taps.iter().enumerate() {
+                let mut xv = [_mm512_setzero_ps(); NV];
+                for v in 0..NV {
+                    // SAFETY: as above; lanes outside the input are masked off.
+                    xv[v] = unsafe { _mm512_maskz_loadu_ps(masks[k][v], x.offset(tap.offset + (v * LANES) as isize)) };
+                }
+                for b in 0..NB {
+                    // SAFETY: `k·NB + b < taps·NB`.
+                    let wb = _mm512_set1_ps(unsafe { *wc.add(k * NB + b) });
+                    for v in 0..NV {
+                        acc[b][v] = _mm512_fmadd_ps(xv[v], wb, acc[b][v]);
+                    }
+                }
+            }
+        }
+        for b in 0..NB {
+            for v in 0..NV {
+                // SAFETY: plane `b < NB` of the block; lanes past the plane masked off.
+                unsafe { _mm512_mask_storeu_ps(self.out.add(b * self.plan.out_plane + self.first + v * LANES), self.masks[v][1], acc[b][v]) };
+            }
+        }
+    }
+
+    /// Never called: [`applies`] is false off x86-64.
+    #[cfg(not(target_arch = "x86_64"))]
+    unsafe fn run<const NB: usize, const NV: usize, const T: usize>(&self) {
+        unreachable!("the direct convolution needs AVX-512")
+    }
+}
