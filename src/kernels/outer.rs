@@ -127,7 +127,9 @@ fn pad_images(g: &ConvGeometry, layout: &Layout, xs: &[f32], out: &mut [f32]) {
         dst[..ph * wp].fill(0.0);
         for (line, row) in src.chunks_exact(w).zip(dst[ph * wp..].chunks_exact_mut(wp)) {
             row[..pw].fill(0.0);
-            row[pw..pw + w].copy_from_slice(line);
+            // Rows are a few dozen floats: inline block copies, not a
+            // `memcpy` call each.
+            super::unfold::copy_row(&mut row[pw..pw + w], line);
             row[pw + w..].fill(0.0);
         }
         dst[(ph + h) * wp..].fill(0.0);
