@@ -1,21 +1,25 @@
-//! The lab's own CPU kernels for the hot paths of training a convolutional
-//! net: 3x3 (any k×k) convolution forward and both backward passes, and
-//! batch normalisation in training mode fused with its ReLU, forward and
+//! The lab's CPU kernels for the hot paths of training a convolutional
+//! net: convolution forward and both backward passes, and batch
+//! normalisation in training mode fused with its ReLU, forward and
 //! backward.
 //!
 //! burn's `flex` backend lowers each convolution to an unfold plus a matrix
 //! multiply through layout copies, takes burn's generic paths for both
-//! convolution gradients (the input gradient as a transposed convolution,
-//! the weight gradient as a convolution over swapped tensors with a 3×3
-//! output) and composes batch norm from a dozen element-wise passes. These
-//! kernels work on plain NCHW `f32` slices instead: one unfold per image that
-//! stays in the core's cache, one matrix multiply per image through the same
-//! `gemm` crate flex uses, and batch norm + ReLU in two passes each way.
+//! convolution gradients and composes batch norm from a dozen element-wise
+//! passes. These kernels work on plain NCHW `f32` slices instead:
+//!
+//! - [`direct`]: every 3×3 convolution with padding 1 (strides 1 and 2),
+//!   forward and input gradient, read in place by an AVX-512 micro-kernel;
+//! - [`outer`]: the weight gradient of 3×3 convolutions as outer products;
+//! - [`shifted`], [`unfold`] and the `gemm` crate for every other shape (and
+//!   on CPUs without AVX-512);
+//! - [`batchnorm`]: batch norm + ReLU in two passes each way;
+//! - [`reduce`]: the probes' gradient norms.
 //!
 //! Everything here is plain Rust over slices, with no burn types: the
-//! wiring into burn's autodiff lives in [`crate::model::fast`], and the tests
-//! there compare these kernels with burn's reference ops. Each kernel is a
-//! candidate to offer to burn's `flex` upstream.
+//! wiring into burn's autodiff lives in [`crate::model::cpu_ops`], and the
+//! tests there compare these kernels with burn's reference ops. Each kernel
+//! is a candidate to offer to burn's `flex` upstream.
 //!
 //! Work is spread over the current rayon pool (a run's `--threads`), and
 //! every reduction sums in an order fixed by the shapes alone, so the same

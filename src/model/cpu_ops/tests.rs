@@ -26,8 +26,12 @@ fn assert_close<const D: usize>(what: &str, got: Tensor<D>, want: Tensor<D>) {
 }
 
 /// (batch, in, h, w, out, kernel, stride, padding, bias)
-const CONVS: [(usize, usize, usize, usize, usize, usize, usize, usize, bool); 8] = [
+const CONVS: [(usize, usize, usize, usize, usize, usize, usize, usize, bool); 11] = [
     (2, 3, 8, 8, 4, 3, 1, 1, false),
+    // Stride 2 on even sizes: the direct kernel's phases.
+    (2, 3, 8, 6, 5, 3, 2, 1, true),
+    (1, 1, 2, 2, 1, 3, 2, 1, false),
+    (3, 9, 4, 10, 17, 3, 2, 1, false),
     (1, 1, 7, 5, 2, 3, 2, 1, true),
     (3, 2, 9, 9, 5, 3, 2, 1, false),
     (2, 4, 6, 6, 3, 1, 1, 0, true),
