@@ -1,8 +1,10 @@
 //! Times each way the lab's CPU kernels compute a convolution on the
-//! shapes of the CIFAR ResNets (3×3, 16/32/64 channels at 32×32/16×16/8×8),
-//! forward and weight gradient, and prints GFLOP/s (multiply-adds of the
-//! whole 3×3 window counted twice, the padding included): the figures
-//! behind the choices in `src/kernels/conv.rs`.
+//! shapes of the CIFAR ResNets (3×3, 16/32/64 channels at 32×32/16×16/8×8,
+//! and the two stride-2 layers), forward and both gradients, and prints
+//! GFLOP/s (multiply-adds of the whole 3×3 window counted twice, the
+//! padding included): the figures behind the choices in
+//! `src/kernels/conv.rs`. Then batch norm's passes on the same shapes, with
+//! the memory bandwidth each reaches.
 //!
 //! ```sh
 //! cargo run --release --example conv_kernels -- [BATCH]
@@ -44,7 +46,8 @@ fn main() {
             println!("{c:3} channels {hw:2}x{hw:<2} stride {stride} {what:<22} {:6.2} ms {:5.0} GFLOP/s", secs * 1e3, flop / secs / 1e9)
         };
         let dy: Vec<f32> = (0..g.batch * g.out_image()).map(|i| ((i * 31) % 1000) as f32 / 1000.0 - 0.5).collect();
-        let methods: &[Method] = if stride == 1 { &[Method::Patches, Method::Shifted, Method::Direct] } else { &[Method::Patches, Method::Direct] };
+        let methods: &[Method] =
+            if stride == 1 { &[Method::Patches, Method::Shifted, Method::Direct] } else { &[Method::Patches, Method::Direct] };
         for &m in methods {
             let secs = best_of(|| {
                 std::hint::black_box(conv::forward_with(&g, &x, &w, &Epilogue::default(), m));
@@ -62,5 +65,39 @@ fn main() {
             });
             report(format!("weight grad {m:?}"), secs);
         }
+    }
+    batch_norm_passes();
+}
+
+/// Batch norm's passes on the same shapes (batch 128), with the bandwidth
+/// each reaches, beside a plain copy: they are bound by memory, not by
+/// arithmetic.
+fn batch_norm_passes() {
+    use depthlab::kernels::batchnorm::{self, NormShape};
+    for (c, hw) in [(16usize, 32usize), (32, 16), (64, 8)] {
+        let shape = NormShape { batch: 128, channels: c, plane: hw * hw };
+        let n = 128 * c * hw * hw;
+        let x: Vec<f32> = (0..n).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
+        let dy: Vec<f32> = (0..n).map(|i| ((i * 31) % 1000) as f32 / 1000.0 - 0.5).collect();
+        let gamma = vec![1.0f32; c];
+        let beta = vec![0.1f32; c];
+        let mb = (n * 4) as f64 / 1e6;
+        let t = best_of(|| {
+            std::hint::black_box(batchnorm::statistics(&shape, &x));
+        });
+        println!("{c} ch {hw}x{hw}: statistics {:.2} ms ({:.1} GB/s read)", t * 1e3, mb / t / 1e3);
+        let stats = batchnorm::statistics(&shape, &x);
+        let t = best_of(|| {
+            std::hint::black_box(batchnorm::normalize(&shape, &x, &stats, &gamma, &beta, 1e-5, true));
+        });
+        println!("{c} ch {hw}x{hw}: normalize {:.2} ms ({:.1} GB/s r+w)", t * 1e3, 2.0 * mb / t / 1e3);
+        let t = best_of(|| {
+            std::hint::black_box(batchnorm::backward_train(&shape, &x, &dy, &gamma, &beta, &stats, 1e-5, true));
+        });
+        println!("{c} ch {hw}x{hw}: backward {:.2} ms ({:.1} GB/s, 4 reads + 1 write)", t * 1e3, 5.0 * mb / t / 1e3);
+        let t = best_of(|| {
+            std::hint::black_box(x.clone());
+        });
+        println!("{c} ch {hw}x{hw}: clone {:.2} ms ({:.1} GB/s r+w)", t * 1e3, 2.0 * mb / t / 1e3);
     }
 }

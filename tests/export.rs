@@ -74,7 +74,9 @@ fn images(dir: &Path) -> Vec<PathBuf> {
     let rgb_path = dir.join("colour-20x13.png");
     rgb.save(&rgb_path).unwrap();
     // 16 bits a pixel: resized at 16 bits, then made bytes, as the lab does.
-    let deep = image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_fn(19, 11, |x, y| image::Luma([((x * 3001 + y * 1777 + x * y * 131) % 65536) as u16]));
+    let deep = image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_fn(19, 11, |x, y| {
+        image::Luma([((x * 3001 + y * 1777 + x * y * 131) % 65536) as u16])
+    });
     let deep_path = dir.join("grey16-19x11.png");
     deep.save(&deep_path).unwrap();
     vec![grey_path, rgb_path, deep_path, PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/samples/bag.png"))]

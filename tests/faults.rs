@@ -182,9 +182,10 @@ fn a_full_disk_keeps_what_was_there() {
     assert_ne!(std::fs::read(run.join("model.bpk")).unwrap(), model);
     assert!(!run.join(".replaced").exists());
 
-    for (command, file, extra) in
-        [("landscape", "landscape.json", ["--grid", "3", "--subset", "50"]), ("lesion", "lesion.json", ["--draws", "1", "--test-examples", "50"])]
-    {
+    for (command, file, extra) in [
+        ("landscape", "landscape.json", ["--grid", "3", "--subset", "50"]),
+        ("lesion", "lesion.json", ["--draws", "1", "--test-examples", "50"]),
+    ] {
         let out = dir.path().join(command);
         let out_s = out.to_str().unwrap();
         let args = [&[command, "--run", r, "--out", out_s][..], &extra[..]].concat();

@@ -48,7 +48,18 @@ fn a_table_trains_and_the_lab_and_predict_py_agree_on_a_row() {
     let run = dir.path().join("run");
     let data = format!("csv:{},label=digit", csv.display());
     let output = depthlab(&[
-        "train", "--arch", "plain-mlp-4", "--data", &data, "--backend", "cpu", "--epochs", "6", "--batch-size", "32", "--out",
+        "train",
+        "--arch",
+        "plain-mlp-4",
+        "--data",
+        &data,
+        "--backend",
+        "cpu",
+        "--epochs",
+        "6",
+        "--batch-size",
+        "32",
+        "--out",
         run.to_str().unwrap(),
     ]);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -69,9 +80,8 @@ fn a_table_trains_and_the_lab_and_predict_py_agree_on_a_row() {
     let output = depthlab(&["export", "--run", r, "--format", "pytorch", "--out", exported.to_str().unwrap()]);
     assert!(output.status.success(), "{}", stderr(&output));
     let python = torch_python("torch, numpy, PIL, safetensors");
-    let predict = |row: &str| {
-        json(&Command::new(&python).arg(exported.join("predict.py")).args(["--row", row, "--json"]).output().unwrap(), row)
-    };
+    let predict =
+        |row: &str| json(&Command::new(&python).arg(exported.join("predict.py")).args(["--row", row, "--json"]).output().unwrap(), row);
     // A held-out row, a training row, and one beyond the training range.
     let beyond = rows[0].split(',').map(|v| format!("{}", v.parse::<f32>().unwrap() * 1.5 + 0.25)).collect::<Vec<_>>().join(",");
     for row in [&rows[4], &rows[7], &beyond] {

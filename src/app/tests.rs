@@ -827,5 +827,5 @@ fn the_why_tab_runs_each_analysis_on_two_runs_and_cancels() {
     assert_eq!(h.state().why.errors, [Some("cancelled".to_string()), Some("cancelled".to_string())]);
 }
 
-mod table;
 mod budget;
+mod table;

@@ -82,11 +82,7 @@ impl Instance {
             BlockKind::ResidualDense { shortcut: Shortcut::None, .. } => "plain_dense",
             _ => self.kind.tag(),
         };
-        if repeat > 1 {
-            format!("{} {tag} ({}/{})", self.entry + 1, self.copy + 1, repeat)
-        } else {
-            format!("{} {tag}", self.entry + 1)
-        }
+        if repeat > 1 { format!("{} {tag} ({}/{})", self.entry + 1, self.copy + 1, repeat) } else { format!("{} {tag}", self.entry + 1) }
     }
 }
 
@@ -307,20 +303,20 @@ fn check_options(block: &BlockSpec) -> Option<String> {
             })
         }
         BlockKind::Dense { units } => width("units", *units),
-        BlockKind::Residual { filters, stride, survival, bottleneck, branch_layers, preactivation, shortcut, residual_init } => width(
-            "filters", *filters,
-        )
-        .or_else(|| positive("stride", *stride))
-        .or_else(|| survival_check(*survival))
-        .or_else(|| branch_check(*branch_layers))
-        .or_else(|| {
-            (*bottleneck && *branch_layers != 2).then(|| {
+        BlockKind::Residual { filters, stride, survival, bottleneck, branch_layers, preactivation, shortcut, residual_init } => {
+            width("filters", *filters)
+                .or_else(|| positive("stride", *stride))
+                .or_else(|| survival_check(*survival))
+                .or_else(|| branch_check(*branch_layers))
+                .or_else(|| {
+                    (*bottleneck && *branch_layers != 2).then(|| {
                 format!(
                     "a bottleneck block always holds 3 layers (1x1, 3x3, 1x1); branch_layers {branch_layers} applies to basic blocks only"
                 )
             })
-        })
-        .or_else(|| residual_init_check(*residual_init, *shortcut, *preactivation, block.layer.norm)),
+                })
+                .or_else(|| residual_init_check(*residual_init, *shortcut, *preactivation, block.layer.norm))
+        }
         BlockKind::ResidualDense { units, branch_layers, survival, preactivation, shortcut, residual_init } => width("units", *units)
             .or_else(|| branch_check(*branch_layers))
             .or_else(|| survival_check(*survival))

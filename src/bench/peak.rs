@@ -62,9 +62,7 @@ fn lanes() -> Option<usize> {
 #[cfg(target_arch = "x86_64")]
 fn burn_once() -> f32 {
     // SAFETY: each function is called only when `lanes` found its features.
-    unsafe {
-        if std::arch::is_x86_feature_detected!("avx512f") { burn_avx512() } else { burn_avx2() }
-    }
+    unsafe { if std::arch::is_x86_feature_detected!("avx512f") { burn_avx512() } else { burn_avx2() } }
 }
 
 #[cfg(not(target_arch = "x86_64"))]

@@ -196,7 +196,10 @@ fn pytorch_reference(args: &BenchArgs, backends: &[BackendChoice], results: &[Be
             entries.extend(found);
         }
     }
-    eprintln!("\n{:<6} {:<12} {:>12} {:>12} {:>14} {:>12} {:>8}  best PyTorch", "", "arch", "depthlab", "eager", "channels_last", "compile", "ratio");
+    eprintln!(
+        "\n{:<6} {:<12} {:>12} {:>12} {:>14} {:>12} {:>8}  best PyTorch",
+        "", "arch", "depthlab", "eager", "channels_last", "compile", "ratio"
+    );
     for r in results {
         let device = if r.backend == "cpu" { "cpu" } else { "cuda" };
         let speed = |variant: &str| {
@@ -206,7 +209,8 @@ fn pytorch_reference(args: &BenchArgs, backends: &[BackendChoice], results: &[Be
                 .and_then(|p| p["images_per_sec"].as_f64())
         };
         let shown = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}/s"));
-        let best = ["eager", "channels_last", "compile"].into_iter().filter_map(|v| speed(v).map(|s| (v, s))).max_by(|a, b| a.1.total_cmp(&b.1));
+        let best =
+            ["eager", "channels_last", "compile"].into_iter().filter_map(|v| speed(v).map(|s| (v, s))).max_by(|a, b| a.1.total_cmp(&b.1));
         if let Some((variant, theirs)) = best {
             eprintln!(
                 "{:<6} {:<12} {:>10.1}/s {:>12} {:>14} {:>12} {:>7.2}x  {variant}",

@@ -154,10 +154,7 @@ mod tests {
                     match parse(&text) {
                         Ok(value) => {
                             assert!(value.len() <= 64, "{flag} {text:?}");
-                            assert!(
-                                value.chars().all(|c| c.is_ascii_alphanumeric() || "-_.,:".contains(c)),
-                                "{flag} accepted {text:?}"
-                            );
+                            assert!(value.chars().all(|c| c.is_ascii_alphanumeric() || "-_.,:".contains(c)), "{flag} accepted {text:?}");
                         }
                         Err(e) => assert!(e.to_string().starts_with(flag), "{e}"),
                     }

@@ -40,8 +40,7 @@ pub fn reproduce(args: &ReproduceArgs) -> Result<(), CliError> {
     for name in names {
         let started = std::time::Instant::now();
         say!("== {name}");
-        let outcome =
-            experiments::run(name, &options, &|line| say!("{line}")).map_err(|e| CliError::new(1, format!("{name}: {e}")))?;
+        let outcome = experiments::run(name, &options, &|line| say!("{line}")).map_err(|e| CliError::new(1, format!("{name}: {e}")))?;
         say!("{name}: {:.0} s, written to {}", started.elapsed().as_secs_f64(), outcome.dir.display());
         say!(stdout; "{}", outcome.summary);
     }

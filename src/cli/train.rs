@@ -372,7 +372,6 @@ fn follow(events: &Receiver<Event>, label: Option<&str>) -> Result<Summary, CliE
     Err(CliError::new(1, "the training thread ended without a summary"))
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

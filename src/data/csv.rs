@@ -128,7 +128,10 @@ impl CsvSpec {
                 if test.is_empty() {
                     return Err(DataError::new(
                         &self.file,
-                        format!("{} rows: without test=FILE every fifth row is held out for testing, so at least 5 are needed", train.len()),
+                        format!(
+                            "{} rows: without test=FILE every fifth row is held out for testing, so at least 5 are needed",
+                            train.len()
+                        ),
                     ));
                 }
                 (train, test)
@@ -143,7 +146,12 @@ impl CsvSpec {
                 let class = class_names.iter().position(|c| *c == row.label).ok_or_else(|| {
                     DataError::new(
                         file,
-                        format!("line {}: the label '{}' never appears in the training rows ({})", row.line, row.label, class_names.join(", ")),
+                        format!(
+                            "line {}: the label '{}' never appears in the training rows ({})",
+                            row.line,
+                            row.label,
+                            class_names.join(", ")
+                        ),
                     )
                 })?;
                 split.images.extend(row.values.iter().enumerate().map(|(f, &v)| scale.to_byte(f, v)));
@@ -328,8 +336,7 @@ impl Table {
         for (line, cells) in self.lines.iter().enumerate().filter(|&(i, _)| keep(i)).map(|(_, l)| l) {
             let mut values = Vec::with_capacity(cells.len() - 1);
             for (c, cell) in cells.iter().enumerate().filter(|&(c, _)| c != label) {
-                let value = number(cell)
-                    .map_err(|e| DataError::new(path, format!("line {line}, column '{}': {e}", self.header[c])))?;
+                let value = number(cell).map_err(|e| DataError::new(path, format!("line {line}, column '{}': {e}", self.header[c])))?;
                 values.push(value);
             }
             let label_cell = cells[label].trim();

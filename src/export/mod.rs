@@ -167,7 +167,8 @@ pub fn export(run_dir: &Path, format: ExportFormat, out: &Path, overwrite: bool)
         for name in [MODEL_FILE, PREDICT_FILE, README_FILE] {
             let stale = out.join(name);
             if stale.is_file() {
-                std::fs::remove_file(&stale).map_err(|e| ExportError::Write { path: stale.display().to_string(), message: e.to_string() })?;
+                std::fs::remove_file(&stale)
+                    .map_err(|e| ExportError::Write { path: stale.display().to_string(), message: e.to_string() })?;
                 exported.warnings.push(format!("removed {} of an earlier PyTorch export: it described other weights", stale.display()));
             }
         }

@@ -359,11 +359,7 @@ pub enum WeightMethod {
 impl WeightMethod {
     /// The fastest method that applies to this convolution.
     pub fn best(g: &ConvGeometry) -> WeightMethod {
-        if super::outer::applies(g) {
-            WeightMethod::Outer
-        } else {
-            WeightMethod::Patches
-        }
+        if super::outer::applies(g) { WeightMethod::Outer } else { WeightMethod::Patches }
     }
 }
 

@@ -493,7 +493,9 @@ impl Block<'_> {
         for b in 0..NB {
             for v in 0..NV {
                 // SAFETY: plane `b < NB` of the block; lanes past the plane masked off.
-                unsafe { _mm512_mask_storeu_ps(self.out.add(b * self.plan.out_plane + self.first + v * LANES), self.masks[v][1], acc[b][v]) };
+                unsafe {
+                    _mm512_mask_storeu_ps(self.out.add(b * self.plan.out_plane + self.first + v * LANES), self.masks[v][1], acc[b][v])
+                };
             }
         }
     }

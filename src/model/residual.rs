@@ -84,19 +84,19 @@ impl ResidualOptions {
     /// weights.
     pub fn of(inst: &crate::arch::Instance, fixup_branches: usize) -> Option<ResidualOptions> {
         match inst.kind {
-            crate::arch::BlockKind::Residual { filters, stride, bottleneck, preactivation, shortcut, branch_layers, residual_init, .. } => {
-                Some(ResidualOptions {
-                    filters,
-                    stride,
-                    bottleneck,
-                    preactivation,
-                    shortcut,
-                    survival: inst.survival,
-                    branch_layers,
-                    residual_init,
-                    fixup_branches,
-                })
-            }
+            crate::arch::BlockKind::Residual {
+                filters, stride, bottleneck, preactivation, shortcut, branch_layers, residual_init, ..
+            } => Some(ResidualOptions {
+                filters,
+                stride,
+                bottleneck,
+                preactivation,
+                shortcut,
+                survival: inst.survival,
+                branch_layers,
+                residual_init,
+                fixup_branches,
+            }),
             _ => None,
         }
     }

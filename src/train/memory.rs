@@ -24,9 +24,10 @@ pub fn training_bytes(analysis: &Analysis, batch_size: usize, optimizer: Optimiz
         OptimizerKind::Adam => 5,
     };
     let parameters = (analysis.params as u64).saturating_mul(4 * copies);
-    let per_example = analysis.instances.iter().fold(analysis.input.numel() as u64, |total, b| {
-        total.saturating_add((b.output.numel() as u64).saturating_mul(1 + b.depth as u64))
-    });
+    let per_example = analysis
+        .instances
+        .iter()
+        .fold(analysis.input.numel() as u64, |total, b| total.saturating_add((b.output.numel() as u64).saturating_mul(1 + b.depth as u64)));
     let activations = per_example.saturating_mul(batch_size as u64).saturating_mul(4 * 2);
     parameters.saturating_add(activations)
 }

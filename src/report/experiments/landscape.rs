@@ -66,8 +66,11 @@ pub fn run(ctx: &Context) -> Result<String, String> {
         let mut l = landscape_run(&run.dir, &options, &Progress::none()).map_err(|e| e.to_string())?;
         l.arch = name.to_string();
         (ctx.log)(&format!("  centre {:.4}, corners {:.4}, {:.0} s", l.centre_loss, l.corner_mean, l.total_secs));
-        crate::util::fsio::write_atomic(&ctx.dir.join(format!("{name}.json")), serde_json::to_string_pretty(&l).map_err(|e| e.to_string())?.as_bytes())
-            .map_err(|e| e.to_string())?;
+        crate::util::fsio::write_atomic(
+            &ctx.dir.join(format!("{name}.json")),
+            serde_json::to_string_pretty(&l).map_err(|e| e.to_string())?.as_bytes(),
+        )
+        .map_err(|e| e.to_string())?;
         crate::util::fsio::write_atomic(&ctx.dir.join(format!("{name}.csv")), l.to_csv().as_bytes()).map_err(|e| e.to_string())?;
         landscape_png(&l, &ctx.dir.join(format!("{name}.png")))?;
         results.push(l);

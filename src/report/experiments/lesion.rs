@@ -12,7 +12,11 @@ use crate::report::figure::COLORS;
 pub fn run(ctx: &Context) -> Result<String, String> {
     let quick = ctx.options.quick;
     let (names, config, options) = if quick {
-        (["resnet-8", "plain-8"], he_recipe(1, Some(6), 1000), LesionOptions { test_examples: Some(100), draws: 2, ..LesionOptions::default() })
+        (
+            ["resnet-8", "plain-8"],
+            he_recipe(1, Some(6), 1000),
+            LesionOptions { test_examples: Some(100), draws: 2, ..LesionOptions::default() },
+        )
     } else {
         (["resnet-14", "plain-14"], he_recipe(3, None, 50), LesionOptions { test_examples: None, draws: 5, ..LesionOptions::default() })
     };
@@ -26,8 +30,11 @@ pub fn run(ctx: &Context) -> Result<String, String> {
             report.baseline_test_error * 100.0,
             report.median_rise() * 100.0
         ));
-        crate::util::fsio::write_atomic(&ctx.dir.join(format!("{name}.json")), serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?.as_bytes())
-            .map_err(|e| e.to_string())?;
+        crate::util::fsio::write_atomic(
+            &ctx.dir.join(format!("{name}.json")),
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?.as_bytes(),
+        )
+        .map_err(|e| e.to_string())?;
         reports.push(report);
     }
     let mut rows = Vec::new();

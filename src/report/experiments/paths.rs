@@ -13,7 +13,11 @@ use crate::report::figure::{COLORS, Figure, Panel, Series};
 pub fn run(ctx: &Context) -> Result<String, String> {
     let quick = ctx.options.quick;
     let (init_name, trained_name) = if quick { ("resnet-14", "resnet-8") } else { ("resnet-110", "resnet-20") };
-    let init_options = if quick { PathsOptions { samples: 1, batch: 8, ..PathsOptions::default() } } else { PathsOptions { samples: 3, batch: 16, ..PathsOptions::default() } };
+    let init_options = if quick {
+        PathsOptions { samples: 1, batch: 8, ..PathsOptions::default() }
+    } else {
+        PathsOptions { samples: 3, batch: 16, ..PathsOptions::default() }
+    };
     let trained_options = if quick { init_options.clone() } else { PathsOptions { samples: 10, batch: 32, ..PathsOptions::default() } };
     (ctx.log)(&format!("paths of {init_name} at initialisation"));
     let arch = presets::build(init_name, ctx.data.shape())?;
@@ -24,8 +28,11 @@ pub fn run(ctx: &Context) -> Result<String, String> {
     let trained = paths_run(&run.dir, &trained_options, &Progress::none()).map_err(|e| e.to_string())?;
     let mut rows = Vec::new();
     for (label, r) in [("initial", &init), ("trained", &trained)] {
-        crate::util::fsio::write_atomic(&ctx.dir.join(format!("{}-{label}.json", r.arch)), serde_json::to_string_pretty(r).map_err(|e| e.to_string())?.as_bytes())
-            .map_err(|e| e.to_string())?;
+        crate::util::fsio::write_atomic(
+            &ctx.dir.join(format!("{}-{label}.json", r.arch)),
+            serde_json::to_string_pretty(r).map_err(|e| e.to_string())?.as_bytes(),
+        )
+        .map_err(|e| e.to_string())?;
         for l in &r.lengths {
             rows.push(format!("{},{label},{},{},{},{},{}", r.arch, r.blocks, l.length, l.count, l.grad_per_path, l.total));
         }

@@ -203,7 +203,9 @@ pub fn run(ctx: &Context) -> Result<String, String> {
         // Probe layers: the stem, the residual blocks, the classifier.
         let g = first_gradients(run);
         let ratio = match (g.get(1), g.len().checked_sub(2).and_then(|i| g.get(i))) {
-            (Some(a), Some(b)) if *b > 0.0 => format!("{} / {} = {}", three_digits(f64::from(*a)), three_digits(f64::from(*b)), three_digits(f64::from(a / b))),
+            (Some(a), Some(b)) if *b > 0.0 => {
+                format!("{} / {} = {}", three_digits(f64::from(*a)), three_digits(f64::from(*b)), three_digits(f64::from(a / b)))
+            }
             _ => "-".into(),
         };
         md.push_str(&format!(
