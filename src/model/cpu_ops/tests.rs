@@ -26,8 +26,10 @@ fn assert_close<const D: usize>(what: &str, got: Tensor<D>, want: Tensor<D>) {
 }
 
 /// (batch, in, h, w, out, kernel, stride, padding, bias)
-const CONVS: [(usize, usize, usize, usize, usize, usize, usize, usize, bool); 11] = [
+const CONVS: [(usize, usize, usize, usize, usize, usize, usize, usize, bool); 12] = [
     (2, 3, 8, 8, 4, 3, 1, 1, false),
+    // Batch 1, one channel, an odd image: the direct kernel's masks.
+    (1, 1, 7, 5, 3, 3, 1, 1, true),
     // Stride 2 on even sizes: the direct kernel's phases.
     (2, 3, 8, 6, 5, 3, 2, 1, true),
     (1, 1, 2, 2, 1, 3, 2, 1, false),
