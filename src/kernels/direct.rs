@@ -58,7 +58,7 @@ const FRONT: usize = LANES;
 /// copies or the patch matrix run), unless `DEPTHLAB_CONV_PATCHES` or
 /// `DEPTHLAB_CONV_SHIFTED` asks for another path, to compare.
 pub fn applies(g: &ConvGeometry) -> bool {
-    let stride_fits = g.stride == [1, 1] || (g.stride == [2, 2] && g.in_height % 2 == 0 && g.in_width % 2 == 0);
+    let stride_fits = g.stride == [1, 1] || (g.stride == [2, 2] && g.in_height.is_multiple_of(2) && g.in_width.is_multiple_of(2));
     g.kernel == [3, 3]
         && g.padding == [1, 1]
         && stride_fits
@@ -459,6 +459,7 @@ impl Block<'_> {
     /// inside the plane.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
+    #[allow(clippy::needless_range_loop)] // register blocks indexed [b][v], as in the formula
     unsafe fn run<const NB: usize, const NV: usize, const T: usize>(&self) {
         use std::arch::x86_64::*;
         let mut taps = [Tap { offset: 0, mask: 1 }; T];

@@ -256,6 +256,7 @@ impl Block<'_> {
     /// every gradient load inside its row.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
+    #[allow(clippy::needless_range_loop)] // register blocks indexed [v][cc][tap], as in the formula
     unsafe fn run<const NO: usize, const NC: usize>(&self, sums: &mut [[[f32; LANES]; 9]; 3]) {
         use std::arch::x86_64::*;
         let l = self.layout;
