@@ -64,7 +64,7 @@ pub fn applies(g: &ConvGeometry) -> bool {
         && stride_fits
         && super::simd::has_avx512()
         && !super::conv::patches_forced()
-        && !shifted_forced()
+        && !super::conv::shifted_forced()
 }
 
 /// Whether the direct kernel computes this convolution's input gradient
@@ -72,13 +72,6 @@ pub fn applies(g: &ConvGeometry) -> bool {
 /// gradient is a forward convolution, which [`applies`] covers).
 pub fn applies_to_input_grad(g: &ConvGeometry) -> bool {
     applies(g) && g.stride == [2, 2]
-}
-
-/// Whether the environment variable `DEPTHLAB_CONV_SHIFTED` asks for the
-/// shifted copies where this kernel would run.
-fn shifted_forced() -> bool {
-    static SHIFTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *SHIFTED.get_or_init(|| std::env::var_os("DEPTHLAB_CONV_SHIFTED").is_some())
 }
 
 /// One tap: where it reads, relative to the output position (and to the
@@ -143,8 +136,8 @@ impl Plan {
     }
 
     /// Stride-1 taps over channels copied by [`copy_rows`] (an `h × w`
-    /// plane between zero rows), for kernel positions `(i, j)` given with
-    /// their row and column offsets.
+    /// plane between zero rows), each given by its row and column offset
+    /// (−1, 0 or +1) from the output position.
     fn rows(h: usize, w: usize, taps: impl IntoIterator<Item = (isize, isize)>) -> Plan {
         let taps = taps.into_iter().map(|(di, dj)| Tap::new(w, w, di, dj)).collect();
         Plan::new(rows_channel(h, w), h, w, taps)
@@ -266,7 +259,7 @@ impl Forward {
         let (cin, cout) = (g.in_channels, g.out_channels);
         assert_eq!(image.len(), g.in_image());
         assert_eq!(out.len(), cout * self.plan.out_plane);
-        let copy = resized(scratch, cin * self.plan.channel);
+        let copy = super::grown(scratch, cin * self.plan.channel);
         if self.stride == 1 {
             copy_rows(image, g.in_height, g.in_width, copy);
         } else {
@@ -321,9 +314,9 @@ impl InputGrad {
         let (w, p2) = (g.in_width, h2 * w2);
         assert_eq!(dy.len(), cout * p2);
         assert_eq!(dx.len(), g.in_image());
-        let copy = resized(copy, cout * rows_channel(h2, w2));
+        let copy = super::grown(copy, cout * rows_channel(h2, w2));
         copy_rows(dy, h2, w2, copy);
-        let phase = resized(phase, cin * p2);
+        let phase = super::grown(phase, cin * p2);
         for (ph, (plan, packed)) in self.phases.iter().enumerate() {
             let (pr, pc) = (ph / 2, ph % 2);
             // SAFETY: `MaybeUninit<f32>` has the layout of `f32`; the
@@ -340,14 +333,6 @@ impl InputGrad {
             }
         }
     }
-}
-
-/// `buffer`'s first `len` floats, growing it when shorter.
-fn resized(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
-    if buffer.len() < len {
-        buffer.resize(len, 0.0);
-    }
-    &mut buffer[..len]
 }
 
 /// `out[o][q] = Σ_c Σ_k W[o, c, k] · input[c][q + offset_k]` (masked) for

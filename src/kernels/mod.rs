@@ -60,6 +60,15 @@ pub(crate) unsafe fn par_filled(len: usize, chunk: usize, fill: impl Fn(usize, &
     v
 }
 
+/// `buffer`'s first `len` floats (of any contents), growing it when it is
+/// shorter: the kernels' per-thread scratch space.
+pub(crate) fn grown(buffer: &mut Vec<f32>, len: usize) -> &mut [f32] {
+    if buffer.len() < len {
+        buffer.resize(len, 0.0);
+    }
+    &mut buffer[..len]
+}
+
 /// `out` as initialised floats, once every element has been written.
 ///
 /// # Safety

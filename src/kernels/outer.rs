@@ -76,10 +76,10 @@ pub fn weight_grad_group(g: &ConvGeometry, xs: &[f32], dys: &[f32], padded_x: &m
     if images == 0 || layout.ho * layout.wo == 0 || cout == 0 || cin == 0 {
         return dw;
     }
-    resize(padded_x, images * cin * layout.plane);
-    resize(dy_t, images * layout.ho * layout.wo * layout.cout_p);
-    pad_images(g, &layout, xs, &mut padded_x[..images * cin * layout.plane]);
-    transpose_gradients(g, &layout, dys, &mut dy_t[..images * layout.ho * layout.wo * layout.cout_p]);
+    let padded_x = super::grown(padded_x, images * cin * layout.plane);
+    let dy_t = super::grown(dy_t, images * layout.ho * layout.wo * layout.cout_p);
+    pad_images(g, &layout, xs, padded_x);
+    transpose_gradients(g, &layout, dys, dy_t);
     let vectors = layout.cout_p / LANES;
     let mut v0 = 0;
     while v0 < vectors {
@@ -113,12 +113,6 @@ pub fn weight_grad_group(g: &ConvGeometry, xs: &[f32], dys: &[f32], padded_x: &m
         v0 += no;
     }
     dw
-}
-
-fn resize(buffer: &mut Vec<f32>, len: usize) {
-    if buffer.len() < len {
-        buffer.resize(len, 0.0);
-    }
 }
 
 vectorized! {

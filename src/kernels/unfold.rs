@@ -114,17 +114,10 @@ impl Patches {
         if g.is_pointwise() {
             return image;
         }
-        let len = g.patch_len() * g.out_plane();
-        if self.col.len() < len {
-            self.col.resize(len, 0.0);
-        }
-        let col = &mut self.col[..len];
+        let col = super::grown(&mut self.col, g.patch_len() * g.out_plane());
         if g.stride == [1, 1] {
             let padded_len = g.in_channels * (g.in_height + 2 * g.padding[0]) * (g.in_width + 2 * g.padding[1]);
-            if self.padded.len() < padded_len {
-                self.padded.resize(padded_len, 0.0);
-            }
-            unfold_stride1(g, image, &mut self.padded[..padded_len], col);
+            unfold_stride1(g, image, super::grown(&mut self.padded, padded_len), col);
         } else {
             unfold(g, image, col);
         }
@@ -133,14 +126,13 @@ impl Patches {
 
     /// A buffer of `len` floats with no particular contents.
     pub(super) fn buffer(&mut self, len: usize) -> &mut [f32] {
-        if self.col.len() < len {
-            self.col.resize(len, 0.0);
-        }
-        &mut self.col[..len]
+        super::grown(&mut self.col, len)
     }
 
-    /// The two buffers themselves, to size as needed (for
-    /// [`super::direct`]: the padded images and output gradients of a group).
+    /// The two buffers themselves, to size as needed (for [`super::direct`]:
+    /// the input's copy and a phase of the input gradient; for
+    /// [`super::outer`]: the padded images and transposed output gradients
+    /// of a group).
     pub(super) fn vectors(&mut self) -> (&mut Vec<f32>, &mut Vec<f32>) {
         (&mut self.padded, &mut self.col)
     }
@@ -149,13 +141,7 @@ impl Patches {
     /// contents (for [`super::shifted`]: the shifted copies and the output
     /// on the padded width).
     pub(super) fn buffers(&mut self, first: usize, second: usize) -> (&mut [f32], &mut [f32]) {
-        if self.padded.len() < first {
-            self.padded.resize(first, 0.0);
-        }
-        if self.col.len() < second {
-            self.col.resize(second, 0.0);
-        }
-        (&mut self.padded[..first], &mut self.col[..second])
+        (super::grown(&mut self.padded, first), super::grown(&mut self.col, second))
     }
 }
 
