@@ -10,6 +10,7 @@ use super::tasks::{Pick, TaskResult};
 use super::{AppCommand, ClassifyResult, ComputeStatus, DepthLabApp, EVENT_BUDGET, read_lab_name};
 use crate::arch::{Shape, presets};
 use crate::data::DataSpec;
+use crate::experiment::SweepEvent;
 use crate::train::RunStatus;
 use crate::train::events::Event;
 use crate::train::runfolder::RunFolder;
@@ -123,7 +124,7 @@ impl DepthLabApp {
         }
         for event in events {
             match event {
-                Event::SweepRun { index, total, label, dir } => {
+                SweepEvent::RunStarted { index, total, label, dir } => {
                     self.sweep.progress = Some((index, total, label.clone()));
                     let id = self.runs.next_id();
                     let (family, size) =
@@ -139,7 +140,7 @@ impl DepthLabApp {
                     self.sweep.current = Some(id);
                     self.sweep.views.push((index, id, dir));
                 }
-                Event::SweepRow(row) => {
+                SweepEvent::Row(row) => {
                     self.sweep.finished_runs += 1;
                     // Kept rows of a resumed sweep have no view: they go last.
                     let index = self.sweep.views.iter().find(|v| v.2 == row.run_dir).map_or(usize::MAX, |v| v.0);
@@ -147,13 +148,13 @@ impl DepthLabApp {
                     self.sweep.row_order.insert(at, index);
                     self.sweep.rows.insert(at, row);
                 }
-                Event::InRun { run, event } => {
+                SweepEvent::Run { run, event } => {
                     let id = self.sweep.views.iter().find(|v| v.0 == run).map(|v| v.1);
                     if let Some(view) = id.and_then(|id| self.runs.get_mut(id)) {
-                        view.apply(*event);
+                        view.apply(event);
                     }
                 }
-                Event::SweepFinished { stopped } => {
+                SweepEvent::Finished { stopped } => {
                     if let Some(handle) = self.sweep.handle.take() {
                         handle.join();
                     }
@@ -161,13 +162,13 @@ impl DepthLabApp {
                     self.info(format!("sweep {}: {} runs", if stopped { "stopped" } else { "done" }, self.sweep.rows.len()));
                     break;
                 }
-                Event::Finished(summary) if self.sweep.current.is_none() => {
-                    self.sweep.error = summary.reason.clone();
-                    self.error(format!("sweep failed: {}", summary.reason.unwrap_or_default()));
+                SweepEvent::Failed(reason) => {
+                    self.error(format!("sweep failed: {reason}"));
+                    self.sweep.error = Some(reason);
                 }
-                other => {
-                    if let Some(view) = self.sweep.current.and_then(|id| self.runs.get_mut(id)) {
-                        view.apply(other);
+                SweepEvent::Preparing(what) => {
+                    if let Some(note) = what.strip_prefix("note: ") {
+                        self.info(format!("sweep: {note}"));
                     }
                 }
             }

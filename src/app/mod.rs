@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use crate::arch::{Architecture, BlockKind, presets};
 use crate::data::DataSpec;
-use crate::experiment::SweepRow;
+use crate::experiment::{SweepEvent, SweepRow};
 use crate::train::events::Command;
 use crate::train::worker::RunHandle;
 
@@ -91,8 +91,8 @@ struct Active {
 /// The sweep in progress, and what it has produced.
 #[derive(Default)]
 pub struct SweepState {
-    handle: Option<RunHandle>,
-    /// The run of the sweep announced last (events without a run index go to it).
+    handle: Option<RunHandle<SweepEvent>>,
+    /// The run of the sweep announced last (the dashboard shows it).
     current: Option<RunId>,
     /// The view of each sweep run by its index in the plan, and the
     /// plan index of each row (rows stay in plan order when runs finish

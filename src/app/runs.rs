@@ -120,7 +120,7 @@ impl RunView {
                 self.status = summary.status;
                 self.summary = Some(*summary);
             }
-            Event::LrChanged { .. } | Event::SweepRun { .. } | Event::SweepRow(_) | Event::SweepFinished { .. } | Event::InRun { .. } => {}
+            Event::LrChanged { .. } => {}
         }
     }
 

@@ -15,7 +15,7 @@ use super::train::{Interrupts, TrainingFlags};
 use crate::arch::presets::Family;
 use crate::data::Dataset;
 use crate::experiment::{
-    JOBS_FILE, MAX_SEEDS, SBATCH_FILE, SWEEP_CSV, SlurmOptions, SweepConfig, SweepFile, check_folder, collect, parse_depths,
+    JOBS_FILE, MAX_SEEDS, SBATCH_FILE, SWEEP_CSV, SlurmOptions, SweepConfig, SweepEvent, SweepFile, check_folder, collect, parse_depths,
     parse_families, plan, spawn_sweep, write_csv, write_jobs,
 };
 use crate::train::RunStatus;
@@ -139,8 +139,6 @@ struct Progress {
     total: Option<ProgressBar>,
     /// Runs in progress.
     runs: Vec<RunLine>,
-    /// The run untagged events belong to (one run at a time).
-    current: Option<usize>,
     failures: usize,
     refused: Option<String>,
     stopped: bool,
@@ -149,7 +147,7 @@ struct Progress {
 impl Progress {
     fn new() -> Progress {
         let multi = std::io::stderr().is_terminal().then(MultiProgress::new);
-        Progress { multi, total: None, runs: Vec::new(), current: None, failures: 0, refused: None, stopped: false }
+        Progress { multi, total: None, runs: Vec::new(), failures: 0, refused: None, stopped: false }
     }
 
     fn line(&self, text: String) {
@@ -160,10 +158,11 @@ impl Progress {
     }
 
     /// Shows one event; true when the sweep is over.
-    fn show(&mut self, event: Event) -> bool {
+    fn show(&mut self, event: SweepEvent) -> bool {
         match event {
-            Event::Preparing(what) if what.starts_with("note:") => self.line(what),
-            Event::SweepRun { index, total, label, dir } => {
+            SweepEvent::Preparing(what) if what.starts_with("note:") => self.line(what),
+            SweepEvent::Preparing(_) => {}
+            SweepEvent::RunStarted { index, total, label, dir } => {
                 let label = format!("[{}/{total}] {label}", index + 1);
                 if let Some(multi) = &self.multi {
                     let total_bar = self.total.get_or_insert_with(|| {
@@ -179,10 +178,9 @@ impl Progress {
                     self.line(format!("{label}: started"));
                     self.runs.push(RunLine { index, dir, label, bar: None, total_steps: 0 });
                 }
-                self.current = Some(index);
             }
-            Event::InRun { run, event } => self.in_run(run, *event),
-            Event::SweepRow(row) => {
+            SweepEvent::Run { run, event } => self.in_run(run, event),
+            SweepEvent::Row(row) => {
                 let position = self.runs.iter().position(|r| r.dir == row.run_dir);
                 let label = match position.map(|p| self.runs.remove(p)) {
                     Some(line) => {
@@ -210,19 +208,14 @@ impl Progress {
                     self.failures += 1;
                 }
             }
-            // A failure before any run began: the sweep itself was refused.
-            Event::Finished(summary) if self.current.is_none() && summary.status == RunStatus::Failed => self.refused = summary.reason,
-            Event::SweepFinished { stopped } => {
+            // The sweep itself was refused (its settings, its folder).
+            SweepEvent::Failed(reason) => self.refused = Some(reason),
+            SweepEvent::Finished { stopped } => {
                 self.stopped = stopped;
                 if let Some(total) = self.total.take() {
                     total.finish_and_clear();
                 }
                 return true;
-            }
-            other => {
-                if let Some(run) = self.current {
-                    self.in_run(run, other);
-                }
             }
         }
         false

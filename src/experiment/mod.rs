@@ -2,11 +2,13 @@
 //! other families at several depths, the degradation figure of He et al.),
 //! run here or planned for other machines and collected from its folder.
 
+mod events;
 mod files;
 mod jobs;
 mod runner;
 mod sweep;
 
+pub use events::SweepEvent;
 pub use files::{SWEEP_CSV, SWEEP_FILE, SweepFile, begin as begin_sweep, collect, rows_so_far, write_csv};
 pub use jobs::{
     JOBS_FILE, SBATCH_FILE, SlurmOptions, SlurmValueError, check_folder, check_mem, check_partition, check_time, job_lines, write_jobs,

@@ -7,11 +7,12 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::events::{SweepEvent, run_events};
 use super::files::{self, SweepFile};
 use super::sweep::{SweepConfig, SweepRow, request};
 use crate::data::Dataset;
 use crate::train::events::{Command, Event};
-use crate::train::worker::EventSender;
+use crate::train::worker::{EventSender, Outbox};
 use crate::train::{RunStatus, train};
 
 /// How many runs at once a sweep uses when not told. Measured on a 2-core
@@ -38,7 +39,7 @@ pub(super) struct Sweep<'a> {
 
 impl Sweep<'_> {
     /// Trains every pending run; returns whether the sweep was stopped.
-    pub fn run(&self, commands: &Receiver<Command>, events: &EventSender) -> Result<bool, String> {
+    pub fn run(&self, commands: &Receiver<Command>, events: &Outbox<SweepEvent>) -> Result<bool, String> {
         let pending: Vec<usize> =
             self.lock_rows().iter().enumerate().filter(|(_, r)| r.status == RunStatus::Pending).map(|(i, _)| i).collect();
         let jobs = match self.config.jobs {
@@ -58,21 +59,27 @@ impl Sweep<'_> {
     }
 
     /// Records run `index`'s summary: its row, sweep.csv, the events.
-    fn finish(&self, index: usize, summary: crate::train::Summary, events: &EventSender) -> Result<RunStatus, String> {
+    fn finish(
+        &self,
+        index: usize,
+        summary: crate::train::Summary,
+        run: &EventSender,
+        events: &Outbox<SweepEvent>,
+    ) -> Result<RunStatus, String> {
         let row = SweepRow::of(&self.file.runs[index], summary.status, Some(&summary), &self.config.out);
         {
             let mut rows = self.lock_rows();
             rows[index] = row.clone();
             files::write_csv(&self.config.out, &rows)?;
         }
-        events.send(Event::Finished(Box::new(summary.clone())));
-        events.send(Event::SweepRow(row));
+        run.send(Event::Finished(Box::new(summary.clone())));
+        events.send(SweepEvent::Row(row));
         Ok(summary.status)
     }
 
-    fn announce(&self, index: usize, events: &EventSender) {
+    fn announce(&self, index: usize, events: &Outbox<SweepEvent>) {
         let run = &self.file.runs[index];
-        events.send(Event::SweepRun {
+        events.send(SweepEvent::RunStarted {
             index,
             total: self.file.runs.len(),
             label: format!("{} seed {}", run.arch, run.seed),
@@ -80,12 +87,13 @@ impl Sweep<'_> {
         });
     }
 
-    fn one_at_a_time(&self, pending: &[usize], commands: &Receiver<Command>, events: &EventSender) -> Result<bool, String> {
+    fn one_at_a_time(&self, pending: &[usize], commands: &Receiver<Command>, events: &Outbox<SweepEvent>) -> Result<bool, String> {
         for &index in pending {
             self.announce(index, events);
             let request = request(&self.file.runs[index], self.config, &self.data, self.config.train.threads)?;
-            let summary = train(request, commands, events);
-            if self.finish(index, summary, events)? == RunStatus::Stopped {
+            let run = run_events(events, index);
+            let summary = train(request, commands, &run);
+            if self.finish(index, summary, &run, events)? == RunStatus::Stopped {
                 return Ok(true);
             }
         }
@@ -94,7 +102,7 @@ impl Sweep<'_> {
 
     /// `jobs` runs at once, each on its own pool of its share of the cores;
     /// commands (stop, pause, learning rate) go to every run in progress.
-    fn at_once(&self, pending: &[usize], jobs: usize, commands: &Receiver<Command>, events: &EventSender) -> Result<bool, String> {
+    fn at_once(&self, pending: &[usize], jobs: usize, commands: &Receiver<Command>, events: &Outbox<SweepEvent>) -> Result<bool, String> {
         let share = crate::util::threads::resolve(self.config.train.threads).div_ceil(jobs).max(1);
         let next = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
@@ -154,7 +162,7 @@ impl Sweep<'_> {
         next: &AtomicUsize,
         stop: &AtomicBool,
         active: &Mutex<Vec<(usize, Sender<Command>)>>,
-        events: &EventSender,
+        events: &Outbox<SweepEvent>,
     ) -> Result<(), String> {
         let pool = crate::util::threads::pool(Some(share), "depthlab-sweep-compute")?;
         loop {
@@ -171,10 +179,11 @@ impl Sweep<'_> {
             }
             self.announce(index, events);
             let request = request(&self.file.runs[index], self.config, &self.data, Some(share))?;
-            let lane_events = events.lane(index);
-            let summary = pool.install(move || train(request, &rx, &lane_events));
+            let run = run_events(events, index);
+            let lane_run = run.clone();
+            let summary = pool.install(move || train(request, &rx, &lane_run));
             active.lock().unwrap_or_else(|e| e.into_inner()).retain(|(i, _)| *i != index);
-            if self.finish(index, summary, events)? == RunStatus::Stopped {
+            if self.finish(index, summary, &run, events)? == RunStatus::Stopped {
                 stop.store(true, Ordering::SeqCst);
             }
             if stop.load(Ordering::SeqCst) {

@@ -9,13 +9,14 @@ use std::sync::mpsc::Receiver;
 
 use serde::{Deserialize, Serialize};
 
+use super::events::SweepEvent;
 use super::files::{self, SweepFile};
 use super::runner;
 use crate::arch::Shape;
 use crate::arch::presets::Family;
 use crate::data::Dataset;
-use crate::train::events::{Command, Event};
-use crate::train::worker::{EventSender, RunHandle, RunRequest, spawn_worker};
+use crate::train::events::Command;
+use crate::train::worker::{Outbox, RunHandle, RunRequest, Wake, spawn_worker};
 use crate::train::{RunStatus, Summary, TrainConfig};
 
 pub const SWEEP_HEADER: &str =
@@ -268,20 +269,20 @@ pub fn run_sweep(
     config: &SweepConfig,
     data: Option<Arc<Dataset>>,
     commands: &Receiver<Command>,
-    events: &EventSender,
+    events: &Outbox<SweepEvent>,
 ) -> Result<Vec<SweepRow>, String> {
     config.train.check()?;
     crate::util::threads::check(config.train.threads)?;
     let data = match data {
         Some(d) => d,
         None => {
-            events.send(Event::Preparing("loading data".into()));
+            events.send(SweepEvent::Preparing("loading data".into()));
             Arc::new(Dataset::load(&config.train.data).map_err(|e| e.to_string())?)
         }
     };
     let plan = plan(config, data.shape(), data.classes())?;
     for notice in &plan.notices {
-        events.send(Event::Preparing(format!("note: {notice}")));
+        events.send(SweepEvent::Preparing(format!("note: {notice}")));
     }
     let file = SweepFile::new(config, &plan);
     files::begin(&config.out, &file, config.resume)?;
@@ -289,11 +290,11 @@ pub fn run_sweep(
     files::write_csv(&config.out, &rows)?;
     for row in rows.iter().filter(|r| r.status != RunStatus::Pending) {
         // Kept from before (resume): finished, or another process is on it.
-        events.send(Event::SweepRow(row.clone()));
+        events.send(SweepEvent::Row(row.clone()));
     }
     let sweep = runner::Sweep { config, file: &file, data, rows: std::sync::Mutex::new(rows) };
     let stopped = sweep.run(commands, events)?;
-    events.send(Event::SweepFinished { stopped });
+    events.send(SweepEvent::Finished { stopped });
     let rows = sweep.rows.into_inner().unwrap_or_else(|e| e.into_inner());
     Ok(rows.into_iter().filter(|r| r.status != RunStatus::Pending).collect())
 }
@@ -311,15 +312,11 @@ pub(super) fn request(run: &PlannedRun, config: &SweepConfig, data: &Arc<Dataset
 }
 
 /// Starts a sweep on a worker thread.
-pub fn spawn_sweep(
-    config: SweepConfig,
-    data: Option<Arc<Dataset>>,
-    wake: Option<Arc<dyn Fn() + Send + Sync>>,
-) -> std::io::Result<RunHandle> {
+pub fn spawn_sweep(config: SweepConfig, data: Option<Arc<Dataset>>, wake: Option<Wake>) -> std::io::Result<RunHandle<SweepEvent>> {
     spawn_worker("depthlab-sweep", config.train.threads, wake, move |commands, events| {
         if let Err(reason) = run_sweep(&config, data, &commands, &events) {
-            events.send(Event::Finished(Box::new(crate::train::Summary::failed(reason))));
-            events.send(Event::SweepFinished { stopped: true });
+            events.send(SweepEvent::Failed(reason));
+            events.send(SweepEvent::Finished { stopped: true });
         }
     })
 }

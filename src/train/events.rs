@@ -245,23 +245,4 @@ pub enum Event {
         lr: f64,
     },
     Finished(Box<Summary>),
-    /// A sweep moved on to run `index` of `total`.
-    SweepRun {
-        index: usize,
-        total: usize,
-        label: String,
-        /// The run folder.
-        dir: std::path::PathBuf,
-    },
-    /// A sweep run finished: its row of `sweep.csv`.
-    SweepRow(crate::experiment::SweepRow),
-    /// The sweep is over (all runs done, or stopped).
-    SweepFinished {
-        stopped: bool,
-    },
-    /// An event of sweep run `run` when several run at once.
-    InRun {
-        run: usize,
-        event: Box<Event>,
-    },
 }

@@ -14,7 +14,6 @@ pub mod step;
 pub mod tensorboard;
 pub mod worker;
 
-pub use crate::experiment::SweepRow;
 pub use config::{OptimizerKind, Schedule, TrainConfig};
 pub use events::{Command, Event, RunStatus, Summary};
 pub use runfolder::{RunFolder, RunWriter};

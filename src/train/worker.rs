@@ -31,47 +31,41 @@ pub struct RunRequest {
     pub init_weights: Option<PathBuf>,
 }
 
-/// Sends events to the UI without ever blocking the worker for long: step,
-/// gradient and probe events are dropped when the UI falls behind.
-#[derive(Clone)]
-pub struct EventSender {
-    tx: SyncSender<Event>,
-    wake: Option<Arc<dyn Fn() + Send + Sync>>,
+/// What a worker calls after each message it sends (the GUI repaints).
+pub type Wake = Arc<dyn Fn() + Send + Sync>;
+
+/// The sending end of a worker's bounded channel of `T`: it never blocks the
+/// worker for long, and messages that may be dropped are dropped when the
+/// receiver falls behind (the run folder keeps everything).
+pub struct Outbox<T> {
+    tx: SyncSender<T>,
+    wake: Option<Wake>,
     dropped: Arc<AtomicUsize>,
-    /// Set for one of several runs sharing the channel: its events arrive
-    /// as `Event::InRun` with this index.
-    lane: Option<usize>,
 }
 
-impl EventSender {
-    pub fn new(tx: SyncSender<Event>, wake: Option<Arc<dyn Fn() + Send + Sync>>) -> Self {
-        Self { tx, wake, dropped: Arc::new(AtomicUsize::new(0)), lane: None }
+impl<T> Clone for Outbox<T> {
+    fn clone(&self) -> Self {
+        Outbox { tx: self.tx.clone(), wake: self.wake.clone(), dropped: self.dropped.clone() }
+    }
+}
+
+impl<T> Outbox<T> {
+    pub fn new(tx: SyncSender<T>, wake: Option<Wake>) -> Self {
+        Outbox { tx, wake, dropped: Arc::new(AtomicUsize::new(0)) }
     }
 
-    /// A sender for run `index` of several running at once on this channel.
-    pub fn lane(&self, index: usize) -> EventSender {
-        EventSender { lane: Some(index), ..self.clone() }
-    }
-
-    fn tagged(&self, event: Event) -> Event {
-        match self.lane {
-            Some(run) => Event::InRun { run, event: Box::new(event) },
-            None => event,
-        }
-    }
-
-    /// Events that must arrive (start, evaluations, the end).
-    pub fn send(&self, event: Event) {
+    /// Messages that must arrive (start, evaluations, the end).
+    pub fn send(&self, message: T) {
         // A closed channel means nobody listens any more; the run folder
         // still records everything.
-        if self.tx.send(self.tagged(event)).is_ok() {
+        if self.tx.send(message).is_ok() {
             self.wake();
         }
     }
 
-    /// Events that may be dropped when the UI is behind.
-    pub fn send_droppable(&self, event: Event) {
-        match self.tx.try_send(self.tagged(event)) {
+    /// Messages that may be dropped when the receiver is behind.
+    pub fn send_droppable(&self, message: T) {
+        match self.tx.try_send(message) {
             Ok(()) => self.wake(),
             Err(TrySendError::Full(_)) => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -81,7 +75,7 @@ impl EventSender {
         }
     }
 
-    /// How many droppable events were dropped so far.
+    /// How many droppable messages were dropped so far.
     pub fn dropped(&self) -> usize {
         self.dropped.load(Ordering::Relaxed)
     }
@@ -93,21 +87,90 @@ impl EventSender {
     }
 }
 
+/// Where a training run's events go: the run knows only [`Event`]; what
+/// carries them is the caller's (a channel of events for one run, or a
+/// sweep's channel, which wraps each event with the index of its run).
+trait EventSink: Send + Sync {
+    fn send(&self, event: Event, droppable: bool);
+    fn dropped(&self) -> usize;
+}
+
+/// An outbox of `T` and how an event becomes a `T`.
+struct Wrapped<T, F> {
+    outbox: Outbox<T>,
+    wrap: F,
+}
+
+impl<T: Send, F: Fn(Event) -> T + Send + Sync> EventSink for Wrapped<T, F> {
+    fn send(&self, event: Event, droppable: bool) {
+        let message = (self.wrap)(event);
+        if droppable {
+            self.outbox.send_droppable(message);
+        } else {
+            self.outbox.send(message);
+        }
+    }
+
+    fn dropped(&self) -> usize {
+        self.outbox.dropped()
+    }
+}
+
+/// Sends a run's events without ever blocking the worker for long: step,
+/// gradient and probe events are dropped when the UI falls behind.
+#[derive(Clone)]
+pub struct EventSender {
+    sink: Arc<dyn EventSink>,
+}
+
+impl EventSender {
+    pub fn new(tx: SyncSender<Event>, wake: Option<Wake>) -> Self {
+        Self::wrapping(Outbox::new(tx, wake), |event| event)
+    }
+
+    /// Events sent into an outbox of `T`, each wrapped by `wrap` (a sweep
+    /// tags them with the run they belong to).
+    pub fn wrapping<T: Send + 'static>(outbox: Outbox<T>, wrap: impl Fn(Event) -> T + Send + Sync + 'static) -> Self {
+        EventSender { sink: Arc::new(Wrapped { outbox, wrap }) }
+    }
+
+    /// Events that must arrive (start, evaluations, the end).
+    pub fn send(&self, event: Event) {
+        self.sink.send(event, false);
+    }
+
+    /// Events that may be dropped when the UI is behind.
+    pub fn send_droppable(&self, event: Event) {
+        self.sink.send(event, true);
+    }
+
+    /// How many droppable events were dropped so far.
+    pub fn dropped(&self) -> usize {
+        self.sink.dropped()
+    }
+}
+
+impl From<Outbox<Event>> for EventSender {
+    fn from(outbox: Outbox<Event>) -> Self {
+        Self::wrapping(outbox, |event| event)
+    }
+}
+
 /// A bounded event channel and its sender.
-pub fn event_channel(wake: Option<Arc<dyn Fn() + Send + Sync>>) -> (EventSender, Receiver<Event>) {
+pub fn event_channel(wake: Option<Wake>) -> (EventSender, Receiver<Event>) {
     let (tx, rx) = mpsc::sync_channel(EVENT_CAPACITY);
     (EventSender::new(tx, wake), rx)
 }
 
-/// A training run on its own thread. Dropping the handle stops the run and
-/// joins the thread.
-pub struct RunHandle {
+/// A job on its own thread (a training run, whose messages are [`Event`]s,
+/// or a sweep). Dropping the handle stops the job and joins the thread.
+pub struct RunHandle<T = Event> {
     commands: Sender<Command>,
-    pub events: Receiver<Event>,
+    pub events: Receiver<T>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl RunHandle {
+impl<T> RunHandle<T> {
     pub fn send(&self, command: Command) {
         // The worker only hangs up when the run is over, when commands no
         // longer matter.
@@ -140,7 +203,7 @@ impl RunHandle {
     }
 }
 
-impl Drop for RunHandle {
+impl<T> Drop for RunHandle<T> {
     fn drop(&mut self) {
         if self.thread.is_some() {
             // Ignored when the run already ended.
@@ -159,15 +222,17 @@ fn log_debug(message: &str) {
 }
 
 /// Starts `job` on a named thread with a command channel and a bounded
-/// event channel; `wake` is called after each event (the GUI repaints). The
+/// channel of its messages; `wake` is called after each one (the GUI repaints). The
 /// job's tensor work runs on its own pool of `threads` compute threads
 /// (every core when `None`), so concurrent jobs do not share one pool.
-pub fn spawn_worker<F>(name: &str, threads: Option<usize>, wake: Option<Arc<dyn Fn() + Send + Sync>>, job: F) -> std::io::Result<RunHandle>
+pub fn spawn_worker<T, F>(name: &str, threads: Option<usize>, wake: Option<Wake>, job: F) -> std::io::Result<RunHandle<T>>
 where
-    F: FnOnce(Receiver<Command>, EventSender) + Send + 'static,
+    T: Send + 'static,
+    F: FnOnce(Receiver<Command>, Outbox<T>) + Send + 'static,
 {
     let (command_tx, command_rx) = mpsc::channel();
-    let (events, event_rx) = event_channel(wake);
+    let (tx, event_rx) = mpsc::sync_channel(EVENT_CAPACITY);
+    let events = Outbox::new(tx, wake);
     let compute = format!("{name}-compute");
     let thread = std::thread::Builder::new().name(name.to_string()).spawn(move || match crate::util::threads::pool(threads, &compute) {
         Ok(pool) => pool.install(move || job(command_rx, events)),
@@ -182,8 +247,9 @@ where
 }
 
 /// Starts one training run on a worker thread.
-pub fn spawn(request: RunRequest, wake: Option<Arc<dyn Fn() + Send + Sync>>) -> std::io::Result<RunHandle> {
-    spawn_worker("depthlab-train", request.config.threads, wake, move |commands, events| {
+pub fn spawn(request: RunRequest, wake: Option<Wake>) -> std::io::Result<RunHandle> {
+    spawn_worker("depthlab-train", request.config.threads, wake, move |commands, outbox| {
+        let events = EventSender::from(outbox);
         let summary = train(request, &commands, &events);
         events.send(Event::Finished(Box::new(summary)));
     })
