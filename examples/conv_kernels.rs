@@ -46,8 +46,11 @@ fn main() {
             println!("{c:3} channels {hw:2}x{hw:<2} stride {stride} {what:<22} {:6.2} ms {:5.0} GFLOP/s", secs * 1e3, flop / secs / 1e9)
         };
         let dy: Vec<f32> = (0..g.batch * g.out_image()).map(|i| ((i * 31) % 1000) as f32 / 1000.0 - 0.5).collect();
-        let methods: &[Method] =
-            if stride == 1 { &[Method::Patches, Method::Shifted, Method::Direct] } else { &[Method::Patches, Method::Direct] };
+        let methods: &[Method] = if stride == 1 {
+            &[Method::Patches, Method::Shifted, Method::Direct, Method::Winograd]
+        } else {
+            &[Method::Patches, Method::Direct]
+        };
         for &m in methods {
             let secs = best_of(|| {
                 std::hint::black_box(conv::forward_with(&g, &x, &w, &Epilogue::default(), m));

@@ -206,17 +206,22 @@ pub enum Method {
     /// The image read in place ([`super::direct`]; 3×3, padding 1, stride
     /// 1 or 2, AVX-512).
     Direct,
+    /// F(2×2, 3×3) tiles ([`super::winograd`]; 3×3, padding 1, stride 1,
+    /// even sizes, AVX-512).
+    Winograd,
 }
 
 impl Method {
-    /// The method for this convolution: the direct kernel where it applies,
-    /// else shifted copies at stride 1 (about 15 % faster than the patch
+    /// The method for this convolution: Winograd tiles where they apply,
+    /// else the direct kernel where it applies, else shifted copies at stride 1 (about 15 % faster than the patch
     /// matrix on resnet-20's evaluation, 5 % on its training step), unless
     /// the environment variable `DEPTHLAB_CONV_PATCHES` (the patch matrix
-    /// everywhere) or `DEPTHLAB_CONV_SHIFTED` (no direct kernel) is set, to
-    /// compare.
+    /// everywhere), `DEPTHLAB_CONV_SHIFTED` (neither Winograd nor the direct
+    /// kernel) or `DEPTHLAB_CONV_DIRECT` (no Winograd) is set, to compare.
     pub fn best(g: &ConvGeometry) -> Method {
-        if super::direct::applies(g) {
+        if super::winograd::applies(g) {
+            Method::Winograd
+        } else if super::direct::applies(g) {
             Method::Direct
         } else if super::shifted::applies(g) && !patches_forced() {
             Method::Shifted
@@ -261,7 +266,17 @@ pub fn forward_with(g: &ConvGeometry, x: &[f32], weight: &[f32], epilogue: &Epil
         assert_eq!(r.len(), len, "residual length does not match {g:?}");
     }
     let (in_len, out_len) = (g.in_image(), g.out_image());
-    if method == Method::Direct {
+    if method == Method::Winograd && super::winograd::fits(g) {
+        let winograd = super::winograd::Forward::new(g, weight);
+        // SAFETY: `Forward::image` writes the image's whole C_out × H × W output.
+        return unsafe {
+            each_image(g.batch, x, in_len, out_len, |n, input, out, s| {
+                let (tiles, products) = s.vectors();
+                winograd.image(g, input, out, &epilogue.for_image(n, out_len), tiles, products)
+            })
+        };
+    }
+    if method == Method::Direct || method == Method::Winograd {
         let direct = super::direct::Forward::new(g, weight);
         // SAFETY: `Forward::image` writes the image's whole C_out × P output.
         return unsafe {
@@ -769,7 +784,8 @@ mod tests {
         ];
         let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum::<f64>();
         for (t, g) in shapes.iter().enumerate() {
-            assert_eq!(Method::best(g), Method::Direct, "{g:?}");
+            let tiled = crate::kernels::winograd::applies(g);
+            assert_eq!(Method::best(g), if tiled { Method::Winograd } else { Method::Direct }, "{g:?}");
             let x = values(g.batch * g.in_image(), 1100 + t as u32);
             let w = values(g.weight_len(), 1200 + t as u32);
             let shift = values(g.out_channels, 1300 + t as u32);
@@ -777,11 +793,14 @@ mod tests {
             let epilogue = Epilogue { shift: Some(&shift), residual: Some(&residual), relu: true, ..Epilogue::default() };
             let direct = forward_with(g, &x, &w, &epilogue, Method::Direct);
             let shifted = forward_with(g, &x, &w, &epilogue, Method::Shifted);
+            // Where Winograd does not apply, this is the direct kernel again.
+            let winograd = forward_with(g, &x, &w, &epilogue, Method::Winograd);
             let want = naive_forward(g, &x, &w, Some(&shift));
-            for (i, ((a, s), e)) in direct.iter().zip(&shifted).zip(&want).enumerate() {
+            for (i, (((a, s), t), e)) in direct.iter().zip(&shifted).zip(&winograd).zip(&want).enumerate() {
                 let e = (e + residual[i]).max(0.0);
                 assert!((a - e).abs() <= 1e-5 * (1.0 + e.abs()), "{g:?}[{i}]: direct {a} vs definition {e}");
                 assert!((a - s).abs() <= 1e-5 * (1.0 + e.abs()), "{g:?}[{i}]: direct {a} vs shifted {s}");
+                assert!((t - e).abs() <= 1e-5 * (1.0 + e.abs()), "{g:?}[{i}]: Winograd {t} vs definition {e}");
             }
             let dy = values(g.batch * g.out_image(), 1500 + t as u32);
             let dx = backward_input(g, &dy, &w);

@@ -492,3 +492,39 @@ impl Block<'_> {
         unreachable!("the direct convolution needs AVX-512")
     }
 }
+
+/// A plain matrix product through the micro-kernel (one tap at offset 0):
+/// `out[o][q] = Σ_c W[o, c] · rows[c][q]` for `n` positions `q`, the rows
+/// a fixed stride apart, each starting [`FRONT`] floats in. The Winograd convolution ([`super::winograd`])
+/// multiplies its transformed tiles with it.
+pub(super) struct Product {
+    plan: Plan,
+}
+
+impl Product {
+    /// A product over rows of `n` values, row `c` starting `c · stride`
+    /// floats after row 0 (`stride ≥ Product::row(n)`).
+    pub(super) fn new(n: usize, stride: usize) -> Product {
+        Product { plan: Plan::new(stride, 1, n.max(1), vec![Tap { offset: 0, mask: 1 }]) }
+    }
+
+    /// Floats per row of the product's input.
+    pub(super) fn row(n: usize) -> usize {
+        FRONT + n.div_ceil(LANES) * LANES
+    }
+
+    /// Where a row's values start in its [`Product::row`] floats.
+    pub(super) const FRONT: usize = FRONT;
+
+    /// The weights `W[o, c]` packed for [`Product::run`].
+    pub(super) fn pack(cout: usize, cin: usize, weight: impl Fn(usize, usize) -> f32) -> Vec<f32> {
+        pack_weights(cout, cin, 1, |o, c, _| weight(o, c))
+    }
+
+    /// The product of `packed` (`cout × cin`) and the `cin` rows of
+    /// `input` (`cin · stride` floats) into `out` (`cout` rows of `n`,
+    /// every element written).
+    pub(super) fn run(&self, input: &[f32], cin: usize, cout: usize, packed: &[f32], out: &mut [MaybeUninit<f32>]) {
+        convolve(&self.plan, input, cin, cout, packed, out);
+    }
+}
