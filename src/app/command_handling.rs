@@ -95,224 +95,298 @@ impl DepthLabApp {
         }
     }
 
+    /// Applies one command: each arm is one line, the work of those that
+    /// take more is in the helpers below, by family (the builder, its
+    /// files, training, the run list, exports, classification).
     pub(super) fn apply(&mut self, command: AppCommand) {
         match command {
             AppCommand::SetTab(tab) => self.state.tab = tab,
-            AppCommand::ToggleTheme => {
-                self.state.dark = !self.state.dark;
-                self.ctx.set_theme(if self.state.dark { egui::Theme::Dark } else { egui::Theme::Light });
-            }
+            AppCommand::ToggleTheme => self.toggle_theme(),
             AppCommand::ToggleHelp => self.help_open = !self.help_open,
             AppCommand::Message(text) => self.info(text),
-            AppCommand::InsertBlock { index, kind } => {
-                let index = if index == usize::MAX { append_index(&self.builder.arch) } else { index };
-                let at = self.builder.arch.insert_block(index, kind);
-                self.builder.selected = Some(at);
-                self.builder.expanded.clear();
-            }
-            AppCommand::MoveBlock { from, to } => {
-                if let Some(at) = self.builder.arch.move_block(from, to) {
-                    self.builder.selected = Some(at);
-                    self.builder.expanded.clear();
-                }
-            }
-            AppCommand::DeleteBlock(i) => {
-                if self.builder.arch.delete_block(i).is_some() {
-                    self.builder.selected = None;
-                    self.builder.expanded.clear();
-                }
-            }
-            AppCommand::DuplicateBlock(i) => {
-                if let Some(at) = self.builder.arch.duplicate_block(i) {
-                    self.builder.selected = Some(at);
-                    self.builder.expanded.clear();
-                }
-            }
+            AppCommand::InsertBlock { index, kind } => self.insert_block(index, kind),
+            AppCommand::MoveBlock { from, to } => self.move_block(from, to),
+            AppCommand::DeleteBlock(i) => self.delete_block(i),
+            AppCommand::DuplicateBlock(i) => self.duplicate_block(i),
             AppCommand::SelectBlock(i) => self.builder.selected = i,
-            AppCommand::ToggleExpanded(i) => {
-                if !self.builder.expanded.remove(&i) {
-                    self.builder.expanded.insert(i);
-                }
-            }
-            AppCommand::LoadPreset(name) => match presets::build(&name, self.input_info().shape) {
-                Ok(arch) => {
-                    self.builder.replace(arch);
-                    self.info(format!("loaded preset {name}"));
-                }
-                Err(e) => self.error(e),
-            },
-            AppCommand::NewArchitecture => {
-                self.builder.replace(Architecture {
-                    name: "my-network".into(),
-                    description: String::new(),
-                    stochastic_depth: None,
-                    blocks: vec![crate::arch::BlockSpec::new(BlockKind::Classifier)],
-                });
-            }
+            AppCommand::ToggleExpanded(i) => self.toggle_expanded(i),
+            AppCommand::LoadPreset(name) => self.load_preset(name),
+            AppCommand::NewArchitecture => self.new_architecture(),
             AppCommand::Undo => self.builder.undo(),
             AppCommand::Redo => self.builder.redo(),
-            AppCommand::SaveArchitecture(path) => {
-                let json = self.builder.arch.to_json();
-                self.state.arch_path = path.display().to_string();
-                self.tasks.spawn("save-architecture", move || match crate::util::fsio::write_atomic(&path, json.as_bytes()) {
-                    Ok(()) => TaskResult::Info(format!("saved {}", path.display())),
-                    Err(e) => TaskResult::Error(format!("cannot save {}: {e}", path.display())),
-                });
-            }
-            AppCommand::OpenArchitecture(path) => {
-                self.tasks.spawn("open-architecture", move || match Architecture::load(&path) {
-                    Ok(arch) => TaskResult::ArchitectureLoaded(path, arch),
-                    Err(e) => TaskResult::Error(format!("{}: {e}", path.display())),
-                });
-            }
+            AppCommand::SaveArchitecture(path) => self.save_architecture(path),
+            AppCommand::OpenArchitecture(path) => self.open_architecture(path),
             AppCommand::PickFile(pick) => self.pick_file(pick),
             AppCommand::StartTraining => {
                 let arch = self.builder.arch.clone();
                 self.start_training(arch, None, "");
             }
-            AppCommand::ContinueRun(id) => {
-                let Some(run) = self.runs.get(id) else { return };
-                let weights = run.dir.as_ref().map(|d| d.join(crate::train::runfolder::MODEL_FILE));
-                match weights {
-                    Some(w) if w.is_file() => {
-                        let arch = run.arch.clone();
-                        self.start_training(arch, Some(w), " (continued)");
-                    }
-                    _ => self.error("this run saved no weights to continue from"),
-                }
-            }
+            AppCommand::ContinueRun(id) => self.continue_run(id),
             AppCommand::PauseTraining => self.send(Command::Pause),
             AppCommand::ResumeTraining => self.send(Command::Resume),
-            AppCommand::StopTraining => {
-                self.send(Command::Stop);
-                if let Some(active) = &mut self.active {
-                    active.stopping = true;
-                }
-            }
-            AppCommand::SetLearningRate(lr) => {
-                self.lr_field = lr;
-                self.send(Command::SetLr(lr));
-                if self.is_training() {
-                    self.info(format!("learning rate set to {lr}"));
-                }
-            }
+            AppCommand::StopTraining => self.stop_training(),
+            AppCommand::SetLearningRate(lr) => self.set_learning_rate(lr),
             AppCommand::SelectRun(id) => self.runs.selected = Some(id),
-            AppCommand::SetRunVisible(id, visible) => {
-                if let Some(run) = self.runs.get_mut(id) {
-                    run.visible = visible;
-                }
-            }
+            AppCommand::SetRunVisible(id, visible) => self.set_run_visible(id, visible),
             AppCommand::ShowRuns(which) => self.runs.set_visible(which),
             AppCommand::StartAnalysis => self.start_analysis(),
             AppCommand::CancelAnalysis => self.cancel_analysis(),
             AppCommand::ExportRunToPytorch(id) => self.export_run(id),
             AppCommand::ResetPlotViews => self.plot_view.reset = true,
-            AppCommand::ExportFigure { name, figure } => {
-                let path = self.export_path(&name, "png");
-                self.tasks.spawn("export-figure", move || match figure.save_png(&path) {
-                    Ok(()) => TaskResult::Info(format!("exported {}", path.display())),
-                    Err(e) => TaskResult::Error(format!("cannot export {}: {e}", path.display())),
-                });
-            }
-            AppCommand::RenameRun(id, name) => {
-                if let Some(run) = self.runs.get_mut(id) {
-                    run.name = name.clone();
-                    if let Some(dir) = run.dir.clone() {
-                        self.tasks.spawn("rename-run", move || {
-                            let text = serde_json::to_string_pretty(&LabMeta { name }).unwrap_or_default();
-                            match crate::util::fsio::write_atomic(&dir.join(LAB_FILE), text.as_bytes()) {
-                                Ok(()) => TaskResult::Info("renamed".into()),
-                                Err(e) => TaskResult::Error(format!("cannot save the name in {}: {e}", dir.display())),
-                            }
-                        });
-                    }
-                }
-            }
+            AppCommand::ExportFigure { name, figure } => self.export_figure(&name, figure),
+            AppCommand::RenameRun(id, name) => self.rename_run(id, name),
             AppCommand::AskDeleteRun(id) => self.confirm_delete = Some(id),
-            AppCommand::DeleteRun(id) => {
-                self.confirm_delete = None;
-                if self.active.as_ref().is_some_and(|a| a.run == id) || self.sweep.current == Some(id) {
-                    self.error("stop the run before deleting it");
-                    return;
-                }
-                if let Some(run) = self.runs.remove(id)
-                    && let Some(dir) = run.dir
-                {
-                    self.tasks.spawn("delete-run", move || match std::fs::remove_dir_all(&dir) {
-                        Ok(()) => TaskResult::Info(format!("deleted {}", dir.display())),
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => TaskResult::Info("deleted".into()),
-                        Err(e) => TaskResult::Error(format!("cannot delete {}: {e}", dir.display())),
-                    });
-                }
-            }
-            AppCommand::LoadRunFolder(path) => {
-                self.tasks.spawn("load-run", move || match RunFolder::open(&path) {
-                    Ok(folder) => {
-                        let name = read_lab_name(&path);
-                        TaskResult::RunLoaded(folder, name)
-                    }
-                    Err(e) => TaskResult::Error(e.to_string()),
-                });
-            }
-            AppCommand::EditRunArchitecture(id) => {
-                if let Some(run) = self.runs.get(id) {
-                    let arch = run.arch.clone();
-                    self.builder.replace(arch);
-                    self.state.tab = Tab::Build;
-                }
-            }
+            AppCommand::DeleteRun(id) => self.delete_run(id),
+            AppCommand::LoadRunFolder(path) => self.load_run_folder(path),
+            AppCommand::EditRunArchitecture(id) => self.edit_run_architecture(id),
             AppCommand::StartSweep => self.start_sweep(),
             AppCommand::FollowSweep(dir) => self.follow_sweep(dir),
-            AppCommand::StopSweep => {
-                if let Some(handle) = &self.sweep.handle {
-                    handle.send(Command::Stop);
-                }
-            }
+            AppCommand::StopSweep => self.stop_sweep(),
             AppCommand::ClassifyImage(path) => self.classify_image(path),
-            AppCommand::ExportCsv { name, csv } => {
-                let path = self.export_path(&name, "csv");
-                self.tasks.spawn("export-csv", move || {
-                    let written = path
-                        .parent()
-                        .map_or(Ok(()), std::fs::create_dir_all)
-                        .and_then(|_| crate::util::fsio::write_atomic(&path, csv.as_bytes()));
-                    match written {
-                        Ok(()) => TaskResult::Info(format!("exported {}", path.display())),
-                        Err(e) => TaskResult::Error(format!("cannot export {}: {e}", path.display())),
+            AppCommand::ExportCsv { name, csv } => self.export_csv(&name, csv),
+            AppCommand::ExportPng { name, rect } => self.export_png(&name, rect),
+            AppCommand::SelectClassifierRun(id) => self.select_classifier_run(id),
+        }
+    }
+
+    fn toggle_theme(&mut self) {
+        self.state.dark = !self.state.dark;
+        self.ctx.set_theme(if self.state.dark { egui::Theme::Dark } else { egui::Theme::Light });
+    }
+
+    // The builder: every edit selects the block it leaves in place and
+    // folds the repeated entries again.
+
+    /// Inserts a block at `index` (`usize::MAX`: before the classifier).
+    fn insert_block(&mut self, index: usize, kind: BlockKind) {
+        let index = if index == usize::MAX { append_index(&self.builder.arch) } else { index };
+        let at = self.builder.arch.insert_block(index, kind);
+        self.builder.selected = Some(at);
+        self.builder.expanded.clear();
+    }
+
+    fn move_block(&mut self, from: usize, to: usize) {
+        if let Some(at) = self.builder.arch.move_block(from, to) {
+            self.builder.selected = Some(at);
+            self.builder.expanded.clear();
+        }
+    }
+
+    fn delete_block(&mut self, i: usize) {
+        if self.builder.arch.delete_block(i).is_some() {
+            self.builder.selected = None;
+            self.builder.expanded.clear();
+        }
+    }
+
+    fn duplicate_block(&mut self, i: usize) {
+        if let Some(at) = self.builder.arch.duplicate_block(i) {
+            self.builder.selected = Some(at);
+            self.builder.expanded.clear();
+        }
+    }
+
+    /// Expands a repeated entry into its copies, or folds it again.
+    fn toggle_expanded(&mut self, i: usize) {
+        if !self.builder.expanded.remove(&i) {
+            self.builder.expanded.insert(i);
+        }
+    }
+
+    fn load_preset(&mut self, name: String) {
+        match presets::build(&name, self.input_info().shape) {
+            Ok(arch) => {
+                self.builder.replace(arch);
+                self.info(format!("loaded preset {name}"));
+            }
+            Err(e) => self.error(e),
+        }
+    }
+
+    /// An empty network: only the classifier.
+    fn new_architecture(&mut self) {
+        self.builder.replace(Architecture {
+            name: "my-network".into(),
+            description: String::new(),
+            stochastic_depth: None,
+            blocks: vec![crate::arch::BlockSpec::new(BlockKind::Classifier)],
+        });
+    }
+
+    // The builder's files, written and read on background threads.
+
+    fn save_architecture(&mut self, path: PathBuf) {
+        let json = self.builder.arch.to_json();
+        self.state.arch_path = path.display().to_string();
+        self.tasks.spawn("save-architecture", move || match crate::util::fsio::write_atomic(&path, json.as_bytes()) {
+            Ok(()) => TaskResult::Info(format!("saved {}", path.display())),
+            Err(e) => TaskResult::Error(format!("cannot save {}: {e}", path.display())),
+        });
+    }
+
+    fn open_architecture(&mut self, path: PathBuf) {
+        self.tasks.spawn("open-architecture", move || match Architecture::load(&path) {
+            Ok(arch) => TaskResult::ArchitectureLoaded(path, arch),
+            Err(e) => TaskResult::Error(format!("{}: {e}", path.display())),
+        });
+    }
+
+    // Training.
+
+    /// Trains a finished run's architecture again from its saved weights.
+    fn continue_run(&mut self, id: RunId) {
+        let Some(run) = self.runs.get(id) else { return };
+        let weights = run.dir.as_ref().map(|d| d.join(crate::train::runfolder::MODEL_FILE));
+        match weights {
+            Some(w) if w.is_file() => {
+                let arch = run.arch.clone();
+                self.start_training(arch, Some(w), " (continued)");
+            }
+            _ => self.error("this run saved no weights to continue from"),
+        }
+    }
+
+    fn stop_training(&mut self) {
+        self.send(Command::Stop);
+        if let Some(active) = &mut self.active {
+            active.stopping = true;
+        }
+    }
+
+    /// The learning rate of the next run, and of the one training now.
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.lr_field = lr;
+        self.send(Command::SetLr(lr));
+        if self.is_training() {
+            self.info(format!("learning rate set to {lr}"));
+        }
+    }
+
+    fn stop_sweep(&mut self) {
+        if let Some(handle) = &self.sweep.handle {
+            handle.send(Command::Stop);
+        }
+    }
+
+    // The run list.
+
+    fn set_run_visible(&mut self, id: RunId, visible: bool) {
+        if let Some(run) = self.runs.get_mut(id) {
+            run.visible = visible;
+        }
+    }
+
+    /// Renames a run in the list, and in its folder's lab file.
+    fn rename_run(&mut self, id: RunId, name: String) {
+        if let Some(run) = self.runs.get_mut(id) {
+            run.name = name.clone();
+            if let Some(dir) = run.dir.clone() {
+                self.tasks.spawn("rename-run", move || {
+                    let text = serde_json::to_string_pretty(&LabMeta { name }).unwrap_or_default();
+                    match crate::util::fsio::write_atomic(&dir.join(LAB_FILE), text.as_bytes()) {
+                        Ok(()) => TaskResult::Info("renamed".into()),
+                        Err(e) => TaskResult::Error(format!("cannot save the name in {}: {e}", dir.display())),
                     }
                 });
-            }
-            AppCommand::ExportPng { name, rect } => {
-                let path = self.export_path(&name, "png");
-                let ctx = self.ctx.clone();
-                let pixels_per_point = ctx.pixels_per_point();
-                let (tx, wake) = (self.tasks.sender(), self.waker());
-                ctx.request_screenshot(move |image| {
-                    let region = image.region(&rect, Some(pixels_per_point));
-                    let bytes: Vec<u8> = region.pixels.iter().flat_map(|c| c.to_array()).collect();
-                    let saved = path.parent().map_or(Ok(()), std::fs::create_dir_all).map_err(|e| e.to_string()).and_then(|_| {
-                        image::save_buffer(&path, &bytes, region.width() as u32, region.height() as u32, image::ColorType::Rgba8)
-                            .map_err(|e| e.to_string())
-                    });
-                    let result = match saved {
-                        Ok(()) => TaskResult::Info(format!("exported {}", path.display())),
-                        Err(e) => TaskResult::Error(format!("cannot export {}: {e}", path.display())),
-                    };
-                    if tx.send(result).is_ok() {
-                        wake();
-                    }
-                });
-                self.ctx.request_repaint();
-            }
-            AppCommand::SelectClassifierRun(id) => {
-                // Choosing a run only chooses it: the image is classified
-                // when asked (a path typed half-way would fail at once).
-                self.classify.run = Some(id);
-                self.classify.result = None;
-                self.classify.texture = None;
-                self.classify.error = None;
             }
         }
+    }
+
+    /// Removes a run from the list and deletes its folder (the user has
+    /// confirmed); a run still training is refused.
+    fn delete_run(&mut self, id: RunId) {
+        self.confirm_delete = None;
+        if self.active.as_ref().is_some_and(|a| a.run == id) || self.sweep.current == Some(id) {
+            self.error("stop the run before deleting it");
+            return;
+        }
+        if let Some(run) = self.runs.remove(id)
+            && let Some(dir) = run.dir
+        {
+            self.tasks.spawn("delete-run", move || match std::fs::remove_dir_all(&dir) {
+                Ok(()) => TaskResult::Info(format!("deleted {}", dir.display())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => TaskResult::Info("deleted".into()),
+                Err(e) => TaskResult::Error(format!("cannot delete {}: {e}", dir.display())),
+            });
+        }
+    }
+
+    fn load_run_folder(&mut self, path: PathBuf) {
+        self.tasks.spawn("load-run", move || match RunFolder::open(&path) {
+            Ok(folder) => {
+                let name = read_lab_name(&path);
+                TaskResult::RunLoaded(folder, name)
+            }
+            Err(e) => TaskResult::Error(e.to_string()),
+        });
+    }
+
+    /// Copies a run's architecture into the builder and shows it there.
+    fn edit_run_architecture(&mut self, id: RunId) {
+        if let Some(run) = self.runs.get(id) {
+            let arch = run.arch.clone();
+            self.builder.replace(arch);
+            self.state.tab = Tab::Build;
+        }
+    }
+
+    // Exports, written under the runs folder's `exports/`.
+
+    /// A line plot drawn again as a figure, saved as a PNG.
+    fn export_figure(&mut self, name: &str, figure: Box<crate::report::figure::Figure>) {
+        let path = self.export_path(name, "png");
+        self.tasks.spawn("export-figure", move || match figure.save_png(&path) {
+            Ok(()) => TaskResult::Info(format!("exported {}", path.display())),
+            Err(e) => TaskResult::Error(format!("cannot export {}: {e}", path.display())),
+        });
+    }
+
+    fn export_csv(&mut self, name: &str, csv: String) {
+        let path = self.export_path(name, "csv");
+        self.tasks.spawn("export-csv", move || {
+            let written =
+                path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|_| crate::util::fsio::write_atomic(&path, csv.as_bytes()));
+            match written {
+                Ok(()) => TaskResult::Info(format!("exported {}", path.display())),
+                Err(e) => TaskResult::Error(format!("cannot export {}: {e}", path.display())),
+            }
+        });
+    }
+
+    /// A picture of the screen region `rect` (the plots drawn by hand),
+    /// taken from the next frame's screenshot.
+    fn export_png(&mut self, name: &str, rect: egui::Rect) {
+        let path = self.export_path(name, "png");
+        let ctx = self.ctx.clone();
+        let pixels_per_point = ctx.pixels_per_point();
+        let (tx, wake) = (self.tasks.sender(), self.waker());
+        ctx.request_screenshot(move |image| {
+            let region = image.region(&rect, Some(pixels_per_point));
+            let bytes: Vec<u8> = region.pixels.iter().flat_map(|c| c.to_array()).collect();
+            let saved = path.parent().map_or(Ok(()), std::fs::create_dir_all).map_err(|e| e.to_string()).and_then(|_| {
+                image::save_buffer(&path, &bytes, region.width() as u32, region.height() as u32, image::ColorType::Rgba8)
+                    .map_err(|e| e.to_string())
+            });
+            let result = match saved {
+                Ok(()) => TaskResult::Info(format!("exported {}", path.display())),
+                Err(e) => TaskResult::Error(format!("cannot export {}: {e}", path.display())),
+            };
+            if tx.send(result).is_ok() {
+                wake();
+            }
+        });
+        self.ctx.request_repaint();
+    }
+
+    // Classification.
+
+    fn select_classifier_run(&mut self, id: RunId) {
+        // Choosing a run only chooses it: the image is classified
+        // when asked (a path typed half-way would fail at once).
+        self.classify.run = Some(id);
+        self.classify.result = None;
+        self.classify.texture = None;
+        self.classify.error = None;
     }
 
     /// `exports/<name>-<time>.<ext>` beside the runs.

@@ -20,6 +20,7 @@ pub mod scenes;
 pub mod state;
 mod sweep_panel;
 pub mod tasks;
+mod train_settings;
 pub mod why;
 
 use std::path::{Path, PathBuf};

@@ -9,6 +9,7 @@ use egui_plot::{Line, LineStyle, Plot, PlotPoints, Points};
 use super::DepthLabApp;
 use super::command::AppCommand;
 use super::plots::{self, export_menu, log_plot, log10};
+use super::state::SweepSettings;
 use crate::arch::presets::Family;
 use crate::experiment::{SWEEP_HEADER, SweepRow};
 use crate::report::figure::error_bars;
@@ -41,92 +42,113 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppC
     let running = app.sweep.is_running();
     let s = &mut app.state.sweep;
     ui.add_enabled_ui(!running, |ui| {
-        ui.strong("Families");
-        for family in Family::ALL {
-            let mut on = s.families.contains(&family);
-            if ui.checkbox(&mut on, family.prefix()).on_hover_text(family.summary()).changed() {
-                if on {
-                    s.families.push(family);
-                } else {
-                    s.families.retain(|f| *f != family);
-                }
-            }
-        }
-        egui::Grid::new("sweep-grid").num_columns(2).spacing([10.0, 4.0]).show(ui, |ui| {
-            ui.label("depths");
-            ui.add(egui::TextEdit::singleline(&mut s.depths).desired_width(120.0))
-                .on_hover_text("Comma-separated; each family uses its valid depth nearest to each");
-            ui.end_row();
-            ui.label("seeds");
-            // A list, not a typed number: a Tab from the depths field once
-            // carried its text into a number field here.
-            egui::ComboBox::from_id_salt("sweep-seeds")
-                .selected_text(s.seeds.to_string())
-                .width(60.0)
-                .show_ui(ui, |ui| {
-                    for n in 1..=10 {
-                        ui.selectable_value(&mut s.seeds, n, n.to_string());
-                    }
-                })
-                .response
-                .on_hover_text("Runs per (family, depth), with seeds seed, seed+1, …");
-            ui.end_row();
-            ui.label("budget");
-            ui.horizontal(|ui| {
-                let mut by_steps = s.max_steps.is_some();
-                ui.radio_value(&mut by_steps, false, "epochs");
-                ui.radio_value(&mut by_steps, true, "steps");
-                match (by_steps, &mut s.max_steps) {
-                    (true, Some(n)) => {
-                        ui.add(DragValue::new(n).range(1..=1_000_000)).on_hover_text("Steps per run");
-                    }
-                    (true, None) => s.max_steps = Some(150),
-                    (false, _) => {
-                        s.max_steps = None;
-                        ui.add(DragValue::new(&mut s.epochs).range(1..=1000)).on_hover_text("Epochs per run");
-                    }
-                }
-            });
-            ui.end_row();
-            ui.label("at once");
-            ui.horizontal(|ui| {
-                let mut auto = s.jobs == 0;
-                if ui
-                    .checkbox(&mut auto, "auto")
-                    .on_hover_text(
-                        "Two runs at once on a CPU with two or more cores (measured faster than one run on all of them), one on a GPU",
-                    )
-                    .changed()
-                {
-                    s.jobs = if auto { 0 } else { 2 };
-                }
-                if !auto {
-                    ui.add(DragValue::new(&mut s.jobs).range(1..=crate::util::threads::available().max(1)))
-                        .on_hover_text("Runs trained at the same time, each on its share of the cores; results do not change");
-                }
-            });
-            ui.end_row();
-            ui.label("folder");
-            ui.add(egui::TextEdit::singleline(&mut s.out_dir).desired_width(120.0)).on_hover_text("Sweeps are written under this folder");
-            ui.end_row();
-        });
+        families_ui(ui, s);
+        egui::Grid::new("sweep-grid").num_columns(2).spacing([10.0, 4.0]).show(ui, |ui| sweep_grid_ui(ui, s));
         if let Some(preview) = planned_nets(&s.families, &s.depths) {
             ui.label(preview);
         }
-        ui.weak(format!(
-            "Data, optimiser and learning rate come from the Train tab ({}, lr {}).",
-            app.state.train.data.label(),
-            app.lr_field
-        ));
-        // Per-layer settings chosen there apply to every net of the sweep: say so.
-        let notes = app.state.train.overrides.notes(true);
-        if !notes.is_empty() {
-            ui.colored_label(
-                ui.visuals().warn_fg_color,
-                format!("So do its layer settings, on every net: {}. Untick them in the Train tab for the presets' own.", notes.join(", ")),
-            );
+        taken_from_train_ui(ui, &app.state.train, app.lr_field);
+    });
+    run_buttons_ui(ui, app, running, commands);
+    progress_ui(ui, app, running);
+    follow_ui(ui, app, commands);
+    if let Some(e) = &app.sweep.error {
+        ui.colored_label(ui.visuals().error_fg_color, e);
+    }
+    if let Some(dir) = &app.sweep.out_dir {
+        ui.weak(format!("writing {}", dir.display()));
+    }
+}
+
+/// A checkbox per family of nets.
+fn families_ui(ui: &mut egui::Ui, s: &mut SweepSettings) {
+    ui.strong("Families");
+    for family in Family::ALL {
+        let mut on = s.families.contains(&family);
+        if ui.checkbox(&mut on, family.prefix()).on_hover_text(family.summary()).changed() {
+            if on {
+                s.families.push(family);
+            } else {
+                s.families.retain(|f| *f != family);
+            }
+        }
+    }
+}
+
+/// Depths, seeds, the budget of each run, how many run at once, and the
+/// folder the sweep is written under.
+fn sweep_grid_ui(ui: &mut egui::Ui, s: &mut SweepSettings) {
+    ui.label("depths");
+    ui.add(egui::TextEdit::singleline(&mut s.depths).desired_width(120.0))
+        .on_hover_text("Comma-separated; each family uses its valid depth nearest to each");
+    ui.end_row();
+    ui.label("seeds");
+    // A list, not a typed number: a Tab from the depths field once
+    // carried its text into a number field here.
+    egui::ComboBox::from_id_salt("sweep-seeds")
+        .selected_text(s.seeds.to_string())
+        .width(60.0)
+        .show_ui(ui, |ui| {
+            for n in 1..=10 {
+                ui.selectable_value(&mut s.seeds, n, n.to_string());
+            }
+        })
+        .response
+        .on_hover_text("Runs per (family, depth), with seeds seed, seed+1, …");
+    ui.end_row();
+    ui.label("budget");
+    ui.horizontal(|ui| {
+        let mut by_steps = s.max_steps.is_some();
+        ui.radio_value(&mut by_steps, false, "epochs");
+        ui.radio_value(&mut by_steps, true, "steps");
+        match (by_steps, &mut s.max_steps) {
+            (true, Some(n)) => {
+                ui.add(DragValue::new(n).range(1..=1_000_000)).on_hover_text("Steps per run");
+            }
+            (true, None) => s.max_steps = Some(150),
+            (false, _) => {
+                s.max_steps = None;
+                ui.add(DragValue::new(&mut s.epochs).range(1..=1000)).on_hover_text("Epochs per run");
+            }
         }
     });
+    ui.end_row();
+    ui.label("at once");
+    ui.horizontal(|ui| {
+        let mut auto = s.jobs == 0;
+        if ui
+            .checkbox(&mut auto, "auto")
+            .on_hover_text("Two runs at once on a CPU with two or more cores (measured faster than one run on all of them), one on a GPU")
+            .changed()
+        {
+            s.jobs = if auto { 0 } else { 2 };
+        }
+        if !auto {
+            ui.add(DragValue::new(&mut s.jobs).range(1..=crate::util::threads::available().max(1)))
+                .on_hover_text("Runs trained at the same time, each on its share of the cores; results do not change");
+        }
+    });
+    ui.end_row();
+    ui.label("folder");
+    ui.add(egui::TextEdit::singleline(&mut s.out_dir).desired_width(120.0)).on_hover_text("Sweeps are written under this folder");
+    ui.end_row();
+}
+
+/// What the sweep takes from the Train tab, said where the sweep is set up.
+fn taken_from_train_ui(ui: &mut egui::Ui, train: &crate::train::TrainConfig, lr: f64) {
+    ui.weak(format!("Data, optimiser and learning rate come from the Train tab ({}, lr {}).", train.data.label(), lr));
+    // Per-layer settings chosen there apply to every net of the sweep: say so.
+    let notes = train.overrides.notes(true);
+    if !notes.is_empty() {
+        ui.colored_label(
+            ui.visuals().warn_fg_color,
+            format!("So do its layer settings, on every net: {}. Untick them in the Train tab for the presets' own.", notes.join(", ")),
+        );
+    }
+}
+
+/// Run sweep and Stop sweep.
+fn run_buttons_ui(ui: &mut egui::Ui, app: &DepthLabApp, running: bool, commands: &mut Vec<AppCommand>) {
     ui.horizontal(|ui| {
         if ui.add_enabled(!app.is_training(), egui::Button::new("Run sweep")).clicked() {
             commands.push(AppCommand::StartSweep);
@@ -135,6 +157,10 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppC
             commands.push(AppCommand::StopSweep);
         }
     });
+}
+
+/// Runs done and the time left, and the step of the run training now.
+fn progress_ui(ui: &mut egui::Ui, app: &DepthLabApp, running: bool) {
     if let Some((index, total, label)) = &app.sweep.progress {
         let done = app.sweep.finished_runs;
         let eta = match app.sweep.started {
@@ -150,13 +176,6 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppC
             let steps = run.steps.last().map_or(0, |s| s.step + 1);
             ui.weak(format!("{}: step {steps}/{}", run.name, run.total_steps()));
         }
-    }
-    follow_ui(ui, app, commands);
-    if let Some(e) = &app.sweep.error {
-        ui.colored_label(ui.visuals().error_fg_color, e);
-    }
-    if let Some(dir) = &app.sweep.out_dir {
-        ui.weak(format!("writing {}", dir.display()));
     }
 }
 
@@ -317,9 +336,23 @@ fn results_ui(ui: &mut egui::Ui, app: &DepthLabApp, commands: &mut Vec<AppComman
         ui.label(egui::RichText::new(sentence).strong());
         ui.add_space(4.0);
     }
+    notes_ui(ui, rows, &families);
+    // Depth runs from 0 to a little past the deepest net: one point or many,
+    // the axis never shows negative depths.
+    let deepest = rows.iter().map(|r| r.depth).max().unwrap_or(1) as f64;
+    error_plot_ui(ui, rows, &families, deepest, commands);
+    ui.separator();
+    gradient_plot_ui(ui, rows, &families, deepest, commands);
+    ui.separator();
+    runs_table_ui(ui, rows);
+}
+
+/// The family legend, the runs left out of the plots, and how many seeds
+/// each point averages.
+fn notes_ui(ui: &mut egui::Ui, rows: &[SweepRow], families: &[(String, Vec<&SweepRow>)]) {
     // The family legend sits above the plots, not over their points.
     ui.horizontal_wrapped(|ui| {
-        for (family, _) in &families {
+        for (family, _) in families {
             plots::legend_entry(ui, family_color(family), family);
         }
     });
@@ -337,9 +370,17 @@ fn results_ui(ui: &mut egui::Ui, app: &DepthLabApp, commands: &mut Vec<AppComman
     if counts.iter().any(|&n| n > 1) {
         ui.weak(format!("Finished runs only: {}", seeds_caption(&counts)));
     }
-    // Depth runs from 0 to a little past the deepest net: one point or many,
-    // the axis never shows negative depths.
-    let deepest = rows.iter().map(|r| r.depth).max().unwrap_or(1) as f64;
+}
+
+/// Final training and test error against depth, per family: the
+/// degradation figure of He et al.
+fn error_plot_ui(
+    ui: &mut egui::Ui,
+    rows: &[SweepRow],
+    families: &[(String, Vec<&SweepRow>)],
+    deepest: f64,
+    commands: &mut Vec<AppCommand>,
+) {
     plots::plot_title(
         ui,
         "Final error vs depth (solid: training error, dashed: test error)",
@@ -354,7 +395,7 @@ fn results_ui(ui: &mut egui::Ui, app: &DepthLabApp, commands: &mut Vec<AppComman
         .y_axis_label("error %")
         .include_y(0.0)
         .show(ui, |plot| {
-            for (family, list) in &families {
+            for (family, list) in families {
                 let color = family_color(family);
                 let train = seed_points(list.iter().copied(), |r| r.final_train_error.map(|e| e * 100.0));
                 let test = seed_points(list.iter().copied(), |r| r.final_test_error.map(|e| e * 100.0));
@@ -370,7 +411,16 @@ fn results_ui(ui: &mut egui::Ui, app: &DepthLabApp, commands: &mut Vec<AppComman
         })
         .response;
     export_menu(&response, "sweep-error", || sweep_csv(rows), commands);
-    ui.separator();
+}
+
+/// The first layer's gradient against depth, per family (log scale).
+fn gradient_plot_ui(
+    ui: &mut egui::Ui,
+    rows: &[SweepRow],
+    families: &[(String, Vec<&SweepRow>)],
+    deepest: f64,
+    commands: &mut Vec<AppCommand>,
+) {
     plots::plot_title(
         ui,
         "First layer's output-gradient norm vs depth (last probe, log)",
@@ -382,7 +432,7 @@ fn results_ui(ui: &mut egui::Ui, app: &DepthLabApp, commands: &mut Vec<AppComman
         .include_x(deepest * 1.1)
         .allow_scroll(false)
         .show(ui, |plot| {
-            for (family, list) in &families {
+            for (family, list) in families {
                 let color = family_color(family);
                 let points = seed_points(list.iter().copied(), |r| r.first_layer_output_grad_norm);
                 let xy: Vec<[f64; 2]> = points.iter().map(|p| [p.depth as f64, p.mean]).collect();
@@ -394,7 +444,10 @@ fn results_ui(ui: &mut egui::Ui, app: &DepthLabApp, commands: &mut Vec<AppComman
         })
         .response;
     export_menu(&response, "sweep-gradient", || sweep_csv(rows), commands);
-    ui.separator();
+}
+
+/// A row per run of the sweep.
+fn runs_table_ui(ui: &mut egui::Ui, rows: &[SweepRow]) {
     ui.strong("Runs");
     egui::Grid::new("sweep-table").striped(true).num_columns(8).spacing([14.0, 4.0]).show(ui, |ui| {
         for h in ["family", "depth", "seed", "params", "train loss", "train error", "test error", "first-layer ∂L/∂out", "status"] {

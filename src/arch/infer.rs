@@ -1,10 +1,15 @@
 //! Validation, shape inference, parameter counts and depth, on the pure
 //! description. Every problem becomes a [`BlockError`] in words; nothing here
-//! panics on a bad architecture.
+//! panics on a bad architecture. Each kind of block's own shape, parameters
+//! and depth are worked out in `shapes`.
 
 use serde::Serialize;
 
 use super::spec::{Architecture, BRANCH_LAYERS, BlockKind, BlockSpec, LayerOptions, Norm, ResidualInit, Shape, Shortcut};
+
+mod shapes;
+
+pub use shapes::{conv_params, infer_block};
 
 // Sizes refused before anything is built, so that a typo (a kernel of
 // 4611686018427387905, a million filters) gives an error naming the block
@@ -379,19 +384,6 @@ fn residual_init_check(init: ResidualInit, shortcut: Shortcut, preactivation: bo
     None
 }
 
-/// Parameters a residual-branch initialisation adds to a block whose
-/// branch has `layers` weight layers carrying `branch_biases` bias values:
-/// SkipInit's α; Fixup's scalar biases (one before each weight layer, one
-/// after each layer's output) and multiplier, which replace the branch's
-/// per-channel biases.
-fn residual_init_params(init: ResidualInit, layers: usize, branch_biases: usize) -> (usize, usize) {
-    match init {
-        ResidualInit::Default | ResidualInit::Zero => (0, 0),
-        ResidualInit::Skipinit => (1, 0),
-        ResidualInit::Fixup => (2 * layers + 1, branch_biases),
-    }
-}
-
 /// A residual branch holds 1 to 4 weight layers.
 fn branch_check(layers: usize) -> Option<String> {
     (!BRANCH_LAYERS.contains(&layers)).then(|| {
@@ -401,211 +393,6 @@ fn branch_check(layers: usize) -> Option<String> {
             BRANCH_LAYERS.end()
         )
     })
-}
-
-/// Parameters of a `k`x`k` conv from `cin` to `cout` channels, followed by BN
-/// (no bias) or not (bias).
-pub fn conv_params(cin: usize, cout: usize, k: usize, norm: Norm) -> usize {
-    cin * cout * k * k + norm_or_bias(cout, norm)
-}
-
-/// BN has 2 parameters per channel (gamma, beta); without it a layer has a bias.
-fn norm_or_bias(channels: usize, norm: Norm) -> usize {
-    match norm {
-        Norm::Batchnorm => 2 * channels,
-        Norm::None => channels,
-    }
-}
-
-fn bn_params(channels: usize, norm: Norm) -> usize {
-    match norm {
-        Norm::Batchnorm => 2 * channels,
-        Norm::None => 0,
-    }
-}
-
-/// Spatial size after a "same"-padded `k`x`k` conv with stride `s`.
-fn conv_out(size: usize, k: usize, s: usize) -> usize {
-    (size + 2 * (k / 2) - k) / s + 1
-}
-
-fn need_map(shape: Shape, what: &str) -> Result<(usize, usize, usize), String> {
-    match shape {
-        Shape::Map { channels, height, width } => Ok((channels, height, width)),
-        Shape::Flat { features } => Err(format!(
-            "{what} needs a feature map, but its input is a flat vector of {features} features (after a dense layer or global pooling)"
-        )),
-    }
-}
-
-fn check_stride(stride: usize, h: usize, w: usize) -> Result<(), String> {
-    if stride > 1 && h == 1 && w == 1 {
-        Err(format!("stride {stride} on a 1x1 feature map"))
-    } else if stride > h.max(w) {
-        Err(format!("stride {stride} is larger than its {h}x{w} input"))
-    } else {
-        Ok(())
-    }
-}
-
-/// Output shape, parameters and depth of one block instance.
-pub fn infer_block(kind: &BlockKind, layer: &LayerOptions, input: Shape, classes: usize) -> Result<(Shape, usize, usize), String> {
-    let norm = layer.norm;
-    match *kind {
-        BlockKind::Conv { filters, kernel, stride } => {
-            let (c, h, w) = need_map(input, "a conv layer")?;
-            check_stride(stride, h, w)?;
-            Ok((Shape::map(filters, conv_out(h, kernel, stride), conv_out(w, kernel, stride)), conv_params(c, filters, kernel, norm), 1))
-        }
-        BlockKind::Dense { units } => {
-            let n = input.numel();
-            Ok((Shape::Flat { features: units }, n * units + norm_or_bias(units, norm), 1))
-        }
-        BlockKind::Residual { filters, stride, bottleneck, preactivation, shortcut, branch_layers, residual_init, .. } => {
-            let (c, h, w) = need_map(input, "a residual block")?;
-            check_stride(stride, h, w)?;
-            let out = if bottleneck { 4 * filters } else { filters };
-            let changes_shape = stride != 1 || c != out;
-            if shortcut == Shortcut::A && changes_shape && out < c {
-                return Err(format!(
-                    "option A shortcut cannot reduce channels ({c} → {out}): zero-padding only adds channels; use option B"
-                ));
-            }
-            let bias = |ch: usize| if norm == Norm::None { ch } else { 0 };
-            let bn = |ch: usize| bn_params(ch, norm);
-            let (weights, biases, norms, depth) = if bottleneck {
-                let f = filters;
-                let weights = c * f + 9 * f * f + f * out;
-                let norms = if preactivation { bn(c) + 2 * bn(f) } else { 2 * bn(f) + bn(out) };
-                (weights, 2 * bias(f) + bias(out), norms, 3)
-            } else {
-                let extra = branch_layers.saturating_sub(1);
-                let weights = 9 * c * out + extra * 9 * out * out;
-                let norms = if preactivation { bn(c) + extra * bn(out) } else { branch_layers * bn(out) };
-                (weights, branch_layers * bias(out), norms, branch_layers)
-            };
-            let (added, replaced) = residual_init_params(residual_init, depth, biases);
-            let mut params = weights + biases + norms + added - replaced;
-            let projection = match shortcut {
-                Shortcut::None | Shortcut::A => false,
-                Shortcut::B => changes_shape,
-                Shortcut::C => true,
-            };
-            if projection {
-                params += c * out + norm_or_bias(out, norm);
-            }
-            Ok((Shape::map(out, conv_out(h, 3, stride), conv_out(w, 3, stride)), params, depth))
-        }
-        BlockKind::ResidualDense { units, branch_layers, preactivation, shortcut, residual_init, .. } => {
-            let d = input.numel();
-            let changes_width = d != units;
-            if shortcut == Shortcut::A && changes_width {
-                return Err(format!(
-                    "option A pads feature maps with zero channels; a dense block changing width ({d} → {units}) needs a projection: use B"
-                ));
-            }
-            let bias = |n: usize| if norm == Norm::None { n } else { 0 };
-            let extra = branch_layers.saturating_sub(1);
-            let weights = d * units + extra * units * units;
-            let norms =
-                if preactivation { bn_params(d, norm) + extra * bn_params(units, norm) } else { branch_layers * bn_params(units, norm) };
-            let biases = branch_layers * bias(units);
-            let (added, replaced) = residual_init_params(residual_init, branch_layers, biases);
-            let mut params = weights + biases + norms + added - replaced;
-            let projection = match shortcut {
-                Shortcut::None | Shortcut::A => false,
-                Shortcut::B => changes_width,
-                Shortcut::C => true,
-            };
-            if projection {
-                params += d * units + norm_or_bias(units, norm);
-            }
-            Ok((Shape::Flat { features: units }, params, branch_layers))
-        }
-        BlockKind::Highway { kernel, carry, .. } => {
-            let (c, _, _) = need_map(input, "a conv highway layer")?;
-            let gates = match carry {
-                super::spec::Carry::Coupled => 1,
-                super::spec::Carry::Independent => 2,
-            };
-            let params = conv_params(c, c, kernel, norm) + gates * conv_params(c, c, kernel, Norm::None);
-            Ok((input, params, 1))
-        }
-        BlockKind::HighwayDense { carry, .. } => {
-            let d = input.numel();
-            let gates = match carry {
-                super::spec::Carry::Coupled => 1,
-                super::spec::Carry::Independent => 2,
-            };
-            let params = d * d + norm_or_bias(d, norm) + gates * (d * d + d);
-            Ok((Shape::Flat { features: d }, params, 1))
-        }
-        BlockKind::Fractal { columns, filters, .. } => {
-            let (c, h, w) = need_map(input, "a fractal block")?;
-            Ok((Shape::map(filters, h, w), fractal_params(columns, c, filters, norm), 1 << (columns - 1)))
-        }
-        BlockKind::DenseBlock { layers, growth_rate, bottleneck } => {
-            let (c, h, w) = need_map(input, "a dense block")?;
-            let mut params = 0;
-            let bias = |ch: usize| if norm == Norm::None { ch } else { 0 };
-            for i in 0..layers {
-                let cin = c + i * growth_rate;
-                params += bn_params(cin, norm);
-                if bottleneck {
-                    let width = 4 * growth_rate;
-                    params += cin * width + bias(width) + bn_params(width, norm) + 9 * width * growth_rate + bias(growth_rate);
-                } else {
-                    params += 9 * cin * growth_rate + bias(growth_rate);
-                }
-            }
-            let depth = layers * if bottleneck { 2 } else { 1 };
-            Ok((Shape::map(c + layers * growth_rate, h, w), params, depth))
-        }
-        BlockKind::Transition { compression } => {
-            let (c, h, w) = need_map(input, "a transition")?;
-            let out = ((c as f32) * compression).floor() as usize;
-            if out == 0 {
-                return Err(format!("compression {compression} of {c} channels leaves none"));
-            }
-            if h < 2 || w < 2 {
-                return Err(format!("2x2 average pooling on a {h}x{w} feature map"));
-            }
-            let params = bn_params(c, norm) + c * out + if norm == Norm::None { out } else { 0 };
-            Ok((Shape::map(out, h / 2, w / 2), params, 1))
-        }
-        BlockKind::MaxPool { size, stride } | BlockKind::AvgPool { size, stride } => {
-            let (c, h, w) = need_map(input, "pooling")?;
-            if h < size || w < size {
-                return Err(format!("{size}x{size} pool on a {h}x{w} feature map"));
-            }
-            Ok((Shape::map(c, (h - size) / stride + 1, (w - size) / stride + 1), 0, 0))
-        }
-        BlockKind::GlobalAvgPool => {
-            let (c, _, _) = need_map(input, "global average pooling")?;
-            Ok((Shape::Flat { features: c }, 0, 0))
-        }
-        BlockKind::NormAct => {
-            let channels = match input {
-                Shape::Map { channels, .. } => channels,
-                Shape::Flat { features } => features,
-            };
-            Ok((input, bn_params(channels, norm), 0))
-        }
-        BlockKind::Dropout { .. } => Ok((input, 0, 0)),
-        BlockKind::Classifier => {
-            let n = input.numel();
-            Ok((Shape::Flat { features: classes }, n * classes + classes, 1))
-        }
-    }
-}
-
-/// Parameters of a fractal block: `f_1 = conv`, `f_{C+1} = join(f_C ∘ f_C, conv)`.
-fn fractal_params(columns: usize, cin: usize, filters: usize, norm: Norm) -> usize {
-    let unit = |cin: usize| conv_params(cin, filters, 3, norm);
-    if columns <= 1 {
-        return unit(cin);
-    }
-    fractal_params(columns - 1, cin, filters, norm) + fractal_params(columns - 1, filters, filters, norm) + unit(cin)
 }
 
 impl Architecture {

@@ -4,6 +4,7 @@
 //! draw log10 values on an axis marked and labelled by decades.
 
 pub mod boundary;
+pub mod confusion;
 pub mod heatmap;
 pub mod series;
 
