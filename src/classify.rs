@@ -164,7 +164,7 @@ impl Classifier {
     /// 2-D data (points that are not finite read as 0).
     pub fn classes_of_points(&self, points: &[[f32; 2]]) -> Result<Vec<usize>, ClassifyError> {
         crate::train::evaluate::classes_of_points(&self.net, &self.device, &self.run.record.dataset.normalization, points)
-            .map_err(ClassifyError::Read)
+            .map_err(|e| ClassifyError::Read(e.to_string()))
     }
 
     /// Class probabilities of normalised values shaped `dims`.

@@ -392,7 +392,7 @@ fn backend_cuda_without_it_is_refused_clearly_before_anything_is_written() {
         Err(reason) => {
             assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
             let text = stderr(&output);
-            assert!(text.contains("--backend cuda") && text.contains(&reason), "{text}");
+            assert!(text.contains("--backend cuda") && text.contains(&reason.to_string()), "{text}");
             assert_eq!(text.lines().count(), 1, "one line, the reason: {text}");
             assert!(!run.exists(), "nothing written");
         }

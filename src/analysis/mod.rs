@@ -199,7 +199,7 @@ pub fn open_run(dir: &Path) -> Result<(RunFolder, Dataset), AnalysisError> {
         run.load_network(&burn::prelude::Device::flex())?;
     }
     let info = &run.record.dataset;
-    let spec: DataSpec = info.spec.parse().map_err(|e: String| AnalysisError::Input(format!("the run's data '{}': {e}", info.spec)))?;
+    let spec: DataSpec = info.spec.parse().map_err(|e| AnalysisError::Input(format!("the run's data '{}': {e}", info.spec)))?;
     let mut data = Dataset::load(&spec).map_err(|e| AnalysisError::Input(format!("the run's data: {e}")))?;
     if data.shape() != info.input || data.classes() != info.class_names.len() {
         return Err(AnalysisError::Input(format!(

@@ -188,8 +188,8 @@ pub fn analyse(arch: &Architecture, input: Shape, classes: usize) -> Analysis {
                         info.depth += depth;
                         current = output;
                     }
-                    Err(message) => {
-                        let message = if block.repeat > 1 { format!("copy {} of {}: {message}", copy + 1, block.repeat) } else { message };
+                    Err(e) => {
+                        let message = if block.repeat > 1 { format!("copy {} of {}: {e}", copy + 1, block.repeat) } else { e.to_string() };
                         errors.push(block_error(i, &block.kind, message));
                         shape = None;
                         break;
@@ -213,18 +213,41 @@ pub fn analyse(arch: &Architecture, input: Shape, classes: usize) -> Analysis {
 }
 
 /// Refuses a block instance whose output or parameters pass the limits.
-fn within_limits(inferred: (Shape, usize, usize)) -> Result<(Shape, usize, usize), String> {
+fn within_limits(inferred: (Shape, usize, usize)) -> Result<(Shape, usize, usize), InferError> {
     let (output, params, _) = inferred;
     if output.numel() > MAX_VALUES_PER_EXAMPLE {
-        return Err(format!(
-            "its output {output} is {} values per example, more than the limit of {MAX_VALUES_PER_EXAMPLE}",
-            output.numel()
-        ));
+        return Err(InferError::OutputTooLarge(output));
     }
     if params > MAX_PARAMS {
-        return Err(format!("{params} parameters, more than the limit of {MAX_PARAMS} for a whole network"));
+        return Err(InferError::TooManyParams(params));
     }
     Ok(inferred)
+}
+
+/// Why one block instance cannot take its input (the message of a
+/// [`BlockError`]).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum InferError {
+    #[error("its output {0} is {values} values per example, more than the limit of {MAX_VALUES_PER_EXAMPLE}", values = .0.numel())]
+    OutputTooLarge(Shape),
+    #[error("{0} parameters, more than the limit of {MAX_PARAMS} for a whole network")]
+    TooManyParams(usize),
+    #[error("{what} needs a feature map, but its input is a flat vector of {features} features (after a dense layer or global pooling)")]
+    NeedsMap { what: &'static str, features: usize },
+    #[error("stride {0} on a 1x1 feature map")]
+    StrideOnOne(usize),
+    #[error("stride {stride} is larger than its {h}x{w} input")]
+    StrideTooLarge { stride: usize, h: usize, w: usize },
+    #[error("option A shortcut cannot reduce channels ({c} → {out}): zero-padding only adds channels; use option B")]
+    ShortcutReduces { c: usize, out: usize },
+    #[error("option A pads feature maps with zero channels; a dense block changing width ({d} → {units}) needs a projection: use B")]
+    ShortcutWidens { d: usize, units: usize },
+    #[error("compression {compression} of {c} channels leaves none")]
+    NoChannelsLeft { compression: f32, c: usize },
+    #[error("2x2 average pooling on a {h}x{w} feature map")]
+    TransitionTooSmall { h: usize, w: usize },
+    #[error("{size}x{size} pool on a {h}x{w} feature map")]
+    PoolTooLarge { size: usize, h: usize, w: usize },
 }
 
 fn block_error(index: usize, kind: &BlockKind, message: String) -> BlockError {
@@ -429,27 +452,25 @@ fn conv_out(size: usize, k: usize, s: usize) -> usize {
     (size + 2 * (k / 2) - k) / s + 1
 }
 
-fn need_map(shape: Shape, what: &str) -> Result<(usize, usize, usize), String> {
+fn need_map(shape: Shape, what: &'static str) -> Result<(usize, usize, usize), InferError> {
     match shape {
         Shape::Map { channels, height, width } => Ok((channels, height, width)),
-        Shape::Flat { features } => Err(format!(
-            "{what} needs a feature map, but its input is a flat vector of {features} features (after a dense layer or global pooling)"
-        )),
+        Shape::Flat { features } => Err(InferError::NeedsMap { what, features }),
     }
 }
 
-fn check_stride(stride: usize, h: usize, w: usize) -> Result<(), String> {
+fn check_stride(stride: usize, h: usize, w: usize) -> Result<(), InferError> {
     if stride > 1 && h == 1 && w == 1 {
-        Err(format!("stride {stride} on a 1x1 feature map"))
+        Err(InferError::StrideOnOne(stride))
     } else if stride > h.max(w) {
-        Err(format!("stride {stride} is larger than its {h}x{w} input"))
+        Err(InferError::StrideTooLarge { stride, h, w })
     } else {
         Ok(())
     }
 }
 
 /// Output shape, parameters and depth of one block instance.
-pub fn infer_block(kind: &BlockKind, layer: &LayerOptions, input: Shape, classes: usize) -> Result<(Shape, usize, usize), String> {
+pub fn infer_block(kind: &BlockKind, layer: &LayerOptions, input: Shape, classes: usize) -> Result<(Shape, usize, usize), InferError> {
     let norm = layer.norm;
     match *kind {
         BlockKind::Conv { filters, kernel, stride } => {
@@ -467,9 +488,7 @@ pub fn infer_block(kind: &BlockKind, layer: &LayerOptions, input: Shape, classes
             let out = if bottleneck { 4 * filters } else { filters };
             let changes_shape = stride != 1 || c != out;
             if shortcut == Shortcut::A && changes_shape && out < c {
-                return Err(format!(
-                    "option A shortcut cannot reduce channels ({c} → {out}): zero-padding only adds channels; use option B"
-                ));
+                return Err(InferError::ShortcutReduces { c, out });
             }
             let bias = |ch: usize| if norm == Norm::None { ch } else { 0 };
             let bn = |ch: usize| bn_params(ch, norm);
@@ -500,9 +519,7 @@ pub fn infer_block(kind: &BlockKind, layer: &LayerOptions, input: Shape, classes
             let d = input.numel();
             let changes_width = d != units;
             if shortcut == Shortcut::A && changes_width {
-                return Err(format!(
-                    "option A pads feature maps with zero channels; a dense block changing width ({d} → {units}) needs a projection: use B"
-                ));
+                return Err(InferError::ShortcutWidens { d, units });
             }
             let bias = |n: usize| if norm == Norm::None { n } else { 0 };
             let extra = branch_layers.saturating_sub(1);
@@ -565,10 +582,10 @@ pub fn infer_block(kind: &BlockKind, layer: &LayerOptions, input: Shape, classes
             let (c, h, w) = need_map(input, "a transition")?;
             let out = ((c as f32) * compression).floor() as usize;
             if out == 0 {
-                return Err(format!("compression {compression} of {c} channels leaves none"));
+                return Err(InferError::NoChannelsLeft { compression, c });
             }
             if h < 2 || w < 2 {
-                return Err(format!("2x2 average pooling on a {h}x{w} feature map"));
+                return Err(InferError::TransitionTooSmall { h, w });
             }
             let params = bn_params(c, norm) + c * out + if norm == Norm::None { out } else { 0 };
             Ok((Shape::map(out, h / 2, w / 2), params, 1))
@@ -576,7 +593,7 @@ pub fn infer_block(kind: &BlockKind, layer: &LayerOptions, input: Shape, classes
         BlockKind::MaxPool { size, stride } | BlockKind::AvgPool { size, stride } => {
             let (c, h, w) = need_map(input, "pooling")?;
             if h < size || w < size {
-                return Err(format!("{size}x{size} pool on a {h}x{w} feature map"));
+                return Err(InferError::PoolTooLarge { size, h, w });
             }
             Ok((Shape::map(c, (h - size) / stride + 1, (w - size) / stride + 1), 0, 0))
         }

@@ -191,7 +191,7 @@ pub fn paths(args: &PathsArgs) -> Result<(), CliError> {
     let report = match (&args.run, &args.arch) {
         (Some(run), _) => paths::paths_run(run, &options, &progress).map_err(|e| bar.failed(e))?,
         (None, Some(arch)) => {
-            let spec: DataSpec = args.data.parse().map_err(|e: String| CliError::new(2, e))?;
+            let spec = args.data.parse::<DataSpec>().map_err(|e| CliError::new(2, e))?;
             let data = Dataset::load(&spec).map_err(|e| CliError::new(2, e.to_string()))?;
             let arch = crate::arch::resolve(arch, data.shape()).map_err(|e| CliError::new(2, e.to_string()))?;
             paths::paths_arch(&arch, &data, &options, &progress).map_err(|e| bar.failed(e))?

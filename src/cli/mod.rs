@@ -108,20 +108,33 @@ impl LayerFlags {
     }
 }
 
-fn parse_activation(text: &str) -> Result<Activation, String> {
-    serde_json::from_value(serde_json::Value::from(text)).map_err(|_| format!("'{text}': use relu, tanh, sigmoid or linear"))
+/// A layer flag's value that names no option (clap exits 2 with it).
+#[derive(Debug, thiserror::Error)]
+pub enum LayerFlagError {
+    #[error("'{0}': use relu, tanh, sigmoid or linear")]
+    Activation(String),
+    #[error("'{0}': use he, xavier or standard")]
+    Init(String),
+    #[error("'{0}': use default, zero, skipinit or fixup")]
+    ResidualInit(String),
+    #[error("'{0}': use batchnorm or none")]
+    Norm(String),
 }
 
-fn parse_init(text: &str) -> Result<Init, String> {
-    serde_json::from_value(serde_json::Value::from(text)).map_err(|_| format!("'{text}': use he, xavier or standard"))
+fn parse_activation(text: &str) -> Result<Activation, LayerFlagError> {
+    serde_json::from_value(serde_json::Value::from(text)).map_err(|_| LayerFlagError::Activation(text.to_string()))
 }
 
-fn parse_residual_init(text: &str) -> Result<ResidualInit, String> {
-    serde_json::from_value(serde_json::Value::from(text)).map_err(|_| format!("'{text}': use default, zero, skipinit or fixup"))
+fn parse_init(text: &str) -> Result<Init, LayerFlagError> {
+    serde_json::from_value(serde_json::Value::from(text)).map_err(|_| LayerFlagError::Init(text.to_string()))
 }
 
-fn parse_norm(text: &str) -> Result<Norm, String> {
-    serde_json::from_value(serde_json::Value::from(text)).map_err(|_| format!("'{text}': use batchnorm or none"))
+fn parse_residual_init(text: &str) -> Result<ResidualInit, LayerFlagError> {
+    serde_json::from_value(serde_json::Value::from(text)).map_err(|_| LayerFlagError::ResidualInit(text.to_string()))
+}
+
+fn parse_norm(text: &str) -> Result<Norm, LayerFlagError> {
+    serde_json::from_value(serde_json::Value::from(text)).map_err(|_| LayerFlagError::Norm(text.to_string()))
 }
 
 /// An error that says how the process should exit.
@@ -132,8 +145,8 @@ pub struct CliError {
 }
 
 impl CliError {
-    pub fn new(code: i32, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+    pub fn new(code: i32, message: impl std::fmt::Display) -> Self {
+        Self { code, message: message.to_string() }
     }
 }
 

@@ -32,7 +32,7 @@ use crate::arch::{Architecture, Shape};
 use crate::backend::Backend;
 use crate::data::Normalization;
 use crate::model::{ModelError, Network};
-use crate::util::fsio::{is_scratch_file, remove_if_present, rename_durably, write_atomic};
+use crate::util::fsio::{FileError, is_scratch_file, remove_if_present, rename_durably, write_atomic};
 use crate::util::lock::FolderLock;
 
 pub const METRICS_HEADER: &str = "step,epoch,split,loss,accuracy,lr,elapsed_secs";
@@ -101,22 +101,22 @@ impl TrainRecord {
     /// Problems with what the record says about the data, in words (a
     /// model fed by it would otherwise divide by zero or index past the
     /// end).
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), RecordError> {
         let info = &self.dataset;
         let channels = match info.input {
             Shape::Map { channels, height, width } if channels > 0 && height > 0 && width > 0 => channels,
             Shape::Flat { features } if features > 0 => 1,
-            other => return Err(format!("the input shape {other} has an empty dimension")),
+            other => return Err(RecordError::EmptyDimension(other)),
         };
         if info.input.numel() > crate::arch::MAX_VALUES_PER_EXAMPLE {
-            return Err(format!("the input shape {} is more than {} values", info.input, crate::arch::MAX_VALUES_PER_EXAMPLE));
+            return Err(RecordError::TooLarge(info.input));
         }
         if info.class_names.len() < 2 {
-            return Err(format!("{} class names: a classifier needs at least 2", info.class_names.len()));
+            return Err(RecordError::Classes(info.class_names.len()));
         }
-        info.normalization.check(channels).map_err(|e| format!("dataset.normalization: {e}"))?;
+        info.normalization.check(channels).map_err(RecordError::Normalization)?;
         match &info.features {
-            Some(features) => features.check(channels).map_err(|e| format!("dataset.features: {e}")),
+            Some(features) => features.check(channels).map_err(RecordError::Features),
             None => Ok(()),
         }
     }
@@ -132,6 +132,27 @@ pub enum RunFolderError {
     /// The weights' SHA-256 is not the one `summary.json` recorded.
     #[error("{path} does not match the checksum recorded when it was saved (model_sha256 in summary.json): the file changed or is damaged")]
     WeightsChanged { path: String },
+    /// The folder's lock could not be taken (another process writes a run there).
+    #[error(transparent)]
+    Lock(#[from] crate::util::lock::LockError),
+    #[error(transparent)]
+    Io(#[from] FileError),
+}
+
+/// What `train.json` says about the data that a model cannot be fed by
+/// (it would divide by zero or index past the end).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum RecordError {
+    #[error("the input shape {0} has an empty dimension")]
+    EmptyDimension(Shape),
+    #[error("the input shape {0} is more than {max} values", max = crate::arch::MAX_VALUES_PER_EXAMPLE)]
+    TooLarge(Shape),
+    #[error("{0} class names: a classifier needs at least 2")]
+    Classes(usize),
+    #[error("dataset.normalization: {0}")]
+    Normalization(#[source] crate::data::NormalizationError),
+    #[error("dataset.features: {0}")]
+    Features(#[source] crate::data::csv::FeatureScaleError),
 }
 
 fn file_error(path: &Path, message: impl ToString) -> RunFolderError {
@@ -180,7 +201,8 @@ impl RunWriter {
     pub fn create(dir: &Path, arch: &Architecture, record: &TrainRecord, layer_names: Vec<String>) -> Result<RunWriter, RunFolderError> {
         // Nothing is written before the lock is ours: a second writer of
         // the same folder fails here, naming the first.
-        let lock = FolderLock::acquire(dir).map_err(|e| RunFolderError::File { path: dir.display().to_string(), message: e })?;
+        let lock =
+            FolderLock::acquire(dir).map_err(|e| RunFolderError::File { path: dir.display().to_string(), message: e.to_string() })?;
         if dir.join("arch.json").exists() || dir.join("metrics.csv").exists() {
             return Err(file_error(dir, "already holds a run: choose another output folder, or add --overwrite to replace it"));
         }
@@ -349,7 +371,7 @@ pub fn run_settings(arch: &Architecture, record: &TrainRecord) -> Vec<(String, H
 
 /// Removes the run in `dir` (the files a run writes; anything else stays)
 /// so a new run can be written there; refused while a run is writing it.
-pub fn clear_run(dir: &Path) -> Result<(), String> {
+pub fn clear_run(dir: &Path) -> Result<(), RunFolderError> {
     if !dir.exists() {
         return Ok(());
     }
@@ -359,7 +381,7 @@ pub fn clear_run(dir: &Path) -> Result<(), String> {
         if let Err(e) = std::fs::remove_file(&path)
             && e.kind() != std::io::ErrorKind::NotFound
         {
-            return Err(format!("{}: cannot remove: {e}", path.display()));
+            return Err(FileError::remove(&path)(e).into());
         }
     }
     remove_scratch_files(dir);
@@ -370,9 +392,9 @@ pub fn clear_run(dir: &Path) -> Result<(), String> {
 /// The names of the run's files present in `dir`: the fixed ones
 /// ([`RUN_FILES`]) and its TensorBoard event files; anything else in the
 /// folder is not the run's.
-pub fn run_file_names(dir: &Path) -> Result<Vec<String>, String> {
+pub fn run_file_names(dir: &Path) -> Result<Vec<String>, FileError> {
     let mut names: Vec<String> = RUN_FILES.iter().filter(|n| dir.join(n).exists()).map(|n| n.to_string()).collect();
-    for entry in std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?.flatten() {
+    for entry in std::fs::read_dir(dir).map_err(FileError::io(dir))?.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if tensorboard::is_event_file(&name) {
             names.push(name);
