@@ -29,6 +29,19 @@ pub enum ClassifyError {
     WrongInput(String),
 }
 
+impl ClassifyError {
+    /// The wrong kind of input for the run, or an image that is not one,
+    /// is bad input (exit 2); a device that cannot be read or logits that
+    /// are not numbers, a failure (1).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            ClassifyError::Image(e) => e.exit_code(),
+            ClassifyError::WrongInput(_) => 2,
+            ClassifyError::NonFinite(_) | ClassifyError::Read(_) => 1,
+        }
+    }
+}
+
 /// A trained network ready to classify images (on the CPU).
 pub struct Classifier {
     pub run: RunFolder,

@@ -85,6 +85,18 @@ impl Budget {
     }
 }
 
+impl AnalysisError {
+    /// Bad input exits 2 (as does an analysis that would run too long), a
+    /// failure 1, a cancel 130 (as Ctrl-C does).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            AnalysisError::Input(_) | AnalysisError::TooLong { .. } => 2,
+            AnalysisError::Cancelled => 130,
+            AnalysisError::Failed(_) => 1,
+        }
+    }
+}
+
 impl From<RunFolderError> for AnalysisError {
     fn from(e: RunFolderError) -> Self {
         AnalysisError::Input(e.to_string())

@@ -13,16 +13,6 @@ use crate::analysis::paths::{self, MAX_BATCH, MAX_SAMPLES, PathsOptions};
 use crate::analysis::{AnalysisError, CONFIRM_AFTER_SECS, Progress};
 use crate::data::{DataSpec, Dataset};
 
-/// Bad input exits 2, a failure 1, a cancel 130 (as Ctrl-C does).
-fn exit(e: AnalysisError) -> CliError {
-    match e {
-        AnalysisError::Input(m) => CliError::new(2, m),
-        e @ AnalysisError::TooLong { .. } => CliError::new(2, e.to_string()),
-        AnalysisError::Cancelled => CliError::new(130, "cancelled"),
-        AnalysisError::Failed(m) => CliError::new(1, m),
-    }
-}
-
 #[derive(Args, Debug)]
 pub struct LesionArgs {
     /// A run folder written by `depthlab train`.
@@ -140,7 +130,8 @@ impl TerminalProgress {
         if (0..10).contains(&self.last.get()) {
             eprintln!();
         }
-        exit(e)
+        // Bad input exits 2, a failure 1, a cancel 130 (as Ctrl-C does).
+        e.into()
     }
 }
 

@@ -43,6 +43,12 @@ impl DataError {
     pub fn new(path: impl AsRef<Path>, problem: impl std::fmt::Display) -> Self {
         Self { path: path.as_ref().display().to_string(), problem: problem.to_string() }
     }
+
+    /// Data the user gave that cannot be read or is not valid is bad
+    /// input: the command line exits 2.
+    pub fn exit_code(&self) -> i32 {
+        2
+    }
 }
 
 /// A `--data SPEC` that names no data set, or names one wrongly.

@@ -155,6 +155,15 @@ pub enum RecordError {
     Features(#[source] crate::data::csv::FeatureScaleError),
 }
 
+impl RunFolderError {
+    /// A run folder that cannot be read or written fails the command (exit
+    /// 1); commands that take a run folder as their input (`export`, the
+    /// analyses) refuse it as bad input (2) themselves.
+    pub fn exit_code(&self) -> i32 {
+        1
+    }
+}
+
 fn file_error(path: &Path, message: impl ToString) -> RunFolderError {
     RunFolderError::File { path: path.display().to_string(), message: message.to_string() }
 }

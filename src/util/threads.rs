@@ -24,6 +24,16 @@ pub enum ThreadsError {
     Start { threads: usize, source: rayon::ThreadPoolBuildError },
 }
 
+impl ThreadsError {
+    /// A count refused is bad input (2); threads that did not start, a failure (1).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            ThreadsError::Zero | ThreadsError::TooMany(_) => 2,
+            ThreadsError::Start { .. } => 1,
+        }
+    }
+}
+
 /// Problems with a thread count, in words.
 pub fn check(threads: Option<usize>) -> Result<(), ThreadsError> {
     match threads {
