@@ -65,15 +65,48 @@ pub struct CudaGpu {
     pub count: usize,
 }
 
+/// Why the NVIDIA driver offers no GPU here.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NoCuda {
+    #[error("no NVIDIA driver on this machine (libcuda.so.1 is not installed)")]
+    NoDriver,
+    #[error("the NVIDIA driver library has no {0}")]
+    MissingSymbol(String),
+    #[error("the NVIDIA driver did not start (cuInit returned {0})")]
+    InitFailed(i32),
+    #[error("the NVIDIA driver sees no GPU")]
+    NoGpu,
+    #[error("CUDA detection is only implemented on Linux")]
+    Unsupported,
+    /// The choice did not need the driver, so it was not asked.
+    #[error("the NVIDIA driver was not asked")]
+    NotAsked,
+}
+
+/// Why a backend that was asked for cannot run here.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BackendError {
+    /// A CUDA build without a driver (or a GPU).
+    #[error("--backend cuda: {0}")]
+    NoCuda(NoCuda),
+    #[error(
+        "--backend cuda: this depthlab was built without its CUDA backend (cargo feature `cuda`); \
+         the NVIDIA GPU {0} can train through wgpu instead: --backend wgpu"
+    )]
+    NotBuilt(String),
+    #[error("--backend cuda: {0}; besides, this depthlab was built without its CUDA backend (cargo feature `cuda`)")]
+    NotBuiltNoCuda(NoCuda),
+}
+
 /// The NVIDIA driver's answer on this machine (asked once per process):
 /// the first GPU, or why there is none.
-pub fn cuda_driver() -> &'static Result<CudaGpu, String> {
-    static DRIVER: OnceLock<Result<CudaGpu, String>> = OnceLock::new();
+pub fn cuda_driver() -> &'static Result<CudaGpu, NoCuda> {
+    static DRIVER: OnceLock<Result<CudaGpu, NoCuda>> = OnceLock::new();
     DRIVER.get_or_init(ask_cuda_driver)
 }
 
 #[cfg(target_os = "linux")]
-fn ask_cuda_driver() -> Result<CudaGpu, String> {
+fn ask_cuda_driver() -> Result<CudaGpu, NoCuda> {
     use std::ffi::{CStr, c_char, c_int, c_uint, c_void};
     // SAFETY: dlopen/dlsym are called with NUL-terminated names; each symbol
     // is the CUDA driver API function of that name, called with the
@@ -82,11 +115,11 @@ fn ask_cuda_driver() -> Result<CudaGpu, String> {
     unsafe {
         let lib = libc::dlopen(c"libcuda.so.1".as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL);
         if lib.is_null() {
-            return Err("no NVIDIA driver on this machine (libcuda.so.1 is not installed)".into());
+            return Err(NoCuda::NoDriver);
         }
-        let symbol = |name: &CStr| -> Result<*mut c_void, String> {
+        let symbol = |name: &CStr| -> Result<*mut c_void, NoCuda> {
             let f = libc::dlsym(lib, name.as_ptr());
-            if f.is_null() { Err(format!("the NVIDIA driver library has no {}", name.to_string_lossy())) } else { Ok(f) }
+            if f.is_null() { Err(NoCuda::MissingSymbol(name.to_string_lossy().into_owned())) } else { Ok(f) }
         };
         let init: extern "C" fn(c_uint) -> c_int = std::mem::transmute(symbol(c"cuInit")?);
         let count: extern "C" fn(*mut c_int) -> c_int = std::mem::transmute(symbol(c"cuDeviceGetCount")?);
@@ -94,11 +127,11 @@ fn ask_cuda_driver() -> Result<CudaGpu, String> {
         let name: extern "C" fn(*mut c_char, c_int, c_int) -> c_int = std::mem::transmute(symbol(c"cuDeviceGetName")?);
         let code = init(0);
         if code != 0 {
-            return Err(format!("the NVIDIA driver did not start (cuInit returned {code})"));
+            return Err(NoCuda::InitFailed(code));
         }
         let mut n: c_int = 0;
         if count(&mut n) != 0 || n <= 0 {
-            return Err("the NVIDIA driver sees no GPU".into());
+            return Err(NoCuda::NoGpu);
         }
         let mut dev: c_int = 0;
         let mut buf = [0 as c_char; 256];
@@ -110,8 +143,8 @@ fn ask_cuda_driver() -> Result<CudaGpu, String> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn ask_cuda_driver() -> Result<CudaGpu, String> {
-    Err("CUDA detection is only implemented on Linux".into())
+fn ask_cuda_driver() -> Result<CudaGpu, NoCuda> {
+    Err(NoCuda::Unsupported)
 }
 
 /// Whether this build has the CUDA backend.
@@ -217,18 +250,12 @@ fn cuda_on(_gpu: &CudaGpu, _reason: String) -> Compute {
     unreachable!("CUDA is only chosen in builds with the cuda feature")
 }
 
-/// Why `--backend cuda` cannot run here, in words.
-fn cuda_refusal(driver: &Result<CudaGpu, String>) -> String {
+/// Why `--backend cuda` cannot run here.
+fn cuda_refusal(driver: &Result<CudaGpu, NoCuda>) -> BackendError {
     match (CUDA_BUILT, driver) {
-        (true, Err(why)) => format!("--backend cuda: {why}"),
-        (false, Ok(gpu)) => format!(
-            "--backend cuda: this depthlab was built without its CUDA backend (cargo feature `cuda`); \
-             the NVIDIA GPU {} can train through wgpu instead: --backend wgpu",
-            gpu.name
-        ),
-        (false, Err(why)) => {
-            format!("--backend cuda: {why}; besides, this depthlab was built without its CUDA backend (cargo feature `cuda`)")
-        }
+        (true, Err(why)) => BackendError::NoCuda(why.clone()),
+        (false, Ok(gpu)) => BackendError::NotBuilt(gpu.name.clone()),
+        (false, Err(why)) => BackendError::NotBuiltNoCuda(why.clone()),
         (true, Ok(_)) => unreachable!("CUDA is available"),
     }
 }
@@ -248,10 +275,10 @@ fn best_adapter(list: &[Adapter]) -> Option<&Adapter> {
 /// Picks the device for `choice` (the driver and adapters are only asked
 /// when the choice needs them). Fails only for CUDA when it is not there;
 /// `wgpu` without an adapter falls back to the CPU and says so.
-pub fn select(choice: BackendChoice) -> Result<Compute, String> {
+pub fn select(choice: BackendChoice) -> Result<Compute, BackendError> {
     match choice {
-        BackendChoice::Cpu => select_from(choice, &[], &Err(String::new())),
-        BackendChoice::Wgpu => select_from(choice, adapters(), &Err(String::new())),
+        BackendChoice::Cpu => select_from(choice, &[], &Err(NoCuda::NotAsked)),
+        BackendChoice::Wgpu => select_from(choice, adapters(), &Err(NoCuda::NotAsked)),
         BackendChoice::Cuda => select_from(choice, &[], cuda_driver()),
         BackendChoice::Auto => select_from(choice, adapters(), cuda_driver()),
     }
@@ -259,7 +286,7 @@ pub fn select(choice: BackendChoice) -> Result<Compute, String> {
 
 /// Picks the device for `choice` among `list` and the CUDA driver's answer
 /// (separate for tests).
-pub fn select_from(choice: BackendChoice, list: &[Adapter], cuda: &Result<CudaGpu, String>) -> Result<Compute, String> {
+pub fn select_from(choice: BackendChoice, list: &[Adapter], cuda: &Result<CudaGpu, NoCuda>) -> Result<Compute, BackendError> {
     let best = best_adapter(list);
     Ok(match choice {
         BackendChoice::Cuda => match cuda {
@@ -322,14 +349,14 @@ mod tests {
         assert!(c.fell_back);
     }
 
-    fn no_driver() -> Result<CudaGpu, String> {
-        Err("no NVIDIA driver on this machine (libcuda.so.1 is not installed)".into())
+    fn no_driver() -> Result<CudaGpu, NoCuda> {
+        Err(NoCuda::NoDriver)
     }
 
     #[test]
     fn cuda_without_a_driver_is_a_clear_error_and_auto_falls_back_silently() {
         let list = [adapter("llvmpipe", AdapterKind::Software)];
-        let err = select_from(BackendChoice::Cuda, &list, &no_driver()).unwrap_err();
+        let err = select_from(BackendChoice::Cuda, &list, &no_driver()).unwrap_err().to_string();
         assert!(err.contains("--backend cuda") && err.contains("no NVIDIA driver"), "{err}");
         let auto = select_from(BackendChoice::Auto, &list, &no_driver()).unwrap();
         assert_eq!(auto.backend, Backend::Cpu);
@@ -345,7 +372,7 @@ mod tests {
         if CUDA_BUILT {
             assert_eq!(picked.unwrap().backend, Backend::Cuda);
         } else {
-            let err = picked.unwrap_err();
+            let err = picked.unwrap_err().to_string();
             assert!(err.contains("built without") && err.contains("NVIDIA H200") && err.contains("--backend wgpu"), "{err}");
             // auto never picks what the build lacks.
             let list = [adapter("NVIDIA H200", AdapterKind::Discrete)];
@@ -357,7 +384,7 @@ mod tests {
     fn this_machine_answers_the_cuda_question_without_panicking() {
         match cuda_driver() {
             Ok(gpu) => assert!(gpu.count >= 1 && !gpu.name.is_empty()),
-            Err(why) => assert!(!why.is_empty()),
+            Err(why) => assert!(!why.to_string().is_empty()),
         }
     }
 }

@@ -29,6 +29,19 @@ pub enum ClassifyError {
     WrongInput(String),
 }
 
+impl ClassifyError {
+    /// The wrong kind of input for the run, or an image that is not one,
+    /// is bad input (exit 2); a device that cannot be read or logits that
+    /// are not numbers, a failure (1).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            ClassifyError::Image(e) => e.exit_code(),
+            ClassifyError::WrongInput(_) => 2,
+            ClassifyError::NonFinite(_) | ClassifyError::Read(_) => 1,
+        }
+    }
+}
+
 /// A trained network ready to classify images (on the CPU).
 pub struct Classifier {
     pub run: RunFolder,
@@ -164,7 +177,7 @@ impl Classifier {
     /// 2-D data (points that are not finite read as 0).
     pub fn classes_of_points(&self, points: &[[f32; 2]]) -> Result<Vec<usize>, ClassifyError> {
         crate::train::evaluate::classes_of_points(&self.net, &self.device, &self.run.record.dataset.normalization, points)
-            .map_err(ClassifyError::Read)
+            .map_err(|e| ClassifyError::Read(e.to_string()))
     }
 
     /// Class probabilities of normalised values shaped `dims`.

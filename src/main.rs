@@ -18,8 +18,8 @@ fn main() {
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match parsed.command {
         Some(command) => cli::run(command),
         None => depthlab::app::scenes::Scene::from_options(parsed.scene.as_deref(), parsed.screenshot, parsed.window_size.as_deref())
-            .and_then(depthlab::app::run_native)
-            .map_err(|e| cli::CliError::new(2, e)),
+            .map_err(|e| cli::CliError::new(2, e))
+            .and_then(|scene| depthlab::app::run_native(scene).map_err(|e| cli::CliError::new(2, e))),
     }))
     .unwrap_or_else(|panic| Err(cli::CliError::new(1, format!("internal error: {}", panic_message(panic.as_ref())))));
     if let Err(e) = result {

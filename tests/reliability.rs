@@ -88,7 +88,7 @@ fn an_idx_header_that_would_wrap_is_refused() {
     }
     let spec = format!("mnist:{}", dir.path().display());
     let output = depthlab(&["train", "--arch", "plain-8", "--data", &spec, "--max-steps", "1"]);
-    assert_refused(&output, 1, &["train-images-idx3-ubyte", "more than can be addressed"]);
+    assert_refused(&output, 2, &["train-images-idx3-ubyte", "more than can be addressed"]);
 }
 
 #[test]
@@ -214,12 +214,13 @@ fn a_truncated_jpeg_is_an_error() {
     let output = depthlab(&["classify", "--run", run.to_str().unwrap(), "--image", full.to_str().unwrap()]);
     assert!(output.status.success(), "{}", stderr(&output));
     let output = depthlab(&["classify", "--run", run.to_str().unwrap(), "--image", half.to_str().unwrap()]);
-    assert_refused(&output, 1, &["half.jpg", "truncated"]);
+    // An image that does not decode is bad input (2), as every data file is.
+    assert_refused(&output, 2, &["half.jpg", "truncated"]);
     // An image past the size limit is refused, giving the limit.
     let wide = dir.path().join("wide.png");
     image::GrayImage::new(17_000, 1).save(&wide).unwrap();
     let output = depthlab(&["classify", "--run", run.to_str().unwrap(), "--image", wide.to_str().unwrap()]);
-    assert_refused(&output, 1, &["wide.png", "too large", "at most 16384 pixels a side"]);
+    assert_refused(&output, 2, &["wide.png", "too large", "at most 16384 pixels a side"]);
 }
 
 /// Ctrl-C acts like the window's Stop: the step ends, the weights are

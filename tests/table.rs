@@ -134,9 +134,9 @@ fn bad_tables_are_refused_before_anything_is_written() {
     for (data, words) in cases {
         let out = dir.path().join("run");
         let output = depthlab(&["train", "--arch", "plain-mlp-4", "--data", &data, "--backend", "cpu", "--out", out.to_str().unwrap()]);
-        // A malformed `--data` is a usage error (2); a file that cannot be
-        // read as data fails like other data files do (1).
-        assert_refused(&output, if data == "csv:" { 2 } else { 1 }, &[words]);
+        // A malformed `--data` and a file that cannot be read as data are
+        // both bad input (2), as every data file is.
+        assert_refused(&output, 2, &[words]);
         assert!(!out.join("train.json").exists(), "{data}: nothing written");
     }
 }

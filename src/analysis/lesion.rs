@@ -110,23 +110,32 @@ impl LesionReport {
     }
 }
 
+/// Why a block is kept in a lesion study (the `skipped` reason).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum NotRemovable {
+    #[error("the classifier")]
+    Classifier,
+    #[error("changes the shape ({input} to {output}) and has no shortcut")]
+    ChangesShape { input: Shape, output: Shape },
+}
+
 /// Whether block `i` of `net` can be removed: `Err(reason)` when not.
-pub fn removable(net: &Network, i: usize) -> Result<(), String> {
+pub fn removable(net: &Network, i: usize) -> Result<(), NotRemovable> {
     let meta = &net.meta;
     let input: Shape = if i == 0 { meta.input } else { meta.instances[i - 1].output };
     let output = meta.instances[i].output;
     match &net.blocks[i] {
         Block::Residual(b) if b.config.path != crate::model::residual::ShortcutPath::Removed => Ok(()),
         Block::ResidualDense(b) if b.config.path != crate::model::residual_dense::DenseShortcut::Removed => Ok(()),
-        Block::Classifier(_) => Err("the classifier".into()),
+        Block::Classifier(_) => Err(NotRemovable::Classifier),
         _ if input == output => Ok(()),
-        _ => Err(format!("changes the shape ({input} to {output}) and has no shortcut")),
+        _ => Err(NotRemovable::ChangesShape { input, output }),
     }
 }
 
 /// The blocks a lesion study lists (those with weights), with whether each
 /// can be removed.
-pub fn candidates(net: &Network) -> Vec<(usize, Result<(), String>)> {
+pub fn candidates(net: &Network) -> Vec<(usize, Result<(), NotRemovable>)> {
     (0..net.blocks.len()).filter(|&i| net.meta.instances[i].probe_layer.is_some()).map(|i| (i, removable(net, i))).collect()
 }
 
@@ -188,7 +197,7 @@ pub fn lesion(
             let name = net.meta.instances[*i].name.clone();
             match verdict {
                 Ok(()) => BlockLesion { index: i + 1, name, test_error: singles.next(), skipped: None },
-                Err(reason) => BlockLesion { index: i + 1, name, test_error: None, skipped: Some(reason.clone()) },
+                Err(reason) => BlockLesion { index: i + 1, name, test_error: None, skipped: Some(reason.to_string()) },
             }
         })
         .collect();
@@ -246,7 +255,7 @@ mod tests {
         let list = candidates(&plain);
         // the two stride-2 plain blocks change the shape
         assert_eq!(list.iter().filter(|(_, r)| r.is_ok()).count(), 4);
-        assert!(list.iter().any(|(_, r)| r.as_ref().is_err_and(|e| e.contains("changes the shape"))));
+        assert!(list.iter().any(|(_, r)| r.as_ref().is_err_and(|e| e.to_string().contains("changes the shape"))));
     }
 
     #[test]

@@ -85,6 +85,18 @@ impl Budget {
     }
 }
 
+impl AnalysisError {
+    /// Bad input exits 2 (as does an analysis that would run too long), a
+    /// failure 1, a cancel 130 (as Ctrl-C does).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            AnalysisError::Input(_) | AnalysisError::TooLong { .. } => 2,
+            AnalysisError::Cancelled => 130,
+            AnalysisError::Failed(_) => 1,
+        }
+    }
+}
+
 impl From<RunFolderError> for AnalysisError {
     fn from(e: RunFolderError) -> Self {
         AnalysisError::Input(e.to_string())
@@ -199,7 +211,7 @@ pub fn open_run(dir: &Path) -> Result<(RunFolder, Dataset), AnalysisError> {
         run.load_network(&burn::prelude::Device::flex())?;
     }
     let info = &run.record.dataset;
-    let spec: DataSpec = info.spec.parse().map_err(|e: String| AnalysisError::Input(format!("the run's data '{}': {e}", info.spec)))?;
+    let spec: DataSpec = info.spec.parse().map_err(|e| AnalysisError::Input(format!("the run's data '{}': {e}", info.spec)))?;
     let mut data = Dataset::load(&spec).map_err(|e| AnalysisError::Input(format!("the run's data: {e}")))?;
     if data.shape() != info.input || data.classes() != info.class_names.len() {
         return Err(AnalysisError::Input(format!(

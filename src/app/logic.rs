@@ -250,7 +250,7 @@ impl DepthLabApp {
                         self.sweep.rows = rows.into_iter().filter(|r| r.status != RunStatus::Pending).collect();
                         self.sweep.error = None;
                     }
-                    Err(e) => self.sweep.error = Some(e),
+                    Err(e) => self.sweep.error = Some(e.to_string()),
                 }
             }
             TaskResult::Analysis { side, label, result } => self.analysis_done(side, label, result),

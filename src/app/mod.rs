@@ -198,8 +198,13 @@ pub struct DepthLabApp {
 
 pub use crate::report::render::install_fonts;
 
+/// The window could not be opened (no display, no graphics driver).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open the window: {0}")]
+pub struct WindowError(#[source] eframe::Error);
+
 /// Opens the lab's window (with a scripted scene for screenshots).
-pub fn run_native(scene: Option<scenes::Scene>) -> Result<(), String> {
+pub fn run_native(scene: Option<scenes::Scene>) -> Result<(), WindowError> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("depthlab")
@@ -228,7 +233,7 @@ pub fn run_native(scene: Option<scenes::Scene>) -> Result<(), String> {
             Ok(Box::new(DepthLabApp::new(cc, options)))
         }),
     )
-    .map_err(|e| format!("cannot open the window: {e}"))
+    .map_err(WindowError)
 }
 
 impl DepthLabApp {
@@ -294,7 +299,7 @@ impl DepthLabApp {
             let choice = app.state.train.backend;
             app.tasks.spawn("backend", move || match crate::backend::select(choice) {
                 Ok(c) => TaskResult::Compute { adapter: c.adapter, reason: c.reason, gpu: c.backend.is_gpu() },
-                Err(reason) => TaskResult::Compute { adapter: "unavailable".into(), reason, gpu: false },
+                Err(reason) => TaskResult::Compute { adapter: "unavailable".into(), reason: reason.to_string(), gpu: false },
             });
         }
         if options.scan_runs {
@@ -338,8 +343,8 @@ impl DepthLabApp {
         self.message = Some(Message { text: text.into(), error: false });
     }
 
-    fn error(&mut self, text: impl Into<String>) {
-        self.message = Some(Message { text: text.into(), error: true });
+    fn error(&mut self, text: impl std::fmt::Display) {
+        self.message = Some(Message { text: text.to_string(), error: true });
     }
 
     /// Whether a training run (alone or in a sweep) is in progress.

@@ -116,18 +116,25 @@ pub struct Scene {
     pub size: [f32; 2],
 }
 
+/// `--scene`, `--screenshot` or `--window-size` given wrongly.
+#[derive(Debug, thiserror::Error)]
+pub enum SceneError {
+    #[error("--screenshot and --window-size need --scene")]
+    NoScene,
+    #[error("--window-size {0}: expected WIDTHxHEIGHT, e.g. 1024x700 (400x300 to 8192x8192)")]
+    WindowSize(String),
+    #[error("'{0}' is not a scene ({names})", names = SceneKind::ALL.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "))]
+    Unknown(String),
+}
+
 /// The window's size unless a scene asks for another.
 pub const WINDOW_SIZE: [f32; 2] = [1440.0, 900.0];
 
 impl Scene {
     /// From `--scene NAME [--screenshot FILE] [--window-size WxH]`.
-    pub fn from_options(scene: Option<&str>, screenshot: Option<PathBuf>, size: Option<&str>) -> Result<Option<Scene>, String> {
+    pub fn from_options(scene: Option<&str>, screenshot: Option<PathBuf>, size: Option<&str>) -> Result<Option<Scene>, SceneError> {
         let Some(name) = scene else {
-            return if screenshot.is_some() || size.is_some() {
-                Err("--screenshot and --window-size need --scene".into())
-            } else {
-                Ok(None)
-            };
+            return if screenshot.is_some() || size.is_some() { Err(SceneError::NoScene) } else { Ok(None) };
         };
         let size = match size {
             None => WINDOW_SIZE,
@@ -135,13 +142,11 @@ impl Scene {
                 let parsed = text.split_once('x').and_then(|(w, h)| Some([w.trim().parse::<f32>().ok()?, h.trim().parse::<f32>().ok()?]));
                 match parsed {
                     Some([w, h]) if (400.0..=8192.0).contains(&w) && (300.0..=8192.0).contains(&h) => [w, h],
-                    _ => return Err(format!("--window-size {text}: expected WIDTHxHEIGHT, e.g. 1024x700 (400x300 to 8192x8192)")),
+                    _ => return Err(SceneError::WindowSize(text.to_string())),
                 }
             }
         };
-        let kind = SceneKind::ALL.iter().find(|(n, _)| *n == name).map(|(_, k)| *k).ok_or_else(|| {
-            format!("'{name}' is not a scene ({})", SceneKind::ALL.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", "))
-        })?;
+        let kind = SceneKind::ALL.iter().find(|(n, _)| *n == name).map(|(_, k)| *k).ok_or_else(|| SceneError::Unknown(name.to_string()))?;
         Ok(Some(Scene { kind, screenshot, size }))
     }
 }

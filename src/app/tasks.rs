@@ -42,13 +42,13 @@ pub enum TaskResult {
     /// Classifying failed: why (the panel says so and stops waiting).
     ClassifyFailed(String),
     /// A followed sweep folder read again: its rows, or why it cannot be read.
-    SweepCollected(PathBuf, Result<Vec<crate::experiment::SweepRow>, String>),
-    /// An analysis of the Why tab ended for one side: its result, or
-    /// (whether it was cancelled, why it failed).
+    SweepCollected(PathBuf, Result<Vec<crate::experiment::SweepRow>, crate::experiment::SweepFileError>),
+    /// An analysis of the Why tab ended for one side: its result, or why
+    /// not (cancelled, or failed).
     Analysis {
         side: usize,
         label: String,
-        result: Result<super::why::AnalysisResult, (bool, String)>,
+        result: Result<super::why::AnalysisResult, crate::analysis::AnalysisError>,
     },
     Compute {
         adapter: String,

@@ -193,8 +193,8 @@ pub fn analyse(arch: &Architecture, input: Shape, classes: usize) -> Analysis {
                         info.depth += depth;
                         current = output;
                     }
-                    Err(message) => {
-                        let message = if block.repeat > 1 { format!("copy {} of {}: {message}", copy + 1, block.repeat) } else { message };
+                    Err(e) => {
+                        let message = if block.repeat > 1 { format!("copy {} of {}: {e}", copy + 1, block.repeat) } else { e.to_string() };
                         errors.push(block_error(i, &block.kind, message));
                         shape = None;
                         break;
@@ -218,18 +218,41 @@ pub fn analyse(arch: &Architecture, input: Shape, classes: usize) -> Analysis {
 }
 
 /// Refuses a block instance whose output or parameters pass the limits.
-fn within_limits(inferred: (Shape, usize, usize)) -> Result<(Shape, usize, usize), String> {
+fn within_limits(inferred: (Shape, usize, usize)) -> Result<(Shape, usize, usize), InferError> {
     let (output, params, _) = inferred;
     if output.numel() > MAX_VALUES_PER_EXAMPLE {
-        return Err(format!(
-            "its output {output} is {} values per example, more than the limit of {MAX_VALUES_PER_EXAMPLE}",
-            output.numel()
-        ));
+        return Err(InferError::OutputTooLarge(output));
     }
     if params > MAX_PARAMS {
-        return Err(format!("{params} parameters, more than the limit of {MAX_PARAMS} for a whole network"));
+        return Err(InferError::TooManyParams(params));
     }
     Ok(inferred)
+}
+
+/// Why one block instance cannot take its input (the message of a
+/// [`BlockError`]).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum InferError {
+    #[error("its output {0} is {values} values per example, more than the limit of {MAX_VALUES_PER_EXAMPLE}", values = .0.numel())]
+    OutputTooLarge(Shape),
+    #[error("{0} parameters, more than the limit of {MAX_PARAMS} for a whole network")]
+    TooManyParams(usize),
+    #[error("{what} needs a feature map, but its input is a flat vector of {features} features (after a dense layer or global pooling)")]
+    NeedsMap { what: &'static str, features: usize },
+    #[error("stride {0} on a 1x1 feature map")]
+    StrideOnOne(usize),
+    #[error("stride {stride} is larger than its {h}x{w} input")]
+    StrideTooLarge { stride: usize, h: usize, w: usize },
+    #[error("option A shortcut cannot reduce channels ({c} → {out}): zero-padding only adds channels; use option B")]
+    ShortcutReduces { c: usize, out: usize },
+    #[error("option A pads feature maps with zero channels; a dense block changing width ({d} → {units}) needs a projection: use B")]
+    ShortcutWidens { d: usize, units: usize },
+    #[error("compression {compression} of {c} channels leaves none")]
+    NoChannelsLeft { compression: f32, c: usize },
+    #[error("2x2 average pooling on a {h}x{w} feature map")]
+    TransitionTooSmall { h: usize, w: usize },
+    #[error("{size}x{size} pool on a {h}x{w} feature map")]
+    PoolTooLarge { size: usize, h: usize, w: usize },
 }
 
 fn block_error(index: usize, kind: &BlockKind, message: String) -> BlockError {

@@ -13,10 +13,34 @@ pub enum ArchError {
     Malformed { line: usize, column: usize, message: String },
     #[error("{0}")]
     Format(String),
-    #[error("block {index}: {message}")]
-    Block { index: usize, message: String },
+    #[error("block {index}: {source}")]
+    Block { index: usize, source: BlockJsonError },
     #[error("cannot read {path}: {message}")]
     Io { path: String, message: String },
+    /// A name that is not a file and names no preset.
+    #[error(transparent)]
+    Preset(#[from] super::presets::PresetError),
+}
+
+/// Why one entry of an architecture's `"blocks"` list could not be read.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BlockJsonError {
+    #[error("a block must be a JSON object like {{\"kind\": \"conv\", …}}")]
+    NotAnObject,
+    #[error("has no \"kind\" (one of {})", known_kinds().join(", "))]
+    NoKind,
+    #[error("\"kind\" must be a string")]
+    KindNotAString,
+    #[error("unknown kind \"{0}\" (known kinds: {kinds})", kinds = known_kinds().join(", "))]
+    UnknownKind(String),
+    /// The block's options do not read (serde's message, without its position).
+    #[error("({kind}) {message}")]
+    Options { kind: String, message: String },
+    /// A number past f32's range would be kept as infinity and written back as null.
+    #[error("({kind}) \"{name}\" must be a finite number, not {value}")]
+    NotFinite { kind: String, name: &'static str, value: f32 },
+    #[error("({kind}) \"repeat\" must be a whole number")]
+    Repeat { kind: String },
 }
 
 /// The JSON tags of every block kind, in palette order.
@@ -98,7 +122,7 @@ impl Architecture {
         let blocks = blocks
             .iter()
             .enumerate()
-            .map(|(i, b)| block_from_value(b).map_err(|message| ArchError::Block { index: i + 1, message }))
+            .map(|(i, b)| block_from_value(b).map_err(|source| ArchError::Block { index: i + 1, source }))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Architecture { name, description, stochastic_depth, blocks })
     }
@@ -124,15 +148,15 @@ impl Architecture {
     }
 }
 
-fn block_from_value(value: &Value) -> Result<BlockSpec, String> {
-    let object = value.as_object().ok_or("a block must be a JSON object like {\"kind\": \"conv\", …}")?;
+fn block_from_value(value: &Value) -> Result<BlockSpec, BlockJsonError> {
+    let object = value.as_object().ok_or(BlockJsonError::NotAnObject)?;
     let kind_tag = match object.get("kind") {
-        None => return Err(format!("has no \"kind\" (one of {})", known_kinds().join(", "))),
+        None => return Err(BlockJsonError::NoKind),
         Some(Value::String(s)) => s.clone(),
-        Some(_) => return Err("\"kind\" must be a string".into()),
+        Some(_) => return Err(BlockJsonError::KindNotAString),
     };
     if !known_kinds().contains(&kind_tag.as_str()) {
-        return Err(format!("unknown kind \"{kind_tag}\" (known kinds: {})", known_kinds().join(", ")));
+        return Err(BlockJsonError::UnknownKind(kind_tag));
     }
     let mut kind_fields = Map::new();
     let mut common = Map::new();
@@ -143,18 +167,16 @@ fn block_from_value(value: &Value) -> Result<BlockSpec, String> {
             kind_fields.insert(key.clone(), v.clone());
         }
     }
-    let kind: BlockKind =
-        serde_json::from_value(Value::Object(kind_fields)).map_err(|e| format!("({kind_tag}) {}", strip_position(&e.to_string())))?;
+    let options = |e: serde_json::Error| BlockJsonError::Options { kind: kind_tag.clone(), message: strip_position(&e.to_string()) };
+    let kind: BlockKind = serde_json::from_value(Value::Object(kind_fields)).map_err(options)?;
     if let Some((name, value)) = float_fields(&kind).into_iter().find(|(_, v)| !v.is_finite()) {
-        // A number past f32's range would be kept as infinity and written back as null.
-        return Err(format!("({kind_tag}) \"{name}\" must be a finite number, not {value}"));
+        return Err(BlockJsonError::NotFinite { kind: kind_tag, name, value });
     }
     let repeat = match common.remove("repeat") {
         None => 1,
-        Some(v) => v.as_u64().map(|n| n as usize).ok_or_else(|| format!("({kind_tag}) \"repeat\" must be a whole number"))?,
+        Some(v) => v.as_u64().map(|n| n as usize).ok_or_else(|| BlockJsonError::Repeat { kind: kind_tag.clone() })?,
     };
-    let layer: LayerOptions =
-        serde_json::from_value(Value::Object(common)).map_err(|e| format!("({kind_tag}) {}", strip_position(&e.to_string())))?;
+    let layer: LayerOptions = serde_json::from_value(Value::Object(common)).map_err(options)?;
     // A block without weight layers (a pool, dropout) has no activation,
     // norm or init of its own: options given for it are checked and dropped,
     // as they are when it is written.

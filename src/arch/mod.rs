@@ -8,10 +8,10 @@ pub mod presets;
 mod spec;
 
 pub use infer::{
-    Analysis, BlockError, EntryInfo, Instance, MAX_DENSE_LAYERS, MAX_KERNEL, MAX_PARAMS, MAX_REPEAT, MAX_VALUES_PER_EXAMPLE, MAX_WIDTH,
-    analyse, conv_params, infer_block, linear_survival,
+    Analysis, BlockError, EntryInfo, InferError, Instance, MAX_DENSE_LAYERS, MAX_KERNEL, MAX_PARAMS, MAX_REPEAT, MAX_VALUES_PER_EXAMPLE,
+    MAX_WIDTH, analyse, conv_params, infer_block, linear_survival,
 };
-pub use json::{ArchError, known_kinds};
+pub use json::{ArchError, BlockJsonError, known_kinds};
 pub use spec::*;
 
 /// Layer flags that override every layer of an architecture, so a preset can
@@ -95,7 +95,7 @@ pub fn resolve(spec: &str, input: Shape) -> Result<Architecture, ArchError> {
     if path.exists() || spec.ends_with(".json") {
         return Architecture::load(path);
     }
-    presets::build(spec, input).map_err(ArchError::Format)
+    Ok(presets::build(spec, input)?)
 }
 
 #[cfg(test)]

@@ -160,9 +160,9 @@ impl Family {
     }
 
     /// Builds the preset of number `size` for examples of shape `input`.
-    pub fn build(self, size: usize, input: Shape) -> Result<Architecture, String> {
+    pub fn build(self, size: usize, input: Shape) -> Result<Architecture, PresetError> {
         if !self.sizes().contains(&size) {
-            return Err(format!("{} is not a valid {} preset ({})", self.name(size), self.prefix(), self.size_meaning()));
+            return Err(PresetError::InvalidSize { name: self.name(size), family: self.prefix(), meaning: self.size_meaning() });
         }
         let mut arch = match self {
             Family::Plain => cifar_resnet(size, Shortcut::None, None),
@@ -207,14 +207,22 @@ pub fn parse_name(name: &str) -> Option<(Family, usize)> {
     Some((family, number.parse().ok()?))
 }
 
+/// A preset name that names no preset.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PresetError {
+    #[error(
+        "'{0}' is not a preset (families: {families}; try `depthlab presets`)",
+        families = Family::ALL.iter().map(|f| format!("{}-N", f.prefix())).collect::<Vec<_>>().join(", ")
+    )]
+    Unknown(String),
+    /// A family's name with a number it does not take (`resnet-21`).
+    #[error("{name} is not a valid {family} preset ({meaning})")]
+    InvalidSize { name: String, family: &'static str, meaning: &'static str },
+}
+
 /// Builds a preset by name for examples of shape `input`.
-pub fn build(name: &str, input: Shape) -> Result<Architecture, String> {
-    let (family, size) = parse_name(name).ok_or_else(|| {
-        format!(
-            "'{name}' is not a preset (families: {}; try `depthlab presets`)",
-            Family::ALL.iter().map(|f| format!("{}-N", f.prefix())).collect::<Vec<_>>().join(", ")
-        )
-    })?;
+pub fn build(name: &str, input: Shape) -> Result<Architecture, PresetError> {
+    let (family, size) = parse_name(name).ok_or_else(|| PresetError::Unknown(name.to_string()))?;
     family.build(size, input)
 }
 

@@ -546,26 +546,34 @@ impl Shape {
     }
 
     /// Parses `CxHxW` (or a single number for flat input).
-    pub fn parse(text: &str) -> Result<Shape, String> {
+    pub fn parse(text: &str) -> Result<Shape, ShapeError> {
         let parts: Vec<&str> = text.trim().split(['x', 'X']).collect();
         let numbers: Result<Vec<usize>, _> = parts.iter().map(|p| p.trim().parse::<usize>()).collect();
-        let numbers = numbers.map_err(|_| format!("'{text}' is not a shape like 3x32x32"))?;
+        let numbers = numbers.map_err(|_| ShapeError::NotAShape(text.to_string()))?;
         if numbers.contains(&0) {
-            return Err(format!("'{text}': every dimension must be at least 1"));
+            return Err(ShapeError::ZeroDimension(text.to_string()));
         }
         let values = numbers.iter().fold(1usize, |a, &b| a.saturating_mul(b));
         if values > super::infer::MAX_VALUES_PER_EXAMPLE {
-            return Err(format!(
-                "'{text}' is {values} values per example, more than the limit of {}",
-                super::infer::MAX_VALUES_PER_EXAMPLE
-            ));
+            return Err(ShapeError::TooLarge { text: text.to_string(), values });
         }
         match numbers.as_slice() {
             [c, h, w] => Ok(Shape::map(*c, *h, *w)),
             [f] => Ok(Shape::Flat { features: *f }),
-            _ => Err(format!("'{text}' is not a shape like 3x32x32")),
+            _ => Err(ShapeError::NotAShape(text.to_string())),
         }
     }
+}
+
+/// Text that is not an example shape (`--input`, `folder:DIR@CxHxW`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ShapeError {
+    #[error("'{0}' is not a shape like 3x32x32")]
+    NotAShape(String),
+    #[error("'{0}': every dimension must be at least 1")]
+    ZeroDimension(String),
+    #[error("'{text}' is {values} values per example, more than the limit of {max}", max = super::infer::MAX_VALUES_PER_EXAMPLE)]
+    TooLarge { text: String, values: usize },
 }
 
 impl std::fmt::Display for Shape {

@@ -18,6 +18,25 @@ use crate::train::TrainConfig;
 use crate::train::step::Stepper;
 use crate::util::rng::Rng;
 
+/// Why a configuration could not be measured.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("a benchmark needs a batch of at least 1 and at least 1 step")]
+    Empty,
+    #[error("wgpu was asked for but is not available: {0}")]
+    NoWgpu(String),
+    #[error(transparent)]
+    Threads(#[from] crate::util::threads::ThreadsError),
+    #[error(transparent)]
+    Backend(#[from] backend::BackendError),
+    #[error(transparent)]
+    Preset(#[from] presets::PresetError),
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    #[error(transparent)]
+    Step(#[from] crate::train::evaluate::ReadBackError),
+}
+
 /// One configuration to measure.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BenchCase {
@@ -80,14 +99,14 @@ fn synthetic_batch(case: &BenchCase, rng: &mut Rng) -> (Vec<f32>, Vec<i64>) {
 /// at 0.8 s and then at 1.25 s for no reason of their own. So the two kinds
 /// alternate step by step (plain, probed, probed, plain, …), each pair of
 /// neighbours gives one ratio, and medians ignore the odd slow step.
-fn time_steps(stepper: &mut Stepper, case: &BenchCase, rng: &mut Rng) -> Result<StepTimes, String> {
+fn time_steps(stepper: &mut Stepper, case: &BenchCase, rng: &mut Rng) -> Result<StepTimes, BenchError> {
     let dims = match case.input {
         Shape::Map { channels, height, width } => [case.batch_size, channels, height, width],
         Shape::Flat { features } => [case.batch_size, features, 1, 1],
     };
     // A few distinct batches, made before timing starts.
     let batches: Vec<(Vec<f32>, Vec<i64>)> = (0..4).map(|_| synthetic_batch(case, rng)).collect();
-    let mut step = |i: usize, probe: bool| -> Result<f64, String> {
+    let mut step = |i: usize, probe: bool| -> Result<f64, BenchError> {
         let (x, y) = batches[i % batches.len()].clone();
         let started = Instant::now();
         stepper.step(x, y, dims, 0.01, probe)?;
@@ -123,22 +142,22 @@ fn median(values: &mut [f64]) -> f64 {
 }
 
 /// Measures one configuration in this process, on the threads it asks for.
-pub fn run_case(case: &BenchCase) -> Result<BenchResult, String> {
+pub fn run_case(case: &BenchCase) -> Result<BenchResult, BenchError> {
     crate::util::threads::run_on(case.threads, "depthlab-bench", || measure(case))?
 }
 
-fn measure(case: &BenchCase) -> Result<BenchResult, String> {
+fn measure(case: &BenchCase) -> Result<BenchResult, BenchError> {
     if case.batch_size == 0 || case.steps == 0 {
-        return Err("a benchmark needs a batch of at least 1 and at least 1 step".into());
+        return Err(BenchError::Empty);
     }
     let compute = backend::select(case.backend)?;
     if case.backend == BackendChoice::Wgpu && compute.backend != backend::Backend::Wgpu {
-        return Err(format!("wgpu was asked for but is not available: {}", compute.reason));
+        return Err(BenchError::NoWgpu(compute.reason));
     }
     let device = compute.device.clone().autodiff();
     let arch = presets::build(&case.arch, case.input)?;
     let flops_per_image = flops::training_flops_per_image(&arch.analyse(case.input, case.classes));
-    let net = Network::build(&arch, case.input, case.classes, &device, 1).map_err(|e| e.to_string())?;
+    let net = Network::build(&arch, case.input, case.classes, &device, 1)?;
     let params = net.meta.params;
     let config = TrainConfig { momentum: 0.9, weight_decay: 1e-4, ..TrainConfig::default() };
     let mut stepper = Stepper::new(net, &config, &device, 1);

@@ -13,16 +13,6 @@ use crate::analysis::paths::{self, MAX_BATCH, MAX_SAMPLES, PathsOptions};
 use crate::analysis::{AnalysisError, CONFIRM_AFTER_SECS, Progress};
 use crate::data::{DataSpec, Dataset};
 
-/// Bad input exits 2, a failure 1, a cancel 130 (as Ctrl-C does).
-fn exit(e: AnalysisError) -> CliError {
-    match e {
-        AnalysisError::Input(m) => CliError::new(2, m),
-        e @ AnalysisError::TooLong { .. } => CliError::new(2, e.to_string()),
-        AnalysisError::Cancelled => CliError::new(130, "cancelled"),
-        AnalysisError::Failed(m) => CliError::new(1, m),
-    }
-}
-
 #[derive(Args, Debug)]
 pub struct LesionArgs {
     /// A run folder written by `depthlab train`.
@@ -140,7 +130,8 @@ impl TerminalProgress {
         if (0..10).contains(&self.last.get()) {
             eprintln!();
         }
-        exit(e)
+        // Bad input exits 2, a failure 1, a cancel 130 (as Ctrl-C does).
+        e.into()
     }
 }
 
@@ -191,7 +182,7 @@ pub fn paths(args: &PathsArgs) -> Result<(), CliError> {
     let report = match (&args.run, &args.arch) {
         (Some(run), _) => paths::paths_run(run, &options, &progress).map_err(|e| bar.failed(e))?,
         (None, Some(arch)) => {
-            let spec: DataSpec = args.data.parse().map_err(|e: String| CliError::new(2, e))?;
+            let spec = args.data.parse::<DataSpec>().map_err(|e| CliError::new(2, e))?;
             let data = Dataset::load(&spec).map_err(|e| CliError::new(2, e.to_string()))?;
             let arch = crate::arch::resolve(arch, data.shape()).map_err(|e| CliError::new(2, e.to_string()))?;
             paths::paths_arch(&arch, &data, &options, &progress).map_err(|e| bar.failed(e))?

@@ -47,16 +47,16 @@ pub fn classify(args: &ClassifyArgs) -> Result<(), CliError> {
     }
     let (what, shape, predictions) = match (&args.image, &args.point) {
         (None, None) if let Some(row) = &args.row => {
-            let predictions = classifier.predict_row(row).map_err(refusal)?;
+            let predictions = classifier.predict_row(row)?;
             let features = classifier.features().map_or(0, |f| f.names.len());
             (format!("the row {row}"), json!([features, 1, 1]), predictions)
         }
         (_, Some(point)) => {
             let (x, y) = parse_point(point)?;
-            (format!("the point ({x}, {y})"), json!([2]), classifier.predict_point(x, y).map_err(refusal)?)
+            (format!("the point ({x}, {y})"), json!([2]), classifier.predict_point(x, y)?)
         }
         (Some(image), None) => {
-            let (input, predictions) = classifier.classify_file(image).map_err(refusal)?;
+            let (input, predictions) = classifier.classify_file(image)?;
             (
                 format!("{} as {}x{}x{}", image.display(), input.channels, input.height, input.width),
                 json!([input.channels, input.height, input.width]),
@@ -84,14 +84,6 @@ pub fn classify(args: &ClassifyArgs) -> Result<(), CliError> {
         }
     }
     Ok(())
-}
-
-/// The wrong kind of input for the run (exit 2), or another failure (1).
-fn refusal(e: crate::classify::ClassifyError) -> CliError {
-    match e {
-        crate::classify::ClassifyError::WrongInput(_) => CliError::new(2, e.to_string()),
-        other => other.into(),
-    }
 }
 
 /// `X,Y` as two finite numbers.

@@ -108,23 +108,39 @@ impl LayerFlags {
     }
 }
 
-fn parse_activation(text: &str) -> Result<Activation, String> {
-    serde_json::from_value(serde_json::Value::from(text)).map_err(|_| format!("'{text}': use relu, tanh, sigmoid or linear"))
+/// A layer flag's value that names no option (clap exits 2 with it).
+#[derive(Debug, thiserror::Error)]
+pub enum LayerFlagError {
+    #[error("'{0}': use relu, tanh, sigmoid or linear")]
+    Activation(String),
+    #[error("'{0}': use he, xavier or standard")]
+    Init(String),
+    #[error("'{0}': use default, zero, skipinit or fixup")]
+    ResidualInit(String),
+    #[error("'{0}': use batchnorm or none")]
+    Norm(String),
 }
 
-fn parse_init(text: &str) -> Result<Init, String> {
-    serde_json::from_value(serde_json::Value::from(text)).map_err(|_| format!("'{text}': use he, xavier or standard"))
+fn parse_activation(text: &str) -> Result<Activation, LayerFlagError> {
+    serde_json::from_value(serde_json::Value::from(text)).map_err(|_| LayerFlagError::Activation(text.to_string()))
 }
 
-fn parse_residual_init(text: &str) -> Result<ResidualInit, String> {
-    serde_json::from_value(serde_json::Value::from(text)).map_err(|_| format!("'{text}': use default, zero, skipinit or fixup"))
+fn parse_init(text: &str) -> Result<Init, LayerFlagError> {
+    serde_json::from_value(serde_json::Value::from(text)).map_err(|_| LayerFlagError::Init(text.to_string()))
 }
 
-fn parse_norm(text: &str) -> Result<Norm, String> {
-    serde_json::from_value(serde_json::Value::from(text)).map_err(|_| format!("'{text}': use batchnorm or none"))
+fn parse_residual_init(text: &str) -> Result<ResidualInit, LayerFlagError> {
+    serde_json::from_value(serde_json::Value::from(text)).map_err(|_| LayerFlagError::ResidualInit(text.to_string()))
 }
 
-/// An error that says how the process should exit.
+fn parse_norm(text: &str) -> Result<Norm, LayerFlagError> {
+    serde_json::from_value(serde_json::Value::from(text)).map_err(|_| LayerFlagError::Norm(text.to_string()))
+}
+
+/// An error that says how the process should exit: 2 for bad input (a
+/// flag, a file the user gave, a preset or a limit), 1 for a failure while
+/// running (a file that cannot be written, a run that failed), 3 for a run
+/// that diverged, 130 for an interrupt.
 #[derive(Debug)]
 pub struct CliError {
     pub code: i32,
@@ -132,14 +148,44 @@ pub struct CliError {
 }
 
 impl CliError {
-    pub fn new(code: i32, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+    /// An error whose exit status the caller chose.
+    pub fn new(code: i32, message: impl std::fmt::Display) -> Self {
+        Self { code, message: message.to_string() }
     }
 }
 
-impl<E: std::fmt::Display> From<E> for CliError {
-    fn from(e: E) -> Self {
-        CliError::new(1, e.to_string())
+/// Errors whose kind chooses the exit status (`exit_code()`).
+macro_rules! exit_by_kind {
+    ($($error:ty),* $(,)?) => {$(
+        impl From<$error> for CliError {
+            fn from(e: $error) -> Self {
+                CliError::new(e.exit_code(), e)
+            }
+        }
+    )*};
+}
+
+exit_by_kind!(
+    crate::data::DataError,
+    crate::classify::ClassifyError,
+    crate::export::ExportError,
+    crate::analysis::AnalysisError,
+    crate::train::runfolder::RunFolderError,
+    crate::util::threads::ThreadsError,
+);
+
+/// Writing output, starting a thread or a process: a failure while running (1).
+impl From<std::io::Error> for CliError {
+    fn from(e: std::io::Error) -> Self {
+        CliError::new(1, e)
+    }
+}
+
+/// JSON that could not be written or read back from a child process: a
+/// failure while running (1).
+impl From<serde_json::Error> for CliError {
+    fn from(e: serde_json::Error) -> Self {
+        CliError::new(1, e)
     }
 }
 
@@ -159,5 +205,32 @@ pub fn run(command: Commands) -> Result<(), CliError> {
         Commands::Landscape(args) => analysis::landscape(&args),
         Commands::Bench(args) => bench::bench(&args),
         Commands::Reproduce(args) => reproduce::reproduce(&args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each error's kind picks the exit status; the message is the error's own.
+    #[test]
+    fn errors_exit_by_their_kind() {
+        use crate::analysis::AnalysisError;
+        use crate::classify::ClassifyError;
+        let data = crate::data::DataError::new("table.csv", "line 3, column 'b': missing value 'nan'");
+        let cases: [(CliError, i32, &str); 8] = [
+            (data.clone().into(), 2, "table.csv: line 3, column 'b': missing value 'nan'"),
+            (ClassifyError::Image(data).into(), 2, "table.csv: line 3"),
+            (ClassifyError::WrongInput("trained on images".into()).into(), 2, "trained on images"),
+            (ClassifyError::Read("a device error".into()).into(), 1, "reading the network's outputs: a device error"),
+            (AnalysisError::Input("no such run folder".into()).into(), 2, "no such run folder"),
+            (AnalysisError::Cancelled.into(), 130, "cancelled"),
+            (crate::util::threads::check(Some(0)).unwrap_err().into(), 2, "threads must be at least 1"),
+            (std::io::Error::other("disk full").into(), 1, "disk full"),
+        ];
+        for (error, code, message) in cases {
+            assert_eq!(error.code, code, "{}", error.message);
+            assert!(error.message.contains(message), "{}", error.message);
+        }
     }
 }

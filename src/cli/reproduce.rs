@@ -31,7 +31,7 @@ pub struct ReproduceArgs {
 }
 
 pub fn reproduce(args: &ReproduceArgs) -> Result<(), CliError> {
-    let data: DataSpec = args.data.parse().map_err(|e: String| CliError::new(2, e))?;
+    let data = args.data.parse::<DataSpec>().map_err(|e| CliError::new(2, e))?;
     let names: Vec<&str> = if args.name == "all" { NAMES.to_vec() } else { vec![args.name.as_str()] };
     if let Some(bad) = names.iter().find(|n| !NAMES.contains(n)) {
         return Err(CliError::new(2, format!("'{bad}' is not a reproduction: {} or all", NAMES.join(", "))));

@@ -75,7 +75,7 @@ pub struct TrainingFlags {
 
 impl TrainingFlags {
     pub fn config(&self) -> Result<TrainConfig, CliError> {
-        let data: DataSpec = self.data.parse().map_err(|e: String| CliError::new(2, e))?;
+        let data = self.data.parse::<DataSpec>().map_err(|e| CliError::new(2, e))?;
         let schedule = Schedule::parse(&self.schedule).map_err(|e| CliError::new(2, e))?;
         let augment = if self.augment {
             Some(true)
@@ -279,12 +279,23 @@ fn report(summary: &Summary, out: &std::path::Path) -> Result<(), CliError> {
     }
 }
 
+/// Why the decision boundary was not drawn (a warning, not a failure).
+#[derive(Debug, thiserror::Error)]
+enum BoundaryError {
+    #[error(transparent)]
+    Run(#[from] crate::train::runfolder::RunFolderError),
+    #[error(transparent)]
+    Classify(#[from] crate::classify::ClassifyError),
+    #[error(transparent)]
+    File(#[from] crate::util::fsio::FileError),
+}
+
 /// Draws the trained net's decision boundary over the plane with the
 /// training points into the run folder's `boundary.png`.
-fn write_boundary(out: &std::path::Path, train: &crate::data::Split) -> Result<std::path::PathBuf, String> {
+fn write_boundary(out: &std::path::Path, train: &crate::data::Split) -> Result<std::path::PathBuf, BoundaryError> {
     use crate::report::boundary;
-    let classifier = crate::classify::Classifier::open(out).map_err(|e| e.to_string())?;
-    let classes = classifier.classes_of_points(&boundary::grid()).map_err(|e| e.to_string())?;
+    let classifier = crate::classify::Classifier::open(out)?;
+    let classes = classifier.classes_of_points(&boundary::grid())?;
     let path = out.join(crate::train::runfolder::BOUNDARY_FILE);
     let run = &classifier.run;
     let accuracy = run.summary.as_ref().and_then(|s| s.final_test_accuracy).map_or("-".to_string(), |a| format!("{:.1} %", a * 100.0));

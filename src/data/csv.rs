@@ -34,6 +34,57 @@ pub const MAX_FEATURES: usize = 10_000;
 /// Most classes (distinct labels).
 pub const MAX_CLASSES: usize = 1_000;
 
+/// A `csv:` data spec that does not read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CsvSpecError {
+    #[error("'csv' needs a file: csv:FILE[,label=COLUMN][,test=FILE]")]
+    NoFile,
+    #[error("csv:{text}: '{option}' is not label=COLUMN or test=FILE (a file name with a comma cannot be given here)")]
+    BadOption { text: String, option: String },
+}
+
+/// A cell (or a line of cells) that does not read as the number it must be.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CellError {
+    #[error("missing value '{0}' (fill or drop the row: every feature needs a number)")]
+    Missing(String),
+    #[error("'{0}' is not a finite number")]
+    NotFinite(String),
+    #[error("'{0}' is not a number (features must be numeric; encode categories as numbers)")]
+    NotANumber(String),
+    #[error("a quoted cell is not closed (cells spanning lines are not read)")]
+    UnclosedQuote,
+}
+
+/// A row to classify (`--row V1,V2,…`) that does not fit the run's features.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RowError {
+    #[error(transparent)]
+    Cells(#[from] CellError),
+    #[error("{given} values for {features} features ({names}; the label column '{label}' is not given)")]
+    Count { given: usize, features: usize, names: String, label: String },
+    #[error("feature '{name}': {source}")]
+    Feature { name: String, source: CellError },
+}
+
+/// Stored feature ranges (`dataset.features` in `train.json`) that cannot be used.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum FeatureScaleError {
+    #[error("{names} feature names, {minima} minima and {maxima} maxima for {features} features")]
+    Counts { names: usize, minima: usize, maxima: usize, features: usize },
+    #[error("feature '{name}' has the range {min} to {max}")]
+    Range { name: String, min: f32, max: f32 },
+}
+
+/// The training rows' labels cannot make a classifier.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+enum ClassesError {
+    #[error("the training rows hold {count} class ({names}): a classifier needs at least 2")]
+    TooFew { count: usize, names: String },
+    #[error("{0} distinct labels: at most {MAX_CLASSES} classes (is the label column a feature?)")]
+    TooMany(usize),
+}
+
 /// A CSV data set as `--data` names it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CsvSpec {
@@ -49,22 +100,18 @@ pub struct CsvSpec {
 
 impl CsvSpec {
     /// `FILE[,label=COLUMN][,test=FILE]` (what follows `csv:`).
-    pub fn parse(text: &str) -> Result<CsvSpec, String> {
+    pub fn parse(text: &str) -> Result<CsvSpec, CsvSpecError> {
         let mut parts = text.split(',');
         let file = parts.next().unwrap_or("").trim();
         if file.is_empty() {
-            return Err("'csv' needs a file: csv:FILE[,label=COLUMN][,test=FILE]".into());
+            return Err(CsvSpecError::NoFile);
         }
         let mut spec = CsvSpec { file: PathBuf::from(file), label: None, test: None };
         for option in parts.map(str::trim).filter(|o| !o.is_empty()) {
             match option.split_once('=') {
                 Some(("label", name)) if !name.trim().is_empty() => spec.label = Some(name.trim().to_string()),
                 Some(("test", path)) if !path.trim().is_empty() => spec.test = Some(PathBuf::from(path.trim())),
-                _ => {
-                    return Err(format!(
-                        "csv:{text}: '{option}' is not label=COLUMN or test=FILE (a file name with a comma cannot be given here)"
-                    ));
-                }
+                _ => return Err(CsvSpecError::BadOption { text: text.to_string(), option: option.to_string() }),
             }
         }
         Ok(spec)
@@ -215,17 +262,12 @@ impl FeatureScale {
     }
 
     /// Problems with the stored ranges, in words.
-    pub fn check(&self, features: usize) -> Result<(), String> {
+    pub fn check(&self, features: usize) -> Result<(), FeatureScaleError> {
         if self.names.len() != features || self.min.len() != features || self.max.len() != features {
-            return Err(format!(
-                "{} feature names, {} minima and {} maxima for {features} features",
-                self.names.len(),
-                self.min.len(),
-                self.max.len()
-            ));
+            return Err(FeatureScaleError::Counts { names: self.names.len(), minima: self.min.len(), maxima: self.max.len(), features });
         }
         match self.min.iter().zip(&self.max).position(|(a, b)| !(a.is_finite() && b.is_finite() && a <= b)) {
-            Some(f) => Err(format!("feature '{}' has the range {} to {}", self.names[f], self.min[f], self.max[f])),
+            Some(f) => Err(FeatureScaleError::Range { name: self.names[f].clone(), min: self.min[f], max: self.max[f] }),
             None => Ok(()),
         }
     }
@@ -237,18 +279,21 @@ impl FeatureScale {
     }
 
     /// `V1,V2,…` (the features in order) as numbers, checked.
-    pub fn parse_row(&self, text: &str) -> Result<Vec<f32>, String> {
+    pub fn parse_row(&self, text: &str) -> Result<Vec<f32>, RowError> {
         let cells = split_line(text.trim())?;
         if cells.len() != self.names.len() {
-            return Err(format!(
-                "{} values for {} features ({}; the label column '{}' is not given)",
-                cells.len(),
-                self.names.len(),
-                abbreviate(&self.names),
-                self.label
-            ));
+            return Err(RowError::Count {
+                given: cells.len(),
+                features: self.names.len(),
+                names: abbreviate(&self.names),
+                label: self.label.clone(),
+            });
         }
-        cells.iter().zip(&self.names).map(|(cell, name)| number(cell).map_err(|e| format!("feature '{name}': {e}"))).collect()
+        cells
+            .iter()
+            .zip(&self.names)
+            .map(|(cell, name)| number(cell).map_err(|source| RowError::Feature { name: name.clone(), source }))
+            .collect()
     }
 }
 
@@ -350,21 +395,21 @@ impl Table {
 }
 
 /// A cell as a finite number.
-fn number(cell: &str) -> Result<f32, String> {
+fn number(cell: &str) -> Result<f32, CellError> {
     let cell = cell.trim();
     if cell.is_empty() || ["na", "nan", "n/a", "null", "none", "?"].contains(&cell.to_ascii_lowercase().as_str()) {
-        return Err(format!("missing value '{cell}' (fill or drop the row: every feature needs a number)"));
+        return Err(CellError::Missing(cell.to_string()));
     }
     match cell.parse::<f64>() {
         Ok(v) if v.is_finite() && v.abs() <= f64::from(f32::MAX) => Ok(v as f32),
-        Ok(_) => Err(format!("'{cell}' is not a finite number")),
-        Err(_) => Err(format!("'{cell}' is not a number (features must be numeric; encode categories as numbers)")),
+        Ok(_) => Err(CellError::NotFinite(cell.to_string())),
+        Err(_) => Err(CellError::NotANumber(cell.to_string())),
     }
 }
 
 /// The cells of one line: comma-separated, a cell in double quotes may hold
 /// commas and `""` for a quote; spaces around cells are dropped.
-fn split_line(line: &str) -> Result<Vec<String>, String> {
+fn split_line(line: &str) -> Result<Vec<String>, CellError> {
     let mut cells = Vec::new();
     let mut cell = String::new();
     let mut chars = line.chars().peekable();
@@ -386,7 +431,7 @@ fn split_line(line: &str) -> Result<Vec<String>, String> {
         }
     }
     if quoted {
-        return Err("a quoted cell is not closed (cells spanning lines are not read)".into());
+        return Err(CellError::UnclosedQuote);
     }
     cells.push(cell.trim().to_string());
     Ok(cells)
@@ -394,7 +439,7 @@ fn split_line(line: &str) -> Result<Vec<String>, String> {
 
 /// The classes, in order: numerically when every label is a number, else
 /// alphabetically.
-fn class_names(rows: &[Row]) -> Result<Vec<String>, String> {
+fn class_names(rows: &[Row]) -> Result<Vec<String>, ClassesError> {
     let mut names: Vec<String> = rows.iter().map(|r| r.label.clone()).collect();
     names.sort();
     names.dedup();
@@ -402,8 +447,8 @@ fn class_names(rows: &[Row]) -> Result<Vec<String>, String> {
         names.sort_by(|a, b| a.parse::<f64>().unwrap_or(0.0).total_cmp(&b.parse::<f64>().unwrap_or(0.0)));
     }
     match names.len() {
-        0 | 1 => Err(format!("the training rows hold {} class ({}): a classifier needs at least 2", names.len(), names.join(", "))),
-        n if n > MAX_CLASSES => Err(format!("{n} distinct labels: at most {MAX_CLASSES} classes (is the label column a feature?)")),
+        0 | 1 => Err(ClassesError::TooFew { count: names.len(), names: names.join(", ") }),
+        n if n > MAX_CLASSES => Err(ClassesError::TooMany(n)),
         _ => Ok(names),
     }
 }
@@ -418,8 +463,8 @@ mod tests {
         path
     }
 
-    fn load(file: &Path) -> Result<(Vec<String>, FeatureScale, Split, Split), String> {
-        CsvSpec { file: file.into(), label: None, test: None }.load().map_err(|e| e.to_string())
+    fn load(file: &Path) -> Result<(Vec<String>, FeatureScale, Split, Split), DataError> {
+        CsvSpec { file: file.into(), label: None, test: None }.load()
     }
 
     #[test]
@@ -427,9 +472,9 @@ mod tests {
         let spec = CsvSpec::parse("d/iris.csv,label=species, test=d/t.csv").unwrap();
         assert_eq!(spec, CsvSpec { file: "d/iris.csv".into(), label: Some("species".into()), test: Some("d/t.csv".into()) });
         assert_eq!(spec.to_string(), "csv:d/iris.csv,label=species,test=d/t.csv");
-        assert!(CsvSpec::parse("").unwrap_err().contains("needs a file"));
-        assert!(CsvSpec::parse("a.csv,colour=red").unwrap_err().contains("'colour=red'"));
-        assert!(CsvSpec::parse("a.csv,label=").unwrap_err().contains("label=COLUMN"));
+        assert!(CsvSpec::parse("").unwrap_err().to_string().contains("needs a file"));
+        assert!(CsvSpec::parse("a.csv,colour=red").unwrap_err().to_string().contains("'colour=red'"));
+        assert!(CsvSpec::parse("a.csv,label=").unwrap_err().to_string().contains("label=COLUMN"));
         // Planned sweep jobs run from elsewhere: both files become absolute.
         let data: super::super::DataSpec = "csv:t.csv,label=y,test=u.csv".parse().unwrap();
         let super::super::DataSpec::Csv(abs) = data.absolute() else { panic!("still a table") };
@@ -503,7 +548,7 @@ mod tests {
             (&rows("9,1,\"z"), "a quoted cell is not closed"),
         ];
         for (text, expected) in cases {
-            let e = load(&write(dir.path(), "bad.csv", text)).unwrap_err();
+            let e = load(&write(dir.path(), "bad.csv", text)).unwrap_err().to_string();
             assert!(e.contains(expected), "{text:?}: {e}");
         }
         // A label the training rows never had, in the test file.
@@ -516,18 +561,18 @@ mod tests {
         assert!(e.contains("its columns differ"), "{e}");
         // Too many columns: refused from the header, before any row is read.
         let wide = (0..=MAX_FEATURES + 1).map(|i| format!("f{i}")).collect::<Vec<_>>().join(",");
-        let e = load(&write(dir.path(), "wide.csv", &format!("{wide}\n"))).unwrap_err();
+        let e = load(&write(dir.path(), "wide.csv", &format!("{wide}\n"))).unwrap_err().to_string();
         assert!(e.contains(&format!("{} feature columns: at most {MAX_FEATURES}", MAX_FEATURES + 1)), "{e}");
-        assert!(load(&dir.path().join("absent.csv")).unwrap_err().contains("cannot open"));
+        assert!(load(&dir.path().join("absent.csv")).unwrap_err().to_string().contains("cannot open"));
         // A folder, and a pipe (whose open would block until written to).
-        assert!(load(dir.path()).unwrap_err().contains("not a file"));
+        assert!(load(dir.path()).unwrap_err().to_string().contains("not a file"));
         #[cfg(unix)]
         {
             let fifo = dir.path().join("fifo.csv");
             let name = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
             // SAFETY: mkfifo reads a NUL-terminated path we own.
             assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
-            assert!(load(&fifo).unwrap_err().contains("not a file"));
+            assert!(load(&fifo).unwrap_err().to_string().contains("not a file"));
             assert_eq!(CsvSpec { file: fifo, label: None, test: None }.peek_features(), None);
         }
     }
@@ -538,7 +583,7 @@ mod tests {
         let path = dir.path().join("huge.csv");
         let file = std::fs::File::create(&path).unwrap();
         file.set_len(MAX_FILE_BYTES + 1).unwrap();
-        let e = load(&path).unwrap_err();
+        let e = load(&path).unwrap_err().to_string();
         assert!(e.contains("CSV files up to 1 GiB are read"), "{e}");
     }
 
@@ -546,13 +591,15 @@ mod tests {
     fn rows_to_classify_are_parsed_and_checked() {
         let scale = FeatureScale { names: vec!["a".into(), "b".into()], label: "y".into(), min: vec![0.0, 10.0], max: vec![2.0, 10.0] };
         assert_eq!(scale.parse_row(" 1, 12 ").unwrap(), vec![1.0, 12.0]);
-        assert!(scale.parse_row("1").unwrap_err().contains("1 values for 2 features (a, b; the label column 'y' is not given)"));
-        assert!(scale.parse_row("1,x").unwrap_err().contains("feature 'b': 'x' is not a number"));
+        assert!(
+            scale.parse_row("1").unwrap_err().to_string().contains("1 values for 2 features (a, b; the label column 'y' is not given)")
+        );
+        assert!(scale.parse_row("1,x").unwrap_err().to_string().contains("feature 'b': 'x' is not a number"));
         // A feature constant in training: its offset from the value, unscaled.
         assert_eq!((scale.to_unit(0, 1.0), scale.to_unit(1, 12.0)), (0.5, 2.0));
         assert!(scale.check(2).is_ok());
         assert!(scale.check(3).is_err());
         let reversed = FeatureScale { min: vec![3.0, 10.0], ..scale };
-        assert!(reversed.check(2).unwrap_err().contains("feature 'a' has the range 3 to 2"));
+        assert!(reversed.check(2).unwrap_err().to_string().contains("feature 'a' has the range 3 to 2"));
     }
 }

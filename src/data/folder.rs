@@ -18,6 +18,21 @@ pub struct LoadedFolder {
     pub test: Split,
 }
 
+/// Bytes that do not decode as an image within the size limits.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("{0}")]
+    Guess(std::io::Error),
+    #[error("not an image (the format is not recognised: use PNG, JPEG, BMP, GIF, WebP, TIFF, …)")]
+    Unrecognised,
+    #[error("cannot decode the image: the JPEG data ends before its end-of-image marker (is the file truncated?)")]
+    TruncatedJpeg,
+    #[error("the image is too large: at most {MAX_SIDE} pixels a side and {mib} MiB decoded ({0})", mib = MAX_ALLOC_BYTES / (1024 * 1024))]
+    TooLarge(image::ImageError),
+    #[error("cannot decode the image: {0}")]
+    Decode(image::ImageError),
+}
+
 /// Decodes an image file under size limits, with an error that names the file.
 pub fn decode_image_file(path: &Path) -> Result<image::DynamicImage, DataError> {
     let bytes = std::fs::read(path).map_err(|e| DataError::new(path, e.to_string()))?;
@@ -26,13 +41,13 @@ pub fn decode_image_file(path: &Path) -> Result<image::DynamicImage, DataError> 
 
 /// Decodes an image held in memory under size limits; a cut-off file is an
 /// error (some decoders would fill the missing part in silently).
-pub fn decode_image_bytes(bytes: &[u8]) -> Result<image::DynamicImage, String> {
-    let reader = image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().map_err(|e| e.to_string())?;
+pub fn decode_image_bytes(bytes: &[u8]) -> Result<image::DynamicImage, ImageError> {
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().map_err(ImageError::Guess)?;
     let Some(format) = reader.format() else {
-        return Err("not an image (the format is not recognised: use PNG, JPEG, BMP, GIF, WebP, TIFF, …)".into());
+        return Err(ImageError::Unrecognised);
     };
     if format == image::ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
-        return Err("cannot decode the image: the JPEG data ends before its end-of-image marker (is the file truncated?)".into());
+        return Err(ImageError::TruncatedJpeg);
     }
     let mut reader = reader;
     let mut limits = image::Limits::default();
@@ -41,10 +56,8 @@ pub fn decode_image_bytes(bytes: &[u8]) -> Result<image::DynamicImage, String> {
     limits.max_alloc = Some(MAX_ALLOC_BYTES);
     reader.limits(limits);
     reader.decode().map_err(|e| match e {
-        image::ImageError::Limits(_) => {
-            format!("the image is too large: at most {MAX_SIDE} pixels a side and {} MiB decoded ({e})", MAX_ALLOC_BYTES / (1024 * 1024))
-        }
-        e => format!("cannot decode the image: {e}"),
+        image::ImageError::Limits(_) => ImageError::TooLarge(e),
+        e => ImageError::Decode(e),
     })
 }
 

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::arch::Shape;
 use crate::util::rng::Rng;
 
-pub use folder::{decode_image_bytes, decode_image_file, image_to_example};
+pub use folder::{ImageError, decode_image_bytes, decode_image_file, image_to_example};
 
 /// Where Debian's `dataset-fashion-mnist` package puts the full Fashion-MNIST.
 pub const SYSTEM_FASHION_MNIST: &str = "/usr/share/datasets/fashion-mnist";
@@ -40,9 +40,44 @@ pub struct DataError {
 }
 
 impl DataError {
-    pub fn new(path: impl AsRef<Path>, problem: impl Into<String>) -> Self {
-        Self { path: path.as_ref().display().to_string(), problem: problem.into() }
+    pub fn new(path: impl AsRef<Path>, problem: impl std::fmt::Display) -> Self {
+        Self { path: path.as_ref().display().to_string(), problem: problem.to_string() }
     }
+
+    /// Data the user gave that cannot be read or is not valid is bad
+    /// input: the command line exits 2.
+    pub fn exit_code(&self) -> i32 {
+        2
+    }
+}
+
+/// A `--data SPEC` that names no data set, or names one wrongly.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SpecError {
+    #[error("'{0}' needs a folder: {0}:DIR")]
+    NeedsFolder(&'static str),
+    #[error(
+        "'fashion-mnist' with no folder reads {SYSTEM_FASHION_MNIST}, which is not installed \
+         (Debian package dataset-fashion-mnist); or give fashion-mnist:DIR"
+    )]
+    FashionMnistNotInstalled,
+    #[error(transparent)]
+    Csv(#[from] csv::CsvSpecError),
+    #[error(transparent)]
+    Plane(#[from] plane::PlaneError),
+    #[error("{height}x{width}: images are resized to at most {max}x{max} for training", max = folder::MAX_EXAMPLE_SIDE)]
+    FolderTooLarge { height: usize, width: usize },
+    #[error(transparent)]
+    Shape(#[from] crate::arch::ShapeError),
+    #[error("folder images have 1 (grey) or 3 (RGB) channels, not {0}")]
+    FolderChannels(usize),
+    #[error("'{0}': give the image size as CxHxW, e.g. 3x32x32")]
+    FolderFlat(String),
+    #[error(
+        "'{0}' is not a dataset: use fashion-mini, digits, mnist:DIR, fashion-mnist[:DIR], cifar10:DIR, folder:DIR[@CxHxW], \
+         csv:FILE[,label=COLUMN][,test=FILE] or a 2-D set (spiral, moons, circles, xor, blobs, checkerboard)[:n=1000,noise=0.1,classes=2,seed=1]"
+    )]
+    Unknown(String),
 }
 
 /// Which data to train on, as written on the command line (`--data SPEC`).
@@ -87,21 +122,21 @@ impl DataSpec {
 }
 
 impl std::str::FromStr for DataSpec {
-    type Err = String;
+    type Err = SpecError;
 
-    fn from_str(text: &str) -> Result<Self, String> {
+    fn from_str(text: &str) -> Result<Self, SpecError> {
         let (kind, rest) = match text.split_once(':') {
             Some((k, r)) => (k, Some(r)),
             None => (text, None),
         };
-        let dir = |what: &str| -> Result<PathBuf, String> {
+        let dir = |what: &'static str| -> Result<PathBuf, SpecError> {
             match rest {
                 Some(r) if !r.is_empty() => Ok(PathBuf::from(r)),
-                _ => Err(format!("'{what}' needs a folder: {what}:DIR")),
+                _ => Err(SpecError::NeedsFolder(what)),
             }
         };
         if let Some(spec) = plane::PlaneSpec::parse(kind, rest) {
-            return spec.map(DataSpec::Plane);
+            return Ok(DataSpec::Plane(spec?));
         }
         match kind {
             "fashion-mini" if rest.is_none() => Ok(DataSpec::FashionMini),
@@ -112,10 +147,7 @@ impl std::str::FromStr for DataSpec {
                     if Path::new(SYSTEM_FASHION_MNIST).is_dir() {
                         Ok(DataSpec::FashionMnist { dir: PathBuf::from(SYSTEM_FASHION_MNIST) })
                     } else {
-                        Err(format!(
-                            "'fashion-mnist' with no folder reads {SYSTEM_FASHION_MNIST}, which is not installed \
-                             (Debian package dataset-fashion-mnist); or give fashion-mnist:DIR"
-                        ))
+                        Err(SpecError::FashionMnistNotInstalled)
                     }
                 }
                 Some(r) => Ok(DataSpec::FashionMnist { dir: PathBuf::from(r) }),
@@ -132,10 +164,7 @@ impl std::str::FromStr for DataSpec {
                 };
                 Ok(DataSpec::Folder { dir: PathBuf::from(path), shape })
             }
-            _ => Err(format!(
-                "'{text}' is not a dataset: use fashion-mini, digits, mnist:DIR, fashion-mnist[:DIR], cifar10:DIR, folder:DIR[@CxHxW], \
-                 csv:FILE[,label=COLUMN][,test=FILE] or a 2-D set (spiral, moons, circles, xor, blobs, checkerboard)[:n=1000,noise=0.1,classes=2,seed=1]"
-            )),
+            _ => Err(SpecError::Unknown(text.to_string())),
         }
     }
 }
@@ -226,30 +255,37 @@ impl Normalization {
     /// Problems with the statistics for images of `channels` channels, in
     /// words: one mean and one positive, finite deviation per channel, that
     /// map every pixel value to a finite number.
-    pub fn check(&self, channels: usize) -> Result<(), String> {
+    pub fn check(&self, channels: usize) -> Result<(), NormalizationError> {
         if self.mean.len() != channels || self.std.len() != channels {
-            return Err(format!(
-                "the normalisation has {} means and {} deviations for {channels} channel(s)",
-                self.mean.len(),
-                self.std.len()
-            ));
+            return Err(NormalizationError::Counts { means: self.mean.len(), deviations: self.std.len(), channels });
         }
-        if let Some(m) = self.mean.iter().find(|m| !m.is_finite()) {
-            return Err(format!("the normalisation has a mean of {m}"));
+        if let Some(&m) = self.mean.iter().find(|m| !m.is_finite()) {
+            return Err(NormalizationError::Mean(m));
         }
-        if let Some(s) = self.std.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
-            return Err(format!("the normalisation has a standard deviation of {s}: it must be positive"));
+        if let Some(&s) = self.std.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+            return Err(NormalizationError::Deviation(s));
         }
         // Pixels are scaled to 0–1: both ends must stay finite numbers.
-        for (m, s) in self.mean.iter().zip(&self.std) {
+        for (&m, &s) in self.mean.iter().zip(&self.std) {
             if !(s.recip().is_finite() && ((0.0 - m) / s).is_finite() && ((1.0 - m) / s).is_finite()) {
-                return Err(format!(
-                    "the normalisation's mean {m:e} and standard deviation {s:e} turn pixel values (0 to 1) into infinities"
-                ));
+                return Err(NormalizationError::Overflows { mean: m, std: s });
             }
         }
         Ok(())
     }
+}
+
+/// Normalisation statistics (as a run folder stores them) that cannot be used.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum NormalizationError {
+    #[error("the normalisation has {means} means and {deviations} deviations for {channels} channel(s)")]
+    Counts { means: usize, deviations: usize, channels: usize },
+    #[error("the normalisation has a mean of {0}")]
+    Mean(f32),
+    #[error("the normalisation has a standard deviation of {0}: it must be positive")]
+    Deviation(f32),
+    #[error("the normalisation's mean {mean:e} and standard deviation {std:e} turn pixel values (0 to 1) into infinities")]
+    Overflows { mean: f32, std: f32 },
 }
 
 /// A dataset ready for training.
@@ -472,14 +508,14 @@ mod tests;
 
 /// The size a `folder:DIR@CxHxW` (or `@HxW`) asks for, checked against the
 /// channel counts images have and the largest side they are resized to.
-fn folder_shape(text: &str) -> Result<Shape, String> {
+fn folder_shape(text: &str) -> Result<Shape, SpecError> {
     let numbers: Vec<usize> = text.split(['x', 'X']).filter_map(|p| p.trim().parse().ok()).collect();
     let (height, width) = match numbers.as_slice() {
         [_, h, w] | [h, w] => (*h, *w),
         _ => (0, 0),
     };
     if height > folder::MAX_EXAMPLE_SIDE || width > folder::MAX_EXAMPLE_SIDE {
-        return Err(format!("{height}x{width}: images are resized to at most {0}x{0} for training", folder::MAX_EXAMPLE_SIDE));
+        return Err(SpecError::FolderTooLarge { height, width });
     }
     let shape = match numbers.as_slice() {
         [h, w] if text.split(['x', 'X']).count() == 2 => Shape::parse(&format!("3x{h}x{w}"))?,
@@ -487,7 +523,7 @@ fn folder_shape(text: &str) -> Result<Shape, String> {
     };
     match shape {
         Shape::Map { channels: 1 | 3, .. } => Ok(shape),
-        Shape::Map { channels, .. } => Err(format!("folder images have 1 (grey) or 3 (RGB) channels, not {channels}")),
-        Shape::Flat { .. } => Err(format!("'{text}': give the image size as CxHxW, e.g. 3x32x32")),
+        Shape::Map { channels, .. } => Err(SpecError::FolderChannels(channels)),
+        Shape::Flat { .. } => Err(SpecError::FolderFlat(text.to_string())),
     }
 }

@@ -65,6 +65,25 @@ impl PlaneShape {
     }
 }
 
+/// Options of a plane data set that do not read or are out of range.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum PlaneError {
+    #[error("{name}: '{option}' is not key=value (n, noise, classes, seed)")]
+    NotKeyValue { name: &'static str, option: String },
+    #[error("{name}: {key}={value} is not {what}")]
+    NotANumber { name: &'static str, key: String, value: String, what: &'static str },
+    #[error("{name}: unknown option '{key}' (n, noise, classes, seed)")]
+    UnknownOption { name: &'static str, key: String },
+    #[error("{name}: n must be 1 to {MAX_POINTS}, not {points}")]
+    Points { name: &'static str, points: usize },
+    #[error("{name}: noise must be 0 to 10, not {noise}")]
+    Noise { name: &'static str, noise: f32 },
+    #[error("{name}: classes must be 2 to {MAX_CLASSES}, not {classes}")]
+    Classes { name: &'static str, classes: usize },
+    #[error("{name} has 2 classes; only spiral and blobs take classes=N")]
+    TwoClasses { name: &'static str },
+}
+
 /// A plane data set as `--data` names it.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PlaneSpec {
@@ -84,25 +103,25 @@ impl PlaneSpec {
     }
 
     /// `NAME[:key=value,…]`, or `None` when `name` is not a plane shape.
-    pub fn parse(name: &str, options: Option<&str>) -> Option<Result<PlaneSpec, String>> {
+    pub fn parse(name: &str, options: Option<&str>) -> Option<Result<PlaneSpec, PlaneError>> {
         let shape = PlaneShape::parse(name)?;
         Some(Self::with_options(shape, options.unwrap_or("")))
     }
 
-    fn with_options(shape: PlaneShape, options: &str) -> Result<PlaneSpec, String> {
+    fn with_options(shape: PlaneShape, options: &str) -> Result<PlaneSpec, PlaneError> {
         let mut spec = PlaneSpec::new(shape);
         let name = shape.name();
         for option in options.split(',').map(str::trim).filter(|o| !o.is_empty()) {
             let Some((key, value)) = option.split_once('=') else {
-                return Err(format!("{name}: '{option}' is not key=value (n, noise, classes, seed)"));
+                return Err(PlaneError::NotKeyValue { name, option: option.to_string() });
             };
-            let number = |what: &str| format!("{name}: {key}={value} is not {what}");
+            let number = |what: &'static str| PlaneError::NotANumber { name, key: key.to_string(), value: value.to_string(), what };
             match key.trim() {
                 "n" | "points" => spec.points = value.trim().parse().map_err(|_| number("a whole number"))?,
                 "noise" => spec.noise = value.trim().parse().map_err(|_| number("a number"))?,
                 "classes" => spec.classes = value.trim().parse().map_err(|_| number("a whole number"))?,
                 "seed" => spec.seed = value.trim().parse().map_err(|_| number("a whole number"))?,
-                other => return Err(format!("{name}: unknown option '{other}' (n, noise, classes, seed)")),
+                other => return Err(PlaneError::UnknownOption { name, key: other.to_string() }),
             }
         }
         spec.check()?;
@@ -110,20 +129,20 @@ impl PlaneSpec {
     }
 
     /// Problems with the options, in words.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), PlaneError> {
         let name = self.shape.name();
         if !(1..=MAX_POINTS).contains(&self.points) {
-            return Err(format!("{name}: n must be 1 to {MAX_POINTS}, not {}", self.points));
+            return Err(PlaneError::Points { name, points: self.points });
         }
         if !(self.noise.is_finite() && (0.0..=10.0).contains(&self.noise)) {
-            return Err(format!("{name}: noise must be 0 to 10, not {}", self.noise));
+            return Err(PlaneError::Noise { name, noise: self.noise });
         }
         if self.shape.any_classes() {
             if !(2..=MAX_CLASSES).contains(&self.classes) {
-                return Err(format!("{name}: classes must be 2 to {MAX_CLASSES}, not {}", self.classes));
+                return Err(PlaneError::Classes { name, classes: self.classes });
             }
         } else if self.classes != 2 {
-            return Err(format!("{name} has 2 classes; only spiral and blobs take classes=N"));
+            return Err(PlaneError::TwoClasses { name });
         }
         Ok(())
     }
@@ -264,7 +283,7 @@ mod tests {
             ("circles", "radius=2", "unknown option 'radius'"),
             ("circles", "n", "not key=value"),
         ] {
-            let err = PlaneSpec::parse(name, Some(options)).unwrap().unwrap_err();
+            let err = PlaneSpec::parse(name, Some(options)).unwrap().unwrap_err().to_string();
             assert!(err.contains(words), "{name}:{options}: {err}");
         }
     }

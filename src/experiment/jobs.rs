@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::files::SweepFile;
 use crate::train::TrainConfig;
-use crate::util::fsio::write_atomic;
+use crate::util::fsio::{FileError, write_atomic};
 
 pub const JOBS_FILE: &str = "jobs.txt";
 pub const SBATCH_FILE: &str = "sweep.sbatch";
@@ -42,6 +42,15 @@ pub enum SlurmValueError {
     Cpus(usize),
     #[error("the sweep folder {0:?} has a control character, which cannot go on an #SBATCH line")]
     Folder(String),
+}
+
+/// Why `jobs.txt` and `sweep.sbatch` were not written.
+#[derive(Debug, thiserror::Error)]
+pub enum JobsError {
+    #[error(transparent)]
+    Slurm(#[from] SlurmValueError),
+    #[error(transparent)]
+    File(#[from] FileError),
 }
 
 /// `--time`: `M`, `M:S`, `H:M:S`, `D-H`, `D-H:M`, `D-H:M:S` or unlimited.
@@ -115,14 +124,14 @@ pub fn job_lines(sweep_dir: &Path, file: &SweepFile, exe: &Path, cpus: Option<us
 
 /// Writes `jobs.txt` and `sweep.sbatch` into `sweep_dir` (which must be an
 /// absolute path that every machine sees).
-pub fn write_jobs(sweep_dir: &Path, file: &SweepFile, exe: &Path, slurm: &SlurmOptions) -> Result<(), String> {
-    slurm.check().map_err(|e| e.to_string())?;
-    check_folder(sweep_dir).map_err(|e| e.to_string())?;
+pub fn write_jobs(sweep_dir: &Path, file: &SweepFile, exe: &Path, slurm: &SlurmOptions) -> Result<(), JobsError> {
+    slurm.check()?;
+    check_folder(sweep_dir)?;
     let cpus = (slurm.cpus > 0).then_some(slurm.cpus);
     let lines = job_lines(sweep_dir, file, exe, cpus);
     let jobs_path = sweep_dir.join(JOBS_FILE);
     let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    write_atomic(&jobs_path, text.as_bytes()).map_err(|e| format!("{}: {e}", jobs_path.display()))?;
+    write_atomic(&jobs_path, text.as_bytes()).map_err(FileError::io(&jobs_path))?;
     let mut script = String::from("#!/bin/bash\n");
     script.push_str("# A depthlab sweep as a Slurm job array: task N runs line N + 1 of jobs.txt.\n");
     script.push_str("# Submit with: sbatch sweep.sbatch   then: depthlab sweep --collect <this folder>\n");
@@ -145,7 +154,7 @@ pub fn write_jobs(sweep_dir: &Path, file: &SweepFile, exe: &Path, slurm: &SlurmO
     script.push_str(&format!("line=$(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" {})\n", shell_quote(&jobs_path.display().to_string())));
     script.push_str("exec bash -c \"$line\"\n");
     let sbatch_path = sweep_dir.join(SBATCH_FILE);
-    write_atomic(&sbatch_path, script.as_bytes()).map_err(|e| format!("{}: {e}", sbatch_path.display()))
+    Ok(write_atomic(&sbatch_path, script.as_bytes()).map_err(FileError::io(&sbatch_path))?)
 }
 
 #[cfg(test)]

@@ -9,12 +9,13 @@ mod runner;
 mod sweep;
 
 pub use events::SweepEvent;
-pub use files::{SWEEP_CSV, SWEEP_FILE, SweepFile, begin as begin_sweep, collect, rows_so_far, write_csv};
+pub use files::{SWEEP_CSV, SWEEP_FILE, SweepFile, SweepFileError, begin as begin_sweep, collect, rows_so_far, write_csv};
 pub use jobs::{
-    JOBS_FILE, SBATCH_FILE, SlurmOptions, SlurmValueError, check_folder, check_mem, check_partition, check_time, job_lines, write_jobs,
+    JOBS_FILE, JobsError, SBATCH_FILE, SlurmOptions, SlurmValueError, check_folder, check_mem, check_partition, check_time, job_lines,
+    write_jobs,
 };
 pub use runner::default_jobs;
 pub use sweep::{
-    MAX_DEPTHS, MAX_RUNS, MAX_SEEDS, PlannedRun, SWEEP_HEADER, SweepConfig, SweepInputError, SweepPlan, SweepRow, max_depth, parse_depths,
-    parse_families, plan, run_sweep, spawn_sweep,
+    MAX_DEPTHS, MAX_RUNS, MAX_SEEDS, PlannedRun, SWEEP_HEADER, SweepConfig, SweepError, SweepInputError, SweepPlan, SweepRow, max_depth,
+    parse_depths, parse_families, plan, run_sweep, spawn_sweep,
 };

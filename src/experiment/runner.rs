@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::events::{SweepEvent, run_events};
 use super::files::{self, SweepFile};
-use super::sweep::{SweepConfig, SweepRow, request};
+use super::sweep::{SweepConfig, SweepError, SweepRow, request};
 use crate::data::Dataset;
 use crate::train::events::{Command, Event};
 use crate::train::worker::{EventSender, Outbox};
@@ -39,7 +39,7 @@ pub(super) struct Sweep<'a> {
 
 impl Sweep<'_> {
     /// Trains every pending run; returns whether the sweep was stopped.
-    pub fn run(&self, commands: &Receiver<Command>, events: &Outbox<SweepEvent>) -> Result<bool, String> {
+    pub fn run(&self, commands: &Receiver<Command>, events: &Outbox<SweepEvent>) -> Result<bool, SweepError> {
         let pending: Vec<usize> =
             self.lock_rows().iter().enumerate().filter(|(_, r)| r.status == RunStatus::Pending).map(|(i, _)| i).collect();
         let jobs = match self.config.jobs {
@@ -65,7 +65,7 @@ impl Sweep<'_> {
         summary: crate::train::Summary,
         run: &EventSender,
         events: &Outbox<SweepEvent>,
-    ) -> Result<RunStatus, String> {
+    ) -> Result<RunStatus, SweepError> {
         let row = SweepRow::of(&self.file.runs[index], summary.status, Some(&summary), &self.config.out);
         {
             let mut rows = self.lock_rows();
@@ -87,7 +87,7 @@ impl Sweep<'_> {
         });
     }
 
-    fn one_at_a_time(&self, pending: &[usize], commands: &Receiver<Command>, events: &Outbox<SweepEvent>) -> Result<bool, String> {
+    fn one_at_a_time(&self, pending: &[usize], commands: &Receiver<Command>, events: &Outbox<SweepEvent>) -> Result<bool, SweepError> {
         for &index in pending {
             self.announce(index, events);
             let request = request(&self.file.runs[index], self.config, &self.data, self.config.train.threads)?;
@@ -102,13 +102,19 @@ impl Sweep<'_> {
 
     /// `jobs` runs at once, each on its own pool of its share of the cores;
     /// commands (stop, pause, learning rate) go to every run in progress.
-    fn at_once(&self, pending: &[usize], jobs: usize, commands: &Receiver<Command>, events: &Outbox<SweepEvent>) -> Result<bool, String> {
+    fn at_once(
+        &self,
+        pending: &[usize],
+        jobs: usize,
+        commands: &Receiver<Command>,
+        events: &Outbox<SweepEvent>,
+    ) -> Result<bool, SweepError> {
         let share = crate::util::threads::resolve(self.config.train.threads).div_ceil(jobs).max(1);
         let next = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
         let lanes_done = AtomicUsize::new(0);
         let active: Mutex<Vec<(usize, Sender<Command>)>> = Mutex::new(Vec::new());
-        let failure: Mutex<Option<String>> = Mutex::new(None);
+        let failure: Mutex<Option<SweepError>> = Mutex::new(None);
         std::thread::scope(|scope| {
             for lane in 0..jobs {
                 let (next, stop, active, failure, lanes_done) = (&next, &stop, &active, &failure, &lanes_done);
@@ -122,7 +128,7 @@ impl Sweep<'_> {
                 });
                 if let Err(e) = spawned {
                     stop.store(true, Ordering::SeqCst);
-                    *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!("cannot start a sweep thread: {e}"));
+                    *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(SweepError::Thread(e));
                     lanes_done.fetch_add(1, Ordering::SeqCst);
                 }
             }
@@ -163,7 +169,7 @@ impl Sweep<'_> {
         stop: &AtomicBool,
         active: &Mutex<Vec<(usize, Sender<Command>)>>,
         events: &Outbox<SweepEvent>,
-    ) -> Result<(), String> {
+    ) -> Result<(), SweepError> {
         let pool = crate::util::threads::pool(Some(share), "depthlab-sweep-compute")?;
         loop {
             let k = next.fetch_add(1, Ordering::SeqCst);

@@ -51,6 +51,35 @@ pub enum SweepInputError {
     TooManyRuns { runs: usize, families: usize, depths: usize, seeds: usize },
     #[error("{seeds} seeds from seed {first} go past the largest seed, {}", u64::MAX)]
     SeedOverflow { first: u64, seeds: usize },
+    #[error("'{0}' is not a family ({families})", families = Family::ALL.iter().map(|f| f.prefix()).collect::<Vec<_>>().join(", "))]
+    NotAFamily(String),
+}
+
+/// Why a sweep could not be planned, started or carried on.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error(transparent)]
+    Input(#[from] SweepInputError),
+    #[error(transparent)]
+    Preset(#[from] crate::arch::presets::PresetError),
+    /// A family's net that does not fit the data.
+    #[error("{name} is invalid for {input} input: {errors}")]
+    Invalid { name: String, input: Shape, errors: String },
+    #[error(transparent)]
+    Config(#[from] crate::train::config::ConfigError),
+    #[error(transparent)]
+    Threads(#[from] crate::util::threads::ThreadsError),
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    #[error(transparent)]
+    Folder(#[from] files::SweepFileError),
+    #[error(transparent)]
+    File(#[from] crate::util::fsio::FileError),
+    /// A family in `sweep.json` that this depthlab does not know.
+    #[error("'{0}' is not a family")]
+    UnknownFamily(String),
+    #[error("cannot start a sweep thread: {0}")]
+    Thread(#[source] std::io::Error),
 }
 
 /// Parses `8,20,32` into depths, each 1 to [`max_depth`], at most
@@ -150,8 +179,8 @@ pub struct SweepPlan {
 /// Plans a sweep for examples of shape `input` and `classes` classes: for
 /// each depth, each family, each seed, the family's valid depth nearest to
 /// the one asked for. Depths that round to the same preset run once.
-pub fn plan(config: &SweepConfig, input: Shape, classes: usize) -> Result<SweepPlan, String> {
-    config.check().map_err(|e| e.to_string())?;
+pub fn plan(config: &SweepConfig, input: Shape, classes: usize) -> Result<SweepPlan, SweepError> {
+    config.check()?;
     let mut runs: Vec<PlannedRun> = Vec::new();
     let mut notices = Vec::new();
     let mut first_asked: Vec<(Family, usize, usize)> = Vec::new();
@@ -179,7 +208,7 @@ pub fn plan(config: &SweepConfig, input: Shape, classes: usize) -> Result<SweepP
             let analysis = arch.analyse(input, classes);
             if !analysis.is_valid() {
                 let errors: Vec<String> = analysis.errors.iter().map(|e| e.to_string()).collect();
-                return Err(format!("{} is invalid for {input} input: {}", arch.name, errors.join("; ")));
+                return Err(SweepError::Invalid { name: arch.name, input, errors: errors.join("; ") });
             }
             for s in 0..config.seeds {
                 // check() keeps the last seed within u64.
@@ -251,13 +280,11 @@ impl SweepRow {
 }
 
 /// Parses `plain,resnet,highway` into families.
-pub fn parse_families(list: &str) -> Result<Vec<Family>, String> {
+pub fn parse_families(list: &str) -> Result<Vec<Family>, SweepInputError> {
     list.split(',')
         .map(|name| {
             let name = name.trim();
-            Family::from_prefix(name).ok_or_else(|| {
-                format!("'{name}' is not a family ({})", Family::ALL.iter().map(|f| f.prefix()).collect::<Vec<_>>().join(", "))
-            })
+            Family::from_prefix(name).ok_or_else(|| SweepInputError::NotAFamily(name.to_string()))
         })
         .collect()
 }
@@ -270,14 +297,14 @@ pub fn run_sweep(
     data: Option<Arc<Dataset>>,
     commands: &Receiver<Command>,
     events: &Outbox<SweepEvent>,
-) -> Result<Vec<SweepRow>, String> {
+) -> Result<Vec<SweepRow>, SweepError> {
     config.train.check()?;
     crate::util::threads::check(config.train.threads)?;
     let data = match data {
         Some(d) => d,
         None => {
             events.send(SweepEvent::Preparing("loading data".into()));
-            Arc::new(Dataset::load(&config.train.data).map_err(|e| e.to_string())?)
+            Arc::new(Dataset::load(&config.train.data)?)
         }
     };
     let plan = plan(config, data.shape(), data.classes())?;
@@ -300,8 +327,13 @@ pub fn run_sweep(
 }
 
 /// The request that trains planned run `run` of a sweep.
-pub(super) fn request(run: &PlannedRun, config: &SweepConfig, data: &Arc<Dataset>, threads: Option<usize>) -> Result<RunRequest, String> {
-    let family = Family::from_prefix(&run.family).ok_or_else(|| format!("'{}' is not a family", run.family))?;
+pub(super) fn request(
+    run: &PlannedRun,
+    config: &SweepConfig,
+    data: &Arc<Dataset>,
+    threads: Option<usize>,
+) -> Result<RunRequest, SweepError> {
+    let family = Family::from_prefix(&run.family).ok_or_else(|| SweepError::UnknownFamily(run.family.clone()))?;
     Ok(RunRequest {
         arch: family.build(run.size, data.shape())?,
         config: TrainConfig { seed: run.seed, threads, ..config.train.clone() },
@@ -315,7 +347,7 @@ pub(super) fn request(run: &PlannedRun, config: &SweepConfig, data: &Arc<Dataset
 pub fn spawn_sweep(config: SweepConfig, data: Option<Arc<Dataset>>, wake: Option<Wake>) -> std::io::Result<RunHandle<SweepEvent>> {
     spawn_worker("depthlab-sweep", config.train.threads, wake, move |commands, events| {
         if let Err(reason) = run_sweep(&config, data, &commands, &events) {
-            events.send(SweepEvent::Failed(reason));
+            events.send(SweepEvent::Failed(reason.to_string()));
             events.send(SweepEvent::Finished { stopped: true });
         }
     })

@@ -65,6 +65,11 @@ impl ExportError {
     pub fn is_refusal(&self) -> bool {
         !matches!(self, ExportError::Weights(WeightsError::Write { .. }) | ExportError::Write { .. })
     }
+
+    /// 2 for a refusal ([`is_refusal`](Self::is_refusal)), 1 for a write that failed.
+    pub fn exit_code(&self) -> i32 {
+        if self.is_refusal() { 2 } else { 1 }
+    }
 }
 
 /// What an export wrote.

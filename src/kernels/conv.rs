@@ -36,6 +36,15 @@ pub struct ConvGeometry {
     pub padding: [usize; 2],
 }
 
+/// A convolution that is not well formed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum GeometryError {
+    #[error("kernel {kernel:?} and stride {stride:?} must be positive")]
+    NotPositive { kernel: [usize; 2], stride: [usize; 2] },
+    #[error("a {}x{} kernel does not fit a {}x{} input padded by {padding:?}", kernel[0], kernel[1], input[0], input[1])]
+    KernelTooLarge { kernel: [usize; 2], input: [usize; 2], padding: [usize; 2] },
+}
+
 /// Images per group when the weight gradient is summed over the batch: each
 /// group's partial sum is added in group order, so the result is the same
 /// whatever the number of threads.
@@ -44,15 +53,16 @@ const WEIGHT_GRAD_GROUP: usize = 8;
 impl ConvGeometry {
     /// Checks that the convolution is well formed (positive sizes, kernel
     /// no larger than the padded input).
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), GeometryError> {
         if self.kernel.contains(&0) || self.stride.contains(&0) {
-            return Err(format!("kernel {:?} and stride {:?} must be positive", self.kernel, self.stride));
+            return Err(GeometryError::NotPositive { kernel: self.kernel, stride: self.stride });
         }
         if self.in_height + 2 * self.padding[0] < self.kernel[0] || self.in_width + 2 * self.padding[1] < self.kernel[1] {
-            return Err(format!(
-                "a {}x{} kernel does not fit a {}x{} input padded by {:?}",
-                self.kernel[0], self.kernel[1], self.in_height, self.in_width, self.padding
-            ));
+            return Err(GeometryError::KernelTooLarge {
+                kernel: self.kernel,
+                input: [self.in_height, self.in_width],
+                padding: self.padding,
+            });
         }
         Ok(())
     }
@@ -838,7 +848,7 @@ mod tests {
     fn bad_geometry_is_refused() {
         let mut g = geometries()[0];
         g.kernel = [11, 11];
-        assert!(g.validate().unwrap_err().contains("does not fit"));
+        assert!(g.validate().unwrap_err().to_string().contains("does not fit"));
         g.kernel = [3, 3];
         g.stride = [0, 1];
         assert!(g.validate().is_err());

@@ -11,6 +11,7 @@ use super::render::render;
 use crate::analysis::landscape::Landscape;
 use crate::analysis::lesion::LesionReport;
 use crate::analysis::paths::PathsReport;
+use crate::util::fsio::FileError;
 
 /// Test error with one block removed (by block) and with k random blocks
 /// removed, for one or more runs (a run per colour).
@@ -92,12 +93,21 @@ fn sample(loss: &[Vec<f64>], fi: f64, fj: f64) -> f64 {
 /// Bands of the heat map (contour intervals).
 const BANDS: f64 = 14.0;
 
+/// Why a landscape figure was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum LandscapeFigureError {
+    #[error("the landscape has no finite loss to draw")]
+    NothingToDraw,
+    #[error(transparent)]
+    File(#[from] FileError),
+}
+
 /// The landscape as a heat map of log10 loss in bands (α across, β up), the
 /// trained weights marked, and the line from the initial weights beside it.
-pub fn landscape_png(report: &Landscape, path: &Path) -> Result<(), String> {
+pub fn landscape_png(report: &Landscape, path: &Path) -> Result<(), LandscapeFigureError> {
     let finite: Vec<f64> = report.loss.iter().flatten().copied().filter(|v| v.is_finite() && *v > 0.0).collect();
     if finite.is_empty() || report.alphas.is_empty() {
-        return Err("the landscape has no finite loss to draw".into());
+        return Err(LandscapeFigureError::NothingToDraw);
     }
     let lo = finite.iter().copied().fold(f64::INFINITY, f64::min).log10();
     let hi = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max).log10().max(lo + 1e-6);
@@ -215,7 +225,7 @@ pub fn landscape_png(report: &Landscape, path: &Path) -> Result<(), String> {
         painter.text(Pos2::new(plot.min.x, plot.max.y + 30.0), Align2::LEFT_TOP, notes, font, Color32::BLACK);
     });
     if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        std::fs::create_dir_all(parent).map_err(FileError::io(parent))?;
     }
-    crate::util::fsio::write_png(path, &image)
+    Ok(crate::util::fsio::write_png(path, &image)?)
 }

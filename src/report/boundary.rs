@@ -77,7 +77,7 @@ const MARGIN: [f32; 2] = [52.0, 64.0];
 /// Saves the picture as a PNG figure: `title` and `subtitle` above it,
 /// tick labels at every whole coordinate and the axes named (`x₁`, `x₂`:
 /// the two input features).
-pub fn save(classes: &[usize], split: &Split, path: &Path, title: &str, subtitle: &str) -> Result<(), String> {
+pub fn save(classes: &[usize], split: &Split, path: &Path, title: &str, subtitle: &str) -> Result<(), crate::util::fsio::FileError> {
     use egui::{Align2, Color32, FontId, Pos2, Rect, Vec2};
     let picture = draw(classes, split);
     let side = SIZE as f32;

@@ -194,7 +194,7 @@ impl Figure {
     }
 
     /// Draws the figure and writes it as a PNG.
-    pub fn save_png(&self, path: &Path) -> Result<(), String> {
+    pub fn save_png(&self, path: &Path) -> Result<(), crate::util::fsio::FileError> {
         let columns = self.columns.clamp(1, self.panels.len().max(1));
         let image = render(self.size(), 1.5, false, |ui| {
             ui.heading(&self.title);
@@ -210,7 +210,7 @@ impl Figure {
             }
         });
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+            std::fs::create_dir_all(parent).map_err(crate::util::fsio::FileError::io(parent))?;
         }
         crate::util::fsio::write_png(path, &image)
     }

@@ -65,7 +65,7 @@ pub fn seeds_caption(counts: &[usize]) -> String {
 }
 
 /// Draws the sweep's figure to `path` (PNG).
-pub fn save_sweep_figure(rows: &[SweepRow], title: &str, path: &Path) -> Result<(), String> {
+pub fn save_sweep_figure(rows: &[SweepRow], title: &str, path: &Path) -> Result<(), crate::util::fsio::FileError> {
     let mut families: Vec<&str> = Vec::new();
     for row in rows {
         if !families.contains(&row.family.as_str()) {

@@ -29,22 +29,52 @@ pub enum Schedule {
     Cosine,
 }
 
+/// A `--schedule` that does not read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    #[error("'{0}': milestones are fractions of the run, like 0.5,0.75")]
+    NotFractions(String),
+    #[error("'{0}': milestones must be between 0 and 1 (fractions of the run)")]
+    OutOfRange(String),
+    #[error("'{0}' is not a schedule: constant, cosine, step or step:0.5,0.75")]
+    Unknown(String),
+}
+
+/// Training settings that make no sense.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("batch size must be at least 1")]
+    BatchSize,
+    #[error("give at least 1 epoch or a number of steps")]
+    NoLength,
+    #[error("max steps must be at least 1 (0 steps would save an untrained model)")]
+    MaxSteps,
+    #[error("learning rate must be a positive number, not {0}")]
+    LearningRate(f64),
+    #[error("momentum must be in [0, 1), not {0}")]
+    Momentum(f64),
+    #[error("weight decay must be 0 or more, not {0}")]
+    WeightDecay(f64),
+    #[error(transparent)]
+    Threads(#[from] crate::util::threads::ThreadsError),
+}
+
 impl Schedule {
     /// Parses `constant`, `cosine` or `step` / `step:0.5,0.75`.
-    pub fn parse(text: &str) -> Result<Schedule, String> {
+    pub fn parse(text: &str) -> Result<Schedule, ScheduleError> {
         match text.split_once(':') {
             None if text == "constant" => Ok(Schedule::Constant),
             None if text == "cosine" => Ok(Schedule::Cosine),
             None if text == "step" => Ok(Schedule::Step { milestones: vec![0.5, 0.75] }),
             Some(("step", list)) => {
                 let milestones: Result<Vec<f64>, _> = list.split(',').map(|m| m.trim().parse::<f64>()).collect();
-                let milestones = milestones.map_err(|_| format!("'{list}': milestones are fractions of the run, like 0.5,0.75"))?;
+                let milestones = milestones.map_err(|_| ScheduleError::NotFractions(list.to_string()))?;
                 if milestones.iter().any(|m| !(0.0..=1.0).contains(m)) {
-                    return Err(format!("'{list}': milestones must be between 0 and 1 (fractions of the run)"));
+                    return Err(ScheduleError::OutOfRange(list.to_string()));
                 }
                 Ok(Schedule::Step { milestones })
             }
-            _ => Err(format!("'{text}' is not a schedule: constant, cosine, step or step:0.5,0.75")),
+            _ => Err(ScheduleError::Unknown(text.to_string())),
         }
     }
 
@@ -198,26 +228,26 @@ impl TrainConfig {
     }
 
     /// Problems with the settings themselves, in words.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), ConfigError> {
         if self.batch_size == 0 {
-            return Err("batch size must be at least 1".into());
+            return Err(ConfigError::BatchSize);
         }
         if self.epochs == 0 && self.max_steps.is_none() {
-            return Err("give at least 1 epoch or a number of steps".into());
+            return Err(ConfigError::NoLength);
         }
         if self.max_steps == Some(0) {
-            return Err("max steps must be at least 1 (0 steps would save an untrained model)".into());
+            return Err(ConfigError::MaxSteps);
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(format!("learning rate must be a positive number, not {}", self.lr));
+            return Err(ConfigError::LearningRate(self.lr));
         }
         if !(0.0..1.0).contains(&self.momentum) {
-            return Err(format!("momentum must be in [0, 1), not {}", self.momentum));
+            return Err(ConfigError::Momentum(self.momentum));
         }
         if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
-            return Err(format!("weight decay must be 0 or more, not {}", self.weight_decay));
+            return Err(ConfigError::WeightDecay(self.weight_decay));
         }
-        crate::util::threads::check(self.threads)
+        Ok(crate::util::threads::check(self.threads)?)
     }
 
     /// The learning rate at `step` of `total` for base rate `base`.

@@ -159,6 +159,15 @@ fn evaluate_counting(
     (evaluation, non_finite)
 }
 
+/// Values that could not be read back from the device.
+#[derive(Debug, thiserror::Error)]
+#[error("reading {what}: {source:?}")]
+pub struct ReadBackError {
+    /// What was read, in words (`the network's outputs`).
+    pub what: &'static str,
+    pub source: burn::tensor::TensorReadError,
+}
+
 /// The most probable class of each point of the plane (a net trained on
 /// 2-D data, in evaluation mode), in batches of 4,096.
 pub fn classes_of_points(
@@ -166,7 +175,7 @@ pub fn classes_of_points(
     device: &Device,
     normalization: &crate::data::Normalization,
     points: &[[f32; 2]],
-) -> Result<Vec<usize>, String> {
+) -> Result<Vec<usize>, ReadBackError> {
     let mut classes = Vec::with_capacity(points.len());
     for chunk in points.chunks(4096) {
         let values = crate::data::plane::normalised_inputs(chunk, normalization);
@@ -175,7 +184,7 @@ pub fn classes_of_points(
             .forward(x, &mut Ctx::eval())
             .argmax(1)
             .try_into_vec_as::<i64>()
-            .map_err(|e| format!("reading the network's outputs: {e:?}"))?;
+            .map_err(|source| ReadBackError { what: "the network's outputs", source })?;
         classes.extend(best.into_iter().map(|c| c.max(0) as usize));
     }
     Ok(classes)

@@ -90,25 +90,38 @@ fn address_space_limit() -> Option<u64> {
     None
 }
 
+/// A run that needs more memory than the process can have.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "training this network ({} parameters) at a batch of {batch_size} needs about {:.1} GiB (weights, gradients, \
+     optimiser state and the batch's activations), but this process can have only {:.1} GiB: \
+     use a smaller batch size or a smaller network",
+    crate::util::format_params(*params),
+    gib(*needed),
+    gib(*available)
+)]
+pub struct TooLittleMemory {
+    pub needed: u64,
+    pub available: u64,
+    pub batch_size: usize,
+    pub params: usize,
+}
+
+fn gib(bytes: u64) -> f64 {
+    bytes as f64 / (1u64 << 30) as f64
+}
+
 /// Refuses a run whose estimate exceeds what the process can have.
-pub fn check(analysis: &Analysis, batch_size: usize, optimizer: OptimizerKind) -> Result<(), String> {
+pub fn check(analysis: &Analysis, batch_size: usize, optimizer: OptimizerKind) -> Result<(), TooLittleMemory> {
     let Some(available) = available_bytes() else { return Ok(()) };
     refuse_beyond(training_bytes(analysis, batch_size, optimizer), available, batch_size, analysis.params)
 }
 
-fn refuse_beyond(needed: u64, available: u64, batch_size: usize, params: usize) -> Result<(), String> {
+fn refuse_beyond(needed: u64, available: u64, batch_size: usize, params: usize) -> Result<(), TooLittleMemory> {
     if needed <= available {
         return Ok(());
     }
-    let gib = |b: u64| b as f64 / (1u64 << 30) as f64;
-    Err(format!(
-        "training this network ({} parameters) at a batch of {batch_size} needs about {:.1} GiB (weights, gradients, \
-         optimiser state and the batch's activations), but this process can have only {:.1} GiB: \
-         use a smaller batch size or a smaller network",
-        crate::util::format_params(params),
-        gib(needed),
-        gib(available)
-    ))
+    Err(TooLittleMemory { needed, available, batch_size, params })
 }
 
 #[cfg(test)]
@@ -142,7 +155,7 @@ mod tests {
         let sgd = training_bytes(&analysis, 1, OptimizerKind::Sgd);
         assert!(sgd > 5 * (1u64 << 30), "{sgd}");
         assert!(training_bytes(&analysis, 1, OptimizerKind::Adam) > sgd);
-        let e = refuse_beyond(sgd, 4 * (1u64 << 30), 1, analysis.params).unwrap_err();
+        let e = refuse_beyond(sgd, 4 * (1u64 << 30), 1, analysis.params).unwrap_err().to_string();
         assert!(e.contains("needs about 6.0 GiB") && e.contains("only 4.0 GiB") && e.contains("smaller batch size"), "{e}");
         assert!(refuse_beyond(1, 2, 1, 1).is_ok());
     }

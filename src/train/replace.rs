@@ -11,7 +11,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::runfolder::{MODEL_FILE, SUMMARY_FILE, clear_run, run_file_names};
+use super::runfolder::{MODEL_FILE, RunFolderError, SUMMARY_FILE, clear_run, run_file_names};
+use crate::util::fsio::FileError;
 use crate::util::lock::FolderLock;
 
 /// The folder inside a run folder that holds the run being replaced.
@@ -29,22 +30,25 @@ fn holds_finished_run(dir: &Path) -> bool {
 }
 
 /// Deletes the run set aside in `dir`.
-fn discard_aside(dir: &Path) -> Result<(), String> {
+fn discard_aside(dir: &Path) -> Result<(), FileError> {
     let aside = dir.join(REPLACED_DIR);
-    std::fs::remove_dir_all(&aside).map_err(|e| format!("{}: cannot remove: {e}", aside.display()))
+    std::fs::remove_dir_all(&aside).map_err(FileError::remove(&aside))
 }
 
-fn move_files(from: &Path, to: &Path, names: &[String]) -> Result<(), String> {
+fn move_files(from: &Path, to: &Path, names: &[String]) -> Result<(), FileError> {
     for name in names {
-        std::fs::rename(from.join(name), to.join(name))
-            .map_err(|e| format!("{}: cannot move it to {}: {e}", from.join(name).display(), to.display()))?;
+        std::fs::rename(from.join(name), to.join(name)).map_err(|source| FileError::Move {
+            path: from.join(name),
+            to: to.to_path_buf(),
+            source,
+        })?;
     }
     Ok(())
 }
 
 /// Moves the run in `dir` (if any) into `dir/.replaced/`, after resolving
 /// one an interrupted overwrite left there. `None` when `dir` holds no run.
-pub fn set_aside(dir: &Path) -> Result<Option<SetAside>, String> {
+pub fn set_aside(dir: &Path) -> Result<Option<SetAside>, RunFolderError> {
     if !dir.is_dir() {
         return Ok(None);
     }
@@ -62,7 +66,7 @@ pub fn set_aside(dir: &Path) -> Result<Option<SetAside>, String> {
     if names.is_empty() {
         return Ok(None);
     }
-    std::fs::create_dir_all(&aside).map_err(|e| format!("{}: {e}", aside.display()))?;
+    std::fs::create_dir_all(&aside).map_err(FileError::io(&aside))?;
     move_files(dir, &aside, &names)?;
     Ok(Some(SetAside { dir: dir.to_path_buf() }))
 }
@@ -71,7 +75,7 @@ impl SetAside {
     /// Ends the replacement: deletes the old run when the new one saved its
     /// weights and summary (`Ok(true)`), else removes the new one and puts
     /// the old one back (`Ok(false)`).
-    pub fn finish(self) -> Result<bool, String> {
+    pub fn finish(self) -> Result<bool, RunFolderError> {
         if holds_finished_run(&self.dir) {
             discard_aside(&self.dir)?;
             Ok(true)
@@ -82,16 +86,16 @@ impl SetAside {
     }
 
     /// Removes whatever run is in the folder and moves the old one back.
-    fn restore(self) -> Result<(), String> {
+    fn restore(self) -> Result<(), RunFolderError> {
         let aside = self.dir.join(REPLACED_DIR);
         clear_run(&self.dir)?;
         let names: Vec<String> = std::fs::read_dir(&aside)
-            .map_err(|e| format!("{}: {e}", aside.display()))?
+            .map_err(FileError::io(&aside))?
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
         move_files(&aside, &self.dir, &names)?;
-        std::fs::remove_dir(&aside).map_err(|e| format!("{}: cannot remove: {e}", aside.display()))
+        Ok(std::fs::remove_dir(&aside).map_err(FileError::remove(&aside))?)
     }
 }
 

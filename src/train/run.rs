@@ -109,6 +109,33 @@ impl EpochMeans {
     }
 }
 
+/// Why a run could not start, or failed while it trained (its summary's
+/// reason, in words).
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Config(#[from] super::config::ConfigError),
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    #[error("the dataset has no training or no test examples")]
+    NoExamples,
+    #[error(transparent)]
+    Backend(#[from] backend::BackendError),
+    #[error(transparent)]
+    Memory(#[from] super::memory::TooLittleMemory),
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    #[error(transparent)]
+    RunFolder(#[from] super::runfolder::RunFolderError),
+    #[error("saving the weights failed: {0}")]
+    SaveWeights(#[source] super::runfolder::RunFolderError),
+    #[error(transparent)]
+    ReadBack(#[from] super::evaluate::ReadBackError),
+    /// A bug in a step (a panic), caught.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
 pub(super) struct Trainer;
 
 impl Trainer {
@@ -119,10 +146,10 @@ impl Trainer {
                 // A bug in a step still ends the run truthfully: failed,
                 // with its message, in the summary and the run folder.
                 let ended = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run.train(commands, events)))
-                    .unwrap_or_else(|panic| Err(format!("internal error: {}", crate::util::fault::panic_message(panic.as_ref()))));
+                    .unwrap_or_else(|panic| Err(TrainError::Internal(crate::util::fault::panic_message(panic.as_ref()))));
                 run.finish(ended, events)
             }
-            Err(reason) => Summary::failed(reason),
+            Err(reason) => Summary::failed(reason.to_string()),
         };
         summary.wall_secs = started.elapsed().as_secs_f64();
         summary
@@ -159,20 +186,20 @@ struct Run {
 impl Run {
     /// Loads the data, builds the model, opens the run folder and announces
     /// the run. Nothing is written before the settings are known to work.
-    fn prepare(request: RunRequest, events: &EventSender, started: Instant) -> Result<Run, String> {
+    fn prepare(request: RunRequest, events: &EventSender, started: Instant) -> Result<Run, TrainError> {
         let RunRequest { mut arch, config, data, out, init_weights } = request;
         config.check()?;
         events.send(Event::Preparing("loading data".into()));
         let data = match data {
             Some(d) => d,
-            None => Arc::new(Dataset::load(&config.data).map_err(|e| e.to_string())?),
+            None => Arc::new(Dataset::load(&config.data)?),
         };
         let data = match (config.train_limit, config.test_limit) {
             (None, None) => data,
             (train, test) => Arc::new(data.truncated(train.unwrap_or(usize::MAX), test.unwrap_or(usize::MAX))),
         };
         if data.train.is_empty() || data.test.is_empty() {
-            return Err("the dataset has no training or no test examples".into());
+            return Err(TrainError::NoExamples);
         }
         arch.apply_overrides(&config.overrides);
         let n_train = data.train.len();
@@ -184,9 +211,9 @@ impl Run {
         events.send(Event::Preparing("building the model".into()));
         let device = compute.device.clone().autodiff();
         device.seed(config.seed);
-        let mut net = Network::build(&arch, data.shape(), data.classes(), &device, config.seed).map_err(|e| e.to_string())?;
+        let mut net = Network::build(&arch, data.shape(), data.classes(), &device, config.seed)?;
         if let Some(path) = &init_weights {
-            net = net.load(path).map_err(|e| e.to_string())?;
+            net = net.load(path)?;
         }
         let augment = config.augment.unwrap_or(data.augment_by_default);
         let steps_per_epoch = (n_train / batch_size).max(1);
@@ -215,7 +242,7 @@ impl Run {
                     adapter: compute.adapter.clone(),
                     started_unix_secs: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
                 };
-                Some(RunWriter::create(dir, &arch, &record, layer_names.clone()).map_err(|e| e.to_string())?)
+                Some(RunWriter::create(dir, &arch, &record, layer_names.clone())?)
             }
             None => None,
         };
@@ -267,7 +294,7 @@ impl Run {
     /// The training loop: epochs of steps, each epoch ending in an
     /// evaluation, a checkpoint and a running summary. Returns how it ended;
     /// an error (a file that cannot be written) ends it as failed.
-    fn train(&mut self, commands: &Receiver<Command>, events: &EventSender) -> Result<Ending, String> {
+    fn train(&mut self, commands: &Receiver<Command>, events: &EventSender) -> Result<Ending, TrainError> {
         for epoch in 0.. {
             if self.tally.step >= self.total_steps {
                 break;
@@ -293,9 +320,9 @@ impl Run {
                 return Ok(ending);
             }
             if let Some(writer) = &mut self.writer {
-                writer.save_model(self.stepper.net()).map_err(|e| format!("saving the weights failed: {e}"))?;
+                writer.save_model(self.stepper.net()).map_err(TrainError::SaveWeights)?;
                 let running = self.tally.summary(RunStatus::Running, None, self.stepper.net(), &self.compute);
-                writer.summary(&running).map_err(|e| e.to_string())?;
+                writer.summary(&running)?;
             }
         }
         Ok((RunStatus::Completed, None))
@@ -343,7 +370,7 @@ impl Run {
 
     /// One training step on `batch_indices`, recorded; returns an ending
     /// when the loss diverged.
-    fn step(&mut self, epoch: usize, batch_indices: &[usize], events: &EventSender) -> Result<Option<Ending>, String> {
+    fn step(&mut self, epoch: usize, batch_indices: &[usize], events: &EventSender) -> Result<Option<Ending>, TrainError> {
         let step = self.tally.step;
         crate::util::fault::point("step");
         let config = &self.config;
@@ -381,7 +408,7 @@ impl Run {
             batch_digest: digest(batch_indices),
         };
         if let Some(writer) = &mut self.writer {
-            writer.metric(step, epoch, "train", loss, accuracy, lr, elapsed_secs).map_err(|e| e.to_string())?;
+            writer.metric(step, epoch, "train", loss, accuracy, lr, elapsed_secs)?;
         }
         if diverged {
             // Not droppable: the step that diverged must reach the lab.
@@ -393,13 +420,13 @@ impl Run {
             self.tally.first_output_grad = readings.output.first().copied();
             let snapshot = GradientSnapshot { step, weight: readings.weight, output: readings.output };
             if let Some(writer) = &mut self.writer {
-                writer.gradients(&snapshot).map_err(|e| e.to_string())?;
+                writer.gradients(&snapshot)?;
             }
             events.send_droppable(Event::Gradients(snapshot));
             if !readings.values.is_empty() {
                 let probes = ProbeSnapshot { step, values: readings.values };
                 if let Some(writer) = &mut self.writer {
-                    writer.probes(&probes).map_err(|e| e.to_string())?;
+                    writer.probes(&probes)?;
                 }
                 events.send_droppable(Event::Probes(probes));
             }
@@ -418,7 +445,7 @@ impl Run {
     /// Evaluates the current weights on the test split; returns an ending
     /// when the test loss is not finite (the weights or the batch-norm
     /// statistics no longer are).
-    fn evaluate(&mut self, events: &EventSender) -> Result<Option<Ending>, String> {
+    fn evaluate(&mut self, events: &EventSender) -> Result<Option<Ending>, TrainError> {
         let lr = self.config.lr_at(self.base_lr, self.tally.step, self.total_steps);
         let devices = [&self.device, &self.inner];
         let (loss, accuracy) = evaluate_and_record(self.stepper.net(), &self.data, devices, &self.tally, lr, &mut self.writer, events)?;
@@ -439,8 +466,8 @@ impl Run {
     /// Ends the run however the loop ended: a last evaluation and the
     /// weights when it trained, and a summary that says what happened, also
     /// when saving failed (with the steps that did run).
-    fn finish(mut self, ended: Result<Ending, String>, events: &EventSender) -> Summary {
-        let (mut status, mut reason) = ended.unwrap_or_else(|e| (RunStatus::Failed, Some(e)));
+    fn finish(mut self, ended: Result<Ending, TrainError>, events: &EventSender) -> Summary {
+        let (mut status, mut reason) = ended.unwrap_or_else(|e| (RunStatus::Failed, Some(e.to_string())));
         // A run cut short before a whole epoch reports the means of its partial epoch.
         if self.tally.train.is_none() {
             self.tally.train = self.means.means();
@@ -471,7 +498,7 @@ impl Run {
                 }
                 Err(e) => {
                     status = RunStatus::Failed;
-                    reason = Some(e);
+                    reason = Some(e.to_string());
                 }
             }
         }
@@ -546,7 +573,7 @@ fn evaluate_and_record(
     lr: f64,
     writer: &mut Option<RunWriter>,
     events: &EventSender,
-) -> Result<(f32, f32), String> {
+) -> Result<(f32, f32), TrainError> {
     // The 0-based epoch this evaluation closes (the one the last step
     // belonged to), as in the training rows.
     let epoch = tally.step.saturating_sub(1) / tally.steps_per_epoch.max(1);
@@ -563,9 +590,7 @@ fn evaluate_and_record(
         evaluation.accuracy = f32::NAN;
     }
     if let Some(writer) = writer {
-        writer
-            .metric(tally.step, epoch, "test", evaluation.loss, evaluation.accuracy, lr, evaluation.elapsed_secs)
-            .map_err(|e| e.to_string())?;
+        writer.metric(tally.step, epoch, "test", evaluation.loss, evaluation.accuracy, lr, evaluation.elapsed_secs)?;
     }
     let result = (evaluation.loss, evaluation.accuracy);
     events.send(Event::Evaluation(Box::new(evaluation)));

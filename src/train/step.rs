@@ -67,7 +67,14 @@ impl Stepper {
     /// One step on a batch `[b, c, h, w]` of normalised images. The
     /// optimiser is not applied when the loss is not finite (the run has
     /// diverged; the caller decides what to do).
-    pub fn step(&mut self, images: Vec<f32>, labels: Vec<i64>, shape: [usize; 4], lr: f64, probe: bool) -> Result<StepOutput, String> {
+    pub fn step(
+        &mut self,
+        images: Vec<f32>,
+        labels: Vec<i64>,
+        shape: [usize; 4],
+        lr: f64,
+        probe: bool,
+    ) -> Result<StepOutput, super::evaluate::ReadBackError> {
         let x = Tensor::<4>::from_data(TensorData::new(images, shape), &self.device);
         let y = Tensor::<1, Int>::from_data(TensorData::new(labels, [shape[0]]), &self.device);
         self.ctx.reset();
@@ -98,7 +105,7 @@ impl Stepper {
             Ok(v) => v,
             Err(e) => {
                 self.net = Some(net);
-                return Err(format!("reading step results: {e:?}"));
+                return Err(super::evaluate::ReadBackError { what: "step results", source: e });
             }
         };
         let output = StepOutput {

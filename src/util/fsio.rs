@@ -1,7 +1,33 @@
 //! Files written so that a crash never leaves half a file behind.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// A file or folder operation that failed, naming the path: `PATH: ERROR`
+/// (or `PATH: cannot remove: ERROR`, …).
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("{}: {source}", .path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: cannot remove: {source}", .path.display())]
+    Remove { path: PathBuf, source: std::io::Error },
+    #[error("{}: cannot move it to {}: {source}", .path.display(), .to.display())]
+    Move { path: PathBuf, to: PathBuf, source: std::io::Error },
+    #[error("{}: {source}", .path.display())]
+    Encode { path: PathBuf, source: image::ImageError },
+}
+
+impl FileError {
+    /// For `map_err`: an I/O error on `path`.
+    pub fn io(path: &Path) -> impl FnOnce(std::io::Error) -> FileError + '_ {
+        move |source| FileError::Io { path: path.to_path_buf(), source }
+    }
+
+    /// For `map_err`: `path` could not be removed.
+    pub fn remove(path: &Path) -> impl FnOnce(std::io::Error) -> FileError + '_ {
+        move |source| FileError::Remove { path: path.to_path_buf(), source }
+    }
+}
 
 /// Writes `bytes` to `path` atomically: a temporary file beside it, synced,
 /// then renamed over the target.
@@ -26,15 +52,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Encodes `image` as a PNG and writes it atomically ([`write_atomic`]):
 /// a full disk leaves the file that was there, never half a picture.
-pub fn write_png<P, C>(path: &Path, image: &image::ImageBuffer<P, C>) -> Result<(), String>
+pub fn write_png<P, C>(path: &Path, image: &image::ImageBuffer<P, C>) -> Result<(), FileError>
 where
     P: image::PixelWithColorType,
     [P::Subpixel]: image::EncodableLayout,
     C: std::ops::Deref<Target = [P::Subpixel]>,
 {
     let mut bytes = std::io::Cursor::new(Vec::new());
-    image.write_to(&mut bytes, image::ImageFormat::Png).map_err(|e| format!("{}: {e}", path.display()))?;
-    write_atomic(path, bytes.get_ref()).map_err(|e| format!("{}: {e}", path.display()))
+    image.write_to(&mut bytes, image::ImageFormat::Png).map_err(|source| FileError::Encode { path: path.to_path_buf(), source })?;
+    write_atomic(path, bytes.get_ref()).map_err(FileError::io(path))
 }
 
 /// Renames `from` over `to` and syncs the folder, so that the new name

@@ -11,6 +11,18 @@ use std::path::{Path, PathBuf};
 /// The lock file inside a run folder.
 pub const LOCK_FILE: &str = ".lock";
 
+/// Why a folder's lock could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error(transparent)]
+    File(#[from] crate::util::fsio::FileError),
+    #[error("{}: cannot lock: {source}", .path.display())]
+    Lock { path: PathBuf, source: std::io::Error },
+    /// Another process writes a run there.
+    #[error("{}: {holder} is writing a run in this folder", .dir.display())]
+    Held { dir: PathBuf, holder: String },
+}
+
 /// An exclusive lock on a folder, released when dropped.
 #[derive(Debug)]
 pub struct FolderLock {
@@ -40,29 +52,25 @@ fn try_flock(_file: &File, _op: i32) -> std::io::Result<bool> {
 impl FolderLock {
     /// Takes the folder's lock, creating the folder when needed, or fails at
     /// once saying which process holds it.
-    pub fn acquire(dir: &Path) -> Result<FolderLock, String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    pub fn acquire(dir: &Path) -> Result<FolderLock, LockError> {
+        use crate::util::fsio::FileError;
+        std::fs::create_dir_all(dir).map_err(FileError::io(dir))?;
         let path = dir.join(LOCK_FILE);
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut file =
+            std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(FileError::io(&path))?;
         #[cfg(unix)]
         let exclusive = libc::LOCK_EX;
         #[cfg(not(unix))]
         let exclusive = 0;
-        if !try_flock(&file, exclusive).map_err(|e| format!("{}: cannot lock: {e}", path.display()))? {
+        if !try_flock(&file, exclusive).map_err(|source| LockError::Lock { path: path.clone(), source })? {
             let holder = read_pid(&mut file).map_or_else(|| "another process".to_string(), |pid| format!("process {pid}"));
-            return Err(format!("{}: {holder} is writing a run in this folder", dir.display()));
+            return Err(LockError::Held { dir: dir.to_path_buf(), holder });
         }
         // Record who holds it, for the message above.
         let written =
             file.set_len(0).and_then(|_| file.rewind()).and_then(|_| write!(file, "{}", std::process::id())).and_then(|_| file.flush());
         if let Err(e) = written {
-            return Err(format!("{}: {e}", path.display()));
+            return Err(FileError::io(&path)(e).into());
         }
         Ok(FolderLock { _file: file, path })
     }
@@ -100,7 +108,7 @@ mod tests {
         assert!(!FolderLock::is_held(dir.path()));
         let first = FolderLock::acquire(dir.path()).unwrap();
         assert!(FolderLock::is_held(dir.path()));
-        let err = FolderLock::acquire(dir.path()).unwrap_err();
+        let err = FolderLock::acquire(dir.path()).unwrap_err().to_string();
         assert!(err.contains(&format!("process {}", std::process::id())) && err.contains("is writing a run"), "{err}");
         drop(first);
         assert!(!FolderLock::is_held(dir.path()));

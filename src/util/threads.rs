@@ -13,11 +13,32 @@ pub fn available() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// A thread count refused, or compute threads that could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ThreadsError {
+    #[error("threads must be at least 1")]
+    Zero,
+    #[error("{0} threads is more than the limit of {MAX_THREADS}")]
+    TooMany(usize),
+    #[error("cannot start {threads} compute threads: {source}")]
+    Start { threads: usize, source: rayon::ThreadPoolBuildError },
+}
+
+impl ThreadsError {
+    /// A count refused is bad input (2); threads that did not start, a failure (1).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            ThreadsError::Zero | ThreadsError::TooMany(_) => 2,
+            ThreadsError::Start { .. } => 1,
+        }
+    }
+}
+
 /// Problems with a thread count, in words.
-pub fn check(threads: Option<usize>) -> Result<(), String> {
+pub fn check(threads: Option<usize>) -> Result<(), ThreadsError> {
     match threads {
-        Some(0) => Err("threads must be at least 1".into()),
-        Some(n) if n > MAX_THREADS => Err(format!("{n} threads is more than the limit of {MAX_THREADS}")),
+        Some(0) => Err(ThreadsError::Zero),
+        Some(n) if n > MAX_THREADS => Err(ThreadsError::TooMany(n)),
         _ => Ok(()),
     }
 }
@@ -77,7 +98,7 @@ fn lower_priority_if_windowed() {
 
 /// A pool of `threads` compute threads named `{name}-N`: work run through
 /// its `install` (and every parallel loop that work starts) stays on them.
-pub fn pool(threads: Option<usize>, name: &str) -> Result<rayon::ThreadPool, String> {
+pub fn pool(threads: Option<usize>, name: &str) -> Result<rayon::ThreadPool, ThreadsError> {
     check(threads)?;
     rayon::ThreadPoolBuilder::new()
         .num_threads(resolve(threads))
@@ -87,12 +108,12 @@ pub fn pool(threads: Option<usize>, name: &str) -> Result<rayon::ThreadPool, Str
         })
         .start_handler(|_| lower_priority_if_windowed())
         .build()
-        .map_err(|e| format!("cannot start {} compute threads: {e}", resolve(threads)))
+        .map_err(|source| ThreadsError::Start { threads: resolve(threads), source })
 }
 
 /// Runs `job` with the CPU work it starts confined to `threads` threads.
 /// Fails only when the count is refused or the threads cannot be started.
-pub fn run_on<R: Send>(threads: Option<usize>, name: &str, job: impl FnOnce() -> R + Send) -> Result<R, String> {
+pub fn run_on<R: Send>(threads: Option<usize>, name: &str, job: impl FnOnce() -> R + Send) -> Result<R, ThreadsError> {
     Ok(pool(threads, name)?.install(job))
 }
 
@@ -102,9 +123,9 @@ mod tests {
 
     #[test]
     fn work_runs_on_exactly_the_threads_asked_for() {
-        assert_eq!(run_on(Some(3), "test", rayon::current_num_threads), Ok(3));
-        assert_eq!(run_on(Some(1), "test", rayon::current_num_threads), Ok(1));
-        assert_eq!(run_on(None, "test", rayon::current_num_threads), Ok(available()));
+        assert_eq!(run_on(Some(3), "test", rayon::current_num_threads).unwrap(), 3);
+        assert_eq!(run_on(Some(1), "test", rayon::current_num_threads).unwrap(), 1);
+        assert_eq!(run_on(None, "test", rayon::current_num_threads).unwrap(), available());
         let names = run_on(Some(2), "lab", || rayon::broadcast(|_| std::thread::current().name().map(str::to_string))).unwrap();
         assert!(names.iter().all(|n| n.as_deref().is_some_and(|n| n.starts_with("lab-"))), "{names:?}");
     }
@@ -124,8 +145,8 @@ mod tests {
 
     #[test]
     fn zero_and_absurd_counts_are_refused() {
-        assert!(check(Some(0)).unwrap_err().contains("at least 1"));
-        assert!(check(Some(MAX_THREADS + 1)).unwrap_err().contains("limit"));
+        assert!(check(Some(0)).unwrap_err().to_string().contains("at least 1"));
+        assert!(check(Some(MAX_THREADS + 1)).unwrap_err().to_string().contains("limit"));
         assert!(run_on(Some(0), "test", || ()).is_err());
         assert!(check(Some(4)).is_ok() && check(None).is_ok());
     }

@@ -149,7 +149,7 @@ impl DepthLabApp {
                 };
                 let progress = Progress { report: &report, cancel: &cancel };
                 let result = run_analysis(kind, &dir, settings, &progress);
-                TaskResult::Analysis { side, label, result: result.map_err(|e| (matches!(e, AnalysisError::Cancelled), e.to_string())) }
+                TaskResult::Analysis { side, label, result }
             });
         }
     }
@@ -161,7 +161,7 @@ impl DepthLabApp {
     }
 
     /// Takes in a finished analysis.
-    pub(super) fn analysis_done(&mut self, side: usize, label: String, result: Result<AnalysisResult, (bool, String)>) {
+    pub(super) fn analysis_done(&mut self, side: usize, label: String, result: Result<AnalysisResult, AnalysisError>) {
         let Some(slot) = self.why.jobs.get_mut(side) else { return };
         *slot = None;
         match result {
@@ -169,8 +169,8 @@ impl DepthLabApp {
                 self.why.results[side] = Some((label, result));
                 self.why.textures[side] = None;
             }
-            Err((true, _)) => self.why.errors[side] = Some("cancelled".into()),
-            Err((false, e)) => self.why.errors[side] = Some(format!("{label}: {e}")),
+            Err(AnalysisError::Cancelled) => self.why.errors[side] = Some("cancelled".into()),
+            Err(e) => self.why.errors[side] = Some(format!("{label}: {e}")),
         }
     }
 }

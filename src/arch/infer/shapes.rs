@@ -2,10 +2,11 @@
 //! its longest path), kind by kind: what the builder shows for each row
 //! and what the model builder (one file per kind in `src/model`) makes.
 
+use super::InferError;
 use crate::arch::spec::{BlockKind, Carry, LayerOptions, Norm, ResidualInit, Shape, Shortcut};
 
 /// Output shape, parameters and depth of one block instance.
-pub fn infer_block(kind: &BlockKind, layer: &LayerOptions, input: Shape, classes: usize) -> Result<(Shape, usize, usize), String> {
+pub fn infer_block(kind: &BlockKind, layer: &LayerOptions, input: Shape, classes: usize) -> Result<(Shape, usize, usize), InferError> {
     let norm = layer.norm;
     match *kind {
         BlockKind::Conv { filters, kernel, stride } => conv(input, filters, kernel, stride, norm),
@@ -50,7 +51,7 @@ pub fn infer_block(kind: &BlockKind, layer: &LayerOptions, input: Shape, classes
 }
 
 /// A "same"-padded conv layer.
-fn conv(input: Shape, filters: usize, kernel: usize, stride: usize, norm: Norm) -> Result<(Shape, usize, usize), String> {
+fn conv(input: Shape, filters: usize, kernel: usize, stride: usize, norm: Norm) -> Result<(Shape, usize, usize), InferError> {
     let (c, h, w) = need_map(input, "a conv layer")?;
     check_stride(stride, h, w)?;
     Ok((Shape::map(filters, conv_out(h, kernel, stride), conv_out(w, kernel, stride)), conv_params(c, filters, kernel, norm), 1))
@@ -75,13 +76,13 @@ fn residual(
     shortcut: Shortcut,
     branch: Branch,
     norm: Norm,
-) -> Result<(Shape, usize, usize), String> {
+) -> Result<(Shape, usize, usize), InferError> {
     let (c, h, w) = need_map(input, "a residual block")?;
     check_stride(stride, h, w)?;
     let out = if branch.bottleneck { 4 * filters } else { filters };
     let changes_shape = stride != 1 || c != out;
     if shortcut == Shortcut::A && changes_shape && out < c {
-        return Err(format!("option A shortcut cannot reduce channels ({c} → {out}): zero-padding only adds channels; use option B"));
+        return Err(InferError::ShortcutReduces { c, out });
     }
     let bias = |ch: usize| if norm == Norm::None { ch } else { 0 };
     let bn = |ch: usize| bn_params(ch, norm);
@@ -105,13 +106,11 @@ fn residual(
 }
 
 /// A residual block of dense layers (the residual MLPs), with its shortcut.
-fn residual_dense(input: Shape, units: usize, shortcut: Shortcut, branch: Branch, norm: Norm) -> Result<(Shape, usize, usize), String> {
+fn residual_dense(input: Shape, units: usize, shortcut: Shortcut, branch: Branch, norm: Norm) -> Result<(Shape, usize, usize), InferError> {
     let d = input.numel();
     let changes_width = d != units;
     if shortcut == Shortcut::A && changes_width {
-        return Err(format!(
-            "option A pads feature maps with zero channels; a dense block changing width ({d} → {units}) needs a projection: use B"
-        ));
+        return Err(InferError::ShortcutWidens { d, units });
     }
     let bias = |n: usize| if norm == Norm::None { n } else { 0 };
     let extra = branch.layers.saturating_sub(1);
@@ -147,7 +146,7 @@ fn gates(carry: Carry) -> usize {
 }
 
 /// A conv highway layer: it keeps its input's shape.
-fn highway(input: Shape, kernel: usize, carry: Carry, norm: Norm) -> Result<(Shape, usize, usize), String> {
+fn highway(input: Shape, kernel: usize, carry: Carry, norm: Norm) -> Result<(Shape, usize, usize), InferError> {
     let (c, _, _) = need_map(input, "a conv highway layer")?;
     let params = conv_params(c, c, kernel, norm) + gates(carry) * conv_params(c, c, kernel, Norm::None);
     Ok((input, params, 1))
@@ -162,7 +161,7 @@ fn highway_dense(input: Shape, carry: Carry, norm: Norm) -> (Shape, usize, usize
 
 /// A DenseNet block: each layer adds `growth_rate` channels, read by every
 /// later layer.
-fn dense_block(input: Shape, layers: usize, growth_rate: usize, bottleneck: bool, norm: Norm) -> Result<(Shape, usize, usize), String> {
+fn dense_block(input: Shape, layers: usize, growth_rate: usize, bottleneck: bool, norm: Norm) -> Result<(Shape, usize, usize), InferError> {
     let (c, h, w) = need_map(input, "a dense block")?;
     let mut params = 0;
     let bias = |ch: usize| if norm == Norm::None { ch } else { 0 };
@@ -182,24 +181,24 @@ fn dense_block(input: Shape, layers: usize, growth_rate: usize, bottleneck: bool
 
 /// A DenseNet transition: a 1x1 conv that compresses the channels, then
 /// 2x2 average pooling.
-fn transition(input: Shape, compression: f32, norm: Norm) -> Result<(Shape, usize, usize), String> {
+fn transition(input: Shape, compression: f32, norm: Norm) -> Result<(Shape, usize, usize), InferError> {
     let (c, h, w) = need_map(input, "a transition")?;
     let out = ((c as f32) * compression).floor() as usize;
     if out == 0 {
-        return Err(format!("compression {compression} of {c} channels leaves none"));
+        return Err(InferError::NoChannelsLeft { compression, c });
     }
     if h < 2 || w < 2 {
-        return Err(format!("2x2 average pooling on a {h}x{w} feature map"));
+        return Err(InferError::TransitionTooSmall { h, w });
     }
     let params = bn_params(c, norm) + c * out + if norm == Norm::None { out } else { 0 };
     Ok((Shape::map(out, h / 2, w / 2), params, 1))
 }
 
 /// Max or average pooling, without padding.
-fn pool(input: Shape, size: usize, stride: usize) -> Result<(Shape, usize, usize), String> {
+fn pool(input: Shape, size: usize, stride: usize) -> Result<(Shape, usize, usize), InferError> {
     let (c, h, w) = need_map(input, "pooling")?;
     if h < size || w < size {
-        return Err(format!("{size}x{size} pool on a {h}x{w} feature map"));
+        return Err(InferError::PoolTooLarge { size, h, w });
     }
     Ok((Shape::map(c, (h - size) / stride + 1, (w - size) / stride + 1), 0, 0))
 }
@@ -243,20 +242,18 @@ fn conv_out(size: usize, k: usize, s: usize) -> usize {
     (size + 2 * (k / 2) - k) / s + 1
 }
 
-fn need_map(shape: Shape, what: &str) -> Result<(usize, usize, usize), String> {
+fn need_map(shape: Shape, what: &'static str) -> Result<(usize, usize, usize), InferError> {
     match shape {
         Shape::Map { channels, height, width } => Ok((channels, height, width)),
-        Shape::Flat { features } => Err(format!(
-            "{what} needs a feature map, but its input is a flat vector of {features} features (after a dense layer or global pooling)"
-        )),
+        Shape::Flat { features } => Err(InferError::NeedsMap { what, features }),
     }
 }
 
-fn check_stride(stride: usize, h: usize, w: usize) -> Result<(), String> {
+fn check_stride(stride: usize, h: usize, w: usize) -> Result<(), InferError> {
     if stride > 1 && h == 1 && w == 1 {
-        Err(format!("stride {stride} on a 1x1 feature map"))
+        Err(InferError::StrideOnOne(stride))
     } else if stride > h.max(w) {
-        Err(format!("stride {stride} is larger than its {h}x{w} input"))
+        Err(InferError::StrideTooLarge { stride, h, w })
     } else {
         Ok(())
     }

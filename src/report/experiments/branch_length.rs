@@ -12,7 +12,7 @@
 //! given ordering it is the same network whatever the grouping).
 
 use super::highway::smoothed_loss;
-use super::{Context, Trained, relative};
+use super::{Context, ReproduceError, Trained, relative};
 use crate::arch::{Architecture, BlockKind, BlockSpec, Init, LayerOptions, LayerOverrides, ResidualInit, Shortcut};
 use crate::report::figure::{COLORS, Figure, Panel, Series};
 use crate::train::TrainConfig;
@@ -71,7 +71,7 @@ fn mean(values: &[f64]) -> f64 {
     values.iter().sum::<f64>() / values.len().max(1) as f64
 }
 
-pub fn run(ctx: &Context) -> Result<String, String> {
+pub fn run(ctx: &Context) -> Result<String, ReproduceError> {
     let quick = ctx.options.quick;
     let hidden = if quick { 12 } else { 48 };
     let epochs = if quick { 1 } else { 4 };
@@ -128,7 +128,7 @@ pub fn run(ctx: &Context) -> Result<String, String> {
             test_errors.push(test_error);
             last_run = Some(run);
         }
-        let run = last_run.ok_or("no seeds")?;
+        let run = last_run.ok_or(ReproduceError::NoSeeds)?;
         outcomes.push(Outcome {
             label: arch.name.clone(),
             preactivation,

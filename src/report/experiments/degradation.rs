@@ -3,11 +3,11 @@
 //! the same budget each: final training and test error against depth.
 
 use super::highway::smoothed_loss;
-use super::{Context, Trained, he_recipe, relative};
+use super::{Context, ReproduceError, Trained, he_recipe, relative};
 use crate::arch::presets::Family;
 use crate::report::figure::{COLORS, Figure, Panel, Series};
 
-pub fn run(ctx: &Context) -> Result<String, String> {
+pub fn run(ctx: &Context) -> Result<String, ReproduceError> {
     let depths: Vec<usize> = if ctx.options.quick { vec![8, 14] } else { vec![8, 20, 32, 44] };
     let epochs = if ctx.options.quick { 1 } else { 2 };
     let config = he_recipe(epochs, None, 20);

@@ -6,14 +6,14 @@
 
 use burn::prelude::*;
 
-use super::{Context, he_recipe, relative};
+use super::{Context, ReproduceError, he_recipe, relative};
 use crate::arch::{BlockKind, presets};
 use crate::model::Ctx;
 use crate::report::figure::{COLORS, Figure, Panel, Series};
 use crate::train::evaluate::{CALIBRATION_BATCHES, evaluate_with, recalibrate_batch_norm};
 use crate::train::runfolder::RunFolder;
 
-pub fn run(ctx: &Context) -> Result<String, String> {
+pub fn run(ctx: &Context) -> Result<String, ReproduceError> {
     let columns = if ctx.options.quick { 2 } else { 3 };
     let epochs = if ctx.options.quick { 1 } else { 6 };
     let config = he_recipe(epochs, ctx.options.quick.then_some(30), 10);
@@ -35,11 +35,11 @@ pub fn run(ctx: &Context) -> Result<String, String> {
     let mut table = Vec::new();
     for (i, (label, arch)) in [("drop-path", with_drop), ("no-drop-path", without_drop)].into_iter().enumerate() {
         let run = ctx.train(&format!("fractal-{columns}-{label}"), arch, config.clone())?;
-        let folder = RunFolder::open(&run.dir).map_err(|e| e.to_string())?;
+        let folder = RunFolder::open(&run.dir)?;
         let mut points = Vec::new();
         let mut errors = Vec::new();
         for column in (1..=columns).map(Some).chain([None]) {
-            let net = folder.load_network(&device).map_err(|e| e.to_string())?;
+            let net = folder.load_network(&device)?;
             recalibrate_batch_norm(&net, &ctx.data, &device, column, CALIBRATION_BATCHES, 1);
             let mut eval_ctx = Ctx::eval();
             eval_ctx.eval_column = column;

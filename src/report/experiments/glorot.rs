@@ -7,7 +7,7 @@
 //! √(fan_in · Var W) · |tanh'(0)| = √(1/3) — it shrinks by 1/√3 per layer.
 //! Xavier's Var W = 2/(fan_in + fan_out) keeps that factor near 1.
 
-use super::{Context, relative};
+use super::{Context, ReproduceError, relative};
 use crate::arch::{Activation, Init, LayerOverrides, Norm, presets};
 use crate::report::figure::{COLORS, Figure, Panel, Series};
 
@@ -47,7 +47,7 @@ fn underflowed_layers(norms: &[f64]) -> usize {
     norms[..norms.len() - 1].iter().take_while(|v| **v <= UNDERFLOW).count()
 }
 
-pub fn run(ctx: &Context) -> Result<String, String> {
+pub fn run(ctx: &Context) -> Result<String, ReproduceError> {
     let depths: Vec<usize> = if ctx.options.quick { vec![10, 20] } else { vec![10, 20, 50, 100] };
     let show_depth = *depths.iter().find(|&&d| d == 50).unwrap_or(depths.last().unwrap_or(&10));
     let shape = ctx.data.shape();

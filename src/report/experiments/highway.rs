@@ -3,7 +3,7 @@
 //! at increasing depth, same optimiser and budget: the final training loss.
 //! The transform-gate bias is scaled with depth (-1, -2, -3, -4).
 
-use super::{Context, Trained, relative};
+use super::{Context, ReproduceError, Trained, relative};
 use crate::arch::presets;
 use crate::report::figure::{COLORS, Figure, Panel, Series};
 use crate::train::TrainConfig;
@@ -17,7 +17,7 @@ pub(super) fn smoothed_loss(run: &Trained, window: usize) -> Vec<[f64; 2]> {
         .collect()
 }
 
-pub fn run(ctx: &Context) -> Result<String, String> {
+pub fn run(ctx: &Context) -> Result<String, ReproduceError> {
     let depths: Vec<usize> = if ctx.options.quick { vec![10, 20] } else { vec![10, 20, 50, 100] };
     let epochs = if ctx.options.quick { 1 } else { 4 };
     let config =

@@ -2,7 +2,7 @@
 //! around a residual net and around its plain twin, trained the same way,
 //! on a plane of filter-normalised random directions.
 
-use super::{Context, he_recipe, relative};
+use super::{Context, ReproduceError, he_recipe, relative};
 use crate::analysis::Progress;
 use crate::analysis::landscape::{Landscape, LandscapeOptions, landscape_run};
 use crate::arch::presets;
@@ -50,7 +50,7 @@ fn local_minima(l: &Landscape) -> usize {
     found
 }
 
-pub fn run(ctx: &Context) -> Result<String, String> {
+pub fn run(ctx: &Context) -> Result<String, ReproduceError> {
     let quick = ctx.options.quick;
     let names = if quick { ["resnet-8", "plain-8"] } else { ["resnet-20", "plain-20"] };
     let config = if quick { he_recipe(1, Some(6), 1000) } else { he_recipe(2, None, 50) };
@@ -63,15 +63,11 @@ pub fn run(ctx: &Context) -> Result<String, String> {
     for name in names {
         let run = ctx.train(name, presets::build(name, ctx.data.shape())?, config.clone())?;
         (ctx.log)(&format!("landscape of {name}"));
-        let mut l = landscape_run(&run.dir, &options, &Progress::none()).map_err(|e| e.to_string())?;
+        let mut l = landscape_run(&run.dir, &options, &Progress::none())?;
         l.arch = name.to_string();
         (ctx.log)(&format!("  centre {:.4}, corners {:.4}, {:.0} s", l.centre_loss, l.corner_mean, l.total_secs));
-        crate::util::fsio::write_atomic(
-            &ctx.dir.join(format!("{name}.json")),
-            serde_json::to_string_pretty(&l).map_err(|e| e.to_string())?.as_bytes(),
-        )
-        .map_err(|e| e.to_string())?;
-        crate::util::fsio::write_atomic(&ctx.dir.join(format!("{name}.csv")), l.to_csv().as_bytes()).map_err(|e| e.to_string())?;
+        crate::util::fsio::write_atomic(&ctx.dir.join(format!("{name}.json")), serde_json::to_string_pretty(&l)?.as_bytes())?;
+        crate::util::fsio::write_atomic(&ctx.dir.join(format!("{name}.csv")), l.to_csv().as_bytes())?;
         landscape_png(&l, &ctx.dir.join(format!("{name}.png")))?;
         results.push(l);
     }

@@ -2,14 +2,14 @@
 //! and its plain twin, trained the same way, have each block removed at
 //! test time in turn, then k random blocks.
 
-use super::{Context, he_recipe, relative};
+use super::{Context, ReproduceError, he_recipe, relative};
 use crate::analysis::Progress;
 use crate::analysis::lesion::{LesionOptions, LesionReport, lesion_run};
 use crate::arch::presets;
 use crate::report::analysis::lesion_figure;
 use crate::report::figure::COLORS;
 
-pub fn run(ctx: &Context) -> Result<String, String> {
+pub fn run(ctx: &Context) -> Result<String, ReproduceError> {
     let quick = ctx.options.quick;
     let (names, config, options) = if quick {
         (
@@ -24,17 +24,13 @@ pub fn run(ctx: &Context) -> Result<String, String> {
     for name in names {
         let arch = presets::build(name, ctx.data.shape())?;
         let run = ctx.train(name, arch, config.clone())?;
-        let report = lesion_run(&run.dir, &options, &Progress::none()).map_err(|e| e.to_string())?;
+        let report = lesion_run(&run.dir, &options, &Progress::none())?;
         (ctx.log)(&format!(
             "  {name}: baseline {:.2}%, median rise for one block {:+.2} points",
             report.baseline_test_error * 100.0,
             report.median_rise() * 100.0
         ));
-        crate::util::fsio::write_atomic(
-            &ctx.dir.join(format!("{name}.json")),
-            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?.as_bytes(),
-        )
-        .map_err(|e| e.to_string())?;
+        crate::util::fsio::write_atomic(&ctx.dir.join(format!("{name}.json")), serde_json::to_string_pretty(&report)?.as_bytes())?;
         reports.push(report);
     }
     let mut rows = Vec::new();

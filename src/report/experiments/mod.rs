@@ -24,6 +24,7 @@ use crate::model::Network;
 use crate::train::events::{Evaluation, Event, GradientSnapshot, StepMetrics};
 use crate::train::step::Stepper;
 use crate::train::{RunRequest, RunStatus, Summary, TrainConfig};
+use crate::util::fsio::FileError;
 
 /// The reproductions, by name.
 pub const NAMES: [&str; 10] =
@@ -43,6 +44,45 @@ pub struct Options {
     pub reuse: bool,
 }
 
+/// Why a reproduction did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum ReproduceError {
+    #[error("'{0}' is not a reproduction ({names})", names = NAMES.join(", "))]
+    Unknown(String),
+    /// One of its runs failed: its label and the run's reason.
+    #[error("{label}: {reason}")]
+    RunFailed { label: String, reason: String },
+    #[error("no probe readings")]
+    NoProbeReadings,
+    #[error("no seeds")]
+    NoSeeds,
+    /// The logits could not be read back from the device.
+    #[error("{0:?}")]
+    Logits(burn::tensor::TensorReadError),
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    #[error(transparent)]
+    Preset(#[from] crate::arch::presets::PresetError),
+    #[error(transparent)]
+    Backend(#[from] backend::BackendError),
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
+    #[error(transparent)]
+    RunFolder(#[from] crate::train::runfolder::RunFolderError),
+    #[error(transparent)]
+    Analysis(#[from] crate::analysis::AnalysisError),
+    #[error(transparent)]
+    ReadBack(#[from] crate::train::evaluate::ReadBackError),
+    #[error(transparent)]
+    LandscapeFigure(#[from] crate::report::analysis::LandscapeFigureError),
+}
+
 /// What a reproduction produced.
 #[derive(Clone, Debug)]
 pub struct Outcome {
@@ -53,10 +93,10 @@ pub struct Outcome {
 }
 
 /// Runs one reproduction by name.
-pub fn run(name: &str, options: &Options, log: &dyn Fn(&str)) -> Result<Outcome, String> {
+pub fn run(name: &str, options: &Options, log: &dyn Fn(&str)) -> Result<Outcome, ReproduceError> {
     let dir = options.out.join(name);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let data = Arc::new(Dataset::load(&options.data).map_err(|e| e.to_string())?);
+    std::fs::create_dir_all(&dir).map_err(FileError::io(&dir))?;
+    let data = Arc::new(Dataset::load(&options.data)?);
     let ctx = Context { dir: dir.clone(), data, options: options.clone(), log };
     let summary = match name {
         "glorot" => glorot::run(&ctx)?,
@@ -69,9 +109,10 @@ pub fn run(name: &str, options: &Options, log: &dyn Fn(&str)) -> Result<Outcome,
         "landscape" => landscape::run(&ctx)?,
         "branch-length" => branch_length::run(&ctx)?,
         "thousand-layers" => thousand_layers::run(&ctx)?,
-        other => return Err(format!("'{other}' is not a reproduction ({})", NAMES.join(", "))),
+        other => return Err(ReproduceError::Unknown(other.to_string())),
     };
-    crate::util::fsio::write_atomic(&dir.join("summary.md"), summary.as_bytes()).map_err(|e| format!("{}: {e}", dir.display()))?;
+    // (The message names the folder, as it always has.)
+    crate::util::fsio::write_atomic(&dir.join("summary.md"), summary.as_bytes()).map_err(FileError::io(&dir))?;
     Ok(Outcome { name: name.to_string(), dir, summary })
 }
 
@@ -120,7 +161,7 @@ impl Context<'_> {
     /// Trains `arch` to the end, into `runs/LABEL` (replacing an earlier
     /// run there, or, with `reuse`, reading it back when it finished with
     /// the same architecture and settings).
-    fn train(&self, label: &str, arch: Architecture, config: TrainConfig) -> Result<Trained, String> {
+    fn train(&self, label: &str, arch: Architecture, config: TrainConfig) -> Result<Trained, ReproduceError> {
         let dir = self.dir.join("runs").join(label);
         if self.options.reuse
             && let Some(trained) = Trained::read_back(&dir, &arch, &self.config(config.clone()))
@@ -129,12 +170,12 @@ impl Context<'_> {
             return Ok(trained);
         }
         if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            std::fs::remove_dir_all(&dir).map_err(FileError::io(&dir))?;
         }
         (self.log)(&format!("training {label} ({})", arch.name));
         let request =
             RunRequest { arch, config: self.config(config), data: Some(self.data.clone()), out: Some(dir.clone()), init_weights: None };
-        let handle = crate::train::spawn(request, None).map_err(|e| e.to_string())?;
+        let handle = crate::train::spawn(request, None)?;
         let mut trained = Trained {
             dir,
             summary: Summary::failed("no summary".into()),
@@ -155,7 +196,7 @@ impl Context<'_> {
         }
         handle.join();
         if trained.summary.status == RunStatus::Failed {
-            return Err(format!("{label}: {}", trained.summary.reason.clone().unwrap_or_default()));
+            return Err(ReproduceError::RunFailed { label: label.to_string(), reason: trained.summary.reason.clone().unwrap_or_default() });
         }
         (self.log)(&format!(
             "  {}: train loss {} error {}, test error {}, {:.0} s",
@@ -176,13 +217,13 @@ impl Context<'_> {
         overrides: &LayerOverrides,
         seed: u64,
         batches: usize,
-    ) -> Result<Vec<f64>, String> {
+    ) -> Result<Vec<f64>, ReproduceError> {
         let mut arch = arch.clone();
         arch.apply_overrides(overrides);
         let compute = backend::select(self.options.backend)?;
         let device = compute.device.clone().autodiff();
         let data = &self.data;
-        let net = Network::build(&arch, data.shape(), data.classes(), &device, seed).map_err(|e| e.to_string())?;
+        let net = Network::build(&arch, data.shape(), data.classes(), &device, seed)?;
         let config = TrainConfig { momentum: 0.0, weight_decay: 0.0, ..TrainConfig::default() };
         let mut stepper = Stepper::new(net, &config, &device, seed);
         let mut order = crate::data::BatchOrder::new(seed, data.train.len()).next_epoch();
@@ -191,7 +232,7 @@ impl Context<'_> {
         for chunk in order.chunks(128) {
             let batch = data.batch(&data.train, chunk, None);
             let out = stepper.step(batch.images, batch.labels, [batch.size, data.channels, data.height, data.width], 0.0, true)?;
-            let readings = out.probe.ok_or("no probe readings")?;
+            let readings = out.probe.ok_or(ReproduceError::NoProbeReadings)?;
             if log_sum.is_empty() {
                 log_sum = vec![0.0; readings.output.len()];
             }
@@ -203,14 +244,14 @@ impl Context<'_> {
         Ok(log_sum.into_iter().map(|s| (s / n).exp()).collect())
     }
 
-    fn write_csv(&self, name: &str, header: &str, rows: &[String]) -> Result<(), String> {
+    fn write_csv(&self, name: &str, header: &str, rows: &[String]) -> Result<(), FileError> {
         let path = self.dir.join(name);
         let mut text = format!("{header}\n");
         for row in rows {
             text.push_str(row);
             text.push('\n');
         }
-        crate::util::fsio::write_atomic(&path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
+        crate::util::fsio::write_atomic(&path, text.as_bytes()).map_err(FileError::io(&path))
     }
 }
 

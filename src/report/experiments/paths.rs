@@ -3,14 +3,14 @@
 //! length, for a 54-block ResNet-110 at initialisation (the paper's net,
 //! untrained) and a briefly trained ResNet-20.
 
-use super::{Context, he_recipe, relative};
+use super::{Context, ReproduceError, he_recipe, relative};
 use crate::analysis::Progress;
 use crate::analysis::paths::{PathsOptions, PathsReport, paths_arch, paths_run};
 use crate::arch::presets;
 use crate::report::analysis::paths_figure;
 use crate::report::figure::{COLORS, Figure, Panel, Series};
 
-pub fn run(ctx: &Context) -> Result<String, String> {
+pub fn run(ctx: &Context) -> Result<String, ReproduceError> {
     let quick = ctx.options.quick;
     let (init_name, trained_name) = if quick { ("resnet-14", "resnet-8") } else { ("resnet-110", "resnet-20") };
     let init_options = if quick {
@@ -21,18 +21,14 @@ pub fn run(ctx: &Context) -> Result<String, String> {
     let trained_options = if quick { init_options.clone() } else { PathsOptions { samples: 10, batch: 32, ..PathsOptions::default() } };
     (ctx.log)(&format!("paths of {init_name} at initialisation"));
     let arch = presets::build(init_name, ctx.data.shape())?;
-    let init = paths_arch(&arch, &ctx.data, &init_options, &Progress::none()).map_err(|e| e.to_string())?;
+    let init = paths_arch(&arch, &ctx.data, &init_options, &Progress::none())?;
     let config = if quick { he_recipe(1, Some(6), 1000) } else { he_recipe(1, None, 50) };
     let run = ctx.train(trained_name, presets::build(trained_name, ctx.data.shape())?, config)?;
     (ctx.log)(&format!("paths of trained {trained_name}"));
-    let trained = paths_run(&run.dir, &trained_options, &Progress::none()).map_err(|e| e.to_string())?;
+    let trained = paths_run(&run.dir, &trained_options, &Progress::none())?;
     let mut rows = Vec::new();
     for (label, r) in [("initial", &init), ("trained", &trained)] {
-        crate::util::fsio::write_atomic(
-            &ctx.dir.join(format!("{}-{label}.json", r.arch)),
-            serde_json::to_string_pretty(r).map_err(|e| e.to_string())?.as_bytes(),
-        )
-        .map_err(|e| e.to_string())?;
+        crate::util::fsio::write_atomic(&ctx.dir.join(format!("{}-{label}.json", r.arch)), serde_json::to_string_pretty(r)?.as_bytes())?;
         for l in &r.lengths {
             rows.push(format!("{},{label},{},{},{},{},{}", r.arch, r.blocks, l.length, l.count, l.grad_per_path, l.total));
         }

@@ -5,7 +5,7 @@
 //! each block was dropped against the rule 1 - p_l.
 
 use super::highway::smoothed_loss;
-use super::{Context, Trained, he_recipe, relative};
+use super::{Context, ReproduceError, Trained, he_recipe, relative};
 use crate::arch::presets;
 use crate::report::figure::{COLORS, Figure, Panel, Series};
 
@@ -19,7 +19,7 @@ fn secs_per_epoch(run: &Trained, steps_per_epoch: usize) -> f64 {
     }
 }
 
-pub fn run(ctx: &Context) -> Result<String, String> {
+pub fn run(ctx: &Context) -> Result<String, ReproduceError> {
     let depth = if ctx.options.quick { 20 } else { 56 };
     let epochs = if ctx.options.quick { 1 } else { 2 };
     let config = he_recipe(epochs, ctx.options.quick.then_some(30), 5);

@@ -12,7 +12,7 @@
 use burn::prelude::*;
 
 use super::highway::smoothed_loss;
-use super::{Context, Trained, relative};
+use super::{Context, ReproduceError, Trained, relative};
 use crate::arch::{LayerOverrides, ResidualInit, presets};
 use crate::backend;
 use crate::model::{Ctx, Network};
@@ -69,18 +69,18 @@ fn init_title(init: ResidualInit) -> &'static str {
 /// The standard deviation of the logits of `resnet-DEPTH` at
 /// initialisation, on one training batch of 32 with batch-norm's batch
 /// statistics (as in training).
-fn initial_logit_std(ctx: &Context, depth: usize, init: ResidualInit, seed: u64) -> Result<f64, String> {
+fn initial_logit_std(ctx: &Context, depth: usize, init: ResidualInit, seed: u64) -> Result<f64, ReproduceError> {
     let mut arch = presets::build(&format!("resnet-{depth}"), ctx.data.shape())?;
     arch.apply_overrides(&LayerOverrides { residual_init: Some(init), ..LayerOverrides::default() });
     let compute = backend::select(ctx.options.backend)?;
     let device = compute.device.clone().autodiff();
     let data = &ctx.data;
-    let net = Network::build(&arch, data.shape(), data.classes(), &device, seed).map_err(|e| e.to_string())?;
+    let net = Network::build(&arch, data.shape(), data.classes(), &device, seed)?;
     let mut order = crate::data::BatchOrder::new(seed, data.train.len()).next_epoch();
     order.truncate(32);
     let batch = data.batch(&data.train, &order, None);
     let x = Tensor::<4>::from_data(TensorData::new(batch.images, [batch.size, data.channels, data.height, data.width]), &device);
-    let logits: Vec<f32> = net.forward(x, &mut Ctx::new(Rng::new(seed))).try_into_vec_as::<f32>().map_err(|e| format!("{e:?}"))?;
+    let logits: Vec<f32> = net.forward(x, &mut Ctx::new(Rng::new(seed))).try_into_vec_as::<f32>().map_err(ReproduceError::Logits)?;
     let n = logits.len().max(1) as f64;
     let mean = logits.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
     Ok((logits.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n).sqrt())
@@ -91,7 +91,7 @@ fn final_accuracy(run: &Trained) -> Option<f64> {
     run.summary.final_test_accuracy.filter(|a| a.is_finite()).map(|a| f64::from(a) * 100.0)
 }
 
-pub fn run(ctx: &Context) -> Result<String, String> {
+pub fn run(ctx: &Context) -> Result<String, ReproduceError> {
     let quick = ctx.options.quick;
     // The quick check trains shallow nets for a few steps on a few images.
     let (deep, reference, steps) = if quick { (56, 20, 4) } else { (1202, 110, 400) };

@@ -7,9 +7,9 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use super::RUN_FILES;
+use super::{RUN_FILES, RunFolderError};
 use crate::train::tensorboard;
-use crate::util::fsio::is_scratch_file;
+use crate::util::fsio::{FileError, is_scratch_file};
 use crate::util::lock::FolderLock;
 
 /// The SHA-256 of a file's bytes, in lower-case hex (as `sha256sum` prints it).
@@ -21,7 +21,7 @@ pub fn file_sha256(path: &Path) -> std::io::Result<String> {
 
 /// Removes the run in `dir` (the files a run writes; anything else stays)
 /// so a new run can be written there; refused while a run is writing it.
-pub fn clear_run(dir: &Path) -> Result<(), String> {
+pub fn clear_run(dir: &Path) -> Result<(), RunFolderError> {
     if !dir.exists() {
         return Ok(());
     }
@@ -31,7 +31,7 @@ pub fn clear_run(dir: &Path) -> Result<(), String> {
         if let Err(e) = std::fs::remove_file(&path)
             && e.kind() != std::io::ErrorKind::NotFound
         {
-            return Err(format!("{}: cannot remove: {e}", path.display()));
+            return Err(FileError::remove(&path)(e).into());
         }
     }
     remove_scratch_files(dir);
@@ -42,9 +42,9 @@ pub fn clear_run(dir: &Path) -> Result<(), String> {
 /// The names of the run's files present in `dir`: the fixed ones
 /// ([`RUN_FILES`]) and its TensorBoard event files; anything else in the
 /// folder is not the run's.
-pub fn run_file_names(dir: &Path) -> Result<Vec<String>, String> {
+pub fn run_file_names(dir: &Path) -> Result<Vec<String>, FileError> {
     let mut names: Vec<String> = RUN_FILES.iter().filter(|n| dir.join(n).exists()).map(|n| n.to_string()).collect();
-    for entry in std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?.flatten() {
+    for entry in std::fs::read_dir(dir).map_err(FileError::io(dir))?.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if tensorboard::is_event_file(&name) {
             names.push(name);

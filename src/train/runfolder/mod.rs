@@ -26,7 +26,7 @@ mod writing;
 use serde::{Deserialize, Serialize};
 
 pub use csv::{csv_field, split_csv};
-pub use error::RunFolderError;
+pub use error::{RecordError, RunFolderError};
 pub use files::{clear_run, file_sha256, run_file_names};
 pub use reading::{GradientRow, MetricRow, RunFolder};
 pub use writing::{RunWriter, run_settings};
@@ -93,22 +93,22 @@ impl TrainRecord {
     /// Problems with what the record says about the data, in words (a
     /// model fed by it would otherwise divide by zero or index past the
     /// end).
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), RecordError> {
         let info = &self.dataset;
         let channels = match info.input {
             Shape::Map { channels, height, width } if channels > 0 && height > 0 && width > 0 => channels,
             Shape::Flat { features } if features > 0 => 1,
-            other => return Err(format!("the input shape {other} has an empty dimension")),
+            other => return Err(RecordError::EmptyDimension(other)),
         };
         if info.input.numel() > crate::arch::MAX_VALUES_PER_EXAMPLE {
-            return Err(format!("the input shape {} is more than {} values", info.input, crate::arch::MAX_VALUES_PER_EXAMPLE));
+            return Err(RecordError::TooLarge(info.input));
         }
         if info.class_names.len() < 2 {
-            return Err(format!("{} class names: a classifier needs at least 2", info.class_names.len()));
+            return Err(RecordError::Classes(info.class_names.len()));
         }
-        info.normalization.check(channels).map_err(|e| format!("dataset.normalization: {e}"))?;
+        info.normalization.check(channels).map_err(RecordError::Normalization)?;
         match &info.features {
-            Some(features) => features.check(channels).map_err(|e| format!("dataset.features: {e}")),
+            Some(features) => features.check(channels).map_err(RecordError::Features),
             None => Ok(()),
         }
     }
