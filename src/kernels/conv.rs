@@ -222,12 +222,13 @@ pub enum Method {
 }
 
 impl Method {
-    /// The method for this convolution: Winograd tiles where they apply,
-    /// else the direct kernel where it applies, else shifted copies at stride 1 (about 15 % faster than the patch
+    /// The method for this convolution: Winograd tiles where asked for
+    /// ([`super::winograd::applies`]), else the direct kernel where it
+    /// applies, else shifted copies at stride 1 (about 15 % faster than the patch
     /// matrix on resnet-20's evaluation, 5 % on its training step), unless
     /// the environment variable `DEPTHLAB_CONV_PATCHES` (the patch matrix
-    /// everywhere), `DEPTHLAB_CONV_SHIFTED` (neither Winograd nor the direct
-    /// kernel) or `DEPTHLAB_CONV_DIRECT` (no Winograd) is set, to compare.
+    /// everywhere) or `DEPTHLAB_CONV_SHIFTED` (neither Winograd nor the
+    /// direct kernel) is set, to compare.
     pub fn best(g: &ConvGeometry) -> Method {
         if super::winograd::applies(g) {
             Method::Winograd

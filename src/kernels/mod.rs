@@ -8,12 +8,11 @@
 //! convolution gradients and composes batch norm from a dozen element-wise
 //! passes. These kernels work on plain NCHW `f32` slices instead:
 //!
-//! - [`winograd`]: the stride-1 3×3 convolutions (forward and input
-//!   gradient) on even-sized images as F(2×2, 3×3) tiles, 4/9 of the
-//!   multiply-adds, through the direct kernel's micro-kernel;
-//! - [`direct`]: every other 3×3 convolution with padding 1 (strides 1 and
-//!   2), forward and input gradient, read in place by an AVX-512
-//!   micro-kernel;
+//! - [`direct`]: every 3×3 convolution with padding 1 (strides 1 and 2),
+//!   forward and input gradient, read in place by an AVX-512 micro-kernel;
+//! - [`winograd`]: the stride-1 ones as F(2×2, 3×3) tiles, 4/9 of the
+//!   multiply-adds through the same micro-kernel — measured, not yet
+//!   faster on the whole step, so only when `DEPTHLAB_CONV_WINOGRAD` is set;
 //! - [`outer`]: the weight gradient of 3×3 convolutions as outer products;
 //! - [`shifted`], [`unfold`] and the `gemm` crate for every other shape (and
 //!   on CPUs without AVX-512);

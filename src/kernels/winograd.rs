@@ -26,7 +26,8 @@ use super::direct::Product;
 /// Elements of a transformed 4×4 tile.
 const POINTS: usize = 16;
 
-/// The smallest image (height × width) the Winograd kernel takes. Measured
+/// The smallest image (height × width) the Winograd kernel takes when asked
+/// for. Measured
 /// against the direct kernel on resnet-20's shapes (`examples/conv_kernels`,
 /// batch 128, two threads, forward): 32×32 2.40 against 2.49 ms, 16×16 2.08
 /// against 2.40 ms, but 8×8 2.74 against 2.37 ms — a row of 4 tiles fills a
@@ -48,19 +49,22 @@ pub fn fits(g: &ConvGeometry) -> bool {
         && super::simd::has_avx512()
 }
 
-/// Whether the lab computes this convolution with Winograd tiles: where
-/// they [`fit`](fits) on images of at least [`MIN_PLANE`] positions,
-/// unless `DEPTHLAB_CONV_DIRECT` (or one of the variables that choose
-/// another method, to compare) is set.
+/// Whether the lab computes this convolution with Winograd tiles: only
+/// when `DEPTHLAB_CONV_WINOGRAD` is set, where they [`fit`](fits) on
+/// images of at least [`MIN_PLANE`] positions. Off by default because it
+/// does not pay yet on the whole step: on this 2-core machine resnet-20
+/// trained at 638 img/s with it against 625 without, plain-20 628 against
+/// 621, resnet-56 213 against 221 (medians of three alternating runs of
+/// `depthlab bench`) — the 4/9 multiply-adds are eaten by the transforms
+/// and by products over as few as 16 channels.
 pub fn applies(g: &ConvGeometry) -> bool {
-    fits(g) && g.in_height * g.in_width >= MIN_PLANE && !super::conv::patches_forced() && !super::conv::shifted_forced() && !direct_forced()
+    fits(g) && g.in_height * g.in_width >= MIN_PLANE && !super::conv::patches_forced() && !super::conv::shifted_forced() && asked_for()
 }
 
-/// Whether `DEPTHLAB_CONV_DIRECT` asks for the direct kernel where the
-/// Winograd kernel would run, to compare.
-fn direct_forced() -> bool {
-    static DIRECT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *DIRECT.get_or_init(|| std::env::var_os("DEPTHLAB_CONV_DIRECT").is_some())
+/// Whether `DEPTHLAB_CONV_WINOGRAD` asks for Winograd tiles where they fit.
+fn asked_for() -> bool {
+    static WINOGRAD: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *WINOGRAD.get_or_init(|| std::env::var_os("DEPTHLAB_CONV_WINOGRAD").is_some())
 }
 
 /// `G g Gᵀ` of one 3×3 kernel `g` (row-major), as 16 values.

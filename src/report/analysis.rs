@@ -102,6 +102,24 @@ pub enum LandscapeFigureError {
     File(#[from] FileError),
 }
 
+/// The range of log10 loss the colour bands span.
+#[derive(Clone, Copy)]
+struct Bands {
+    lo: f64,
+    hi: f64,
+}
+
+impl Bands {
+    /// The middle of the band `loss` falls in, in 0..1 (not a number: 1).
+    fn level(self, loss: f64) -> f64 {
+        if !(loss.is_finite() && loss > 0.0) {
+            return 1.0;
+        }
+        let v = (loss.log10() - self.lo) / (self.hi - self.lo);
+        ((v * BANDS).floor().min(BANDS - 1.0) + 0.5) / BANDS
+    }
+}
+
 /// The landscape as a heat map of log10 loss in bands (α across, β up), the
 /// trained weights marked, and the line from the initial weights beside it.
 pub fn landscape_png(report: &Landscape, path: &Path) -> Result<(), LandscapeFigureError> {
@@ -111,13 +129,7 @@ pub fn landscape_png(report: &Landscape, path: &Path) -> Result<(), LandscapeFig
     }
     let lo = finite.iter().copied().fold(f64::INFINITY, f64::min).log10();
     let hi = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max).log10().max(lo + 1e-6);
-    let level = |loss: f64| -> f64 {
-        if !(loss.is_finite() && loss > 0.0) {
-            return 1.0;
-        }
-        let v = (loss.log10() - lo) / (hi - lo);
-        ((v * BANDS).floor().min(BANDS - 1.0) + 0.5) / BANDS
-    };
+    let bands = Bands { lo, hi };
     let side = 460.0;
     let size = Vec2::new(side + 620.0, side + 150.0);
     let image = render(size, 1.5, false, |ui| {
@@ -129,103 +141,122 @@ pub fn landscape_png(report: &Landscape, path: &Path) -> Result<(), LandscapeFig
         let (rect, _) = ui.allocate_exact_size(Vec2::new(size.x - 20.0, side + 70.0), egui::Sense::hover());
         let painter = ui.painter_at(rect);
         let map = Rect::from_min_size(rect.min + Vec2::new(40.0, 28.0), Vec2::splat(side));
-        let cells = 120usize;
-        let (n, m) = (report.alphas.len(), report.betas.len());
-        let cell = side / cells as f32;
-        for ci in 0..cells {
-            for cj in 0..cells {
-                // x: alpha index, y: beta index (beta grows upwards).
-                let fi = (ci as f64 + 0.5) / cells as f64 * (n.max(2) - 1) as f64;
-                let fj = (cj as f64 + 0.5) / cells as f64 * (m.max(2) - 1) as f64;
-                let loss = if n < 2 || m < 2 { report.loss[0][0] } else { sample(&report.loss, fi, fj) };
-                let min = Pos2::new(map.min.x + ci as f32 * cell, map.max.y - (cj + 1) as f32 * cell);
-                painter.rect_filled(Rect::from_min_size(min, Vec2::splat(cell + 0.6)), 0.0, colour(level(loss)));
-            }
-        }
-        painter.rect_stroke(map, 0.0, Stroke::new(1.0, Color32::BLACK), egui::StrokeKind::Outside);
-        let to_screen =
-            |a: f64, b: f64| Pos2::new(map.min.x + ((a + 1.0) / 2.0) as f32 * side, map.max.y - ((b + 1.0) / 2.0) as f32 * side);
-        let centre = to_screen(0.0, 0.0);
-        for (w, c) in [(4.0, Color32::BLACK), (2.0, Color32::WHITE)] {
-            painter.line_segment([centre - Vec2::splat(9.0), centre + Vec2::splat(9.0)], Stroke::new(w, c));
-            painter.line_segment([centre + Vec2::new(-9.0, 9.0), centre + Vec2::new(9.0, -9.0)], Stroke::new(w, c));
-        }
-        painter.text(centre + Vec2::new(12.0, -12.0), Align2::LEFT_BOTTOM, "trained", FontId::proportional(13.0), Color32::WHITE);
-        let font = FontId::proportional(13.0);
-        for v in [-1.0, -0.5, 0.0, 0.5, 1.0] {
-            let p = to_screen(v, -1.0);
-            painter.text(p + Vec2::new(0.0, 4.0), Align2::CENTER_TOP, format!("{v}"), font.clone(), Color32::BLACK);
-            let p = to_screen(-1.0, v);
-            painter.text(p - Vec2::new(4.0, 0.0), Align2::RIGHT_CENTER, format!("{v}"), font.clone(), Color32::BLACK);
-        }
-        painter.text(Pos2::new(map.center().x, map.max.y + 22.0), Align2::CENTER_TOP, "α (direction δ)", font.clone(), Color32::BLACK);
-        painter.text(Pos2::new(map.min.x - 30.0, map.min.y - 2.0), Align2::LEFT_BOTTOM, "β (η)", font.clone(), Color32::BLACK);
-        // Colour bar.
+        draw_map(&painter, map, report, bands);
         let bar = Rect::from_min_size(Pos2::new(map.max.x + 20.0, map.min.y), Vec2::new(18.0, side));
-        for b in 0..BANDS as usize {
-            let v = (b as f64 + 0.5) / BANDS;
-            let y1 = bar.max.y - (b as f32 / BANDS as f32) * side;
-            let y0 = bar.max.y - ((b + 1) as f32 / BANDS as f32) * side;
-            painter.rect_filled(Rect::from_min_max(Pos2::new(bar.min.x, y0), Pos2::new(bar.max.x, y1)), 0.0, colour(v));
-        }
-        for v in [0.0, 0.5, 1.0] {
-            let loss = 10f64.powf(lo + v * (hi - lo));
-            let y = bar.max.y - v as f32 * side;
-            painter.text(Pos2::new(bar.max.x + 4.0, y), Align2::LEFT_CENTER, format!("{loss:.3}"), font.clone(), Color32::BLACK);
-        }
+        draw_colour_bar(&painter, bar, bands);
         // The line from the initial weights, as a small plot.
         let plot = Rect::from_min_size(Pos2::new(bar.max.x + 80.0, map.min.y), Vec2::new(size.x - bar.max.x - 110.0, side * 0.6));
-        painter.rect_stroke(plot, 0.0, Stroke::new(1.0, Color32::GRAY), egui::StrokeKind::Inside);
-        painter.text(
-            plot.min - Vec2::new(0.0, 4.0),
-            Align2::LEFT_BOTTOM,
-            "loss from initial (t=0) to trained (t=1) weights",
-            font.clone(),
-            Color32::BLACK,
-        );
-        let line = &report.interpolation;
-        let values: Vec<f64> = line.loss.iter().copied().filter(|v| v.is_finite() && *v > 0.0).collect();
-        if values.len() >= 2 {
-            let (ll, lh) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v.log10()), b.max(v.log10())));
-            let lh = lh.max(ll + 1e-6);
-            let point = |t: f64, l: f64| {
-                Pos2::new(
-                    plot.min.x + 8.0 + t as f32 * (plot.width() - 16.0),
-                    plot.max.y - 8.0 - ((l.log10() - ll) / (lh - ll)) as f32 * (plot.height() - 16.0),
-                )
-            };
-            let points: Vec<Pos2> =
-                line.t.iter().zip(&line.loss).filter(|(_, l)| l.is_finite() && **l > 0.0).map(|(t, l)| point(*t, *l)).collect();
-            painter.add(egui::Shape::line(points, Stroke::new(2.0, COLORS[1])));
-            painter.text(plot.left_bottom() + Vec2::new(0.0, 4.0), Align2::LEFT_TOP, "t = 0", font.clone(), Color32::BLACK);
-            painter.text(plot.right_bottom() + Vec2::new(0.0, 4.0), Align2::RIGHT_TOP, "t = 1", font.clone(), Color32::BLACK);
-            painter.text(
-                plot.left_top() + Vec2::new(4.0, 4.0),
-                Align2::LEFT_TOP,
-                format!("{:.3}", 10f64.powf(lh)),
-                font.clone(),
-                Color32::BLACK,
-            );
-            painter.text(
-                plot.left_bottom() + Vec2::new(4.0, -4.0),
-                Align2::LEFT_BOTTOM,
-                format!("{:.3} (log scale)", 10f64.powf(ll)),
-                font.clone(),
-                Color32::BLACK,
-            );
-        }
-        let notes = format!(
-            "loss at the trained weights {:.4}\nmean of the four corners {:.4}\ngrid {}x{}, {:.0} s",
-            report.centre_loss,
-            report.corner_mean,
-            report.alphas.len(),
-            report.betas.len(),
-            report.grid_secs
-        );
-        painter.text(Pos2::new(plot.min.x, plot.max.y + 30.0), Align2::LEFT_TOP, notes, font, Color32::BLACK);
+        draw_line(&painter, plot, report);
     });
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(FileError::io(parent))?;
     }
     Ok(crate::util::fsio::write_png(path, &image)?)
+}
+
+/// The heat map in `map` (a square), the trained weights marked at its
+/// centre, and its axes.
+fn draw_map(painter: &egui::Painter, map: Rect, report: &Landscape, bands: Bands) {
+    let side = map.width();
+    let cells = 120usize;
+    let (n, m) = (report.alphas.len(), report.betas.len());
+    let cell = side / cells as f32;
+    for ci in 0..cells {
+        for cj in 0..cells {
+            // x: alpha index, y: beta index (beta grows upwards).
+            let fi = (ci as f64 + 0.5) / cells as f64 * (n.max(2) - 1) as f64;
+            let fj = (cj as f64 + 0.5) / cells as f64 * (m.max(2) - 1) as f64;
+            let loss = if n < 2 || m < 2 { report.loss[0][0] } else { sample(&report.loss, fi, fj) };
+            let min = Pos2::new(map.min.x + ci as f32 * cell, map.max.y - (cj + 1) as f32 * cell);
+            painter.rect_filled(Rect::from_min_size(min, Vec2::splat(cell + 0.6)), 0.0, colour(bands.level(loss)));
+        }
+    }
+    painter.rect_stroke(map, 0.0, Stroke::new(1.0, Color32::BLACK), egui::StrokeKind::Outside);
+    let to_screen = |a: f64, b: f64| Pos2::new(map.min.x + ((a + 1.0) / 2.0) as f32 * side, map.max.y - ((b + 1.0) / 2.0) as f32 * side);
+    let centre = to_screen(0.0, 0.0);
+    for (w, c) in [(4.0, Color32::BLACK), (2.0, Color32::WHITE)] {
+        painter.line_segment([centre - Vec2::splat(9.0), centre + Vec2::splat(9.0)], Stroke::new(w, c));
+        painter.line_segment([centre + Vec2::new(-9.0, 9.0), centre + Vec2::new(9.0, -9.0)], Stroke::new(w, c));
+    }
+    painter.text(centre + Vec2::new(12.0, -12.0), Align2::LEFT_BOTTOM, "trained", FontId::proportional(13.0), Color32::WHITE);
+    let font = FontId::proportional(13.0);
+    for v in [-1.0, -0.5, 0.0, 0.5, 1.0] {
+        let p = to_screen(v, -1.0);
+        painter.text(p + Vec2::new(0.0, 4.0), Align2::CENTER_TOP, format!("{v}"), font.clone(), Color32::BLACK);
+        let p = to_screen(-1.0, v);
+        painter.text(p - Vec2::new(4.0, 0.0), Align2::RIGHT_CENTER, format!("{v}"), font.clone(), Color32::BLACK);
+    }
+    painter.text(Pos2::new(map.center().x, map.max.y + 22.0), Align2::CENTER_TOP, "α (direction δ)", font.clone(), Color32::BLACK);
+    painter.text(Pos2::new(map.min.x - 30.0, map.min.y - 2.0), Align2::LEFT_BOTTOM, "β (η)", font, Color32::BLACK);
+}
+
+/// The colour bar in `bar`, labelled with the loss at its ends and middle.
+fn draw_colour_bar(painter: &egui::Painter, bar: Rect, bands: Bands) {
+    let side = bar.height();
+    let font = FontId::proportional(13.0);
+    for b in 0..BANDS as usize {
+        let v = (b as f64 + 0.5) / BANDS;
+        let y1 = bar.max.y - (b as f32 / BANDS as f32) * side;
+        let y0 = bar.max.y - ((b + 1) as f32 / BANDS as f32) * side;
+        painter.rect_filled(Rect::from_min_max(Pos2::new(bar.min.x, y0), Pos2::new(bar.max.x, y1)), 0.0, colour(v));
+    }
+    for v in [0.0, 0.5, 1.0] {
+        let loss = 10f64.powf(bands.lo + v * (bands.hi - bands.lo));
+        let y = bar.max.y - v as f32 * side;
+        painter.text(Pos2::new(bar.max.x + 4.0, y), Align2::LEFT_CENTER, format!("{loss:.3}"), font.clone(), Color32::BLACK);
+    }
+}
+
+/// The loss along the line from the initial to the trained weights in
+/// `plot` (log scale), and the grid's figures under it.
+fn draw_line(painter: &egui::Painter, plot: Rect, report: &Landscape) {
+    let font = FontId::proportional(13.0);
+    painter.rect_stroke(plot, 0.0, Stroke::new(1.0, Color32::GRAY), egui::StrokeKind::Inside);
+    painter.text(
+        plot.min - Vec2::new(0.0, 4.0),
+        Align2::LEFT_BOTTOM,
+        "loss from initial (t=0) to trained (t=1) weights",
+        font.clone(),
+        Color32::BLACK,
+    );
+    let line = &report.interpolation;
+    let values: Vec<f64> = line.loss.iter().copied().filter(|v| v.is_finite() && *v > 0.0).collect();
+    if values.len() >= 2 {
+        let (ll, lh) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v.log10()), b.max(v.log10())));
+        let lh = lh.max(ll + 1e-6);
+        let point = |t: f64, l: f64| {
+            Pos2::new(
+                plot.min.x + 8.0 + t as f32 * (plot.width() - 16.0),
+                plot.max.y - 8.0 - ((l.log10() - ll) / (lh - ll)) as f32 * (plot.height() - 16.0),
+            )
+        };
+        let points: Vec<Pos2> =
+            line.t.iter().zip(&line.loss).filter(|(_, l)| l.is_finite() && **l > 0.0).map(|(t, l)| point(*t, *l)).collect();
+        painter.add(egui::Shape::line(points, Stroke::new(2.0, COLORS[1])));
+        painter.text(plot.left_bottom() + Vec2::new(0.0, 4.0), Align2::LEFT_TOP, "t = 0", font.clone(), Color32::BLACK);
+        painter.text(plot.right_bottom() + Vec2::new(0.0, 4.0), Align2::RIGHT_TOP, "t = 1", font.clone(), Color32::BLACK);
+        painter.text(
+            plot.left_top() + Vec2::new(4.0, 4.0),
+            Align2::LEFT_TOP,
+            format!("{:.3}", 10f64.powf(lh)),
+            font.clone(),
+            Color32::BLACK,
+        );
+        painter.text(
+            plot.left_bottom() + Vec2::new(4.0, -4.0),
+            Align2::LEFT_BOTTOM,
+            format!("{:.3} (log scale)", 10f64.powf(ll)),
+            font.clone(),
+            Color32::BLACK,
+        );
+    }
+    let notes = format!(
+        "loss at the trained weights {:.4}\nmean of the four corners {:.4}\ngrid {}x{}, {:.0} s",
+        report.centre_loss,
+        report.corner_mean,
+        report.alphas.len(),
+        report.betas.len(),
+        report.grid_secs
+    );
+    painter.text(Pos2::new(plot.min.x, plot.max.y + 30.0), Align2::LEFT_TOP, notes, font, Color32::BLACK);
 }

@@ -183,6 +183,45 @@ struct Run {
     tally: Tally,
 }
 
+/// The run's data: `data` when the caller loaded it, else the dataset the
+/// settings name, cut to `--train-examples` / `--test-examples`; refused
+/// when a split is empty.
+fn load_data(config: &TrainConfig, data: Option<Arc<Dataset>>) -> Result<Arc<Dataset>, TrainError> {
+    let data = match data {
+        Some(d) => d,
+        None => Arc::new(Dataset::load(&config.data)?),
+    };
+    let data = match (config.train_limit, config.test_limit) {
+        (None, None) => data,
+        (train, test) => Arc::new(data.truncated(train.unwrap_or(usize::MAX), test.unwrap_or(usize::MAX))),
+    };
+    if data.train.is_empty() || data.test.is_empty() {
+        return Err(TrainError::NoExamples);
+    }
+    Ok(data)
+}
+
+/// What `train.json` records of a run: its settings, its data, the backend.
+fn train_record(config: &TrainConfig, data: &Dataset, compute: &backend::Compute, augment: bool) -> TrainRecord {
+    TrainRecord {
+        format_version: TRAIN_FORMAT_VERSION,
+        config: config.clone(),
+        dataset: DatasetInfo {
+            spec: data.spec.to_string(),
+            input: data.shape(),
+            class_names: data.class_names.clone(),
+            normalization: data.normalization.clone(),
+            train_examples: data.train.len(),
+            test_examples: data.test.len(),
+            augment,
+            features: data.features.clone(),
+        },
+        backend: compute.backend,
+        adapter: compute.adapter.clone(),
+        started_unix_secs: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+    }
+}
+
 impl Run {
     /// Loads the data, builds the model, opens the run folder and announces
     /// the run. Nothing is written before the settings are known to work.
@@ -190,17 +229,7 @@ impl Run {
         let RunRequest { mut arch, config, data, out, init_weights } = request;
         config.check()?;
         events.send(Event::Preparing("loading data".into()));
-        let data = match data {
-            Some(d) => d,
-            None => Arc::new(Dataset::load(&config.data)?),
-        };
-        let data = match (config.train_limit, config.test_limit) {
-            (None, None) => data,
-            (train, test) => Arc::new(data.truncated(train.unwrap_or(usize::MAX), test.unwrap_or(usize::MAX))),
-        };
-        if data.train.is_empty() || data.test.is_empty() {
-            return Err(TrainError::NoExamples);
-        }
+        let data = load_data(&config, data)?;
         arch.apply_overrides(&config.overrides);
         let n_train = data.train.len();
         let batch_size = config.batch_size.min(n_train);
@@ -225,23 +254,7 @@ impl Run {
         let layer_names = net.meta.probe_layer_names();
         let writer = match &out {
             Some(dir) => {
-                let record = TrainRecord {
-                    format_version: TRAIN_FORMAT_VERSION,
-                    config: config.clone(),
-                    dataset: DatasetInfo {
-                        spec: data.spec.to_string(),
-                        input: data.shape(),
-                        class_names: data.class_names.clone(),
-                        normalization: data.normalization.clone(),
-                        train_examples: n_train,
-                        test_examples: data.test.len(),
-                        augment,
-                        features: data.features.clone(),
-                    },
-                    backend: compute.backend,
-                    adapter: compute.adapter.clone(),
-                    started_unix_secs: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
-                };
+                let record = train_record(&config, &data, &compute, augment);
                 Some(RunWriter::create(dir, &arch, &record, layer_names.clone())?)
             }
             None => None,

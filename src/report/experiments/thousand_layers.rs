@@ -91,48 +91,84 @@ fn final_accuracy(run: &Trained) -> Option<f64> {
     run.summary.final_test_accuracy.filter(|a| a.is_finite()).map(|a| f64::from(a) * 100.0)
 }
 
-pub fn run(ctx: &Context) -> Result<String, ReproduceError> {
-    let quick = ctx.options.quick;
-    // The quick check trains shallow nets for a few steps on a few images.
-    let (deep, reference, steps) = if quick { (56, 20, 4) } else { (1202, 110, 400) };
-    let mut config = recipe(steps, LR);
-    if quick {
-        config.batch_size = 8;
-        config.test_limit = Some(50);
-        config.probe_every = 1;
-    }
-    let cases = [
-        Case { depth: reference, init: ResidualInit::Default },
-        Case { depth: reference, init: ResidualInit::Zero },
-        Case { depth: deep, init: ResidualInit::Default },
-        Case { depth: deep, init: ResidualInit::Zero },
-        Case { depth: deep, init: ResidualInit::Skipinit },
-    ];
-    let mut runs = Vec::new();
-    for case in &cases {
-        let arch = presets::build(&format!("resnet-{}", case.depth), ctx.data.shape())?;
-        let overrides = LayerOverrides { residual_init: Some(case.init), ..config.overrides };
-        runs.push(ctx.train(&case.label(), arch, TrainConfig { overrides, ..config.clone() })?);
-    }
+/// What the reproduction trains and measures: the deep net and its
+/// reference, the steps, the recipe, the runs and the depths whose logit
+/// scale is measured at initialisation.
+struct Setup {
+    deep: usize,
+    reference: usize,
+    steps: usize,
+    config: TrainConfig,
+    cases: [Case; 5],
+    depths: &'static [usize],
+}
 
-    // Logit scale at initialisation, over depth.
-    let depths: &[usize] = if quick { &[8, 20, 56] } else { &[20, 56, 110, 1202] };
-    let inits = [ResidualInit::Default, ResidualInit::Zero, ResidualInit::Skipinit];
+/// The residual inits whose logit scale is measured, in the table's order.
+const INITS: [ResidualInit; 3] = [ResidualInit::Default, ResidualInit::Zero, ResidualInit::Skipinit];
+
+impl Setup {
+    fn new(quick: bool) -> Setup {
+        // The quick check trains shallow nets for a few steps on a few images.
+        let (deep, reference, steps) = if quick { (56, 20, 4) } else { (1202, 110, 400) };
+        let mut config = recipe(steps, LR);
+        if quick {
+            config.batch_size = 8;
+            config.test_limit = Some(50);
+            config.probe_every = 1;
+        }
+        let cases = [
+            Case { depth: reference, init: ResidualInit::Default },
+            Case { depth: reference, init: ResidualInit::Zero },
+            Case { depth: deep, init: ResidualInit::Default },
+            Case { depth: deep, init: ResidualInit::Zero },
+            Case { depth: deep, init: ResidualInit::Skipinit },
+        ];
+        let depths: &[usize] = if quick { &[8, 20, 56] } else { &[20, 56, 110, 1202] };
+        Setup { deep, reference, steps, config, cases, depths }
+    }
+}
+
+pub fn run(ctx: &Context) -> Result<String, ReproduceError> {
+    let setup = Setup::new(ctx.options.quick);
+    let mut runs = Vec::new();
+    for case in &setup.cases {
+        let arch = presets::build(&format!("resnet-{}", case.depth), ctx.data.shape())?;
+        let overrides = LayerOverrides { residual_init: Some(case.init), ..setup.config.overrides };
+        runs.push(ctx.train(&case.label(), arch, TrainConfig { overrides, ..setup.config.clone() })?);
+    }
+    let logit_series = logit_scales(ctx, &setup)?;
+    write_curves(ctx, &setup, &runs)?;
+    let png = ctx.dir.join("figure.png");
+    figure(ctx, &setup, &runs, &logit_series).save_png(&png)?;
+    Ok(markdown(ctx, &setup, &runs, &logit_series, &png))
+}
+
+/// The logit scale at initialisation over depth, by init (`logit_scale.csv`).
+fn logit_scales(ctx: &Context, setup: &Setup) -> Result<Vec<Vec<[f64; 2]>>, ReproduceError> {
     let mut logit_rows = Vec::new();
-    let mut logit_series: Vec<Vec<[f64; 2]>> = vec![Vec::new(); inits.len()];
-    for &depth in depths {
-        for (i, &init) in inits.iter().enumerate() {
-            let std = initial_logit_std(ctx, depth, init, config.seed)?;
+    let mut logit_series: Vec<Vec<[f64; 2]>> = vec![Vec::new(); INITS.len()];
+    for &depth in setup.depths {
+        for (i, &init) in INITS.iter().enumerate() {
+            let std = initial_logit_std(ctx, depth, init, setup.config.seed)?;
             (ctx.log)(&format!("  logit std at init, resnet-{depth} {}: {std:.3}", init.word()));
             logit_rows.push(format!("{depth},{},{std}", init.word()));
             logit_series[i].push([depth as f64, std]);
         }
     }
     ctx.write_csv("logit_scale.csv", "depth,residual_init,logit_std", &logit_rows)?;
+    Ok(logit_series)
+}
 
-    // Per run: the curves, and the gradient reaching each block at step 0.
+/// The gradient reaching each block at step 0.
+fn first_gradients(run: &Trained) -> Vec<f32> {
+    run.gradients.iter().find(|g| g.step == 0).map(|g| g.output.clone()).unwrap_or_default()
+}
+
+/// Per run: the curves (`curves.csv`) and the gradient reaching each
+/// block at step 0 (`gradients_step0.csv`).
+fn write_curves(ctx: &Context, setup: &Setup, runs: &[Trained]) -> Result<(), ReproduceError> {
     let mut rows = Vec::new();
-    for (case, run) in cases.iter().zip(&runs) {
+    for (case, run) in setup.cases.iter().zip(runs) {
         for s in &run.steps {
             rows.push(format!("{},{},train,{},{}", case.label(), s.step, s.loss, s.accuracy));
         }
@@ -141,19 +177,24 @@ pub fn run(ctx: &Context) -> Result<String, ReproduceError> {
         }
     }
     ctx.write_csv("curves.csv", "run,step,split,loss,accuracy", &rows)?;
-    let first_gradients = |run: &Trained| run.gradients.iter().find(|g| g.step == 0).map(|g| g.output.clone()).unwrap_or_default();
     let mut gradient_rows = Vec::new();
-    for (case, run) in cases.iter().zip(&runs) {
+    for (case, run) in setup.cases.iter().zip(runs) {
         for (layer, v) in first_gradients(run).iter().enumerate() {
             gradient_rows.push(format!("{},{layer},{v}", case.label()));
         }
     }
     ctx.write_csv("gradients_step0.csv", "run,layer,output_grad_norm", &gradient_rows)?;
+    Ok(())
+}
 
+/// Loss, test accuracy, the gradient at step 0 of the deep runs, and the
+/// logit scale over depth.
+fn figure(ctx: &Context, setup: &Setup, runs: &[Trained], logit_series: &[Vec<[f64; 2]>]) -> Figure {
+    let (deep, reference, config) = (setup.deep, setup.reference, &setup.config);
     let mut loss = Panel::new("training loss", "step", "loss (10-step mean)", true).legend_below();
     let mut accuracy = Panel::new("test accuracy", "step", "test accuracy (%)", false).including_y(0.0).including_y(100.0).legend_below();
     let mut gradient = Panel::new("gradient reaching each block at step 0", "block (input → output)", "‖∂L/∂output‖", true).legend_below();
-    for (i, (case, run)) in cases.iter().zip(&runs).enumerate() {
+    for (i, (case, run)) in setup.cases.iter().zip(runs).enumerate() {
         let color = COLORS[i % COLORS.len()];
         let dashed = case.depth != deep;
         let style = |s: Series| if dashed { s.dashed() } else { s };
@@ -172,34 +213,59 @@ pub fn run(ctx: &Context) -> Result<String, ReproduceError> {
         }
     }
     let mut logits = Panel::new("logit scale at initialisation", "depth (layers)", "std of the logits", true).legend_below();
-    for (i, init) in inits.iter().enumerate() {
+    for (i, init) in INITS.iter().enumerate() {
         logits = logits.with(Series::new(init_title(*init), logit_series[i].clone(), COLORS[[2, 3, 4][i]]));
     }
-    let png = ctx.dir.join("figure.png");
     Figure {
         title: format!("A thousand layers, trained: ResNet-{deep} with and without a zero start, beside ResNet-{reference}"),
         caption: format!(
-            "{} · {steps} steps of batch {} · SGD momentum 0.9, lr {} with {} warm-up steps and a cosine decay, weight decay 1e-4 · same seed and batches for every run.",
-            ctx.data.spec, config.batch_size, config.lr, config.warmup_steps
+            "{} · {} steps of batch {} · SGD momentum 0.9, lr {} with {} warm-up steps and a cosine decay, weight decay 1e-4 · same seed and batches for every run.",
+            ctx.data.spec, setup.steps, config.batch_size, config.lr, config.warmup_steps
         ),
         panels: vec![loss, accuracy, gradient, logits],
         columns: 2,
     }
-    .save_png(&png)?;
+}
 
+/// The recipe, the table of runs, the logit scales and the deep net's
+/// accuracy against its reference's.
+fn markdown(ctx: &Context, setup: &Setup, runs: &[Trained], logit_series: &[Vec<[f64; 2]>], png: &std::path::Path) -> String {
+    let (deep, reference, config) = (setup.deep, setup.reference, &setup.config);
     let mut md = String::from("## He et al. 2016 — a thousand layers, and a zero start\n\n");
     md.push_str(&format!(
-        "![figure]({})\n\n{steps} steps of batch {} on {}; SGD with momentum 0.9, weight decay 1e-4, learning rate {} \
+        "![figure]({})\n\n{} steps of batch {} on {}; SGD with momentum 0.9, weight decay 1e-4, learning rate {} \
          warmed up linearly over the first {} step(s), then a cosine decay to zero; every run on the same seed and batches.\n\n",
-        relative(&png, &ctx.dir),
+        relative(png, &ctx.dir),
+        setup.steps,
         config.batch_size,
         ctx.data.spec,
         config.lr,
         config.warmup_steps
     ));
-    md.push_str("| run | first loss | status | final train loss | final test accuracy | output gradient at step 0, first residual block / last | wall time | img/s |\n");
+    md.push_str(&runs_table(setup, runs));
+    md.push_str("\n| depth | logit std at init: default | zero-γ | SkipInit |\n|---|---|---|---|\n");
+    for (d, &depth) in setup.depths.iter().enumerate() {
+        md.push_str(&format!("| {depth} | {:.3} | {:.3} | {:.3} |\n", logit_series[0][d][1], logit_series[1][d][1], logit_series[2][d][1]));
+    }
+    let (deep_zero, reference_zero) = (final_accuracy(&runs[3]), final_accuracy(&runs[1]));
+    if let (Some(d), Some(r)) = (deep_zero, reference_zero) {
+        md.push_str(&format!(
+            "\nWith every branch starting at zero, ResNet-{deep} reaches {d:.1}% test accuracy against ResNet-{reference}'s {r:.1}% \
+             with the same recipe ({:+.1} points). He et al. report 7.93% test error for ResNet-1202 on CIFAR-10 against 6.43% for ResNet-110.\n",
+            d - r
+        ));
+    }
+    md
+}
+
+/// A row per run: first loss, status, final loss and accuracy, the
+/// gradient ratio at step 0, wall time and speed; then why any diverged.
+fn runs_table(setup: &Setup, runs: &[Trained]) -> String {
+    let mut md = String::from(
+        "| run | first loss | status | final train loss | final test accuracy | output gradient at step 0, first residual block / last | wall time | img/s |\n",
+    );
     md.push_str("|---|---|---|---|---|---|---|---|\n");
-    for (case, run) in cases.iter().zip(&runs) {
+    for (case, run) in setup.cases.iter().zip(runs) {
         // Probe layers: the stem, the residual blocks, the classifier.
         let g = first_gradients(run);
         let ratio = match (g.get(1), g.len().checked_sub(2).and_then(|i| g.get(i))) {
@@ -219,24 +285,12 @@ pub fn run(ctx: &Context) -> Result<String, ReproduceError> {
             run.summary.images_per_sec.map_or("-".into(), |v| format!("{v:.1}")),
         ));
     }
-    for (case, run) in cases.iter().zip(&runs) {
+    for (case, run) in setup.cases.iter().zip(runs) {
         if run.summary.status == RunStatus::Diverged {
             md.push_str(&format!("\n{} diverged: {}.\n", case.title(), run.summary.reason.as_deref().unwrap_or("no reason recorded")));
         }
     }
-    md.push_str("\n| depth | logit std at init: default | zero-γ | SkipInit |\n|---|---|---|---|\n");
-    for (d, &depth) in depths.iter().enumerate() {
-        md.push_str(&format!("| {depth} | {:.3} | {:.3} | {:.3} |\n", logit_series[0][d][1], logit_series[1][d][1], logit_series[2][d][1]));
-    }
-    let (deep_zero, reference_zero) = (final_accuracy(&runs[3]), final_accuracy(&runs[1]));
-    if let (Some(d), Some(r)) = (deep_zero, reference_zero) {
-        md.push_str(&format!(
-            "\nWith every branch starting at zero, ResNet-{deep} reaches {d:.1}% test accuracy against ResNet-{reference}'s {r:.1}% \
-             with the same recipe ({:+.1} points). He et al. report 7.93% test error for ResNet-1202 on CIFAR-10 against 6.43% for ResNet-110.\n",
-            d - r
-        ));
-    }
-    Ok(md)
+    md
 }
 
 /// `x` to three significant digits, without an exponent (9.56, 0.0172, 556).
