@@ -32,6 +32,7 @@ pub mod batchnorm;
 pub mod conv;
 pub mod direct;
 mod gemm;
+pub mod geometry;
 pub mod outer;
 pub mod reduce;
 pub mod shifted;

@@ -1,0 +1,395 @@
+//! 2-D convolution over NCHW `f32` slices (no dilation, no groups), forward
+//! and both gradients, by unfolding one image at a time into a patch matrix
+//! that stays in the core's cache and multiplying it with the weights.
+//!
+//! For an image, the patch matrix `col` is `K × P` with `K = C_in·k_h·k_w`
+//! and `P = H_out·W_out` ([`super::unfold`]). Then, per image,
+//!
+//! - forward: `y = W · col` (`W` is `C_out × K`);
+//! - input gradient: `dcol = Wᵀ · dy`, folded back onto the image (the
+//!   adjoint of the unfold); at stride 1 it is instead a forward convolution
+//!   of `dy` with the flipped, transposed kernel, which multiplies faster;
+//! - weight gradient: `dW += dy · colᵀ`, summed over images in fixed groups
+//!   so the result does not depend on the number of threads.
+
+use rayon::prelude::*;
+
+use std::mem::MaybeUninit;
+
+use super::gemm::{View, matmul, matmul_uninit};
+use super::geometry::check_lengths;
+pub use super::geometry::{ConvGeometry, GeometryError};
+use super::simd::vectorized;
+use super::unfold::{Patches, fold_add, valid_range};
+use super::{assume_written, par_filled};
+
+/// Images per group when the weight gradient is summed over the batch: each
+/// group's partial sum is added in group order, so the result is the same
+/// whatever the number of threads.
+const WEIGHT_GRAD_GROUP: usize = 8;
+
+impl ConvGeometry {
+    /// A 1x1 convolution at stride 1 without padding: the image is its own
+    /// patch matrix.
+    pub(super) fn is_pointwise(&self) -> bool {
+        self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [0, 0]
+    }
+
+    /// The forward convolution whose output is this one's input gradient,
+    /// when there is one: at stride 1 with padding below the kernel size.
+    fn transposed(&self) -> Option<ConvGeometry> {
+        let fits = self.stride == [1, 1] && self.padding[0] < self.kernel[0] && self.padding[1] < self.kernel[1];
+        fits.then(|| ConvGeometry {
+            batch: self.batch,
+            in_channels: self.out_channels,
+            in_height: self.out_height(),
+            in_width: self.out_width(),
+            out_channels: self.in_channels,
+            kernel: self.kernel,
+            stride: [1, 1],
+            padding: [self.kernel[0] - 1 - self.padding[0], self.kernel[1] - 1 - self.padding[1]],
+        })
+    }
+
+    /// For kernel column `j`, the output columns whose input column
+    /// `ow·s + j − p` lies inside the image: `lo..hi`.
+    pub(super) fn valid_columns(&self, j: usize) -> (usize, usize) {
+        valid_range(j, self.stride[1], self.padding[1], self.in_width, self.out_width())
+    }
+
+    pub(super) fn valid_rows(&self, i: usize) -> (usize, usize) {
+        valid_range(i, self.stride[0], self.padding[0], self.in_height, self.out_height())
+    }
+}
+
+/// What the forward pass does to each output value `z` of channel `o`
+/// before storing it, while the image's output is still in the core's
+/// cache: `z·scale[o] + shift[o]` (or `z + shift[o]` with no scale), then
+/// `+ residual`, then a ReLU. In evaluation, a convolution followed by batch
+/// norm (scale `γ/σ`, shift `β − μ·γ/σ`), a residual join and the ReLU
+/// after it take one pass instead of three, with the same arithmetic as
+/// the separate passes (so the same bits).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Epilogue<'a> {
+    pub scale: Option<&'a [f32]>,
+    pub shift: Option<&'a [f32]>,
+    /// Added after the shift: `[N, C_out, H_out, W_out]` like the output.
+    pub residual: Option<&'a [f32]>,
+    pub relu: bool,
+}
+
+impl Epilogue<'_> {
+    fn is_identity(&self) -> bool {
+        self.scale.is_none() && self.shift.is_none() && self.residual.is_none() && !self.relu
+    }
+
+    /// The epilogue of image `n` of the batch, whose images have `len`
+    /// output values each: the residual cut to that image.
+    pub(super) fn for_image(&self, n: usize, len: usize) -> Self {
+        Epilogue { residual: self.residual.map(|r| &r[n * len..(n + 1) * len]), ..*self }
+    }
+}
+
+vectorized! {
+    /// One output channel's values `z` through the epilogue's steps.
+    fn finish_channel(z: &mut [f32], scale: Option<f32>, shift: f32, residual: Option<&[f32]>, relu: bool) {
+        match scale {
+            Some(a) => z.iter_mut().for_each(|v| *v = *v * a + shift),
+            None => z.iter_mut().for_each(|v| *v += shift),
+        }
+        if let Some(r) = residual {
+            z.iter_mut().zip(r).for_each(|(v, &r)| *v += r);
+        }
+        if relu {
+            z.iter_mut().for_each(|v| *v = v.max(0.0));
+        }
+    }
+}
+
+/// One image's output (`C_out` channels of `plane` values) through the
+/// epilogue of that image ([`Epilogue::for_image`]).
+pub(super) fn finish_image(out: &mut [f32], plane: usize, epilogue: &Epilogue) {
+    if epilogue.is_identity() {
+        return;
+    }
+    for (o, z) in out.chunks_exact_mut(plane).enumerate() {
+        let scale = epilogue.scale.map(|s| s[o]);
+        let shift = epilogue.shift.map_or(0.0, |s| s[o]);
+        finish_channel(z, scale, shift, epilogue.residual.map(|r| &r[o * plane..(o + 1) * plane]), epilogue.relu);
+    }
+}
+
+/// The convolution of `x` (`[N, C_in, H, W]`) with `weight`
+/// (`[C_out, C_in, k_h, k_w]`), plus `bias` (`[C_out]`) when given:
+/// `[N, C_out, H_out, W_out]`.
+pub fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+    forward_fused(g, x, weight, &Epilogue { shift: bias, ..Epilogue::default() })
+}
+
+/// How a forward convolution meets the matrix multiply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// The patch matrix of each image ([`super::unfold`]).
+    Patches,
+    /// Shifted copies of the padded image ([`super::shifted`]; stride 1).
+    Shifted,
+    /// The image read in place ([`super::direct`]; 3×3, padding 1, stride
+    /// 1 or 2, AVX-512).
+    Direct,
+    /// F(2×2, 3×3) tiles ([`super::winograd`]; 3×3, padding 1, stride 1,
+    /// even sizes, AVX-512).
+    Winograd,
+}
+
+impl Method {
+    /// The method for this convolution: Winograd tiles where asked for
+    /// ([`super::winograd::applies`]), else the direct kernel where it
+    /// applies, else shifted copies at stride 1 (about 15 % faster than the patch
+    /// matrix on resnet-20's evaluation, 5 % on its training step), unless
+    /// the environment variable `DEPTHLAB_CONV_PATCHES` (the patch matrix
+    /// everywhere) or `DEPTHLAB_CONV_SHIFTED` (neither Winograd nor the
+    /// direct kernel) is set, to compare.
+    pub fn best(g: &ConvGeometry) -> Method {
+        if super::winograd::applies(g) {
+            Method::Winograd
+        } else if super::direct::applies(g) {
+            Method::Direct
+        } else if super::shifted::applies(g) && !patches_forced() {
+            Method::Shifted
+        } else {
+            Method::Patches
+        }
+    }
+}
+
+/// Whether the environment variable `DEPTHLAB_CONV_PATCHES` asks for the
+/// patch matrix everywhere (forward and weight gradient), to compare.
+pub(super) fn patches_forced() -> bool {
+    static PATCHES: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    env_set(&PATCHES, "DEPTHLAB_CONV_PATCHES")
+}
+
+/// Whether the environment variable `DEPTHLAB_CONV_SHIFTED` asks for the
+/// shifted copies where the direct kernel would run, to compare.
+pub(super) fn shifted_forced() -> bool {
+    static SHIFTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    env_set(&SHIFTED, "DEPTHLAB_CONV_SHIFTED")
+}
+
+/// Whether the environment variable `name` is set, read once into `cache`.
+fn env_set(cache: &std::sync::OnceLock<bool>, name: &str) -> bool {
+    *cache.get_or_init(|| std::env::var_os(name).is_some())
+}
+
+/// [`forward`] with an [`Epilogue`] applied to each image's output.
+pub fn forward_fused(g: &ConvGeometry, x: &[f32], weight: &[f32], epilogue: &Epilogue) -> Vec<f32> {
+    forward_with(g, x, weight, epilogue, Method::best(g))
+}
+
+/// [`forward_fused`] by the given method.
+pub fn forward_with(g: &ConvGeometry, x: &[f32], weight: &[f32], epilogue: &Epilogue, method: Method) -> Vec<f32> {
+    let len = g.batch * g.out_image();
+    check_lengths(g, x.len(), weight.len(), len);
+    for per_channel in [epilogue.scale, epilogue.shift].into_iter().flatten() {
+        assert_eq!(per_channel.len(), g.out_channels, "per-channel epilogue length does not match {g:?}");
+    }
+    if let Some(r) = epilogue.residual {
+        assert_eq!(r.len(), len, "residual length does not match {g:?}");
+    }
+    let (in_len, out_len) = (g.in_image(), g.out_image());
+    if method == Method::Winograd && super::winograd::fits(g) {
+        let winograd = super::winograd::Forward::new(g, weight);
+        // SAFETY: `Forward::image` writes the image's whole C_out × H × W output.
+        return unsafe {
+            each_image(g.batch, x, in_len, out_len, |n, input, out, s| {
+                let (tiles, products) = s.vectors();
+                winograd.image(g, input, out, &epilogue.for_image(n, out_len), tiles, products)
+            })
+        };
+    }
+    if method == Method::Direct || method == Method::Winograd {
+        let direct = super::direct::Forward::new(g, weight);
+        // SAFETY: `Forward::image` writes the image's whole C_out × P output.
+        return unsafe {
+            each_image(g.batch, x, in_len, out_len, |n, input, out, s| {
+                direct.image(g, input, out, &epilogue.for_image(n, out_len), s.vectors().0)
+            })
+        };
+    }
+    if method == Method::Shifted && super::shifted::applies(g) {
+        let grouped = super::shifted::regroup(g, weight);
+        // SAFETY: `forward_image` writes the image's whole C_out × P output.
+        return unsafe {
+            each_image(g.batch, x, in_len, out_len, |n, input, out, s| {
+                super::shifted::forward_image(g, input, &grouped, out, &epilogue.for_image(n, out_len), s)
+            })
+        };
+    }
+    let (k, p) = (g.patch_len(), g.out_plane());
+    // Computed as yᵀ = colᵀ · Wᵀ (P × C_out): the orientation measured
+    // fastest (158 GFLOP/s against 96 for y = W · col on a 16-channel 32×32
+    // layer, one core).
+    let wt = View::col_major(weight, k, g.out_channels);
+    let image = |n: usize, input: &[f32], out: &mut [MaybeUninit<f32>], s: &mut Patches| {
+        matmul_uninit(out, (1, p), View::col_major(s.of(g, input), p, k), wt);
+        // SAFETY: the multiply wrote all of `out` (C_out × P).
+        finish_image(unsafe { assume_written(out) }, p, &epilogue.for_image(n, out_len));
+    };
+    // SAFETY: each image's multiply writes its whole C_out × P output.
+    unsafe { each_image(g.batch, x, in_len, out_len, image) }
+}
+
+/// The outputs of `batch` images, `out_len` floats an image, written image
+/// by image in parallel: `image(n, input, out, scratch)` gets image `n`'s
+/// `in_len` input floats, its output and this thread's scratch space.
+///
+/// # Safety
+/// `image` must write every element of `out`.
+unsafe fn each_image(
+    batch: usize,
+    input: &[f32],
+    in_len: usize,
+    out_len: usize,
+    image: impl Fn(usize, &[f32], &mut [MaybeUninit<f32>], &mut Patches) + Sync,
+) -> Vec<f32> {
+    let fill = |n: usize, out: &mut [MaybeUninit<f32>]| Patches::with(|s| image(n, &input[n * in_len..(n + 1) * in_len], out, s));
+    // SAFETY: the caller's `image` writes every element of each image's
+    // chunk.
+    unsafe { par_filled(batch * out_len, out_len, fill) }
+}
+
+/// The gradient of the loss with respect to the convolution's input, given
+/// the gradient `dy` with respect to its output.
+pub fn backward_input(g: &ConvGeometry, dy: &[f32], weight: &[f32]) -> Vec<f32> {
+    check_lengths(g, g.batch * g.in_image(), weight.len(), dy.len());
+    if let Some(t) = g.transposed() {
+        return forward(&t, dy, &flip_transpose(g, weight), None);
+    }
+    if super::direct::applies_to_input_grad(g) {
+        let direct = super::direct::InputGrad::new(g, weight);
+        // SAFETY: `InputGrad::image` writes the image's whole C_in × H × W
+        // gradient.
+        return unsafe {
+            each_image(g.batch, dy, g.out_image(), g.in_image(), |_, grad, out, s| {
+                let (copy, phase) = s.vectors();
+                direct.image(g, grad, out, copy, phase);
+            })
+        };
+    }
+    let mut dx = vec![0.0f32; g.batch * g.in_image()];
+    if dx.is_empty() || dy.is_empty() {
+        return dx;
+    }
+    let (k, p) = (g.patch_len(), g.out_plane());
+    let wt = View::col_major(weight, k, g.out_channels);
+    let image = |(out, grad): (&mut [f32], &[f32])| {
+        Patches::with(|scratch| {
+            let col = scratch.buffer(k * p);
+            matmul(col, (p, 1), wt, View::row_major(grad, g.out_channels, p), false);
+            fold_add(g, col, out);
+        })
+    };
+    dx.par_chunks_mut(g.in_image()).zip(dy.par_chunks(g.out_image())).for_each(image);
+    dx
+}
+
+/// `W'[c][o][i][j] = W[o][c][k_h−1−i][k_w−1−j]`: the kernel of the
+/// transposed convolution.
+fn flip_transpose(g: &ConvGeometry, weight: &[f32]) -> Vec<f32> {
+    let (kh, kw) = (g.kernel[0], g.kernel[1]);
+    let mut out = vec![0.0f32; weight.len()];
+    for o in 0..g.out_channels {
+        for c in 0..g.in_channels {
+            for i in 0..kh {
+                for j in 0..kw {
+                    out[((c * g.out_channels + o) * kh + i) * kw + j] =
+                        weight[((o * g.in_channels + c) * kh + (kh - 1 - i)) * kw + (kw - 1 - j)];
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The gradients of the loss with respect to the weights
+/// (`[C_out, C_in, k_h, k_w]`) and, when asked, the bias (`[C_out]`).
+pub fn backward_weight(g: &ConvGeometry, x: &[f32], dy: &[f32], with_bias: bool) -> (Vec<f32>, Option<Vec<f32>>) {
+    backward_weight_by(g, x, dy, with_bias, WeightMethod::best(g))
+}
+
+/// How a weight gradient is computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightMethod {
+    /// The patch matrix of each image times the output gradient.
+    Patches,
+    /// Outer products vectorised over output channels ([`super::outer`];
+    /// 3×3, stride 1, AVX-512). On 128 images, two threads (GFLOP/s,
+    /// against the patch matrix): 16 channels at 32×32 196 against 111,
+    /// 32 at 16×16 238 against 175, 64 at 8×8 204 against 147; the dot
+    /// products over positions it replaced ran at 167, 161 and 107.
+    Outer,
+}
+
+impl WeightMethod {
+    /// The fastest method that applies to this convolution.
+    pub fn best(g: &ConvGeometry) -> WeightMethod {
+        if super::outer::applies(g) { WeightMethod::Outer } else { WeightMethod::Patches }
+    }
+}
+
+/// [`backward_weight`] by the given method (which must apply).
+pub fn backward_weight_by(g: &ConvGeometry, x: &[f32], dy: &[f32], with_bias: bool, method: WeightMethod) -> (Vec<f32>, Option<Vec<f32>>) {
+    check_lengths(g, x.len(), g.weight_len(), dy.len());
+    let (k, p, cout) = (g.patch_len(), g.out_plane(), g.out_channels);
+    // With the patch matrix, accumulated as dWᵀ (K × C_out, stored
+    // transposed): with the patch matrix in its natural K × P layout this
+    // orientation ran at 75–150 GFLOP/s where dW = dy · colᵀ stored
+    // row-major ran at 27–116.
+    let group = |(xs, dys): (&[f32], &[f32])| {
+        let mut db = vec![0.0f32; if with_bias { cout } else { 0 }];
+        for grad in dys.chunks_exact(g.out_image()) {
+            for (d, row) in db.iter_mut().zip(grad.chunks_exact(p)) {
+                *d += super::simd::sum(row);
+            }
+        }
+        if method != WeightMethod::Patches {
+            let dw = Patches::with(|scratch| {
+                let (padded_x, dy_t) = scratch.vectors();
+                super::outer::weight_grad_group(g, xs, dys, padded_x, dy_t)
+            });
+            return (dw, db);
+        }
+        let mut dwt = vec![0.0f32; cout * k];
+        for (input, grad) in xs.chunks_exact(g.in_image()).zip(dys.chunks_exact(g.out_image())) {
+            Patches::with(|scratch| {
+                let patches = View::col_major(scratch.of(g, input), p, k);
+                matmul(&mut dwt, (1, cout), View::row_major(grad, cout, p), patches, true);
+            });
+        }
+        (dwt, db)
+    };
+    let mut db = vec![0.0f32; cout];
+    if g.batch == 0 || p == 0 {
+        return (vec![0.0f32; cout * k], with_bias.then_some(db));
+    }
+    let partials: Vec<(Vec<f32>, Vec<f32>)> =
+        x.par_chunks(WEIGHT_GRAD_GROUP * g.in_image().max(1)).zip(dy.par_chunks(WEIGHT_GRAD_GROUP * g.out_image())).map(group).collect();
+    let mut sum = vec![0.0f32; cout * k];
+    for (pw, pb) in &partials {
+        sum.iter_mut().zip(pw).for_each(|(d, s)| *d += s);
+        db.iter_mut().zip(pb).for_each(|(d, s)| *d += s);
+    }
+    if method != WeightMethod::Patches {
+        return (sum, with_bias.then_some(db));
+    }
+    let mut dw = vec![0.0f32; cout * k];
+    for (i, row) in sum.chunks_exact(cout).enumerate() {
+        for (o, &v) in row.iter().enumerate() {
+            dw[o * k + i] = v;
+        }
+    }
+    (dw, with_bias.then_some(db))
+}
+
+#[cfg(test)]
+mod tests;
