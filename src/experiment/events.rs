@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use super::sweep::SweepRow;
 use crate::train::events::Event;
-use crate::train::worker::{EventSender, Outbox};
+use crate::train::events::{EventSender, Outbox};
 
 /// Sweep worker → UI (the window's Sweep tab, `depthlab sweep`'s terminal).
 #[derive(Clone, Debug, PartialEq)]

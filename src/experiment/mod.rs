@@ -14,8 +14,8 @@ pub use jobs::{
     JOBS_FILE, JobsError, SBATCH_FILE, SlurmOptions, SlurmValueError, check_folder, check_mem, check_partition, check_time, job_lines,
     write_jobs,
 };
-pub use runner::default_jobs;
+pub use runner::{default_jobs, run_sweep, spawn_sweep};
 pub use sweep::{
     MAX_DEPTHS, MAX_RUNS, MAX_SEEDS, PlannedRun, SWEEP_HEADER, SweepConfig, SweepError, SweepInputError, SweepPlan, SweepRow, max_depth,
-    parse_depths, parse_families, plan, run_sweep, spawn_sweep,
+    parse_depths, parse_families, plan,
 };

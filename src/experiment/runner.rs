@@ -1,5 +1,6 @@
-//! Running a sweep's pending runs: one after another, or several at once on
-//! one machine, each on its own share of the cores. A run's results do not
+//! Running a sweep (the driver; its types and plan are in `sweep.rs`): its
+//! pending runs one after another, or several at once on one machine, each
+//! on its own share of the cores. A run's results do not
 //! depend on its thread count, so `--jobs` changes the wall time only.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -9,10 +10,13 @@ use std::time::Duration;
 
 use super::events::{SweepEvent, run_events};
 use super::files::{self, SweepFile};
-use super::sweep::{SweepConfig, SweepError, SweepRow, request};
+use super::sweep::{PlannedRun, SweepConfig, SweepError, SweepRow, plan};
+use crate::arch::presets::Family;
 use crate::data::Dataset;
-use crate::train::events::{Command, Event};
-use crate::train::worker::{EventSender, Outbox};
+use crate::train::TrainConfig;
+use crate::train::events::{Command, Event, EventSender, Outbox};
+use crate::train::events::{RunRequest, Wake};
+use crate::train::worker::{RunHandle, spawn_worker};
 use crate::train::{RunStatus, train};
 
 /// How many runs at once a sweep uses when not told. Measured on a 2-core
@@ -27,6 +31,70 @@ pub fn default_jobs(config: &SweepConfig) -> usize {
     }
     let cores = config.train.threads.unwrap_or_else(crate::util::threads::available);
     cores.clamp(1, 2)
+}
+
+/// Runs a sweep from the calling thread (its runs one after another, or up
+/// to `config.jobs` at once); returns its rows. A stop command ends the
+/// runs in progress and the sweep.
+pub fn run_sweep(
+    config: &SweepConfig,
+    data: Option<Arc<Dataset>>,
+    commands: &Receiver<Command>,
+    events: &Outbox<SweepEvent>,
+) -> Result<Vec<SweepRow>, SweepError> {
+    config.train.check()?;
+    crate::util::threads::check(config.train.threads)?;
+    let data = match data {
+        Some(d) => d,
+        None => {
+            events.send(SweepEvent::Preparing("loading data".into()));
+            Arc::new(Dataset::load(&config.train.data)?)
+        }
+    };
+    let plan = plan(config, data.shape(), data.classes())?;
+    for notice in &plan.notices {
+        events.send(SweepEvent::Preparing(format!("note: {notice}")));
+    }
+    let file = SweepFile::new(config, &plan);
+    files::begin(&config.out, &file, config.resume)?;
+    let rows = files::rows_so_far(&config.out, &file)?;
+    files::write_csv(&config.out, &rows)?;
+    for row in rows.iter().filter(|r| r.status != RunStatus::Pending) {
+        // Kept from before (resume): finished, or another process is on it.
+        events.send(SweepEvent::Row(row.clone()));
+    }
+    let sweep = Sweep { config, file: &file, data, rows: std::sync::Mutex::new(rows) };
+    let stopped = sweep.run(commands, events)?;
+    events.send(SweepEvent::Finished { stopped });
+    let rows = sweep.rows.into_inner().unwrap_or_else(|e| e.into_inner());
+    Ok(rows.into_iter().filter(|r| r.status != RunStatus::Pending).collect())
+}
+
+/// The request that trains planned run `run` of a sweep.
+pub(super) fn request(
+    run: &PlannedRun,
+    config: &SweepConfig,
+    data: &Arc<Dataset>,
+    threads: Option<usize>,
+) -> Result<RunRequest, SweepError> {
+    let family = Family::from_prefix(&run.family).ok_or_else(|| SweepError::UnknownFamily(run.family.clone()))?;
+    Ok(RunRequest {
+        arch: family.build(run.size, data.shape())?,
+        config: TrainConfig { seed: run.seed, threads, ..config.train.clone() },
+        data: Some(data.clone()),
+        out: Some(config.out.join(&run.dir)),
+        init_weights: None,
+    })
+}
+
+/// Starts a sweep on a worker thread.
+pub fn spawn_sweep(config: SweepConfig, data: Option<Arc<Dataset>>, wake: Option<Wake>) -> std::io::Result<RunHandle<SweepEvent>> {
+    spawn_worker("depthlab-sweep", config.train.threads, wake, move |commands, events| {
+        if let Err(reason) = run_sweep(&config, data, &commands, &events) {
+            events.send(SweepEvent::Failed(reason.to_string()));
+            events.send(SweepEvent::Finished { stopped: true });
+        }
+    })
 }
 
 /// A sweep in progress: its settings, plan, data and rows so far.

@@ -2,21 +2,16 @@
 //! sharing seed and batch order, each in its own run folder, with a row per
 //! run in `sweep.csv`:
 //! `family,depth,seed,params,final_train_loss,final_train_error,final_test_error,first_layer_output_grad_norm,status`.
+//! Here: the sweep's settings, plan, rows and their limits; running it is
+//! `runner.rs`'s.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::mpsc::Receiver;
 
 use serde::{Deserialize, Serialize};
 
-use super::events::SweepEvent;
-use super::files::{self, SweepFile};
-use super::runner;
+use super::files;
 use crate::arch::Shape;
 use crate::arch::presets::Family;
-use crate::data::Dataset;
-use crate::train::events::Command;
-use crate::train::worker::{Outbox, RunHandle, RunRequest, Wake, spawn_worker};
 use crate::train::{RunStatus, Summary, TrainConfig};
 
 pub const SWEEP_HEADER: &str =
@@ -287,68 +282,4 @@ pub fn parse_families(list: &str) -> Result<Vec<Family>, SweepInputError> {
             Family::from_prefix(name).ok_or_else(|| SweepInputError::NotAFamily(name.to_string()))
         })
         .collect()
-}
-
-/// Runs a sweep from the calling thread (its runs one after another, or up
-/// to `config.jobs` at once); returns its rows. A stop command ends the
-/// runs in progress and the sweep.
-pub fn run_sweep(
-    config: &SweepConfig,
-    data: Option<Arc<Dataset>>,
-    commands: &Receiver<Command>,
-    events: &Outbox<SweepEvent>,
-) -> Result<Vec<SweepRow>, SweepError> {
-    config.train.check()?;
-    crate::util::threads::check(config.train.threads)?;
-    let data = match data {
-        Some(d) => d,
-        None => {
-            events.send(SweepEvent::Preparing("loading data".into()));
-            Arc::new(Dataset::load(&config.train.data)?)
-        }
-    };
-    let plan = plan(config, data.shape(), data.classes())?;
-    for notice in &plan.notices {
-        events.send(SweepEvent::Preparing(format!("note: {notice}")));
-    }
-    let file = SweepFile::new(config, &plan);
-    files::begin(&config.out, &file, config.resume)?;
-    let rows = files::rows_so_far(&config.out, &file)?;
-    files::write_csv(&config.out, &rows)?;
-    for row in rows.iter().filter(|r| r.status != RunStatus::Pending) {
-        // Kept from before (resume): finished, or another process is on it.
-        events.send(SweepEvent::Row(row.clone()));
-    }
-    let sweep = runner::Sweep { config, file: &file, data, rows: std::sync::Mutex::new(rows) };
-    let stopped = sweep.run(commands, events)?;
-    events.send(SweepEvent::Finished { stopped });
-    let rows = sweep.rows.into_inner().unwrap_or_else(|e| e.into_inner());
-    Ok(rows.into_iter().filter(|r| r.status != RunStatus::Pending).collect())
-}
-
-/// The request that trains planned run `run` of a sweep.
-pub(super) fn request(
-    run: &PlannedRun,
-    config: &SweepConfig,
-    data: &Arc<Dataset>,
-    threads: Option<usize>,
-) -> Result<RunRequest, SweepError> {
-    let family = Family::from_prefix(&run.family).ok_or_else(|| SweepError::UnknownFamily(run.family.clone()))?;
-    Ok(RunRequest {
-        arch: family.build(run.size, data.shape())?,
-        config: TrainConfig { seed: run.seed, threads, ..config.train.clone() },
-        data: Some(data.clone()),
-        out: Some(config.out.join(&run.dir)),
-        init_weights: None,
-    })
-}
-
-/// Starts a sweep on a worker thread.
-pub fn spawn_sweep(config: SweepConfig, data: Option<Arc<Dataset>>, wake: Option<Wake>) -> std::io::Result<RunHandle<SweepEvent>> {
-    spawn_worker("depthlab-sweep", config.train.threads, wake, move |commands, events| {
-        if let Err(reason) = run_sweep(&config, data, &commands, &events) {
-            events.send(SweepEvent::Failed(reason.to_string()));
-            events.send(SweepEvent::Finished { stopped: true });
-        }
-    })
 }

@@ -1,9 +1,18 @@
 //! The typed messages between the UI (or the command line) and the worker
-//! that owns the tensors.
+//! that owns the tensors: what to train, the commands, the events, and the
+//! bounded channel that carries them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 
 use serde::{Deserialize, Serialize};
 
+use super::config::TrainConfig;
+use crate::arch::Architecture;
 use crate::backend::Backend;
+use crate::data::Dataset;
 
 /// UI → worker.
 #[derive(Clone, Debug, PartialEq)]
@@ -245,4 +254,153 @@ pub enum Event {
         lr: f64,
     },
     Finished(Box<Summary>),
+}
+
+/// Room for this many events before per-step events are dropped (the run
+/// folder keeps everything; the UI only needs to keep up).
+pub(super) const EVENT_CAPACITY: usize = 1024;
+
+/// What to train.
+#[derive(Clone, Debug)]
+pub struct RunRequest {
+    pub arch: Architecture,
+    pub config: TrainConfig,
+    /// Already-loaded data (the GUI and sweeps share one copy); otherwise
+    /// `config.data` is loaded by the worker.
+    pub data: Option<Arc<Dataset>>,
+    /// Where to write the run folder (none: nothing is written).
+    pub out: Option<PathBuf>,
+    /// Start from these weights (a saved `model.bpk` of the same architecture).
+    pub init_weights: Option<PathBuf>,
+}
+
+/// What a worker calls after each message it sends (the GUI repaints).
+pub type Wake = Arc<dyn Fn() + Send + Sync>;
+
+/// The sending end of a worker's bounded channel of `T`: it never blocks the
+/// worker for long, and messages that may be dropped are dropped when the
+/// receiver falls behind (the run folder keeps everything).
+pub struct Outbox<T> {
+    tx: SyncSender<T>,
+    wake: Option<Wake>,
+    dropped: Arc<AtomicUsize>,
+}
+
+impl<T> Clone for Outbox<T> {
+    fn clone(&self) -> Self {
+        Outbox { tx: self.tx.clone(), wake: self.wake.clone(), dropped: self.dropped.clone() }
+    }
+}
+
+impl<T> Outbox<T> {
+    pub fn new(tx: SyncSender<T>, wake: Option<Wake>) -> Self {
+        Outbox { tx, wake, dropped: Arc::new(AtomicUsize::new(0)) }
+    }
+
+    /// Messages that must arrive (start, evaluations, the end).
+    pub fn send(&self, message: T) {
+        // A closed channel means nobody listens any more; the run folder
+        // still records everything.
+        if self.tx.send(message).is_ok() {
+            self.wake();
+        }
+    }
+
+    /// Messages that may be dropped when the receiver is behind.
+    pub fn send_droppable(&self, message: T) {
+        match self.tx.try_send(message) {
+            Ok(()) => self.wake(),
+            Err(TrySendError::Full(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                self.wake();
+            }
+            Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+
+    /// How many droppable messages were dropped so far.
+    pub fn dropped(&self) -> usize {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    fn wake(&self) {
+        if let Some(wake) = &self.wake {
+            wake();
+        }
+    }
+}
+
+/// Where a training run's events go: the run knows only [`Event`]; what
+/// carries them is the caller's (a channel of events for one run, or a
+/// sweep's channel, which wraps each event with the index of its run).
+trait EventSink: Send + Sync {
+    fn send(&self, event: Event, droppable: bool);
+    fn dropped(&self) -> usize;
+}
+
+/// An outbox of `T` and how an event becomes a `T`.
+struct Wrapped<T, F> {
+    outbox: Outbox<T>,
+    wrap: F,
+}
+
+impl<T: Send, F: Fn(Event) -> T + Send + Sync> EventSink for Wrapped<T, F> {
+    fn send(&self, event: Event, droppable: bool) {
+        let message = (self.wrap)(event);
+        if droppable {
+            self.outbox.send_droppable(message);
+        } else {
+            self.outbox.send(message);
+        }
+    }
+
+    fn dropped(&self) -> usize {
+        self.outbox.dropped()
+    }
+}
+
+/// Sends a run's events without ever blocking the worker for long: step,
+/// gradient and probe events are dropped when the UI falls behind.
+#[derive(Clone)]
+pub struct EventSender {
+    sink: Arc<dyn EventSink>,
+}
+
+impl EventSender {
+    pub fn new(tx: SyncSender<Event>, wake: Option<Wake>) -> Self {
+        Self::wrapping(Outbox::new(tx, wake), |event| event)
+    }
+
+    /// Events sent into an outbox of `T`, each wrapped by `wrap` (a sweep
+    /// tags them with the run they belong to).
+    pub fn wrapping<T: Send + 'static>(outbox: Outbox<T>, wrap: impl Fn(Event) -> T + Send + Sync + 'static) -> Self {
+        EventSender { sink: Arc::new(Wrapped { outbox, wrap }) }
+    }
+
+    /// Events that must arrive (start, evaluations, the end).
+    pub fn send(&self, event: Event) {
+        self.sink.send(event, false);
+    }
+
+    /// Events that may be dropped when the UI is behind.
+    pub fn send_droppable(&self, event: Event) {
+        self.sink.send(event, true);
+    }
+
+    /// How many droppable events were dropped so far.
+    pub fn dropped(&self) -> usize {
+        self.sink.dropped()
+    }
+}
+
+impl From<Outbox<Event>> for EventSender {
+    fn from(outbox: Outbox<Event>) -> Self {
+        Self::wrapping(outbox, |event| event)
+    }
+}
+
+/// A bounded event channel and its sender.
+pub fn event_channel(wake: Option<Wake>) -> (EventSender, Receiver<Event>) {
+    let (tx, rx) = mpsc::sync_channel(EVENT_CAPACITY);
+    (EventSender::new(tx, wake), rx)
 }

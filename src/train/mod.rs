@@ -15,9 +15,10 @@ pub mod tensorboard;
 pub mod worker;
 
 pub use config::{OptimizerKind, Schedule, TrainConfig};
+pub use events::RunRequest;
 pub use events::{Command, Event, RunStatus, Summary};
 pub use runfolder::{RunFolder, RunWriter};
-pub use worker::{RunHandle, RunRequest, spawn, train};
+pub use worker::{RunHandle, spawn, train};
 
 #[cfg(test)]
 mod tests;

@@ -14,9 +14,9 @@ use super::events::{
     BOUNDARY_EVERY, BOUNDARY_GRID, BoundarySnapshot, Command, Event, GradientSnapshot, ProbeSnapshot, RunStatus, Started, StepMetrics,
     Summary,
 };
+use super::events::{EventSender, RunRequest};
 use super::runfolder::{DatasetInfo, RunWriter, TRAIN_FORMAT_VERSION, TrainRecord};
 use super::step::Stepper;
-use super::worker::{EventSender, RunRequest};
 use crate::backend;
 use crate::data::{BatchOrder, Dataset};
 use crate::model::Network;

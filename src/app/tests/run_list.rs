@@ -67,7 +67,7 @@ fn without_a_file_dialog_the_path_is_typed() {
         init_weights: None,
     };
     let (_tx, rx) = std::sync::mpsc::channel();
-    let (events, _keep) = crate::train::worker::event_channel(None);
+    let (events, _keep) = crate::train::events::event_channel(None);
     assert_eq!(crate::train::train(request, &rx, &events).status, RunStatus::Completed);
     let mut h = harness_with(settings(&dir.path().join("runs")));
     h.run();

@@ -89,7 +89,7 @@ fn a_followed_sweep_folder_fills_in_as_runs_finish_elsewhere() {
         init_weights: None,
     };
     let (_tx, rx) = std::sync::mpsc::channel();
-    let (events, _keep) = crate::train::worker::event_channel(None);
+    let (events, _keep) = crate::train::events::event_channel(None);
     assert_eq!(crate::train::train(request, &rx, &events).status, RunStatus::Completed);
     wait_until(&mut h, "the finished run to appear", |app| app.sweep.rows.len() == 1);
     h.get_by_label_contains("1 of 4 runs finished");
