@@ -151,3 +151,110 @@ fn an_upward_import_is_caught() {
     );
     assert!(upward.iter().any(|v| v.contains("experiment (floor 4) imports export (floor 4)")), "{upward:?}");
 }
+
+/// A line's code with string and character literals and `//` comments
+/// blanked out, so that only the braces of the code itself are counted.
+/// `in_string` carries a string literal over line ends.
+fn code_braces(line: &str, in_string: &mut bool) -> (usize, usize) {
+    let chars: Vec<char> = line.chars().collect();
+    let (mut open, mut close, mut i) = (0, 0, 0);
+    while i < chars.len() {
+        let c = chars[i];
+        if *in_string {
+            match c {
+                '\\' => i += 1,
+                '"' => *in_string = false,
+                _ => {}
+            }
+        } else {
+            match c {
+                '"' => *in_string = true,
+                '/' if chars.get(i + 1) == Some(&'/') => break,
+                // A character literal ('{', '\n', '\''), not a lifetime.
+                '\'' if chars.get(i + 1) == Some(&'\\') => {
+                    i += 2;
+                    while i < chars.len() && chars[i] != '\'' {
+                        i += 1;
+                    }
+                }
+                '\'' if chars.get(i + 2) == Some(&'\'') => i += 2,
+                '{' => open += 1,
+                '}' => close += 1,
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    (open, close)
+}
+
+/// Functions of `text` longer than `limit` lines, as (name, first line, lines),
+/// up to its tests (`#[cfg(test)]`).
+fn long_functions(text: &str, limit: usize) -> Vec<(String, usize, usize)> {
+    let lines: Vec<&str> = text.lines().take_while(|l| l.trim() != "#[cfg(test)]").collect();
+    let mut long = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let trimmed = lines[i].trim_start();
+        let after_qualifiers = ["pub(crate) ", "pub(super) ", "pub ", "const ", "unsafe ", "async ", "extern \"C\" "]
+            .iter()
+            .fold(trimmed, |t, q| t.strip_prefix(q).unwrap_or(t));
+        if let Some(rest) = after_qualifiers.strip_prefix("fn ") {
+            let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            let (mut depth, mut started, mut in_string, mut j) = (0usize, false, false, i);
+            while j < lines.len() {
+                let (open, close) = code_braces(lines[j], &mut in_string);
+                depth += open;
+                started |= open > 0;
+                depth = depth.saturating_sub(close);
+                if (started && depth == 0) || (!started && code(lines[j]).trim_end().ends_with(';')) {
+                    break;
+                }
+                j += 1;
+            }
+            if j + 1 - i > limit {
+                long.push((name, i + 1, j + 1 - i));
+            }
+        }
+        i += 1;
+    }
+    long
+}
+
+/// The house rule of ARCHITECTURE.md: no function of `src/` over 100 lines
+/// (tests aside): a longer one is split by job.
+#[test]
+fn no_function_runs_over_a_hundred_lines() {
+    let mut files = Vec::new();
+    rust_files(&root().join("src"), &mut files);
+    let mut long = Vec::new();
+    for file in files {
+        let relative = file.strip_prefix(root()).unwrap().display().to_string();
+        if relative.contains("/tests/") || relative.ends_with("/tests.rs") {
+            continue;
+        }
+        for (name, line, length) in long_functions(&std::fs::read_to_string(&file).unwrap(), 100) {
+            long.push(format!("{relative}:{line}: fn {name} is {length} lines"));
+        }
+    }
+    assert!(long.is_empty(), "functions over 100 lines (split them by job):\n{}", long.join("\n"));
+}
+
+/// The length check counts a function's lines whatever braces its strings,
+/// characters and comments hold, and stops at the tests.
+#[test]
+fn a_long_function_is_measured_whatever_its_strings_hold() {
+    let mut text = String::from("pub(super) fn long(x: u32) -> String {\n    let s = \"}}}\";\n    let c = '}';\n    // }\n");
+    for _ in 0..100 {
+        text.push_str("    let _ = format!(\"{x}\");\n");
+    }
+    text.push_str(
+        "    s.to_string()\n}\n\nfn short<'a>(v: &'a str) -> &'a str {\n    v\n}\n\n#[cfg(test)]\nmod tests {\n    fn in_tests() {\n",
+    );
+    for _ in 0..200 {
+        text.push_str("        let _ = 1;\n");
+    }
+    text.push_str("    }\n}\n");
+    assert_eq!(long_functions(&text, 100), vec![("long".to_string(), 1, 106)]);
+    assert!(long_functions(&text, 106).is_empty());
+}
