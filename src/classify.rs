@@ -23,6 +23,10 @@ pub enum ClassifyError {
     /// The logits could not be read back from the device.
     #[error("reading the network's outputs: {0}")]
     Read(String),
+    /// The classes of points of the plane could not be read back (the
+    /// error names what it read).
+    #[error(transparent)]
+    ReadBack(#[from] crate::train::evaluate::ReadBackError),
     /// An image for a net trained on points of the plane, or a point for a
     /// net trained on images.
     #[error("{0}")]
@@ -37,7 +41,7 @@ impl ClassifyError {
         match self {
             ClassifyError::Image(e) => e.exit_code(),
             ClassifyError::WrongInput(_) => 2,
-            ClassifyError::NonFinite(_) | ClassifyError::Read(_) => 1,
+            ClassifyError::NonFinite(_) | ClassifyError::Read(_) | ClassifyError::ReadBack(_) => 1,
         }
     }
 }
@@ -177,7 +181,7 @@ impl Classifier {
     /// 2-D data (points that are not finite read as 0).
     pub fn classes_of_points(&self, points: &[[f32; 2]]) -> Result<Vec<usize>, ClassifyError> {
         crate::train::evaluate::classes_of_points(&self.net, &self.device, &self.run.record.dataset.normalization, points)
-            .map_err(|e| ClassifyError::Read(e.to_string()))
+            .map_err(ClassifyError::ReadBack)
     }
 
     /// Class probabilities of normalised values shaped `dims`.

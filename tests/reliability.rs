@@ -262,6 +262,9 @@ fn one_writer_per_folder_and_a_killed_writer_reads_as_interrupted() {
     wait_for_rows(&run, 80, true);
     let output = depthlab(&["train", "--arch", "plain-8", "--data", "digits", "--backend", "cpu", "--out", run.to_str().unwrap()]);
     assert_refused(&output, 1, &[&format!("process {}", child.id()), "is writing a run"]);
+    let text = String::from_utf8_lossy(&output.stderr);
+    let error = text.lines().find(|l| l.starts_with("error:")).unwrap_or_default();
+    assert_eq!(error.matches(run.to_str().unwrap()).count(), 1, "the error names the folder once: {text}");
     assert_eq!(RunFolder::open(&run).unwrap().status, RunStatus::Running);
     child.kill().unwrap();
     child.wait().unwrap();

@@ -389,7 +389,6 @@ impl DepthLabApp {
         self.classify.error = None;
     }
 
-    /// `exports/<name>-<time>.<ext>` beside the runs.
     /// Exports a run's weights and code for PyTorch on a background thread.
     fn export_run(&mut self, id: RunId) {
         let Some(run) = self.runs.get(id) else { return };
@@ -416,6 +415,7 @@ impl DepthLabApp {
         });
     }
 
+    /// `exports/<name>-<time>.<ext>` beside the runs.
     pub(super) fn export_path(&self, name: &str, ext: &str) -> PathBuf {
         let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         // No extension: a folder (a run exported for PyTorch).

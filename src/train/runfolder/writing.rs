@@ -47,8 +47,7 @@ impl RunWriter {
     pub fn create(dir: &Path, arch: &Architecture, record: &TrainRecord, layer_names: Vec<String>) -> Result<RunWriter, RunFolderError> {
         // Nothing is written before the lock is ours: a second writer of
         // the same folder fails here, naming the first.
-        let lock =
-            FolderLock::acquire(dir).map_err(|e| RunFolderError::File { path: dir.display().to_string(), message: e.to_string() })?;
+        let lock = FolderLock::acquire(dir)?;
         if dir.join("arch.json").exists() || dir.join("metrics.csv").exists() {
             return Err(file_error(dir, "already holds a run: choose another output folder, or add --overwrite to replace it"));
         }
