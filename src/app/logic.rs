@@ -166,11 +166,8 @@ impl DepthLabApp {
                     self.error(format!("sweep failed: {reason}"));
                     self.sweep.error = Some(reason);
                 }
-                SweepEvent::Preparing(what) => {
-                    if let Some(note) = what.strip_prefix("note: ") {
-                        self.info(format!("sweep: {note}"));
-                    }
-                }
+                SweepEvent::Note(note) => self.info(format!("sweep: {note}")),
+                SweepEvent::Preparing(_) => {}
             }
         }
         more

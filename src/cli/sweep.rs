@@ -160,7 +160,7 @@ impl Progress {
     /// Shows one event; true when the sweep is over.
     fn show(&mut self, event: SweepEvent) -> bool {
         match event {
-            SweepEvent::Preparing(what) if what.starts_with("note:") => self.line(what),
+            SweepEvent::Note(note) => self.line(format!("note: {note}")),
             SweepEvent::Preparing(_) => {}
             SweepEvent::RunStarted { index, total, label, dir } => {
                 let label = format!("[{}/{total}] {label}", index + 1);

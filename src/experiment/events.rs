@@ -11,8 +11,11 @@ use crate::train::events::{EventSender, Outbox};
 /// Sweep worker → UI (the window's Sweep tab, `depthlab sweep`'s terminal).
 #[derive(Clone, Debug, PartialEq)]
 pub enum SweepEvent {
-    /// Loading data, or a note about the plan (before any run starts).
+    /// What the sweep does before its first run (loading data).
     Preparing(String),
+    /// A note about the plan (a depth rounded to the nearest the family
+    /// builds, a flag that does not apply to a family), before any run.
+    Note(String),
     /// Run `index` of `total` (its index in the plan) started.
     RunStarted {
         index: usize,

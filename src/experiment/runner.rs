@@ -53,7 +53,7 @@ pub fn run_sweep(
     };
     let plan = plan(config, data.shape(), data.classes())?;
     for notice in &plan.notices {
-        events.send(SweepEvent::Preparing(format!("note: {notice}")));
+        events.send(SweepEvent::Note(notice.clone()));
     }
     let file = SweepFile::new(config, &plan);
     files::begin(&config.out, &file, config.resume)?;
@@ -254,8 +254,9 @@ impl Sweep<'_> {
             self.announce(index, events);
             let request = request(&self.file.runs[index], self.config, &self.data, Some(share))?;
             let run = run_events(events, index);
-            let lane_run = run.clone();
-            let summary = pool.install(move || train(request, &rx, &lane_run));
+            // The pool's thread owns the command receiver and borrows the sender.
+            let lane_run = &run;
+            let summary = pool.install(move || train(request, &rx, lane_run));
             active.lock().unwrap_or_else(|e| e.into_inner()).retain(|(i, _)| *i != index);
             if self.finish(index, summary, &run, events)? == RunStatus::Stopped {
                 stop.store(true, Ordering::SeqCst);

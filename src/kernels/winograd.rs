@@ -97,7 +97,7 @@ pub struct Forward {
 }
 
 impl Forward {
-    /// The plan of `g` (where [`applies`] holds) with its weights
+    /// The plan of `g` (where the tiles [`fit`](fits)) with its weights
     /// `[C_out, C_in, 3, 3]`.
     pub fn new(g: &ConvGeometry, weight: &[f32]) -> Forward {
         assert!(fits(g), "the Winograd convolution does not take {g:?}");
@@ -296,42 +296,14 @@ unsafe fn untransform_channel(_: *const f32, _: usize, _: usize, _: usize, _: &m
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::conv::tests::{for_each_tap, values};
 
-    /// The convolution in float64, straight from its definition.
+    /// The convolution in float64, straight from its definition (every
+    /// product and sum in float64).
     fn reference(g: &ConvGeometry, x: &[f32], w: &[f32]) -> Vec<f64> {
-        let (cin, cout, h, wd) = (g.in_channels, g.out_channels, g.in_height, g.in_width);
-        let mut y = vec![0.0f64; cout * h * wd];
-        for o in 0..cout {
-            for oy in 0..h {
-                for ox in 0..wd {
-                    let mut s = 0.0f64;
-                    for c in 0..cin {
-                        for i in 0..3 {
-                            for j in 0..3 {
-                                let (iy, ix) = (oy as isize + i as isize - 1, ox as isize + j as isize - 1);
-                                if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < wd {
-                                    s += x[(c * h + iy as usize) * wd + ix as usize] as f64 * w[(o * cin + c) * 9 + i * 3 + j] as f64;
-                                }
-                            }
-                        }
-                    }
-                    y[(o * h + oy) * wd + ox] = s;
-                }
-            }
-        }
+        let mut y = vec![0.0f64; g.batch * g.out_image()];
+        for_each_tap(g, |yi, xi, wi| y[yi] += f64::from(x[xi]) * f64::from(w[wi]));
         y
-    }
-
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2654435761).wrapping_add(12345);
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s % 2001) as f32 / 1000.0 - 1.0
-            })
-            .collect()
     }
 
     /// Every shape the CIFAR nets use and odd ones (one channel, 2×2, a

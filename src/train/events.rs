@@ -367,10 +367,6 @@ pub struct EventSender {
 }
 
 impl EventSender {
-    pub fn new(tx: SyncSender<Event>, wake: Option<Wake>) -> Self {
-        Self::wrapping(Outbox::new(tx, wake), |event| event)
-    }
-
     /// Events sent into an outbox of `T`, each wrapped by `wrap` (a sweep
     /// tags them with the run they belong to).
     pub fn wrapping<T: Send + 'static>(outbox: Outbox<T>, wrap: impl Fn(Event) -> T + Send + Sync + 'static) -> Self {
@@ -402,5 +398,5 @@ impl From<Outbox<Event>> for EventSender {
 /// A bounded event channel and its sender.
 pub fn event_channel(wake: Option<Wake>) -> (EventSender, Receiver<Event>) {
     let (tx, rx) = mpsc::sync_channel(EVENT_CAPACITY);
-    (EventSender::new(tx, wake), rx)
+    (EventSender::from(Outbox::new(tx, wake)), rx)
 }

@@ -392,4 +392,4 @@ pub fn backward_weight_by(g: &ConvGeometry, x: &[f32], dy: &[f32], with_bias: bo
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

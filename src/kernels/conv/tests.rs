@@ -7,7 +7,7 @@ use super::*;
 /// (image, output channel, output position, input channel, tap), as
 /// `(output index, input index, weight index)`; taps in the padding are
 /// skipped.
-fn for_each_tap(g: &ConvGeometry, mut visit: impl FnMut(usize, usize, usize)) {
+pub(in crate::kernels) fn for_each_tap(g: &ConvGeometry, mut visit: impl FnMut(usize, usize, usize)) {
     let (ho, wo) = (g.out_height(), g.out_width());
     for n in 0..g.batch {
         for o in 0..g.out_channels {
@@ -49,7 +49,8 @@ fn naive_input_grad(g: &ConvGeometry, dy: &[f32], w: &[f32]) -> Vec<f32> {
     dx.into_iter().map(|v| v as f32).collect()
 }
 
-fn values(len: usize, seed: u32) -> Vec<f32> {
+/// `len` values in [−1, 1] from a xorshift stream seeded by `seed`.
+pub(in crate::kernels) fn values(len: usize, seed: u32) -> Vec<f32> {
     let mut s = seed.wrapping_mul(2654435761).wrapping_add(1);
     (0..len)
         .map(|_| {
