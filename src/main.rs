@@ -7,6 +7,7 @@ use depthlab::util::fault::panic_message;
 
 fn main() {
     depthlab::util::alloc::keep_freed_memory();
+    depthlab::util::threads::flush_subnormals();
     quiet_device_probe();
     quiet_panics();
     let parsed = Cli::parse();

@@ -281,6 +281,13 @@ fn data_choice_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<A
             ui.label("seed");
             ui.add(egui::DragValue::new(&mut p.seed));
         });
+        if p.shape == crate::data::plane::PlaneShape::Spiral {
+            ui.horizontal(|ui| {
+                ui.label("turns");
+                ui.add(egui::DragValue::new(&mut p.turns).range(crate::data::plane::TURNS).speed(0.05))
+                    .on_hover_text("How far each arm winds: Playground's 1.75, fewer is easier");
+            });
+        }
     }
     let dialogs = app.options.dialogs;
     let folder = match &mut app.state.train.data {

@@ -56,19 +56,23 @@ impl LayerOverrides {
 }
 
 impl Architecture {
-    /// Applies layer flags to every block that has weight layers.
+    /// Applies layer flags to every block that has weight layers. A block
+    /// laid out linear (the bare stem of a pre-activation net, whose
+    /// normalisation and activation open the first block) stays without an
+    /// activation and a norm; only its init follows the flags.
     pub fn apply_overrides(&mut self, overrides: &LayerOverrides) {
         for block in &mut self.blocks {
             if !block.kind.has_layers() {
                 continue;
             }
-            if let Some(activation) = overrides.activation {
+            let linear = block.layer.activation == Activation::Linear;
+            if let Some(activation) = overrides.activation.filter(|_| !linear) {
                 block.layer.activation = activation;
             }
             if let Some(init) = overrides.init {
                 block.layer.init = init;
             }
-            if let Some(norm) = overrides.norm {
+            if let Some(norm) = overrides.norm.filter(|_| !linear) {
                 block.layer.norm = norm;
             }
             if let Some(init) = overrides.residual_init {

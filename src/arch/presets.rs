@@ -353,10 +353,14 @@ fn mlp(depth: usize, highway: bool) -> Architecture {
     Architecture { name: String::new(), description: String::new(), stochastic_depth: None, blocks }
 }
 
-/// Plain-mlp's layout with identity shortcuts: a first layer of 71 units,
-/// then (depth - 2) / 2 pre-activation residual blocks of two 71-unit layers
-/// (BN-ReLU-linear twice, `x + F(x)` with nothing after the addition, He
-/// et al. 2016b), a final BN-ReLU and the classifier. The shortcuts add no
+/// Plain-mlp's layout with identity shortcuts: a bare first layer of 71
+/// units, then (depth - 2) / 2 pre-activation residual blocks of two 71-unit
+/// layers (BN-ReLU-linear twice, `x + F(x)` with nothing after the addition,
+/// He et al. 2016b), a final BN-ReLU and the classifier. Along the branches
+/// every weight layer is followed by exactly one BN-activation, as in
+/// plain-mlp: the first block's opens where plain-mlp's first layer's
+/// closes (an activation on the stem too would squash the stream twice,
+/// which sigmoid units do not survive). The shortcuts add no
 /// weights: resnet-mlp-N has plain-mlp-N's weight matrices, with batch norm
 /// (2 parameters per unit) where plain-mlp has biases (1), so about 0.5 %
 /// more parameters, and about highway-mlp-N's. Batch norm is the paper's
@@ -377,7 +381,7 @@ fn resnet_mlp(depth: usize) -> Architecture {
         residual_init: ResidualInit::Default,
     };
     let blocks = vec![
-        BlockSpec::new(BlockKind::Dense { units: width }).with_layer(options),
+        BlockSpec::new(BlockKind::Dense { units: width }).with_layer(layers(Activation::Linear, Norm::None)),
         BlockSpec::new(residual).repeated((depth - 2) / 2).with_layer(options),
         BlockSpec::new(BlockKind::NormAct).with_layer(options),
         BlockSpec::new(BlockKind::Classifier).with_layer(LayerOptions { init: Init::Standard, ..options }),

@@ -164,6 +164,28 @@ fn overrides_change_every_layer() {
     assert!(arch.name.contains("sigmoid"));
 }
 
+/// A pre-activation net's bare stem stays bare under the flags: its output
+/// is normalised and activated by the first block, so a flagged activation
+/// there too would squash the stream twice (sigmoid units then learn
+/// nothing).
+#[test]
+fn overrides_leave_a_pre_activation_stem_linear() {
+    let overrides = LayerOverrides {
+        activation: Some(Activation::Sigmoid),
+        init: Some(Init::Standard),
+        norm: Some(Norm::Batchnorm),
+        residual_init: None,
+    };
+    for name in ["resnet-mlp-30", "preact-resnet-20"] {
+        let mut arch = presets::build(name, CIFAR).unwrap();
+        arch.apply_overrides(&overrides);
+        let (stem, rest) = arch.blocks.split_first().unwrap();
+        assert_eq!((stem.layer.activation, stem.layer.norm, stem.layer.init), (Activation::Linear, Norm::None, Init::Standard), "{name}");
+        assert!(rest.iter().filter(|b| b.kind.has_layers()).all(|b| b.layer.activation == Activation::Sigmoid), "{name}");
+        assert!(arch.analyse(CIFAR, 10).is_valid(), "{name}");
+    }
+}
+
 fn errors_of(json: &str) -> String {
     match Architecture::from_json(json) {
         Err(e) => e.to_string(),

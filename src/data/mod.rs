@@ -262,7 +262,9 @@ impl Normalization {
         if let Some(&m) = self.mean.iter().find(|m| !m.is_finite()) {
             return Err(NormalizationError::Mean(m));
         }
-        if let Some(&s) = self.std.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+        // At least f32's smallest normal number: a subnormal deviation is 0
+        // to the compute threads, which flush subnormals.
+        if let Some(&s) = self.std.iter().find(|s| !(s.is_finite() && **s >= f32::MIN_POSITIVE)) {
             return Err(NormalizationError::Deviation(s));
         }
         // Pixels are scaled to 0–1: both ends must stay finite numbers.
@@ -282,7 +284,7 @@ pub enum NormalizationError {
     Counts { means: usize, deviations: usize, channels: usize },
     #[error("the normalisation has a mean of {0}")]
     Mean(f32),
-    #[error("the normalisation has a standard deviation of {0}: it must be positive")]
+    #[error("the normalisation has a standard deviation of {0}: it must be positive (at least 1.2e-38, the smallest normal float)")]
     Deviation(f32),
     #[error("the normalisation's mean {mean:e} and standard deviation {std:e} turn pixel values (0 to 1) into infinities")]
     Overflows { mean: f32, std: f32 },

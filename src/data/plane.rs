@@ -6,7 +6,9 @@
 //! `--data spiral` or with options, `spiral:n=1000,noise=0.1,classes=3,seed=2`:
 //! `n` training points (and `n / 2` more, from their own stream, for the
 //! test split), Gaussian `noise` on each coordinate (in units of the
-//! shape's size), `classes` (spiral arms, blobs; the others have 2), `seed`.
+//! shape's size), `classes` (spiral arms, blobs; the others have 2),
+//! `turns` (how far each spiral arm winds, 1.75 as in TensorFlow
+//! Playground), `seed`.
 //!
 //! Points are kept as the lab keeps every example, as bytes: each
 //! coordinate of the square `[-EXTENT, EXTENT]` on 256 levels (steps of
@@ -27,6 +29,14 @@ pub const MAX_POINTS: usize = 1_000_000;
 
 /// Most classes (spiral arms, blobs).
 pub const MAX_CLASSES: usize = 10;
+
+/// How far a spiral's arms wind unless told: TensorFlow Playground's 1.75
+/// turns.
+pub const DEFAULT_TURNS: f32 = 1.75;
+
+/// The range of `turns`: from a quarter turn (an arc a line almost
+/// separates) to five (a tight coil).
+pub const TURNS: std::ops::RangeInclusive<f32> = 0.25..=5.0;
 
 /// The shape of a plane data set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -68,11 +78,11 @@ impl PlaneShape {
 /// Options of a plane data set that do not read or are out of range.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum PlaneError {
-    #[error("{name}: '{option}' is not key=value (n, noise, classes, seed)")]
+    #[error("{name}: '{option}' is not key=value (n, noise, classes, turns, seed)")]
     NotKeyValue { name: &'static str, option: String },
     #[error("{name}: {key}={value} is not {what}")]
     NotANumber { name: &'static str, key: String, value: String, what: &'static str },
-    #[error("{name}: unknown option '{key}' (n, noise, classes, seed)")]
+    #[error("{name}: unknown option '{key}' (n, noise, classes, turns, seed)")]
     UnknownOption { name: &'static str, key: String },
     #[error("{name}: n must be 1 to {MAX_POINTS}, not {points}")]
     Points { name: &'static str, points: usize },
@@ -82,6 +92,10 @@ pub enum PlaneError {
     Classes { name: &'static str, classes: usize },
     #[error("{name} has 2 classes; only spiral and blobs take classes=N")]
     TwoClasses { name: &'static str },
+    #[error("{name}: turns must be {} to {}, not {turns}", TURNS.start(), TURNS.end())]
+    Turns { name: &'static str, turns: f32 },
+    #[error("{name} does not wind; only spiral takes turns=N")]
+    NotASpiral { name: &'static str },
 }
 
 /// A plane data set as `--data` names it.
@@ -91,15 +105,24 @@ pub struct PlaneSpec {
     pub points: usize,
     pub noise: f32,
     pub classes: usize,
+    /// How far a spiral's arms wind (spiral only; runs saved before the
+    /// option read as the default).
+    #[serde(default = "default_turns")]
+    pub turns: f32,
     pub seed: u64,
+}
+
+fn default_turns() -> f32 {
+    DEFAULT_TURNS
 }
 
 impl Eq for PlaneSpec {}
 
 impl PlaneSpec {
-    /// The defaults for a shape: 1,000 points, noise 0.1, 2 classes, seed 1.
+    /// The defaults for a shape: 1,000 points, noise 0.1, 2 classes, 1.75
+    /// turns (spiral), seed 1.
     pub fn new(shape: PlaneShape) -> PlaneSpec {
-        PlaneSpec { shape, points: 1000, noise: 0.1, classes: 2, seed: 1 }
+        PlaneSpec { shape, points: 1000, noise: 0.1, classes: 2, turns: DEFAULT_TURNS, seed: 1 }
     }
 
     /// `NAME[:key=value,…]`, or `None` when `name` is not a plane shape.
@@ -120,6 +143,7 @@ impl PlaneSpec {
                 "n" | "points" => spec.points = value.trim().parse().map_err(|_| number("a whole number"))?,
                 "noise" => spec.noise = value.trim().parse().map_err(|_| number("a number"))?,
                 "classes" => spec.classes = value.trim().parse().map_err(|_| number("a whole number"))?,
+                "turns" => spec.turns = value.trim().parse().map_err(|_| number("a number"))?,
                 "seed" => spec.seed = value.trim().parse().map_err(|_| number("a whole number"))?,
                 other => return Err(PlaneError::UnknownOption { name, key: other.to_string() }),
             }
@@ -143,6 +167,13 @@ impl PlaneSpec {
             }
         } else if self.classes != 2 {
             return Err(PlaneError::TwoClasses { name });
+        }
+        if self.shape == PlaneShape::Spiral {
+            if !(self.turns.is_finite() && TURNS.contains(&self.turns)) {
+                return Err(PlaneError::Turns { name, turns: self.turns });
+            }
+        } else if self.turns != DEFAULT_TURNS {
+            return Err(PlaneError::NotASpiral { name });
         }
         Ok(())
     }
@@ -174,10 +205,10 @@ impl PlaneSpec {
         let classes = self.classes;
         let (x, y, label) = match self.shape {
             PlaneShape::Spiral => {
-                // Arm `label`, radius growing with the angle over 1.75 turns.
+                // Arm `label`, radius growing with the angle over `turns`.
                 let label = i % classes;
                 let t = rng.next_f32();
-                let angle = t * 1.75 * std::f32::consts::TAU + label as f32 * std::f32::consts::TAU / classes as f32;
+                let angle = t * self.turns * std::f32::consts::TAU + label as f32 * std::f32::consts::TAU / classes as f32;
                 let r = 0.2 + 2.4 * t;
                 (r * angle.cos(), r * angle.sin(), label)
             }
@@ -220,7 +251,11 @@ impl PlaneSpec {
 
 impl std::fmt::Display for PlaneSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:n={},noise={},classes={},seed={}", self.shape.name(), self.points, self.noise, self.classes, self.seed)
+        write!(f, "{}:n={},noise={},classes={}", self.shape.name(), self.points, self.noise, self.classes)?;
+        if self.turns != DEFAULT_TURNS {
+            write!(f, ",turns={}", self.turns)?;
+        }
+        write!(f, ",seed={}", self.seed)
     }
 }
 
@@ -267,8 +302,13 @@ mod tests {
     #[test]
     fn options_parse_and_bad_ones_are_refused_in_words() {
         let spec = PlaneSpec::parse("spiral", Some("n=500, noise=0.2,classes=3,seed=7")).unwrap().unwrap();
-        assert_eq!(spec, PlaneSpec { shape: PlaneShape::Spiral, points: 500, noise: 0.2, classes: 3, seed: 7 });
+        assert_eq!(spec, PlaneSpec { shape: PlaneShape::Spiral, points: 500, noise: 0.2, classes: 3, turns: DEFAULT_TURNS, seed: 7 });
         assert_eq!(spec.to_string(), "spiral:n=500,noise=0.2,classes=3,seed=7");
+        let wound = PlaneSpec::parse("spiral", Some("turns=0.75")).unwrap().unwrap();
+        assert_eq!(wound.turns, 0.75);
+        assert_eq!(wound.to_string(), "spiral:n=1000,noise=0.1,classes=2,turns=0.75,seed=1");
+        let (key, value) = wound.to_string().split_once(':').map(|(k, v)| (k.to_string(), v.to_string())).unwrap();
+        assert_eq!(PlaneSpec::parse(&key, Some(&value)).unwrap().unwrap(), wound, "the spec reads back from its name");
         assert_eq!(PlaneSpec::parse("moons", None).unwrap().unwrap(), PlaneSpec::new(PlaneShape::Moons));
         assert!(PlaneSpec::parse("mnist", None).is_none());
         for (name, options, words) in [
@@ -281,11 +321,26 @@ mod tests {
             ("blobs", "classes=1000000", "classes must be 2 to 10"),
             ("xor", "classes=3", "only spiral and blobs"),
             ("circles", "radius=2", "unknown option 'radius'"),
+            ("spiral", "turns=0", "turns must be 0.25 to 5"),
+            ("spiral", "turns=inf", "turns must be 0.25 to 5"),
+            ("spiral", "turns=1e6", "turns must be 0.25 to 5"),
+            ("spiral", "turns=two", "not a number"),
+            ("moons", "turns=2", "only spiral takes turns"),
             ("circles", "n", "not key=value"),
         ] {
             let err = PlaneSpec::parse(name, Some(options)).unwrap().unwrap_err().to_string();
             assert!(err.contains(words), "{name}:{options}: {err}");
         }
+    }
+
+    #[test]
+    fn a_spec_saved_before_turns_existed_reads_as_playgrounds_spiral() {
+        let old = r#"{"shape":"spiral","points":400,"noise":0.1,"classes":2,"seed":3}"#;
+        let spec: PlaneSpec = serde_json::from_str(old).unwrap();
+        assert_eq!(spec, PlaneSpec { points: 400, seed: 3, ..PlaneSpec::new(PlaneShape::Spiral) });
+        let fewer = PlaneSpec { turns: 0.75, ..spec };
+        assert_ne!(fewer.generate().0, spec.generate().0, "the turns shape the arms");
+        assert_eq!(serde_json::from_str::<PlaneSpec>(&serde_json::to_string(&fewer).unwrap()).unwrap(), fewer);
     }
 
     #[test]
