@@ -162,6 +162,31 @@ fn explanation(run: &RunView) -> String {
     text
 }
 
+/// The lines of the loss and accuracy plots: each run, or (when ticked,
+/// and there are any) runs that differ only by seed as one; the tick box
+/// and the legend above the plots. Returns the groups (indices into
+/// `visible`).
+fn lines_ui(ui: &mut egui::Ui, group_seeds: &mut bool, visible: &[&RunView]) -> Vec<Vec<usize>> {
+    let seed_groups = super::run_labels::seed_groups(visible);
+    let seed_twins = seed_groups.iter().any(|g| g.len() > 1);
+    if seed_twins {
+        ui.checkbox(group_seeds, "Runs that differ only by seed as one line (mean ± one standard deviation)").on_hover_text(
+            "Loss and accuracy: the seeds' mean, the band and bars one standard deviation; the gradient plots keep every run",
+        );
+    }
+    let groups: Vec<Vec<usize>> = if seed_twins && *group_seeds { seed_groups } else { (0..visible.len()).map(|i| vec![i]).collect() };
+    let legend: Vec<(egui::Color32, String)> = groups
+        .iter()
+        .map(|g| {
+            let first = visible[g[0]];
+            let label = if g.len() > 1 { super::run_labels::seed_group_label(first, g.len()) } else { first.label.clone() };
+            (first.color, label)
+        })
+        .collect();
+    plots::run_legend_ui(ui, &legend, "solid: train · dashed: test · ×: diverged");
+    groups
+}
+
 fn plots_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppCommand>) {
     let visible: Vec<&RunView> = app.runs.visible().collect();
     if visible.is_empty() && !app.runs.runs.is_empty() {
@@ -194,7 +219,7 @@ fn plots_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppComm
         }
         ui.weak("Ctrl + wheel zooms, drag pans, hover reads a value");
     });
-    plots::run_legend_ui(ui, &visible, "solid: train · dashed: test · ×: diverged");
+    let groups = lines_ui(ui, &mut app.state.group_seeds, &visible);
     if plots::boundary::any(&visible) {
         ui.strong("Decision boundary")
             .on_hover_text("The class each net predicts over the plane, redrawn every 10 steps, with the training points");
@@ -204,9 +229,9 @@ fn plots_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppComm
     let view = &mut app.plot_view;
     ui.columns(2, |columns| {
         plots::plot_title(&mut columns[0], "Loss", "Train loss (smoothed over 10 steps) and test loss after each epoch; log scale");
-        series::loss_plot_ui(&mut columns[0], &visible, view, commands);
+        series::loss_plot_ui(&mut columns[0], &visible, &groups, view, commands);
         plots::plot_title(&mut columns[1], "Accuracy", "Train accuracy (smoothed) and test accuracy");
-        series::accuracy_plot_ui(&mut columns[1], &visible, view, commands);
+        series::accuracy_plot_ui(&mut columns[1], &visible, &groups, view, commands);
     });
     ui.separator();
     ui.horizontal(|ui| {

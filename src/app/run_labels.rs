@@ -5,6 +5,7 @@
 
 use super::runs::RunView;
 use crate::arch::Activation;
+use crate::train::RunStatus;
 
 /// A run's settings as (name, value) pairs, in a fixed order: the training
 /// flags it was started with, and the activation its layers use.
@@ -93,6 +94,36 @@ pub fn labels(runs: &[&RunView]) -> Vec<String> {
     out
 }
 
+/// Runs that differ only by seed, grouped: indices into `runs`, each group
+/// in the order given, groups in the order of their first run. A run that
+/// diverged or failed stays alone (its curve is not one of the seeds'
+/// spread but a blow-up), as does every run without a seed twin.
+pub fn seed_groups(runs: &[&RunView]) -> Vec<Vec<usize>> {
+    let without_seed = |r: &RunView| {
+        let mut pairs = settings(r);
+        pairs.retain(|(name, _)| name != "seed");
+        (r.name.clone(), pairs)
+    };
+    let groupable = |r: &RunView| !matches!(r.status, RunStatus::Diverged | RunStatus::Failed);
+    let keys: Vec<_> = runs.iter().map(|r| without_seed(r)).collect();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (i, run) in runs.iter().enumerate() {
+        let twin = groups.iter_mut().find(|g| groupable(run) && groupable(runs[g[0]]) && keys[g[0]] == keys[i]);
+        match twin {
+            Some(group) => group.push(i),
+            None => groups.push(vec![i]),
+        }
+    }
+    groups
+}
+
+/// The label of runs that differ only by seed, drawn as one line: the
+/// first's label without its seed, and how many seeds.
+pub fn seed_group_label(first: &RunView, n: usize) -> String {
+    let kept: Vec<&str> = first.label.split(" · ").filter(|part| !part.starts_with("seed ")).collect();
+    format!("{} · mean of {n} seeds", kept.join(" · "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::labels;
@@ -131,5 +162,35 @@ mod tests {
         assert_eq!((got[4].as_str(), got[5].as_str()), ("plain-8", "plain-8 #2"));
         // A name no other run has stays as it is.
         assert_eq!(labels(&refs[..1]), vec!["plain-mlp-30".to_string()]);
+    }
+
+    #[test]
+    fn runs_that_differ_only_by_seed_group_into_one_line() {
+        use super::{seed_group_label, seed_groups};
+        let seed = |s: u64| TrainConfig { seed: s, ..TrainConfig::default() };
+        let mut runs = vec![
+            run(1, "resnet-8", seed(1)),
+            run(2, "plain-8", seed(1)),
+            run(3, "resnet-8", seed(2)),
+            run(4, "resnet-8", TrainConfig { lr: 0.5, ..seed(3) }),
+            run(5, "resnet-8", TrainConfig { threads: Some(1), ..seed(4) }),
+            run(6, "plain-8", seed(2)),
+            run(7, "plain-8", seed(3)),
+        ];
+        runs[6].status = crate::train::RunStatus::Diverged;
+        let refs: Vec<&RunView> = runs.iter().collect();
+        // The thread count does not change what a run learns; the learning rate does;
+        // a diverged run is not a seed's spread.
+        assert_eq!(seed_groups(&refs), vec![vec![0, 2, 4], vec![1, 5], vec![3], vec![6]]);
+        let mut labelled = runs.clone();
+        let names = labels(&labelled.iter().collect::<Vec<_>>());
+        for (run, label) in labelled.iter_mut().zip(names) {
+            run.label = label;
+        }
+        // The group's label keeps what tells it from run 4 (the learning rate), drops the seed.
+        let lr = TrainConfig::default().lr;
+        assert_eq!(labelled[0].label, format!("resnet-8 · lr {lr} · seed 1"));
+        assert_eq!(seed_group_label(&labelled[0], 3), format!("resnet-8 · lr {lr} · mean of 3 seeds"));
+        assert_eq!(seed_groups(&[]), Vec::<Vec<usize>>::new());
     }
 }

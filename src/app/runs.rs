@@ -14,17 +14,19 @@ use crate::train::{RunStatus, Summary, TrainConfig};
 pub type RunId = u64;
 
 /// Distinct colours for runs, readable on dark and light backgrounds.
-pub const PALETTE: [Color32; 10] = [
+pub const PALETTE: [Color32; 12] = [
     Color32::from_rgb(66, 165, 245),
     Color32::from_rgb(239, 83, 80),
     Color32::from_rgb(102, 187, 106),
     Color32::from_rgb(255, 167, 38),
     Color32::from_rgb(171, 71, 188),
-    Color32::from_rgb(38, 198, 218),
-    Color32::from_rgb(236, 64, 122),
+    Color32::from_rgb(0, 188, 212),
+    Color32::from_rgb(244, 143, 177),
     Color32::from_rgb(141, 110, 99),
     Color32::from_rgb(212, 225, 87),
     Color32::from_rgb(120, 144, 156),
+    Color32::from_rgb(63, 81, 181),
+    Color32::from_rgb(0, 150, 136),
 ];
 
 /// One run as the lab shows it.
@@ -280,5 +282,24 @@ impl RunStore {
 
     pub fn contains_dir(&self, dir: &std::path::Path) -> bool {
         self.runs.iter().any(|r| r.dir.as_deref() == Some(dir))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PALETTE;
+
+    /// Twelve runs get twelve colours that do not look alike.
+    #[test]
+    fn runs_get_twelve_distinct_colours() {
+        let distance = |a: egui::Color32, b: egui::Color32| {
+            (0..3).map(|k| (f32::from(a.to_array()[k]) - f32::from(b.to_array()[k])).powi(2)).sum::<f32>().sqrt()
+        };
+        assert!(PALETTE.len() >= 12);
+        for (i, a) in PALETTE.iter().enumerate() {
+            for b in &PALETTE[i + 1..] {
+                assert!(distance(*a, *b) > 60.0, "{a:?} and {b:?} look alike");
+            }
+        }
     }
 }

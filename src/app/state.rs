@@ -76,6 +76,9 @@ pub struct Persisted {
     /// Gradient plots: show output-gradient and weight-gradient norms.
     pub show_output_grad: bool,
     pub show_weight_grad: bool,
+    /// Loss and accuracy plots: runs that differ only by seed as one line,
+    /// their mean with a band of ± one standard deviation.
+    pub group_seeds: bool,
     /// Where runs are written and read from.
     pub runs_dir: String,
     /// The image path field of the classify panel.
@@ -93,6 +96,7 @@ impl Default for Persisted {
             sweep: SweepSettings::default(),
             show_output_grad: true,
             show_weight_grad: false,
+            group_seeds: true,
             runs_dir: "runs".into(),
             image_path: sample_image(),
         }

@@ -9,8 +9,9 @@ use egui_plot::{AxisHints, Legend, Line, LineStyle, Plot, PlotPoints, Points};
 use super::render::render;
 use crate::report::log_axis::{log_plot, log10};
 
-/// Colours for series, readable on a light background.
-pub const COLORS: [Color32; 8] = [
+/// Colours for series, readable on a light background: twelve, so a
+/// figure of up to twelve lines repeats none.
+pub const COLORS: [Color32; 12] = [
     Color32::from_rgb(214, 39, 40),
     Color32::from_rgb(31, 119, 180),
     Color32::from_rgb(44, 160, 44),
@@ -19,6 +20,10 @@ pub const COLORS: [Color32; 8] = [
     Color32::from_rgb(140, 86, 75),
     Color32::from_rgb(23, 190, 207),
     Color32::from_rgb(127, 127, 127),
+    Color32::from_rgb(227, 119, 194),
+    Color32::from_rgb(188, 189, 34),
+    Color32::from_rgb(0, 0, 128),
+    Color32::from_rgb(0, 128, 128),
 ];
 
 /// One line (and its markers).
@@ -31,17 +36,27 @@ pub struct Series {
     pub markers: bool,
     /// Error bars: `± spread[i]` around point `i` (empty: none).
     pub spread: Vec<f64>,
+    /// Whether the spread is drawn as a shaded band along the line (a
+    /// curve of many points) instead of error bars.
+    pub band: bool,
 }
 
 impl Series {
     pub fn new(name: impl Into<String>, points: Vec<[f64; 2]>, color: Color32) -> Series {
-        Series { name: name.into(), points, color, dashed: false, markers: true, spread: Vec::new() }
+        Series { name: name.into(), points, color, dashed: false, markers: true, spread: Vec::new(), band: false }
     }
 
     /// Error bars of `± spread[i]` at point `i` (a zero or non-finite
     /// spread draws none).
     pub fn with_spread(mut self, spread: Vec<f64>) -> Series {
         self.spread = spread;
+        self
+    }
+
+    /// A shaded band of `± spread[i]` along the line.
+    pub fn with_band(mut self, spread: Vec<f64>) -> Series {
+        self.spread = spread;
+        self.band = true;
         self
     }
 
@@ -107,9 +122,18 @@ impl Panel {
         entries
     }
 
+    /// How many legend entries share a row under the plot: three short
+    /// names, two middling, one long name a row (a long name in a column
+    /// of a third of the width was cut at the figure's edge).
+    fn legend_columns(&self) -> usize {
+        let longest = self.legend_entries().iter().map(|(name, _)| name.chars().count()).max().unwrap_or(0) as f32;
+        let entry = 28.0 + LEGEND_CHAR_WIDTH * longest;
+        (((PANEL_WIDTH - 16.0) / entry) as usize).clamp(1, 3)
+    }
+
     /// Height of the legend rows under the plot.
     fn legend_height(&self) -> f32 {
-        if self.legend_below { 20.0 * self.legend_entries().len().div_ceil(3) as f32 } else { 0.0 }
+        if self.legend_below { LEGEND_ROW * self.legend_entries().len().div_ceil(self.legend_columns()) as f32 } else { 0.0 }
     }
 
     pub fn including_y(mut self, y: f64) -> Panel {
@@ -133,6 +157,10 @@ pub struct Figure {
 }
 
 const PANEL_WIDTH: f32 = 520.0;
+/// A legend row's height and a character's width at most, in points (the
+/// figure's body font).
+const LEGEND_ROW: f32 = 22.0;
+const LEGEND_CHAR_WIDTH: f32 = 7.5;
 const PANEL_HEIGHT: f32 = 330.0;
 
 impl Figure {
@@ -175,16 +203,21 @@ impl Figure {
                     if s.markers {
                         plot_ui.points(Points::new(s.name.clone(), PlotPoints::new(points)).color(s.color).radius(3.5));
                     }
-                    error_bars(plot_ui, &s.name, &s.points, &s.spread, s.color, panel.log_y);
+                    if s.band {
+                        band(plot_ui, &s.name, &s.points, &s.spread, s.color, panel.log_y);
+                    } else {
+                        error_bars(plot_ui, &s.name, &s.points, &s.spread, s.color, panel.log_y);
+                    }
                 }
             });
             if panel.legend_below {
-                egui::Grid::new(format!("figure-legend-{index}")).num_columns(3).spacing([14.0, 4.0]).show(ui, |ui| {
+                let columns = panel.legend_columns();
+                egui::Grid::new(format!("figure-legend-{index}")).num_columns(columns).spacing([14.0, 4.0]).show(ui, |ui| {
                     for (i, (name, color)) in panel.legend_entries().into_iter().enumerate() {
                         ui.horizontal(|ui| {
                             legend_entry(ui, color, name);
                         });
-                        if i % 3 == 2 {
+                        if i % columns == columns - 1 {
                             ui.end_row();
                         }
                     }
@@ -236,9 +269,72 @@ pub fn error_bars(plot_ui: &mut egui_plot::PlotUi, name: &str, points: &[[f64; 2
     }
 }
 
+/// A translucent band of `± spread[i]` around the line through `points`
+/// (data units), one four-cornered piece between neighbouring points (each
+/// convex, as the plot fills them). On a log axis the band's lower edge
+/// stops at a thousandth of its point, as the error bars do.
+pub fn band(plot_ui: &mut egui_plot::PlotUi, name: &str, points: &[[f64; 2]], spread: &[f64], color: Color32, log_y: bool) {
+    let edge = |&[x, y]: &[f64; 2], spread: f64| {
+        let spread = if spread.is_finite() { spread.max(0.0) } else { 0.0 };
+        let map = |v: f64| if log_y { log10(v.max(y * 1e-3)) } else { v };
+        (x, map(y - spread), map(y + spread))
+    };
+    let fill = color.gamma_multiply(0.25);
+    let edges: Vec<(f64, f64, f64)> = points.iter().zip(spread).map(|(p, s)| edge(p, *s)).collect();
+    for pair in edges.windows(2) {
+        let [(x0, lo0, hi0), (x1, lo1, hi1)] = [pair[0], pair[1]];
+        if [lo0, hi0, lo1, hi1].iter().all(|v| v.is_finite()) && (hi0 > lo0 || hi1 > lo1) {
+            let corners = vec![[x0, lo0], [x1, lo1], [x1, hi1], [x0, hi0]];
+            plot_ui
+                .polygon(egui_plot::Polygon::new(name.to_string(), PlotPoints::new(corners)).fill_color(fill).stroke(egui::Stroke::NONE));
+        }
+    }
+}
+
 /// One legend entry: a short line in `color`, then `name`.
 pub fn legend_entry(ui: &mut egui::Ui, color: Color32, name: &str) {
     let (swatch, _) = ui.allocate_exact_size(egui::Vec2::new(18.0, 10.0), egui::Sense::hover());
     ui.painter().line_segment([swatch.left_center(), swatch.right_center()], egui::Stroke::new(2.5, color));
     ui.label(name);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every legend entry is drawn, whole, however many and however long:
+    /// each of 13 long names' swatch colours is in the picture (the series
+    /// have no points, so only the legend can show them).
+    #[test]
+    fn an_exported_figure_carries_every_legend_entry() {
+        let colors: Vec<Color32> = (0..13u8).map(|i| Color32::from_rgb(20 + 17 * i, 230 - 13 * i, 60 + 11 * i)).collect();
+        let mut panel = Panel::new("Loss", "step", "loss", true).legend_below();
+        for (i, color) in colors.iter().enumerate() {
+            panel = panel.with(Series::new(format!("resnet-110 · sigmoid · standard init · lr 0.05 · seed {i}"), Vec::new(), *color));
+        }
+        assert_eq!(panel.legend_columns(), 1, "names this long take a row each");
+        let figure = Figure { title: "Loss".into(), caption: String::new(), panels: vec![panel], columns: 1 };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("legend.png");
+        figure.save_png(&path).unwrap();
+        let image = image::open(&path).unwrap().to_rgba8();
+        let near = |p: &image::Rgba<u8>, c: Color32| (0..3).all(|k| p.0[k].abs_diff([c.r(), c.g(), c.b()][k]) <= 6);
+        for (i, color) in colors.iter().enumerate() {
+            assert!(image.pixels().any(|p| near(p, *color)), "entry {i}'s swatch is not in the figure");
+        }
+        let short = (0..6)
+            .fold(Panel::new("a", "x", "y", false).legend_below(), |p, i| p.with(Series::new(format!("net {i}"), Vec::new(), COLORS[i])));
+        assert_eq!(short.legend_columns(), 3, "short names share a row");
+    }
+
+    #[test]
+    fn the_palette_has_twelve_distinct_colours() {
+        let distance =
+            |a: Color32, b: Color32| (0..3).map(|k| (f32::from(a.to_array()[k]) - f32::from(b.to_array()[k])).powi(2)).sum::<f32>().sqrt();
+        for (i, a) in COLORS.iter().enumerate() {
+            for b in &COLORS[i + 1..] {
+                assert!(distance(*a, *b) > 60.0, "{a:?} and {b:?} look alike");
+            }
+        }
+    }
 }

@@ -38,12 +38,48 @@ pub fn seed_points<'a>(rows: impl IntoIterator<Item = &'a SweepRow>, value: impl
     values
         .chunk_by(|a, b| a.0 == b.0)
         .map(|group| {
-            let n = group.len();
-            let mean = group.iter().map(|(_, v)| v).sum::<f64>() / n as f64;
-            let std = if n > 1 { (group.iter().map(|(_, v)| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt() } else { 0.0 };
-            SeedPoint { depth: group[0].0, mean, std, n }
+            let (mean, std) = mean_and_std(group.iter().map(|(_, v)| *v));
+            SeedPoint { depth: group[0].0, mean, std, n: group.len() }
         })
         .collect()
+}
+
+/// The mean of `values` and their standard deviation (`n − 1` in the
+/// denominator; 0 for one value).
+fn mean_and_std(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
+    let n = values.clone().count().max(1);
+    let mean = values.clone().sum::<f64>() / n as f64;
+    let std = if n > 1 { (values.map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt() } else { 0.0 };
+    (mean, std)
+}
+
+/// Curves of runs that differ only by seed, as one: the mean at each x that
+/// every curve has, and the standard deviation there.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SeedBand {
+    pub mean: Vec<[f64; 2]>,
+    pub std: Vec<f64>,
+    /// How many curves.
+    pub n: usize,
+}
+
+/// The [`SeedBand`] of `curves` (each in x order, as a run logs its steps):
+/// x values some curve lacks (a run still training, a probe skipped) are
+/// left out, so every point stands on all n curves.
+pub fn seed_band(curves: &[&[[f64; 2]]]) -> SeedBand {
+    let Some((first, others)) = curves.split_first() else { return SeedBand::default() };
+    let lookups: Vec<std::collections::HashMap<u64, f64>> =
+        others.iter().map(|c| c.iter().map(|[x, y]| (x.to_bits(), *y)).collect()).collect();
+    let mut band = SeedBand { n: curves.len(), ..SeedBand::default() };
+    for &[x, y] in first.iter() {
+        let ys: Option<Vec<f64>> = std::iter::once(Some(y)).chain(lookups.iter().map(|l| l.get(&x.to_bits()).copied())).collect();
+        if let Some(ys) = ys {
+            let (mean, std) = mean_and_std(ys.iter().copied());
+            band.mean.push([x, mean]);
+            band.std.push(std);
+        }
+    }
+    band
 }
 
 /// A family's line with its error bars, values scaled by `scale`.
@@ -101,6 +137,21 @@ pub fn save_sweep_figure(rows: &[SweepRow], title: &str, path: &Path) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_seed_band_stands_on_every_curve() {
+        let a = [[0.0, 1.0], [10.0, 2.0], [20.0, 3.0], [30.0, 9.0]];
+        let b = [[0.0, 3.0], [10.0, 2.0], [20.0, 5.0]];
+        let c = [[0.0, 2.0], [20.0, 4.0], [30.0, 1.0]];
+        let band = seed_band(&[&a, &b, &c]);
+        assert_eq!(band.n, 3);
+        // Step 10 is missing from c, step 30 from b: only 0 and 20 stand on all three.
+        assert_eq!(band.mean, vec![[0.0, 2.0], [20.0, 4.0]]);
+        assert_eq!(band.std, vec![1.0, 1.0]);
+        let one = seed_band(&[&a]);
+        assert_eq!((one.mean.len(), one.std.iter().sum::<f64>()), (4, 0.0), "one curve is itself, no spread");
+        assert_eq!(seed_band(&[]), SeedBand::default());
+    }
 
     fn row(family: &str, depth: usize, seed: u64, test_error: Option<f32>, status: RunStatus) -> SweepRow {
         SweepRow {

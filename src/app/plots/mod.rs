@@ -18,7 +18,6 @@ pub use crate::report::figure::legend_entry;
 pub use crate::report::log_axis::{decade_label, log_plot, log10};
 
 use super::command::AppCommand;
-use super::runs::RunView;
 use crate::report::figure::Figure;
 
 /// What the interactive plots share across frames: a request to return to
@@ -38,14 +37,14 @@ pub fn interactive<'a>(plot: Plot<'a>, view: &PlotView) -> Plot<'a> {
     if view.reset { plot.reset() } else { plot }
 }
 
-/// The runs of the plots, each a swatch and its label, wrapped in rows
-/// above the plots instead of over their data; `styles` explains the line
-/// styles (`solid: train · dashed: test`).
-pub fn run_legend_ui(ui: &mut egui::Ui, runs: &[&RunView], styles: &str) {
+/// The lines of the plots (a run, or runs grouped by seed), each a swatch
+/// and its label, wrapped in rows above the plots instead of over their
+/// data; `styles` explains the line styles (`solid: train · dashed: test`).
+pub fn run_legend_ui(ui: &mut egui::Ui, entries: &[(Color32, String)], styles: &str) {
     ui.horizontal_wrapped(|ui| {
         ui.spacing_mut().item_spacing.x = 6.0;
-        for run in runs {
-            legend_entry(ui, run.color, &run.label);
+        for (color, label) in entries {
+            legend_entry(ui, *color, label);
             ui.add_space(6.0);
         }
         ui.weak(styles);

@@ -9,6 +9,7 @@ use super::{PlotView, export_figure_menu, export_menu, interactive, log_plot, lo
 use crate::app::command::AppCommand;
 use crate::app::runs::RunView;
 use crate::report::figure::{Figure, Panel, Series};
+use crate::report::sweep::seed_band;
 use crate::train::RunStatus;
 
 const PLOT_HEIGHT: f32 = 230.0;
@@ -136,57 +137,138 @@ pub fn clip_diverged(points: &mut TrainTest, range: (f64, f64), first_x: f64) {
     points.ends_at = Some(points.train.last().copied().unwrap_or([first_x, range.1]));
 }
 
-/// For each run: its smoothed training curve (solid), test points (dashed,
-/// same colour) under the run's label, and a cross where a diverged curve
-/// ends.
-fn train_test_lines(
-    plot: &mut egui_plot::PlotUi<'_>,
+/// A line of the loss or accuracy plot: one run, or runs that differ only
+/// by seed as their mean, with the seeds' spread (one standard deviation)
+/// as a band along the training curve and bars on the test points. Values
+/// are in the plot's units before any log.
+#[derive(Clone, Debug, Default)]
+pub struct Curve {
+    pub label: String,
+    pub color: Color32,
+    pub points: TrainTest,
+    /// The seeds' standard deviation at each training and test point
+    /// (empty for one run).
+    pub train_spread: Vec<f64>,
+    pub test_spread: Vec<f64>,
+    pub diverged: bool,
+    /// Where the first run's steps start (a diverged run's cross when it
+    /// never was in range).
+    pub first_step: f64,
+}
+
+/// The curves of `runs` grouped as `groups` says (indices into `runs`;
+/// see [`crate::app::run_labels::seed_groups`]).
+pub fn curves(
     runs: &[&RunView],
+    groups: &[Vec<usize>],
     train_value: impl Fn(&crate::train::events::StepMetrics) -> f64,
     test_value: impl Fn(&crate::train::events::Evaluation) -> f64,
-    y: impl Fn(f64) -> f64,
-) {
-    let mut all: Vec<(bool, TrainTest)> = runs
+) -> Vec<Curve> {
+    groups
         .iter()
-        .map(|run| {
-            let points = train_test_points(&run.steps, &run.evals, &train_value, &test_value, &y);
-            (run.status == RunStatus::Diverged || points.ends_at.is_some(), points)
+        .filter(|g| !g.is_empty())
+        .map(|group| {
+            let first = runs[group[0]];
+            let members: Vec<TrainTest> =
+                group.iter().map(|&i| train_test_points(&runs[i].steps, &runs[i].evals, &train_value, &test_value, |v| v)).collect();
+            let first_step = first.steps.first().map_or(0.0, |s| s.step as f64);
+            if let [points] = members.as_slice() {
+                let diverged = first.status == RunStatus::Diverged || points.ends_at.is_some();
+                return Curve {
+                    label: first.label.clone(),
+                    color: first.color,
+                    points: points.clone(),
+                    diverged,
+                    first_step,
+                    ..Curve::default()
+                };
+            }
+            let band = |part: fn(&TrainTest) -> &[[f64; 2]]| seed_band(&members.iter().map(part).collect::<Vec<_>>());
+            let (train, test) = (band(|m| &m.train), band(|m| &m.test));
+            Curve {
+                label: crate::app::run_labels::seed_group_label(first, group.len()),
+                color: first.color,
+                points: TrainTest { train: train.mean, test: test.mean, ends_at: None },
+                train_spread: train.std,
+                test_spread: test.std,
+                diverged: false,
+                first_step,
+            }
+        })
+        .collect()
+}
+
+/// The curves on a plot (log10 of the values when `log_y`): the smoothed
+/// training curve solid, test points dashed in the same colour under the
+/// same label, a cross where a diverged curve ends, and a seed group's
+/// spread.
+fn train_test_lines(plot: &mut egui_plot::PlotUi<'_>, curves: Vec<Curve>, log_y: bool) {
+    let y = |v: f64| if log_y { log10(v) } else { v };
+    let to_plot = |points: &[[f64; 2]]| -> Vec<[f64; 2]> { points.iter().map(|&[x, v]| [x, y(v)]).filter(|p| p[1].is_finite()).collect() };
+    let mut all: Vec<(bool, TrainTest)> = curves
+        .iter()
+        .map(|c| {
+            (
+                c.diverged,
+                TrainTest {
+                    train: to_plot(&c.points.train),
+                    test: to_plot(&c.points.test),
+                    ends_at: c.points.ends_at.map(|[x, v]| [x, y(v)]),
+                },
+            )
         })
         .collect();
     let range = healthy_range(&all.iter().map(|(d, p)| (*d, p)).collect::<Vec<_>>());
-    for (run, (diverged, points)) in runs.iter().zip(&mut all) {
+    for (curve, (diverged, points)) in curves.iter().zip(&mut all) {
         if let (true, Some(range)) = (*diverged, range) {
-            clip_diverged(points, range, run.steps.first().map_or(0.0, |s| s.step as f64));
+            clip_diverged(points, range, curve.first_step);
         }
         let points = std::mem::take(points);
-        let name = run.label.clone();
-        plot.line(Line::new(name.clone(), PlotPoints::new(decimate_min_max(&points.train, LINE_BUCKETS))).color(run.color).width(1.5));
+        let name = curve.label.clone();
+        if !curve.train_spread.is_empty() {
+            let train = decimate_min_max(&curve.points.train, LINE_BUCKETS);
+            let spread = decimate_spread(&curve.points.train, &curve.train_spread, &train);
+            crate::report::figure::band(plot, &name, &train, &spread, curve.color, log_y);
+            crate::report::figure::error_bars(plot, &name, &curve.points.test, &curve.test_spread, curve.color, log_y);
+        }
+        plot.line(Line::new(name.clone(), PlotPoints::new(decimate_min_max(&points.train, LINE_BUCKETS))).color(curve.color).width(1.5));
         if !points.test.is_empty() {
-            plot.line(Line::new(name.clone(), PlotPoints::new(points.test.clone())).color(run.color).style(LineStyle::dashed_loose()));
-            plot.points(Points::new(name.clone(), PlotPoints::new(points.test)).color(run.color).radius(3.0));
+            plot.line(Line::new(name.clone(), PlotPoints::new(points.test.clone())).color(curve.color).style(LineStyle::dashed_loose()));
+            plot.points(Points::new(name.clone(), PlotPoints::new(points.test)).color(curve.color).radius(3.0));
         }
         if let Some(end) = points.ends_at {
-            plot.points(Points::new(name, PlotPoints::new(vec![end])).color(run.color).shape(egui_plot::MarkerShape::Cross).radius(7.0));
+            plot.points(Points::new(name, PlotPoints::new(vec![end])).color(curve.color).shape(egui_plot::MarkerShape::Cross).radius(7.0));
         }
     }
 }
 
-/// The same runs as a panel of a figure (for Export PNG): train solid,
-/// test dashed, the legend under the plot.
-fn train_test_panel(
-    title: &str,
-    y_label: &str,
-    log_y: bool,
-    runs: &[&RunView],
-    train_value: impl Fn(&crate::train::events::StepMetrics) -> f64,
-    test_value: impl Fn(&crate::train::events::Evaluation) -> f64,
-) -> Panel {
+/// The spread at each of `kept` (points chosen from `points`, in order).
+fn decimate_spread(points: &[[f64; 2]], spread: &[f64], kept: &[[f64; 2]]) -> Vec<f64> {
+    let mut i = 0;
+    kept.iter()
+        .map(|k| {
+            while i < points.len() && points[i] != *k {
+                i += 1;
+            }
+            spread.get(i).copied().unwrap_or(0.0)
+        })
+        .collect()
+}
+
+/// The same curves as a panel of a figure (for Export PNG): train solid,
+/// test dashed, a seed group's spread as a band and bars, the legend under
+/// the plot.
+fn train_test_panel(title: &str, y_label: &str, log_y: bool, curves: Vec<Curve>) -> Panel {
     let mut panel = Panel::new(title, "step", y_label, log_y).legend_below();
-    for run in runs {
-        let points = train_test_points(&run.steps, &run.evals, &train_value, &test_value, |v| v);
-        panel = panel.with(Series::new(run.label.clone(), decimate(&points.train, 2000), run.color).without_markers());
-        if !points.test.is_empty() {
-            panel = panel.with(Series::new(run.label.clone(), points.test, run.color).dashed());
+    for curve in curves {
+        let kept = decimate(&curve.points.train, 2000);
+        let mut train = Series::new(curve.label.clone(), kept.clone(), curve.color).without_markers();
+        if !curve.train_spread.is_empty() {
+            train = train.with_band(decimate_spread(&curve.points.train, &curve.train_spread, &kept));
+        }
+        panel = panel.with(train);
+        if !curve.points.test.is_empty() {
+            panel = panel.with(Series::new(curve.label, curve.points.test, curve.color).dashed().with_spread(curve.test_spread));
         }
     }
     panel
@@ -209,19 +291,33 @@ fn show_plot(
     shown.response
 }
 
-/// Train loss (smoothed over 10 steps) and test loss (per evaluation), log y.
-pub fn loss_plot_ui(ui: &mut egui::Ui, runs: &[&RunView], view: &mut PlotView, commands: &mut Vec<AppCommand>) {
+/// Train loss (smoothed over 10 steps) and test loss (per evaluation), log
+/// y; `groups` as [`curves`] takes them.
+pub fn loss_plot_ui(ui: &mut egui::Ui, runs: &[&RunView], groups: &[Vec<usize>], view: &mut PlotView, commands: &mut Vec<AppCommand>) {
+    let lines = || curves(runs, groups, |s| f64::from(s.loss), |e| f64::from(e.loss));
     let plot = log_plot("loss", "step", "loss").height(PLOT_HEIGHT);
-    let response =
-        show_plot(ui, plot, "loss", view, |plot| train_test_lines(plot, runs, |s| f64::from(s.loss), |e| f64::from(e.loss), log10));
-    let panel = || train_test_panel("Loss", "loss", true, runs, |s| f64::from(s.loss), |e| f64::from(e.loss));
+    let response = show_plot(ui, plot, "loss", view, |plot| train_test_lines(plot, lines(), true));
     export_figure_menu(
         &response,
         "loss",
         || metrics_csv(runs),
-        || figure(panel(), "Training loss (smoothed over 10 steps, solid) and test loss (dashed)."),
+        || {
+            figure(
+                train_test_panel("Loss", "loss", true, lines()),
+                &caption("Training loss (smoothed over 10 steps, solid) and test loss (dashed).", groups),
+            )
+        },
         commands,
     );
+}
+
+/// A figure's caption, with what a seed group's band means when there is one.
+fn caption(text: &str, groups: &[Vec<usize>]) -> String {
+    if groups.iter().any(|g| g.len() > 1) {
+        format!("{text} Runs that differ only by seed: their mean, shaded ± one standard deviation.")
+    } else {
+        text.to_string()
+    }
 }
 
 fn metrics_csv(runs: &[&RunView]) -> String {
@@ -238,7 +334,8 @@ fn metrics_csv(runs: &[&RunView]) -> String {
 }
 
 /// Train accuracy (smoothed) and test accuracy per evaluation.
-pub fn accuracy_plot_ui(ui: &mut egui::Ui, runs: &[&RunView], view: &mut PlotView, commands: &mut Vec<AppCommand>) {
+pub fn accuracy_plot_ui(ui: &mut egui::Ui, runs: &[&RunView], groups: &[Vec<usize>], view: &mut PlotView, commands: &mut Vec<AppCommand>) {
+    let lines = || curves(runs, groups, |s| 100.0 * f64::from(s.accuracy), |e| 100.0 * f64::from(e.accuracy));
     let plot = Plot::new("accuracy")
         .height(PLOT_HEIGHT)
         .x_axis_label("step")
@@ -251,19 +348,13 @@ pub fn accuracy_plot_ui(ui: &mut egui::Ui, runs: &[&RunView], view: &mut PlotVie
             }
             HoverPosition::Elsewhere { .. } => None,
         });
-    let response = show_plot(ui, plot, "accuracy", view, |plot| {
-        train_test_lines(plot, runs, |s| f64::from(s.accuracy), |e| f64::from(e.accuracy), |a| 100.0 * a)
-    });
-    let panel = || {
-        train_test_panel("Accuracy", "accuracy %", false, runs, |s| 100.0 * f64::from(s.accuracy), |e| 100.0 * f64::from(e.accuracy))
-            .including_y(0.0)
-            .including_y(100.0)
-    };
+    let response = show_plot(ui, plot, "accuracy", view, |plot| train_test_lines(plot, lines(), false));
+    let panel = || train_test_panel("Accuracy", "accuracy %", false, lines()).including_y(0.0).including_y(100.0);
     export_figure_menu(
         &response,
         "accuracy",
         || metrics_csv(runs),
-        || figure(panel(), "Training accuracy (smoothed over 10 steps, solid) and test accuracy (dashed)."),
+        || figure(panel(), &caption("Training accuracy (smoothed over 10 steps, solid) and test accuracy (dashed).", groups)),
         commands,
     );
 }

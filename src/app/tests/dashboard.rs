@@ -140,3 +140,41 @@ fn a_plot_exports_as_a_figure_and_the_wheel_scrolls_the_page() {
     // legend rows), not the plot's 500 x 230 crop of the screen.
     assert!(image.width() >= 700 && image.height() >= 500, "{}x{}", image.width(), image.height());
 }
+
+/// Runs that differ only by seed read as one line, their mean with the
+/// seeds' spread, until the box is unticked; other runs keep their own.
+#[test]
+fn runs_that_differ_only_by_seed_are_one_line_with_a_band() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness_with(settings(dir.path()));
+    h.run();
+    for (seed, start) in [(1, 2.0), (2, 2.4), (3, 2.8)] {
+        let id = finished_run(h.state_mut(), "resnet-8", start, 40);
+        h.state_mut().runs.get_mut(id).unwrap().config.seed = seed;
+    }
+    finished_run(h.state_mut(), "plain-8", 2.3, 40);
+    h.state_mut().runs.refresh_labels();
+    choose_tab(&mut h, "Train");
+    h.run();
+    h.get_by_label("resnet-8 · mean of 3 seeds");
+    // Each seed once, in the run list; the legend has their one line.
+    assert_eq!(h.get_all_by_label("resnet-8 · seed 2").count(), 1, "the seeds are one line");
+    // The line is the seeds' mean: at step 0 the losses are 2.0, 2.4 and 2.8.
+    let visible: Vec<&crate::app::runs::RunView> = h.state().runs.visible().collect();
+    let groups = crate::app::run_labels::seed_groups(&visible);
+    let curves = crate::app::plots::series::curves(&visible, &groups, |s| f64::from(s.loss), |e| f64::from(e.loss));
+    assert_eq!(curves.len(), 2);
+    let mean = &curves[0];
+    assert!((mean.points.train[0][1] - 2.4).abs() < 1e-6, "{:?}", mean.points.train[0]);
+    assert!((mean.train_spread[0] - 0.4).abs() < 1e-6, "one standard deviation: {}", mean.train_spread[0]);
+    assert_eq!((mean.points.test.len(), mean.test_spread.len()), (1, 1));
+    assert!(curves[1].train_spread.is_empty(), "a run without seed twins has no band");
+
+    h.get_by_label("Runs that differ only by seed as one line (mean ± one standard deviation)").click();
+    h.run();
+    assert!(!h.state().state.group_seeds);
+    for seed in 1..=3 {
+        assert_eq!(h.get_all_by_label(&format!("resnet-8 · seed {seed}")).count(), 2, "in the list and the legend");
+    }
+    assert!(h.query_by_label("resnet-8 · mean of 3 seeds").is_none());
+}
