@@ -31,7 +31,8 @@ pub enum SceneKind {
     Training,
     /// A finished depth sweep.
     Sweep,
-    /// The spiral: plain-mlp-30 trained, resnet-mlp-30 training, their
+    /// The one-turn spiral with sigmoid units: plain-mlp-30 and
+    /// resnet-mlp-30 training at once, two thirds of the way, their
     /// decision boundaries side by side.
     Playground,
     /// Eight runs (plain and residual twins at four depths, one diverged)
@@ -389,7 +390,7 @@ impl SceneRunner {
             SceneKind::Playground => {
                 let steps: Vec<usize> =
                     app.sweep.views.iter().filter_map(|v| app.runs.get(v.1)).filter_map(|r| r.boundary.as_ref().map(|b| b.step)).collect();
-                steps.len() == 2 && steps.iter().all(|&s| s >= PLAYGROUND_EPOCHS * 31 / 3)
+                steps.len() == 2 && steps.iter().all(|&s| s >= PLAYGROUND_EPOCHS * 31 * 2 / 3)
             }
             SceneKind::Comparison => self.comparison_ready(app),
             SceneKind::Why(_) => self.why_ready(app),
@@ -450,14 +451,22 @@ fn setup_training(app: &mut DepthLabApp) {
 }
 
 fn setup_playground(app: &mut DepthLabApp) {
-    // plain-mlp-30 and resnet-mlp-30 on the spiral, trained at
-    // once as a two-run sweep, their boundaries side by side.
+    // plain-mlp-30 and resnet-mlp-30 on the one-turn spiral with sigmoid
+    // units, the standard init and no batch norm (the README's vanishing
+    // gradient figure), trained at once as a two-run sweep, their
+    // boundaries side by side.
+    use crate::arch::{Activation, Init, Norm};
     let t = &mut app.state.train;
-    t.data = DataSpec::Plane(crate::data::plane::PlaneSpec::new(crate::data::plane::PlaneShape::Spiral));
+    let spiral = crate::data::plane::PlaneSpec { turns: 1.0, ..crate::data::plane::PlaneSpec::new(crate::data::plane::PlaneShape::Spiral) };
+    t.data = DataSpec::Plane(spiral);
     t.batch_size = 32;
     t.probe_every = 10;
-    t.lr = 0.05;
-    app.lr_field = 0.05;
+    t.optimizer = crate::train::OptimizerKind::Adam;
+    t.lr = 0.001;
+    t.overrides.activation = Some(Activation::Sigmoid);
+    t.overrides.init = Some(Init::Standard);
+    t.overrides.norm = Some(Norm::None);
+    app.lr_field = 0.001;
     let s = &mut app.state.sweep;
     s.families = vec![Family::PlainMlp, Family::ResnetMlp];
     s.depths = "30".into();
