@@ -112,11 +112,11 @@ impl Panel {
     }
 
     /// The names of the legend, each once, with its series' colour.
-    fn legend_entries(&self) -> Vec<(&str, Color32)> {
-        let mut entries: Vec<(&str, Color32)> = Vec::new();
+    fn legend_entries(&self) -> Vec<(&str, Color32, bool)> {
+        let mut entries: Vec<(&str, Color32, bool)> = Vec::new();
         for s in &self.series {
-            if !entries.iter().any(|(n, _)| *n == s.name) {
-                entries.push((&s.name, s.color));
+            if !entries.iter().any(|(n, _, _)| *n == s.name) {
+                entries.push((&s.name, s.color, s.dashed));
             }
         }
         entries
@@ -126,7 +126,7 @@ impl Panel {
     /// names, two middling, one long name a row (a long name in a column
     /// of a third of the width was cut at the figure's edge).
     fn legend_columns(&self) -> usize {
-        let longest = self.legend_entries().iter().map(|(name, _)| name.chars().count()).max().unwrap_or(0) as f32;
+        let longest = self.legend_entries().iter().map(|(name, _, _)| name.chars().count()).max().unwrap_or(0) as f32;
         let entry = 28.0 + LEGEND_CHAR_WIDTH * longest;
         (((PANEL_WIDTH - 16.0) / entry) as usize).clamp(1, 3)
     }
@@ -213,9 +213,10 @@ impl Figure {
             if panel.legend_below {
                 let columns = panel.legend_columns();
                 egui::Grid::new(format!("figure-legend-{index}")).num_columns(columns).spacing([14.0, 4.0]).show(ui, |ui| {
-                    for (i, (name, color)) in panel.legend_entries().into_iter().enumerate() {
+                    for (i, (name, color, dashed)) in panel.legend_entries().into_iter().enumerate() {
                         ui.horizontal(|ui| {
-                            legend_entry(ui, color, name);
+                            swatch(ui, color, dashed);
+                            ui.label(name);
                         });
                         if i % columns == columns - 1 {
                             ui.end_row();
@@ -293,9 +294,20 @@ pub fn band(plot_ui: &mut egui_plot::PlotUi, name: &str, points: &[[f64; 2]], sp
 
 /// One legend entry: a short line in `color`, then `name`.
 pub fn legend_entry(ui: &mut egui::Ui, color: Color32, name: &str) {
-    let (swatch, _) = ui.allocate_exact_size(egui::Vec2::new(18.0, 10.0), egui::Sense::hover());
-    ui.painter().line_segment([swatch.left_center(), swatch.right_center()], egui::Stroke::new(2.5, color));
+    swatch(ui, color, false);
     ui.label(name);
+}
+
+/// A legend's short line in `color`, dashed for a dashed series.
+fn swatch(ui: &mut egui::Ui, color: Color32, dashed: bool) {
+    let (swatch, _) = ui.allocate_exact_size(egui::Vec2::new(18.0, 10.0), egui::Sense::hover());
+    let stroke = egui::Stroke::new(2.5, color);
+    let (left, right) = (swatch.left_center(), swatch.right_center());
+    if dashed {
+        ui.painter().extend(egui::Shape::dashed_line(&[left, right], stroke, 4.0, 3.0));
+    } else {
+        ui.painter().line_segment([left, right], stroke);
+    }
 }
 
 #[cfg(test)]
@@ -325,6 +337,11 @@ mod tests {
         let short = (0..6)
             .fold(Panel::new("a", "x", "y", false).legend_below(), |p, i| p.with(Series::new(format!("net {i}"), Vec::new(), COLORS[i])));
         assert_eq!(short.legend_columns(), 3, "short names share a row");
+        let styles = Panel::new("a", "x", "y", false)
+            .with(Series::new("train", Vec::new(), COLORS[0]))
+            .with(Series::new("test", Vec::new(), COLORS[0]).dashed());
+        let dashed: Vec<bool> = styles.legend_entries().iter().map(|e| e.2).collect();
+        assert_eq!(dashed, [false, true], "a dashed series' swatch is dashed");
     }
 
     #[test]
