@@ -175,14 +175,8 @@ fn lines_ui(ui: &mut egui::Ui, group_seeds: &mut bool, visible: &[&RunView]) -> 
         );
     }
     let groups: Vec<Vec<usize>> = if seed_twins && *group_seeds { seed_groups } else { (0..visible.len()).map(|i| vec![i]).collect() };
-    let legend: Vec<(egui::Color32, String)> = groups
-        .iter()
-        .map(|g| {
-            let first = visible[g[0]];
-            let label = if g.len() > 1 { super::run_labels::seed_group_label(first, g.len()) } else { first.label.clone() };
-            (first.color, label)
-        })
-        .collect();
+    let legend: Vec<(egui::Color32, String)> =
+        groups.iter().map(|g| (visible[g[0]].color, super::run_labels::seed_group_label(visible[g[0]], g.len()))).collect();
     plots::run_legend_ui(ui, &legend, "solid: train · dashed: test · ×: diverged");
     groups
 }

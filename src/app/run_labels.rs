@@ -117,9 +117,13 @@ pub fn seed_groups(runs: &[&RunView]) -> Vec<Vec<usize>> {
     groups
 }
 
-/// The label of runs that differ only by seed, drawn as one line: the
-/// first's label without its seed, and how many seeds.
+/// The label of the line that `n` runs differing only by seed are drawn
+/// as: the first's label without its seed, and how many seeds (for one
+/// run, its own label).
 pub fn seed_group_label(first: &RunView, n: usize) -> String {
+    if n < 2 {
+        return first.label.clone();
+    }
     let kept: Vec<&str> = first.label.split(" · ").filter(|part| !part.starts_with("seed ")).collect();
     format!("{} · mean of {n} seeds", kept.join(" · "))
 }
@@ -191,6 +195,7 @@ mod tests {
         let lr = TrainConfig::default().lr;
         assert_eq!(labelled[0].label, format!("resnet-8 · lr {lr} · seed 1"));
         assert_eq!(seed_group_label(&labelled[0], 3), format!("resnet-8 · lr {lr} · mean of 3 seeds"));
+        assert_eq!(seed_group_label(&labelled[0], 1), labelled[0].label, "one run keeps its own label");
         assert_eq!(seed_groups(&[]), Vec::<Vec<usize>>::new());
     }
 }

@@ -292,14 +292,9 @@ mod tests {
     /// Twelve runs get twelve colours that do not look alike.
     #[test]
     fn runs_get_twelve_distinct_colours() {
-        let distance = |a: egui::Color32, b: egui::Color32| {
-            (0..3).map(|k| (f32::from(a.to_array()[k]) - f32::from(b.to_array()[k])).powi(2)).sum::<f32>().sqrt()
-        };
         assert!(PALETTE.len() >= 12);
-        for (i, a) in PALETTE.iter().enumerate() {
-            for b in &PALETTE[i + 1..] {
-                assert!(distance(*a, *b) > 60.0, "{a:?} and {b:?} look alike");
-            }
+        if let Err((a, b)) = crate::report::figure::colors_apart(&PALETTE, 60.0) {
+            panic!("{a:?} and {b:?} look alike");
         }
     }
 }

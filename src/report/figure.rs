@@ -261,13 +261,35 @@ pub fn error_bars(plot_ui: &mut egui_plot::PlotUi, name: &str, points: &[[f64; 2
         if !(spread.is_finite() && spread > 0.0) {
             continue;
         }
-        let map = |v: f64| if log_y { log10(v.max(y * 1e-3)) } else { v };
-        let (low, high) = (map(y - spread), map(y + spread));
+        let (low, high) = spread_ends(y, spread, log_y);
         plot_ui.line(Line::new(name.to_string(), PlotPoints::new(vec![[x, low], [x, high]])).color(color).width(1.5));
         for end in [low, high] {
             plot_ui.line(Line::new(name.to_string(), PlotPoints::new(vec![[x - cap, end], [x + cap, end]])).color(color).width(1.5));
         }
     }
+}
+
+/// The ends of `y ± spread` on the plot's axis: log10 of them on a log
+/// axis (`log_y`), where an end at zero or below stops at a thousandth of
+/// `y`.
+fn spread_ends(y: f64, spread: f64, log_y: bool) -> (f64, f64) {
+    let map = |v: f64| if log_y { log10(v.max(y * 1e-3)) } else { v };
+    (map(y - spread), map(y + spread))
+}
+
+/// Whether no two of `colors` are within `distance` of each other in RGB
+/// space (the palettes' tests).
+#[cfg(test)]
+pub fn colors_apart(colors: &[Color32], distance: f32) -> Result<(), (Color32, Color32)> {
+    let apart = |a: Color32, b: Color32| {
+        (0..3).map(|k| (f32::from(a.to_array()[k]) - f32::from(b.to_array()[k])).powi(2)).sum::<f32>().sqrt() > distance
+    };
+    for (i, a) in colors.iter().enumerate() {
+        if let Some(b) = colors[i + 1..].iter().find(|b| !apart(*a, **b)) {
+            return Err((*a, *b));
+        }
+    }
+    Ok(())
 }
 
 /// A translucent band of `± spread[i]` around the line through `points`
@@ -276,9 +298,8 @@ pub fn error_bars(plot_ui: &mut egui_plot::PlotUi, name: &str, points: &[[f64; 2
 /// stops at a thousandth of its point, as the error bars do.
 pub fn band(plot_ui: &mut egui_plot::PlotUi, name: &str, points: &[[f64; 2]], spread: &[f64], color: Color32, log_y: bool) {
     let edge = |&[x, y]: &[f64; 2], spread: f64| {
-        let spread = if spread.is_finite() { spread.max(0.0) } else { 0.0 };
-        let map = |v: f64| if log_y { log10(v.max(y * 1e-3)) } else { v };
-        (x, map(y - spread), map(y + spread))
+        let (low, high) = spread_ends(y, if spread.is_finite() { spread.max(0.0) } else { 0.0 }, log_y);
+        (x, low, high)
     };
     let fill = color.gamma_multiply(0.25);
     let edges: Vec<(f64, f64, f64)> = points.iter().zip(spread).map(|(p, s)| edge(p, *s)).collect();
@@ -346,12 +367,8 @@ mod tests {
 
     #[test]
     fn the_palette_has_twelve_distinct_colours() {
-        let distance =
-            |a: Color32, b: Color32| (0..3).map(|k| (f32::from(a.to_array()[k]) - f32::from(b.to_array()[k])).powi(2)).sum::<f32>().sqrt();
-        for (i, a) in COLORS.iter().enumerate() {
-            for b in &COLORS[i + 1..] {
-                assert!(distance(*a, *b) > 60.0, "{a:?} and {b:?} look alike");
-            }
+        if let Err((a, b)) = colors_apart(&COLORS, 60.0) {
+            panic!("{a:?} and {b:?} look alike");
         }
     }
 }

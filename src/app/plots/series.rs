@@ -172,21 +172,16 @@ pub fn curves(
             let members: Vec<TrainTest> =
                 group.iter().map(|&i| train_test_points(&runs[i].steps, &runs[i].evals, &train_value, &test_value, |v| v)).collect();
             let first_step = first.steps.first().map_or(0.0, |s| s.step as f64);
-            if let [points] = members.as_slice() {
+            let label = crate::app::run_labels::seed_group_label(first, group.len());
+            if members.len() == 1 {
+                let points = members.into_iter().next().unwrap_or_default();
                 let diverged = first.status == RunStatus::Diverged || points.ends_at.is_some();
-                return Curve {
-                    label: first.label.clone(),
-                    color: first.color,
-                    points: points.clone(),
-                    diverged,
-                    first_step,
-                    ..Curve::default()
-                };
+                return Curve { label, color: first.color, points, diverged, first_step, ..Curve::default() };
             }
             let band = |part: fn(&TrainTest) -> &[[f64; 2]]| seed_band(&members.iter().map(part).collect::<Vec<_>>());
             let (train, test) = (band(|m| &m.train), band(|m| &m.test));
             Curve {
-                label: crate::app::run_labels::seed_group_label(first, group.len()),
+                label,
                 color: first.color,
                 points: TrainTest { train: train.mean, test: test.mean, ends_at: None },
                 train_spread: train.std,
