@@ -12,7 +12,7 @@ cargo build --release
 mkdir -p screenshots
 scenes=("$@")
 if [ ${#scenes[@]} -eq 0 ]; then
-    scenes=(builder highway fractal invalid training playground sweep comparison comparison@1024x700 why-lesion why-paths why-landscape classify thousand)
+    scenes=(builder highway fractal invalid training playground sweep comparison comparison@1024x700 reopened lesson@1280x720 why-lesion why-paths why-landscape classify thousand)
 fi
 for entry in "${scenes[@]}"; do
     scene=${entry%@*}

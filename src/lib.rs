@@ -16,6 +16,7 @@ pub mod data;
 pub mod experiment;
 pub mod export;
 pub mod kernels;
+pub mod lesson;
 pub mod model;
 pub mod report;
 pub mod train;

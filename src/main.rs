@@ -17,16 +17,34 @@ fn main() {
     // A bug is reported as one and exits 1 (never Rust's 101 with a
     // backtrace hint): training runs catch their own and end as failed.
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match parsed.command {
+        Some(cli::Commands::Open(args)) => open_lab(&args.file),
         Some(command) => cli::run(command),
-        None => depthlab::app::scenes::Scene::from_options(parsed.scene.as_deref(), parsed.screenshot, parsed.window_size.as_deref())
-            .map_err(|e| cli::CliError::new(2, e))
-            .and_then(|scene| depthlab::app::run_native(scene).map_err(|e| cli::CliError::new(2, e))),
+        None => match (&parsed.lab, &parsed.scene) {
+            (Some(lab), None) => open_lab(lab),
+            (Some(_), Some(_)) => Err(cli::CliError::new(2, "a lab file and --scene cannot be opened together")),
+            _ => depthlab::app::scenes::Scene::from_options(parsed.scene.as_deref(), parsed.screenshot, parsed.window_size.as_deref())
+                .map_err(|e| cli::CliError::new(2, e))
+                .and_then(|scene| depthlab::app::run_native(scene, None).map_err(|e| cli::CliError::new(2, e))),
+        },
     }))
     .unwrap_or_else(|panic| Err(cli::CliError::new(1, format!("internal error: {}", panic_message(panic.as_ref())))));
     if let Err(e) = result {
         eprintln!("error: {}", e.message);
         std::process::exit(e.code);
     }
+}
+
+/// Opens the window on a lab file, once it has been read and checked (a
+/// file that is not a lab is an error here, not an empty window).
+fn open_lab(file: &std::path::Path) -> Result<(), cli::CliError> {
+    if !file.exists() && file.extension().is_none() && file.components().count() == 1 {
+        return Err(cli::CliError::new(
+            2,
+            format!("'{}' is neither a command nor a lab file (depthlab --help lists the commands)", file.display()),
+        ));
+    }
+    depthlab::app::lab::LabFile::read(file).map_err(|e| cli::CliError::new(e.exit_code(), e))?;
+    depthlab::app::run_native(None, Some(file.to_path_buf())).map_err(|e| cli::CliError::new(2, e))
 }
 
 /// Without a session's runtime folder (`XDG_RUNTIME_DIR`: a cron job, a

@@ -30,7 +30,7 @@ use std::time::Instant;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{AnalysisError, Budget, Progress, Share, in_parallel};
 use crate::data::{BatchOrder, Dataset};
@@ -63,14 +63,14 @@ impl Default for LandscapeOptions {
 }
 
 /// The loss along the line from the initial to the trained weights.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Interpolation {
     pub t: Vec<f64>,
     pub loss: Vec<f64>,
 }
 
 /// What was measured.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Landscape {
     pub arch: String,
     pub subset: usize,

@@ -17,7 +17,7 @@
 //! The network is evaluated as trained: eval mode, BN running statistics.
 
 use burn::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{AnalysisError, Budget, Progress, Share, in_parallel, mean_std, median};
 use crate::arch::Shape;
@@ -48,7 +48,7 @@ impl Default for LesionOptions {
 }
 
 /// One block removed alone.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BlockLesion {
     /// 1-based block index, as `depthlab inspect` numbers blocks.
     pub index: usize,
@@ -62,7 +62,7 @@ pub struct BlockLesion {
 }
 
 /// `k` removable blocks removed at random, several draws.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RandomLesion {
     pub k: usize,
     /// Mean and standard deviation of the test error over the draws.
@@ -72,7 +72,7 @@ pub struct RandomLesion {
 }
 
 /// What a lesion study found.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LesionReport {
     pub arch: String,
     pub test_examples: usize,

@@ -34,7 +34,7 @@
 
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{AnalysisError, Budget, Progress, binomial};
 use crate::data::{Batch, BatchOrder, Dataset};
@@ -69,7 +69,7 @@ impl Default for PathsOptions {
 }
 
 /// The paths of one length.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PathLength {
     /// Residual branches the path passes through.
     pub length: usize,
@@ -82,7 +82,7 @@ pub struct PathLength {
 }
 
 /// The measurement.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PathsReport {
     pub arch: String,
     /// Residual blocks `n`.

@@ -10,7 +10,11 @@ use super::tasks::Pick;
 use crate::train::RunStatus;
 
 pub fn classify_tab_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppCommand>) {
-    egui::Panel::left("classify-settings").resizable(true).default_size(320.0).show(ui, |ui| settings_ui(ui, app, commands));
+    let mut shown = app.settings_shown();
+    egui::Panel::left("classify-settings")
+        .resizable(true)
+        .default_size(320.0)
+        .show_collapsible(ui, &mut shown, |ui| settings_ui(ui, app, commands));
     egui::CentralPanel::default().show(ui, |ui| result_ui(ui, app));
 }
 

@@ -14,6 +14,25 @@ pub enum AppCommand {
     ToggleTheme,
     ToggleHelp,
     Message(String),
+    /// Presentation mode on or off.
+    SetPresent(bool),
+    /// Presentation mode at this zoom (1.5 to 2.5).
+    SetPresentZoom(f32),
+
+    // Lessons.
+    /// Start a built-in lesson (or one in a lab file) at step 1.
+    StartLesson(String),
+    /// Show step `i` (0-based).
+    LessonStep(usize),
+    /// Run what step `i` needs.
+    RunLessonStep(usize),
+    CloseLesson,
+
+    // Lab files.
+    NewLab,
+    OpenLab(PathBuf),
+    /// Save the lab to this file (`None`: to its own file, or ask where).
+    SaveLab(Option<PathBuf>),
 
     // The builder.
     InsertBlock {

@@ -104,6 +104,19 @@ impl DepthLabApp {
             AppCommand::ToggleTheme => self.toggle_theme(),
             AppCommand::ToggleHelp => self.help_open = !self.help_open,
             AppCommand::Message(text) => self.info(text),
+            AppCommand::SetPresent(on) => self.set_present(on),
+            AppCommand::SetPresentZoom(zoom) => self.set_present_zoom(zoom),
+            AppCommand::StartLesson(name) => self.start_lesson(&name),
+            AppCommand::LessonStep(i) => {
+                if let Some(lesson) = &mut self.lesson {
+                    lesson.step = i.min(lesson.lesson.steps.len().saturating_sub(1));
+                }
+            }
+            AppCommand::RunLessonStep(i) => self.run_lesson_step(i),
+            AppCommand::CloseLesson => self.lesson = None,
+            AppCommand::NewLab => self.new_lab(),
+            AppCommand::OpenLab(path) => self.open_lab(path),
+            AppCommand::SaveLab(path) => self.save_lab_to(path),
             AppCommand::InsertBlock { index, kind } => self.insert_block(index, kind),
             AppCommand::MoveBlock { from, to } => self.move_block(from, to),
             AppCommand::DeleteBlock(i) => self.delete_block(i),
@@ -330,54 +343,6 @@ impl DepthLabApp {
         }
     }
 
-    // Exports, written under the runs folder's `exports/`.
-
-    /// A line plot drawn again as a figure, saved as a PNG.
-    fn export_figure(&mut self, name: &str, figure: Box<crate::report::figure::Figure>) {
-        let path = self.export_path(name, "png");
-        self.tasks.spawn("export-figure", move || match figure.save_png(&path) {
-            Ok(()) => TaskResult::Info(format!("exported {}", path.display())),
-            Err(e) => TaskResult::Error(format!("cannot export {}: {e}", path.display())),
-        });
-    }
-
-    fn export_csv(&mut self, name: &str, csv: String) {
-        let path = self.export_path(name, "csv");
-        self.tasks.spawn("export-csv", move || {
-            let written =
-                path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|_| crate::util::fsio::write_atomic(&path, csv.as_bytes()));
-            match written {
-                Ok(()) => TaskResult::Info(format!("exported {}", path.display())),
-                Err(e) => TaskResult::Error(format!("cannot export {}: {e}", path.display())),
-            }
-        });
-    }
-
-    /// A picture of the screen region `rect` (the plots drawn by hand),
-    /// taken from the next frame's screenshot.
-    fn export_png(&mut self, name: &str, rect: egui::Rect) {
-        let path = self.export_path(name, "png");
-        let ctx = self.ctx.clone();
-        let pixels_per_point = ctx.pixels_per_point();
-        let (tx, wake) = (self.tasks.sender(), self.waker());
-        ctx.request_screenshot(move |image| {
-            let region = image.region(&rect, Some(pixels_per_point));
-            let bytes: Vec<u8> = region.pixels.iter().flat_map(|c| c.to_array()).collect();
-            let saved = path.parent().map_or(Ok(()), std::fs::create_dir_all).map_err(|e| e.to_string()).and_then(|_| {
-                image::save_buffer(&path, &bytes, region.width() as u32, region.height() as u32, image::ColorType::Rgba8)
-                    .map_err(|e| e.to_string())
-            });
-            let result = match saved {
-                Ok(()) => TaskResult::Info(format!("exported {}", path.display())),
-                Err(e) => TaskResult::Error(format!("cannot export {}: {e}", path.display())),
-            };
-            if tx.send(result).is_ok() {
-                wake();
-            }
-        });
-        self.ctx.request_repaint();
-    }
-
     // Classification.
 
     fn select_classifier_run(&mut self, id: RunId) {
@@ -389,41 +354,13 @@ impl DepthLabApp {
         self.classify.error = None;
     }
 
-    /// Exports a run's weights and code for PyTorch on a background thread.
-    fn export_run(&mut self, id: RunId) {
-        let Some(run) = self.runs.get(id) else { return };
-        let Some(dir) = run.dir.clone() else {
-            self.error(format!("{} has no run folder to export yet", run.label));
-            return;
-        };
-        if run.is_running() {
-            self.error(format!("{} is still training: export it when it has finished", run.label));
-            return;
+    /// A file dialog, or where none can be shown, a field to type the path in.
+    pub(super) fn ask_path(&mut self, pick: Pick) {
+        if self.options.dialogs {
+            self.pick_file(pick);
+        } else {
+            self.path_prompt = Some((pick, String::new()));
         }
-        let folder: String = run.name.chars().map(|c| if c.is_alphanumeric() || c == '-' { c } else { '_' }).collect();
-        let out = self.export_path(&format!("{folder}-pytorch"), "");
-        let label = run.label.clone();
-        self.tasks.spawn("export-run", move || match crate::export::export(&dir, crate::export::ExportFormat::Pytorch, &out, false) {
-            Ok(done) => {
-                let mut text = format!("exported {label} to {} (model.py, weights.safetensors, predict.py)", out.display());
-                for warning in done.warnings {
-                    text.push_str(&format!("; {warning}"));
-                }
-                TaskResult::Info(text)
-            }
-            Err(e) => TaskResult::Error(format!("cannot export {label}: {e}")),
-        });
-    }
-
-    /// `exports/<name>-<time>.<ext>` beside the runs.
-    pub(super) fn export_path(&self, name: &str, ext: &str) -> PathBuf {
-        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        // No extension: a folder (a run exported for PyTorch).
-        let file = match ext {
-            "" => format!("{name}-{}", crate::util::timestamp(secs)),
-            ext => format!("{name}-{}.{ext}", crate::util::timestamp(secs)),
-        };
-        PathBuf::from(&self.state.runs_dir).join("exports").join(file)
     }
 
     pub(super) fn pick_file(&mut self, pick: Pick) {
@@ -439,6 +376,8 @@ impl DepthLabApp {
                 Pick::Image => dialog.add_filter("image", &["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"]).pick_file(),
                 Pick::DataTable => dialog.add_filter("table", &["csv", "txt"]).pick_file(),
                 Pick::RunFolder | Pick::DataFolder => dialog.pick_folder(),
+                Pick::OpenLab => dialog.add_filter("lab", &[super::lab::EXTENSION]).pick_file(),
+                Pick::SaveLab => dialog.add_filter("lab", &[super::lab::EXTENSION]).set_file_name("lesson.depthlab").save_file(),
             };
             TaskResult::Picked(pick, path, opened.elapsed())
         });

@@ -11,7 +11,8 @@ use super::runs::RunView;
 use crate::arch::{Activation, Norm};
 
 pub fn train_tab_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppCommand>) {
-    egui::Panel::left("train-settings").resizable(true).default_size(330.0).show(ui, |ui| {
+    let mut shown = app.settings_shown();
+    egui::Panel::left("train-settings").resizable(true).default_size(330.0).show_collapsible(ui, &mut shown, |ui| {
         egui::ScrollArea::vertical().id_salt("train-settings-scroll").show(ui, |ui| {
             controls_ui(ui, app, commands);
             ui.separator();
@@ -119,6 +120,15 @@ fn first_to_last_hidden(output: &[f32]) -> Option<f32> {
     Some(first / last.max(f32::MIN_POSITIVE))
 }
 
+/// Whether a net has identity (or projection) shortcuts.
+fn has_shortcuts(arch: &crate::arch::Architecture) -> bool {
+    use crate::arch::{BlockKind, Shortcut};
+    arch.blocks.iter().any(|b| match &b.kind {
+        BlockKind::Residual { shortcut, .. } | BlockKind::ResidualDense { shortcut, .. } => *shortcut != Shortcut::None,
+        _ => false,
+    })
+}
+
 /// What the gradient plots show, in words, from the data itself.
 fn explanation(run: &RunView) -> String {
     let Some(g) = run.gradients.last() else {
@@ -150,6 +160,17 @@ fn explanation(run: &RunView) -> String {
              so they take much larger steps than the last ones (a sum of identity shortcuts does this when every \
              branch adds its variance to the stream; a branch init that starts each branch at zero keeps it flat).",
         );
+    } else if has_shortcuts(&run.arch) {
+        text.push_str(
+            " Its identity shortcuts carry the gradient down unchanged: each block's derivative is 1 + F'(x), \
+             whatever its branch does (He et al. 2016).",
+        );
+        if bn {
+            text.push_str(
+                " Batch norm is on as well: a plain twin with the same batch norm (the Presets' plain-N) shows \
+                 what the shortcuts alone change.",
+            );
+        }
     } else if bn {
         text.push_str(
             " With batch normalisation the gradient reaches the first layers at a healthy size, in plain nets too. \

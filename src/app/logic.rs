@@ -197,6 +197,15 @@ impl DepthLabApp {
                     self.info(format!("{count} earlier run(s) found in {}", self.state.runs_dir));
                 }
             }
+            TaskResult::LessonFigures(filled) => self.lesson_figures_done(filled),
+            TaskResult::LabOpened(opened) => {
+                let last = opened.path.is_none();
+                self.apply_lab(*opened);
+                // Runs made since the lab was left (on the command line, say).
+                if last && self.options.scan_runs {
+                    self.scan_runs();
+                }
+            }
             TaskResult::RunLoaded(folder, name) => {
                 if self.runs.contains_dir(&folder.dir) {
                     self.info(format!("{} is already in the run list", folder.dir.display()));
@@ -268,6 +277,8 @@ impl DepthLabApp {
             Pick::RunFolder => self.push(AppCommand::LoadRunFolder(path)),
             Pick::DataFolder => self.set_data_folder(path),
             Pick::DataTable => self.state.train.data = DataSpec::Csv(crate::data::csv::CsvSpec { file: path, label: None, test: None }),
+            Pick::OpenLab => self.push(AppCommand::OpenLab(path)),
+            Pick::SaveLab => self.push(AppCommand::SaveLab(Some(path))),
         }
     }
 
@@ -281,6 +292,8 @@ impl DepthLabApp {
             Pick::RunFolder => "the run folder to load",
             Pick::DataFolder => "the image folder to train on",
             Pick::DataTable => "the CSV file to train on",
+            Pick::OpenLab => "the lab file (.depthlab) to open",
+            Pick::SaveLab => "the lab file (.depthlab) to save to",
         };
         let mut answer = None;
         egui::Modal::new(egui::Id::unique("path-prompt")).show(ctx, |ui| {
@@ -323,7 +336,9 @@ impl DepthLabApp {
         let dropped: Vec<PathBuf> = ctx.input(|i| i.raw.dropped_files.iter().map(|f| f.path().to_path_buf()).collect());
         for path in dropped {
             let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
-            if path.is_dir() && path.join("arch.json").is_file() {
+            if ext == super::lab::EXTENSION {
+                self.push(AppCommand::OpenLab(path));
+            } else if path.is_dir() && path.join("arch.json").is_file() {
                 self.push(AppCommand::LoadRunFolder(path));
             } else if ext == "json" {
                 self.push(AppCommand::OpenArchitecture(path));
@@ -347,6 +362,10 @@ impl DepthLabApp {
         if pressed(ctx, Modifiers::COMMAND, Key::Z) {
             self.push(AppCommand::Undo);
         }
+        // Before Ctrl+S, which would also take Ctrl+Shift+S.
+        if pressed(ctx, Modifiers::COMMAND | Modifiers::SHIFT, Key::S) {
+            self.push(AppCommand::SaveLab(None));
+        }
         if pressed(ctx, Modifiers::COMMAND, Key::S) {
             self.push(AppCommand::SaveArchitecture(self.state.arch_path.clone().into()));
         }
@@ -361,9 +380,14 @@ impl DepthLabApp {
         {
             self.push(AppCommand::DuplicateBlock(i));
         }
-        for (key, tab) in
-            [(Key::Num1, Tab::Build), (Key::Num2, Tab::Train), (Key::Num3, Tab::Sweep), (Key::Num4, Tab::Classify), (Key::Num5, Tab::Why)]
-        {
+        for (key, tab) in [
+            (Key::Num1, Tab::Build),
+            (Key::Num2, Tab::Train),
+            (Key::Num3, Tab::Sweep),
+            (Key::Num4, Tab::Classify),
+            (Key::Num5, Tab::Why),
+            (Key::Num6, Tab::Lessons),
+        ] {
             if pressed(ctx, Modifiers::COMMAND, key) {
                 self.push(AppCommand::SetTab(tab));
             }
@@ -371,6 +395,10 @@ impl DepthLabApp {
         if pressed(ctx, Modifiers::NONE, Key::F1) {
             self.push(AppCommand::ToggleHelp);
         }
+        if pressed(ctx, Modifiers::NONE, Key::F11) {
+            self.push(AppCommand::SetPresent(!self.state.present));
+        }
+
         if typing {
             return;
         }

@@ -10,6 +10,8 @@ pub fn menu_bar_ui(ui: &mut egui::Ui, app: &mut DepthLabApp) {
     egui::Panel::top("menu-bar").show(ui, |ui| {
         egui::MenuBar::new().ui(ui, |ui| {
             ui.menu_button("File", |ui| {
+                lab_menu_ui(ui, app);
+                ui.separator();
                 if ui.button("New network").clicked() {
                     app.push(AppCommand::NewArchitecture);
                     ui.close();
@@ -65,17 +67,7 @@ pub fn menu_bar_ui(ui: &mut egui::Ui, app: &mut DepthLabApp) {
                     });
                 }
             });
-            ui.menu_button("View", |ui| {
-                let theme = if app.state.dark { "Light theme" } else { "Dark theme" };
-                if ui.button(theme).clicked() {
-                    app.push(AppCommand::ToggleTheme);
-                    ui.close();
-                }
-                if ui.button("Keyboard shortcuts (F1)").clicked() {
-                    app.push(AppCommand::ToggleHelp);
-                    ui.close();
-                }
-            });
+            ui.menu_button("View", |ui| view_menu_ui(ui, app));
             ui.separator();
             for tab in Tab::ALL {
                 let selected = app.state.tab == tab;
@@ -85,6 +77,73 @@ pub fn menu_bar_ui(ui: &mut egui::Ui, app: &mut DepthLabApp) {
             }
         });
     });
+}
+
+/// View: theme, shortcuts, presentation mode and its zoom.
+fn view_menu_ui(ui: &mut egui::Ui, app: &mut DepthLabApp) {
+    let theme = if app.state.dark { "Light theme" } else { "Dark theme" };
+    if ui.button(theme).clicked() {
+        app.push(AppCommand::ToggleTheme);
+        ui.close();
+    }
+    if ui.button("Keyboard shortcuts (F1)").clicked() {
+        app.push(AppCommand::ToggleHelp);
+        ui.close();
+    }
+    ui.separator();
+    let present = if app.state.present { "Leave presentation (F11)" } else { "Present (F11)" };
+    if ui.button(present).on_hover_text("For a projector: the settings panels step aside and everything is drawn larger").clicked() {
+        app.push(AppCommand::SetPresent(!app.state.present));
+        ui.close();
+    }
+    ui.menu_button("Present at", |ui| {
+        for zoom in super::present::ZOOMS {
+            let chosen = app.state.present && (ui.ctx().zoom_factor() - zoom).abs() < 0.01;
+            if ui.selectable_label(chosen, format!("{:.0} %", zoom * 100.0)).clicked() {
+                app.push(AppCommand::SetPresentZoom(zoom));
+                ui.close();
+            }
+        }
+    });
+    ui.weak("Zoom: Ctrl + / Ctrl − / Ctrl 0");
+}
+
+/// File → New lab, Open lab…, Save lab, Save lab as…, Recent labs.
+fn lab_menu_ui(ui: &mut egui::Ui, app: &mut DepthLabApp) {
+    if ui.button("New lab").on_hover_text("Default settings and an empty run list; run folders stay on disk").clicked() {
+        app.push(AppCommand::NewLab);
+        ui.close();
+    }
+    if ui.button("Open lab…").clicked() {
+        app.push(AppCommand::PickFile(Pick::OpenLab));
+        ui.close();
+    }
+    let own = !app.state.lab_path.is_empty();
+    let save =
+        if own { format!("Save lab (Ctrl+Shift+S) to {}", short_name(&app.state.lab_path)) } else { "Save lab… (Ctrl+Shift+S)".into() };
+    if ui.button(save).on_hover_text("The network, settings, runs, sweep and analyses on screen, as a .depthlab file").clicked() {
+        app.push(AppCommand::SaveLab(None));
+        ui.close();
+    }
+    if own && ui.button("Save lab as…").clicked() {
+        app.push(AppCommand::PickFile(Pick::SaveLab));
+        ui.close();
+    }
+    ui.add_enabled_ui(!app.state.recent_labs.is_empty(), |ui| {
+        ui.menu_button("Recent labs", |ui| {
+            for path in app.state.recent_labs.clone() {
+                if ui.button(short_name(&path)).on_hover_text(&path).clicked() {
+                    app.push(AppCommand::OpenLab(path.into()));
+                    ui.close();
+                }
+            }
+        });
+    });
+}
+
+/// A file's name without its folders.
+fn short_name(path: &str) -> String {
+    std::path::Path::new(path).file_name().map_or_else(|| path.to_string(), |n| n.to_string_lossy().into_owned())
 }
 
 pub fn status_bar_ui(ui: &mut egui::Ui, app: &DepthLabApp) {
@@ -151,11 +210,14 @@ pub fn help_overlay_ui(ctx: &egui::Context, open: &mut bool) {
         ("Ctrl+D", "duplicate the selected block"),
         ("Escape", "deselect / close this overlay"),
         ("Ctrl+S", "save the architecture to the path field"),
+        ("Ctrl+Shift+S", "save the lab (.depthlab)"),
         ("Ctrl+O", "load the architecture from the path field"),
         ("Ctrl+Enter", "start / stop training"),
         ("Space", "pause / resume (Train tab)"),
-        ("Ctrl+1 … Ctrl+5", "Build, Train, Depth sweep, Classify, Why it works"),
+        ("Ctrl+1 … Ctrl+6", "Build, Train, Depth sweep, Classify, Why it works, Lessons"),
         ("F1", "this overlay"),
+        ("F11", "presentation mode: panels aside, 200 % (View → Present at)"),
+        ("Ctrl + / Ctrl − / Ctrl 0", "zoom in / out / back to 100 %"),
     ];
     egui::Window::new("Keyboard shortcuts").open(open).collapsible(false).resizable(false).show(ctx, |ui| {
         egui::Grid::new("shortcuts").num_columns(2).striped(true).show(ui, |ui| {
@@ -166,6 +228,8 @@ pub fn help_overlay_ui(ctx: &egui::Context, open: &mut bool) {
             }
         });
         ui.add_space(6.0);
-        ui.weak("Files dropped on the window: *.json opens an architecture, an image is classified, a run folder is loaded.");
+        ui.weak(
+            "Files dropped on the window: *.depthlab opens a lab, *.json an architecture, an image is classified, a run folder is loaded.",
+        );
     });
 }

@@ -7,11 +7,17 @@ mod classify_panel;
 pub mod command;
 mod command_handling;
 mod dashboard;
+mod exports;
 mod frame_stats;
 mod history;
+pub mod lab;
+mod lab_state;
+mod lessons;
+mod lessons_panel;
 mod logic;
 mod menu;
 pub mod plots;
+pub mod present;
 mod render_budget;
 mod run_labels;
 mod run_list;
@@ -41,6 +47,9 @@ use runs::{LAB_FILE, LabMeta, RunId, RunStore};
 use state::{Persisted, Tab};
 use tasks::{TaskResult, Tasks};
 
+/// Where the window keeps its last lab (a lab file's JSON, absolute paths).
+const LAST_LAB_KEY: &str = "depthlab-last-lab";
+
 /// How long a frame may spend taking in worker events.
 const EVENT_BUDGET: Duration = Duration::from_millis(4);
 
@@ -59,11 +68,13 @@ pub struct AppOptions {
     pub scene: Option<scenes::Scene>,
     /// Show frame times in the status bar (off where pictures must not vary).
     pub show_frame_time: bool,
+    /// A lab file to open (`depthlab open FILE`) instead of the last lab.
+    pub lab: Option<PathBuf>,
 }
 
 impl Default for AppOptions {
     fn default() -> Self {
-        Self { scan_runs: true, dialogs: true, probe_backend: true, persisted: None, scene: None, show_frame_time: true }
+        Self { scan_runs: true, dialogs: true, probe_backend: true, persisted: None, scene: None, show_frame_time: true, lab: None }
     }
 }
 
@@ -77,6 +88,7 @@ impl AppOptions {
             persisted: Some(Persisted::default()),
             scene: None,
             show_frame_time: false,
+            lab: None,
         }
     }
 }
@@ -194,6 +206,8 @@ pub struct DepthLabApp {
     pub plot_view: plots::PlotView,
     /// The Why tab: its analyses and their results.
     pub why: why::WhyState,
+    /// The lesson being taught, if any.
+    pub lesson: Option<lessons::LessonState>,
 }
 
 pub use crate::report::render::install_fonts;
@@ -204,7 +218,7 @@ pub use crate::report::render::install_fonts;
 pub struct WindowError(#[source] eframe::Error);
 
 /// Opens the lab's window (with a scripted scene for screenshots).
-pub fn run_native(scene: Option<scenes::Scene>) -> Result<(), WindowError> {
+pub fn run_native(scene: Option<scenes::Scene>, lab: Option<PathBuf>) -> Result<(), WindowError> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("depthlab")
@@ -228,7 +242,7 @@ pub fn run_native(scene: Option<scenes::Scene>) -> Result<(), WindowError> {
                 Some(scene) => {
                     AppOptions { scene: Some(scene), scan_runs: false, persisted: Some(Persisted::default()), ..AppOptions::default() }
                 }
-                None => AppOptions::default(),
+                None => AppOptions { lab, ..AppOptions::default() },
             };
             Ok(Box::new(DepthLabApp::new(cc, options)))
         }),
@@ -246,7 +260,25 @@ impl DepthLabApp {
             .clone()
             .or_else(|| cc.storage.and_then(|s| eframe::get_value::<Persisted>(s, eframe::APP_KEY)))
             .unwrap_or_default();
-        DepthLabApp::with_state(&cc.egui_ctx, persisted, options)
+        // The lab as it was left (unless a lab file or a scene was asked for).
+        let last_lab = match (&options.persisted, &options.lab) {
+            (None, None) => cc
+                .storage
+                .and_then(|s| s.get_string(LAST_LAB_KEY))
+                .and_then(|text| lab::LabFile::parse(&text, std::path::Path::new("the last lab")).ok()),
+            _ => None,
+        };
+        let scan = options.scan_runs;
+        let reopening = last_lab.is_some() || options.lab.is_some();
+        let mut app = DepthLabApp::with_state(&cc.egui_ctx, persisted, AppOptions { scan_runs: scan && !reopening, ..options });
+        // The runs folder is read again once the lab is on screen.
+        app.options.scan_runs = scan;
+        if let Some(path) = app.options.lab.clone() {
+            app.open_lab(path);
+        } else if let Some(lab) = last_lab {
+            app.reopen_last_lab(lab);
+        }
+        app
     }
 
     pub fn with_state(ctx: &egui::Context, mut state: Persisted, options: AppOptions) -> DepthLabApp {
@@ -294,6 +326,7 @@ impl DepthLabApp {
             heatmap: Default::default(),
             plot_view: Default::default(),
             why: why::WhyState::new(),
+            lesson: None,
         };
         if options.probe_backend {
             let choice = app.state.train.backend;
@@ -389,6 +422,7 @@ fn read_lab_name(dir: &Path) -> Option<String> {
 impl eframe::App for DepthLabApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         self.drain();
+        self.lesson_tick();
         self.take_dropped_files(ctx);
         self.shortcuts(ctx);
         if let Some(mut scene) = self.scene.take() {
@@ -405,6 +439,7 @@ impl eframe::App for DepthLabApp {
         menu::menu_bar_ui(ui, self);
         menu::status_bar_ui(ui, self);
         let mut commands = Vec::new();
+        lessons_panel::lesson_side_ui(ui, self, &mut commands);
         match self.state.tab {
             Tab::Build => {
                 builder::builder_ui(ui, &mut self.builder, &input, &mut self.state.arch_path, self.options.dialogs, &mut commands)
@@ -413,6 +448,7 @@ impl eframe::App for DepthLabApp {
             Tab::Sweep => sweep_panel::sweep_tab_ui(ui, self, &mut commands),
             Tab::Classify => classify_panel::classify_tab_ui(ui, self, &mut commands),
             Tab::Why => why::why_tab_ui(ui, self, &mut commands),
+            Tab::Lessons => lessons_panel::lessons_tab_ui(ui, self, &mut commands),
         }
         self.commands.extend(commands);
         let ctx = ui.ctx().clone();
@@ -452,6 +488,9 @@ impl eframe::App for DepthLabApp {
         self.state.arch_json = self.builder.arch.to_json();
         eframe::set_value(storage, eframe::APP_KEY, &self.state);
         self.state.arch_json.clear();
+        if let Ok(text) = serde_json::to_string(&self.capture_lab(None)) {
+            storage.set_string(LAST_LAB_KEY, text);
+        }
     }
 
     fn on_exit(&mut self) {

@@ -16,7 +16,10 @@ pub fn run_list_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<
     app.runs.refresh_labels();
     let count = app.runs.runs.len();
     let shown = app.runs.runs.iter().filter(|r| r.visible).count();
-    egui::CollapsingHeader::new(format!("Runs ({count}, {shown} shown)")).id_salt("runs-header").default_open(true).show(ui, |ui| {
+    // Presenting, the list starts folded so the plots fit a projector's screen.
+    let present = app.state.present;
+    let header = egui::CollapsingHeader::new(format!("Runs ({count}, {shown} shown)"));
+    header.id_salt(("runs-header", present)).default_open(!present).show(ui, |ui| {
         ui.horizontal(|ui| {
             if app.options.dialogs && ui.button("Load run folder…").clicked() {
                 commands.push(AppCommand::PickFile(Pick::RunFolder));

@@ -16,10 +16,12 @@ pub enum Tab {
     Classify,
     /// Lesion study, gradient by path length, loss landscape.
     Why,
+    /// The built-in lessons.
+    Lessons,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 5] = [Tab::Build, Tab::Train, Tab::Sweep, Tab::Classify, Tab::Why];
+    pub const ALL: [Tab; 6] = [Tab::Build, Tab::Train, Tab::Sweep, Tab::Classify, Tab::Why, Tab::Lessons];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -28,6 +30,7 @@ impl Tab {
             Tab::Sweep => "Depth sweep",
             Tab::Classify => "Classify",
             Tab::Why => "Why it works",
+            Tab::Lessons => "Lessons",
         }
     }
 }
@@ -83,6 +86,16 @@ pub struct Persisted {
     pub runs_dir: String,
     /// The image path field of the classify panel.
     pub image_path: String,
+    /// The lab file the window shows (empty: a lab not saved yet).
+    pub lab_path: String,
+    /// Lab files opened or saved lately, newest first.
+    pub recent_labs: Vec<String>,
+    /// Presentation mode: settings panels hidden, the UI zoomed.
+    pub present: bool,
+    /// The zoom of presentation mode (1.5 to 2.5).
+    pub present_zoom: f32,
+    /// The zoom outside presentation mode (while presenting).
+    pub zoom: f32,
 }
 
 impl Default for Persisted {
@@ -99,6 +112,11 @@ impl Default for Persisted {
             group_seeds: true,
             runs_dir: "runs".into(),
             image_path: sample_image(),
+            lab_path: String::new(),
+            recent_labs: Vec::new(),
+            present: false,
+            present_zoom: super::present::DEFAULT_ZOOM,
+            zoom: 1.0,
         }
     }
 }

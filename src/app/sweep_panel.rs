@@ -28,7 +28,8 @@ fn family_color(family: &str) -> Color32 {
 }
 
 pub fn sweep_tab_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppCommand>) {
-    egui::Panel::left("sweep-settings").resizable(true).default_size(300.0).show(ui, |ui| {
+    let mut shown = app.settings_shown();
+    egui::Panel::left("sweep-settings").resizable(true).default_size(300.0).show_collapsible(ui, &mut shown, |ui| {
         egui::ScrollArea::vertical().id_salt("sweep-settings-scroll").show(ui, |ui| settings_ui(ui, app, commands));
     });
     egui::CentralPanel::default().show(ui, |ui| {

@@ -20,6 +20,8 @@ pub enum Pick {
     DataFolder,
     /// A CSV file to train on.
     DataTable,
+    OpenLab,
+    SaveLab,
 }
 
 /// The result of a background job.
@@ -30,6 +32,10 @@ pub enum TaskResult {
     /// Run folders found under the runs folder (with their saved names).
     RunsFound(Vec<(RunFolder, Option<String>)>),
     RunLoaded(RunFolder, Option<String>),
+    /// Every step's "look for" text with its figures filled.
+    LessonFigures(Vec<crate::lesson::figures::Filled>),
+    /// A lab file read, its run folders opened.
+    LabOpened(Box<super::lab::OpenedLab>),
     Classified {
         run_dir: PathBuf,
         image: PathBuf,

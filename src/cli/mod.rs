@@ -6,6 +6,7 @@ mod bounds;
 mod classify;
 mod export;
 mod inspect;
+mod lesson;
 mod reproduce;
 mod runs;
 mod sweep;
@@ -30,6 +31,9 @@ pub struct Cli {
     /// With --scene: the window's size, WIDTHxHEIGHT (default 1440x900).
     #[arg(long, hide = true)]
     pub window_size: Option<String>,
+    /// A lab file (.depthlab) to open in the window (as `depthlab open FILE`).
+    #[arg(value_name = "LAB")]
+    pub lab: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -56,6 +60,11 @@ pub enum Commands {
     Landscape(analysis::LandscapeArgs),
     /// Training throughput, probe overhead and peak memory (optionally next to PyTorch).
     Bench(bench::BenchArgs),
+    /// Open a lab file (.depthlab) in the window, as it was saved.
+    Open(OpenArgs),
+    /// The built-in lessons: list them, or play every step without the window (wall time and quoted figures per step).
+    #[command(subcommand)]
+    Lesson(lesson::LessonCommand),
     /// The papers' experiments at lab scale, with figures (glorot, highway, degradation, stochastic-depth, fractal, branch-length, lesion, paths, landscape, thousand-layers, all).
     Reproduce(reproduce::ReproduceArgs),
 }
@@ -66,7 +75,7 @@ impl Commands {
     /// saved, its messages dropped ([`say!`]). Every other command only
     /// reports, and ends there, quietly.
     pub fn trains(&self) -> bool {
-        matches!(self, Commands::Train(_) | Commands::Sweep(_) | Commands::Reproduce(_))
+        matches!(self, Commands::Train(_) | Commands::Sweep(_) | Commands::Reproduce(_) | Commands::Lesson(lesson::LessonCommand::Run(_)))
     }
 }
 
@@ -166,6 +175,7 @@ macro_rules! exit_by_kind {
 }
 
 exit_by_kind!(
+    crate::lesson::LessonError,
     crate::data::DataError,
     crate::classify::ClassifyError,
     crate::export::ExportError,
@@ -205,7 +215,18 @@ pub fn run(command: Commands) -> Result<(), CliError> {
         Commands::Landscape(args) => analysis::landscape(&args),
         Commands::Bench(args) => bench::bench(&args),
         Commands::Reproduce(args) => reproduce::reproduce(&args),
+        // The window is the binary's to open (the command line never names the app).
+        Commands::Open(args) => {
+            Err(CliError::new(2, format!("depthlab open {}: the depthlab binary opens the window", args.file.display())))
+        }
+        Commands::Lesson(command) => lesson::lesson(&command),
     }
+}
+
+#[derive(Args, Debug)]
+pub struct OpenArgs {
+    /// The lab file (written by File → Save lab).
+    pub file: std::path::PathBuf,
 }
 
 #[cfg(test)]

@@ -184,7 +184,7 @@ impl Figure {
             // Figures are static: label the x axis more densely than the
             // interactive plots do, so depths like 10, 20, 50 all get a number.
             let x_axis = AxisHints::new_x().label(panel.x_label.as_str()).label_spacing(28.0..=40.0);
-            let mut plot = plot.custom_x_axes(vec![x_axis]);
+            let mut plot = plot.custom_x_axes(vec![x_axis]).x_grid_spacer(crate::report::log_axis::linear_marks);
             if !panel.legend_below {
                 plot = plot.legend(Legend::default().position(panel.legend));
             }

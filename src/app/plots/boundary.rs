@@ -19,8 +19,12 @@ pub fn any(runs: &[&RunView]) -> bool {
     runs.iter().any(|r| r.boundary.is_some())
 }
 
-/// The boundaries of `runs` that have one, in a row.
+/// The boundaries of `runs` that have one, in a row: as large as `SIDE`
+/// where there is room, smaller (down to half) so that a narrow window or
+/// presentation mode still shows them side by side.
 pub fn boundaries_ui(ui: &mut egui::Ui, runs: &[&RunView]) {
+    let shown = runs.iter().filter(|r| r.boundary.is_some()).count().max(1) as f32;
+    let side = ((ui.available_width() - 12.0 * shown) / shown).clamp(SIDE / 2.0, SIDE);
     ui.horizontal_wrapped(|ui| {
         for run in runs.iter().filter(|r| r.boundary.is_some()) {
             ui.vertical(|ui| {
@@ -29,7 +33,7 @@ pub fn boundaries_ui(ui: &mut egui::Ui, runs: &[&RunView]) {
                     ui.colored_label(run.color, "■");
                     ui.label(format!("{} · step {step}", run.label));
                 });
-                boundary_ui(ui, run);
+                boundary_ui(ui, run, side);
             });
             ui.add_space(12.0);
         }
@@ -42,8 +46,8 @@ fn tint(class: usize, weight: f32) -> Color32 {
     Color32::from_rgb(mix(c.r()), mix(c.g()), mix(c.b()))
 }
 
-fn boundary_ui(ui: &mut egui::Ui, run: &RunView) {
-    let (rect, _) = ui.allocate_exact_size(Vec2::splat(SIDE), Sense::hover());
+fn boundary_ui(ui: &mut egui::Ui, run: &RunView, side: f32) {
+    let (rect, _) = ui.allocate_exact_size(Vec2::splat(side), Sense::hover());
     let painter = ui.painter_at(rect);
     let Some(boundary) = &run.boundary else { return };
     // One texture per run, made anew when a newer boundary arrives: a
@@ -65,7 +69,7 @@ fn boundary_ui(ui: &mut egui::Ui, run: &RunView) {
     };
     painter.image(texture.id(), rect, Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)), Color32::WHITE);
     let to_screen =
-        |x: f32, y: f32| Pos2::new(rect.min.x + (x + EXTENT) / (2.0 * EXTENT) * SIDE, rect.min.y + (EXTENT - y) / (2.0 * EXTENT) * SIDE);
+        |x: f32, y: f32| Pos2::new(rect.min.x + (x + EXTENT) / (2.0 * EXTENT) * side, rect.min.y + (EXTENT - y) / (2.0 * EXTENT) * side);
     let axis = egui::Stroke::new(1.0, Color32::from_gray(150));
     painter.line_segment([to_screen(-EXTENT, 0.0), to_screen(EXTENT, 0.0)], axis);
     painter.line_segment([to_screen(0.0, -EXTENT), to_screen(0.0, EXTENT)], axis);

@@ -124,6 +124,7 @@ mod budget;
 mod builder;
 mod classify;
 mod dashboard;
+mod lab;
 mod run_list;
 mod snapshots;
 mod sweep;

@@ -24,7 +24,7 @@ use crate::analysis::paths::{PathsOptions, PathsReport};
 use crate::analysis::{AnalysisError, Progress};
 
 /// Which analysis the tab runs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum AnalysisKind {
     #[default]
     Lesion,
@@ -67,7 +67,7 @@ impl AnalysisKind {
 }
 
 /// A finished analysis of one run.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum AnalysisResult {
     Lesion(LesionReport),
     Paths(PathsReport),
@@ -200,7 +200,8 @@ fn run_analysis(
 }
 
 pub fn why_tab_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppCommand>) {
-    egui::Panel::left("why-settings").resizable(true).default_size(300.0).show(ui, |ui| {
+    let mut shown = app.settings_shown();
+    egui::Panel::left("why-settings").resizable(true).default_size(300.0).show_collapsible(ui, &mut shown, |ui| {
         egui::ScrollArea::vertical().id_salt("why-settings-scroll").show(ui, |ui| settings_ui(ui, app, commands));
     });
     egui::CentralPanel::default().show(ui, |ui| {

@@ -8,13 +8,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::DepthLabApp;
 use super::command::AppCommand;
 use super::state::Tab;
 use super::why::AnalysisKind;
+use super::{AppOptions, DepthLabApp};
 use crate::arch::BlockKind;
 use crate::arch::presets::Family;
 use crate::data::DataSpec;
+
+mod setup;
+use setup::*;
 
 /// The scenes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +41,15 @@ pub enum SceneKind {
     /// Eight runs (plain and residual twins at four depths, one diverged)
     /// and a finished sweep's runs in their group: the comparison view.
     Comparison,
+    /// The comparison's runs and sweep with a teacher's touches (a run
+    /// renamed, two hidden), saved as a lab file, the window's lab thrown
+    /// away and the file opened again: what a lecture prepared the day
+    /// before looks like in the hall.
+    Reopened,
+    /// The vanishing-gradients lesson taught in presentation mode at 200 %:
+    /// both steps run, the card quoting the runs' figures beside the Train
+    /// tab (for a 1280 × 720 projector).
+    Lesson,
     /// plain-14 and resnet-14 trained briefly, then one analysis of the Why
     /// tab run on both, side by side.
     Why(super::why::AnalysisKind),
@@ -65,7 +77,7 @@ pub enum SceneKind {
 pub const BENCH_ARCHS: [&str; 4] = ["plain-8", "resnet-20", "resnet-110", "resnet-1202"];
 
 impl SceneKind {
-    pub const ALL: [(&'static str, SceneKind); 19] = [
+    pub const ALL: [(&'static str, SceneKind); 21] = [
         ("builder", SceneKind::Builder),
         ("highway", SceneKind::Highway),
         ("fractal", SceneKind::Fractal),
@@ -74,6 +86,8 @@ impl SceneKind {
         ("sweep", SceneKind::Sweep),
         ("playground", SceneKind::Playground),
         ("comparison", SceneKind::Comparison),
+        ("reopened", SceneKind::Reopened),
+        ("lesson", SceneKind::Lesson),
         ("why-lesion", SceneKind::Why(AnalysisKind::Lesion)),
         ("why-paths", SceneKind::Why(AnalysisKind::Paths)),
         ("why-landscape", SceneKind::Why(AnalysisKind::Landscape)),
@@ -278,7 +292,11 @@ impl SceneRunner {
             SceneKind::Playground => setup_playground(app),
             SceneKind::Sweep => setup_sweep(app),
             SceneKind::Why(kind) => setup_why(app, kind),
-            SceneKind::Comparison => setup_comparison(app),
+            SceneKind::Comparison | SceneKind::Reopened => setup_comparison(app),
+            SceneKind::Lesson => {
+                app.push(AppCommand::StartLesson("vanishing-gradients".into()));
+                app.push(AppCommand::SetPresentZoom(super::present::DEFAULT_ZOOM));
+            }
             SceneKind::Large => setup_large(app),
             SceneKind::Bench(i) => setup_bench(app, i),
             SceneKind::Thousand => setup_thousand(app),
@@ -322,6 +340,68 @@ impl SceneRunner {
             return false;
         }
         self.frames_in_phase > 30
+    }
+
+    /// The comparison, then the lab saved, the window's lab replaced by a
+    /// fresh one, and the file opened.
+    fn reopened_ready(&mut self, app: &mut DepthLabApp) -> bool {
+        let saved_at = COMPARISON.len() + 3;
+        if self.phase < saved_at {
+            if self.comparison_ready(app) {
+                self.next();
+            }
+            return false;
+        }
+        let file = PathBuf::from(&app.state.runs_dir).join("lecture.depthlab");
+        match self.phase - saved_at {
+            0 => {
+                for run in &mut app.runs.runs {
+                    match run.name.as_str() {
+                        "resnet-20" => run.name = "resnet-20 (watch this one)".into(),
+                        "plain-8" | "resnet-8" => run.visible = false,
+                        _ => {}
+                    }
+                }
+                app.runs.refresh_labels();
+                app.push(AppCommand::SaveLab(Some(file)));
+                self.next();
+                false
+            }
+            1 => {
+                if file.is_file() && !app.is_busy() {
+                    // Closed: nothing of the old window is kept.
+                    let options = AppOptions { scan_runs: false, ..app.options.clone() };
+                    *app = DepthLabApp::with_state(&app.ctx.clone(), super::state::Persisted::default(), options);
+                    app.push(AppCommand::OpenLab(file));
+                    self.next();
+                }
+                false
+            }
+            _ => !app.is_busy() && app.sweep.followed.as_ref().is_some_and(|f| f.total > 0) && self.frames_in_phase > 30,
+        }
+    }
+
+    /// Runs the lesson's two steps, one after the other, as a teacher
+    /// would click them; ready when the second's figures are in.
+    fn lesson_ready(&mut self, app: &mut DepthLabApp) -> bool {
+        let Some(lesson) = &app.lesson else { return false };
+        if lesson.running.is_some() || app.is_training() {
+            return false;
+        }
+        match self.phase {
+            1 | 2 => {
+                app.push(AppCommand::RunLessonStep(self.phase - 1));
+                self.next();
+                false
+            }
+            _ => {
+                let filled = lesson.filled.get(1).and_then(Option::as_ref).is_some_and(|f| f.missing.is_empty());
+                if filled {
+                    app.state.tab = Tab::Train;
+                }
+                filled && self.frames_in_phase > 30
+            }
+        }
     }
 
     /// Trains plain-14 and resnet-14, then runs the analysis on both.
@@ -393,6 +473,8 @@ impl SceneRunner {
                 steps.len() == 2 && steps.iter().all(|&s| s >= PLAYGROUND_EPOCHS * 31 * 2 / 3)
             }
             SceneKind::Comparison => self.comparison_ready(app),
+            SceneKind::Reopened => self.reopened_ready(app),
+            SceneKind::Lesson => self.lesson_ready(app),
             SceneKind::Why(_) => self.why_ready(app),
             SceneKind::Classify => match self.phase {
                 1 if !app.is_training() && !app.runs.runs.is_empty() => {
@@ -419,137 +501,4 @@ impl SceneRunner {
             },
         }
     }
-}
-
-/// A preset in the builder with one block selected and, where `expand`,
-/// its repeats shown one by one (the builder, highway and fractal scenes).
-fn open_preset(app: &mut DepthLabApp, preset: &str, block: usize, expand: bool) {
-    app.push(AppCommand::LoadPreset(preset.into()));
-    app.push(AppCommand::SelectBlock(Some(block)));
-    if expand {
-        app.push(AppCommand::ToggleExpanded(block));
-    }
-}
-
-/// ResNet-20 made invalid by four max pools inserted after its stem.
-fn setup_invalid(app: &mut DepthLabApp) {
-    app.push(AppCommand::LoadPreset("resnet-20".into()));
-    for _ in 0..4 {
-        app.push(AppCommand::InsertBlock { index: 1, kind: BlockKind::MaxPool { size: 2, stride: 2 } });
-    }
-    app.push(AppCommand::SelectBlock(Some(6)));
-}
-
-/// plain-20 trains first; `ready` starts its residual twin.
-fn setup_training(app: &mut DepthLabApp) {
-    app.state.train.epochs = 1;
-    app.state.train.max_steps = Some(60);
-    app.state.train.probe_every = 3;
-    app.lr_field = 0.05;
-    app.push(AppCommand::LoadPreset("plain-20".into()));
-    app.push(AppCommand::StartTraining);
-}
-
-fn setup_playground(app: &mut DepthLabApp) {
-    // plain-mlp-30 and resnet-mlp-30 on the one-turn spiral with sigmoid
-    // units, the standard init and no batch norm (the README's vanishing
-    // gradient figure), trained at once as a two-run sweep, their
-    // boundaries side by side.
-    use crate::arch::{Activation, Init, Norm};
-    let t = &mut app.state.train;
-    let spiral = crate::data::plane::PlaneSpec { turns: 1.0, ..crate::data::plane::PlaneSpec::new(crate::data::plane::PlaneShape::Spiral) };
-    t.data = DataSpec::Plane(spiral);
-    t.batch_size = 32;
-    t.probe_every = 10;
-    t.optimizer = crate::train::OptimizerKind::Adam;
-    t.lr = 0.001;
-    t.overrides.activation = Some(Activation::Sigmoid);
-    t.overrides.init = Some(Init::Standard);
-    t.overrides.norm = Some(Norm::None);
-    app.lr_field = 0.001;
-    let s = &mut app.state.sweep;
-    s.families = vec![Family::PlainMlp, Family::ResnetMlp];
-    s.depths = "30".into();
-    s.epochs = PLAYGROUND_EPOCHS;
-    s.max_steps = None;
-    s.jobs = 2;
-    app.state.tab = Tab::Sweep;
-    app.push(AppCommand::StartSweep);
-}
-
-fn setup_sweep(app: &mut DepthLabApp) {
-    app.state.sweep.families = vec![Family::Plain, Family::Resnet];
-    app.state.sweep.depths = "8,14,20".into();
-    app.state.sweep.max_steps = Some(60);
-    app.state.train.probe_every = 10;
-    app.state.tab = Tab::Sweep;
-    app.push(AppCommand::StartSweep);
-}
-
-/// Short runs and a small analysis; `why_ready` trains the two nets and
-/// runs it.
-fn setup_why(app: &mut DepthLabApp, kind: AnalysisKind) {
-    app.state.train.epochs = 1;
-    app.state.train.max_steps = Some(120);
-    app.state.train.test_limit = Some(500);
-    app.why.kind = kind;
-    app.why.lesion_examples = 500;
-    app.why.path_samples = 4;
-    app.why.landscape_grid = 15;
-    app.why.landscape_subset = 256;
-}
-
-/// Short runs; `comparison_ready` trains them one after another.
-fn setup_comparison(app: &mut DepthLabApp) {
-    app.state.train.epochs = 1;
-    app.state.train.max_steps = Some(40);
-    app.state.train.probe_every = 4;
-    app.state.train.test_limit = Some(500);
-}
-
-fn setup_large(app: &mut DepthLabApp) {
-    app.push(AppCommand::LoadPreset("resnet-1202".into()));
-    for entry in 1..=3 {
-        app.push(AppCommand::ToggleExpanded(entry));
-    }
-}
-
-fn setup_bench(app: &mut DepthLabApp, i: usize) {
-    // The command line's defaults, so both train the same run.
-    let steps = std::env::var("DEPTHLAB_BENCH_STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(200);
-    let t = &mut app.state.train;
-    *t = crate::train::TrainConfig { data: DataSpec::FashionMini, backend: crate::backend::BackendChoice::Cpu, ..Default::default() };
-    t.max_steps = Some(steps);
-    if BENCH_ARCHS[i] == "resnet-1202" {
-        // As scripts/bench_window.py trains it on the command line.
-        t.overrides.residual_init = Some(crate::arch::ResidualInit::Zero);
-        t.batch_size = 32;
-    }
-    app.lr_field = t.lr;
-    app.state.tab = Tab::Train;
-    app.push(AppCommand::LoadPreset(BENCH_ARCHS[i].into()));
-    app.push(AppCommand::StartTraining);
-}
-
-fn setup_thousand(app: &mut DepthLabApp) {
-    let t = &mut app.state.train;
-    t.epochs = 1;
-    t.max_steps = Some(THOUSAND_STEPS);
-    t.batch_size = 32;
-    t.probe_every = 1;
-    t.test_limit = Some(100);
-    t.warmup_steps = 20;
-    t.schedule = crate::train::Schedule::Cosine;
-    t.overrides.residual_init = Some(crate::arch::ResidualInit::Zero);
-    app.lr_field = 0.1;
-    app.push(AppCommand::LoadPreset("resnet-1202".into()));
-    app.push(AppCommand::StartTraining);
-}
-
-/// A short run to classify with (the classify and classify-error scenes).
-fn setup_classify(app: &mut DepthLabApp) {
-    app.state.train.epochs = 1;
-    app.state.train.max_steps = Some(90);
-    app.push(AppCommand::LoadPreset("resnet-8".into()));
-    app.push(AppCommand::StartTraining);
 }

@@ -1,0 +1,147 @@
+//! Lab files: a lab saved and opened again in another window is the same
+//! lab, panel by panel, even after its folder moved.
+
+use super::*;
+use crate::analysis::lesion::{BlockLesion, LesionReport};
+use crate::app::lab::LabFile;
+use crate::app::why::{AnalysisKind, AnalysisResult};
+
+/// A planned sweep of plain and residual nets at depths 8 and 14 (nothing trained).
+fn planned_sweep(dir: &Path) {
+    use crate::experiment::{SweepConfig, SweepFile, begin_sweep, plan};
+    let data = crate::data::Dataset::load(&crate::data::DataSpec::Digits).unwrap();
+    let config = SweepConfig {
+        families: vec![crate::arch::presets::Family::Plain, crate::arch::presets::Family::Resnet],
+        depths: vec![8, 14],
+        seeds: 1,
+        train: crate::train::TrainConfig { data: crate::data::DataSpec::Digits, max_steps: Some(6), ..Default::default() },
+        out: dir.to_path_buf(),
+        resume: false,
+        jobs: 1,
+    };
+    let planned = plan(&config, data.shape(), data.classes()).unwrap();
+    begin_sweep(dir, &SweepFile::new(&config, &planned), false).unwrap();
+}
+
+fn open_in_new_window(file: &Path, runs: usize) -> Harness<'static, DepthLabApp> {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let mut h = harness_with(settings(elsewhere.path()));
+    h.run();
+    h.state_mut().push(AppCommand::OpenLab(file.to_path_buf()));
+    wait_until(&mut h, "the lab to open", |app| !app.is_busy() && app.runs.runs.len() == runs);
+    h
+}
+
+#[test]
+fn a_lab_file_round_trip_restores_every_panel() {
+    let dir = tempfile::tempdir().unwrap();
+    let lab_dir = dir.path().join("lecture");
+    let runs_dir = lab_dir.join("runs");
+    train_digits("plain-8", &runs_dir.join("plain-8"), 1, Some(4));
+    train_digits("resnet-8", &runs_dir.join("resnet-8"), 1, Some(4));
+    planned_sweep(&lab_dir.join("sweep"));
+
+    let mut h = harness_with(settings(&runs_dir));
+    h.run();
+    for name in ["plain-8", "resnet-8"] {
+        h.state_mut().push(AppCommand::LoadRunFolder(runs_dir.join(name)));
+    }
+    wait_until(&mut h, "both runs", |app| app.runs.runs.len() == 2);
+    let (a, b) = (h.state().runs.runs[0].id, h.state().runs.runs[1].id);
+    // Every panel changed from its defaults.
+    {
+        let app = h.state_mut();
+        app.push(AppCommand::LoadPreset("highway-14".into()));
+        app.push(AppCommand::RenameRun(a, "the plain one".into()));
+        app.push(AppCommand::SetRunVisible(b, false));
+        app.push(AppCommand::FollowSweep(Some(lab_dir.join("sweep"))));
+        app.push(AppCommand::SelectClassifierRun(b));
+        app.push(AppCommand::SetPresent(true));
+        app.push(AppCommand::SetTab(Tab::Why));
+        app.push(AppCommand::ToggleTheme);
+        app.state.arch_path = "mine.json".into();
+        app.state.train.lr = 0.037;
+        app.state.train.epochs = 3;
+        app.state.show_weight_grad = true;
+        app.state.group_seeds = false;
+        app.state.sweep.depths = "8,14".into();
+        app.state.sweep.seeds = 2;
+        app.state.image_path = "digit.png".into();
+        app.runs.get_mut(a).unwrap().color = runs::PALETTE[7];
+        app.why.runs = [Some(a), Some(b)];
+        app.why.path_samples = 7;
+        app.why.results[0] = Some((
+            "the plain one".into(),
+            AnalysisResult::Lesion(LesionReport {
+                arch: "plain-8".into(),
+                test_examples: 100,
+                baseline_test_error: 0.25,
+                blocks: vec![BlockLesion { index: 2, name: "plain (1/3)".into(), test_error: Some(0.8), skipped: None }],
+                random: Vec::new(),
+            }),
+        ));
+    }
+    h.run();
+    wait_until(&mut h, "the sweep read", |app| app.sweep.followed.as_ref().is_some_and(|f| f.total == 4));
+    assert_eq!(h.ctx.zoom_factor(), crate::app::present::DEFAULT_ZOOM, "presenting at 200 %");
+    let file = lab_dir.join("lesson.depthlab");
+    h.state_mut().push(AppCommand::SaveLab(Some(file.clone())));
+    h.run();
+    assert!(file.is_file(), "{:?}", h.state().message);
+    let saved = h.state().capture_lab(Some(&lab_dir));
+    assert_eq!(LabFile::read(&file).unwrap(), saved, "the file holds the lab on screen");
+    assert_eq!(saved.runs[0].path, "runs/plain-8", "run folders relative to the lab file");
+    assert_eq!(saved.sweep.folder.as_deref(), Some("sweep"));
+
+    // The lab's folder moves (to another machine, a USB stick): it opens all the same.
+    let moved = dir.path().join("moved");
+    std::fs::rename(&lab_dir, &moved).unwrap();
+    let mut h = open_in_new_window(&moved.join("lesson.depthlab"), 2);
+    wait_until(&mut h, "the sweep read", |app| app.sweep.followed.as_ref().is_some_and(|f| f.total == 4));
+    let reopened = h.state().capture_lab(Some(&moved));
+    assert_eq!(reopened, saved, "every panel as it was left");
+    let app = h.state();
+    assert_eq!(app.runs.runs[0].name, "the plain one");
+    assert_eq!(app.runs.runs[0].color, runs::PALETTE[7]);
+    assert!(!app.runs.runs[1].visible);
+    assert!(app.builder.arch.name.starts_with("highway"), "{}", app.builder.arch.name);
+    assert_eq!(app.why.results[0].as_ref().map(|(l, r)| (l.as_str(), r.kind())), Some(("the plain one", AnalysisKind::Lesion)));
+    assert!(app.state.present && !app.state.dark && app.state.tab == Tab::Why);
+    assert_eq!(h.ctx.zoom_factor(), crate::app::present::DEFAULT_ZOOM);
+    assert_eq!(app.state.lab_path, moved.join("lesson.depthlab").display().to_string());
+    assert_eq!(app.state.recent_labs.first(), Some(&app.state.lab_path));
+}
+
+#[test]
+fn a_damaged_lab_opens_what_it_can_and_says_what_it_cannot() {
+    let dir = tempfile::tempdir().unwrap();
+    train_digits("resnet-8", &dir.path().join("runs/resnet-8"), 1, Some(3));
+    let lab = LabFile {
+        runs: vec![
+            crate::app::lab::LabRun { path: "runs/resnet-8".into(), name: "kept".into(), ..Default::default() },
+            crate::app::lab::LabRun { path: "runs/gone".into(), name: "gone".into(), ..Default::default() },
+        ],
+        sweep: crate::app::lab::SweepPanel { folder: Some("no-sweep".into()), ..Default::default() },
+        ..LabFile::default()
+    };
+    let file = dir.path().join("l.depthlab");
+    lab.write(&file).unwrap();
+    // Dropped on the window, as a teacher would from the file manager.
+    let mut h = harness_with(settings(dir.path()));
+    h.run();
+    h.input_mut().dropped_files.push(Arc::new(Dropped(file.clone())));
+    wait_until(&mut h, "the lab to open", |app| !app.is_busy() && app.runs.runs.len() == 1);
+    let message = h.state().message.clone().expect("a message");
+    assert!(message.error, "{}", message.text);
+    assert!(message.text.contains("runs/gone") && message.text.contains("no-sweep"), "{}", message.text);
+    assert_eq!(h.state().runs.runs[0].name, "kept");
+
+    // Not a lab at all: the window stays as it was, with the reason.
+    for (text, expected) in [("{\"blocks\": []}", "is not a lab file"), ("{\"format\": \"depthlab-lab\", \"version\": 7}", "version 7")] {
+        std::fs::write(&file, text).unwrap();
+        h.state_mut().push(AppCommand::OpenLab(file.clone()));
+        wait_until(&mut h, "the refusal", |app| app.message.as_ref().is_some_and(|m| m.text.contains(expected)));
+        assert!(h.state().message.as_ref().unwrap().error);
+        assert_eq!(h.state().runs.runs.len(), 1);
+    }
+}
