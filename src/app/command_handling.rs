@@ -20,13 +20,14 @@ impl DepthLabApp {
         crate::train::TrainConfig { lr: self.lr_field, ..self.state.train.clone() }
     }
 
-    /// The settings of every run of the sweep: the Train tab's, with the
-    /// sweep's budget — its epochs, or exactly its steps (however many
-    /// epochs they take: a budget in steps is not cut at an epoch count).
+    /// The settings of every run of the sweep: the Train tab's data,
+    /// optimiser and rate, with the sweep's own budget — its epochs, or
+    /// exactly its steps (however many epochs they take: a budget in steps
+    /// is not cut at an epoch count) — and its own per-layer settings.
     pub(super) fn sweep_train_config(&self) -> crate::train::TrainConfig {
         let s = &self.state.sweep;
         let epochs = if s.max_steps.is_some() { 0 } else { s.epochs.max(1) };
-        crate::train::TrainConfig { epochs, max_steps: s.max_steps, ..self.state.train.clone() }
+        crate::train::TrainConfig { epochs, max_steps: s.max_steps, overrides: s.overrides, ..self.train_config() }
     }
 
     pub(super) fn run_dir(&self, arch_name: &str) -> PathBuf {

@@ -100,6 +100,7 @@ impl DepthLabApp {
                 s.seeds = seeds;
                 s.max_steps = self.state.train.max_steps;
                 s.epochs = self.state.train.epochs;
+                s.overrides = self.state.train.overrides;
                 self.start_sweep();
                 self.state.tab = Tab::Sweep;
             }

@@ -48,6 +48,9 @@ pub struct SweepSettings {
     pub out_dir: String,
     /// Runs at once (0: the machine's default, `experiment::default_jobs`).
     pub jobs: usize,
+    /// Per-layer settings of every net of the sweep (its own, never the
+    /// Train tab's: a sweep shows every setting it changes).
+    pub overrides: crate::arch::LayerOverrides,
 }
 
 impl Default for SweepSettings {
@@ -60,6 +63,7 @@ impl Default for SweepSettings {
             max_steps: Some(150),
             out_dir: "sweeps".into(),
             jobs: 0,
+            overrides: crate::arch::LayerOverrides::default(),
         }
     }
 }

@@ -133,19 +133,19 @@ fn sweep_grid_ui(ui: &mut egui::Ui, s: &mut SweepSettings) {
     ui.label("folder");
     ui.add(egui::TextEdit::singleline(&mut s.out_dir).desired_width(120.0)).on_hover_text("Sweeps are written under this folder");
     ui.end_row();
+    // The sweep's own: the Train tab's per-layer settings never reach it.
+    super::train_settings::layers_row_ui(ui, &mut s.overrides, "sweep");
+    super::train_settings::branch_init_row_ui(ui, &mut s.overrides, "sweep");
 }
 
-/// What the sweep takes from the Train tab, said where the sweep is set up.
+/// What the sweep takes from the Train tab (and what it does not), said
+/// where the sweep is set up.
 fn taken_from_train_ui(ui: &mut egui::Ui, train: &crate::train::TrainConfig, lr: f64) {
-    ui.weak(format!("Data, optimiser and learning rate come from the Train tab ({}, lr {}).", train.data.label(), lr));
-    // Per-layer settings chosen there apply to every net of the sweep: say so.
-    let notes = train.overrides.notes(true);
-    if !notes.is_empty() {
-        ui.colored_label(
-            ui.visuals().warn_fg_color,
-            format!("So do its layer settings, on every net: {}. Untick them in the Train tab for the presets' own.", notes.join(", ")),
-        );
-    }
+    ui.weak(format!(
+        "Data, optimiser and learning rate come from the Train tab ({}, {:?}, lr {lr}); the budget and the layer settings above are the sweep's own.",
+        train.data.label(),
+        train.optimizer
+    ));
 }
 
 /// Run sweep and Stop sweep.

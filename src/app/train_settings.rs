@@ -9,7 +9,7 @@ use egui::DragValue;
 use super::DepthLabApp;
 use super::command::AppCommand;
 use super::tasks::Pick;
-use crate::arch::{Activation, Init, Norm, ResidualInit};
+use crate::arch::{Activation, Init, LayerOverrides, Norm, ResidualInit};
 use crate::backend::BackendChoice;
 use crate::data::{DataSpec, SYSTEM_FASHION_MNIST};
 use crate::train::{OptimizerKind, Schedule, TrainConfig};
@@ -30,8 +30,8 @@ pub(super) fn settings_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &m
             budget_rows_ui(ui, t);
             run_rows_ui(ui, t);
             compute_rows_ui(ui, t);
-            layers_row_ui(ui, t);
-            branch_init_row_ui(ui, t);
+            layers_row_ui(ui, &mut t.overrides, "train");
+            branch_init_row_ui(ui, &mut t.overrides, "train");
         });
     });
 }
@@ -168,14 +168,14 @@ fn compute_rows_ui(ui: &mut egui::Ui, t: &mut TrainConfig) {
 }
 
 /// Overrides of every layer: activation, initialisation, batch norm.
-fn layers_row_ui(ui: &mut egui::Ui, t: &mut TrainConfig) {
+pub(super) fn layers_row_ui(ui: &mut egui::Ui, o: &mut LayerOverrides, salt: &str) {
     ui.label("layers");
     ui.horizontal(|ui| {
-        let mut override_act = t.overrides.activation.is_some();
+        let mut override_act = o.activation.is_some();
         ui.checkbox(&mut override_act, "all").on_hover_text("Override the activation of every layer");
         if override_act {
-            let act = t.overrides.activation.get_or_insert(Activation::Sigmoid);
-            egui::ComboBox::from_id_salt("override-activation")
+            let act = o.activation.get_or_insert(Activation::Sigmoid);
+            egui::ComboBox::from_id_salt(("override-activation", salt))
                 .selected_text(format!("{act:?}").to_lowercase())
                 .show_ui(ui, |ui| {
                     for a in [Activation::Relu, Activation::Tanh, Activation::Sigmoid, Activation::Linear] {
@@ -185,37 +185,37 @@ fn layers_row_ui(ui: &mut egui::Ui, t: &mut TrainConfig) {
                 .response
                 .on_hover_text("Activation of every layer");
         } else {
-            t.overrides.activation = None;
+            o.activation = None;
         }
-        let init_text = t.overrides.init.map_or("init as built".to_string(), |i| format!("init {i:?}").to_lowercase());
-        egui::ComboBox::from_id_salt("override-init")
+        let init_text = o.init.map_or("init as built".to_string(), |i| format!("init {i:?}").to_lowercase());
+        egui::ComboBox::from_id_salt(("override-init", salt))
             .selected_text(init_text)
             .show_ui(ui, |ui| {
-                ui.selectable_value(&mut t.overrides.init, None, "as built");
+                ui.selectable_value(&mut o.init, None, "as built");
                 for i in [Init::He, Init::Xavier, Init::Standard] {
-                    ui.selectable_value(&mut t.overrides.init, Some(i), format!("{i:?}").to_lowercase());
+                    ui.selectable_value(&mut o.init, Some(i), format!("{i:?}").to_lowercase());
                 }
             })
             .response
             .on_hover_text("Weight initialisation of every layer (--init): He, Xavier (Glorot & Bengio) or the standard U(-1/√n, 1/√n)");
-        let mut no_bn = t.overrides.norm == Some(Norm::None);
+        let mut no_bn = o.norm == Some(Norm::None);
         if ui.checkbox(&mut no_bn, "no BN").on_hover_text("Remove batch normalisation everywhere").changed() {
-            t.overrides.norm = no_bn.then_some(Norm::None);
+            o.norm = no_bn.then_some(Norm::None);
         }
     });
     ui.end_row();
 }
 
 /// How every residual branch starts.
-fn branch_init_row_ui(ui: &mut egui::Ui, t: &mut TrainConfig) {
+pub(super) fn branch_init_row_ui(ui: &mut egui::Ui, o: &mut LayerOverrides, salt: &str) {
     ui.label("branch init");
-    let text = t.overrides.residual_init.map_or("as built".to_string(), |r| r.word().to_string());
-    egui::ComboBox::from_id_salt("override-residual-init")
+    let text = o.residual_init.map_or("as built".to_string(), |r| r.word().to_string());
+    egui::ComboBox::from_id_salt(("override-residual-init", salt))
         .selected_text(text)
         .show_ui(ui, |ui| {
-            ui.selectable_value(&mut t.overrides.residual_init, None, "as built");
+            ui.selectable_value(&mut o.residual_init, None, "as built");
             for r in ResidualInit::ALL {
-                ui.selectable_value(&mut t.overrides.residual_init, Some(r), r.word());
+                ui.selectable_value(&mut o.residual_init, Some(r), r.word());
             }
         })
         .response

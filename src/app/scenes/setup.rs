@@ -45,11 +45,11 @@ pub(super) fn setup_playground(app: &mut DepthLabApp) {
     t.probe_every = 10;
     t.optimizer = crate::train::OptimizerKind::Adam;
     t.lr = 0.001;
-    t.overrides.activation = Some(Activation::Sigmoid);
-    t.overrides.init = Some(Init::Standard);
-    t.overrides.norm = Some(Norm::None);
     app.lr_field = 0.001;
     let s = &mut app.state.sweep;
+    s.overrides.activation = Some(Activation::Sigmoid);
+    s.overrides.init = Some(Init::Standard);
+    s.overrides.norm = Some(Norm::None);
     s.families = vec![Family::PlainMlp, Family::ResnetMlp];
     s.depths = "30".into();
     s.epochs = PLAYGROUND_EPOCHS;

@@ -34,10 +34,10 @@ fn a_sweep_budget_in_steps_trains_exactly_that_many_steps() {
     assert_eq!((app.sweep_train_config().epochs, app.sweep_train_config().max_steps), (3, None));
 }
 
-/// The Train tab's per-layer settings apply to every net of a sweep, and
-/// the Sweep tab says so (it used to name only data, optimiser and rate).
+/// The sweep takes nothing silently from the Train tab: its per-layer
+/// settings are its own, shown and set in the Sweep tab.
 #[test]
-fn the_sweep_tab_names_the_layer_settings_it_takes_from_train() {
+fn the_sweep_does_not_take_the_train_tabs_layer_settings() {
     let dir = tempfile::tempdir().unwrap();
     let mut state = settings(dir.path());
     state.train.overrides.activation = Some(crate::arch::Activation::Sigmoid);
@@ -45,8 +45,13 @@ fn the_sweep_tab_names_the_layer_settings_it_takes_from_train() {
     let mut h = harness_with(state);
     h.run();
     choose_tab(&mut h, "Depth sweep");
-    h.get_by_label_contains("So do its layer settings, on every net: sigmoid, no bn");
-    h.state_mut().state.train.overrides = Default::default();
+    h.get_by_label_contains("the layer settings above are the sweep's own");
+    assert!(h.state().sweep_train_config().overrides.is_empty(), "the Train tab's sigmoid, no-BN layers stay there");
+    // The sweep's own settings, ticked in its own panel, apply to its nets.
+    h.get_by_label("no BN").click();
     h.run();
-    assert!(h.query_by_label_contains("So do its layer settings").is_none());
+    let overrides = h.state().sweep_train_config().overrides;
+    assert_eq!(overrides.norm, Some(crate::arch::Norm::None));
+    assert_eq!(overrides.activation, None);
+    assert_eq!(h.state().state.train.overrides.activation, Some(crate::arch::Activation::Sigmoid), "the Train tab keeps its own");
 }
