@@ -255,9 +255,10 @@ impl DepthLabApp {
         state.landscape_grid = why.landscape_grid;
         state.landscape_subset = why.landscape_subset;
         for side in 0..2 {
+            // A result of another analysis comes back too: the tab keeps it
+            // out of sight until that analysis is chosen again.
             let saved = why.results[side].clone().and_then(|v| serde_json::from_value::<SavedResult>(v).ok());
-            // Only a result of the analysis shown (a switch clears results).
-            state.results[side] = saved.filter(|s| s.result.kind() == why.analysis).map(|s| (s.label, s.result));
+            state.results[side] = saved.map(|s| (s.label, s.result));
         }
         self.why = state;
     }

@@ -142,9 +142,9 @@ fn sweep_grid_ui(ui: &mut egui::Ui, s: &mut SweepSettings) {
 /// where the sweep is set up.
 fn taken_from_train_ui(ui: &mut egui::Ui, train: &crate::train::TrainConfig, lr: f64) {
     ui.weak(format!(
-        "Data, optimiser and learning rate come from the Train tab ({}, {:?}, lr {lr}); the budget and the layer settings above are the sweep's own.",
+        "Data, optimiser and learning rate come from the Train tab ({}, {}, lr {lr}); the budget and the layer settings above are the sweep's own.",
         train.data.label(),
-        train.optimizer
+        format!("{:?}", train.optimizer).to_lowercase()
     ));
 }
 

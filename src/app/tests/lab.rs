@@ -43,10 +43,11 @@ fn a_lab_file_round_trip_restores_every_panel() {
 
     let mut h = harness_with(settings(&runs_dir));
     h.run();
-    for name in ["plain-8", "resnet-8"] {
+    // One after the other: two loads at once may finish in either order.
+    for (i, name) in ["plain-8", "resnet-8"].into_iter().enumerate() {
         h.state_mut().push(AppCommand::LoadRunFolder(runs_dir.join(name)));
+        wait_until(&mut h, name, |app| app.runs.runs.len() == i + 1);
     }
-    wait_until(&mut h, "both runs", |app| app.runs.runs.len() == 2);
     let (a, b) = (h.state().runs.runs[0].id, h.state().runs.runs[1].id);
     // Every panel changed from its defaults.
     {
