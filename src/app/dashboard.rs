@@ -215,7 +215,12 @@ fn plots_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppComm
     if visible.is_empty() {
         ui.add_space(20.0);
         ui.vertical_centered(|ui| {
-            ui.heading("Press Start to train the network in the builder.");
+            // Presenting, the Start button has stepped aside with the settings.
+            ui.heading(if app.state.present {
+                "Ctrl+Enter trains the network in the builder (F11 shows the settings)."
+            } else {
+                "Press Start to train the network in the builder."
+            });
             ui.label("Loss, accuracy and the gradient that reaches every layer appear here as it trains.");
             ui.label("Tick runs in the list to overlay them: a plain net next to its residual twin is the point.");
         });

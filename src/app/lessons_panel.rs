@@ -60,7 +60,7 @@ pub fn lesson_side_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut V
             ui.horizontal(|ui| {
                 ui.weak("Lesson");
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                    if ui.small_button("✕").on_hover_text("Close the lesson (its runs stay)").clicked() {
+                    if ui.small_button("×").on_hover_text("Close the lesson (its runs stay)").clicked() {
                         commands.push(AppCommand::CloseLesson);
                     }
                 });
@@ -118,10 +118,10 @@ pub fn lesson_side_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut V
             }
             ui.add_space(6.0);
             ui.horizontal(|ui| {
-                if ui.add_enabled(index > 0, egui::Button::new("◀ Previous")).clicked() {
+                if ui.add_enabled(index > 0, egui::Button::new("Previous")).clicked() {
                     commands.push(AppCommand::LessonStep(index - 1));
                 }
-                if ui.add_enabled(index + 1 < count, egui::Button::new("Next ▶")).clicked() {
+                if ui.add_enabled(index + 1 < count, egui::Button::new("Next")).clicked() {
                     commands.push(AppCommand::LessonStep(index + 1));
                 }
             });

@@ -105,7 +105,7 @@ fn view_menu_ui(ui: &mut egui::Ui, app: &mut DepthLabApp) {
             }
         }
     });
-    ui.weak("Zoom: Ctrl + / Ctrl − / Ctrl 0");
+    ui.weak("Zoom: Ctrl + / Ctrl - / Ctrl 0");
 }
 
 /// File → New lab, Open lab…, Save lab, Save lab as…, Recent labs.
@@ -217,7 +217,7 @@ pub fn help_overlay_ui(ctx: &egui::Context, open: &mut bool) {
         ("Ctrl+1 … Ctrl+6", "Build, Train, Depth sweep, Classify, Why it works, Lessons"),
         ("F1", "this overlay"),
         ("F11", "presentation mode: panels aside, 200 % (View → Present at)"),
-        ("Ctrl + / Ctrl − / Ctrl 0", "zoom in / out / back to 100 %"),
+        ("Ctrl + / Ctrl - / Ctrl 0", "zoom in / out / back to 100 %"),
     ];
     egui::Window::new("Keyboard shortcuts").open(open).collapsible(false).resizable(false).show(ctx, |ui| {
         egui::Grid::new("shortcuts").num_columns(2).striped(true).show(ui, |ui| {

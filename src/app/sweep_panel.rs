@@ -48,6 +48,9 @@ fn settings_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut Vec<AppC
         if let Some(preview) = planned_nets(&s.families, &s.depths) {
             ui.label(preview);
         }
+        if let Some(note) = twin_note(&s.families, &s.overrides) {
+            ui.colored_label(ui.visuals().warn_fg_color, note);
+        }
         taken_from_train_ui(ui, &app.state.train, app.lr_field);
     });
     run_buttons_ui(ui, app, running, commands);
@@ -205,6 +208,29 @@ pub fn planned_nets(families: &[Family], depths: &str) -> Option<String> {
         lines.push(format!("{}{notes}", names.join(", ")));
     }
     Some(format!("will train: {}", lines.join("; ")))
+}
+
+/// What differs between the sweep's families besides their shortcuts, in
+/// words (`None` when they differ by the shortcuts alone): batch norm on
+/// one side only makes a comparison that changes two things.
+pub fn twin_note(families: &[Family], overrides: &crate::arch::LayerOverrides) -> Option<String> {
+    if overrides.norm.is_some() || families.len() < 2 {
+        return None;
+    }
+    let (with, without): (Vec<Family>, Vec<Family>) = families.iter().partition(|f| {
+        let size = f.size_for_depth(20);
+        f.build(size, crate::data::DataSpec::Digits.expected_shape())
+            .is_ok_and(|a| a.blocks.iter().any(|b| b.kind.has_layers() && b.layer.norm == crate::arch::Norm::Batchnorm))
+    });
+    if with.is_empty() || without.is_empty() {
+        return None;
+    }
+    let names = |fs: &[Family]| fs.iter().map(|f| f.prefix()).collect::<Vec<_>>().join(", ");
+    Some(format!(
+        "Not one change only: {} use batch norm, {} do not. Tick \"no BN\" above to compare without it on every net.",
+        names(&with),
+        names(&without)
+    ))
 }
 
 /// Following a sweep folder that other processes or machines fill
@@ -469,4 +495,20 @@ fn runs_table_ui(ui: &mut egui::Ui, rows: &[SweepRow]) {
             ui.end_row();
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sweep_says_when_its_families_differ_by_more_than_shortcuts() {
+        let none = crate::arch::LayerOverrides::default();
+        assert_eq!(twin_note(&[Family::Plain, Family::Resnet], &none), None, "both have batch norm");
+        assert_eq!(twin_note(&[Family::PlainMlp, Family::HighwayMlp], &none), None, "neither has");
+        let note = twin_note(&[Family::PlainMlp, Family::ResnetMlp], &none).expect("a note");
+        assert!(note.contains("resnet-mlp use batch norm, plain-mlp do not"), "{note}");
+        let no_bn = crate::arch::LayerOverrides { norm: Some(crate::arch::Norm::None), ..none };
+        assert_eq!(twin_note(&[Family::PlainMlp, Family::ResnetMlp], &no_bn), None, "BN off on every net");
+    }
 }

@@ -92,7 +92,7 @@ impl Family {
             Family::PlainMlp => "plain fully connected net, 71 units per layer (Srivastava et al.'s baseline)",
             Family::HighwayMlp => "highway fully connected net, 50 units per layer (Srivastava et al. 2015, fig. 1)",
             Family::ResnetMlp => {
-                "pre-activation residual fully connected net (BN), blocks of 2 layers of 71 units: plain-mlp's layout plus shortcuts"
+                "pre-activation residual fully connected net, blocks of 2 layers of 71 units: plain-mlp's layout plus shortcuts, and batch norm, which plain-mlp has not (--norm none here, or batchnorm there, changes one thing only)"
             }
             Family::Fractal => "FractalNet, 5 blocks of C columns with drop-path, no residuals (Larsson et al. 2017)",
             Family::Densenet => "DenseNet, 3 dense blocks, growth rate 12 (Huang et al. 2017)",
