@@ -62,18 +62,8 @@ fn decade_marks(input: GridInput) -> Vec<GridMark> {
 /// Marks at round values (1, 2 or 5 times a power of ten) between 10^lo
 /// and 10^hi, placed at their log10.
 fn fine_marks(lo: f64, hi: f64) -> Vec<GridMark> {
-    let (a, b) = (10f64.powf(lo), 10f64.powf(hi));
-    let step = nice_step((b - a) / 4.0);
-    if !(step > 0.0) || !step.is_finite() {
-        return Vec::new();
-    }
-    let mut marks = Vec::new();
-    let mut k = (a / step).ceil();
-    while k * step <= b && marks.len() < 20 {
-        marks.push(GridMark { value: (k * step).log10(), step_size: 0.1 });
-        k += 1.0;
-    }
-    marks
+    let (_, values) = round_values(10f64.powf(lo), 10f64.powf(hi), 4.0, 20);
+    values.into_iter().map(|v| GridMark { value: v.log10(), step_size: 0.1 }).collect()
 }
 
 /// Marks for a linear axis at round values (1, 2 or 5 times a power of ten)
@@ -81,17 +71,23 @@ fn fine_marks(lo: f64, hi: f64) -> Vec<GridMark> {
 /// numbered: a 93-step axis reads 0, 20, 40, 60, 80, not just 0.
 pub fn linear_marks(input: GridInput) -> Vec<GridMark> {
     let (lo, hi) = input.bounds;
-    let step = nice_step((hi - lo) / 5.0);
-    if !(step > 0.0) || !step.is_finite() {
-        return Vec::new();
+    let (step, values) = round_values(lo, hi, 5.0, 12);
+    values.into_iter().map(|value| GridMark { value, step_size: step }).collect()
+}
+
+/// The multiples of a round step (about `(b - a) / parts`) in `[a, b]`, at
+/// most `max` of them, and the step.
+fn round_values(a: f64, b: f64, parts: f64, max: usize) -> (f64, Vec<f64>) {
+    let step = nice_step((b - a) / parts);
+    let mut values = Vec::new();
+    if step > 0.0 && step.is_finite() {
+        let mut k = (a / step).ceil();
+        while k * step <= b && values.len() < max {
+            values.push(k * step);
+            k += 1.0;
+        }
     }
-    let mut marks = Vec::new();
-    let mut k = (lo / step).ceil();
-    while k * step <= hi && marks.len() < 12 {
-        marks.push(GridMark { value: k * step, step_size: step });
-        k += 1.0;
-    }
-    marks
+    (step, values)
 }
 
 /// 1, 2 or 5 times a power of ten, near `rough`.
