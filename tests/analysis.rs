@@ -124,6 +124,9 @@ fn landscape_of_a_trained_net_is_finite_with_the_trained_point_below_the_corners
     let line: Vec<f64> = serde_json::from_value(v["interpolation"]["loss"].clone()).unwrap();
     assert_eq!(v["interpolation"]["t"], serde_json::json!([0.0, 0.5, 1.0]));
     assert!(line[2] < line[0], "training lowered the loss along the line: {line:?}");
+    // One convention for batch norm on the plane and the line: the line's
+    // end is the trained network, so its loss is the plane's centre.
+    assert_eq!(line[2], v["centre_loss"].as_f64().unwrap(), "one trained loss, not two");
     for file in ["landscape.json", "landscape.csv", "interpolation.csv", "landscape.png"] {
         assert!(out.path().join(file).is_file(), "{file}");
     }

@@ -16,14 +16,17 @@
 //! and the centre, `α = β = 0`, is the trained weights themselves.
 //!
 //! The interpolation is the 1-D line `(1 - t) θ₀ + t θ` (Goodfellow et al.
-//! 2015) from the initial weights `θ₀` to the trained ones, every parameter
-//! interpolated (weights, biases, BN scales and shifts). `θ₀` is re-created
-//! exactly: `Network::build` draws every initial weight on the host from the
-//! run's seed (`train.json`), as `depthlab train` did (a run started from
-//! other weights would not be). Along the line BN uses the statistics of
-//! each batch of the subset (training-mode BN): running statistics belong
-//! to one point of the line only. So the line's end at `t = 1` is close to,
-//! not equal to, the grid's centre.
+//! 2015) from the initial weights `θ₀` to the trained ones, every tensor of
+//! the network interpolated (weights, biases, BN scales and shifts, and BN
+//! running statistics, as Li et al.'s code interpolates a model's whole
+//! state). `θ₀` is re-created exactly: `Network::build` draws every initial
+//! weight on the host from the run's seed (`train.json`), as `depthlab
+//! train` did (a run started from other weights would not be).
+//!
+//! One convention for batch norm holds for the plane and the line: eval
+//! mode, BN normalising with the running statistics of the point's own
+//! state, on the same subset and batches. So the line's end at `t = 1` is
+//! the trained network itself and its loss is the grid's centre, exactly.
 
 use std::time::Instant;
 
@@ -233,10 +236,6 @@ fn direction(theta: &[Tensor1], rng: &mut Rng) -> Vec<Option<Vec<f32>>> {
 /// layer's output in the core's cache (9 % faster than 250 on resnet-20).
 const GRID_BATCH: usize = 50;
 
-/// Images per forward pass on the line, whose BN normalises with each
-/// batch's own statistics.
-const LINE_BATCH: usize = 250;
-
 /// The subset as ready tensors: `(images, labels, size)` batches of
 /// `batch` images.
 fn subset_batches(data: &Dataset, subset: usize, seed: u64, batch: usize, device: &Device) -> Vec<(Tensor<4>, Tensor<1, Int>, usize)> {
@@ -296,13 +295,12 @@ pub fn check(options: &LandscapeOptions, data: &Dataset) -> Result<(), AnalysisE
 
 /// Measures the landscape around the trained `net` (eval mode, on the plain
 /// `device`) and, when `initial` is given (the same architecture freshly
-/// built from the run's seed, on `line_device`, an autodiff device so that
-/// BN can use batch statistics), the line from `initial` to `net`. The
-/// centre is evaluated first, on `net` itself: with `options.max_secs`, a
-/// landscape that would run longer is refused then.
+/// built from the run's seed), the line from `initial` to `net`, evaluated
+/// the same way. The centre is evaluated first, on `net` itself: with
+/// `options.max_secs`, a landscape that would run longer is refused then.
 pub fn landscape(
     net: &Network,
-    initial: Option<(&Network, &Device)>,
+    initial: Option<&Network>,
     data: &Dataset,
     device: &Device,
     options: &LandscapeOptions,
@@ -318,8 +316,7 @@ pub fn landscape(
     let alphas = linspace(-1.0, 1.0, options.grid);
     let betas = alphas.clone();
     let line_points = if initial.is_some() { options.line_points } else { 0 };
-    // The line's passes cost about twice a grid point's (training-mode BN).
-    let total = alphas.len() * betas.len() + 2 * line_points;
+    let total = alphas.len() * betas.len() + line_points;
     let first = Instant::now();
     let trained = |_: usize| mean_loss(net, &batches, device, &mut Ctx::eval());
     // The grid counts the centre again (at no cost) in its progress.
@@ -352,32 +349,31 @@ pub fn landscape(
     let (last_i, last_j) = (alphas.len() - 1, betas.len() - 1);
     let corner_mean = (loss[0][0] + loss[0][last_j] + loss[last_i][0] + loss[last_i][last_j]) / 4.0;
     let mut interpolation = Interpolation { t: Vec::new(), loss: Vec::new() };
-    if let Some((initial, line_device)) = initial {
+    if let Some(initial) = initial {
         let theta0 = collect(initial)?;
         if theta0.len() != theta.len() || theta0.iter().zip(&theta).any(|(a, b)| a.values.len() != b.values.len()) {
             return Err(AnalysisError::Failed("the initial network does not match the trained one".into()));
         }
-        let line_batches = subset_batches(data, options.subset, options.seed, LINE_BATCH, line_device);
         let ts = linspace(0.0, 1.0, line_points);
         let point = |p: usize| -> Result<f64, AnalysisError> {
             let t = ts[p];
+            if p + 1 == ts.len() {
+                // The trained network itself: the grid's centre.
+                return Ok(centre_loss);
+            }
+            // Every tensor, BN running statistics included, on the trained
+            // network's device, evaluated as the grid is.
             let values: Vec<Option<Vec<f32>>> = theta0
                 .iter()
                 .zip(&theta)
                 .map(|(a, b)| {
-                    (!a.name.starts_with("running_")).then(|| {
-                        a.values.iter().zip(&b.values).map(|(&x, &y)| ((1.0 - t) * f64::from(x) + t * f64::from(y)) as f32).collect()
-                    })
+                    Some(a.values.iter().zip(&b.values).map(|(&x, &y)| ((1.0 - t) * f64::from(x) + t * f64::from(y)) as f32).collect())
                 })
                 .collect();
-            let net_t = with_values(initial, &values, line_device);
-            // Each point draws from its own stream, so the line does not
-            // depend on which thread evaluated which point.
-            let mut ctx = Ctx::new(Rng::stream(options.seed, &format!("line {p}")));
-            mean_loss(&net_t, &line_batches, line_device, &mut ctx)
+            mean_loss(&with_values(net, &values, device), &batches, device, &mut Ctx::eval())
         };
         let start = alphas.len() * betas.len();
-        let loss = in_parallel(ts.len(), &point, &Share { progress, start, cost: 2, total })?;
+        let loss = in_parallel(ts.len(), &point, &Share { progress, start, cost: 1, total })?;
         interpolation = Interpolation { t: ts, loss };
     }
     progress.step(total, total)?;
@@ -402,12 +398,10 @@ pub fn landscape_run(dir: &std::path::Path, options: &LandscapeOptions, progress
     check(options, &data)?;
     let device = Device::flex();
     let net = run.load_network(&device)?.valid();
-    let line_device = Device::flex().autodiff();
-    line_device.seed(run.record.config.seed);
     let info = &run.record.dataset;
-    let initial = Network::build(&run.arch, info.input, info.class_names.len(), &line_device, run.record.config.seed)
+    let initial = Network::build(&run.arch, info.input, info.class_names.len(), &device, run.record.config.seed)
         .map_err(|e| AnalysisError::Input(e.to_string()))?;
-    let mut report = landscape(&net, Some((&initial, &line_device)), &data, &device, options, progress)?;
+    let mut report = landscape(&net, Some(&initial), &data, &device, options, progress)?;
     report.arch = run.arch.name.clone();
     Ok(report)
 }
