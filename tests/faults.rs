@@ -200,6 +200,82 @@ fn a_full_disk_keeps_what_was_there() {
     }
 }
 
+/// A small tmpfs mounted for one test, unmounted when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    /// `None` where mounting is not allowed (not root, or in a container
+    /// without the capability): the write-limit test above covers it there.
+    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs", dir.to_str()?])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Tmpfs(dir.to_path_buf()))
+    }
+
+    /// Fills the disk up, leaving about `left` bytes free.
+    fn fill(&self, left: u64) {
+        let free = statvfs_free(&self.0);
+        let filler = free.saturating_sub(left);
+        std::fs::write(self.0.join("filler"), vec![0u8; filler as usize]).unwrap();
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+fn statvfs_free(dir: &Path) -> u64 {
+    let out = std::process::Command::new("df").args(["-B1", "--output=avail"]).arg(dir).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().nth(1).and_then(|l| l.trim().parse().ok()).unwrap_or(0)
+}
+
+/// A real full disk, not a simulated one: a 4 MB tmpfs holding a finished
+/// run and its landscape, filled up to its last few kilobytes. Overwriting
+/// the run and writing the landscape again both fail in words, and what
+/// was there is still there, whole, with no scratch file left.
+#[test]
+fn a_real_full_disk_keeps_what_was_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(disk) = Tmpfs::mount(&dir.path().join("disk"), "4m") else {
+        eprintln!("skipped: a tmpfs cannot be mounted here (a_full_disk_keeps_what_was_there simulates it)");
+        return;
+    };
+    let run = disk.0.join("run");
+    let r = run.to_str().unwrap();
+    let args = ["train", "--arch", "resnet-8", "--data", "digits", "--max-steps", "3", "--backend", "cpu", "--out", r];
+    let first = depthlab(&args);
+    assert!(first.status.success(), "{}", common::stderr(&first));
+    let out = disk.0.join("landscape");
+    let out_s = out.to_str().unwrap();
+    let landscape = ["landscape", "--run", r, "--out", out_s, "--grid", "3", "--subset", "50"];
+    assert!(depthlab(&landscape).status.success());
+    let (model, summary) = (std::fs::read(run.join("model.bpk")).unwrap(), std::fs::read(run.join("summary.json")).unwrap());
+    let good = std::fs::read(out.join("landscape.json")).unwrap();
+    disk.fill(16 * 1024);
+
+    let overwrite = [&args[..], &["--overwrite"]].concat();
+    let full = depthlab(&overwrite);
+    let text = common::stderr(&full);
+    assert!(!full.status.success(), "nothing fits: {text}");
+    assert!(text.contains("No space left") || text.contains("no space left"), "{text}");
+    assert!(!text.contains("panicked"), "{text}");
+    assert_eq!(std::fs::read(run.join("model.bpk")).unwrap(), model, "the old weights are back: {text}");
+    assert_eq!(std::fs::read(run.join("summary.json")).unwrap(), summary);
+    assert_eq!(RunFolder::open(&run).expect("the old run reads").status, RunStatus::Completed);
+    assert!(scratch_files(&run).is_empty(), "{:?}", scratch_files(&run));
+
+    let again = depthlab(&landscape);
+    assert!(!again.status.success(), "{}", common::stderr(&again));
+    assert_eq!(std::fs::read(out.join("landscape.json")).unwrap(), good, "landscape.json untouched");
+    assert!(scratch_files(&out).is_empty(), "{:?}", scratch_files(&out));
+}
+
 /// Waits until `dir` holds a scratch file (a write stalled between its
 /// scratch file and the rename).
 fn wait_for_scratch(dir: &Path, child: &mut std::process::Child) {

@@ -398,6 +398,8 @@ pub fn landscape_run(dir: &std::path::Path, options: &LandscapeOptions, progress
     check(options, &data)?;
     let device = Device::flex();
     let net = run.load_network(&device)?.valid();
+    // The initial weights as training drew them from the run's seed.
+    device.seed(run.record.config.seed);
     let info = &run.record.dataset;
     let initial = Network::build(&run.arch, info.input, info.class_names.len(), &device, run.record.config.seed)
         .map_err(|e| AnalysisError::Input(e.to_string()))?;

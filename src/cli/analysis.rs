@@ -94,12 +94,13 @@ pub struct LandscapeArgs {
     pub out: Option<PathBuf>,
 }
 
-fn write(dir: &Path, name: &str, text: &str) -> Result<(), CliError> {
+/// An analysis's output files, written all or nothing (a full disk part-way
+/// leaves the earlier set whole).
+fn write(dir: &Path, files: &[(&str, &[u8])]) -> Result<(), CliError> {
     std::fs::create_dir_all(dir).map_err(|e| CliError::new(2, format!("{}: {e}", dir.display())))?;
     // What a killed earlier command left half-written goes first.
     crate::util::fsio::remove_dead_scratch(dir);
-    let path = dir.join(name);
-    crate::util::fsio::write_atomic(&path, text.as_bytes()).map_err(|e| CliError::new(1, format!("{}: {e}", path.display())))
+    crate::util::fsio::write_set(dir, files).map_err(|e| CliError::new(1, format!("{}: {e}", dir.display())))
 }
 
 /// Progress on stderr for a person at a terminal (a line every 10 %).
@@ -144,11 +145,10 @@ pub fn lesion(args: &LesionArgs) -> Result<(), CliError> {
     let report = lesion::lesion_run(&args.run, &options, &progress).map_err(|e| bar.failed(e))?;
     let json = serde_json::to_string_pretty(&report)?;
     if let Some(dir) = &args.out {
-        write(dir, "lesion.json", &json)?;
-        write(dir, "lesion.csv", &report.to_csv())?;
-        crate::report::analysis::lesion_figure(&[(&report, crate::report::figure::COLORS[1])], &report.arch)
-            .save_png(&dir.join("lesion.png"))
+        let png = crate::report::analysis::lesion_figure(&[(&report, crate::report::figure::COLORS[1])], &report.arch)
+            .png(&dir.join("lesion.png"))
             .map_err(|e| CliError::new(1, e))?;
+        write(dir, &[("lesion.json", json.as_bytes()), ("lesion.csv", report.to_csv().as_bytes()), ("lesion.png", &png)])?;
     }
     if args.json {
         println!("{json}");
@@ -191,9 +191,8 @@ pub fn paths(args: &PathsArgs) -> Result<(), CliError> {
     };
     let json = serde_json::to_string_pretty(&report)?;
     if let Some(dir) = &args.out {
-        write(dir, "paths.json", &json)?;
-        write(dir, "paths.csv", &report.to_csv())?;
-        crate::report::analysis::paths_figure(&report).save_png(&dir.join("paths.png")).map_err(|e| CliError::new(1, e))?;
+        let png = crate::report::analysis::paths_figure(&report).png(&dir.join("paths.png")).map_err(|e| CliError::new(1, e))?;
+        write(dir, &[("paths.json", json.as_bytes()), ("paths.csv", report.to_csv().as_bytes()), ("paths.png", &png)])?;
     }
     if args.json {
         println!("{json}");
@@ -225,10 +224,17 @@ pub fn landscape(args: &LandscapeArgs) -> Result<(), CliError> {
     let report = landscape::landscape_run(&args.run, &options, &progress).map_err(|e| bar.failed(e))?;
     let json = serde_json::to_string_pretty(&report)?;
     if let Some(dir) = &args.out {
-        write(dir, "landscape.json", &json)?;
-        write(dir, "landscape.csv", &report.to_csv())?;
-        write(dir, "interpolation.csv", &report.interpolation_csv())?;
-        crate::report::analysis::landscape_png(&report, &dir.join("landscape.png")).map_err(|e| CliError::new(1, e))?;
+        let png = crate::report::analysis::landscape_png_bytes(&report, &dir.join("landscape.png")).map_err(|e| CliError::new(1, e))?;
+        let (csv, line) = (report.to_csv(), report.interpolation_csv());
+        write(
+            dir,
+            &[
+                ("landscape.json", json.as_bytes()),
+                ("landscape.csv", csv.as_bytes()),
+                ("interpolation.csv", line.as_bytes()),
+                ("landscape.png", &png),
+            ],
+        )?;
     }
     if args.json {
         println!("{json}");

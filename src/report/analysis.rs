@@ -123,6 +123,16 @@ impl Bands {
 /// The landscape as a heat map of log10 loss in bands (α across, β up), the
 /// trained weights marked, and the line from the initial weights beside it.
 pub fn landscape_png(report: &Landscape, path: &Path) -> Result<(), LandscapeFigureError> {
+    let bytes = landscape_png_bytes(report, path)?;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(FileError::io(parent))?;
+    }
+    crate::util::fsio::write_atomic(path, &bytes).map_err(FileError::io(path))?;
+    Ok(())
+}
+
+/// The landscape figure as PNG bytes (`path` names it in errors).
+pub fn landscape_png_bytes(report: &Landscape, path: &Path) -> Result<Vec<u8>, LandscapeFigureError> {
     let finite: Vec<f64> = report.loss.iter().flatten().copied().filter(|v| v.is_finite() && *v > 0.0).collect();
     if finite.is_empty() || report.alphas.is_empty() {
         return Err(LandscapeFigureError::NothingToDraw);
@@ -148,10 +158,7 @@ pub fn landscape_png(report: &Landscape, path: &Path) -> Result<(), LandscapeFig
         let plot = Rect::from_min_size(Pos2::new(bar.max.x + 80.0, map.min.y), Vec2::new(size.x - bar.max.x - 110.0, side * 0.6));
         draw_line(&painter, plot, report);
     });
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(FileError::io(parent))?;
-    }
-    Ok(crate::util::fsio::write_png(path, &image)?)
+    Ok(crate::util::fsio::png_bytes(path, &image)?)
 }
 
 /// The heat map in `map` (a square), the trained weights marked at its

@@ -229,6 +229,14 @@ impl Figure {
 
     /// Draws the figure and writes it as a PNG.
     pub fn save_png(&self, path: &Path) -> Result<(), crate::util::fsio::FileError> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(crate::util::fsio::FileError::io(parent))?;
+        }
+        crate::util::fsio::write_atomic(path, &self.png(path)?).map_err(crate::util::fsio::FileError::io(path))
+    }
+
+    /// The figure as PNG bytes (`path` names it in errors).
+    pub fn png(&self, path: &Path) -> Result<Vec<u8>, crate::util::fsio::FileError> {
         let columns = self.columns.clamp(1, self.panels.len().max(1));
         let image = render(self.size(), 1.5, false, |ui| {
             ui.heading(&self.title);
@@ -243,10 +251,7 @@ impl Figure {
                 ui.add_space(8.0);
             }
         });
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(crate::util::fsio::FileError::io(parent))?;
-        }
-        crate::util::fsio::write_png(path, &image)
+        crate::util::fsio::png_bytes(path, &image)
     }
 }
 

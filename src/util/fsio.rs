@@ -58,9 +58,47 @@ where
     [P::Subpixel]: image::EncodableLayout,
     C: std::ops::Deref<Target = [P::Subpixel]>,
 {
+    write_atomic(path, &png_bytes(path, image)?).map_err(FileError::io(path))
+}
+
+/// `image` encoded as a PNG (`path` names it in errors).
+pub fn png_bytes<P, C>(path: &Path, image: &image::ImageBuffer<P, C>) -> Result<Vec<u8>, FileError>
+where
+    P: image::PixelWithColorType,
+    [P::Subpixel]: image::EncodableLayout,
+    C: std::ops::Deref<Target = [P::Subpixel]>,
+{
     let mut bytes = std::io::Cursor::new(Vec::new());
     image.write_to(&mut bytes, image::ImageFormat::Png).map_err(|source| FileError::Encode { path: path.to_path_buf(), source })?;
-    write_atomic(path, bytes.get_ref()).map_err(FileError::io(path))
+    Ok(bytes.into_inner())
+}
+
+/// Writes a set of files into `dir` all or nothing: every file to its
+/// scratch file first, synced; only when all are written are they renamed
+/// into place. A full disk part-way removes the scratch files and leaves
+/// the set that was there whole (never a new JSON beside an old picture).
+pub fn write_set(dir: &Path, files: &[(&str, &[u8])]) -> std::io::Result<()> {
+    let scratch = |name: &str| dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let mut written = Vec::new();
+    for (name, bytes) in files {
+        let tmp = scratch(name);
+        let result = crate::util::fault::io("write").and_then(|()| {
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(bytes).and_then(|_| file.sync_all())
+        });
+        written.push(tmp.clone());
+        if let Err(e) = result {
+            for path in &written {
+                remove_if_present(path);
+            }
+            return Err(e);
+        }
+    }
+    crate::util::fault::point("written");
+    for ((name, _), tmp) in files.iter().zip(&written) {
+        rename_durably(tmp, &dir.join(name))?;
+    }
+    Ok(())
 }
 
 /// Renames `from` over `to` and syncs the folder, so that the new name
