@@ -396,3 +396,36 @@ fn runs_that_cannot_fit_the_memory_limit_are_refused_before_they_start() {
     let output = limited("resnet-8", &dir.path().join("small"));
     assert!(output.status.success(), "resnet-8 fits in 4 GB: {}", stderr(&output));
 }
+
+/// Images far larger than any net the lab offers expects (2000 × 2000 in
+/// an MNIST folder): the pre-flight counts the activations of the input
+/// size read from the files' headers and refuses in words, under a 6 GB
+/// address-space limit, where it used to abort in the first step.
+#[cfg(unix)]
+#[test]
+fn huge_images_are_refused_before_the_first_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let idx = |name: &str, n: u32, side: u32| {
+        let mut images = vec![0, 0, 8, 3];
+        for v in [n, side, side] {
+            images.extend(v.to_be_bytes());
+        }
+        images.extend(std::iter::repeat_n(7u8, (n * side * side) as usize));
+        std::fs::write(dir.path().join(format!("{name}-images-idx3-ubyte")), images).unwrap();
+        let mut labels = vec![0, 0, 8, 1];
+        labels.extend(n.to_be_bytes());
+        labels.extend((0..n).map(|i| (i % 10) as u8));
+        std::fs::write(dir.path().join(format!("{name}-labels-idx1-ubyte")), labels).unwrap();
+    };
+    idx("train", 4, 2000);
+    idx("t10k", 2, 2000);
+    let command = format!(
+        "ulimit -v 6000000 && exec '{}' train --arch resnet-8 --data 'mnist:{}' --max-steps 2 --backend cpu --out '{}'",
+        env!("CARGO_BIN_EXE_depthlab"),
+        dir.path().display(),
+        dir.path().join("run").display()
+    );
+    let output = Command::new("bash").args(["-c", &command]).output().unwrap();
+    assert_refused(&output, 1, &["needs about", "GiB", "this process can have only", "smaller batch size"]);
+}
+
