@@ -428,4 +428,3 @@ fn huge_images_are_refused_before_the_first_step() {
     let output = Command::new("bash").args(["-c", &command]).output().unwrap();
     assert_refused(&output, 1, &["needs about", "GiB", "this process can have only", "smaller batch size"]);
 }
-

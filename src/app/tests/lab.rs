@@ -146,3 +146,52 @@ fn a_damaged_lab_opens_what_it_can_and_says_what_it_cannot() {
         assert_eq!(h.state().runs.runs.len(), 1);
     }
 }
+
+/// A lesson taught in the window: its card beside the tab, the step's
+/// button trains the step's runs one after the other, and the figures the
+/// step quotes fill in from them; saved and reopened, the lesson comes back
+/// at its step with its figures.
+#[test]
+fn a_lesson_step_trains_its_runs_and_fills_its_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("twins.depthlab");
+    let run = |name: &str, arch: &str| {
+        format!(
+            r#"{{"name": "{name}", "arch": "{arch}", "config": {{"data": {{"kind": "digits"}}, "epochs": 1, "max_steps": 8, "batch_size": 32, "probe_every": 4, "backend": "cpu"}}}}"#
+        )
+    };
+    let lesson = format!(
+        r#"{{"format": "depthlab-lab", "lesson": {{"name": "twins", "title": "Twins", "summary": "s", "steps": [
+            {{"title": "Train both", "text": "t", "action": {{"do": "train", "runs": [{}, {}]}},
+              "look_for": "plain {{plain.test_accuracy}}, resnet {{resnet.test_accuracy}}, ratio {{resnet.grad_ratio}}",
+              "question": "q", "answer": "a"}}]}}}}"#,
+        run("plain", "plain-8"),
+        run("resnet", "resnet-8")
+    );
+    std::fs::write(&file, lesson).unwrap();
+    let mut h = harness_with(settings(dir.path()));
+    h.run();
+    h.state_mut().push(AppCommand::StartLesson(file.display().to_string()));
+    h.run();
+    h.get_by_label_contains("Step 1 of 1: Train both");
+    h.get_by_label("Train plain and resnet").click();
+    wait_until(&mut h, "both runs and the figures", |app| {
+        app.lesson.as_ref().is_some_and(|l| l.running.is_none() && l.filled[0].as_ref().is_some_and(|f| f.missing.is_empty()))
+    });
+    let names: Vec<String> = h.state().runs.runs.iter().map(|r| r.name.clone()).collect();
+    assert_eq!(names, vec!["plain · plain-8", "resnet · resnet-8"]);
+    let filled = h.state().lesson.as_ref().unwrap().filled[0].clone().unwrap();
+    assert_eq!(filled.figures.len(), 3, "{filled:?}");
+    assert!(!filled.text.contains('{'), "{}", filled.text);
+    h.get_by_label_contains(&filled.text);
+
+    // Saved with the lab and opened again: the lesson, its step and its figures.
+    let saved = dir.path().join("class.depthlab");
+    h.state_mut().push(AppCommand::SaveLab(Some(saved.clone())));
+    h.run();
+    let mut h = open_in_new_window(&saved, 2);
+    wait_until(&mut h, "the figures again", |app| {
+        app.lesson.as_ref().is_some_and(|l| l.filled[0].as_ref().is_some_and(|f| f.missing.is_empty()))
+    });
+    assert_eq!(h.state().lesson.as_ref().unwrap().filled[0].as_ref().unwrap().text, filled.text);
+}
