@@ -101,6 +101,9 @@ impl DepthLabApp {
                 s.max_steps = self.state.train.max_steps;
                 s.epochs = self.state.train.epochs;
                 s.overrides = self.state.train.overrides;
+                // A sweep that fails to start must not leave an earlier
+                // sweep's folder to be read as this step's.
+                self.sweep.out_dir = None;
                 self.start_sweep();
                 self.state.tab = Tab::Sweep;
             }

@@ -262,10 +262,7 @@ impl DepthLabApp {
             .unwrap_or_default();
         // The lab as it was left (unless a lab file or a scene was asked for).
         let last_lab = match (&options.persisted, &options.lab) {
-            (None, None) => cc
-                .storage
-                .and_then(|s| s.get_string(LAST_LAB_KEY))
-                .and_then(|text| lab::LabFile::parse(&text, std::path::Path::new("the last lab")).ok()),
+            (None, None) => cc.storage.and_then(last_lab),
             _ => None,
         };
         let scan = options.scan_runs;
@@ -414,6 +411,22 @@ fn append_index(arch: &Architecture) -> usize {
     }
 }
 
+/// The lab the window was left with, from its storage (a damaged one is
+/// no lab: the window opens on the defaults).
+fn last_lab(storage: &dyn eframe::Storage) -> Option<lab::LabFile> {
+    storage.get_string(LAST_LAB_KEY).and_then(|text| lab::LabFile::parse(&text, Path::new("the last lab")).ok())
+}
+
+impl DepthLabApp {
+    /// Keeps the lab on screen in the window's storage (absolute paths),
+    /// for the next start.
+    fn keep_last_lab(&self, storage: &mut dyn eframe::Storage) {
+        if let Ok(text) = serde_json::to_string(&self.capture_lab(None)) {
+            storage.set_string(LAST_LAB_KEY, text);
+        }
+    }
+}
+
 fn read_lab_name(dir: &Path) -> Option<String> {
     let text = std::fs::read_to_string(dir.join(LAB_FILE)).ok()?;
     serde_json::from_str::<LabMeta>(&text).ok().map(|m| m.name)
@@ -488,9 +501,7 @@ impl eframe::App for DepthLabApp {
         self.state.arch_json = self.builder.arch.to_json();
         eframe::set_value(storage, eframe::APP_KEY, &self.state);
         self.state.arch_json.clear();
-        if let Ok(text) = serde_json::to_string(&self.capture_lab(None)) {
-            storage.set_string(LAST_LAB_KEY, text);
-        }
+        self.keep_last_lab(storage);
     }
 
     fn on_exit(&mut self) {

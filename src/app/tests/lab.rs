@@ -195,3 +195,51 @@ fn a_lesson_step_trains_its_runs_and_fills_its_figures() {
     });
     assert_eq!(h.state().lesson.as_ref().unwrap().filled[0].as_ref().unwrap().text, filled.text);
 }
+
+/// The window's storage, in memory.
+#[derive(Default)]
+struct Memory(std::collections::HashMap<String, String>);
+
+impl eframe::Storage for Memory {
+    fn get_string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+    fn set_string(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_string(), value);
+    }
+    fn remove_string(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+    fn flush(&mut self) {}
+}
+
+/// Closed and started again, the window opens the lab it was left with
+/// (from its own storage), and a damaged one is no lab at all.
+#[test]
+fn the_window_reopens_the_lab_it_was_left_with() {
+    let dir = tempfile::tempdir().unwrap();
+    train_digits("resnet-8", &dir.path().join("runs/resnet-8"), 1, Some(3));
+    let mut h = harness_with(settings(dir.path()));
+    h.run();
+    h.state_mut().push(AppCommand::LoadRunFolder(dir.path().join("runs/resnet-8")));
+    wait_until(&mut h, "the run", |app| app.runs.runs.len() == 1);
+    let id = h.state().runs.runs[0].id;
+    h.state_mut().push(AppCommand::RenameRun(id, "kept for tomorrow".into()));
+    h.state_mut().push(AppCommand::SetTab(Tab::Why));
+    h.run();
+    let mut storage = Memory::default();
+    h.state().keep_last_lab(&mut storage);
+    let left = h.state().capture_lab(None);
+
+    let lab = super::super::last_lab(&storage).expect("a last lab");
+    let mut h = harness_with(settings(&dir.path().join("elsewhere")));
+    h.run();
+    h.state_mut().reopen_last_lab(lab);
+    wait_until(&mut h, "the last lab", |app| !app.is_busy() && app.runs.runs.len() == 1);
+    assert_eq!(h.state().capture_lab(None), left);
+    assert_eq!(h.state().runs.runs[0].name, "kept for tomorrow");
+    assert_eq!(h.state().state.tab, Tab::Why);
+
+    storage.0.insert(super::super::LAST_LAB_KEY.into(), "{\"format\": \"depthlab-lab\", \"runs\": 7".into());
+    assert!(super::super::last_lab(&storage).is_none(), "a damaged last lab opens the defaults");
+}
