@@ -243,3 +243,52 @@ fn the_window_reopens_the_lab_it_was_left_with() {
     storage.0.insert(super::super::LAST_LAB_KEY.into(), "{\"format\": \"depthlab-lab\", \"runs\": 7".into());
     assert!(super::super::last_lab(&storage).is_none(), "a damaged last lab opens the defaults");
 }
+
+/// A lesson's sweep and lesion steps in the window: the sweep runs in the
+/// Depth sweep tab and the lesion study in the Why tab, and their figures
+/// fill in from them.
+#[test]
+fn a_lessons_sweep_and_lesion_steps_fill_their_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("steps.depthlab");
+    let config = r#"{"data": {"kind": "digits"}, "epochs": 1, "max_steps": 6, "batch_size": 32, "probe_every": 3, "backend": "cpu"}"#;
+    let lesson = format!(
+        r#"{{"format": "depthlab-lab", "lesson": {{"name": "steps", "title": "Steps", "summary": "s", "steps": [
+            {{"title": "Sweep", "text": "t", "action": {{"do": "sweep", "name": "depth", "families": ["plain", "resnet"], "depths": [8], "config": {config}}},
+              "look_for": "plain {{depth.plain-8.train_error}}, resnet {{depth.resnet-8.test_error}}", "question": "q", "answer": "a"}},
+            {{"title": "Train", "text": "t", "action": {{"do": "train", "runs": [{{"name": "r", "arch": "resnet-8", "config": {config}}}]}},
+              "look_for": "{{r.steps}} steps", "question": "q", "answer": "a"}},
+            {{"title": "Lesion", "text": "t", "action": {{"do": "lesion", "runs": ["r"], "examples": 50}},
+              "look_for": "baseline {{lesion.r.baseline_error}}, rise {{lesion.r.median_rise}}", "question": "q", "answer": "a"}}]}}}}"#
+    );
+    std::fs::write(&file, lesson).unwrap();
+    let mut h = harness_with(settings(dir.path()));
+    h.run();
+    h.state_mut().push(AppCommand::StartLesson(file.display().to_string()));
+    h.run();
+    let done = |step: usize| {
+        move |app: &DepthLabApp| {
+            app.lesson.as_ref().is_some_and(|l| l.running.is_none() && l.filled[step].as_ref().is_some_and(|f| f.missing.is_empty()))
+        }
+    };
+    for step in 0..3 {
+        h.state_mut().push(AppCommand::RunLessonStep(step));
+        // Stepped, not run: a spinner repaints while the step works. The
+        // step's first run starts on the frame after the click.
+        h.step();
+        h.step();
+        let tab = h.state().state.tab;
+        assert_eq!(tab, [Tab::Sweep, Tab::Train, Tab::Why][step], "step {step} shows where it runs");
+        wait_until(&mut h, "the step's figures", done(step));
+    }
+    let lesson = h.state().lesson.clone().unwrap();
+    assert!(lesson.filled[0].as_ref().unwrap().text.starts_with("plain "), "{:?}", lesson.filled[0]);
+    assert_eq!(lesson.filled[1].as_ref().unwrap().text, "6 steps");
+    assert!(lesson.filled[2].as_ref().unwrap().text.contains("points"), "{:?}", lesson.filled[2]);
+    // A lesion step before its run is trained says so instead of running.
+    h.state_mut().push(AppCommand::StartLesson(file.display().to_string()));
+    h.run();
+    h.state_mut().push(AppCommand::RunLessonStep(2));
+    h.run();
+    assert!(h.state().message.as_ref().is_some_and(|m| m.error && m.text.contains("run the step that trains r first")));
+}
