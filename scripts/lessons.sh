@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 bin=${DEPTHLAB_BIN:-target/release/depthlab}
 [ -x "$bin" ] || cargo build --release
 out=${1:-$(mktemp -d)}
+mkdir -p "$out"
 for name in $("$bin" lesson list --json | python3 -c 'import json,sys; print(" ".join(l["name"] for l in json.load(sys.stdin)))'); do
-    "$bin" lesson run "$name" --out "$out/$name" --json > "$out/$name.json"
+    "$bin" lesson run "$name" --out "$out/$name" --json > "$out/$name.json" 2> "$out/$name.log"
     python3 - "$out/$name.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
