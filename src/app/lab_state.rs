@@ -207,7 +207,8 @@ impl DepthLabApp {
         }
         let name = path.as_ref().map_or("the last lab".to_string(), |p| p.display().to_string());
         if missing.is_empty() {
-            self.info(format!("opened {name}: {} runs", ids.len()));
+            let n = ids.len();
+            self.info(format!("opened {name}: {n} run{}", if n == 1 { "" } else { "s" }));
         } else {
             self.error(format!("opened {name}, but {} of what it shows could not be read: {}", missing.len(), missing.join("; ")));
         }

@@ -184,15 +184,17 @@ impl DepthLabApp {
                 self.state.tab = Tab::Build;
             }
             TaskResult::RunsFound(found) => {
-                let count = found.len();
+                let mut count = 0;
                 for (folder, name) in found {
                     if !self.runs.contains_dir(&folder.dir) {
                         let id = self.runs.next_id();
                         let mut view = RunView::from_folder(id, folder, name);
                         view.visible = false;
                         self.runs.runs.push(view);
+                        count += 1;
                     }
                 }
+                // Runs already listed (a reopened lab's) are not news.
                 if count > 0 {
                     self.info(format!("{count} earlier run(s) found in {}", self.state.runs_dir));
                 }

@@ -280,14 +280,34 @@ impl RunStore {
         }
     }
 
+    /// Whether a run of folder `dir` is in the list, however the path was
+    /// written (`runs/a` as scanned, `/home/me/lab/runs/a` as a lab file
+    /// resolved it).
     pub fn contains_dir(&self, dir: &std::path::Path) -> bool {
-        self.runs.iter().any(|r| r.dir.as_deref() == Some(dir))
+        let absolute = std::path::absolute(dir).ok();
+        self.runs
+            .iter()
+            .filter_map(|r| r.dir.as_deref())
+            .any(|d| d == dir || (absolute.is_some() && std::path::absolute(d).ok() == absolute))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::PALETTE;
+    use super::{PALETTE, RunStore, RunView};
+
+    /// A run reopened from a lab (absolute path) and the same run found by
+    /// scanning the runs folder (relative path) are one run.
+    #[test]
+    fn a_run_folder_is_the_same_however_its_path_is_written() {
+        let mut store = RunStore::default();
+        let arch = crate::arch::presets::build("resnet-8", crate::arch::Shape::Map { channels: 1, height: 8, width: 8 }).unwrap();
+        let absolute = std::path::absolute("runs/a").unwrap();
+        store.runs.push(RunView::new(1, "a".into(), arch, Default::default(), Some(absolute)));
+        assert!(store.contains_dir(std::path::Path::new("runs/a")));
+        assert!(store.contains_dir(std::path::Path::new("./runs/a")));
+        assert!(!store.contains_dir(std::path::Path::new("runs/b")));
+    }
 
     /// Twelve runs get twelve colours that do not look alike.
     #[test]
