@@ -118,7 +118,7 @@ fn save_as(suggested: PathBuf, ask: bool) -> Option<PathBuf> {
     }
     match dialog.save_file() {
         Some(path) => Some(path),
-        None if opened.elapsed() < std::time::Duration::from_millis(400) => Some(suggested),
+        None if opened.elapsed() < super::tasks::NO_DIALOG_WITHIN => Some(suggested),
         None => None,
     }
 }

@@ -153,11 +153,7 @@ impl DepthLabApp {
             lesson.figures_due = true;
         }
         if let Some(runs) = lesson.awaiting_lesion.clone().filter(|_| !analysing) {
-            for (side, name) in runs.iter().enumerate().take(2) {
-                if let Some((_, AnalysisResult::Lesion(report))) = &self.why.results[side] {
-                    lesson.lesions.insert(name.clone(), report.clone());
-                }
-            }
+            lesson.lesions.extend(lesion_reports(&self.why, &runs));
             lesson.awaiting_lesion = None;
             lesson.figures_due = true;
         }
@@ -173,10 +169,7 @@ impl DepthLabApp {
             Ok(arch) => arch,
             Err(e) => {
                 self.error(format!("lesson run {}: {e}", spec.name));
-                if let Some(lesson) = &mut self.lesson {
-                    lesson.running = None;
-                    lesson.pending.clear();
-                }
+                self.abandon_lesson_step();
                 return;
             }
         };
@@ -185,19 +178,25 @@ impl DepthLabApp {
         self.builder.replace(arch.clone());
         self.start_training(arch, None, "");
         let Some(id) = self.active.as_ref().map(|a| a.run) else {
-            if let Some(lesson) = &mut self.lesson {
-                lesson.running = None;
-                lesson.pending.clear();
-            }
+            // The run could not start (start_training said why).
+            self.abandon_lesson_step();
             return;
         };
         if let Some(view) = self.runs.get_mut(id) {
-            view.name = format!("{} · {}", spec.name, spec.arch);
+            view.name = spec.run_name();
         }
         self.runs.refresh_labels();
         if let Some(lesson) = &mut self.lesson {
             lesson.runs.insert(spec.name, id);
             lesson.figures_due = true;
+        }
+    }
+
+    /// Ends the running step where one of its runs cannot start.
+    fn abandon_lesson_step(&mut self) {
+        if let Some(lesson) = &mut self.lesson {
+            lesson.running = None;
+            lesson.pending.clear();
         }
     }
 
@@ -222,7 +221,7 @@ impl DepthLabApp {
             lesions: lesson.lesions.clone(),
         };
         let texts: Vec<String> = lesson.lesson.steps.iter().map(|s| s.look_for.clone()).collect();
-        self.tasks.spawn("lesson-figures", move || TaskResult::LessonFigures(texts.iter().map(|t| outputs.fill(t)).collect()));
+        self.tasks.spawn("lesson-figures", move || TaskResult::LessonFigures(outputs.fill_all(&texts)));
     }
 
     pub(super) fn lesson_figures_done(&mut self, filled: Vec<Filled>) {
@@ -238,7 +237,7 @@ impl DepthLabApp {
         state.step = step.min(state.lesson.steps.len().saturating_sub(1));
         for step in &state.lesson.steps {
             for spec in step.action.runs() {
-                let name = format!("{} · {}", spec.name, spec.arch);
+                let name = spec.run_name();
                 if let Some(run) = self.runs.runs.iter().rev().find(|r| r.name == name) {
                     state.runs.insert(spec.name.clone(), run.id);
                 }
@@ -247,13 +246,21 @@ impl DepthLabApp {
                 state.sweeps.insert(name.clone(), dir.clone());
             }
             if let Action::Lesion { runs, .. } = &step.action {
-                for (side, name) in runs.iter().enumerate().take(2) {
-                    if let Some((_, AnalysisResult::Lesion(report))) = &self.why.results[side] {
-                        state.lesions.insert(name.clone(), report.clone());
-                    }
-                }
+                state.lesions.extend(lesion_reports(&self.why, runs));
             }
         }
         self.lesson = Some(state);
     }
+}
+
+/// The lesion studies on the Why tab's two sides, by the names a lesson's
+/// step gave their runs (side 0 first).
+fn lesion_reports(why: &super::why::WhyState, runs: &[String]) -> Vec<(String, crate::analysis::lesion::LesionReport)> {
+    runs.iter()
+        .zip(&why.results)
+        .filter_map(|(name, result)| match result {
+            Some((_, AnalysisResult::Lesion(report))) => Some((name.clone(), report.clone())),
+            _ => None,
+        })
+        .collect()
 }

@@ -19,8 +19,7 @@ pub fn lessons_tab_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut V
                  beside every tab while you teach it.",
             );
             ui.add_space(8.0);
-            for name in crate::lesson::builtin_names() {
-                let Ok(lesson) = crate::lesson::find(name) else { continue };
+            for lesson in crate::lesson::builtins() {
                 ui.group(|ui| {
                     ui.set_width(ui.available_width());
                     ui.horizontal(|ui| {
@@ -31,7 +30,7 @@ pub fn lessons_tab_ui(ui: &mut egui::Ui, app: &mut DepthLabApp, commands: &mut V
                     let current = app.lesson.as_ref().is_some_and(|l| l.lesson.name == lesson.name);
                     let text = if current { "Start again" } else { "Start this lesson" };
                     if ui.button(text).clicked() {
-                        commands.push(AppCommand::StartLesson(name.to_string()));
+                        commands.push(AppCommand::StartLesson(lesson.name.clone()));
                     }
                 });
                 ui.add_space(4.0);

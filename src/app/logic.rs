@@ -239,7 +239,7 @@ impl DepthLabApp {
                 let Some(path) = path else {
                     // Cancelled, or no dialog could be shown at all (no
                     // file-dialog service on this desktop): then ask for a path.
-                    if open_for < std::time::Duration::from_millis(400) {
+                    if open_for < super::tasks::NO_DIALOG_WITHIN {
                         self.path_prompt = Some((pick, String::new()));
                     }
                     return;

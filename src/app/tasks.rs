@@ -10,6 +10,11 @@ use crate::arch::Architecture;
 use crate::classify::{ModelInput, Prediction};
 use crate::train::runfolder::RunFolder;
 
+/// A file dialog that answers "nothing" sooner than this was never shown
+/// (no desktop file-dialog service): the lab asks for a typed path, or
+/// keeps its own suggestion, instead.
+pub const NO_DIALOG_WITHIN: std::time::Duration = std::time::Duration::from_millis(400);
+
 /// What a file dialog was opened for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pick {

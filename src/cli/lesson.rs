@@ -4,7 +4,7 @@
 use clap::{Args, Subcommand};
 
 use super::{CliError, say};
-use crate::lesson::{self, Lesson};
+use crate::lesson;
 
 #[derive(Subcommand, Debug)]
 pub enum LessonCommand {
@@ -44,7 +44,7 @@ pub fn lesson(command: &LessonCommand) -> Result<(), CliError> {
 }
 
 fn list(args: &ListArgs) -> Result<(), CliError> {
-    let lessons: Vec<Lesson> = lesson::builtin_names().into_iter().map(lesson::find).collect::<Result<_, _>>()?;
+    let lessons = lesson::builtins();
     if args.json {
         let rows: Vec<serde_json::Value> = lessons
             .iter()
@@ -59,7 +59,7 @@ fn list(args: &ListArgs) -> Result<(), CliError> {
             .collect();
         say!(stdout; "{}", serde_json::to_string_pretty(&rows)?);
     } else {
-        for l in &lessons {
+        for l in lessons {
             let n = l.steps.len();
             say!(stdout; "{:<22} {} ({n} step{})", l.name, l.title, if n == 1 { "" } else { "s" });
         }

@@ -13,7 +13,7 @@
 //!   (points): the lesion study of a run.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::Action;
 use crate::analysis::lesion::LesionReport;
@@ -101,9 +101,32 @@ impl Plan {
     }
 }
 
+/// Run folders and sweep tables as read for the figures of one fill: each
+/// read once however many figures quote it.
+#[derive(Default)]
+struct Reads {
+    folders: BTreeMap<PathBuf, Result<RunFolder, String>>,
+    sweeps: BTreeMap<PathBuf, Result<Vec<crate::experiment::SweepRow>, String>>,
+}
+
+impl Reads {
+    fn folder(&mut self, dir: &Path) -> Result<&RunFolder, String> {
+        let read = self.folders.entry(dir.to_path_buf()).or_insert_with(|| RunFolder::open(dir).map_err(|e| e.to_string()));
+        read.as_ref().map_err(Clone::clone)
+    }
+
+    fn sweep(&mut self, dir: &Path) -> Result<&[crate::experiment::SweepRow], String> {
+        let read = self
+            .sweeps
+            .entry(dir.to_path_buf())
+            .or_insert_with(|| crate::experiment::collect(dir).map(|(_, rows, _)| rows).map_err(|e| e.to_string()));
+        read.as_ref().map(Vec::as_slice).map_err(Clone::clone)
+    }
+}
+
 impl Outputs {
     /// The value of one figure, as the text shows it.
-    pub fn figure(&self, key: &str) -> Result<String, FigureError> {
+    fn figure(&self, key: &str, reads: &mut Reads) -> Result<String, FigureError> {
         let parts: Vec<&str> = key.split('.').collect();
         let missing = |why: &str| FigureError::Missing(key.into(), why.into());
         match parts.as_slice() {
@@ -120,8 +143,7 @@ impl Outputs {
                 }
             }
             [sweep, run, m] if self.sweeps.contains_key(*sweep) => {
-                let dir = &self.sweeps[*sweep];
-                let rows = crate::experiment::collect(dir).map_err(|e| missing(&e.to_string()))?.1;
+                let rows = reads.sweep(&self.sweeps[*sweep]).map_err(|e| missing(&e))?;
                 let row =
                     rows.iter().find(|r| format!("{}-{}", r.family, r.depth) == *run).ok_or_else(|| FigureError::Unknown(key.into()))?;
                 let value = match *m {
@@ -134,8 +156,8 @@ impl Outputs {
             }
             [run, m] => {
                 let dir = self.runs.get(*run).ok_or_else(|| FigureError::Unknown(key.into()))?;
-                let folder = RunFolder::open(dir).map_err(|e| missing(&e.to_string()))?;
-                run_figure(&folder, m).ok_or_else(|| {
+                let folder = reads.folder(dir).map_err(|e| missing(&e))?;
+                run_figure(folder, m).ok_or_else(|| {
                     if RUN_METRICS.contains(m) { missing("the run has not measured it") } else { FigureError::Metric(key.into()) }
                 })
             }
@@ -146,9 +168,19 @@ impl Outputs {
     /// `text` with every placeholder filled; the figures given and those
     /// that could not be (with why).
     pub fn fill(&self, text: &str) -> Filled {
+        self.fill_with(text, &mut Reads::default())
+    }
+
+    /// Every text filled, reading each run folder and sweep once.
+    pub fn fill_all(&self, texts: &[String]) -> Vec<Filled> {
+        let mut reads = Reads::default();
+        texts.iter().map(|t| self.fill_with(t, &mut reads)).collect()
+    }
+
+    fn fill_with(&self, text: &str, reads: &mut Reads) -> Filled {
         let mut filled = Filled { text: text.to_string(), ..Filled::default() };
         for key in placeholders(text) {
-            match self.figure(&key) {
+            match self.figure(&key, reads) {
                 Ok(value) => {
                     filled.text = filled.text.replacen(&format!("{{{key}}}"), &value, 1);
                     filled.figures.insert(key, value);

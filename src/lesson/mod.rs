@@ -92,6 +92,14 @@ pub struct RunSpec {
     pub config: TrainConfig,
 }
 
+impl RunSpec {
+    /// The run's name in the window's run list (`plain · plain-mlp-20`);
+    /// a reopened lesson finds its runs by it.
+    pub fn run_name(&self) -> String {
+        format!("{} · {}", self.name, self.arch)
+    }
+}
+
 impl Action {
     /// The runs this action trains, with their names.
     pub fn runs(&self) -> &[RunSpec] {
@@ -184,6 +192,13 @@ pub fn builtin_names() -> Vec<&'static str> {
     BUILTIN.iter().map(|(n, _)| *n).collect()
 }
 
+/// The built-in lessons, parsed once (the window lists them every frame it
+/// shows the Lessons tab); every one parses (tested).
+pub fn builtins() -> &'static [Lesson] {
+    static PARSED: std::sync::OnceLock<Vec<Lesson>> = std::sync::OnceLock::new();
+    PARSED.get_or_init(|| BUILTIN.iter().filter_map(|(name, text)| parse(text, name).ok()).collect())
+}
+
 /// A built-in lesson's lab file text.
 pub fn builtin_text(name: &str) -> Option<&'static str> {
     BUILTIN.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
@@ -213,6 +228,7 @@ mod tests {
             assert_eq!(lesson.name, name);
             assert!(!lesson.steps.is_empty());
             check(&lesson).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(builtins().contains(&lesson), "{name} is listed");
             for (i, step) in lesson.steps.iter().enumerate() {
                 assert!(!step.question.is_empty() && !step.answer.is_empty(), "{name} step {}: a question and its answer", i + 1);
             }

@@ -30,24 +30,11 @@ impl FileError {
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file beside it, synced,
-/// then renamed over the target.
+/// then renamed over the target (a set of one, [`write_set`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "file".into());
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    crate::util::fault::io("write")?;
-    {
-        let mut file = std::fs::File::create(&tmp)?;
-        let written = file.write_all(bytes).and_then(|_| file.sync_all());
-        if let Err(e) = written {
-            // Nothing half-written stays behind (a full disk, a size limit).
-            drop(file);
-            remove_if_present(&tmp);
-            return Err(e);
-        }
-    }
-    crate::util::fault::point("written");
-    rename_durably(&tmp, path)
+    let name = path.file_name().map_or(Path::new("file"), Path::new);
+    write_set(dir, &[(name, bytes)])
 }
 
 /// Encodes `image` as a PNG and writes it atomically ([`write_atomic`]):
@@ -77,17 +64,18 @@ where
 /// scratch file first, synced; only when all are written are they renamed
 /// into place. A full disk part-way removes the scratch files and leaves
 /// the set that was there whole (never a new JSON beside an old picture).
-pub fn write_set(dir: &Path, files: &[(&str, &[u8])]) -> std::io::Result<()> {
-    let scratch = |name: &str| dir.join(format!(".{name}.tmp-{}", std::process::id()));
+pub fn write_set<N: AsRef<Path>>(dir: &Path, files: &[(N, &[u8])]) -> std::io::Result<()> {
+    let scratch = |name: &Path| dir.join(format!(".{}.tmp-{}", name.display(), std::process::id()));
     let mut written = Vec::new();
     for (name, bytes) in files {
-        let tmp = scratch(name);
+        let tmp = scratch(name.as_ref());
         let result = crate::util::fault::io("write").and_then(|()| {
             let mut file = std::fs::File::create(&tmp)?;
             file.write_all(bytes).and_then(|_| file.sync_all())
         });
         written.push(tmp.clone());
         if let Err(e) = result {
+            // Nothing half-written stays behind (a full disk, a size limit).
             for path in &written {
                 remove_if_present(path);
             }
