@@ -66,4 +66,9 @@ fn lessons_that_cannot_be_played_are_refused_in_words() {
     assert_refused(&depthlab(&["trian"]), 2, &["'trian' is neither a command nor a lab file"]);
     std::fs::write(&file, "[]").unwrap();
     assert_refused(&depthlab(&[file.to_str().unwrap()]), 2, &["is not a lab file"]);
+    // A pipe or a folder is refused at once, never read (a pipe would block).
+    let fifo = dir.path().join("pipe.depthlab");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    assert_refused(&depthlab(&["open", fifo.to_str().unwrap()]), 2, &["is not a file"]);
+    assert_refused(&depthlab(&["open", dir.path().to_str().unwrap()]), 2, &["is not a file"]);
 }

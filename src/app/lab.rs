@@ -205,6 +205,8 @@ impl Default for LabRun {
 pub enum LabError {
     #[error("cannot read lab file {path}: {source}")]
     Read { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not a file (a folder, a pipe or a device): a lab file is a .depthlab file")]
+    NotAFile { path: PathBuf },
     #[error("{path} is {bytes} bytes: too large for a lab file (at most {max} MB; a lab lists run folders, it holds no weights)", max = MAX_BYTES >> 20)]
     TooLarge { path: PathBuf, bytes: u64 },
     #[error("{path} is not a lab file: {source}")]
@@ -231,7 +233,12 @@ impl LabFile {
     /// Reads and checks a lab file.
     pub fn read(path: &Path) -> Result<LabFile, LabError> {
         let read = |source| LabError::Read { path: path.to_path_buf(), source };
-        let bytes = std::fs::metadata(path).map_err(read)?.len();
+        let meta = std::fs::metadata(path).map_err(read)?;
+        // A pipe would block the read until something wrote to it.
+        if !meta.is_file() {
+            return Err(LabError::NotAFile { path: path.to_path_buf() });
+        }
+        let bytes = meta.len();
         if bytes > MAX_BYTES {
             return Err(LabError::TooLarge { path: path.to_path_buf(), bytes });
         }
