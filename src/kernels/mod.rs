@@ -17,6 +17,7 @@
 //! - [`shifted`], [`unfold`] and the `gemm` crate for every other shape (and
 //!   on CPUs without AVX-512);
 //! - [`batchnorm`]: batch norm + ReLU in two passes each way;
+//! - [`shortcut`]: option A's subsampled, zero-padded shortcut;
 //! - [`reduce`]: the probes' gradient norms.
 //!
 //! Everything here is plain Rust over slices, with no burn types: the
@@ -36,6 +37,7 @@ pub mod geometry;
 pub mod outer;
 pub mod reduce;
 pub mod shifted;
+pub mod shortcut;
 mod simd;
 pub mod unfold;
 pub mod winograd;

@@ -173,7 +173,11 @@ impl ResidualBlock {
             ShortcutPath::Removed => None,
             ShortcutPath::Identity => Some(x.clone()),
             ShortcutPath::ZeroPad { stride, extra } => {
-                let sub = if stride > 1 { subsample(&shifted(), stride) } else { shifted() };
+                let input = shifted();
+                if let Some(y) = cpu_ops::zero_pad_shortcut(&input, stride, extra) {
+                    return Some(y);
+                }
+                let sub = if stride > 1 { subsample(&input, stride) } else { input };
                 if extra == 0 {
                     Some(sub)
                 } else {

@@ -10,9 +10,10 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, AutodiffBackend, Flex};
 
 use super::LabKernels;
-use super::flex::{conv_geometry, dims, flex_conv2d, norm_shape, stats_of, tensor, values};
+use super::flex::{conv_geometry, dims, flex_conv2d, norm_shape, stats_of, tensor, values, zero_pad_of};
 use crate::kernels::batchnorm::{self, BatchNormStats};
 use crate::kernels::conv::{self, ConvGeometry};
+use crate::kernels::shortcut::ZeroPad;
 
 // ---------------------------------------------------------------------------
 // The CPU backend with autodiff: the forward on the kernels above, and a
@@ -165,6 +166,21 @@ impl Backward<Flex, 4> for NormAddRelu {
             grads.register::<Flex>(id, tensor(dresidual, dims(&s.x)));
         }
         register_norm_grads(grads, [x, gamma, beta], dims(&s.x), shape.channels, (dx, dgamma, dbeta));
+    }
+}
+
+#[derive(Debug)]
+struct ZeroPadShortcut;
+
+impl Backward<Flex, 1> for ZeroPadShortcut {
+    type State = ZeroPad;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let dy = grads.consume::<Flex>(&ops.node);
+        let pad = ops.state;
+        if let [Some(node)] = ops.parents {
+            grads.register::<Flex>(node.id, tensor(pad.backward(&values(&dy)), [pad.batch, pad.channels, pad.height, pad.width]));
+        }
     }
 }
 
@@ -325,6 +341,15 @@ impl<C: CheckpointStrategy> LabKernels for Autodiff<Flex, C> {
 
     fn lab_l2_norm(x: FloatTensor<Self>) -> FloatTensor<Self> {
         Self::from_inner(Flex::lab_l2_norm(x.into_primitive()))
+    }
+
+    fn lab_zero_pad_shortcut(x: FloatTensor<Self>, stride: usize, extra: usize) -> FloatTensor<Self> {
+        let pad = zero_pad_of(x.primitive(), stride, extra);
+        let y = Flex::lab_zero_pad_shortcut(x.primitive().clone(), stride, extra);
+        match ZeroPadShortcut.prepare::<C>([x.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish(pad, y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        }
     }
 
     fn lab_tap(x: FloatTensor<Self>, probe: FloatTensor<Self>) -> FloatTensor<Self> {

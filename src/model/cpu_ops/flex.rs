@@ -10,6 +10,7 @@ use burn::tensor::{Bytes, DType};
 use super::LabKernels;
 use crate::kernels::batchnorm::{self, BatchNormStats, NormShape};
 use crate::kernels::conv::{self, ConvGeometry};
+use crate::kernels::shortcut::ZeroPad;
 
 // ---------------------------------------------------------------------------
 // Raw buffers.
@@ -31,6 +32,12 @@ pub(super) fn tensor(data: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
 fn norm_outputs(y: Vec<f32>, stats: BatchNormStats, x: &FlexTensor) -> (FlexTensor, FlexTensor, FlexTensor) {
     let channels = stats.mean.len();
     (tensor(y, dims(x)), tensor(stats.mean, [channels]), tensor(stats.var, [channels]))
+}
+
+/// The option-A shortcut of a `[batch, channels, height, width]` tensor.
+pub(super) fn zero_pad_of(x: &FlexTensor, stride: usize, extra: usize) -> ZeroPad {
+    let d = dims(x);
+    ZeroPad { batch: d[0], channels: d[1], height: d[2], width: d[3], stride, extra }
 }
 
 pub(super) fn dims(t: &FlexTensor) -> Vec<usize> {
@@ -164,6 +171,11 @@ impl LabKernels for Flex {
         let (y, stats) =
             batchnorm::forward_train_add_relu(&shape, &values(&x), &values(&residual), &values(&gamma), &values(&beta), epsilon);
         norm_outputs(y, stats, &x)
+    }
+
+    fn lab_zero_pad_shortcut(x: FlexTensor, stride: usize, extra: usize) -> FlexTensor {
+        let pad = zero_pad_of(&x, stride, extra);
+        tensor(pad.forward(&values(&x)), [pad.batch, pad.out_channels(), pad.out_height(), pad.out_width()])
     }
 
     fn lab_l2_norm(x: FlexTensor) -> FlexTensor {

@@ -64,6 +64,10 @@ pub trait LabKernels: Backend {
         epsilon: f64,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 
+    /// Option A's shortcut: every `stride`-th row and column of `x`, then
+    /// `extra` channels of zeros.
+    fn lab_zero_pad_shortcut(x: FloatTensor<Self>, stride: usize, extra: usize) -> FloatTensor<Self>;
+
     /// The L2 norm of all of `x`'s values, shape `[1]`, accumulated in f64 so
     /// that vanishing gradients (1e-25 and below) do not underflow when
     /// squared. Not differentiable (it reads gradients).
@@ -233,6 +237,14 @@ fn geometry_of(conv: &Conv2d, x: &Tensor<4>) -> Option<ConvGeometry> {
     let g = ConvGeometry { batch, in_channels, in_height, in_width, out_channels, kernel: [kh, kw], stride: conv.stride, padding };
     let nonempty = [batch, in_channels, in_height, in_width, out_channels].iter().all(|&d| d > 0);
     (plain && nonempty).then_some(g)
+}
+
+/// Option A's shortcut of `x` (every `stride`-th row and column, then
+/// `extra` channels of zeros) in one pass each way on the CPU backend, or
+/// `None` on other devices.
+pub fn zero_pad_shortcut(x: &Tensor<4>, stride: usize, extra: usize) -> Option<Tensor<4>> {
+    (lab_kernels_for(&x.device(), KernelSet::All) && x.dtype() == burn::tensor::DType::F32 && stride > 0)
+        .then(|| Tensor::from_dispatch(<Dispatch as LabKernels>::lab_zero_pad_shortcut(x.clone().into_dispatch(), stride, extra)))
 }
 
 /// The L2 norm of `x` in one pass on the CPU backend, or `None` on other

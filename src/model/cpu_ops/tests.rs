@@ -165,6 +165,33 @@ fn a_tap_passes_the_gradient_through_and_reports_its_norm() {
 }
 
 #[test]
+fn the_option_a_shortcut_matches_burns_slice_and_concatenation() {
+    let mut rng = Rng::new(16);
+    // (batch, channels, height, width, stride, extra): CIFAR's stage
+    // change, odd sizes, one channel, batch 1, stride 3, no padding.
+    for (n, c, h, w, s, extra) in [(4, 16, 8, 8, 2, 16), (3, 2, 7, 5, 2, 3), (1, 1, 1, 1, 2, 1), (2, 3, 9, 6, 3, 0), (1, 4, 5, 4, 1, 2)] {
+        let what = format!("{n}x{c}x{h}x{w} stride {s} extra {extra}");
+        for device in [Device::flex(), Device::flex().autodiff()] {
+            let grad = |t: Tensor<4>| if device.is_autodiff() { t.require_grad() } else { t };
+            let x = grad(random([n, c, h, w], &mut rng, &device));
+            let x2 = grad(x.clone().detach());
+            let lab = zero_pad_shortcut(&x, s, extra).expect("the CPU devices take the kernel");
+            let every = burn::tensor::Slice::new(0, None, s as isize);
+            let sub = x2.clone().slice([burn::tensor::Slice::full(), burn::tensor::Slice::full(), every, every]);
+            let [_, _, oh, ow] = sub.dims();
+            let burn = Tensor::cat(vec![sub, Tensor::zeros([n, extra, oh, ow], &device)], 1);
+            assert_eq!(lab.dims(), [n, c + extra, h.div_ceil(s), w.div_ceil(s)], "{what}");
+            assert_close(&format!("{what}: forward"), lab.clone(), burn.clone());
+            if device.is_autodiff() {
+                let r = random(lab.dims(), &mut rng, &device);
+                let (g1, g2) = ((lab * r.clone()).sum().backward(), (burn * r).sum().backward());
+                assert_close(&format!("{what}: gradient"), x.grad(&g1).unwrap(), x2.grad(&g2).unwrap());
+            }
+        }
+    }
+}
+
+#[test]
 fn batch_norm_in_evaluation_matches_burn() {
     let device = Device::flex();
     let mut rng = Rng::new(14);
