@@ -108,11 +108,23 @@ pub fn norm_act<const D: usize>(x: Tensor<D>, norm: Option<&BatchNorm>, act: Act
 /// residual → activation` (the end of a post-activation residual block).
 /// In evaluation on the CPU the steps are one pass over each output image.
 pub fn conv_norm_act(conv: &Conv2d, norm: Option<&BatchNorm>, act: Act, x: Tensor<4>, residual: Option<Tensor<4>>) -> Tensor<4> {
+    conv_norm_act_reading(conv, norm, act, x, residual, cpu_ops::Input::Own)
+}
+
+/// [`conv_norm_act`], told who else reads `x` ([`cpu_ops::Input`]).
+pub fn conv_norm_act_reading(
+    conv: &Conv2d,
+    norm: Option<&BatchNorm>,
+    act: Act,
+    x: Tensor<4>,
+    residual: Option<Tensor<4>>,
+    input: cpu_ops::Input,
+) -> Tensor<4> {
     let relu = act.0 == Activation::Relu;
     if let Some(y) = cpu_ops::conv_eval(conv, norm, &x, residual.as_ref(), relu) {
         return if relu { y } else { act.apply(y) };
     }
-    let y = conv_forward(conv, x);
+    let y = cpu_ops::conv2d_reading(conv, x, input);
     match (residual, norm) {
         (None, _) => norm_act(y, norm, act),
         (Some(r), Some(bn)) if relu => match cpu_ops::batch_norm_add_relu(bn, y, r) {

@@ -213,19 +213,28 @@ impl ResidualBlock {
             }
             return h;
         }
+        // The join reads the block's input as its identity shortcut and
+        // runs its backward pass before the first convolution's, which
+        // then adds the join's gradient of the input into its own.
+        let first_input = if join.is_some() && self.config.path == ShortcutPath::Identity {
+            cpu_ops::Input::SharedWithLaterJoin
+        } else {
+            cpu_ops::Input::Own
+        };
         let mut h = input;
         let mut join = join;
         for (i, conv) in self.convs.iter().enumerate() {
+            let reading = if i == 0 { first_input } else { cpu_ops::Input::Own };
             if self.config.preactivation {
                 if i > 0 {
                     h = layers::norm_act(h, self.norm(i), act);
                 }
                 h = layers::conv_forward(conv, h);
             } else if i < last {
-                h = layers::conv_norm_act(conv, self.norm(i), act, h, None);
+                h = layers::conv_norm_act_reading(conv, self.norm(i), act, h, None, reading);
             } else {
                 let act = if join.is_some() { act } else { Act(Activation::Linear) };
-                h = layers::conv_norm_act(conv, self.norm(i), act, h, join.take());
+                h = layers::conv_norm_act_reading(conv, self.norm(i), act, h, join.take(), reading);
             }
         }
         h

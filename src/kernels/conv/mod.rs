@@ -261,10 +261,33 @@ unsafe fn each_image(
 /// The gradient of the loss with respect to the convolution's input, given
 /// the gradient `dy` with respect to its output.
 pub fn backward_input(g: &ConvGeometry, dy: &[f32], weight: &[f32]) -> Vec<f32> {
+    backward_input_plus(g, dy, weight, None)
+}
+
+/// [`backward_input`] plus `other` (`[N, C_in, H, W]`), another gradient
+/// of the same input: where the input gradient is a forward convolution
+/// (stride 1) the sum is taken in that convolution's epilogue, while each
+/// image's output is in cache; elsewhere in one parallel pass after it.
+pub fn backward_input_plus(g: &ConvGeometry, dy: &[f32], weight: &[f32], other: Option<&[f32]>) -> Vec<f32> {
+    if let Some(other) = other {
+        assert_eq!(other.len(), g.batch * g.in_image(), "the other input gradient does not match {g:?}");
+    }
     check_lengths(g, g.batch * g.in_image(), weight.len(), dy.len());
     if let Some(t) = g.transposed() {
-        return forward(&t, dy, &flip_transpose(g, weight), None);
+        return forward_fused(&t, dy, &flip_transpose(g, weight), &Epilogue { residual: other, ..Epilogue::default() });
     }
+    let mut dx = backward_input_strided(g, dy, weight);
+    if let Some(other) = other {
+        dx.par_chunks_mut(g.in_image().max(1)).zip(other.par_chunks(g.in_image().max(1))).for_each(|(dx, o)| {
+            dx.iter_mut().zip(o).for_each(|(d, o)| *d += o);
+        });
+    }
+    dx
+}
+
+/// The input gradient of a convolution that is not a forward convolution
+/// of the output gradient (stride above 1).
+fn backward_input_strided(g: &ConvGeometry, dy: &[f32], weight: &[f32]) -> Vec<f32> {
     if super::direct::applies_to_input_grad(g) {
         let direct = super::direct::InputGrad::new(g, weight);
         // SAFETY: `InputGrad::image` writes the image's whole C_in × H × W

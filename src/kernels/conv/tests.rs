@@ -163,6 +163,18 @@ fn the_fused_epilogue_gives_the_bits_of_the_separate_passes() {
     }
 }
 
+#[test]
+fn an_input_gradient_plus_another_is_the_sum_of_the_two() {
+    for (t, g) in geometries().iter().enumerate() {
+        let dy = values(g.batch * g.out_image(), 1100 + t as u32);
+        let w = values(g.weight_len(), 1200 + t as u32);
+        let other = values(g.batch * g.in_image(), 1300 + t as u32);
+        let want: Vec<f32> = backward_input(g, &dy, &w).iter().zip(&other).map(|(a, b)| a + b).collect();
+        assert_eq!(backward_input_plus(g, &dy, &w, Some(&other)), want, "{g:?}");
+        assert_eq!(backward_input_plus(g, &dy, &w, None), backward_input(g, &dy, &w), "{g:?}");
+    }
+}
+
 /// The gradients are the adjoints of the forward map: for any `dy`,
 /// `<forward(x), dy> = <x, backward_input(dy)> = <w, backward_weight(x, dy)>`.
 #[test]

@@ -1,6 +1,7 @@
 //! The extension's operations on the CPU backend with autodiff: the forward
 //! pass on the lab's kernels and a hand-written backward pass for each.
 
+use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -25,14 +26,19 @@ struct ConvState {
     x: FlexTensor,
     weight: FlexTensor,
     geometry: ConvGeometry,
+    /// `x` is also read by an operation whose backward pass has run
+    /// before this one ([`super::Input::SharedWithLaterJoin`]).
+    shared_input: bool,
 }
 
-/// Registers the convolution's gradients for the parents that want them.
-fn conv_backward(state: ConvState, dy: FlexTensor, grads: &mut Gradients, parents: &[Option<burn::backend::autodiff::NodeId>; 3]) {
+/// Registers the convolution's gradients for the parents that want them;
+/// `other` is another gradient of `x` to add into its own.
+fn conv_backward(state: ConvState, dy: FlexTensor, grads: &mut Gradients, parents: [Option<NodeId>; 3], other: Option<FlexTensor>) {
     let g = state.geometry;
     let dy = values(&dy);
     if let Some(id) = parents[0] {
-        let dx = conv::backward_input(&g, &dy, &values(&state.weight));
+        let other = other.as_ref().map(values);
+        let dx = conv::backward_input_plus(&g, &dy, &values(&state.weight), other.as_deref());
         grads.register::<Flex>(id, tensor(dx, [g.batch, g.in_channels, g.in_height, g.in_width]));
     }
     if parents[1].is_some() || parents[2].is_some() {
@@ -54,8 +60,8 @@ impl Backward<Flex, 3> for ConvWithBias {
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
         let dy = grads.consume::<Flex>(&ops.node);
-        let [x, w, b] = ops.parents;
-        conv_backward(ops.state, dy, grads, &[x.map(|n| n.id), w.map(|n| n.id), b.map(|n| n.id)]);
+        let [x, w, b] = ops.parents.map(|p| p.map(|n| n.id));
+        conv_backward(ops.state, dy, grads, [x, w, b], None);
     }
 }
 
@@ -68,7 +74,12 @@ impl Backward<Flex, 2> for ConvNoBias {
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
         let dy = grads.consume::<Flex>(&ops.node);
         let [x, w] = ops.parents;
-        conv_backward(ops.state, dy, grads, &[x.map(|n| n.id), w.map(|n| n.id), None]);
+        // The other reader's gradient of `x`, taken out of `grads` to be
+        // added as this one is written. Only an intermediate tensor's (one
+        // with parents, order above 0) is taken: a leaf's stays where it
+        // is, and burn adds the two.
+        let other = x.as_ref().filter(|n| ops.state.shared_input && n.order > 0).map(|n| grads.consume::<Flex>(n));
+        conv_backward(ops.state, dy, grads, [x.map(|n| n.id), w.map(|n| n.id), None], other);
     }
 }
 
@@ -224,6 +235,25 @@ fn affine_join<C: CheckpointStrategy>(
     if relu { <B<C> as ActivationOps<B<C>>>::relu(y) } else { y }
 }
 
+/// A convolution without bias on the training device.
+fn conv_no_bias<C: CheckpointStrategy>(
+    x: FloatTensor<Autodiff<Flex, C>>,
+    weight: FloatTensor<Autodiff<Flex, C>>,
+    stride: [usize; 2],
+    padding: [usize; 2],
+    shared_input: bool,
+) -> FloatTensor<Autodiff<Flex, C>> {
+    let geometry = conv_geometry(x.primitive(), weight.primitive(), stride, padding);
+    match ConvNoBias.prepare::<C>([x.node(), weight.node()]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => {
+            let (x, weight) = (x.into_primitive(), weight.into_primitive());
+            let y = flex_conv2d(&x, &weight, None, stride, padding);
+            prep.finish(ConvState { x, weight, geometry, shared_input }, y)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(flex_conv2d(x.primitive(), weight.primitive(), None, stride, padding)),
+    }
+}
+
 impl<C: CheckpointStrategy> LabKernels for Autodiff<Flex, C> {
     // Evaluation on a training device (the model takes these only on the
     // plain CPU backend): the convolution, then burn's differentiable steps.
@@ -264,16 +294,18 @@ impl<C: CheckpointStrategy> LabKernels for Autodiff<Flex, C> {
         pad_h: usize,
         pad_w: usize,
     ) -> FloatTensor<Self> {
-        let (stride, padding) = ([stride_h, stride_w], [pad_h, pad_w]);
-        let geometry = conv_geometry(x.primitive(), weight.primitive(), stride, padding);
-        match ConvNoBias.prepare::<C>([x.node(), weight.node()]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => {
-                let (x, weight) = (x.into_primitive(), weight.into_primitive());
-                let y = flex_conv2d(&x, &weight, None, stride, padding);
-                prep.finish(ConvState { x, weight, geometry }, y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(flex_conv2d(x.primitive(), weight.primitive(), None, stride, padding)),
-        }
+        conv_no_bias::<C>(x, weight, [stride_h, stride_w], [pad_h, pad_w], false)
+    }
+
+    fn lab_conv2d_shared_input(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        stride_h: usize,
+        stride_w: usize,
+        pad_h: usize,
+        pad_w: usize,
+    ) -> FloatTensor<Self> {
+        conv_no_bias::<C>(x, weight, [stride_h, stride_w], [pad_h, pad_w], true)
     }
 
     fn lab_conv2d_bias(
@@ -291,7 +323,7 @@ impl<C: CheckpointStrategy> LabKernels for Autodiff<Flex, C> {
             OpsKind::Tracked(prep) => {
                 let (x, weight, bias) = (x.into_primitive(), weight.into_primitive(), bias.into_primitive());
                 let y = flex_conv2d(&x, &weight, Some(&bias), stride, padding);
-                prep.finish(ConvState { x, weight, geometry }, y)
+                prep.finish(ConvState { x, weight, geometry, shared_input: false }, y)
             }
             OpsKind::UnTracked(prep) => {
                 prep.finish(flex_conv2d(x.primitive(), weight.primitive(), Some(bias.primitive()), stride, padding))

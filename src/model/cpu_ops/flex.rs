@@ -136,6 +136,17 @@ impl LabKernels for Flex {
         flex_conv2d(&x, &weight, None, [stride_h, stride_w], [pad_h, pad_w])
     }
 
+    fn lab_conv2d_shared_input(
+        x: FlexTensor,
+        weight: FlexTensor,
+        stride_h: usize,
+        stride_w: usize,
+        pad_h: usize,
+        pad_w: usize,
+    ) -> FlexTensor {
+        flex_conv2d(&x, &weight, None, [stride_h, stride_w], [pad_h, pad_w])
+    }
+
     fn lab_conv2d_bias(
         x: FlexTensor,
         weight: FlexTensor,

@@ -31,6 +31,21 @@ pub trait LabKernels: Backend {
         pad_w: usize,
     ) -> FloatTensor<Self>;
 
+    /// [`LabKernels::lab_conv2d`] for an input that another operation
+    /// deeper in the graph (one that runs its backward pass first) also
+    /// reads, such as a residual join reading its identity shortcut: the
+    /// backward pass adds that operation's gradient of `x` into its own as
+    /// it writes it, instead of leaving burn to add the two afterwards on
+    /// one thread.
+    fn lab_conv2d_shared_input(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        stride_h: usize,
+        stride_w: usize,
+        pad_h: usize,
+        pad_w: usize,
+    ) -> FloatTensor<Self>;
+
     /// The same with a bias (the extension macro cannot route an optional
     /// tensor, so the bias gets its own operation).
     fn lab_conv2d_bias(
@@ -162,6 +177,23 @@ fn lab_kernels_for(device: &Device, needed: KernelSet) -> bool {
 
 /// `conv.forward(x)`, on the lab's kernels on the CPU.
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    conv2d_reading(conv, x, Input::Own)
+}
+
+/// Who else reads a convolution's input, for its backward pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// Nothing the convolution knows of (burn adds any other gradient).
+    Own,
+    /// An operation that depends on this convolution's output, so runs its
+    /// backward pass first — the join of the residual branch this
+    /// convolution starts, reading its identity shortcut. The convolution
+    /// adds that gradient of its input into its own.
+    SharedWithLaterJoin,
+}
+
+/// [`conv2d`], told who else reads `x` ([`Input`]).
+pub fn conv2d_reading(conv: &Conv2d, x: Tensor<4>, input: Input) -> Tensor<4> {
     let Some(geometry) = geometry_of(conv, &x) else {
         return conv.forward(x);
     };
@@ -172,6 +204,7 @@ pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     let (x, weight) = (x.into_dispatch(), conv.weight.val().into_dispatch());
     Tensor::from_dispatch(match &conv.bias {
         Some(bias) => <Dispatch as LabKernels>::lab_conv2d_bias(x, weight, bias.val().into_dispatch(), sh, sw, ph, pw),
+        None if input == Input::SharedWithLaterJoin => <Dispatch as LabKernels>::lab_conv2d_shared_input(x, weight, sh, sw, ph, pw),
         None => <Dispatch as LabKernels>::lab_conv2d(x, weight, sh, sw, ph, pw),
     })
 }

@@ -192,6 +192,37 @@ fn the_option_a_shortcut_matches_burns_slice_and_concatenation() {
 }
 
 #[test]
+fn a_convolution_sharing_its_input_with_a_later_join_gives_the_same_gradients() {
+    let device = Device::flex().autodiff();
+    let mut rng = Rng::new(17);
+    // (batch, channels, height, width): a residual block's identity
+    // shortcut, odd sizes, one channel, batch 1.
+    for (n, c, h, w) in [(4, 8, 8, 8), (3, 3, 7, 5), (1, 1, 3, 3)] {
+        let conv = conv_layer((c, c, 3, 1, 1, false), &mut rng, &device);
+        let bn = BatchNormConfig::new(c).init(&device);
+        let leaf = random([n, c, h, w], &mut rng, &device);
+        let r = random([n, c, h, w], &mut rng, &device);
+        // An intermediate input (its gradient is taken and added into the
+        // convolution's) and a leaf (burn adds the two).
+        for intermediate in [true, false] {
+            let what = format!("{n}x{c}x{h}x{w}, intermediate input {intermediate}");
+            let mut got = Vec::new();
+            for input in [Input::Own, Input::SharedWithLaterJoin] {
+                let leaf = leaf.clone().detach().require_grad();
+                let x = if intermediate { leaf.clone() * 1.5 } else { leaf.clone() };
+                let y = conv2d_reading(&conv, x.clone(), input);
+                let out = batch_norm_add_relu(&bn, y, x).unwrap_or_else(|_| panic!("{what}: the join fuses"));
+                let grads = (out * r.clone()).sum().backward();
+                got.push((leaf.grad(&grads).unwrap(), conv.weight.val().grad(&grads).unwrap()));
+            }
+            let (own, shared) = (&got[0], &got[1]);
+            assert_close(&format!("{what}: input gradient"), shared.0.clone(), own.0.clone());
+            assert_close(&format!("{what}: weight gradient"), shared.1.clone(), own.1.clone());
+        }
+    }
+}
+
+#[test]
 fn batch_norm_in_evaluation_matches_burn() {
     let device = Device::flex();
     let mut rng = Rng::new(14);
