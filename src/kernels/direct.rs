@@ -11,10 +11,14 @@
 //! computed two padding columns of every row and dropped them: 11 % of the
 //! work at 16×16, 20 % at 8×8).
 //!
-//! - Stride 1: each channel between a zero row above and below; tap
-//!   `(i, j)` reads `q + i·W + j − 1`, column `j = 0` masked at `ow = 0`
-//!   and `j = 2` at `ow = W − 1`. The input gradient of a stride-1
-//!   convolution is one too (the flipped, transposed kernel).
+//! - Stride 1: the image read in place; tap `(i, j)` reads
+//!   `q + (i − 1)·W + j − 1`, with the lanes whose row or column falls
+//!   outside the plane masked off in the load (row `i = 0` at `oh = 0`,
+//!   `i = 2` at `oh = H − 1`, column `j = 0` at `ow = 0`, `j = 2` at
+//!   `ow = W − 1`). The input gradient of a stride-1 convolution is one
+//!   too (the flipped, transposed kernel). Copying each channel between
+//!   zero rows instead, as this kernel first did, was 3 % of a training
+//!   step in `memcpy` and `memset`.
 //! - Stride 2 (even sizes): the image split into its four phases
 //!   (even/odd rows × even/odd columns), each `H/2 × W/2` behind a zero row;
 //!   tap `(i, j)` reads one phase at an offset of 0 or −1 row and column.
@@ -75,34 +79,49 @@ pub fn applies_to_input_grad(g: &ConvGeometry) -> bool {
 }
 
 /// One tap: where it reads, relative to the output position (and to the
-/// end of the [`FRONT`] zeros of the channel's copy), and which columns it
-/// masks off.
+/// start of the channel's plane, after the plan's `front` floats), and
+/// which lanes it masks off.
 #[derive(Clone, Copy, Debug)]
 struct Tap {
     offset: isize,
-    /// 0: lanes at `ow = 0` masked off (the tap reads a column to the
-    /// left); 1: none but those past the plane; 2: lanes at
-    /// `ow = W_out − 1` (a column to the right).
+    /// `3·r + c`. Columns, `c`: 0 masks the lanes at `ow = 0` off (the tap
+    /// reads a column to the left), 1 none, 2 those at `ow = W_out − 1` (a
+    /// column to the right). Rows, `r`, the same for `oh` (a tap that
+    /// reads the image in place, where no zero row lies above or below).
+    /// Lanes past the plane are always masked off.
     mask: usize,
 }
+
+/// The mask of every lane inside the plane (a tap with no row or column
+/// masked; the stores).
+const INSIDE: usize = 4;
 
 impl Tap {
     /// The tap that reads `rows` rows and `columns` columns (each −1, 0 or
     /// +1) away from the output position, in a plane that starts `base`
-    /// floats after the copy's [`FRONT`] zeros, on rows `width` floats long.
+    /// floats after the copy's [`FRONT`] zeros, on rows `width` floats long,
+    /// with zero rows around it (so only columns are masked).
     fn new(base: usize, width: usize, rows: isize, columns: isize) -> Tap {
-        Tap { offset: base as isize + rows * width as isize + columns, mask: (columns + 1) as usize }
+        Tap { offset: base as isize + rows * width as isize + columns, mask: 3 + (columns + 1) as usize }
+    }
+
+    /// The same on a plane read in place: the rows outside masked too.
+    fn in_place(width: usize, rows: isize, columns: isize) -> Tap {
+        Tap { offset: rows * width as isize + columns, mask: 3 * (rows + 1) as usize + (columns + 1) as usize }
     }
 }
 
 /// The masks of one vector of output positions, by [`Tap::mask`].
-type Masks = [u16; 3];
+type Masks = [u16; 9];
 
 /// One convolution as the micro-kernel sees it.
 #[derive(Clone, Debug)]
 struct Plan {
-    /// Floats per input channel's copy.
+    /// Floats per input channel's copy (or plane, read in place).
     channel: usize,
+    /// Floats before each channel's plane: [`FRONT`] zeros in a copy, 0
+    /// in place.
+    front: usize,
     out_plane: usize,
     /// Vectors of output positions per channel (the last may be partly
     /// outside the plane).
@@ -112,51 +131,56 @@ struct Plan {
 }
 
 impl Plan {
+    /// Taps over copies of `channel` floats, each plane [`FRONT`] floats
+    /// in.
     fn new(channel: usize, out_height: usize, out_width: usize, taps: Vec<Tap>) -> Plan {
+        let plan = Plan::unchecked(channel, FRONT, out_height, out_width, taps);
+        // Every load of every tap stays inside its channel's copy.
+        for tap in &plan.taps {
+            assert!(tap.offset >= -(FRONT as isize), "a tap reads before its channel's copy");
+            assert!(
+                FRONT as isize + (plan.vectors * LANES) as isize + tap.offset <= channel as isize,
+                "a tap reads past its channel's copy"
+            );
+        }
+        plan
+    }
+
+    fn unchecked(channel: usize, front: usize, out_height: usize, out_width: usize, taps: Vec<Tap>) -> Plan {
         let out_plane = out_height * out_width;
         let vectors = out_plane.div_ceil(LANES);
         let masks = (0..vectors)
             .map(|v| {
-                let mut m = [0u16; 3];
+                let mut m = [0u16; 9];
                 for lane in 0..LANES.min(out_plane - v * LANES) {
-                    let ow = (v * LANES + lane) % out_width;
-                    m[0] |= u16::from(ow >= 1) << lane;
-                    m[1] |= 1 << lane;
-                    m[2] |= u16::from(ow + 1 < out_width) << lane;
+                    let (oh, ow) = ((v * LANES + lane) / out_width, (v * LANES + lane) % out_width);
+                    let rows = [oh >= 1, true, oh + 1 < out_height];
+                    let columns = [ow >= 1, true, ow + 1 < out_width];
+                    for (k, m) in m.iter_mut().enumerate() {
+                        *m |= u16::from(rows[k / 3] && columns[k % 3]) << lane;
+                    }
                 }
                 m
             })
             .collect();
-        // Every load of every tap stays inside its channel's copy.
-        for tap in &taps {
-            assert!(tap.offset >= -(FRONT as isize), "a tap reads before its channel's copy");
-            assert!(FRONT as isize + (vectors * LANES) as isize + tap.offset <= channel as isize, "a tap reads past its channel's copy");
-        }
-        Plan { channel, out_plane, vectors, taps, masks }
+        Plan { channel, front, out_plane, vectors, taps, masks }
     }
 
-    /// Stride-1 taps over channels copied by [`copy_rows`] (an `h × w`
-    /// plane between zero rows), each given by its row and column offset
-    /// (−1, 0 or +1) from the output position.
-    fn rows(h: usize, w: usize, taps: impl IntoIterator<Item = (isize, isize)>) -> Plan {
-        let taps = taps.into_iter().map(|(di, dj)| Tap::new(w, w, di, dj)).collect();
-        Plan::new(rows_channel(h, w), h, w, taps)
-    }
-}
-
-/// Floats per channel copied by [`copy_rows`].
-fn rows_channel(h: usize, w: usize) -> usize {
-    FRONT + (h + 2) * w + LANES
-}
-
-/// Each `h × w` channel of `image` into `dst` between a zero row above
-/// and below, after [`FRONT`] zeros and before [`LANES`] more.
-fn copy_rows(image: &[f32], h: usize, w: usize, dst: &mut [f32]) {
-    let (p, channel) = (h * w, rows_channel(h, w));
-    for (src, dst) in image.chunks_exact(p).zip(dst.chunks_exact_mut(channel)) {
-        dst[..FRONT + w].fill(0.0);
-        dst[FRONT + w..FRONT + w + p].copy_from_slice(src);
-        dst[FRONT + w + p..].fill(0.0);
+    /// Stride-1 taps over `h × w` planes read in place, each given by its
+    /// row and column offset (−1, 0 or +1) from the output position. Every
+    /// lane whose input position lies outside the plane is masked off, so
+    /// no copy with zero rows around each plane is needed: a load may
+    /// start before or end after the plane (even the image), but reads
+    /// only lanes inside it.
+    fn in_place(h: usize, w: usize, taps: impl IntoIterator<Item = (isize, isize)>) -> Plan {
+        let taps: Vec<Tap> = taps
+            .into_iter()
+            .map(|(di, dj)| {
+                assert!(di.abs() <= 1 && dj.abs() <= 1, "an in-place tap reaches one row and column at most");
+                Tap::in_place(w, di, dj)
+            })
+            .collect();
+        Plan::unchecked(h * w, 0, h, w, taps)
     }
 }
 
@@ -234,7 +258,7 @@ impl Forward {
         assert_eq!(weight.len(), g.weight_len());
         let (h, w) = (g.in_height, g.in_width);
         let plan = if g.stride == [1, 1] {
-            Plan::rows(h, w, (0..9).map(|t| (t as isize / 3 - 1, t as isize % 3 - 1)))
+            Plan::in_place(h, w, (0..9).map(|t| (t as isize / 3 - 1, t as isize % 3 - 1)))
         } else {
             let (h2, w2) = (h / 2, w / 2);
             let taps = (0..9)
@@ -259,13 +283,13 @@ impl Forward {
         let (cin, cout) = (g.in_channels, g.out_channels);
         assert_eq!(image.len(), g.in_image());
         assert_eq!(out.len(), cout * self.plan.out_plane);
-        let copy = super::grown(scratch, cin * self.plan.channel);
         if self.stride == 1 {
-            copy_rows(image, g.in_height, g.in_width, copy);
+            convolve(&self.plan, image, cin, cout, &self.packed, out);
         } else {
+            let copy = super::grown(scratch, cin * self.plan.channel);
             copy_phases(image, g.in_height, g.in_width, copy);
+            convolve(&self.plan, copy, cin, cout, &self.packed, out);
         }
-        convolve(&self.plan, copy, cin, cout, &self.packed, out);
         // SAFETY: `convolve` wrote every element of `out`.
         super::conv::finish_image(unsafe { super::assume_written(out) }, self.plan.out_plane, epilogue);
     }
@@ -295,7 +319,7 @@ impl InputGrad {
                         taps.push((i * 3 + j, di, dj));
                     }
                 }
-                let plan = Plan::rows(h2, w2, taps.iter().map(|&(_, di, dj)| (di, dj)));
+                let plan = Plan::in_place(h2, w2, taps.iter().map(|&(_, di, dj)| (di, dj)));
                 // The gradient's "input channels" are the convolution's
                 // outputs, its "outputs" the convolution's inputs.
                 let packed = pack_weights(cin, cout, taps.len(), |c, o, k| weight[(o * cin + c) * 9 + taps[k].0]);
@@ -306,23 +330,21 @@ impl InputGrad {
     }
 
     /// The input gradient of one image (`dy`: `[C_out, H/2, W/2]`) into
-    /// `dx` (`[C_in, H, W]`, every element written). `copy` and `phase`
-    /// are scratch space of any contents.
-    pub fn image(&self, g: &ConvGeometry, dy: &[f32], dx: &mut [MaybeUninit<f32>], copy: &mut Vec<f32>, phase: &mut Vec<f32>) {
+    /// `dx` (`[C_in, H, W]`, every element written). `phase` is scratch
+    /// space of any contents.
+    pub fn image(&self, g: &ConvGeometry, dy: &[f32], dx: &mut [MaybeUninit<f32>], phase: &mut Vec<f32>) {
         let (cin, cout) = (g.in_channels, g.out_channels);
         let (h2, w2) = (g.out_height(), g.out_width());
         let (w, p2) = (g.in_width, h2 * w2);
         assert_eq!(dy.len(), cout * p2);
         assert_eq!(dx.len(), g.in_image());
-        let copy = super::grown(copy, cout * rows_channel(h2, w2));
-        copy_rows(dy, h2, w2, copy);
         let phase = super::grown(phase, cin * p2);
         for (ph, (plan, packed)) in self.phases.iter().enumerate() {
             let (pr, pc) = (ph / 2, ph % 2);
             // SAFETY: `MaybeUninit<f32>` has the layout of `f32`; the
             // buffer is initialised floats.
             let out = unsafe { std::slice::from_raw_parts_mut(phase.as_mut_ptr().cast::<MaybeUninit<f32>>(), phase.len()) };
-            convolve(plan, copy, cout, cin, packed, out);
+            convolve(plan, dy, cout, cin, packed, out);
             for (src, dst) in phase.chunks_exact(p2).zip(dx.chunks_exact_mut(g.in_plane())) {
                 for (r, line) in src.chunks_exact(w2).enumerate() {
                     let row = &mut dst[(2 * r + pr) * w..(2 * r + pr + 1) * w];
@@ -429,25 +451,27 @@ unsafe fn dispatch(block: &Block, nb: usize, nv: usize) {
 }
 
 impl Block<'_> {
-    /// `out[b][q] = Σ_c Σ_k W[o0 + b, c, k] · input[c][FRONT + q + offset_k]`
+    /// `out[b][q] = Σ_c Σ_k W[o0 + b, c, k] · input[c][front + q + offset_k]`
     /// for the `NB` channels and the `NV` vectors of positions of the block,
     /// with the tap's lanes masked, stored where the position lies inside
     /// the plane.
     ///
     /// # Safety
-    /// The CPU must have AVX-512F. `input` holds `cin` channel copies of
+    /// The CPU must have AVX-512F. `input` holds `cin` channels of
     /// `plan.channel` floats; `weights` holds `cin · taps · NB` floats;
     /// `out` points at `NB` planes of `plan.out_plane` floats; `masks` has
-    /// `NV` entries and the block's vectors exist. Then every load starts
-    /// at `FRONT + q + offset ≥ 0` and ends inside the channel's copy
-    /// (`Plan::new` checks both), and every store is masked to lanes
-    /// inside the plane.
+    /// `NV` entries and the block's vectors exist. Then every lane a load
+    /// reads lies inside channel `c`: in a copy every load starts at
+    /// `front + q + offset ≥ 0` and ends inside it (`Plan::new` checks
+    /// both); in place the masks keep exactly the lanes whose input
+    /// position lies inside the plane (`Plan::in_place`), and a masked-off
+    /// lane is never read. Every store is masked to lanes inside the plane.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::needless_range_loop)] // register blocks indexed [b][v], as in the formula
     unsafe fn run<const NB: usize, const NV: usize, const T: usize>(&self) {
         use std::arch::x86_64::*;
-        let mut taps = [Tap { offset: 0, mask: 1 }; T];
+        let mut taps = [Tap { offset: 0, mask: INSIDE }; T];
         taps.copy_from_slice(&self.plan.taps[..T]);
         // Each tap's masks, by vector.
         let mut masks = [[0u16; NV]; T];
@@ -458,14 +482,16 @@ impl Block<'_> {
         }
         let mut acc = [[_mm512_setzero_ps(); NV]; NB];
         for c in 0..self.cin {
-            // SAFETY: inside channel `c`'s copy (see above).
-            let x = unsafe { self.input.add(c * self.plan.channel + FRONT + self.first) };
+            // Wrapping: in place, a tap above or to the left of the first
+            // vector points before the image (those lanes are masked off).
+            let x = self.input.wrapping_add(c * self.plan.channel + self.plan.front + self.first);
             let wc = unsafe { self.weights.add(c * T * NB) };
             for (k, tap) in taps.iter().enumerate() {
                 let mut xv = [_mm512_setzero_ps(); NV];
                 for v in 0..NV {
-                    // SAFETY: as above; lanes outside the input are masked off.
-                    xv[v] = unsafe { _mm512_maskz_loadu_ps(masks[k][v], x.offset(tap.offset + (v * LANES) as isize)) };
+                    // SAFETY: as above: the lanes outside channel `c` are
+                    // masked off, and masked-off lanes are not read.
+                    xv[v] = unsafe { _mm512_maskz_loadu_ps(masks[k][v], x.wrapping_offset(tap.offset + (v * LANES) as isize)) };
                 }
                 for b in 0..NB {
                     // SAFETY: `k·NB + b < taps·NB`.
@@ -480,7 +506,7 @@ impl Block<'_> {
             for v in 0..NV {
                 // SAFETY: plane `b < NB` of the block; lanes past the plane masked off.
                 unsafe {
-                    _mm512_mask_storeu_ps(self.out.add(b * self.plan.out_plane + self.first + v * LANES), self.masks[v][1], acc[b][v])
+                    _mm512_mask_storeu_ps(self.out.add(b * self.plan.out_plane + self.first + v * LANES), self.masks[v][INSIDE], acc[b][v])
                 };
             }
         }
@@ -505,7 +531,7 @@ impl Product {
     /// A product over rows of `n` values, row `c` starting `c · stride`
     /// floats after row 0 (`stride ≥ Product::row(n)`).
     pub(super) fn new(n: usize, stride: usize) -> Product {
-        Product { plan: Plan::new(stride, 1, n.max(1), vec![Tap { offset: 0, mask: 1 }]) }
+        Product { plan: Plan::new(stride, 1, n.max(1), vec![Tap { offset: 0, mask: INSIDE }]) }
     }
 
     /// Floats per row of the product's input.

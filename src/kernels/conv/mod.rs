@@ -294,8 +294,7 @@ fn backward_input_strided(g: &ConvGeometry, dy: &[f32], weight: &[f32]) -> Vec<f
         // gradient.
         return unsafe {
             each_image(g.batch, dy, g.out_image(), g.in_image(), |_, grad, out, s| {
-                let (copy, phase) = s.vectors();
-                direct.image(g, grad, out, copy, phase);
+                direct.image(g, grad, out, s.vectors().1);
             })
         };
     }
