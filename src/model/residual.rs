@@ -198,8 +198,10 @@ impl ResidualBlock {
     /// The residual branch `F`, given the (pre-activated, for pre-activation
     /// blocks) input. With `join` (post-activation blocks only), the
     /// block's output instead: `act(F(x) + join)`, the join taken in the
-    /// last convolution's pass.
-    fn branch(&self, input: Tensor<4>, join: Option<Tensor<4>>) -> Tensor<4> {
+    /// last convolution's pass; with `activated` and no join (a
+    /// post-activation block without a shortcut, a plain pair), `act(F(x))`,
+    /// the activation taken in that pass too.
+    fn branch(&self, input: Tensor<4>, join: Option<Tensor<4>>, activated: bool) -> Tensor<4> {
         let act = self.config.act;
         let last = self.convs.len() - 1;
         if self.scalars.is_fixup() {
@@ -233,7 +235,7 @@ impl ResidualBlock {
             } else if i < last {
                 h = layers::conv_norm_act_reading(conv, self.norm(i), act, h, None, reading);
             } else {
-                let act = if join.is_some() { act } else { Act(Activation::Linear) };
+                let act = if join.is_some() || activated { act } else { Act(Activation::Linear) };
                 h = layers::conv_norm_act_reading(conv, self.norm(i), act, h, join.take(), reading);
             }
         }
@@ -255,9 +257,15 @@ impl ResidualBlock {
         let plain_join = matches!(survival, Survival::Kept) && route.is_none() && self.scalars.is_empty();
         if !self.config.preactivation && shortcut.is_some() && plain_join {
             // act(F(x) + s) in the last convolution's pass.
-            return Features::Map(self.branch(input, shortcut));
+            return Features::Map(self.branch(input, shortcut, true));
         }
-        let mut f = self.scalars.weigh(self.branch(input, None));
+        if !self.config.preactivation && shortcut.is_none() && matches!(survival, Survival::Kept) && self.scalars.is_empty() {
+            // A plain pair: act(F(x)), the last activation in the last
+            // convolution's pass (burn's ReLU and its backward were two
+            // serial passes over the activations).
+            return Features::Map(self.branch(input, None, true));
+        }
+        let mut f = self.scalars.weigh(self.branch(input, None, false));
         if let Survival::Scaled(p) = survival {
             f = f * p;
         }

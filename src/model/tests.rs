@@ -144,6 +144,41 @@ fn plain_pair_has_no_shortcut() {
 }
 
 #[test]
+fn a_plain_pair_in_training_equals_its_steps_composed_by_hand() {
+    // Its last ReLU is taken in the last convolution's pass: the same
+    // values and gradients as conv, BN, ReLU composed from burn's modules.
+    let device = cpu().autodiff();
+    let shape = Shape::map(3, 5, 7);
+    let kind = BlockKind::Residual {
+        filters: 4,
+        stride: 1,
+        bottleneck: false,
+        preactivation: false,
+        shortcut: Shortcut::None,
+        survival: None,
+        branch_layers: 2,
+        residual_init: ResidualInit::Default,
+    };
+    let net = single_block(kind, LayerOptions::default(), shape, &device);
+    let Block::Residual(block) = &net.blocks[0] else { panic!() };
+    let x1 = input(3, shape, 9, &device).require_grad();
+    let x2 = x1.clone().detach().require_grad();
+    let r = input(3, Shape::map(4, 5, 7), 10, &device);
+    let fused = run_first_block(&net, x1.clone(), &mut Ctx::eval());
+    let relu = burn::tensor::activation::relu::<4>;
+    let mut h = x2.clone();
+    for (conv, bn) in block.convs.iter().zip(&block.norms) {
+        h = relu(bn.forward(conv.forward(h)));
+    }
+    assert!(max_abs_diff(&to_vec(fused.clone()), &to_vec(h.clone())) < 1e-5, "forward");
+    let (g1, g2) = ((fused * r.clone()).sum().backward(), (h * r).sum().backward());
+    let (d1, d2) = (to_vec(x1.grad(&g1).unwrap()), to_vec(x2.grad(&g2).unwrap()));
+    assert!(max_abs_diff(&d1, &d2) < 1e-4, "input gradient");
+    let w = block.convs[1].weight.val();
+    assert!(max_abs_diff(&to_vec(w.grad(&g1).unwrap()), &to_vec(w.grad(&g2).unwrap())) < 1e-4, "weight gradient");
+}
+
+#[test]
 fn residual_dense_block_with_its_branch_zeroed_equals_its_shortcut() {
     let device = cpu();
     // 12 features in; 12 units keep the width (identity), 8 change it (projection).
