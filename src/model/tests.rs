@@ -121,12 +121,10 @@ fn residual_block_with_its_branch_zeroed_equals_its_shortcut() {
     }
 }
 
-#[test]
-fn plain_pair_has_no_shortcut() {
-    let device = cpu();
-    let shape = Shape::map(4, 6, 6);
-    let kind = BlockKind::Residual {
-        filters: 4,
+/// Two convolutions without a shortcut (a plain net's block).
+fn plain_pair(filters: usize) -> BlockKind {
+    BlockKind::Residual {
+        filters,
         stride: 1,
         bottleneck: false,
         preactivation: false,
@@ -134,7 +132,14 @@ fn plain_pair_has_no_shortcut() {
         survival: None,
         branch_layers: 2,
         residual_init: ResidualInit::Default,
-    };
+    }
+}
+
+#[test]
+fn plain_pair_has_no_shortcut() {
+    let device = cpu();
+    let shape = Shape::map(4, 6, 6);
+    let kind = plain_pair(4);
     let mut net = single_block(kind, LayerOptions::default(), shape, &device);
     let Block::Residual(block) = &mut net.blocks[0] else { panic!() };
     let last = block.convs.last_mut().unwrap();
@@ -149,16 +154,7 @@ fn a_plain_pair_in_training_equals_its_steps_composed_by_hand() {
     // values and gradients as conv, BN, ReLU composed from burn's modules.
     let device = cpu().autodiff();
     let shape = Shape::map(3, 5, 7);
-    let kind = BlockKind::Residual {
-        filters: 4,
-        stride: 1,
-        bottleneck: false,
-        preactivation: false,
-        shortcut: Shortcut::None,
-        survival: None,
-        branch_layers: 2,
-        residual_init: ResidualInit::Default,
-    };
+    let kind = plain_pair(4);
     let net = single_block(kind, LayerOptions::default(), shape, &device);
     let Block::Residual(block) = &net.blocks[0] else { panic!() };
     let x1 = input(3, shape, 9, &device).require_grad();

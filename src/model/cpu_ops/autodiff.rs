@@ -268,7 +268,7 @@ impl<C: CheckpointStrategy> LabKernels for Autodiff<Flex, C> {
         pad_w: usize,
         relu: bool,
     ) -> FloatTensor<Self> {
-        affine_join::<C>(Self::lab_conv2d(x, weight, stride_h, stride_w, pad_h, pad_w), scale, shift, None, relu)
+        affine_join::<C>(Self::lab_conv2d(x, weight, stride_h, stride_w, pad_h, pad_w, false), scale, shift, None, relu)
     }
 
     fn lab_conv2d_affine_add(
@@ -283,7 +283,7 @@ impl<C: CheckpointStrategy> LabKernels for Autodiff<Flex, C> {
         pad_w: usize,
         relu: bool,
     ) -> FloatTensor<Self> {
-        affine_join::<C>(Self::lab_conv2d(x, weight, stride_h, stride_w, pad_h, pad_w), scale, shift, Some(residual), relu)
+        affine_join::<C>(Self::lab_conv2d(x, weight, stride_h, stride_w, pad_h, pad_w, false), scale, shift, Some(residual), relu)
     }
 
     fn lab_conv2d(
@@ -293,19 +293,9 @@ impl<C: CheckpointStrategy> LabKernels for Autodiff<Flex, C> {
         stride_w: usize,
         pad_h: usize,
         pad_w: usize,
+        shared_input: bool,
     ) -> FloatTensor<Self> {
-        conv_no_bias::<C>(x, weight, [stride_h, stride_w], [pad_h, pad_w], false)
-    }
-
-    fn lab_conv2d_shared_input(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        stride_h: usize,
-        stride_w: usize,
-        pad_h: usize,
-        pad_w: usize,
-    ) -> FloatTensor<Self> {
-        conv_no_bias::<C>(x, weight, [stride_h, stride_w], [pad_h, pad_w], true)
+        conv_no_bias::<C>(x, weight, [stride_h, stride_w], [pad_h, pad_w], shared_input)
     }
 
     fn lab_conv2d_bias(

@@ -132,17 +132,14 @@ impl LabKernels for Flex {
         flex_conv2d_affine(&x, &weight, &scale, &shift, Some(&residual), [stride_h, stride_w], [pad_h, pad_w], relu)
     }
 
-    fn lab_conv2d(x: FlexTensor, weight: FlexTensor, stride_h: usize, stride_w: usize, pad_h: usize, pad_w: usize) -> FlexTensor {
-        flex_conv2d(&x, &weight, None, [stride_h, stride_w], [pad_h, pad_w])
-    }
-
-    fn lab_conv2d_shared_input(
+    fn lab_conv2d(
         x: FlexTensor,
         weight: FlexTensor,
         stride_h: usize,
         stride_w: usize,
         pad_h: usize,
         pad_w: usize,
+        _shared_input: bool,
     ) -> FlexTensor {
         flex_conv2d(&x, &weight, None, [stride_h, stride_w], [pad_h, pad_w])
     }

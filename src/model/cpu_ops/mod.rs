@@ -21,7 +21,12 @@ use crate::kernels::conv::ConvGeometry;
 /// Operations the lab implements itself on the CPU backend.
 #[backend_extension(Flex, Autodiff)]
 pub trait LabKernels: Backend {
-    /// A 2-D convolution without bias, dilation or groups.
+    /// A 2-D convolution without bias, dilation or groups. With
+    /// `shared_input`, another operation deeper in the graph (one that runs
+    /// its backward pass first) also reads `x` — a residual join reading
+    /// its identity shortcut — and the backward pass adds that operation's
+    /// gradient of `x` into its own as it writes it, instead of leaving
+    /// burn to add the two afterwards on one thread.
     fn lab_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
@@ -29,21 +34,7 @@ pub trait LabKernels: Backend {
         stride_w: usize,
         pad_h: usize,
         pad_w: usize,
-    ) -> FloatTensor<Self>;
-
-    /// [`LabKernels::lab_conv2d`] for an input that another operation
-    /// deeper in the graph (one that runs its backward pass first) also
-    /// reads, such as a residual join reading its identity shortcut: the
-    /// backward pass adds that operation's gradient of `x` into its own as
-    /// it writes it, instead of leaving burn to add the two afterwards on
-    /// one thread.
-    fn lab_conv2d_shared_input(
-        x: FloatTensor<Self>,
-        weight: FloatTensor<Self>,
-        stride_h: usize,
-        stride_w: usize,
-        pad_h: usize,
-        pad_w: usize,
+        shared_input: bool,
     ) -> FloatTensor<Self>;
 
     /// The same with a bias (the extension macro cannot route an optional
@@ -204,8 +195,7 @@ pub fn conv2d_reading(conv: &Conv2d, x: Tensor<4>, input: Input) -> Tensor<4> {
     let (x, weight) = (x.into_dispatch(), conv.weight.val().into_dispatch());
     Tensor::from_dispatch(match &conv.bias {
         Some(bias) => <Dispatch as LabKernels>::lab_conv2d_bias(x, weight, bias.val().into_dispatch(), sh, sw, ph, pw),
-        None if input == Input::SharedWithLaterJoin => <Dispatch as LabKernels>::lab_conv2d_shared_input(x, weight, sh, sw, ph, pw),
-        None => <Dispatch as LabKernels>::lab_conv2d(x, weight, sh, sw, ph, pw),
+        None => <Dispatch as LabKernels>::lab_conv2d(x, weight, sh, sw, ph, pw, input == Input::SharedWithLaterJoin),
     })
 }
 
