@@ -318,16 +318,17 @@ fn backward_input_strided(g: &ConvGeometry, dy: &[f32], weight: &[f32]) -> Vec<f
 /// `W'[c][o][i][j] = W[o][c][k_h−1−i][k_w−1−j]`: the kernel of the
 /// transposed convolution.
 fn flip_transpose(g: &ConvGeometry, weight: &[f32]) -> Vec<f32> {
-    let (kh, kw) = (g.kernel[0], g.kernel[1]);
+    // Flipping both axes of a `k_h × k_w` kernel reverses its taps. Written
+    // in the output's order, one kernel at a time.
+    let k = g.kernel[0] * g.kernel[1];
     let mut out = vec![0.0f32; weight.len()];
-    for o in 0..g.out_channels {
-        for c in 0..g.in_channels {
-            for i in 0..kh {
-                for j in 0..kw {
-                    out[((c * g.out_channels + o) * kh + i) * kw + j] =
-                        weight[((o * g.in_channels + c) * kh + (kh - 1 - i)) * kw + (kw - 1 - j)];
-                }
-            }
+    if k == 0 || g.out_channels == 0 {
+        return out;
+    }
+    for (c, kernels) in out.chunks_exact_mut(g.out_channels * k).enumerate() {
+        for (o, taps) in kernels.chunks_exact_mut(k).enumerate() {
+            let src = &weight[(o * g.in_channels + c) * k..][..k];
+            taps.iter_mut().zip(src.iter().rev()).for_each(|(t, &w)| *t = w);
         }
     }
     out
