@@ -111,12 +111,24 @@ impl RenderBudget {
 /// CPU seconds used so far by this process's drawing threads: every thread
 /// but the lab's own workers (named `depthlab-…`). Linux only.
 fn drawing_cpu_secs() -> Option<f64> {
+    cpu_secs_of_threads(is_drawing)
+}
+
+/// Whether a thread of this name (its `comm`) draws: it is not one of the
+/// lab's workers.
+fn is_drawing(comm: &str) -> bool {
+    !comm.starts_with("depthlab-")
+}
+
+/// CPU seconds used so far by this process's threads whose name `keep`
+/// accepts.
+fn cpu_secs_of_threads(keep: impl Fn(&str) -> bool) -> Option<f64> {
     let ticks_per_sec = 100.0; // USER_HZ, the unit of /proc's times on Linux
     let mut total = 0u64;
     for entry in std::fs::read_dir("/proc/self/task").ok()? {
         let path = entry.ok()?.path();
         let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
-        if comm.starts_with("depthlab-") {
+        if !keep(comm.trim_end()) {
             continue;
         }
         let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
@@ -176,15 +188,20 @@ mod tests {
         }
         let after = drawing_cpu_secs().unwrap();
         assert!(after - before >= 0.1, "{before} -> {after}");
-        // A lab worker's CPU is not drawing.
+        // A lab worker's CPU is read by its name, and that name is not a
+        // drawing thread's. (Measuring the drawing total while the worker
+        // runs would count the other tests' threads running beside it.)
         let worker = std::thread::Builder::new().name("depthlab-test".into()).spawn(move || {
-            let before = drawing_cpu_secs().unwrap();
+            let own = || cpu_secs_of_threads(|comm| comm == "depthlab-test").unwrap();
+            let before = own();
             let mut y = 0u64;
             for i in 0..400_000_000u64 {
                 y = std::hint::black_box(y.wrapping_mul(6364136223846793005).wrapping_add(i));
             }
-            drawing_cpu_secs().unwrap() - before
+            own() - before
         });
-        assert!(worker.unwrap().join().unwrap() < 0.1);
+        assert!(worker.unwrap().join().unwrap() >= 0.1, "the worker's own CPU is read");
+        assert!(!is_drawing("depthlab-test") && !is_drawing("depthlab-train"));
+        assert!(is_drawing("main") && is_drawing("depthlab") && is_drawing("tokio-runtime-w"));
     }
 }
