@@ -196,11 +196,10 @@ impl ResidualBlock {
     }
 
     /// The residual branch `F`, given the (pre-activated, for pre-activation
-    /// blocks) input. With `join` (post-activation blocks only), the
-    /// block's output instead: `act(F(x) + join)`, the join taken in the
-    /// last convolution's pass; with `activated` and no join (a
-    /// post-activation block without a shortcut, a plain pair), `act(F(x))`,
-    /// the activation taken in that pass too.
+    /// blocks) input. With `activated` (post-activation blocks only), the
+    /// block's output instead: `act(F(x) + join)`, or `act(F(x))` without a
+    /// join (a plain pair), the join and the activation taken in the last
+    /// convolution's pass.
     fn branch(&self, input: Tensor<4>, join: Option<Tensor<4>>, activated: bool) -> Tensor<4> {
         let act = self.config.act;
         let last = self.convs.len() - 1;
@@ -235,7 +234,7 @@ impl ResidualBlock {
             } else if i < last {
                 h = layers::conv_norm_act_reading(conv, self.norm(i), act, h, None, reading);
             } else {
-                let act = if join.is_some() || activated { act } else { Act(Activation::Linear) };
+                let act = if activated { act } else { Act(Activation::Linear) };
                 h = layers::conv_norm_act_reading(conv, self.norm(i), act, h, join.take(), reading);
             }
         }
@@ -254,16 +253,13 @@ impl ResidualBlock {
         }
         let input = if self.config.preactivation { preactivated } else { x };
         let route = ctx.gradient_route();
-        let plain_join = matches!(survival, Survival::Kept) && route.is_none() && self.scalars.is_empty();
-        if !self.config.preactivation && shortcut.is_some() && plain_join {
-            // act(F(x) + s) in the last convolution's pass.
-            return Features::Map(self.branch(input, shortcut, true));
-        }
-        if !self.config.preactivation && shortcut.is_none() && matches!(survival, Survival::Kept) && self.scalars.is_empty() {
-            // A plain pair: act(F(x)), the last activation in the last
-            // convolution's pass (burn's ReLU and its backward were two
+        let plain_end = !self.config.preactivation && matches!(survival, Survival::Kept) && self.scalars.is_empty();
+        // A gradient route splits the join, which a plain pair has not.
+        if plain_end && (shortcut.is_none() || route.is_none()) {
+            // act(F(x) + s), or act(F(x)) for a plain pair, in the last
+            // convolution's pass (burn's add, ReLU and their backward were
             // serial passes over the activations).
-            return Features::Map(self.branch(input, None, true));
+            return Features::Map(self.branch(input, shortcut, true));
         }
         let mut f = self.scalars.weigh(self.branch(input, None, false));
         if let Survival::Scaled(p) = survival {

@@ -278,9 +278,9 @@ pub fn backward_input_plus(g: &ConvGeometry, dy: &[f32], weight: &[f32], other: 
     }
     let mut dx = backward_input_strided(g, dy, weight);
     if let Some(other) = other {
-        dx.par_chunks_mut(g.in_image().max(1)).zip(other.par_chunks(g.in_image().max(1))).for_each(|(dx, o)| {
-            dx.iter_mut().zip(o).for_each(|(d, o)| *d += o);
-        });
+        let epilogue = Epilogue { residual: Some(other), ..Epilogue::default() };
+        let len = g.in_image();
+        dx.par_chunks_mut(len.max(1)).enumerate().for_each(|(n, image)| finish_image(image, g.in_plane(), &epilogue.for_image(n, len)));
     }
     dx
 }
