@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::arch::{Shape, presets};
 use crate::backend::{self, BackendChoice};
 use crate::model::Network;
+use crate::model::gpu_ops::tune;
 use crate::train::TrainConfig;
 use crate::train::step::Stepper;
 use crate::util::rng::Rng;
@@ -73,6 +74,53 @@ pub struct BenchResult {
     /// where the count covers the net.
     #[serde(default)]
     pub flops_per_image: Option<f64>,
+    /// On a GPU: the convolution kernels chosen per shape, with the
+    /// timings that chose them ([`crate::model::gpu_ops::tune`]).
+    #[serde(default)]
+    pub gpu_kernels: Vec<KernelChoice>,
+}
+
+/// The kernels one convolution shape ran on a GPU.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KernelChoice {
+    /// `batch×in×H×W→out KH×KW /stride pad`.
+    pub shape: String,
+    /// Forward, input gradient, weight gradient.
+    pub passes: Vec<PassChoice>,
+}
+
+/// One pass of a [`KernelChoice`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PassChoice {
+    pub pass: String,
+    /// Milliseconds on the lab's kernel and on burn's.
+    pub lab_ms: f64,
+    pub burn_ms: f64,
+    /// `lab` or `burn`.
+    pub chosen: String,
+}
+
+impl From<&tune::Choice> for KernelChoice {
+    fn from(c: &tune::Choice) -> Self {
+        let g = c.geometry;
+        let shape = format!(
+            "{}x{}x{}x{}->{} {}x{} /{} pad {}",
+            g.batch, g.in_channels, g.in_height, g.in_width, g.out_channels, g.kernel[0], g.kernel[1], g.stride[0], g.padding[0]
+        );
+        let names = ["forward", "input grad", "weight grad"];
+        let passes = tune::PASSES
+            .iter()
+            .zip(&c.millis)
+            .zip(names)
+            .map(|((&pass, &(lab_ms, burn_ms)), name)| PassChoice {
+                pass: name.into(),
+                lab_ms,
+                burn_ms,
+                chosen: if c.kernels.lab(pass) { "lab" } else { "burn" }.into(),
+            })
+            .collect();
+        KernelChoice { shape, passes }
+    }
 }
 
 /// The process's peak resident set size (Linux `VmHWM`), in MiB.
@@ -175,5 +223,6 @@ fn measure(case: &BenchCase) -> Result<BenchResult, BenchError> {
         secs_per_step: times.plain,
         peak_rss_mib: peak_rss_mib(),
         flops_per_image,
+        gpu_kernels: tune::choices().iter().map(KernelChoice::from).collect(),
     })
 }

@@ -144,6 +144,7 @@ pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
             }
         }
     }
+    print_kernel_choices(&results);
     let pytorch = if args.pytorch { pytorch_reference(args, &backends, &results)? } else { Vec::new() };
     if let Some(path) = &args.out {
         let json = serde_json::json!({ "depthlab": results, "pytorch": pytorch, "peak_flops_per_sec": peak, "peak_threads": threads });
@@ -225,4 +226,23 @@ fn pytorch_reference(args: &BenchArgs, backends: &[BackendChoice], results: &[Be
         }
     }
     Ok(entries)
+}
+
+/// Which convolution kernels each GPU run chose, per shape and pass, with
+/// the timings behind each choice.
+fn print_kernel_choices(results: &[BenchResult]) {
+    for r in results.iter().filter(|r| !r.gpu_kernels.is_empty()) {
+        eprintln!("\n{} {}: convolution kernels, ms on the lab's / burn's (* ran)", r.backend, r.case.arch);
+        for choice in &r.gpu_kernels {
+            let passes: Vec<String> = choice
+                .passes
+                .iter()
+                .map(|p| {
+                    let (lab, burn) = if p.chosen == "lab" { ("*", "") } else { ("", "*") };
+                    format!("{} {:.2}{lab} / {:.2}{burn}", p.pass, p.lab_ms, p.burn_ms)
+                })
+                .collect();
+            eprintln!("  {:<28} {}", choice.shape, passes.join("   "));
+        }
+    }
 }

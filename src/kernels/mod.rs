@@ -31,6 +31,7 @@
 
 pub mod batchnorm;
 pub mod conv;
+pub mod cube;
 pub mod direct;
 mod gemm;
 pub mod geometry;

@@ -9,6 +9,7 @@ pub mod cpu_ops;
 pub mod dense;
 pub mod densenet;
 pub mod fractal;
+pub mod gpu_ops;
 pub mod highway;
 pub mod layers;
 pub mod residual;

@@ -166,7 +166,8 @@ fn lab_kernels_for(device: &Device, needed: KernelSet) -> bool {
 // ---------------------------------------------------------------------------
 // The model-facing functions.
 
-/// `conv.forward(x)`, on the lab's kernels on the CPU.
+/// `conv.forward(x)`, on the lab's kernels on the CPU and on cubecl
+/// devices ([`super::gpu_ops`]).
 pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     conv2d_reading(conv, x, Input::Own)
 }
@@ -188,6 +189,14 @@ pub fn conv2d_reading(conv: &Conv2d, x: Tensor<4>, input: Input) -> Tensor<4> {
     let Some(geometry) = geometry_of(conv, &x) else {
         return conv.forward(x);
     };
+    if geometry.validate().is_ok()
+        && let Some(y) = super::gpu_ops::conv2d(&x, &conv.weight.val(), geometry.stride, geometry.padding)
+    {
+        return match &conv.bias {
+            Some(bias) => y + bias.val().reshape([1, -1, 1, 1]),
+            None => y,
+        };
+    }
     if !lab_kernels_for(&x.device(), KernelSet::Conv) || x.dtype() != burn::tensor::DType::F32 || geometry.validate().is_err() {
         return conv.forward(x);
     }

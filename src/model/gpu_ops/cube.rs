@@ -1,0 +1,95 @@
+//! The extension's operations on burn's cubecl backend: each launches the
+//! lab's implicit-GEMM kernel for its pass (or, for the forward pass when
+//! asked, burn's convolution).
+
+use burn::backend::ops::{FloatTensorOps, ModuleOps};
+use burn::tensor::{DType, Shape};
+use burn_cubecl::CubeBackend;
+use burn_cubecl::cubecl::prelude::{BufferArg, CubeDim};
+use burn_cubecl::kernel::into_contiguous;
+use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
+use burn_cubecl::tensor::CubeTensor;
+
+use super::{GpuKernels, Kernels, geometry, options};
+use crate::kernels::cube::{Geometry, Pass, UNITS, conv_gemm};
+
+impl GpuKernels for CubeBackend {
+    fn gpu_conv2d(
+        x: CubeTensor,
+        weight: CubeTensor,
+        stride_h: usize,
+        stride_w: usize,
+        pad_h: usize,
+        pad_w: usize,
+        kernels: u8,
+    ) -> CubeTensor {
+        let (stride, padding) = ([stride_h, stride_w], [pad_h, pad_w]);
+        if !Kernels(kernels).lab(Pass::Forward) {
+            return CubeBackend::conv2d(x, weight, None, options(stride, padding));
+        }
+        let g = geometry(x.meta.shape(), weight.meta.shape(), stride, padding);
+        launch(Pass::Forward, &g, weight, x)
+    }
+
+    fn gpu_conv2d_input_grad(
+        x: CubeTensor,
+        weight: CubeTensor,
+        dy: CubeTensor,
+        stride_h: usize,
+        stride_w: usize,
+        pad_h: usize,
+        pad_w: usize,
+    ) -> CubeTensor {
+        let g = geometry(x.meta.shape(), weight.meta.shape(), [stride_h, stride_w], [pad_h, pad_w]);
+        launch(Pass::InputGrad, &g, weight, dy)
+    }
+
+    fn gpu_conv2d_weight_grad(
+        x: CubeTensor,
+        weight: CubeTensor,
+        dy: CubeTensor,
+        stride_h: usize,
+        stride_w: usize,
+        pad_h: usize,
+        pad_w: usize,
+    ) -> CubeTensor {
+        let g = geometry(x.meta.shape(), weight.meta.shape(), [stride_h, stride_w], [pad_h, pad_w]);
+        let shape = weight.meta.shape().clone();
+        let partials = launch(Pass::WeightGrad, &g, dy, x);
+        if g.k_split(Pass::WeightGrad).0 == 1 {
+            return CubeBackend::float_reshape(partials, shape);
+        }
+        // The chunks' partial products summed in one fixed order.
+        CubeBackend::float_reshape(CubeBackend::float_sum_dim(partials, 0), shape)
+    }
+}
+
+/// Runs `pass`'s product of `a` and `b` (see [`crate::kernels::cube`]) into
+/// a new tensor: the convolution's output or input gradient, or the weight
+/// gradient's partial products (one per K chunk, stacked on axis 0).
+fn launch(pass: Pass, g: &Geometry, a: CubeTensor, b: CubeTensor) -> CubeTensor {
+    let (a, b) = (into_contiguous(a), into_contiguous(b));
+    let shape = match pass {
+        Pass::Forward => Shape::new([g.batch, g.out_channels, g.out_height(), g.out_width()]),
+        Pass::InputGrad => Shape::new([g.batch, g.in_channels, g.in_height, g.in_width]),
+        Pass::WeightGrad => Shape::new([g.k_split(pass).0, g.out_channels * g.in_channels * g.kernel[0] * g.kernel[1]]),
+    };
+    let out = empty_device_contiguous_dtype(a.client.clone(), a.device.clone(), shape, DType::F32);
+    let buffer = |t: &CubeTensor| {
+        // SAFETY: the tensors are contiguous, so their buffers hold exactly
+        // their elements, and the kernel's indices stay below each length
+        // (its loads and stores check every bound of the product).
+        unsafe { BufferArg::from_raw_parts(t.handle.clone(), t.meta.num_elements()) }
+    };
+    conv_gemm::launch(
+        &a.client,
+        g.cubes(pass),
+        CubeDim::new_2d(UNITS, UNITS),
+        buffer(&a),
+        buffer(&b),
+        buffer(&out),
+        g.dims(pass),
+        pass.code(),
+    );
+    out
+}

@@ -1,0 +1,132 @@
+//! The lab's GPU kernels against its CPU kernels, on whatever wgpu adapter
+//! the machine has (lavapipe, the software one, in CI).
+use burn::tensor::module::conv2d as burn_conv2d;
+use burn::tensor::ops::ConvOptions;
+
+use super::*;
+use crate::model::cpu_ops::LabKernels;
+use crate::util::rng::Rng;
+
+/// The wgpu device, or `None` (with a note) where the machine has no
+/// adapter; with `DEPTHLAB_REQUIRE_WGPU` set (as CI does) a missing
+/// adapter fails instead.
+fn wgpu_device(test: &str) -> Option<Device> {
+    if crate::backend::adapters().is_empty() {
+        assert!(std::env::var_os("DEPTHLAB_REQUIRE_WGPU").is_none(), "{test}: no wgpu adapter, and DEPTHLAB_REQUIRE_WGPU is set");
+        eprintln!("SKIPPED {test}: no wgpu adapter on this machine");
+        return None;
+    }
+    let compute = crate::backend::select(crate::backend::BackendChoice::Wgpu).expect("wgpu never refuses");
+    assert_eq!(compute.backend, crate::backend::Backend::Wgpu);
+    Some(compute.device)
+}
+
+fn random(shape: [usize; 4], rng: &mut Rng) -> TensorData {
+    let len = shape.iter().product();
+    TensorData::new((0..len).map(|_| rng.normal() as f32).collect::<Vec<f32>>(), shape)
+}
+
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().try_to_vec::<f32>().expect("f32 values")
+}
+
+/// Every element within `tolerance` of the reference, relative to the
+/// reference's largest magnitude (the sums run over many terms).
+fn assert_close(what: &str, got: &[f32], want: &[f32], tolerance: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: sizes differ");
+    let scale = want.iter().fold(f32::MIN_POSITIVE, |m, v| m.max(v.abs()));
+    let worst = got.iter().zip(want).map(|(a, b)| (a - b).abs() / scale).fold(0.0f32, f32::max);
+    eprintln!("{what}: largest difference {worst:e}");
+    assert!(worst <= tolerance, "{what}: largest difference {worst:e} of the scale {scale} (tolerance {tolerance:e})");
+}
+
+/// (batch, in, h, w, out, kernel h, kernel w, stride, padding h, padding w)
+type Case = (usize, usize, usize, usize, usize, usize, usize, usize, usize, usize);
+
+const CONVS: [Case; 10] = [
+    (2, 3, 9, 7, 5, 3, 3, 1, 1, 1),
+    // Batch 1, one channel, stride 2.
+    (1, 1, 8, 8, 4, 3, 3, 2, 1, 1),
+    (1, 1, 7, 5, 1, 3, 3, 2, 1, 1),
+    // 7×7 kernels, as a net's stem has.
+    (2, 4, 11, 13, 3, 7, 7, 1, 3, 3),
+    (3, 2, 10, 9, 6, 7, 7, 2, 3, 3),
+    // 1×1 projections, stride 2 and no padding.
+    (2, 5, 6, 6, 6, 1, 1, 2, 0, 0),
+    // A kernel that is not square, padding that differs by axis.
+    (2, 3, 8, 9, 4, 3, 5, 1, 1, 2),
+    // No padding, a kernel as large as the image.
+    (2, 3, 5, 5, 2, 5, 5, 1, 0, 0),
+    // Several tiles along every axis of every product; the weight
+    // gradient's K split into chunks.
+    (4, 16, 16, 16, 32, 3, 3, 1, 1, 1),
+    (2, 70, 6, 5, 66, 3, 3, 2, 1, 1),
+];
+
+/// The convolution's output, input gradient and weight gradient for the
+/// loss `sum(y · r)`, on `device`, through `conv`.
+fn forward_and_gradients(
+    device: &Device,
+    (x, w, r): (&TensorData, &TensorData, &TensorData),
+    conv: impl Fn(Tensor<4>, Tensor<4>) -> Tensor<4>,
+) -> [Vec<f32>; 3] {
+    let device = device.clone().autodiff();
+    let x = Tensor::<4>::from_data(x.clone(), &device).require_grad();
+    let w = Tensor::<4>::from_data(w.clone(), &device).require_grad();
+    let y = conv(x.clone(), w.clone());
+    let r = Tensor::<4>::from_data(r.clone(), &device);
+    let grads = (y.clone() * r).sum().backward();
+    let dx = x.grad(&grads).expect("x's gradient");
+    let dw = w.grad(&grads).expect("w's gradient");
+    [values(y), values(dx), values(dw)]
+}
+
+#[test]
+fn the_gpu_convolution_matches_the_cpu_kernels_forward_and_both_gradients() {
+    let Some(gpu) = wgpu_device("the_gpu_convolution_matches_the_cpu_kernels") else { return };
+    let mut rng = Rng::new(5);
+    for (n, cin, h, w, cout, kh, kw, s, ph, pw) in CONVS {
+        let what = format!("{n}x{cin}x{h}x{w} -> {cout}, {kh}x{kw} stride {s} pad {ph},{pw}");
+        let g = geometry(&[n, cin, h, w], &[cout, cin, kh, kw], [s, s], [ph, pw]);
+        let out = [n, cout, g.out_height(), g.out_width()];
+        let (x, wt, r) = (random([n, cin, h, w], &mut rng), random([cout, cin, kh, kw], &mut rng), random(out, &mut rng));
+        // The lab's CPU kernels, and burn's own convolution on the CPU.
+        let lab_cpu = forward_and_gradients(&Device::flex(), (&x, &wt, &r), |x, w| {
+            Tensor::from_dispatch(<Dispatch as LabKernels>::lab_conv2d(x.into_dispatch(), w.into_dispatch(), s, s, ph, pw, false))
+        });
+        let burn_cpu = forward_and_gradients(&Device::flex(), (&x, &wt, &r), |x, w| {
+            burn_conv2d(x, w, None, ConvOptions::new([s, s], [ph, pw], [1, 1], 1))
+        });
+        let on_gpu = forward_and_gradients(&gpu, (&x, &wt, &r), |x, w| conv2d_with(&x, &w, [s, s], [ph, pw], Kernels::LAB));
+        let names = ["output", "input gradient", "weight gradient"];
+        for (reference, cpu) in [("the lab's CPU kernels", &lab_cpu), ("burn on the CPU", &burn_cpu)] {
+            for (name, (got, want)) in names.iter().zip(on_gpu.iter().zip(cpu)) {
+                assert_close(&format!("{what}: {name} against {reference}"), got, want, 1e-4);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_gpu_kernels_apply_only_to_float32_on_cubecl_devices() {
+    let x = Tensor::<4>::zeros([1, 1, 3, 3], &Device::flex());
+    let w = Tensor::<4>::zeros([1, 1, 3, 3], &Device::flex());
+    assert!(conv2d(&x, &w, [1, 1], [1, 1]).is_none(), "the CPU keeps its own kernels");
+    let Some(gpu) = wgpu_device("the_gpu_kernels_apply_only_to_float32_on_cubecl_devices") else { return };
+    assert!(uses_gpu_kernels(&gpu) && uses_gpu_kernels(&gpu.clone().autodiff()));
+    let x = Tensor::<4>::zeros([1, 1, 3, 3], &gpu);
+    let w = Tensor::<4>::zeros([1, 1, 3, 3], &gpu);
+    let g = geometry(&x.dims(), &w.dims(), [1, 1], [1, 1]);
+    let choice = tune::measure(&gpu, "test".into(), &g);
+    assert!(choice.millis.iter().all(|&(lab, burn)| lab > 0.0 && burn > 0.0 && lab.is_finite() && burn.is_finite()), "{choice:?}");
+    let y = conv2d_with(&x, &w, [1, 1], [1, 1], choice.kernels);
+    assert_eq!(y.dims(), [1, 1, 3, 3]);
+}
+
+#[test]
+fn a_batch_too_large_for_32_bit_indices_is_left_to_burn() {
+    let g = geometry(&[4096, 512, 64, 64], &[512, 512, 3, 3], [1, 1], [1, 1]);
+    assert!(!g.fits_u32());
+    let g = geometry(&[128, 64, 32, 32], &[64, 64, 3, 3], [1, 1], [1, 1]);
+    assert!(g.fits_u32());
+}

@@ -1,0 +1,122 @@
+//! Training on a GPU through wgpu, as the command line runs it: the lab's
+//! GPU convolution kernels follow the CPU run, and `bench` says which
+//! kernel ran for each shape. On a machine without a GPU these run on
+//! lavapipe, the software Vulkan adapter (CI installs it).
+
+use std::path::Path;
+
+use serde_json::Value;
+
+mod common;
+
+use common::{depthlab, stderr};
+
+/// Whether the run in `run` trained on wgpu; without an adapter it fell
+/// back to the CPU, which fails the test where `DEPTHLAB_REQUIRE_WGPU` is
+/// set (CI) and skips it elsewhere.
+fn ran_on_wgpu(run: &Path, test: &str) -> bool {
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    if summary["backend"] == "wgpu" {
+        return true;
+    }
+    assert!(std::env::var_os("DEPTHLAB_REQUIRE_WGPU").is_none(), "{test}: the run fell back to the CPU: {summary}");
+    eprintln!("SKIPPED {test}: no wgpu adapter on this machine");
+    false
+}
+
+/// The training losses of a 20-step resnet-20 run on digits.
+fn losses(run: &Path, backend: &str, gpu_kernels: &str) -> Vec<f64> {
+    let args = [
+        "train",
+        "--arch",
+        "resnet-20",
+        "--data",
+        "digits",
+        "--max-steps",
+        "20",
+        "--batch-size",
+        "32",
+        "--seed",
+        "3",
+        "--test-examples",
+        "64",
+        "--backend",
+        backend,
+        "--out",
+        run.to_str().unwrap(),
+    ];
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_depthlab"))
+        .args(args)
+        .env("DEPTHLAB_GPU_KERNELS", gpu_kernels)
+        .output()
+        .expect("the depthlab binary runs");
+    assert!(output.status.success(), "{}", stderr(&output));
+    std::fs::read_to_string(run.join("metrics.csv"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(",train,"))
+        .map(|l| l.split(',').nth(3).unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn resnet_20_on_the_gpu_kernels_follows_the_cpu_run_within_1e_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let gpu = losses(&dir.path().join("gpu"), "wgpu", "lab");
+    if !ran_on_wgpu(&dir.path().join("gpu"), "resnet_20_on_the_gpu_kernels_follows_the_cpu_run") {
+        return;
+    }
+    let cpu = losses(&dir.path().join("cpu"), "cpu", "lab");
+    assert_eq!(gpu.len(), 20, "{gpu:?}");
+    assert_eq!(cpu.len(), 20, "{cpu:?}");
+    for (step, (g, c)) in gpu.iter().zip(&cpu).enumerate() {
+        assert!((g - c).abs() <= 1e-3 * c.abs().max(1.0), "step {step}: wgpu {g} against the CPU's {c}");
+    }
+    // The run learns (the losses are not all one value).
+    assert!(cpu[19] < cpu[0], "{cpu:?}");
+}
+
+#[test]
+fn bench_on_the_gpu_reports_the_kernel_it_chose_for_each_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let output = depthlab(&[
+        "bench",
+        "--backends",
+        "wgpu",
+        "--archs",
+        "resnet-8",
+        "--batch-size",
+        "4",
+        "--input",
+        "1x8x8",
+        "--steps",
+        "1",
+        "--warmup",
+        "1",
+        "--out",
+        json.to_str().unwrap(),
+    ]);
+    let text = stderr(&output);
+    if !output.status.success() && text.contains("wgpu was asked for but is not available") {
+        assert!(std::env::var_os("DEPTHLAB_REQUIRE_WGPU").is_none(), "no wgpu adapter: {text}");
+        eprintln!("SKIPPED bench_on_the_gpu_reports_the_kernel_it_chose_for_each_shape: no wgpu adapter");
+        return;
+    }
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("convolution kernels, ms on the lab's / burn's"), "{text}");
+    let bench: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let shapes = bench["depthlab"][0]["gpu_kernels"].as_array().expect("gpu_kernels").clone();
+    // resnet-8: the stem, both strides of two widths, and the stage convolutions.
+    assert!(shapes.len() >= 3, "{shapes:?}");
+    for shape in &shapes {
+        let passes = shape["passes"].as_array().unwrap();
+        assert_eq!(passes.len(), 3, "{shape}");
+        for p in passes {
+            let (lab, burn) = (p["lab_ms"].as_f64().unwrap(), p["burn_ms"].as_f64().unwrap());
+            assert!(lab > 0.0 && burn > 0.0, "{p}");
+            // The faster of the two ran.
+            assert_eq!(p["chosen"], if lab < burn { "lab" } else { "burn" }, "{p}");
+        }
+    }
+}
