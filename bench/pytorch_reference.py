@@ -158,8 +158,13 @@ def main():
     p.add_argument("--device", default="cpu", help="cpu, cuda, or cpu,cuda")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: PyTorch's choice)")
     p.add_argument("--variants", default=",".join(VARIANTS), help="eager, channels_last, compile (comma-separated)")
+    p.add_argument("--tf32", choices=["default", "on", "off"], default="default",
+                   help="CUDA: TF32 tensor cores for convolutions and matrix multiplies (PyTorch's default: on for cuDNN convolutions)")
     p.add_argument("--json", action="store_true")
     a = p.parse_args()
+    if a.tf32 != "default":
+        torch.backends.cudnn.allow_tf32 = a.tf32 == "on"
+        torch.backends.cuda.matmul.allow_tf32 = a.tf32 == "on"
     if a.threads is not None:
         torch.set_num_threads(a.threads)
     shape = tuple(int(v) for v in a.input.split("x"))
@@ -180,6 +185,7 @@ def main():
                     print(f"{device} {name} {variant}: failed: {r['error']}", file=sys.stderr)
                 if device == "cuda":
                     r["adapter"] = torch.cuda.get_device_name(0)
+                    r["tf32"] = torch.backends.cudnn.allow_tf32
                 results.append(r)
                 if not a.json and "error" not in r:
                     print(f"{device:5} {name:12} {variant:14} {r['images_per_sec']:10.1f} img/s  ({r['threads']} threads)")

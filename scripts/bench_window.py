@@ -21,7 +21,11 @@ once with `depthlab train` and once from the window's Train tab
 
 Needs xvfb-run (Debian: xvfb), libxtst6 and a release build. Usage:
 
-    scripts/bench_window.py [--steps N] [--out FILE.json] [NET ...]
+    scripts/bench_window.py [--steps N] [--backend cpu|wgpu] [--out FILE.json] [NET ...]
+
+With --backend wgpu both train on the GPU through wgpu (the window and the
+run then share the device); without a GPU that is lavapipe, the software
+Vulkan adapter, on the same cores.
 
 NET is one of plain-8, resnet-20, resnet-110, resnet-1202 (default: the
 first three). Prints a table and writes JSON (default
@@ -104,10 +108,10 @@ def summary(run_dir):
         return None
 
 
-def command_line(net, steps, work):
+def command_line(net, steps, work, backend):
     out = os.path.join(work, f"cli-{net}")
     subprocess.run(
-        [BINARY, "train", "--arch", net, "--max-steps", str(steps), "--backend", "cpu", "--overwrite", "--out", out] + EXTRA.get(net, []),
+        [BINARY, "train", "--arch", net, "--max-steps", str(steps), "--backend", backend, "--overwrite", "--out", out] + EXTRA.get(net, []),
         check=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -208,9 +212,9 @@ def click(pid, n):
         x11.XCloseDisplay(display)
 
 
-def window(net, steps, work):
+def window(net, steps, work, backend):
     log = os.path.join(work, f"frames-{net}.csv")
-    env = dict(os.environ, DEPTHLAB_BENCH_STEPS=str(steps), DEPTHLAB_FRAME_LOG=log)
+    env = dict(os.environ, DEPTHLAB_BENCH_STEPS=str(steps), DEPTHLAB_FRAME_LOG=log, DEPTHLAB_BENCH_BACKEND=backend)
     xvfb = subprocess.Popen(
         ["xvfb-run", "-a", "-s", "-screen 0 1440x900x24", BINARY, "--scene", f"bench-{net}"],
         env=env,
@@ -275,16 +279,18 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("nets", nargs="*", default=["plain-8", "resnet-20", "resnet-110"])
     parser.add_argument("--steps", type=int, help="steps per run (default: per net)")
+    parser.add_argument("--backend", choices=["cpu", "wgpu"], default="cpu", help="where both train (default: cpu)")
     parser.add_argument("--out", default=os.path.join(ROOT, "docs", "results", "cpu-2core", "window.json"))
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory() as work:
         for net in args.nets:
             steps = args.steps or DEFAULT_STEPS.get(net, 100)
-            cli = command_line(net, steps, work)
-            s, training, idle, (frames, median_ms, p99_ms), wall, clicks = window(net, steps, work)
+            cli = command_line(net, steps, work, args.backend)
+            s, training, idle, (frames, median_ms, p99_ms), wall, clicks = window(net, steps, work, args.backend)
             row = {
                 "net": net,
+                "backend": args.backend,
                 "steps": steps,
                 "cli_images_per_sec": cli and cli.get("images_per_sec"),
                 "window_images_per_sec": s.get("images_per_sec"),
@@ -304,7 +310,7 @@ def main():
             fmt = lambda v, spec: "-" if v is None else format(v, spec)
             pct = lambda v: fmt(v if v is None else v * 100, "5.1f")
             print(
-                f"{net:12} {steps:5} steps  command line {fmt(row['cli_images_per_sec'], '7.1f')} img/s  "
+                f"{net:12} {args.backend:4} {steps:5} steps  command line {fmt(row['cli_images_per_sec'], '7.1f')} img/s  "
                 f"window {fmt(row['window_images_per_sec'], '7.1f')} img/s ({fmt(row.get('ratio'), '.0%')})  "
                 f"training: UI thread {pct(training[0])} %, rasteriser {pct(training[1])} % of a core, "
                 f"{fmt(row['frames_per_sec_training'], '.1f')} frames/s, p99 {fmt(p99_ms, '.1f')} ms, "
@@ -315,7 +321,7 @@ def main():
     # Nets not run this time keep their earlier rows.
     try:
         with open(args.out) as f:
-            earlier = [r for r in json.load(f)["runs"] if r["net"] not in args.nets]
+            earlier = [r for r in json.load(f)["runs"] if (r["net"], r.get("backend", "cpu")) not in {(n, args.backend) for n in args.nets}]
     except (FileNotFoundError, ValueError, KeyError):
         earlier = []
     os.makedirs(os.path.dirname(args.out), exist_ok=True)

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# depthlab on a machine with an NVIDIA GPU, in one command:
-#   1. the training benchmark (plain-20, resnet-20, resnet-56; batch 128 of
-#      3x32x32) on wgpu (Vulkan) and on the CPU backend, next to the PyTorch
-#      reference on CUDA and on the CPU, with the ratios;
-#   2. the same seed trained for 20 steps on wgpu and on the CPU: the losses
-#      must agree;
-#   3. ResNet-20 trained on fashion-mini for 400 steps on the GPU;
-#   4. the CPU backend's scaling: resnet-20 on 1, 2, 4, 8 and all cores
-#      (--threads), next to PyTorch on as many threads.
+# depthlab on a machine with an NVIDIA GPU, in one command of under ten
+# minutes (figures for docs/BENCHMARKS.md, "GPU convolution kernels"):
+#   1. training speed on wgpu (plain-20, resnet-20, resnet-56 at batch 128
+#      of 3x32x32; resnet-1202 at batch 32), with the probe overhead and the
+#      convolution kernel chosen per shape (the lab's or burn's, timed), next
+#      to PyTorch on CUDA with TF32 off and on (eager and channels_last);
+#   2. resnet-20 with burn's convolutions only (DEPTHLAB_GPU_KERNELS=burn)
+#      and with the lab's only, for the kernels' share of the step;
+#   3. the same seed trained for 20 steps on wgpu (the lab's kernels) and on
+#      the CPU: the losses must agree to 1e-3;
+#   4. which shader compiler ran (wgpu<spirv> or wgpu<wgsl>).
+# Everything lands in $OUT (JSON and text).
 #
 # Usage: scripts/gpu_check.sh            (builds depthlab with cargo first)
 #        DEPTHLAB_BIN=path/to/depthlab PYTHON=python3 OUT=dir scripts/gpu_check.sh
@@ -35,27 +38,47 @@ fi
 
 (nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv || true) | tee "$OUT/gpu.txt"
 nproc | sed 's/^/cpu cores: /' | tee -a "$OUT/gpu.txt"
+have_torch=0
+"$PYTHON" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null && have_torch=1
+echo "PyTorch with CUDA: $have_torch" | tee -a "$OUT/gpu.txt"
 
-echo "== benchmark"
-"$BIN" bench --backends wgpu,cpu --pytorch --python "$PYTHON" --steps 30 --warmup 5 --out "$OUT/bench.json" 2>&1 | tee "$OUT/bench.txt"
+bench() { # name, batch, archs, extra bench flags...
+    local name=$1 batch=$2 archs=$3
+    shift 3
+    local torch=()
+    [ "$have_torch" = 1 ] && torch=(--pytorch --python "$PYTHON" --variants eager,channels_last)
+    timeout 240 "$BIN" bench --backends wgpu --archs "$archs" --batch-size "$batch" --steps 20 --warmup 3 \
+        "${torch[@]}" "$@" --out "$OUT/$name.json" 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/$name.txt"
+}
 
-echo "== same seed on wgpu and on the CPU"
+echo "== 1. wgpu, batch 128, next to PyTorch CUDA with TF32 off"
+bench bench-128 128 plain-20,resnet-20,resnet-56
+if [ "$have_torch" = 1 ]; then
+    echo "== PyTorch CUDA with TF32 on (its default for convolutions)"
+    timeout 120 "$PYTHON" bench/pytorch_reference.py --archs plain-20,resnet-20,resnet-56 --device cuda --tf32 on \
+        --variants eager,channels_last --steps 20 --warmup 3 --json >"$OUT/torch-tf32-on.json"
+    timeout 60 "$PYTHON" bench/pytorch_reference.py --archs resnet-20 --device cuda --tf32 off \
+        --variants eager,channels_last --steps 20 --warmup 3 --json >"$OUT/torch-tf32-off.json"
+fi
+echo "== resnet-1202, batch 32"
+bench bench-1202 32 resnet-1202
+
+echo "== 2. resnet-20 on burn's convolutions only, then on the lab's only"
+DEPTHLAB_GPU_KERNELS=burn timeout 90 "$BIN" bench --backends wgpu --archs resnet-20 --steps 20 --warmup 3 \
+    --out "$OUT/burn-only.json" 2>&1 | grep '^wgpu' | tee "$OUT/burn-only.txt"
+DEPTHLAB_GPU_KERNELS=lab timeout 90 "$BIN" bench --backends wgpu --archs resnet-20 --steps 20 --warmup 3 \
+    --out "$OUT/lab-only.json" 2>&1 | grep '^wgpu' | tee "$OUT/lab-only.txt"
+
+echo "== 3. the same seed on wgpu and on the CPU"
 for b in wgpu cpu; do
     rm -rf "$OUT/agree-$b"
-    "$BIN" train --arch resnet-20 --backend "$b" --data fashion-mini --max-steps 20 --epochs 1 --probe-every 0 \
-        --no-augment --seed 3 --test-examples 200 --out "$OUT/agree-$b" 2>&1 | tail -n 1
+    DEPTHLAB_GPU_KERNELS=lab timeout 120 "$BIN" train --arch resnet-20 --backend "$b" --data fashion-mini --max-steps 20 \
+        --epochs 1 --probe-every 0 --no-augment --seed 3 --test-examples 200 --out "$OUT/agree-$b" 2>&1 | tail -n 1
 done
 paste -d, <(grep ',train,' "$OUT/agree-wgpu/metrics.csv" | cut -d, -f1,4) <(grep ',train,' "$OUT/agree-cpu/metrics.csv" | cut -d, -f4) \
-    | awk -F, 'BEGIN { worst = 0 } { d = $2 - $3; if (d < 0) d = -d; if (d > worst) worst = d; if (NR <= 5) printf "step %s loss wgpu %s cpu %s\n", $1, $2, $3 }
+    | awk -F, 'BEGIN { worst = 0 } { d = $2 - $3; if (d < 0) d = -d; if (d > worst) worst = d }
                END { printf "largest loss difference over %d steps: %g\n", NR, worst }' | tee "$OUT/agree.txt"
+rm -rf "$OUT/agree-wgpu" "$OUT/agree-cpu"
 
-echo "== ResNet-20 on fashion-mini, GPU"
-rm -rf "$OUT/run-gpu"
-"$BIN" train --arch resnet-20 --backend wgpu --data fashion-mini --epochs 5 --max-steps 400 --schedule cosine --lr 0.1 \
-    --probe-every 10 --out "$OUT/run-gpu" 2>&1 | grep -v '^\[' | tail -n 8 | tee "$OUT/train.txt"
-
-echo "== CPU scaling with --threads (resnet-20)"
-for t in 1 2 4 8 $(nproc); do
-    "$BIN" bench --archs resnet-20 --backends cpu --threads "$t" --pytorch --python "$PYTHON" --steps 10 --warmup 2 \
-        --out "$OUT/threads-$t.json" 2>&1 | grep -E '^cpu +resnet-20 .*x ' | sed "s/^/threads $t: /"
-done | tee "$OUT/threads.txt"
+echo "== 4. the shader compiler"
+grep -h -o 'wgpu<[a-z]*>' "$OUT"/bench-128.txt | sort -u | tee "$OUT/compiler.txt"

@@ -78,6 +78,10 @@ pub struct BenchResult {
     /// timings that chose them ([`crate::model::gpu_ops::tune`]).
     #[serde(default)]
     pub gpu_kernels: Vec<KernelChoice>,
+    /// On a GPU: the cubecl runtime, which names the shader compiler
+    /// (`wgpu<spirv>` or `wgpu<wgsl>`).
+    #[serde(default)]
+    pub gpu_runtime: Option<String>,
 }
 
 /// The kernels one convolution shape ran on a GPU.
@@ -108,15 +112,18 @@ impl From<&tune::Choice> for KernelChoice {
             g.batch, g.in_channels, g.in_height, g.in_width, g.out_channels, g.kernel[0], g.kernel[1], g.stride[0], g.padding[0]
         );
         let names = ["forward", "input grad", "weight grad"];
+        // Passes never timed (a shape only evaluated) are left out.
         let passes = tune::PASSES
             .iter()
             .zip(&c.millis)
             .zip(names)
-            .map(|((&pass, &(lab_ms, burn_ms)), name)| PassChoice {
-                pass: name.into(),
-                lab_ms,
-                burn_ms,
-                chosen: if c.kernels.lab(pass) { "lab" } else { "burn" }.into(),
+            .filter_map(|((&pass, timed), name)| {
+                timed.map(|(lab_ms, burn_ms)| PassChoice {
+                    pass: name.into(),
+                    lab_ms,
+                    burn_ms,
+                    chosen: if c.kernels.lab(pass) { "lab" } else { "burn" }.into(),
+                })
             })
             .collect();
         KernelChoice { shape, passes }
@@ -224,5 +231,6 @@ fn measure(case: &BenchCase) -> Result<BenchResult, BenchError> {
         peak_rss_mib: peak_rss_mib(),
         flops_per_image,
         gpu_kernels: tune::choices().iter().map(KernelChoice::from).collect(),
+        gpu_runtime: crate::model::gpu_ops::runtime_name(&device).map(str::to_string),
     })
 }

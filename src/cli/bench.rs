@@ -122,7 +122,10 @@ pub fn bench(args: &BenchArgs) -> Result<(), CliError> {
                 result.images_per_sec_probe_every_step,
                 result.probe_overhead * 100.0,
                 result.peak_rss_mib.unwrap_or(f64::NAN),
-                result.adapter
+                match &result.gpu_runtime {
+                    Some(runtime) => format!("{} [{runtime}]", result.adapter),
+                    None => result.adapter.clone(),
+                }
             );
             results.push(result);
         }

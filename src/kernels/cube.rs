@@ -382,3 +382,121 @@ impl Geometry {
         [x, y, partials].iter().all(|&v| v < u32::MAX as usize / 2)
     }
 }
+
+// ---------------------------------------------------------------------------
+// The L2 norm of a gradient, for the probes, in one read of it.
+//
+// Squaring a vanishing gradient (1e-25) underflows f32, and GPUs through
+// wgpu have no f64. So each unit keeps its values' norm as `m·√s`, with `m`
+// the largest magnitude seen so far and `s` the sum of the squares of the
+// values divided by `m` (at least 1 once `m > 0`), rescaling `s` whenever a
+// larger value arrives: one pass, no underflow, no overflow. The units'
+// pairs are merged the same way, in a fixed order.
+
+/// Units per cube of the norm's kernels.
+pub const NORM_UNITS: u32 = 256;
+
+/// `(m, s)` of two parts merged: `‖a ∪ b‖ = M·√s` with `M = max(m_a, m_b)`.
+/// A NaN in either sum stays.
+#[cube]
+fn merge_norms(m_a: f32, s_a: f32, m_b: f32, s_b: f32) -> (f32, f32) {
+    let mut m = m_a;
+    if m_b > m_a {
+        m = m_b;
+    }
+    let mut s = s_a + s_b;
+    if m > 0.0f32 {
+        // The larger part's ratio is 1 (never ∞/∞, which would be NaN).
+        let mut ra = 1.0f32;
+        let mut rb = 1.0f32;
+        if m_a < m {
+            ra = m_a / m;
+        }
+        if m_b < m {
+            rb = m_b / m;
+        }
+        s = s_a * ra * ra + s_b * rb * rb;
+    }
+    (m, s)
+}
+
+/// The `(m, s)` pairs of a cube's units merged in unit order; the result
+/// is valid on unit 0.
+#[cube]
+fn merge_units(m: f32, s: f32) -> (f32, f32) {
+    let mut shared_m = Shared::<[f32]>::new_slice(256usize);
+    let mut shared_s = Shared::<[f32]>::new_slice(256usize);
+    shared_m[UNIT_POS_X as usize] = m;
+    shared_s[UNIT_POS_X as usize] = s;
+    sync_cube();
+    let mut total_m = 0.0f32;
+    let mut total_s = 0.0f32;
+    if UNIT_POS_X == 0 {
+        for u in 0..NORM_UNITS {
+            let (mm, ss) = merge_norms(total_m, total_s, shared_m[u as usize], shared_s[u as usize]);
+            total_m = mm;
+            total_s = ss;
+        }
+    }
+    (total_m, total_s)
+}
+
+/// Each cube's stretch of `per_cube` values of `x` (of `len`) reduced to
+/// one `(m, s)` pair in `partial_m`, `partial_s` (one per cube).
+#[cube(launch)]
+pub fn norm_partials(x: &[f32], partial_m: &mut [f32], partial_s: &mut [f32], len: u32, per_cube: u32) {
+    let begin = CUBE_POS_X * per_cube;
+    let mut end = begin + per_cube;
+    if end > len {
+        end = len;
+    }
+    let mut m = 0.0f32;
+    let mut s = 0.0f32;
+    for i in range_stepped(begin + UNIT_POS_X, end, NORM_UNITS) {
+        let value = x[i as usize];
+        let a = f32::abs(value);
+        if a > m {
+            let r = m / a;
+            s = s * r * r + 1.0f32;
+            m = a;
+        } else if a == m && a > 0.0f32 {
+            // Its ratio is 1 (never ∞/∞).
+            s += 1.0f32;
+        } else if a > 0.0f32 {
+            let r = a / m;
+            s += r * r;
+        } else if a.is_nan() {
+            // NaN: the sum becomes NaN and stays so.
+            s += a;
+        }
+    }
+    let (total_m, total_s) = merge_units(m, s);
+    if UNIT_POS_X == 0 {
+        partial_m[CUBE_POS_X as usize] = total_m;
+        partial_s[CUBE_POS_X as usize] = total_s;
+    }
+}
+
+/// The partial pairs (`count` of them) merged into the norm `m·√s` in
+/// `out[0]`; one cube.
+#[cube(launch)]
+pub fn norm_finish(partial_m: &[f32], partial_s: &[f32], out: &mut [f32], count: u32) {
+    let mut m = 0.0f32;
+    let mut s = 0.0f32;
+    for i in range_stepped(UNIT_POS_X, count, NORM_UNITS) {
+        let (mm, ss) = merge_norms(m, s, partial_m[i as usize], partial_s[i as usize]);
+        m = mm;
+        s = ss;
+    }
+    let (total_m, total_s) = merge_units(m, s);
+    if UNIT_POS_X == 0 {
+        out[0] = total_m * f32::sqrt(total_s);
+    }
+}
+
+/// How [`norm_partials`] splits `len` values: (cubes, values per cube).
+pub fn norm_split(len: usize) -> (usize, usize) {
+    // Up to 1024 cubes of at least 4096 values.
+    let per_cube = len.div_ceil(1024).max(4096);
+    (len.div_ceil(per_cube).max(1), per_cube)
+}

@@ -99,8 +99,13 @@ pub(super) fn setup_large(app: &mut DepthLabApp) {
 pub(super) fn setup_bench(app: &mut DepthLabApp, i: usize) {
     // The command line's defaults, so both train the same run.
     let steps = std::env::var("DEPTHLAB_BENCH_STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(200);
+    // On the GPU (wgpu) when asked, to see the window share the device.
+    let backend = match std::env::var("DEPTHLAB_BENCH_BACKEND").as_deref() {
+        Ok("wgpu") => crate::backend::BackendChoice::Wgpu,
+        _ => crate::backend::BackendChoice::Cpu,
+    };
     let t = &mut app.state.train;
-    *t = crate::train::TrainConfig { data: DataSpec::FashionMini, backend: crate::backend::BackendChoice::Cpu, ..Default::default() };
+    *t = crate::train::TrainConfig { data: DataSpec::FashionMini, backend, ..Default::default() };
     t.max_steps = Some(steps);
     if BENCH_ARCHS[i] == "resnet-1202" {
         // As scripts/bench_window.py trains it on the command line.

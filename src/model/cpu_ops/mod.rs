@@ -279,23 +279,33 @@ pub fn zero_pad_shortcut(x: &Tensor<4>, stride: usize, extra: usize) -> Option<T
         .then(|| Tensor::from_dispatch(<Dispatch as LabKernels>::lab_zero_pad_shortcut(x.clone().into_dispatch(), stride, extra)))
 }
 
-/// The L2 norm of `x` in one pass on the CPU backend, or `None` on other
-/// devices.
+/// The L2 norm of `x` in one pass on the CPU backend (in f64) and on
+/// cubecl devices ([`super::gpu_ops::l2_norm`]), or `None` on other devices.
 pub fn l2_norm<const D: usize>(x: &Tensor<D>) -> Option<Tensor<1>> {
-    (lab_kernels_for(&x.device(), KernelSet::All) && x.dtype() == burn::tensor::DType::F32)
-        .then(|| Tensor::from_dispatch(<Dispatch as LabKernels>::lab_l2_norm(x.clone().into_dispatch())))
+    if x.dtype() != burn::tensor::DType::F32 {
+        return None;
+    }
+    if lab_kernels_for(&x.device(), KernelSet::All) {
+        return Some(Tensor::from_dispatch(<Dispatch as LabKernels>::lab_l2_norm(x.clone().into_dispatch())));
+    }
+    super::gpu_ops::l2_norm(x)
 }
 
-/// A `[1]` leaf for [`tap`] on the CPU backend's training device, or
-/// `None` where taps take burn's own route.
+/// A `[1]` leaf for [`tap`] on a training device of the CPU backend or of
+/// cubecl, or `None` where taps take burn's own route.
 pub fn tap_leaf(device: &Device) -> Option<Tensor<1>> {
-    (device.is_autodiff() && lab_kernels_for(device, KernelSet::All)).then(|| Tensor::<1>::zeros([1], device).require_grad())
+    let ours = lab_kernels_for(device, KernelSet::All) || super::gpu_ops::uses_gpu_kernels(device);
+    (device.is_autodiff() && ours).then(|| Tensor::<1>::zeros([1], device).require_grad())
 }
 
 /// `x` unchanged; after `backward`, `leaf`'s gradient is the L2 norm of the
-/// gradient of the loss with respect to `x` (computed once, in f64, as the
-/// gradient flows past: no copy of `x`, no zero tensor added to it).
+/// gradient of the loss with respect to `x` (computed once as the gradient
+/// flows past, in f64 on the CPU: no copy of `x`, no zero tensor added to
+/// it). On devices [`tap_leaf`] gives a leaf for.
 pub fn tap<const D: usize>(x: Tensor<D>, leaf: &Tensor<1>) -> Tensor<D> {
+    if super::gpu_ops::uses_gpu_kernels(&x.device()) {
+        return super::gpu_ops::tap(x, leaf);
+    }
     Tensor::from_dispatch(<Dispatch as LabKernels>::lab_tap(x.into_dispatch(), leaf.clone().into_dispatch()))
 }
 

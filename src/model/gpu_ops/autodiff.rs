@@ -52,7 +52,35 @@ impl<B: Backend + GpuKernels> Backward<B, 2> for ConvBackward {
     }
 }
 
+/// The probe's tap: the gradient passes through, and its norm goes to the
+/// probe's leaf.
+#[derive(Debug)]
+struct Tap;
+
+impl<B: Backend + GpuKernels> Backward<B, 2> for Tap {
+    type State = ();
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let dy = grads.consume::<B>(&ops.node);
+        let [x, probe] = ops.parents;
+        if let Some(node) = probe {
+            grads.register::<B>(node.id, B::gpu_l2_norm(dy.clone()));
+        }
+        if let Some(node) = x {
+            grads.register::<B>(node.id, dy);
+        }
+    }
+}
+
 impl<B: Backend + GpuKernels, C: CheckpointStrategy> GpuKernels for Autodiff<B, C> {
+    fn gpu_l2_norm(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        Self::from_inner(B::gpu_l2_norm(x.into_primitive()))
+    }
+
+    fn gpu_tap(x: FloatTensor<Self>, probe: FloatTensor<Self>) -> FloatTensor<Self> {
+        Tap.prepare::<C>([x.node(), probe.node()]).compute_bound().stateless(x.into_primitive())
+    }
+
     fn gpu_conv2d(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,

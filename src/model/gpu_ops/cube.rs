@@ -5,13 +5,13 @@
 use burn::backend::ops::{FloatTensorOps, ModuleOps};
 use burn::tensor::{DType, Shape};
 use burn_cubecl::CubeBackend;
-use burn_cubecl::cubecl::prelude::{BufferArg, CubeDim};
+use burn_cubecl::cubecl::prelude::{BufferArg, CubeCount, CubeDim};
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
 
 use super::{GpuKernels, Kernels, geometry, options};
-use crate::kernels::cube::{Geometry, Pass, UNITS, conv_gemm};
+use crate::kernels::cube::{Geometry, NORM_UNITS, Pass, UNITS, conv_gemm, norm_finish, norm_partials, norm_split};
 
 impl GpuKernels for CubeBackend {
     fn gpu_conv2d(
@@ -62,6 +62,47 @@ impl GpuKernels for CubeBackend {
         // The chunks' partial products summed in one fixed order.
         CubeBackend::float_reshape(CubeBackend::float_sum_dim(partials, 0), shape)
     }
+
+    fn gpu_l2_norm(x: CubeTensor) -> CubeTensor {
+        let x = into_contiguous(x);
+        let len = x.meta.num_elements();
+        let (cubes, per_cube) = norm_split(len);
+        let new = |n: usize| empty_device_contiguous_dtype(x.client.clone(), x.device.clone(), Shape::new([n]), DType::F32);
+        let (partial_m, partial_s, out) = (new(cubes), new(cubes), new(1));
+        let units = CubeDim::new_1d(NORM_UNITS);
+        norm_partials::launch(
+            &x.client,
+            CubeCount::Static(cubes as u32, 1, 1),
+            units,
+            buffer(&x),
+            buffer(&partial_m),
+            buffer(&partial_s),
+            len as u32,
+            per_cube as u32,
+        );
+        norm_finish::launch(
+            &x.client,
+            CubeCount::Static(1, 1, 1),
+            units,
+            buffer(&partial_m),
+            buffer(&partial_s),
+            buffer(&out),
+            cubes as u32,
+        );
+        out
+    }
+
+    fn gpu_tap(x: CubeTensor, _probe: CubeTensor) -> CubeTensor {
+        x
+    }
+}
+
+/// `t`'s buffer as a kernel argument.
+fn buffer(t: &CubeTensor) -> BufferArg {
+    // SAFETY: every tensor handed to the lab's kernels is contiguous, so its
+    // buffer holds exactly its elements, and the kernels' indices stay below
+    // each length (their loads and stores check every bound).
+    unsafe { BufferArg::from_raw_parts(t.handle.clone(), t.meta.num_elements()) }
 }
 
 /// Runs `pass`'s product of `a` and `b` (see [`crate::kernels::cube`]) into
@@ -75,12 +116,6 @@ fn launch(pass: Pass, g: &Geometry, a: CubeTensor, b: CubeTensor) -> CubeTensor 
         Pass::WeightGrad => Shape::new([g.k_split(pass).0, g.out_channels * g.in_channels * g.kernel[0] * g.kernel[1]]),
     };
     let out = empty_device_contiguous_dtype(a.client.clone(), a.device.clone(), shape, DType::F32);
-    let buffer = |t: &CubeTensor| {
-        // SAFETY: the tensors are contiguous, so their buffers hold exactly
-        // their elements, and the kernel's indices stay below each length
-        // (its loads and stores check every bound of the product).
-        unsafe { BufferArg::from_raw_parts(t.handle.clone(), t.meta.num_elements()) }
-    };
     conv_gemm::launch(
         &a.client,
         g.cubes(pass),

@@ -61,6 +61,17 @@ pub trait GpuKernels: Backend {
         pad_h: usize,
         pad_w: usize,
     ) -> FloatTensor<Self>;
+
+    /// The L2 norm of all of `x`'s values, shape `[1]`, in one read of `x`
+    /// and without underflow (see [`crate::kernels::cube`]'s norm). Not
+    /// differentiable (it reads gradients).
+    #[fusion(dtype = x, shape = norm_shape(x))]
+    fn gpu_l2_norm(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// `x` unchanged; in the backward pass, `x`'s gradient passes through
+    /// and the `[1]` leaf `probe` receives that gradient's L2 norm.
+    #[fusion(dtype = x, shape = x)]
+    fn gpu_tap(x: FloatTensor<Self>, probe: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
 /// Which passes of a convolution run the lab's kernels (the others run
@@ -87,6 +98,11 @@ impl Kernels {
     pub fn with(self, pass: Pass, lab: bool) -> Kernels {
         Kernels(if lab { self.0 | Self::bit(pass) } else { self.0 & !Self::bit(pass) })
     }
+}
+
+/// A norm's shape, `[1]`.
+fn norm_shape(_x: &Shape) -> Shape {
+    Shape::new([1])
 }
 
 /// The convolution's output shape.
@@ -123,6 +139,29 @@ pub fn uses_gpu_kernels(device: &Device) -> bool {
     !off && matches!(device.clone().inner().as_dispatch(), burn::backend::DispatchDevice::Cube(_))
 }
 
+/// The name of the cubecl runtime behind `device`, which says the shader
+/// compiler it uses (`wgpu<spirv>`, `wgpu<wgsl>`), or `None` on other
+/// devices.
+pub fn runtime_name(device: &Device) -> Option<&'static str> {
+    match device.clone().inner().as_dispatch() {
+        burn::backend::DispatchDevice::Cube(cube) => Some(cube.client().name()),
+        _ => None,
+    }
+}
+
+/// The L2 norm of `x` in one pass on cubecl devices, or `None` on others.
+pub fn l2_norm<const D: usize>(x: &Tensor<D>) -> Option<Tensor<1>> {
+    (uses_gpu_kernels(&x.device()) && x.dtype() == burn::tensor::DType::F32)
+        .then(|| Tensor::from_dispatch(<Dispatch as GpuKernels>::gpu_l2_norm(x.clone().into_dispatch())))
+}
+
+/// `x` unchanged; after `backward`, `leaf`'s gradient is the L2 norm of the
+/// gradient of the loss with respect to `x` (no copy of `x`, no zero tensor
+/// added to it). For cubecl training devices.
+pub fn tap<const D: usize>(x: Tensor<D>, leaf: &Tensor<1>) -> Tensor<D> {
+    Tensor::from_dispatch(<Dispatch as GpuKernels>::gpu_tap(x.into_dispatch(), leaf.clone().into_dispatch()))
+}
+
 /// `x` convolved with `weight` (no bias) on cubecl devices, each pass on
 /// the lab's kernel or burn's, whichever [`tune`] found faster for the
 /// shape; `None` where burn's convolution should run as it is (another
@@ -133,7 +172,7 @@ pub fn conv2d(x: &Tensor<4>, weight: &Tensor<4>, stride: [usize; 2], padding: [u
     if !uses_gpu_kernels(&x.device()) || !f32(x) || !f32(weight) || !g.fits_u32() {
         return None;
     }
-    let kernels = tune::kernels_for(&x.device(), &g);
+    let kernels = tune::kernels_for(&x.device(), &g, x.device().is_autodiff());
     (kernels != Kernels::BURN).then(|| conv2d_with(x, weight, stride, padding, kernels))
 }
 

@@ -117,8 +117,13 @@ fn the_gpu_kernels_apply_only_to_float32_on_cubecl_devices() {
     let x = Tensor::<4>::zeros([1, 1, 3, 3], &gpu);
     let w = Tensor::<4>::zeros([1, 1, 3, 3], &gpu);
     let g = geometry(&x.dims(), &w.dims(), [1, 1], [1, 1]);
-    let choice = tune::measure(&gpu, "test".into(), &g);
-    assert!(choice.millis.iter().all(|&(lab, burn)| lab > 0.0 && burn > 0.0 && lab.is_finite() && burn.is_finite()), "{choice:?}");
+    let choice = tune::measure(&gpu, "test".into(), &g, &tune::PASSES);
+    let timed = |m: &Option<(f64, f64)>| m.is_some_and(|(lab, burn)| lab > 0.0 && burn > 0.0 && lab.is_finite() && burn.is_finite());
+    assert!(choice.millis.iter().all(timed), "{choice:?}");
+    // Evaluation times the forward pass only; the gradients stay on burn's.
+    let forward = tune::measure(&gpu, "test".into(), &g, &tune::PASSES[..1]);
+    assert!(timed(&forward.millis[0]) && forward.millis[1..].iter().all(Option::is_none), "{forward:?}");
+    assert!(!forward.kernels.lab(Pass::InputGrad) && !forward.kernels.lab(Pass::WeightGrad));
     let y = conv2d_with(&x, &w, [1, 1], [1, 1], choice.kernels);
     assert_eq!(y.dims(), [1, 1, 3, 3]);
 }
@@ -129,4 +134,47 @@ fn a_batch_too_large_for_32_bit_indices_is_left_to_burn() {
     assert!(!g.fits_u32());
     let g = geometry(&[128, 64, 32, 32], &[64, 64, 3, 3], [1, 1], [1, 1]);
     assert!(g.fits_u32());
+}
+
+#[test]
+fn the_gpu_norm_matches_the_cpus_without_underflow_or_overflow() {
+    let Some(gpu) = wgpu_device("the_gpu_norm_matches_the_cpus") else { return };
+    let mut rng = Rng::new(9);
+    // Lengths: one value, one cube's stretch and a little more, many cubes.
+    for (len, scale) in [(1, 1.0f32), (4097, 1.0), (300_001, 1.0), (300_001, 1e-25), (50_000, 1e30), (10, 0.0)] {
+        let values: Vec<f32> = (0..len).map(|_| rng.normal() as f32 * scale).collect();
+        let data = TensorData::new(values, [len]);
+        let want = crate::model::l2_norm(Tensor::<1>::from_data(data.clone(), &Device::flex())).into_scalar::<f32>();
+        let got = l2_norm(&Tensor::<1>::from_data(data, &gpu)).expect("on wgpu").into_scalar::<f32>();
+        assert!(want.is_finite() && (scale == 0.0 || want > 0.0), "{len} values of scale {scale}: the CPU's norm {want}");
+        assert!((got - want).abs() <= 1e-5 * want, "{len} values of scale {scale}: {got} against the CPU's {want}");
+    }
+    let special = |values: Vec<f32>| {
+        let n = values.len();
+        l2_norm(&Tensor::<1>::from_data(TensorData::new(values, [n]), &gpu)).unwrap().into_scalar::<f32>()
+    };
+    assert_eq!(special(vec![3.0, 0.0, -4.0]), 5.0);
+    assert_eq!(special(vec![1.0, f32::INFINITY, 2.0]), f32::INFINITY);
+    assert_eq!(special(vec![f32::INFINITY, -f32::INFINITY]), f32::INFINITY);
+    assert_eq!(special(vec![0.0; 5000]), 0.0);
+    assert!(special(vec![1.0, f32::NAN, 2.0]).is_nan(), "a NaN gradient reads as NaN, never as a number");
+}
+
+#[test]
+fn the_gpu_tap_passes_the_gradient_through_and_hands_its_norm_to_the_probe() {
+    let Some(gpu) = wgpu_device("the_gpu_tap_passes_the_gradient_through") else { return };
+    let device = gpu.autodiff();
+    let mut rng = Rng::new(4);
+    let (x, r) = (random([2, 3, 5, 7], &mut rng), random([2, 3, 5, 7], &mut rng));
+    let x = Tensor::<4>::from_data(x, &device).require_grad();
+    let leaf = crate::model::cpu_ops::tap_leaf(&device).expect("a wgpu training device takes the lab's taps");
+    let y = crate::model::cpu_ops::tap(x.clone() * 2.0, &leaf);
+    let r = Tensor::<4>::from_data(r, &device);
+    let grads = (y * r.clone()).sum().backward();
+    let dx = values(x.grad(&grads).unwrap());
+    let want_dx: Vec<f32> = values(r.clone().inner()).iter().map(|v| v * 2.0).collect();
+    assert_close("x's gradient through the tap", &dx, &want_dx, 1e-6);
+    let norm = leaf.grad(&grads).expect("the probe's gradient").into_scalar::<f32>();
+    let want = values(r.inner()).iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>().sqrt() as f32;
+    assert!((norm - want).abs() <= 1e-5 * want, "{norm} against {want}");
 }

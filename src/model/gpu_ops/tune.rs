@@ -53,8 +53,9 @@ pub struct Choice {
     pub device: String,
     pub geometry: Geometry,
     /// Milliseconds per pass (forward, input gradient, weight gradient):
-    /// (the lab's kernel, burn's).
-    pub millis: [(f64, f64); 3],
+    /// (the lab's kernel, burn's); `None` for a pass not yet timed (a
+    /// shape only evaluated so far needs no gradients).
+    pub millis: [Option<(f64, f64)>; 3],
     pub kernels: Kernels,
 }
 
@@ -63,37 +64,60 @@ pub const PASSES: [Pass; 3] = [Pass::Forward, Pass::InputGrad, Pass::WeightGrad]
 
 static CHOICES: Mutex<Vec<Choice>> = Mutex::new(Vec::new());
 
-/// Every choice made in this process so far, in the order made.
+/// Every choice made in this process so far, in the order first made.
 pub fn choices() -> Vec<Choice> {
     CHOICES.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
-/// The kernels for a convolution of geometry `g` on `device`.
-pub fn kernels_for(device: &Device, g: &Geometry) -> Kernels {
+/// The kernels for a convolution of geometry `g` on `device`; `training`
+/// asks for the gradients' passes too (else only the forward pass is
+/// timed, and the others run burn's until a training step times them).
+pub fn kernels_for(device: &Device, g: &Geometry, training: bool) -> Kernels {
+    let wanted: &[Pass] = if training { &PASSES } else { &PASSES[..1] };
     match Policy::current() {
         Policy::Lab => Kernels::LAB,
         Policy::Burn => Kernels::BURN,
         Policy::Auto => {
             let device = device.clone().inner();
             let name = format!("{device:?}");
-            let known = |c: &Choice| c.device == name && c.geometry == *g;
-            if let Some(c) = CHOICES.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|c| known(c)) {
-                return c.kernels;
-            }
-            let choice = measure(&device, name.clone(), g);
-            let kernels = choice.kernels;
+            let index = |all: &[Choice]| all.iter().position(|c| c.device == name && c.geometry == *g);
+            let missing: Vec<Pass> = {
+                let all = CHOICES.lock().unwrap_or_else(|e| e.into_inner());
+                let known = index(&all).map(|i| all[i].millis);
+                wanted.iter().copied().filter(|&p| known.is_none_or(|m| m[pass_index(p)].is_none())).collect()
+            };
+            let measured = (!missing.is_empty()).then(|| measure(&device, name.clone(), g, &missing));
             let mut all = CHOICES.lock().unwrap_or_else(|e| e.into_inner());
-            if !all.iter().any(known) {
-                all.push(choice);
+            match (index(&all), measured) {
+                (Some(i), Some(new)) => {
+                    for p in &missing {
+                        let k = pass_index(*p);
+                        if all[i].millis[k].is_none() {
+                            all[i].millis[k] = new.millis[k];
+                            all[i].kernels = all[i].kernels.with(*p, new.kernels.lab(*p));
+                        }
+                    }
+                    all[i].kernels
+                }
+                (Some(i), None) => all[i].kernels,
+                (None, Some(new)) => {
+                    all.push(new.clone());
+                    new.kernels
+                }
+                (None, None) => Kernels::BURN,
             }
-            kernels
         }
     }
 }
 
-/// Times each pass of `g` both ways on `device` (without autodiff), on
-/// random tensors of the convolution's shapes.
-pub fn measure(device: &Device, name: String, g: &Geometry) -> Choice {
+fn pass_index(pass: Pass) -> usize {
+    PASSES.iter().position(|&p| p == pass).expect("every pass is listed")
+}
+
+/// Times each of `passes` of `g` both ways on `device` (without
+/// autodiff), on random tensors of the convolution's shapes; the passes
+/// not timed stay on burn's kernels.
+pub fn measure(device: &Device, name: String, g: &Geometry, passes: &[Pass]) -> Choice {
     let normal = |shape: [usize; 4]| Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), device);
     let x = normal([g.batch, g.in_channels, g.in_height, g.in_width]);
     let w = normal([g.out_channels, g.in_channels, g.kernel[0], g.kernel[1]]);
@@ -116,8 +140,9 @@ pub fn measure(device: &Device, name: String, g: &Geometry) -> Choice {
             Pass::WeightGrad => <Dispatch as ModuleOps<Dispatch>>::conv2d_weight_backward(d(&x), d(&w), d(&dy), o),
         }
     };
-    let millis = PASSES.map(|pass| (best_millis(device, || lab(pass)), best_millis(device, || burn(pass))));
-    let kernels = PASSES.iter().zip(&millis).fold(Kernels::BURN, |k, (&pass, &(lab, burn))| k.with(pass, lab < burn));
+    let millis = PASSES.map(|pass| passes.contains(&pass).then(|| (best_millis(device, || lab(pass)), best_millis(device, || burn(pass)))));
+    let kernels =
+        PASSES.iter().zip(&millis).fold(Kernels::BURN, |k, (&pass, timed)| k.with(pass, timed.is_some_and(|(lab, burn)| lab < burn)));
     Choice { device: name, geometry: *g, millis, kernels }
 }
 
@@ -161,5 +186,6 @@ mod tests {
         assert!(!k.lab(Pass::Forward) && k.lab(Pass::InputGrad) && !k.lab(Pass::WeightGrad));
         assert_eq!(Kernels::LAB.with(Pass::InputGrad, false).with(Pass::Forward, false), Kernels(4));
         assert!(PASSES.iter().all(|&p| Kernels::LAB.lab(p) && !Kernels::BURN.lab(p)));
+        assert_eq!(PASSES.map(pass_index), [0, 1, 2]);
     }
 }
