@@ -9,7 +9,8 @@
 #      and with the lab's only, for the kernels' share of the step;
 #   3. the same seed trained for 20 steps on wgpu (the lab's kernels) and on
 #      the CPU: the losses must agree to 1e-3;
-#   4. which shader compiler ran (wgpu<spirv> or wgpu<wgsl>).
+#   4. which shader compiler ran (wgpu<spirv> or wgpu<wgsl>), and resnet-20
+#      on a build with SPIR-V when DEPTHLAB_BIN_SPIRV names one.
 # Everything lands in $OUT (JSON and text).
 #
 # Usage: scripts/gpu_check.sh            (builds depthlab with cargo first)
@@ -82,3 +83,8 @@ rm -rf "$OUT/agree-wgpu" "$OUT/agree-cpu"
 
 echo "== 4. the shader compiler"
 grep -h -o 'wgpu<[a-z]*>' "$OUT"/bench-128.txt | sort -u | tee "$OUT/compiler.txt"
+# A second build with SPIR-V (cargo build --release --features spirv), when given.
+if [ -n "${DEPTHLAB_BIN_SPIRV:-}" ]; then
+    timeout 90 "$DEPTHLAB_BIN_SPIRV" bench --backends wgpu --archs resnet-20 --steps 20 --warmup 3 \
+        --out "$OUT/spirv.json" 2>&1 | grep '^wgpu' | tee "$OUT/spirv.txt"
+fi

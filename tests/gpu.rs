@@ -24,16 +24,16 @@ fn ran_on_wgpu(run: &Path, test: &str) -> bool {
     false
 }
 
-/// The training losses of a 20-step resnet-20 run on digits.
-fn losses(run: &Path, backend: &str, gpu_kernels: &str) -> Vec<f64> {
+/// The training losses of a `steps`-step run of `arch` on digits.
+fn losses(arch: &str, steps: &str, run: &Path, backend: &str, gpu_kernels: &str) -> Vec<f64> {
     let args = [
         "train",
         "--arch",
-        "resnet-20",
+        arch,
         "--data",
         "digits",
         "--max-steps",
-        "20",
+        steps,
         "--batch-size",
         "32",
         "--seed",
@@ -59,21 +59,34 @@ fn losses(run: &Path, backend: &str, gpu_kernels: &str) -> Vec<f64> {
         .collect()
 }
 
-#[test]
-fn resnet_20_on_the_gpu_kernels_follows_the_cpu_run_within_1e_3() {
+/// Trains `arch` for `steps` steps on wgpu with the lab's GPU kernels and on
+/// the CPU, and checks that the losses agree to 1e-3 at every step.
+fn follows_the_cpu(arch: &str, steps: usize, test: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let gpu = losses(&dir.path().join("gpu"), "wgpu", "lab");
-    if !ran_on_wgpu(&dir.path().join("gpu"), "resnet_20_on_the_gpu_kernels_follows_the_cpu_run") {
+    let n = steps.to_string();
+    let gpu = losses(arch, &n, &dir.path().join("gpu"), "wgpu", "lab");
+    if !ran_on_wgpu(&dir.path().join("gpu"), test) {
         return;
     }
-    let cpu = losses(&dir.path().join("cpu"), "cpu", "lab");
-    assert_eq!(gpu.len(), 20, "{gpu:?}");
-    assert_eq!(cpu.len(), 20, "{cpu:?}");
+    let cpu = losses(arch, &n, &dir.path().join("cpu"), "cpu", "lab");
+    assert_eq!(gpu.len(), steps, "{gpu:?}");
+    assert_eq!(cpu.len(), steps, "{cpu:?}");
     for (step, (g, c)) in gpu.iter().zip(&cpu).enumerate() {
-        assert!((g - c).abs() <= 1e-3 * c.abs().max(1.0), "step {step}: wgpu {g} against the CPU's {c}");
+        assert!((g - c).abs() <= 1e-3 * c.abs().max(1.0), "{arch}, step {step}: wgpu {g} against the CPU's {c}");
     }
     // The run learns (the losses are not all one value).
-    assert!(cpu[19] < cpu[0], "{cpu:?}");
+    assert!(cpu[steps - 1] < cpu[0], "{cpu:?}");
+}
+
+#[test]
+fn resnet_20_on_the_gpu_kernels_follows_the_cpu_run_within_1e_3() {
+    follows_the_cpu("resnet-20", 20, "resnet_20_on_the_gpu_kernels_follows_the_cpu_run");
+}
+
+#[test]
+fn a_highway_net_with_biased_gates_follows_the_cpu_run_within_1e_3() {
+    // Its gates are convolutions with a bias, added after the lab's kernel.
+    follows_the_cpu("highway-8", 10, "a_highway_net_with_biased_gates_follows_the_cpu_run");
 }
 
 #[test]

@@ -34,6 +34,8 @@
 use burn_cubecl::cubecl;
 use cubecl::prelude::*;
 
+use super::geometry::ConvGeometry;
+
 /// Rows (M) and columns (N) of the output tile one cube computes.
 pub const TILE: u32 = 64;
 /// The K step staged in shared memory at a time.
@@ -288,29 +290,9 @@ pub fn conv_gemm(a: &[f32], bsrc: &[f32], out: &mut [f32], d: Dims, #[comptime] 
     }
 }
 
-/// The launch's shapes: the product's M, N, K for `pass` and the
-/// convolution's sizes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Geometry {
-    pub batch: usize,
-    pub in_channels: usize,
-    pub in_height: usize,
-    pub in_width: usize,
-    pub out_channels: usize,
-    pub kernel: [usize; 2],
-    pub stride: [usize; 2],
-    pub padding: [usize; 2],
-}
-
-impl Geometry {
-    pub fn out_height(&self) -> usize {
-        (self.in_height + 2 * self.padding[0] - self.kernel[0]) / self.stride[0] + 1
-    }
-
-    pub fn out_width(&self) -> usize {
-        (self.in_width + 2 * self.padding[1] - self.kernel[1]) / self.stride[1] + 1
-    }
-
+/// A convolution's launches: its products' sizes, K splits and cube
+/// counts.
+impl ConvGeometry {
     /// The product's (M, N, K) for `pass`.
     pub fn product(&self, pass: Pass) -> (usize, usize, usize) {
         let taps = self.kernel[0] * self.kernel[1];

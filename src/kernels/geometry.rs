@@ -3,7 +3,7 @@
 //! the kernels.
 
 /// The shapes of one convolution.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ConvGeometry {
     pub batch: usize,
     pub in_channels: usize,

@@ -11,7 +11,8 @@ use burn_cubecl::ops::numeric::empty_device_contiguous_dtype;
 use burn_cubecl::tensor::CubeTensor;
 
 use super::{GpuKernels, Kernels, geometry, options};
-use crate::kernels::cube::{Geometry, NORM_UNITS, Pass, UNITS, conv_gemm, norm_finish, norm_partials, norm_split};
+use crate::kernels::conv::ConvGeometry;
+use crate::kernels::cube::{NORM_UNITS, Pass, UNITS, conv_gemm, norm_finish, norm_partials, norm_split};
 
 impl GpuKernels for CubeBackend {
     fn gpu_conv2d(
@@ -108,7 +109,7 @@ fn buffer(t: &CubeTensor) -> BufferArg {
 /// Runs `pass`'s product of `a` and `b` (see [`crate::kernels::cube`]) into
 /// a new tensor: the convolution's output or input gradient, or the weight
 /// gradient's partial products (one per K chunk, stacked on axis 0).
-fn launch(pass: Pass, g: &Geometry, a: CubeTensor, b: CubeTensor) -> CubeTensor {
+fn launch(pass: Pass, g: &ConvGeometry, a: CubeTensor, b: CubeTensor) -> CubeTensor {
     let (a, b) = (into_contiguous(a), into_contiguous(b));
     let shape = match pass {
         Pass::Forward => Shape::new([g.batch, g.out_channels, g.out_height(), g.out_width()]),

@@ -17,7 +17,8 @@ use burn::prelude::*;
 
 use burn::tensor::ops::ConvOptions;
 
-use crate::kernels::cube::{Geometry, Pass};
+use crate::kernels::conv::ConvGeometry;
+use crate::kernels::cube::Pass;
 
 /// Operations the lab implements itself on cubecl devices.
 #[backend_extension(Cube, Fusion, Autodiff)]
@@ -117,8 +118,8 @@ fn options(stride: [usize; 2], padding: [usize; 2]) -> ConvOptions<2> {
 }
 
 /// The geometry of a convolution of `x` (NCHW) by `weight` (OIHW).
-fn geometry(x: &[usize], weight: &[usize], stride: [usize; 2], padding: [usize; 2]) -> Geometry {
-    Geometry {
+fn geometry(x: &[usize], weight: &[usize], stride: [usize; 2], padding: [usize; 2]) -> ConvGeometry {
+    ConvGeometry {
         batch: x[0],
         in_channels: x[1],
         in_height: x[2],

@@ -13,7 +13,8 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 
 use super::{GpuKernels, Kernels, options};
-use crate::kernels::cube::{Geometry, Pass};
+use crate::kernels::conv::ConvGeometry;
+use crate::kernels::cube::Pass;
 
 /// How the passes' kernels are chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,7 +52,7 @@ impl Policy {
 pub struct Choice {
     /// The device, as burn names it.
     pub device: String,
-    pub geometry: Geometry,
+    pub geometry: ConvGeometry,
     /// Milliseconds per pass (forward, input gradient, weight gradient):
     /// (the lab's kernel, burn's); `None` for a pass not yet timed (a
     /// shape only evaluated so far needs no gradients).
@@ -72,7 +73,7 @@ pub fn choices() -> Vec<Choice> {
 /// The kernels for a convolution of geometry `g` on `device`; `training`
 /// asks for the gradients' passes too (else only the forward pass is
 /// timed, and the others run burn's until a training step times them).
-pub fn kernels_for(device: &Device, g: &Geometry, training: bool) -> Kernels {
+pub fn kernels_for(device: &Device, g: &ConvGeometry, training: bool) -> Kernels {
     let wanted: &[Pass] = if training { &PASSES } else { &PASSES[..1] };
     match Policy::current() {
         Policy::Lab => Kernels::LAB,
@@ -117,7 +118,7 @@ fn pass_index(pass: Pass) -> usize {
 /// Times each of `passes` of `g` both ways on `device` (without
 /// autodiff), on random tensors of the convolution's shapes; the passes
 /// not timed stay on burn's kernels.
-pub fn measure(device: &Device, name: String, g: &Geometry, passes: &[Pass]) -> Choice {
+pub fn measure(device: &Device, name: String, g: &ConvGeometry, passes: &[Pass]) -> Choice {
     let normal = |shape: [usize; 4]| Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), device);
     let x = normal([g.batch, g.in_channels, g.in_height, g.in_width]);
     let w = normal([g.out_channels, g.in_channels, g.kernel[0], g.kernel[1]]);
