@@ -25,8 +25,8 @@
 //!
 //! The weight gradient's K (every pixel of the batch) is long and its M×N
 //! small, so it is split over the cubes' third axis (`k_chunk` each); each
-//! chunk writes its own partial product, and the caller sums the partials
-//! in a fixed order, so results do not depend on scheduling.
+//! chunk writes its own partial product, and [`sum_partials`] adds them in
+//! chunk order, so results do not depend on scheduling.
 //!
 //! Padding, strides and kernel sizes are run-time values: one compiled
 //! kernel per pass serves every convolution of a net.
@@ -42,6 +42,11 @@ pub const TILE: u32 = 64;
 pub const TILE_K: u32 = 16;
 /// Units along each side of a cube (16×16 = 256 units).
 pub const UNITS: u32 = 16;
+/// The row length of the A tile in shared memory (TILE + 1).
+const A_ROW: u32 = 65;
+/// The most cubes a launch may have along one axis on wgpu
+/// (`max_compute_workgroups_per_dimension`, 65,535 on every adapter).
+pub const MAX_CUBES: usize = 65_535;
 
 /// Which product a launch computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -231,8 +236,10 @@ pub fn conv_gemm(a: &[f32], bsrc: &[f32], out: &mut [f32], d: Dims, #[comptime] 
         k_end = d.k;
     }
 
-    // a_tile[kk][mm] and b_tile[kk][nn], TILE_K rows of TILE.
-    let mut a_tile = Shared::<[f32]>::new_slice(1024usize);
+    // a_tile[kk][mm] and b_tile[kk][nn], TILE_K rows of TILE; a_tile's rows
+    // one longer, so the 16 units that stage one column of it (rows 0–15)
+    // write 16 different banks.
+    let mut a_tile = Shared::<[f32]>::new_slice(1040usize);
     let mut b_tile = Shared::<[f32]>::new_slice(1024usize);
     let mut acc = Array::<f32>::new(16usize);
     #[unroll]
@@ -252,7 +259,7 @@ pub fn conv_gemm(a: &[f32], bsrc: &[f32], out: &mut [f32], d: Dims, #[comptime] 
             // A along k first: adjacent units read adjacent k.
             let kk = e % TILE_K;
             let mm = e / TILE_K;
-            a_tile[(kk * TILE + mm) as usize] = load_a(a, &d, m0 + mm, k0 + kk, k_end, pass);
+            a_tile[(kk * A_ROW + mm) as usize] = load_a(a, &d, m0 + mm, k0 + kk, k_end, pass);
             // B along n first (the unit's column, rows 4 apart).
             let kb = e / TILE;
             b_tile[(kb * TILE + unit % TILE) as usize] = load_b(bsrc, &d, k0 + kb, k_end, &col, pass);
@@ -263,7 +270,7 @@ pub fn conv_gemm(a: &[f32], bsrc: &[f32], out: &mut [f32], d: Dims, #[comptime] 
         for kk in 0..16u32 {
             #[unroll]
             for i in 0..4usize {
-                a_reg[i] = a_tile[(kk * TILE + ty + UNITS * i as u32) as usize];
+                a_reg[i] = a_tile[(kk * A_ROW + ty + UNITS * i as u32) as usize];
                 b_reg[i] = b_tile[(kk * TILE + tx + UNITS * i as u32) as usize];
             }
             #[unroll]
@@ -355,13 +362,36 @@ impl ConvGeometry {
         CubeCount::Static(n.div_ceil(t) as u32, m.div_ceil(t) as u32, chunks as u32)
     }
 
-    /// Whether every index the kernels form fits their 32-bit arithmetic.
-    pub fn fits_u32(&self) -> bool {
+    /// Whether the kernels can run this convolution: every index they form
+    /// fits their 32-bit arithmetic, and every launch's cube count fits
+    /// wgpu's limit per axis (large images at large batches do not: burn's
+    /// convolution runs them).
+    pub fn fits_kernels(&self) -> bool {
         let x = self.batch * self.in_channels * (self.in_height + 2 * self.padding[0]) * (self.in_width + 2 * self.padding[1]);
         let y = self.batch * self.out_channels * self.out_height() * self.out_width();
         let (m, n, _) = self.product(Pass::WeightGrad);
         let partials = self.k_split(Pass::WeightGrad).0 * m * n;
-        [x, y, partials].iter().all(|&v| v < u32::MAX as usize / 2)
+        let indices = [x, y, partials].iter().all(|&v| v < u32::MAX as usize / 2);
+        let grid = [Pass::Forward, Pass::InputGrad, Pass::WeightGrad].iter().all(|&pass| {
+            let (m, n, _) = self.product(pass);
+            let t = TILE as usize;
+            n.div_ceil(t) <= MAX_CUBES && m.div_ceil(t) <= MAX_CUBES && self.k_split(pass).0 <= MAX_CUBES
+        });
+        indices && grid
+    }
+}
+
+/// The weight gradient's partial products (`chunks` of `len` values each,
+/// one after the other) summed chunk by chunk, in chunk order, into `out`.
+#[cube(launch)]
+pub fn sum_partials(partials: &[f32], out: &mut [f32], chunks: u32, len: u32) {
+    let i = ABSOLUTE_POS_X;
+    if i < len {
+        let mut sum = 0.0f32;
+        for c in 0..chunks {
+            sum += partials[(c * len + i) as usize];
+        }
+        out[i as usize] = sum;
     }
 }
 
@@ -371,9 +401,10 @@ impl ConvGeometry {
 // Squaring a vanishing gradient (1e-25) underflows f32, and GPUs through
 // wgpu have no f64. So each unit keeps its values' norm as `m·√s`, with `m`
 // the largest magnitude seen so far and `s` the sum of the squares of the
-// values divided by `m` (at least 1 once `m > 0`), rescaling `s` whenever a
-// larger value arrives: one pass, no underflow, no overflow. The units'
-// pairs are merged the same way, in a fixed order.
+// values divided by `m²` (at least 1 once `m > 0`), rescaling `s` whenever
+// a larger value arrives: one pass, and no square underflows or overflows.
+// (GPUs may flush subnormal inputs, below about 1.2e-38, to zero.) The
+// units' pairs are merged the same way, in a fixed order.
 
 /// Units per cube of the norm's kernels.
 pub const NORM_UNITS: u32 = 256;

@@ -66,11 +66,11 @@ impl Features {
     /// takes the gradient's norm as it passes; elsewhere a zero leaf that
     /// requires a gradient is added (its gradient is the output's).
     fn tapped(self) -> (Features, Tap) {
-        let device = match &self {
-            Features::Map(x) => x.device(),
-            Features::Flat(x) => x.device(),
+        let (device, dtype, len) = match &self {
+            Features::Map(x) => (x.device(), x.dtype(), x.shape().num_elements()),
+            Features::Flat(x) => (x.device(), x.dtype(), x.shape().num_elements()),
         };
-        if let Some(leaf) = cpu_ops::tap_leaf(&device) {
+        if let Some(leaf) = cpu_ops::tap_leaf(&device, dtype, len) {
             let out = match self {
                 Features::Map(x) => Features::Map(cpu_ops::tap(x, &leaf)),
                 Features::Flat(x) => Features::Flat(cpu_ops::tap(x, &leaf)),

@@ -291,10 +291,12 @@ pub fn l2_norm<const D: usize>(x: &Tensor<D>) -> Option<Tensor<1>> {
     super::gpu_ops::l2_norm(x)
 }
 
-/// A `[1]` leaf for [`tap`] on a training device of the CPU backend or of
-/// cubecl, or `None` where taps take burn's own route.
-pub fn tap_leaf(device: &Device) -> Option<Tensor<1>> {
-    let ours = lab_kernels_for(device, KernelSet::All) || super::gpu_ops::uses_gpu_kernels(device);
+/// A `[1]` leaf for [`tap`]ping a tensor of `dtype` and `len` values on a
+/// training device of the CPU backend or of cubecl, or `None` where taps
+/// take burn's own route.
+pub fn tap_leaf(device: &Device, dtype: burn::tensor::DType, len: usize) -> Option<Tensor<1>> {
+    let cpu = lab_kernels_for(device, KernelSet::All) && dtype == burn::tensor::DType::F32;
+    let ours = cpu || super::gpu_ops::norm_applies(device, dtype, len);
     (device.is_autodiff() && ours).then(|| Tensor::<1>::zeros([1], device).require_grad())
 }
 

@@ -148,7 +148,7 @@ fn a_tap_passes_the_gradient_through_and_reports_its_norm() {
     let mut rng = Rng::new(15);
     let x = random([3, 2, 4, 4], &mut rng, &device).require_grad();
     let r = random([3, 2, 4, 4], &mut rng, &device);
-    let leaf = tap_leaf(&device).expect("the CPU training device taps");
+    let leaf = tap_leaf(&device, burn::tensor::DType::F32, 1).expect("the CPU training device taps");
     let y = tap(x.clone() * 2.0, &leaf);
     let grads = (y * r.clone()).sum().backward();
     // d(loss)/d(tapped output) = r, and x's gradient is 2 r.
@@ -157,11 +157,12 @@ fn a_tap_passes_the_gradient_through_and_reports_its_norm() {
     assert_close("gradient through the tap", x.grad(&grads).unwrap(), (r * 2.0).inner());
     // Vanishing gradients keep their size.
     let z = random([2, 5], &mut rng, &device).require_grad();
-    let leaf = tap_leaf(&device).unwrap();
+    let leaf = tap_leaf(&device, burn::tensor::DType::F32, 1).unwrap();
     let grads = (tap(z.clone(), &leaf) * 1e-30).sum().backward();
     let norm = leaf.grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap()[0];
     assert!((norm / (1e-30 * 10f32.sqrt()) - 1.0).abs() < 1e-5, "{norm}");
-    assert!(tap_leaf(&Device::flex()).is_none(), "no taps without autodiff");
+    assert!(tap_leaf(&Device::flex(), burn::tensor::DType::F32, 1).is_none(), "no taps without autodiff");
+    assert!(tap_leaf(&device, burn::tensor::DType::F16, 1).is_none(), "burn's route for other types");
 }
 
 #[test]

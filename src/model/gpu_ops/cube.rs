@@ -12,7 +12,7 @@ use burn_cubecl::tensor::CubeTensor;
 
 use super::{GpuKernels, Kernels, geometry, options};
 use crate::kernels::conv::ConvGeometry;
-use crate::kernels::cube::{NORM_UNITS, Pass, UNITS, conv_gemm, norm_finish, norm_partials, norm_split};
+use crate::kernels::cube::{NORM_UNITS, Pass, UNITS, conv_gemm, norm_finish, norm_partials, norm_split, sum_partials};
 
 impl GpuKernels for CubeBackend {
     fn gpu_conv2d(
@@ -57,16 +57,31 @@ impl GpuKernels for CubeBackend {
         let g = geometry(x.meta.shape(), weight.meta.shape(), [stride_h, stride_w], [pad_h, pad_w]);
         let shape = weight.meta.shape().clone();
         let partials = launch(Pass::WeightGrad, &g, dy, x);
-        if g.k_split(Pass::WeightGrad).0 == 1 {
+        let chunks = g.k_split(Pass::WeightGrad).0;
+        if chunks == 1 {
             return CubeBackend::float_reshape(partials, shape);
         }
-        // The chunks' partial products summed in one fixed order.
-        CubeBackend::float_reshape(CubeBackend::float_sum_dim(partials, 0), shape)
+        // The chunks' partial products summed in chunk order.
+        let len = shape.num_elements();
+        let out = empty_device_contiguous_dtype(partials.client.clone(), partials.device.clone(), shape, DType::F32);
+        let units = NORM_UNITS as usize;
+        sum_partials::launch(
+            &partials.client,
+            CubeCount::Static(len.div_ceil(units) as u32, 1, 1),
+            CubeDim::new_1d(NORM_UNITS),
+            buffer(&partials),
+            buffer(&out),
+            chunks as u32,
+            len as u32,
+        );
+        out
     }
 
     fn gpu_l2_norm(x: CubeTensor) -> CubeTensor {
         let x = into_contiguous(x);
         let len = x.meta.num_elements();
+        // The callers check both (`gpu_ops::l2_norm`, `cpu_ops::tap_leaf`).
+        assert!(x.dtype == DType::F32 && len < u32::MAX as usize / 2, "the GPU norm takes float32 tensors of under 2^31 values");
         let (cubes, per_cube) = norm_split(len);
         let new = |n: usize| empty_device_contiguous_dtype(x.client.clone(), x.device.clone(), Shape::new([n]), DType::F32);
         let (partial_m, partial_s, out) = (new(cubes), new(cubes), new(1));
@@ -101,8 +116,9 @@ impl GpuKernels for CubeBackend {
 /// `t`'s buffer as a kernel argument.
 fn buffer(t: &CubeTensor) -> BufferArg {
     // SAFETY: every tensor handed to the lab's kernels is contiguous, so its
-    // buffer holds exactly its elements, and the kernels' indices stay below
-    // each length (their loads and stores check every bound).
+    // buffer holds exactly its elements; the kernels' loads and stores check
+    // their indices against the geometry or length they are given, which
+    // `launch` and `gpu_l2_norm` check against these buffers first.
     unsafe { BufferArg::from_raw_parts(t.handle.clone(), t.meta.num_elements()) }
 }
 
@@ -111,6 +127,19 @@ fn buffer(t: &CubeTensor) -> BufferArg {
 /// gradient's partial products (one per K chunk, stacked on axis 0).
 fn launch(pass: Pass, g: &ConvGeometry, a: CubeTensor, b: CubeTensor) -> CubeTensor {
     let (a, b) = (into_contiguous(a), into_contiguous(b));
+    // The kernel checks its indices against the geometry, not against the
+    // buffers: the buffers must be the geometry's (the callers check it;
+    // this keeps a mismatch from reading out of bounds).
+    let lengths = match pass {
+        Pass::Forward => [g.weight_len(), g.batch * g.in_image()],
+        Pass::InputGrad => [g.weight_len(), g.batch * g.out_image()],
+        Pass::WeightGrad => [g.batch * g.out_image(), g.batch * g.in_image()],
+    };
+    assert!(
+        g.validate().is_ok() && g.fits_kernels() && lengths == [a.meta.num_elements(), b.meta.num_elements()],
+        "the GPU convolution's tensors do not match its geometry {g:?}"
+    );
+    assert!(a.dtype == DType::F32 && b.dtype == DType::F32, "the GPU convolution takes float32 tensors");
     let shape = match pass {
         Pass::Forward => Shape::new([g.batch, g.out_channels, g.out_height(), g.out_width()]),
         Pass::InputGrad => Shape::new([g.batch, g.in_channels, g.in_height, g.in_width]),

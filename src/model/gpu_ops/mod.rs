@@ -133,7 +133,8 @@ fn geometry(x: &[usize], weight: &[usize], stride: [usize; 2], padding: [usize; 
 
 /// Whether tensors on `device` run on the lab's GPU kernels: a cubecl
 /// device (wgpu, CUDA), unless `DEPTHLAB_GPU_KERNELS=burn` asks for
-/// burn's own convolutions (to compare them).
+/// burn's own operations everywhere (its convolutions, and the probes'
+/// zero leaves and composed norms), to compare them.
 pub fn uses_gpu_kernels(device: &Device) -> bool {
     static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let off = *OFF.get_or_init(|| std::env::var("DEPTHLAB_GPU_KERNELS").as_deref() == Ok("burn"));
@@ -152,8 +153,13 @@ pub fn runtime_name(device: &Device) -> Option<&'static str> {
 
 /// The L2 norm of `x` in one pass on cubecl devices, or `None` on others.
 pub fn l2_norm<const D: usize>(x: &Tensor<D>) -> Option<Tensor<1>> {
-    (uses_gpu_kernels(&x.device()) && x.dtype() == burn::tensor::DType::F32)
+    (norm_applies(&x.device(), x.dtype(), x.shape().num_elements()))
         .then(|| Tensor::from_dispatch(<Dispatch as GpuKernels>::gpu_l2_norm(x.clone().into_dispatch())))
+}
+
+/// Whether the GPU norm takes a tensor of `dtype` and `len` values on `device`.
+pub fn norm_applies(device: &Device, dtype: burn::tensor::DType, len: usize) -> bool {
+    uses_gpu_kernels(device) && dtype == burn::tensor::DType::F32 && len < u32::MAX as usize / 2
 }
 
 /// `x` unchanged; after `backward`, `leaf`'s gradient is the L2 norm of the
@@ -166,11 +172,13 @@ pub fn tap<const D: usize>(x: Tensor<D>, leaf: &Tensor<1>) -> Tensor<D> {
 /// `x` convolved with `weight` (no bias) on cubecl devices, each pass on
 /// the lab's kernel or burn's, whichever [`tune`] found faster for the
 /// shape; `None` where burn's convolution should run as it is (another
-/// device, not f32, indices past 32 bits, or burn faster on every pass).
+/// device, not f32, shapes that do not match or that the kernels cannot
+/// launch, or burn faster on every pass).
 pub fn conv2d(x: &Tensor<4>, weight: &Tensor<4>, stride: [usize; 2], padding: [usize; 2]) -> Option<Tensor<4>> {
     let f32 = |t: &Tensor<4>| t.dtype() == burn::tensor::DType::F32;
     let g = geometry(&x.dims(), &weight.dims(), stride, padding);
-    if !uses_gpu_kernels(&x.device()) || !f32(x) || !f32(weight) || !g.fits_u32() {
+    let fits = x.dims()[1] == weight.dims()[1] && g.validate().is_ok() && g.fits_kernels();
+    if !uses_gpu_kernels(&x.device()) || !f32(x) || !f32(weight) || !fits {
         return None;
     }
     let kernels = tune::kernels_for(&x.device(), &g, x.device().is_autodiff());

@@ -40,10 +40,13 @@ fn assert_close(what: &str, got: &[f32], want: &[f32], tolerance: f32) {
     assert!(worst <= tolerance, "{what}: largest difference {worst:e} of the scale {scale} (tolerance {tolerance:e})");
 }
 
-/// (batch, in, h, w, out, kernel h, kernel w, stride, padding h, padding w)
+/// (batch, in, h, w, out, kernel h, kernel w, stride, padding h, padding w);
+/// a stride of 0 stands for strides (2, 1).
 type Case = (usize, usize, usize, usize, usize, usize, usize, usize, usize, usize);
 
-const CONVS: [Case; 10] = [
+const CONVS: [Case; 11] = [
+    // Strides that differ by axis, with a kernel that is not square.
+    (2, 3, 9, 8, 4, 3, 5, 0, 1, 2),
     (2, 3, 9, 7, 5, 3, 3, 1, 1, 1),
     // Batch 1, one channel, stride 2.
     (1, 1, 8, 8, 4, 3, 3, 2, 1, 1),
@@ -86,18 +89,19 @@ fn the_gpu_convolution_matches_the_cpu_kernels_forward_and_both_gradients() {
     let Some(gpu) = wgpu_device("the_gpu_convolution_matches_the_cpu_kernels") else { return };
     let mut rng = Rng::new(5);
     for (n, cin, h, w, cout, kh, kw, s, ph, pw) in CONVS {
-        let what = format!("{n}x{cin}x{h}x{w} -> {cout}, {kh}x{kw} stride {s} pad {ph},{pw}");
-        let g = geometry(&[n, cin, h, w], &[cout, cin, kh, kw], [s, s], [ph, pw]);
+        let [sh, sw] = if s == 0 { [2, 1] } else { [s, s] };
+        let what = format!("{n}x{cin}x{h}x{w} -> {cout}, {kh}x{kw} stride {sh},{sw} pad {ph},{pw}");
+        let g = geometry(&[n, cin, h, w], &[cout, cin, kh, kw], [sh, sw], [ph, pw]);
         let out = [n, cout, g.out_height(), g.out_width()];
         let (x, wt, r) = (random([n, cin, h, w], &mut rng), random([cout, cin, kh, kw], &mut rng), random(out, &mut rng));
         // The lab's CPU kernels, and burn's own convolution on the CPU.
         let lab_cpu = forward_and_gradients(&Device::flex(), (&x, &wt, &r), |x, w| {
-            Tensor::from_dispatch(<Dispatch as LabKernels>::lab_conv2d(x.into_dispatch(), w.into_dispatch(), s, s, ph, pw, false))
+            Tensor::from_dispatch(<Dispatch as LabKernels>::lab_conv2d(x.into_dispatch(), w.into_dispatch(), sh, sw, ph, pw, false))
         });
         let burn_cpu = forward_and_gradients(&Device::flex(), (&x, &wt, &r), |x, w| {
-            burn_conv2d(x, w, None, ConvOptions::new([s, s], [ph, pw], [1, 1], 1))
+            burn_conv2d(x, w, None, ConvOptions::new([sh, sw], [ph, pw], [1, 1], 1))
         });
-        let on_gpu = forward_and_gradients(&gpu, (&x, &wt, &r), |x, w| conv2d_with(&x, &w, [s, s], [ph, pw], Kernels::LAB));
+        let on_gpu = forward_and_gradients(&gpu, (&x, &wt, &r), |x, w| conv2d_with(&x, &w, [sh, sw], [ph, pw], Kernels::LAB));
         let names = ["output", "input gradient", "weight gradient"];
         for (reference, cpu) in [("the lab's CPU kernels", &lab_cpu), ("burn on the CPU", &burn_cpu)] {
             for (name, (got, want)) in names.iter().zip(on_gpu.iter().zip(cpu)) {
@@ -129,11 +133,21 @@ fn the_gpu_kernels_apply_only_to_float32_on_cubecl_devices() {
 }
 
 #[test]
-fn a_batch_too_large_for_32_bit_indices_is_left_to_burn() {
+fn shapes_past_32_bit_indices_or_wgpus_grid_are_left_to_burn() {
     let g = geometry(&[4096, 512, 64, 64], &[512, 512, 3, 3], [1, 1], [1, 1]);
-    assert!(!g.fits_u32());
+    assert!(!g.fits_kernels(), "indices past 2^31");
+    // 128 images of 3x224x224: the input gradient's N is 6.4 M pixels, over
+    // 65,535 tiles of 64.
+    let g = geometry(&[128, 3, 224, 224], &[64, 3, 7, 7], [2, 2], [3, 3]);
+    assert!(!g.fits_kernels(), "more cubes than wgpu launches along one axis");
     let g = geometry(&[128, 64, 32, 32], &[64, 64, 3, 3], [1, 1], [1, 1]);
-    assert!(g.fits_u32());
+    assert!(g.fits_kernels());
+    let Some(gpu) = wgpu_device("shapes_past_32_bit_indices_or_wgpus_grid_are_left_to_burn") else { return };
+    // Channels that do not match, and a kernel larger than the padded
+    // image, are not the lab's kernels' to run (burn says what is wrong).
+    let x = Tensor::<4>::zeros([1, 2, 3, 3], &gpu);
+    assert!(conv2d(&x, &Tensor::<4>::zeros([1, 3, 3, 3], &gpu), [1, 1], [1, 1]).is_none());
+    assert!(conv2d(&x, &Tensor::<4>::zeros([1, 2, 7, 7], &gpu), [1, 1], [1, 1]).is_none());
 }
 
 #[test]
@@ -167,7 +181,8 @@ fn the_gpu_tap_passes_the_gradient_through_and_hands_its_norm_to_the_probe() {
     let mut rng = Rng::new(4);
     let (x, r) = (random([2, 3, 5, 7], &mut rng), random([2, 3, 5, 7], &mut rng));
     let x = Tensor::<4>::from_data(x, &device).require_grad();
-    let leaf = crate::model::cpu_ops::tap_leaf(&device).expect("a wgpu training device takes the lab's taps");
+    let leaf =
+        crate::model::cpu_ops::tap_leaf(&device, burn::tensor::DType::F32, 210).expect("a wgpu training device takes the lab's taps");
     let y = crate::model::cpu_ops::tap(x.clone() * 2.0, &leaf);
     let r = Tensor::<4>::from_data(r, &device);
     let grads = (y * r.clone()).sum().backward();

@@ -81,32 +81,26 @@ pub fn kernels_for(device: &Device, g: &ConvGeometry, training: bool) -> Kernels
         Policy::Auto => {
             let device = device.clone().inner();
             let name = format!("{device:?}");
-            let index = |all: &[Choice]| all.iter().position(|c| c.device == name && c.geometry == *g);
-            let missing: Vec<Pass> = {
-                let all = CHOICES.lock().unwrap_or_else(|e| e.into_inner());
-                let known = index(&all).map(|i| all[i].millis);
-                wanted.iter().copied().filter(|&p| known.is_none_or(|m| m[pass_index(p)].is_none())).collect()
-            };
-            let measured = (!missing.is_empty()).then(|| measure(&device, name.clone(), g, &missing));
+            // One lock over the lookup, the timing and the update: threads
+            // meeting a new shape together time it once, and no timing
+            // waits on another thread's kernels.
             let mut all = CHOICES.lock().unwrap_or_else(|e| e.into_inner());
-            match (index(&all), measured) {
-                (Some(i), Some(new)) => {
-                    for p in &missing {
-                        let k = pass_index(*p);
-                        if all[i].millis[k].is_none() {
-                            all[i].millis[k] = new.millis[k];
-                            all[i].kernels = all[i].kernels.with(*p, new.kernels.lab(*p));
-                        }
-                    }
-                    all[i].kernels
+            let i = match all.iter().position(|c| c.device == name && c.geometry == *g) {
+                Some(i) => i,
+                None => {
+                    all.push(Choice { device: name.clone(), geometry: *g, millis: [None; 3], kernels: Kernels::BURN });
+                    all.len() - 1
                 }
-                (Some(i), None) => all[i].kernels,
-                (None, Some(new)) => {
-                    all.push(new.clone());
-                    new.kernels
+            };
+            let missing: Vec<Pass> = wanted.iter().copied().filter(|&p| all[i].millis[pass_index(p)].is_none()).collect();
+            if !missing.is_empty() {
+                let new = measure(&device, name, g, &missing);
+                for &p in &missing {
+                    all[i].millis[pass_index(p)] = new.millis[pass_index(p)];
+                    all[i].kernels = all[i].kernels.with(p, new.kernels.lab(p));
                 }
-                (None, None) => Kernels::BURN,
             }
+            all[i].kernels
         }
     }
 }
