@@ -15,6 +15,11 @@
 #
 # Usage: scripts/gpu_check.sh            (builds depthlab with cargo first)
 #        DEPTHLAB_BIN=path/to/depthlab PYTHON=python3 OUT=dir scripts/gpu_check.sh
+# To carry a build to a machine that cannot build it in time: the stripped
+# release binary is about 120 MiB, 39 MiB gzipped, e.g.
+#   mkdir -p .gpu && strip -o .gpu/depthlab target/release/depthlab && gzip -f .gpu/depthlab
+# (with .gpu/ in .git/info/exclude), then there:
+#   gunzip -c .gpu/depthlab.gz >/tmp/depthlab && chmod +x /tmp/depthlab && DEPTHLAB_BIN=/tmp/depthlab scripts/gpu_check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-gpu-check}"
@@ -43,26 +48,28 @@ have_torch=0
 "$PYTHON" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null && have_torch=1
 echo "PyTorch with CUDA: $have_torch" | tee -a "$OUT/gpu.txt"
 
-bench() { # name, batch, archs, extra bench flags...
-    local name=$1 batch=$2 archs=$3
-    shift 3
-    local torch=()
-    [ "$have_torch" = 1 ] && torch=(--pytorch --python "$PYTHON" --variants eager,channels_last)
-    timeout 240 "$BIN" bench --backends wgpu --archs "$archs" --batch-size "$batch" --steps 20 --warmup 3 \
-        "${torch[@]}" "$@" --out "$OUT/$name.json" 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/$name.txt"
+bench() { # name, batch, archs
+    timeout 240 "$BIN" bench --backends wgpu --archs "$3" --batch-size "$2" --steps 20 --warmup 3 \
+        --out "$OUT/$1.json" 2>&1 | grep -v XDG_RUNTIME | tee "$OUT/$1.txt"
+}
+torch() { # name, batch, archs, tf32 (on, off or default)
+    [ "$have_torch" = 1 ] || return 0
+    timeout 150 "$PYTHON" bench/pytorch_reference.py --archs "$3" --batch-size "$2" --device cuda --tf32 "$4" \
+        --variants eager,channels_last --steps 20 --warmup 3 --json >"$OUT/$1.json"
+    "$PYTHON" -c 'import json, sys
+for r in json.load(open(sys.argv[1])):
+    print(r["arch"], r["variant"], "tf32" if r.get("tf32") else "fp32", "%.1f img/s" % r["images_per_sec"] if "images_per_sec" in r else r.get("error"))' \
+        "$OUT/$1.json" | tee "$OUT/$1.txt"
 }
 
-echo "== 1. wgpu, batch 128, next to PyTorch CUDA with TF32 off"
+echo "== 1. wgpu, batch 128 (ratios: depthlab's img/s over PyTorch's, from the JSON)"
 bench bench-128 128 plain-20,resnet-20,resnet-56
-if [ "$have_torch" = 1 ]; then
-    echo "== PyTorch CUDA with TF32 on (its default for convolutions)"
-    timeout 120 "$PYTHON" bench/pytorch_reference.py --archs plain-20,resnet-20,resnet-56 --device cuda --tf32 on \
-        --variants eager,channels_last --steps 20 --warmup 3 --json >"$OUT/torch-tf32-on.json"
-    timeout 60 "$PYTHON" bench/pytorch_reference.py --archs resnet-20 --device cuda --tf32 off \
-        --variants eager,channels_last --steps 20 --warmup 3 --json >"$OUT/torch-tf32-off.json"
-fi
+echo "== PyTorch CUDA, TF32 off, then on (its default for convolutions)"
+torch torch-128-fp32 128 plain-20,resnet-20,resnet-56 off
+torch torch-128-tf32 128 plain-20,resnet-20,resnet-56 on
 echo "== resnet-1202, batch 32"
 bench bench-1202 32 resnet-1202
+torch torch-1202 32 resnet-1202 off
 
 echo "== 2. resnet-20 on burn's convolutions only, then on the lab's only"
 DEPTHLAB_GPU_KERNELS=burn timeout 90 "$BIN" bench --backends wgpu --archs resnet-20 --steps 20 --warmup 3 \
