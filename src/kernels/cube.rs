@@ -169,6 +169,8 @@ fn column(d: &Dims, n: u32, #[comptime] pass: u32) -> Column {
 }
 
 /// B(k, n) of the pass's product for the unit's column; 0 outside it.
+// `%` rather than `is_multiple_of`, which cubecl's kernel language lacks.
+#[allow(clippy::manual_is_multiple_of)]
 #[cube]
 fn load_b(src: &[f32], d: &Dims, k: u32, k_end: u32, col: &Column, #[comptime] pass: u32) -> f32 {
     let mut value = 0.0f32;
