@@ -181,7 +181,14 @@ pub fn conv2d(x: &Tensor<4>, weight: &Tensor<4>, stride: [usize; 2], padding: [u
     if !uses_gpu_kernels(&x.device()) || !f32(x) || !f32(weight) || !fits {
         return None;
     }
-    let kernels = tune::kernels_for(&x.device(), &g, x.device().is_autodiff());
+    // The passes this use runs: the gradients only in training, and the
+    // input's only where the input is part of the graph (not a data batch).
+    let passes: &[Pass] = match (x.device().is_autodiff(), x.is_tracked()) {
+        (false, _) => &[Pass::Forward],
+        (true, true) => &tune::PASSES,
+        (true, false) => &[Pass::Forward, Pass::WeightGrad],
+    };
+    let kernels = tune::kernels_for(&x.device(), &g, passes);
     (kernels != Kernels::BURN).then(|| conv2d_with(x, weight, stride, padding, kernels))
 }
 

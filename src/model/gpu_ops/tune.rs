@@ -70,11 +70,11 @@ pub fn choices() -> Vec<Choice> {
     CHOICES.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
-/// The kernels for a convolution of geometry `g` on `device`; `training`
-/// asks for the gradients' passes too (else only the forward pass is
-/// timed, and the others run burn's until a training step times them).
-pub fn kernels_for(device: &Device, g: &ConvGeometry, training: bool) -> Kernels {
-    let wanted: &[Pass] = if training { &PASSES } else { &PASSES[..1] };
+/// The kernels for a convolution of geometry `g` on `device`, timing the
+/// `wanted` passes not timed yet (the others run burn's until a use that
+/// wants them times them: evaluation wants only the forward pass, a net's
+/// first convolution no input gradient).
+pub fn kernels_for(device: &Device, g: &ConvGeometry, wanted: &[Pass]) -> Kernels {
     match Policy::current() {
         Policy::Lab => Kernels::LAB,
         Policy::Burn => Kernels::BURN,
