@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::arch::{Shape, presets};
 use crate::backend::{self, BackendChoice};
+use crate::kernels::cube::Pass;
 use crate::model::Network;
 use crate::model::gpu_ops::tune;
 use crate::train::TrainConfig;
@@ -111,15 +112,13 @@ impl From<&tune::Choice> for KernelChoice {
             "{}x{}x{}x{}->{} {}x{} /{} pad {}",
             g.batch, g.in_channels, g.in_height, g.in_width, g.out_channels, g.kernel[0], g.kernel[1], g.stride[0], g.padding[0]
         );
-        let names = ["forward", "input grad", "weight grad"];
         // Passes never timed (a shape only evaluated) are left out.
-        let passes = tune::PASSES
+        let passes = Pass::ALL
             .iter()
             .zip(&c.millis)
-            .zip(names)
-            .filter_map(|((&pass, timed), name)| {
+            .filter_map(|(&pass, timed)| {
                 timed.map(|(lab_ms, burn_ms)| PassChoice {
-                    pass: name.into(),
+                    pass: pass.name().into(),
                     lab_ms,
                     burn_ms,
                     chosen: if c.kernels.lab(pass) { "lab" } else { "burn" }.into(),

@@ -57,12 +57,29 @@ pub enum Pass {
 }
 
 impl Pass {
+    /// The three, in the order [`Pass::index`] numbers them.
+    pub const ALL: [Pass; 3] = [Pass::Forward, Pass::InputGrad, Pass::WeightGrad];
+
     /// The kernel's compile-time selector.
     pub fn code(self) -> u32 {
         match self {
             Pass::Forward => FORWARD,
             Pass::InputGrad => INPUT_GRAD,
             Pass::WeightGrad => WEIGHT_GRAD,
+        }
+    }
+
+    /// The pass's place in [`Pass::ALL`] (its selector).
+    pub fn index(self) -> usize {
+        self.code() as usize
+    }
+
+    /// What `bench` calls it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pass::Forward => "forward",
+            Pass::InputGrad => "input grad",
+            Pass::WeightGrad => "weight grad",
         }
     }
 }

@@ -189,9 +189,8 @@ pub fn conv2d_reading(conv: &Conv2d, x: Tensor<4>, input: Input) -> Tensor<4> {
     let Some(geometry) = geometry_of(conv, &x) else {
         return conv.forward(x);
     };
-    if geometry.validate().is_ok()
-        && let Some(y) = super::gpu_ops::conv2d(&x, &conv.weight.val(), geometry.stride, geometry.padding)
-    {
+    // (`gpu_ops::conv2d` checks the geometry itself.)
+    if let Some(y) = super::gpu_ops::conv2d(&x, &conv.weight.val(), geometry.stride, geometry.padding) {
         return match &conv.bias {
             Some(bias) => y + bias.val().reshape([1, -1, 1, 1]),
             None => y,

@@ -85,11 +85,7 @@ impl Kernels {
     pub const BURN: Kernels = Kernels(0);
 
     fn bit(pass: Pass) -> u8 {
-        match pass {
-            Pass::Forward => 1,
-            Pass::InputGrad => 2,
-            Pass::WeightGrad => 4,
-        }
+        1 << pass.index()
     }
 
     pub fn lab(self, pass: Pass) -> bool {
@@ -185,7 +181,7 @@ pub fn conv2d(x: &Tensor<4>, weight: &Tensor<4>, stride: [usize; 2], padding: [u
     // input's only where the input is part of the graph (not a data batch).
     let passes: &[Pass] = match (x.device().is_autodiff(), x.is_tracked()) {
         (false, _) => &[Pass::Forward],
-        (true, true) => &tune::PASSES,
+        (true, true) => &Pass::ALL,
         (true, false) => &[Pass::Forward, Pass::WeightGrad],
     };
     let kernels = tune::kernels_for(&x.device(), &g, passes);

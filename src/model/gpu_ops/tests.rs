@@ -121,11 +121,11 @@ fn the_gpu_kernels_apply_only_to_float32_on_cubecl_devices() {
     let x = Tensor::<4>::zeros([1, 1, 3, 3], &gpu);
     let w = Tensor::<4>::zeros([1, 1, 3, 3], &gpu);
     let g = geometry(&x.dims(), &w.dims(), [1, 1], [1, 1]);
-    let choice = tune::measure(&gpu, "test".into(), &g, &tune::PASSES);
+    let choice = tune::measure(&gpu, "test".into(), &g, &Pass::ALL);
     let timed = |m: &Option<(f64, f64)>| m.is_some_and(|(lab, burn)| lab > 0.0 && burn > 0.0 && lab.is_finite() && burn.is_finite());
     assert!(choice.millis.iter().all(timed), "{choice:?}");
     // Evaluation times the forward pass only; the gradients stay on burn's.
-    let forward = tune::measure(&gpu, "test".into(), &g, &tune::PASSES[..1]);
+    let forward = tune::measure(&gpu, "test".into(), &g, &Pass::ALL[..1]);
     assert!(timed(&forward.millis[0]) && forward.millis[1..].iter().all(Option::is_none), "{forward:?}");
     assert!(!forward.kernels.lab(Pass::InputGrad) && !forward.kernels.lab(Pass::WeightGrad));
     let y = conv2d_with(&x, &w, [1, 1], [1, 1], choice.kernels);

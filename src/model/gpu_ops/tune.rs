@@ -53,15 +53,12 @@ pub struct Choice {
     /// The device, as burn names it.
     pub device: String,
     pub geometry: ConvGeometry,
-    /// Milliseconds per pass (forward, input gradient, weight gradient):
+    /// Milliseconds per pass, in [`Pass::ALL`]'s order:
     /// (the lab's kernel, burn's); `None` for a pass not yet timed (a
     /// shape only evaluated so far needs no gradients).
     pub millis: [Option<(f64, f64)>; 3],
     pub kernels: Kernels,
 }
-
-/// The passes in [`Choice::millis`]'s order.
-pub const PASSES: [Pass; 3] = [Pass::Forward, Pass::InputGrad, Pass::WeightGrad];
 
 static CHOICES: Mutex<Vec<Choice>> = Mutex::new(Vec::new());
 
@@ -92,21 +89,17 @@ pub fn kernels_for(device: &Device, g: &ConvGeometry, wanted: &[Pass]) -> Kernel
                     all.len() - 1
                 }
             };
-            let missing: Vec<Pass> = wanted.iter().copied().filter(|&p| all[i].millis[pass_index(p)].is_none()).collect();
+            let missing: Vec<Pass> = wanted.iter().copied().filter(|&p| all[i].millis[p.index()].is_none()).collect();
             if !missing.is_empty() {
                 let new = measure(&device, name, g, &missing);
                 for &p in &missing {
-                    all[i].millis[pass_index(p)] = new.millis[pass_index(p)];
+                    all[i].millis[p.index()] = new.millis[p.index()];
                     all[i].kernels = all[i].kernels.with(p, new.kernels.lab(p));
                 }
             }
             all[i].kernels
         }
     }
-}
-
-fn pass_index(pass: Pass) -> usize {
-    PASSES.iter().position(|&p| p == pass).expect("every pass is listed")
 }
 
 /// Times each of `passes` of `g` both ways on `device` (without
@@ -135,9 +128,10 @@ pub fn measure(device: &Device, name: String, g: &ConvGeometry, passes: &[Pass])
             Pass::WeightGrad => <Dispatch as ModuleOps<Dispatch>>::conv2d_weight_backward(d(&x), d(&w), d(&dy), o),
         }
     };
-    let millis = PASSES.map(|pass| passes.contains(&pass).then(|| (best_millis(device, || lab(pass)), best_millis(device, || burn(pass)))));
+    let millis =
+        Pass::ALL.map(|pass| passes.contains(&pass).then(|| (best_millis(device, || lab(pass)), best_millis(device, || burn(pass)))));
     let kernels =
-        PASSES.iter().zip(&millis).fold(Kernels::BURN, |k, (&pass, timed)| k.with(pass, timed.is_some_and(|(lab, burn)| lab < burn)));
+        Pass::ALL.iter().zip(&millis).fold(Kernels::BURN, |k, (&pass, timed)| k.with(pass, timed.is_some_and(|(lab, burn)| lab < burn)));
     Choice { device: name, geometry: *g, millis, kernels }
 }
 
@@ -180,7 +174,7 @@ mod tests {
         let k = Kernels::BURN.with(Pass::InputGrad, true);
         assert!(!k.lab(Pass::Forward) && k.lab(Pass::InputGrad) && !k.lab(Pass::WeightGrad));
         assert_eq!(Kernels::LAB.with(Pass::InputGrad, false).with(Pass::Forward, false), Kernels(4));
-        assert!(PASSES.iter().all(|&p| Kernels::LAB.lab(p) && !Kernels::BURN.lab(p)));
-        assert_eq!(PASSES.map(pass_index), [0, 1, 2]);
+        assert!(Pass::ALL.iter().all(|&p| Kernels::LAB.lab(p) && !Kernels::BURN.lab(p)));
+        assert_eq!(Pass::ALL.map(Pass::index), [0, 1, 2]);
     }
 }
