@@ -171,10 +171,14 @@ pub fn tap<const D: usize>(x: Tensor<D>, leaf: &Tensor<1>) -> Tensor<D> {
 /// device, not f32, shapes that do not match or that the kernels cannot
 /// launch, or burn faster on every pass).
 pub fn conv2d(x: &Tensor<4>, weight: &Tensor<4>, stride: [usize; 2], padding: [usize; 2]) -> Option<Tensor<4>> {
+    // The device first: on the CPU, every convolution asks.
+    if !uses_gpu_kernels(&x.device()) {
+        return None;
+    }
     let f32 = |t: &Tensor<4>| t.dtype() == burn::tensor::DType::F32;
     let g = geometry(&x.dims(), &weight.dims(), stride, padding);
     let fits = x.dims()[1] == weight.dims()[1] && g.validate().is_ok() && g.fits_kernels();
-    if !uses_gpu_kernels(&x.device()) || !f32(x) || !f32(weight) || !fits {
+    if !f32(x) || !f32(weight) || !fits {
         return None;
     }
     // The passes this use runs: the gradients only in training, and the
