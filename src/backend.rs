@@ -225,7 +225,9 @@ pub struct Compute {
 }
 
 fn cpu(reason: String, fell_back: bool) -> Compute {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    // The current pool's threads: a run's own `--threads` inside its pool,
+    // every core outside one.
+    let threads = rayon::current_num_threads();
     Compute { device: Device::flex(), backend: Backend::Cpu, adapter: format!("CPU, {threads} threads (burn flex)"), reason, fell_back }
 }
 

@@ -197,7 +197,8 @@ fn median(values: &mut [f64]) -> f64 {
 
 /// Measures one configuration in this process, on the threads it asks for.
 pub fn run_case(case: &BenchCase) -> Result<BenchResult, BenchError> {
-    crate::util::threads::run_on(case.threads, "depthlab-bench", || measure(case))?
+    let pool = crate::util::threads::pool(case.threads, "depthlab-bench")?;
+    crate::kernels::team::install(&pool, || measure(case))
 }
 
 fn measure(case: &BenchCase) -> Result<BenchResult, BenchError> {

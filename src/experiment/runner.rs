@@ -256,7 +256,7 @@ impl Sweep<'_> {
             let run = run_events(events, index);
             // The pool's thread owns the command receiver and borrows the sender.
             let lane_run = &run;
-            let summary = pool.install(move || train(request, &rx, lane_run));
+            let summary = crate::kernels::team::install(&pool, move || train(request, &rx, lane_run));
             active.lock().unwrap_or_else(|e| e.into_inner()).retain(|(i, _)| *i != index);
             if self.finish(index, summary, &run, events)? == RunStatus::Stopped {
                 stop.store(true, Ordering::SeqCst);

@@ -9,8 +9,6 @@
 //! Only `x` is kept for the backward pass: the ReLU's mask is recomputed
 //! from it.
 
-use rayon::prelude::*;
-
 use std::mem::MaybeUninit;
 
 use super::par_filled;
@@ -150,21 +148,18 @@ pub fn scale_shift(stats: &BatchNormStats, gamma: &[f32], beta: &[f32], epsilon:
 
 /// The batch's mean and biased variance per channel.
 pub fn statistics(shape: &NormShape, x: &[f32]) -> BatchNormStats {
-    let per_channel: Vec<(f32, f32)> = (0..shape.channels)
-        .into_par_iter()
-        .map(|c| {
-            let shift = shape.channel(x, c).next().and_then(|s| s.first().copied()).unwrap_or(0.0);
-            let (mut s1, mut s2) = (0.0f64, 0.0f64);
-            for values in shape.channel(x, c) {
-                let (a, b) = moments(values, shift);
-                s1 += a as f64;
-                s2 += b as f64;
-            }
-            let m = shape.count().max(1.0);
-            let d = s1 / m;
-            ((shift as f64 + d) as f32, (s2 / m - d * d).max(0.0) as f32)
-        })
-        .collect();
+    let per_channel = super::team::map(shape.channels, |c| {
+        let shift = shape.channel(x, c).next().and_then(|s| s.first().copied()).unwrap_or(0.0);
+        let (mut s1, mut s2) = (0.0f64, 0.0f64);
+        for values in shape.channel(x, c) {
+            let (a, b) = moments(values, shift);
+            s1 += a as f64;
+            s2 += b as f64;
+        }
+        let m = shape.count().max(1.0);
+        let d = s1 / m;
+        ((shift as f64 + d) as f32, (s2 / m - d * d).max(0.0) as f32)
+    });
     BatchNormStats { mean: per_channel.iter().map(|p| p.0).collect(), var: per_channel.iter().map(|p| p.1).collect() }
 }
 
@@ -294,18 +289,15 @@ pub fn backward_train(
     check(shape, x.len(), gamma.len(), beta.len());
     assert_eq!(dy.len(), x.len(), "output gradient length does not match {shape:?}");
     let (a, b) = scale_shift(stats, gamma, beta, epsilon);
-    let sums: Vec<(f64, f64)> = (0..shape.channels)
-        .into_par_iter()
-        .map(|c| {
-            let (mut s1, mut s2) = (0.0f64, 0.0f64);
-            for (xs, gs) in shape.channel(x, c).zip(shape.channel(dy, c)) {
-                let (p, q) = grad_moments(xs, gs, a[c], b[c], stats.mean[c], relu);
-                s1 += p as f64;
-                s2 += q as f64;
-            }
-            (s1, s2)
-        })
-        .collect();
+    let sums = super::team::map(shape.channels, |c| {
+        let (mut s1, mut s2) = (0.0f64, 0.0f64);
+        for (xs, gs) in shape.channel(x, c).zip(shape.channel(dy, c)) {
+            let (p, q) = grad_moments(xs, gs, a[c], b[c], stats.mean[c], relu);
+            s1 += p as f64;
+            s2 += q as f64;
+        }
+        (s1, s2)
+    });
     let m = shape.count().max(1.0);
     let mut dgamma = Vec::with_capacity(shape.channels);
     let mut dbeta = Vec::with_capacity(shape.channels);

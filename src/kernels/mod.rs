@@ -40,6 +40,7 @@ pub mod reduce;
 pub mod shifted;
 pub mod shortcut;
 mod simd;
+pub mod team;
 pub mod unfold;
 pub mod winograd;
 
@@ -47,8 +48,6 @@ pub use batchnorm::BatchNormStats;
 pub use conv::ConvGeometry;
 
 use std::mem::MaybeUninit;
-
-use rayon::prelude::*;
 
 /// A vector of `len` floats filled in parallel, `chunk` elements at a time
 /// (the last chunk may be shorter), without zeroing it first: outputs of
@@ -60,7 +59,7 @@ use rayon::prelude::*;
 pub(crate) unsafe fn par_filled(len: usize, chunk: usize, fill: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync) -> Vec<f32> {
     let mut v: Vec<f32> = Vec::with_capacity(len);
     if len > 0 {
-        v.spare_capacity_mut()[..len].par_chunks_mut(chunk.max(1)).enumerate().for_each(|(i, out)| fill(i, out));
+        team::for_each_chunk(&mut v.spare_capacity_mut()[..len], chunk, fill);
     }
     // SAFETY: the caller's `fill` wrote every element of every chunk, and
     // the chunks cover `0..len`.

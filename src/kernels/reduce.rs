@@ -1,7 +1,5 @@
 //! Reductions for the gradient probes.
 
-use rayon::prelude::*;
-
 use super::simd::{LANES, vectorized};
 
 vectorized! {
@@ -29,7 +27,7 @@ const PIECE: usize = 1 << 16;
 /// The L2 norm of `values` in one pass, without underflow or overflow for
 /// any f32 input (NaN and infinity propagate).
 pub fn l2_norm(values: &[f32]) -> f32 {
-    let pieces: Vec<f64> = values.par_chunks(PIECE).map(sum_squares).collect();
+    let pieces = super::team::map(values.len().div_ceil(PIECE), |i| sum_squares(&values[i * PIECE..((i + 1) * PIECE).min(values.len())]));
     pieces.iter().sum::<f64>().sqrt() as f32
 }
 

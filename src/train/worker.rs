@@ -80,7 +80,7 @@ where
     let events = Outbox::new(tx, wake);
     let compute = format!("{name}-compute");
     let thread = std::thread::Builder::new().name(name.to_string()).spawn(move || match crate::util::threads::pool(threads, &compute) {
-        Ok(pool) => pool.install(move || job(command_rx, events)),
+        Ok(pool) => crate::kernels::team::install(&pool, move || job(command_rx, events)),
         Err(reason) => {
             // The settings were checked before, so only the OS refusing
             // threads lands here: run on the shared pool instead.

@@ -12,8 +12,6 @@
 //! - weight gradient: `dW += dy · colᵀ`, summed over images in fixed groups
 //!   so the result does not depend on the number of threads.
 
-use rayon::prelude::*;
-
 use std::mem::MaybeUninit;
 
 use super::gemm::{View, matmul, matmul_uninit};
@@ -280,7 +278,7 @@ pub fn backward_input_plus(g: &ConvGeometry, dy: &[f32], weight: &[f32], other: 
     if let Some(other) = other {
         let epilogue = Epilogue { residual: Some(other), ..Epilogue::default() };
         let len = g.in_image();
-        dx.par_chunks_mut(len.max(1)).enumerate().for_each(|(n, image)| finish_image(image, g.in_plane(), &epilogue.for_image(n, len)));
+        super::team::for_each_chunk(&mut dx, len, |n, image| finish_image(image, g.in_plane(), &epilogue.for_image(n, len)));
     }
     dx
 }
@@ -304,14 +302,16 @@ fn backward_input_strided(g: &ConvGeometry, dy: &[f32], weight: &[f32]) -> Vec<f
     }
     let (k, p) = (g.patch_len(), g.out_plane());
     let wt = View::col_major(weight, k, g.out_channels);
-    let image = |(out, grad): (&mut [f32], &[f32])| {
+    let (in_image, out_image) = (g.in_image(), g.out_image());
+    let image = |n: usize, out: &mut [f32]| {
+        let grad = &dy[n * out_image..(n + 1) * out_image];
         Patches::with(|scratch| {
             let col = scratch.buffer(k * p);
             matmul(col, (p, 1), wt, View::row_major(grad, g.out_channels, p), false);
             fold_add(g, col, out);
         })
     };
-    dx.par_chunks_mut(g.in_image()).zip(dy.par_chunks(g.out_image())).for_each(image);
+    super::team::for_each_chunk(&mut dx, in_image, image);
     dx
 }
 
@@ -395,8 +395,10 @@ pub fn backward_weight_by(g: &ConvGeometry, x: &[f32], dy: &[f32], with_bias: bo
     if g.batch == 0 || p == 0 {
         return (vec![0.0f32; cout * k], with_bias.then_some(db));
     }
-    let partials: Vec<(Vec<f32>, Vec<f32>)> =
-        x.par_chunks(WEIGHT_GRAD_GROUP * g.in_image().max(1)).zip(dy.par_chunks(WEIGHT_GRAD_GROUP * g.out_image())).map(group).collect();
+    let (xg, dyg) = (WEIGHT_GRAD_GROUP * g.in_image(), WEIGHT_GRAD_GROUP * g.out_image());
+    let partials = super::team::map(g.batch.div_ceil(WEIGHT_GRAD_GROUP), |i| {
+        group((&x[i * xg..((i + 1) * xg).min(x.len())], &dy[i * dyg..((i + 1) * dyg).min(dy.len())]))
+    });
     let mut sum = vec![0.0f32; cout * k];
     for (pw, pb) in &partials {
         sum.iter_mut().zip(pw).for_each(|(d, s)| *d += s);

@@ -212,7 +212,10 @@ fn the_weight_gradient_does_not_depend_on_the_number_of_threads() {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("a thread pool");
             pool.install(|| backward_weight(&g, &x, &dy, true))
         };
+        // A training run's team of threads, too.
+        let team = crate::kernels::team::with_team(3, || backward_weight(&g, &x, &dy, true));
         assert_eq!(run(1), run(3), "{g:?}");
+        assert_eq!(run(1), team, "{g:?}");
     }
 }
 
