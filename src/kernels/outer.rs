@@ -29,6 +29,10 @@ const LANES: usize = 16;
 /// way, 4e-5 with every position of a group in one running sum.
 const SUM_RUN: usize = 512;
 
+/// Neighbouring output positions of a row taken at once by the
+/// micro-kernel, sharing the image values they read.
+const POSITIONS: usize = 4;
+
 /// Whether this kernel computes the weight gradient: a 3×3 kernel, on a
 /// CPU with AVX-512 (elsewhere the patch matrix path runs),
 /// unless `DEPTHLAB_CONV_PATCHES` asks for the patch matrix everywhere.
@@ -83,9 +87,11 @@ pub fn weight_grad_group(g: &ConvGeometry, xs: &[f32], dys: &[f32], padded_x: &m
     let vectors = layout.cout_p / LANES;
     let mut v0 = 0;
     while v0 < vectors {
-        // Blocks of three vectors (27 sums), two and two for four.
-        let no = if vectors - v0 == 4 { 2 } else { (vectors - v0).min(3) };
-        let nc = if no == 1 { 3 } else { 1 };
+        // Blocks of two vectors × one channel, or one vector × two
+        // channels (18 sums each, beside the gradient vectors of
+        // `POSITIONS` positions).
+        let no = (vectors - v0).min(2);
+        let nc = if no == 1 { 2 } else { 1 };
         let mut c0 = 0;
         while c0 < cin {
             let nc = nc.min(cin - c0);
@@ -224,22 +230,27 @@ struct Block<'a> {
 
 impl Block<'_> {
     /// Runs the micro-kernel instantiated for `no` vectors and `nc`
-    /// channels (`no · nc ≤ 3`).
+    /// channels (`no · nc ≤ 2`).
     ///
     /// # Safety
     /// As [`Block::run`].
     unsafe fn dispatch(&self, no: usize, nc: usize, sums: &mut [[[f32; LANES]; 9]; 3]) {
-        match (no, nc) {
-            (3, _) => unsafe { self.run::<3, 1>(sums) },
-            (2, _) => unsafe { self.run::<2, 1>(sums) },
-            (_, 3) => unsafe { self.run::<1, 3>(sums) },
-            (_, 2) => unsafe { self.run::<1, 2>(sums) },
-            _ => unsafe { self.run::<1, 1>(sums) },
+        match (no, nc, self.layout.stride) {
+            (2, _, 1) => unsafe { self.run::<2, 1, 1>(sums) },
+            (2, _, 2) => unsafe { self.run::<2, 1, 2>(sums) },
+            (2, _, _) => unsafe { self.run::<2, 1, 0>(sums) },
+            (_, 2, 1) => unsafe { self.run::<1, 2, 1>(sums) },
+            (_, 2, 2) => unsafe { self.run::<1, 2, 2>(sums) },
+            (_, 2, _) => unsafe { self.run::<1, 2, 0>(sums) },
+            (_, _, 1) => unsafe { self.run::<1, 1, 1>(sums) },
+            (_, _, 2) => unsafe { self.run::<1, 1, 2>(sums) },
+            _ => unsafe { self.run::<1, 1, 0>(sums) },
         }
     }
 
     /// `sums[v·NC + cc][i·3 + j][lane] = Σ_n Σ_(oh, ow) dYᵀ[n, q, 16·(v0 + v) + lane]
-    /// · X̃[n, c0 + cc, (s·oh + i)·W̃ + s·ow + j]`.
+    /// · X̃[n, c0 + cc, (s·oh + i)·W̃ + s·ow + j]`, for stride `S` (1 or
+    /// 2; 0 for any other, one position at a time).
     ///
     /// # Safety
     /// The CPU must have AVX-512F; `padded_x` holds `images × cin` padded
@@ -250,12 +261,12 @@ impl Block<'_> {
     /// every gradient load inside its row.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    #[allow(clippy::needless_range_loop)] // register blocks indexed [v][cc][tap], as in the formula
-    unsafe fn run<const NO: usize, const NC: usize>(&self, sums: &mut [[[f32; LANES]; 9]; 3]) {
+    unsafe fn run<const NO: usize, const NC: usize, const S: usize>(&self, sums: &mut [[[f32; LANES]; 9]; 3]) {
         use std::arch::x86_64::*;
         let l = self.layout;
         let p = l.ho * l.wo;
         debug_assert!(self.c0 + NC <= self.cin && LANES * (self.v0 + NO) <= l.cout_p);
+        debug_assert!(S == 0 || S == l.stride);
         let mut total = [[[_mm512_setzero_ps(); 9]; NC]; NO];
         // Whole images of at least `SUM_RUN` positions are summed in
         // registers, then added to the totals: a blocked sum, whose error
@@ -269,25 +280,18 @@ impl Block<'_> {
                 let x = self.padded_x[(n * self.cin + self.c0) * l.plane..][..NC * l.plane].as_ptr();
                 let dy = self.dy_t[n * p * l.cout_p..][..p * l.cout_p].as_ptr();
                 for oh in 0..l.ho {
-                    for ow in 0..l.wo {
-                        let q = oh * l.wo + ow;
-                        let base = l.stride * (oh * l.wp + ow);
-                        let mut d = [_mm512_setzero_ps(); NO];
-                        for (v, d) in d.iter_mut().enumerate() {
-                            // SAFETY: row `q` of the image's gradient, vector `v0 + v`.
-                            *d = unsafe { _mm512_loadu_ps(dy.add(q * l.cout_p + (self.v0 + v) * LANES)) };
+                    let mut ow = 0;
+                    if S != 0 {
+                        while ow + POSITIONS <= l.wo {
+                            // SAFETY: positions `ow..ow + POSITIONS` of row `oh`.
+                            unsafe { self.positions::<NO, NC, POSITIONS, S>(x, dy, oh, ow, &mut acc) };
+                            ow += POSITIONS;
                         }
-                        for cc in 0..NC {
-                            for i in 0..3 {
-                                for j in 0..3 {
-                                    // SAFETY: inside padded channel `c0 + cc`.
-                                    let xb = _mm512_set1_ps(unsafe { *x.add(cc * l.plane + base + i * l.wp + j) });
-                                    for v in 0..NO {
-                                        acc[v][cc][i * 3 + j] = _mm512_fmadd_ps(d[v], xb, acc[v][cc][i * 3 + j]);
-                                    }
-                                }
-                            }
-                        }
+                    }
+                    while ow < l.wo {
+                        // SAFETY: position `ow` of row `oh`.
+                        unsafe { self.positions::<NO, NC, 1, 1>(x, dy, oh, ow, &mut acc) };
+                        ow += 1;
                     }
                 }
             }
@@ -310,9 +314,75 @@ impl Block<'_> {
         }
     }
 
+    /// Adds positions `ow..ow + P` of output row `oh` of one image (`x`
+    /// its padded channels from `c0`, `dy` its gradient rows) to `acc`.
+    /// Neighbouring positions share image values: position `ow + p`'s tap
+    /// `(i, j)` reads column `s·(ow + p) + j`, so a row of `P` positions
+    /// broadcasts `S·(P − 1) + 3` values per kernel row where one position
+    /// at a time broadcast `3·P`. Each sum still adds the positions in
+    /// order, so the result is the same bits as one position at a time.
+    ///
+    /// # Safety
+    /// As [`Block::run`], with `ow + P ≤ W_out`, and `S` the stride
+    /// where `P > 1`.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    #[allow(clippy::needless_range_loop)] // register blocks indexed [v][cc][tap], as in the formula
+    unsafe fn positions<const NO: usize, const NC: usize, const P: usize, const S: usize>(
+        &self,
+        x: *const f32,
+        dy: *const f32,
+        oh: usize,
+        ow: usize,
+        acc: &mut [[[std::arch::x86_64::__m512; 9]; NC]; NO],
+    ) {
+        use std::arch::x86_64::*;
+        let l = self.layout;
+        let q = oh * l.wo + ow;
+        let base = l.stride * (oh * l.wp + ow);
+        let mut d = [[_mm512_setzero_ps(); NO]; P];
+        for (pp, d) in d.iter_mut().enumerate() {
+            for (v, d) in d.iter_mut().enumerate() {
+                // SAFETY: row `q + pp` of the image's gradient, vector `v0 + v`.
+                *d = unsafe { _mm512_loadu_ps(dy.add((q + pp) * l.cout_p + (self.v0 + v) * LANES)) };
+            }
+        }
+        for cc in 0..NC {
+            for i in 0..3 {
+                for col in 0..S * (P - 1) + 3 {
+                    // SAFETY: inside padded channel `c0 + cc` (column
+                    // `s·(ow + P − 1) + 2` at most).
+                    let xb = _mm512_set1_ps(unsafe { *x.add(cc * l.plane + base + i * l.wp + col) });
+                    for pp in 0..P {
+                        if col >= S * pp && col < S * pp + 3 {
+                            let t = i * 3 + col - S * pp;
+                            for v in 0..NO {
+                                acc[v][cc][t] = _mm512_fmadd_ps(d[pp][v], xb, acc[v][cc][t]);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Never called: [`applies`] is false off x86-64.
     #[cfg(not(target_arch = "x86_64"))]
-    unsafe fn run<const NO: usize, const NC: usize>(&self, _sums: &mut [[[f32; LANES]; 9]; 3]) {
+    unsafe fn positions<const NO: usize, const NC: usize, const P: usize, const S: usize>(
+        &self,
+        _x: *const f32,
+        _dy: *const f32,
+        _oh: usize,
+        _ow: usize,
+        _acc: &mut [[[f32; 9]; NC]; NO],
+    ) {
+        unreachable!("the outer-product weight gradient needs AVX-512")
+    }
+
+    /// Never called: [`applies`] is false off x86-64.
+    #[cfg(not(target_arch = "x86_64"))]
+    unsafe fn run<const NO: usize, const NC: usize, const S: usize>(&self, _sums: &mut [[[f32; LANES]; 9]; 3]) {
         unreachable!("the outer-product weight gradient needs AVX-512")
     }
 }
