@@ -166,6 +166,17 @@ impl Plan {
         Plan { channel, front, out_plane, vectors, taps, masks }
     }
 
+    /// Whether, on vectors `range`, nine taps in the order `(i, j)` (tap
+    /// `k` in column `k % 3`) need no row masks: each tap's mask equals
+    /// its column's mask on the middle row. True on every vector of a
+    /// copy with zero rows, and in place on the vectors away from the
+    /// first and last rows.
+    fn columns_only(&self, range: std::ops::Range<usize>) -> bool {
+        self.taps.len() == 9
+            && self.taps.iter().enumerate().all(|(k, tap)| tap.mask % 3 == k % 3)
+            && self.masks[range].iter().all(|m| self.taps.iter().enumerate().all(|(k, tap)| m[tap.mask] == m[3 + k % 3]))
+    }
+
     /// Stride-1 taps over `h × w` planes read in place, each given by its
     /// row and column offset (−1, 0 or +1) from the output position. Every
     /// lane whose input position lies outside the plane is masked off, so
@@ -382,6 +393,7 @@ fn convolve(plan: &Plan, input: &[f32], cin: usize, cout: usize, packed: &[f32],
                 cin,
                 first: v0 * LANES,
                 masks: &plan.masks[v0..v0 + nv],
+                columns_only: plan.columns_only(v0..v0 + nv),
                 weights: packed[o0 * cin * taps..(o0 + nb) * cin * taps].as_ptr(),
                 // SAFETY (of the offset): `o0 < cout`, inside `out`.
                 out: unsafe { out_ptr.add(o0 * plan.out_plane) },
@@ -409,6 +421,8 @@ struct Block<'a> {
     masks: &'a [Masks],
     /// The block's packed weights, `[c][tap][b]`.
     weights: *const f32,
+    /// Whether the block's taps need column masks alone ([`Plan::columns_only`]).
+    columns_only: bool,
     /// Output channel `o0`'s plane.
     out: *mut f32,
 }
@@ -422,11 +436,12 @@ struct Block<'a> {
 unsafe fn dispatch(block: &Block, nb: usize, nv: usize) {
     macro_rules! by_taps {
         ($b:literal, $v:literal) => {
-            match block.plan.taps.len() {
-                9 => unsafe { block.run::<$b, $v, 9>() },
-                4 => unsafe { block.run::<$b, $v, 4>() },
-                2 => unsafe { block.run::<$b, $v, 2>() },
-                _ => unsafe { block.run::<$b, $v, 1>() },
+            match (block.plan.taps.len(), block.columns_only) {
+                (9, true) => unsafe { block.run::<$b, $v, 9, true>() },
+                (9, false) => unsafe { block.run::<$b, $v, 9, false>() },
+                (4, _) => unsafe { block.run::<$b, $v, 4, false>() },
+                (2, _) => unsafe { block.run::<$b, $v, 2, false>() },
+                _ => unsafe { block.run::<$b, $v, 1, false>() },
             }
         };
     }
@@ -469,15 +484,18 @@ impl Block<'_> {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::needless_range_loop)] // register blocks indexed [b][v], as in the formula
-    unsafe fn run<const NB: usize, const NV: usize, const T: usize>(&self) {
+    unsafe fn run<const NB: usize, const NV: usize, const T: usize, const COLUMNS_ONLY: bool>(&self) {
         use std::arch::x86_64::*;
         let mut taps = [Tap { offset: 0, mask: INSIDE }; T];
         taps.copy_from_slice(&self.plan.taps[..T]);
-        // Each tap's masks, by vector.
+        // Each tap's masks, by vector. Where only columns are masked, the
+        // three taps of a column share one mask per vector (tap `k`'s
+        // column is `k % 3`), so the 3·NV masks stay in mask registers
+        // instead of being loaded again for every tap.
         let mut masks = [[0u16; NV]; T];
         for (k, tap) in taps.iter().enumerate() {
             for v in 0..NV {
-                masks[k][v] = self.masks[v][tap.mask];
+                masks[k][v] = if COLUMNS_ONLY { self.masks[v][3 + k % 3] } else { self.masks[v][tap.mask] };
             }
         }
         let mut acc = [[_mm512_setzero_ps(); NV]; NB];
@@ -514,7 +532,7 @@ impl Block<'_> {
 
     /// Never called: [`applies`] is false off x86-64.
     #[cfg(not(target_arch = "x86_64"))]
-    unsafe fn run<const NB: usize, const NV: usize, const T: usize>(&self) {
+    unsafe fn run<const NB: usize, const NV: usize, const T: usize, const COLUMNS_ONLY: bool>(&self) {
         unreachable!("the direct convolution needs AVX-512")
     }
 }
