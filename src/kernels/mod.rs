@@ -18,16 +18,19 @@
 //!   on CPUs without AVX-512);
 //! - [`batchnorm`]: batch norm + ReLU in two passes each way;
 //! - [`shortcut`]: option A's subsampled, zero-padded shortcut;
-//! - [`reduce`]: the probes' gradient norms.
+//! - [`reduce`]: the probes' gradient norms;
+//! - [`team`]: the parallel loops, on threads that wait for the next loop
+//!   awake.
 //!
 //! Everything here is plain Rust over slices, with no burn types: the
 //! wiring into burn's autodiff lives in [`crate::model::cpu_ops`], and the
 //! tests there compare these kernels with burn's reference ops. Each kernel
 //! is a candidate to offer to burn's `flex` upstream.
 //!
-//! Work is spread over the current rayon pool (a run's `--threads`), and
-//! every reduction sums in an order fixed by the shapes alone, so the same
-//! inputs give the same bits whatever the number of threads.
+//! Work is spread over a training run's [`team`] of threads (its
+//! `--threads`; elsewhere the current rayon pool), and every reduction sums
+//! in an order fixed by the shapes alone, so the same inputs give the same
+//! bits whatever the number of threads.
 
 pub mod batchnorm;
 pub mod conv;
