@@ -146,29 +146,81 @@ pub fn scale_shift(stats: &BatchNormStats, gamma: &[f32], beta: &[f32], epsilon:
     (a, b)
 }
 
+/// One plane's (one image's channel's) moments about its first value:
+/// `[shift, Σ (x − shift), Σ (x − shift)²]`. A forward convolution can take
+/// them while each output image is in cache
+/// ([`super::conv::forward_with_moments`]), so that the batch norm after
+/// it needs no pass of its own over the batch.
+pub fn plane_moments(values: &[f32]) -> [f32; 3] {
+    let shift = values.first().copied().unwrap_or(0.0);
+    let (a, b) = moments(values, shift);
+    [shift, a, b]
+}
+
+/// A channel's mean and biased variance from the moments of its planes
+/// (`plane` values each), merged in order in f64 (Chan et al.'s pairwise
+/// update): the same bits whoever computed the moments.
+fn merge(plane: usize, planes: impl Iterator<Item = [f32; 3]>) -> (f32, f32) {
+    if plane == 0 {
+        return (0.0, 0.0);
+    }
+    let c = plane as f64;
+    let (mut count, mut mean, mut m2) = (0.0f64, 0.0f64, 0.0f64);
+    for [shift, a, b] in planes {
+        let (a, b) = (a as f64, b as f64);
+        let m = shift as f64 + a / c;
+        let total = count + c;
+        let delta = m - mean;
+        mean += delta * c / total;
+        m2 += (b - a * a / c).max(0.0) + delta * delta * count * c / total;
+        count = total;
+    }
+    if count == 0.0 {
+        return (0.0, 0.0);
+    }
+    (mean as f32, (m2 / count).max(0.0) as f32)
+}
+
 /// The batch's mean and biased variance per channel.
 pub fn statistics(shape: &NormShape, x: &[f32]) -> BatchNormStats {
-    let per_channel = super::team::map(shape.channels, |c| {
-        let shift = shape.channel(x, c).next().and_then(|s| s.first().copied()).unwrap_or(0.0);
-        let (mut s1, mut s2) = (0.0f64, 0.0f64);
-        for values in shape.channel(x, c) {
-            let (a, b) = moments(values, shift);
-            s1 += a as f64;
-            s2 += b as f64;
-        }
-        let m = shape.count().max(1.0);
-        let d = s1 / m;
-        ((shift as f64 + d) as f32, (s2 / m - d * d).max(0.0) as f32)
-    });
+    let per_channel = super::team::map(shape.channels, |c| merge(shape.plane, shape.channel(x, c).map(plane_moments)));
     BatchNormStats { mean: per_channel.iter().map(|p| p.0).collect(), var: per_channel.iter().map(|p| p.1).collect() }
 }
 
-/// Normalises `x` (`[N, C, plane]`) with the batch's own statistics, scales
-/// by `gamma`, shifts by `beta`, and applies a ReLU when `relu`. Returns the
-/// output and the statistics.
-pub fn forward_train(shape: &NormShape, x: &[f32], gamma: &[f32], beta: &[f32], epsilon: f64, relu: bool) -> (Vec<f32>, BatchNormStats) {
+/// [`statistics`] from every plane's [`plane_moments`], `[N][C]`: the same
+/// bits as [`statistics`] of the planes themselves.
+pub fn statistics_from_moments(shape: &NormShape, moments: &[[f32; 3]]) -> BatchNormStats {
+    assert_eq!(moments.len(), shape.batch * shape.channels, "moments do not match {shape:?}");
+    let per_channel: Vec<(f32, f32)> =
+        (0..shape.channels).map(|c| merge(shape.plane, (0..shape.batch).map(|n| moments[n * shape.channels + c]))).collect();
+    BatchNormStats { mean: per_channel.iter().map(|p| p.0).collect(), var: per_channel.iter().map(|p| p.1).collect() }
+}
+
+/// `known`, the batch's statistics already taken from `x` by the
+/// convolution that wrote it ([`statistics_from_moments`]), or else
+/// [`statistics`] of `x` (also where `known` has the wrong number of
+/// channels).
+fn known_or_computed(shape: &NormShape, x: &[f32], known: Option<BatchNormStats>) -> BatchNormStats {
+    match known {
+        Some(stats) if stats.mean.len() == shape.channels && stats.var.len() == shape.channels => stats,
+        _ => statistics(shape, x),
+    }
+}
+
+/// Normalises `x` (`[N, C, plane]`) with the batch's own statistics
+/// (`known`, or computed here), scales by `gamma`, shifts by `beta`, and
+/// applies a ReLU when `relu`. Returns the output and the statistics.
+pub fn forward_train(
+    shape: &NormShape,
+    x: &[f32],
+    known: Option<BatchNormStats>,
+    gamma: &[f32],
+    beta: &[f32],
+    epsilon: f64,
+    relu: bool,
+) -> (Vec<f32>, BatchNormStats) {
     check(shape, x.len(), gamma.len(), beta.len());
-    let stats = statistics(shape, x);
+    let stats = known_or_computed(shape, x, known);
     let y = normalize(shape, x, &stats, gamma, beta, epsilon, relu);
     (y, stats)
 }
@@ -228,18 +280,19 @@ vectorized! {
 }
 
 /// A residual block's join in training: `relu(bn(x) + residual)` with the
-/// batch's statistics, in one pass over the output. Returns the output and
-/// the statistics.
+/// batch's statistics (`known`, or computed here), in one pass over the
+/// output. Returns the output and the statistics.
 pub fn forward_train_add_relu(
     shape: &NormShape,
     x: &[f32],
+    known: Option<BatchNormStats>,
     residual: &[f32],
     gamma: &[f32],
     beta: &[f32],
     epsilon: f64,
 ) -> (Vec<f32>, BatchNormStats) {
     check(shape, x.len(), gamma.len(), beta.len());
-    let stats = statistics(shape, x);
+    let stats = known_or_computed(shape, x, known);
     (apply(shape, x, Some(residual), &stats, gamma, beta, epsilon, true), stats)
 }
 
@@ -336,6 +389,53 @@ pub fn backward_train(
 mod tests {
     use super::*;
 
+    /// Planes whose means lie 1e4 apart around a spread of 0.1: merged in
+    /// f64 about each plane's own first value, the statistics stay within
+    /// float32 rounding of a float64 two-pass computation.
+    #[test]
+    fn statistics_merge_planes_of_distant_means_accurately() {
+        let shape = NormShape { batch: 7, channels: 2, plane: 33 };
+        let x: Vec<f32> =
+            (0..shape.len()).map(|i| (i / (2 * 33)) as f32 * 1e4 + ((i * 7919) % 13) as f32 * 0.01 + (i % 2) as f32).collect();
+        let stats = statistics(&shape, &x);
+        for c in 0..shape.channels {
+            let v: Vec<f64> = shape.channel(&x, c).flatten().map(|&v| v as f64).collect();
+            let mean = v.iter().sum::<f64>() / v.len() as f64;
+            let var = v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / v.len() as f64;
+            assert!((stats.mean[c] as f64 - mean).abs() <= 1e-6 * mean.abs(), "mean {} vs {mean}", stats.mean[c]);
+            assert!((stats.var[c] as f64 - var).abs() <= 1e-6 * var, "variance {} vs {var}", stats.var[c]);
+        }
+        let moments: Vec<[f32; 3]> = x.chunks_exact(shape.plane).map(plane_moments).collect();
+        assert_eq!(statistics_from_moments(&shape, &moments), stats);
+        // No values, no planes: zeros, not NaN.
+        let zeros = BatchNormStats { mean: vec![0.0; 3], var: vec![0.0; 3] };
+        assert_eq!(statistics(&NormShape { batch: 0, channels: 3, plane: 4 }, &[]), zeros);
+        assert_eq!(statistics(&NormShape { batch: 2, channels: 3, plane: 0 }, &[]), zeros);
+        assert_eq!(statistics_from_moments(&NormShape { batch: 2, channels: 3, plane: 0 }, &[[0.0; 3]; 6]), zeros);
+        // A NaN reaches the mean.
+        let mut bad = x.clone();
+        bad[40] = f32::NAN;
+        assert!(statistics(&shape, &bad).mean.iter().any(|m| m.is_nan()));
+    }
+
+    /// Statistics handed in are used where their shape fits, and computed
+    /// afresh where it does not.
+    #[test]
+    fn known_statistics_replace_the_pass_only_where_they_fit() {
+        let shape = NormShape { batch: 2, channels: 2, plane: 3 };
+        let x = values(shape.len(), 5, 0.5);
+        let (gamma, beta) = ([1.5, -0.5], [0.25, 0.0]);
+        let (alone, stats) = forward_train(&shape, &x, None, &gamma, &beta, 1e-5, true);
+        let (given, same) = forward_train(&shape, &x, Some(stats.clone()), &gamma, &beta, 1e-5, true);
+        assert_eq!((alone.clone(), stats.clone()), (given, same));
+        let other = BatchNormStats { mean: vec![10.0, 10.0], var: vec![4.0, 4.0] };
+        let (shifted, used) = forward_train(&shape, &x, Some(other.clone()), &gamma, &beta, 1e-5, true);
+        assert_eq!(used, other);
+        assert_ne!(shifted, alone);
+        let wrong = BatchNormStats { mean: vec![10.0; 3], var: vec![4.0; 3] };
+        assert_eq!(forward_train(&shape, &x, Some(wrong), &gamma, &beta, 1e-5, true), (alone, stats));
+    }
+
     fn values(len: usize, seed: u64, offset: f32) -> Vec<f32> {
         let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (0..len)
@@ -382,7 +482,7 @@ mod tests {
             let gamma = values(shape.channels, 10 + t as u64, 0.5);
             let beta = values(shape.channels, 20 + t as u64, 0.0);
             for relu in [false, true] {
-                let (y, stats) = forward_train(shape, &x, &gamma, &beta, 1e-5, relu);
+                let (y, stats) = forward_train(shape, &x, None, &gamma, &beta, 1e-5, relu);
                 let (ry, rmean, rvar) = reference(shape, &x, &gamma, &beta, 1e-5, relu);
                 for (a, e) in y.iter().zip(&ry) {
                     assert!((*a as f64 - e).abs() < 1e-3 * (1.0 + e.abs()), "{shape:?} relu {relu}: {a} vs {e}");
@@ -409,7 +509,7 @@ mod tests {
                 let (y, _, _) = reference(&shape, x, gamma, beta, eps, relu);
                 y.iter().zip(&w).map(|(a, b)| a * *b as f64).sum::<f64>()
             };
-            let (_, stats) = forward_train(&shape, &x, &gamma, &beta, eps, relu);
+            let (_, stats) = forward_train(&shape, &x, None, &gamma, &beta, eps, relu);
             let (dx, dgamma, dbeta) = backward_train(&shape, &x, &w, &gamma, &beta, &stats, eps, relu);
             let h = 1e-3f32;
             for i in 0..x.len() {
@@ -437,7 +537,7 @@ mod tests {
     #[test]
     fn a_constant_channel_normalises_to_beta() {
         let shape = NormShape { batch: 2, channels: 1, plane: 4 };
-        let (y, stats) = forward_train(&shape, &[3.0; 8], &[2.0], &[0.5], 1e-5, false);
+        let (y, stats) = forward_train(&shape, &[3.0; 8], None, &[2.0], &[0.5], 1e-5, false);
         assert_eq!(stats.var, vec![0.0]);
         assert!(y.iter().all(|&v| (v - 0.5).abs() < 1e-6));
     }

@@ -10,6 +10,7 @@ use burn::prelude::*;
 
 use super::cpu_ops;
 use crate::arch::{Activation, Init, LayerOptions, Norm};
+use crate::kernels::BatchNormStats;
 use crate::util::rng::Rng;
 
 /// Everything a block needs while it is being built.
@@ -97,9 +98,15 @@ pub fn apply_norm<const D: usize>(x: Tensor<D>, norm: &Option<BatchNorm>) -> Ten
 /// An optional BN, then the activation: one fused kernel on the CPU when
 /// the activation is a ReLU.
 pub fn norm_act<const D: usize>(x: Tensor<D>, norm: Option<&BatchNorm>, act: Act) -> Tensor<D> {
+    norm_act_given(x, norm, act, None)
+}
+
+/// [`norm_act`], with the batch's statistics known where `stats` is given
+/// ([`cpu_ops::batch_norm_act_given`]).
+fn norm_act_given<const D: usize>(x: Tensor<D>, norm: Option<&BatchNorm>, act: Act, stats: Option<BatchNormStats>) -> Tensor<D> {
     match norm {
-        Some(bn) if act.0 == Activation::Relu => cpu_ops::batch_norm_act(bn, x, true),
-        Some(bn) => act.apply(cpu_ops::batch_norm_act(bn, x, false)),
+        Some(bn) if act.0 == Activation::Relu => cpu_ops::batch_norm_act_given(bn, x, true, stats),
+        Some(bn) => act.apply(cpu_ops::batch_norm_act_given(bn, x, false, stats)),
         None => act.apply(x),
     }
 }
@@ -124,14 +131,19 @@ pub fn conv_norm_act_reading(
     if let Some(y) = cpu_ops::conv_eval(conv, norm, &x, residual.as_ref(), relu) {
         return if relu { y } else { act.apply(y) };
     }
-    let y = cpu_ops::conv2d_reading(conv, x, input);
+    // With a batch norm next, the convolution sums its output's batch
+    // statistics on the way, and the batch norm skips its own pass.
+    let (y, stats) = match norm {
+        Some(_) => cpu_ops::conv2d_reading_with_statistics(conv, x, input),
+        None => (cpu_ops::conv2d_reading(conv, x, input), None),
+    };
     match (residual, norm) {
-        (None, _) => norm_act(y, norm, act),
-        (Some(r), Some(bn)) if relu => match cpu_ops::batch_norm_add_relu(bn, y, r) {
+        (None, _) => norm_act_given(y, norm, act, stats),
+        (Some(r), Some(bn)) if relu => match cpu_ops::batch_norm_add_relu_given(bn, y, r, stats) {
             Ok(out) => out,
             Err((y, r)) => act.apply(norm_act(y, norm, Act(Activation::Linear)) + r),
         },
-        (Some(r), _) => act.apply(norm_act(y, norm, Act(Activation::Linear)) + r),
+        (Some(r), _) => act.apply(norm_act_given(y, norm, Act(Activation::Linear), stats) + r),
     }
 }
 

@@ -74,7 +74,24 @@ pub struct Epilogue<'a> {
     /// Added after the shift: `[N, C_out, H_out, W_out]` like the output.
     pub residual: Option<&'a [f32]>,
     pub relu: bool,
+    /// Where each finished output plane's moments go
+    /// ([`forward_with_moments`]).
+    pub moments: Option<MomentsOut<'a>>,
 }
+
+/// Where a forward convolution writes the [`super::batchnorm::plane_moments`]
+/// of each output plane, `[N][C_out]`: made by [`forward_with_moments`]
+/// alone. Each image's task writes its own row.
+#[derive(Clone, Copy, Debug)]
+pub struct MomentsOut<'a> {
+    row: *mut [f32; 3],
+    _rows: std::marker::PhantomData<&'a mut [[f32; 3]]>,
+}
+
+// SAFETY: the tasks that share it write disjoint rows (one image each).
+unsafe impl Send for MomentsOut<'_> {}
+// SAFETY: as above.
+unsafe impl Sync for MomentsOut<'_> {}
 
 impl Epilogue<'_> {
     fn is_identity(&self) -> bool {
@@ -82,9 +99,17 @@ impl Epilogue<'_> {
     }
 
     /// The epilogue of image `n` of the batch, whose images have `len`
-    /// output values each: the residual cut to that image.
-    pub(super) fn for_image(&self, n: usize, len: usize) -> Self {
-        Epilogue { residual: self.residual.map(|r| &r[n * len..(n + 1) * len]), ..*self }
+    /// output values each, in planes of `plane`: the residual cut to that
+    /// image, the moments pointed at its row.
+    pub(super) fn for_image(&self, n: usize, len: usize, plane: usize) -> Self {
+        Epilogue {
+            residual: self.residual.map(|r| &r[n * len..(n + 1) * len]),
+            // Row `n` of the `[N][C_out]` moments, `C_out = len / plane`
+            // (`forward_with_moments`); written through only by
+            // `finish_image`, inside the row.
+            moments: self.moments.map(|m| MomentsOut { row: m.row.wrapping_add(n * (len / plane.max(1))), ..m }),
+            ..*self
+        }
     }
 }
 
@@ -107,13 +132,22 @@ vectorized! {
 /// One image's output (`C_out` channels of `plane` values) through the
 /// epilogue of that image ([`Epilogue::for_image`]).
 pub(super) fn finish_image(out: &mut [f32], plane: usize, epilogue: &Epilogue) {
-    if epilogue.is_identity() {
+    if plane == 0 {
         return;
     }
-    for (o, z) in out.chunks_exact_mut(plane).enumerate() {
-        let scale = epilogue.scale.map(|s| s[o]);
-        let shift = epilogue.shift.map_or(0.0, |s| s[o]);
-        finish_channel(z, scale, shift, epilogue.residual.map(|r| &r[o * plane..(o + 1) * plane]), epilogue.relu);
+    if !epilogue.is_identity() {
+        for (o, z) in out.chunks_exact_mut(plane).enumerate() {
+            let scale = epilogue.scale.map(|s| s[o]);
+            let shift = epilogue.shift.map_or(0.0, |s| s[o]);
+            finish_channel(z, scale, shift, epilogue.residual.map(|r| &r[o * plane..(o + 1) * plane]), epilogue.relu);
+        }
+    }
+    if let Some(moments) = epilogue.moments {
+        for (o, z) in out.chunks_exact(plane).enumerate() {
+            // SAFETY: entry `o < C_out` of this image's row, which no other
+            // task writes (`Epilogue::for_image`).
+            unsafe { moments.row.add(o).write(super::batchnorm::plane_moments(z)) };
+        }
     }
 }
 
@@ -122,6 +156,17 @@ pub(super) fn finish_image(out: &mut [f32], plane: usize, epilogue: &Epilogue) {
 /// `[N, C_out, H_out, W_out]`.
 pub fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
     forward_fused(g, x, weight, &Epilogue { shift: bias, ..Epilogue::default() })
+}
+
+/// [`forward`], and the [`super::batchnorm::plane_moments`] of every output
+/// plane, `[N][C_out]`, taken while each image's output is in cache: what
+/// a batch norm after the convolution reads the whole output again for
+/// ([`super::batchnorm::statistics_from_moments`] gives the same bits).
+pub fn forward_with_moments(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> (Vec<f32>, Vec<[f32; 3]>) {
+    let mut moments = vec![[0.0f32; 3]; g.batch * g.out_channels];
+    let out = MomentsOut { row: moments.as_mut_ptr(), _rows: std::marker::PhantomData };
+    let y = forward_fused(g, x, weight, &Epilogue { shift: bias, moments: Some(out), ..Epilogue::default() });
+    (y, moments)
 }
 
 /// How a forward convolution meets the matrix multiply.
@@ -201,7 +246,7 @@ pub fn forward_with(g: &ConvGeometry, x: &[f32], weight: &[f32], epilogue: &Epil
         return unsafe {
             each_image(g.batch, x, in_len, out_len, |n, input, out, s| {
                 let (tiles, products) = s.vectors();
-                winograd.image(g, input, out, &epilogue.for_image(n, out_len), tiles, products)
+                winograd.image(g, input, out, &epilogue.for_image(n, out_len, g.out_plane()), tiles, products)
             })
         };
     }
@@ -210,7 +255,7 @@ pub fn forward_with(g: &ConvGeometry, x: &[f32], weight: &[f32], epilogue: &Epil
         // SAFETY: `Forward::image` writes the image's whole C_out × P output.
         return unsafe {
             each_image(g.batch, x, in_len, out_len, |n, input, out, s| {
-                direct.image(g, input, out, &epilogue.for_image(n, out_len), s.vectors().0)
+                direct.image(g, input, out, &epilogue.for_image(n, out_len, g.out_plane()), s.vectors().0)
             })
         };
     }
@@ -219,7 +264,7 @@ pub fn forward_with(g: &ConvGeometry, x: &[f32], weight: &[f32], epilogue: &Epil
         // SAFETY: `forward_image` writes the image's whole C_out × P output.
         return unsafe {
             each_image(g.batch, x, in_len, out_len, |n, input, out, s| {
-                super::shifted::forward_image(g, input, &grouped, out, &epilogue.for_image(n, out_len), s)
+                super::shifted::forward_image(g, input, &grouped, out, &epilogue.for_image(n, out_len, g.out_plane()), s)
             })
         };
     }
@@ -231,7 +276,7 @@ pub fn forward_with(g: &ConvGeometry, x: &[f32], weight: &[f32], epilogue: &Epil
     let image = |n: usize, input: &[f32], out: &mut [MaybeUninit<f32>], s: &mut Patches| {
         matmul_uninit(out, (1, p), View::col_major(s.of(g, input), p, k), wt);
         // SAFETY: the multiply wrote all of `out` (C_out × P).
-        finish_image(unsafe { assume_written(out) }, p, &epilogue.for_image(n, out_len));
+        finish_image(unsafe { assume_written(out) }, p, &epilogue.for_image(n, out_len, g.out_plane()));
     };
     // SAFETY: each image's multiply writes its whole C_out × P output.
     unsafe { each_image(g.batch, x, in_len, out_len, image) }
@@ -278,7 +323,7 @@ pub fn backward_input_plus(g: &ConvGeometry, dy: &[f32], weight: &[f32], other: 
     if let Some(other) = other {
         let epilogue = Epilogue { residual: Some(other), ..Epilogue::default() };
         let len = g.in_image();
-        super::team::for_each_chunk(&mut dx, len, |n, image| finish_image(image, g.in_plane(), &epilogue.for_image(n, len)));
+        super::team::for_each_chunk(&mut dx, len, |n, image| finish_image(image, g.in_plane(), &epilogue.for_image(n, len, g.in_plane())));
     }
     dx
 }

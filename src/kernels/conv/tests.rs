@@ -157,7 +157,7 @@ fn the_fused_epilogue_gives_the_bits_of_the_separate_passes() {
                     if relu { y.max(0.0) } else { y }
                 })
                 .collect();
-            let epilogue = Epilogue { scale: Some(&scale), shift: Some(&shift), residual: Some(&residual), relu };
+            let epilogue = Epilogue { scale: Some(&scale), shift: Some(&shift), residual: Some(&residual), relu, moments: None };
             assert_eq!(forward_fused(g, &x, &w, &epilogue), want, "{g:?}");
         }
     }
@@ -395,4 +395,39 @@ fn bad_geometry_is_refused() {
     g.kernel = [3, 3];
     g.stride = [0, 1];
     assert!(g.validate().is_err());
+}
+
+/// The moments a forward convolution takes on the way give the batch
+/// statistics of a separate pass over its output, to the bit, by every
+/// method, and change nothing in the output.
+#[test]
+fn the_moments_taken_on_the_way_give_the_statistics_of_a_separate_pass() {
+    use super::super::batchnorm::{NormShape, statistics, statistics_from_moments};
+    for (t, g) in geometries().iter().enumerate() {
+        let x = values(g.batch * g.in_image(), 300 + t as u32);
+        let w = values(g.weight_len(), 400 + t as u32);
+        let b = values(g.out_channels, 500 + t as u32);
+        let shape = NormShape { batch: g.batch, channels: g.out_channels, plane: g.out_plane() };
+        let plain = Epilogue { shift: Some(&b), ..Epilogue::default() };
+        let mut methods = vec![Method::Patches];
+        if super::super::shifted::applies(g) {
+            methods.push(Method::Shifted);
+        }
+        if super::super::direct::applies(g) {
+            methods.push(Method::Direct);
+            if super::super::winograd::fits(g) {
+                methods.push(Method::Winograd);
+            }
+        }
+        for method in methods {
+            let mut moments = vec![[f32::NAN; 3]; g.batch * g.out_channels];
+            let out = MomentsOut { row: moments.as_mut_ptr(), _rows: std::marker::PhantomData };
+            let y = forward_with(g, &x, &w, &Epilogue { moments: Some(out), ..plain }, method);
+            assert_eq!(y, forward_with(g, &x, &w, &plain, method), "{method:?} {g:?}");
+            assert_eq!(statistics_from_moments(&shape, &moments), statistics(&shape, &y), "{method:?} {g:?}");
+        }
+        let (y, moments) = forward_with_moments(g, &x, &w, Some(&b));
+        assert_eq!(y, forward(g, &x, &w, Some(&b)), "{g:?}");
+        assert_eq!(statistics_from_moments(&shape, &moments), statistics(&shape, &y), "{g:?}");
+    }
 }

@@ -68,6 +68,51 @@ pub(super) fn stats_of(mean: &FlexTensor, var: &FlexTensor) -> BatchNormStats {
 }
 
 // ---------------------------------------------------------------------------
+// Batch statistics handed from a convolution to the batch norm after it.
+//
+// burn's CPU backend runs each operation on the calling thread before it
+// returns, so a convolution and the batch norm that reads its output meet
+// on one thread: [`with_statistics`] asks the convolution inside it for its
+// output's statistics (taken while each output image is in cache), and
+// [`given_statistics`] hands them to the batch norm it runs, which then
+// skips its own pass over the batch. Both clear what they set, whatever
+// the operations inside did.
+
+thread_local! {
+    /// Set while a convolution should take its output's moments.
+    static WANT_MOMENTS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The moments the convolution took, with its output's shape.
+    static MOMENTS: std::cell::RefCell<Option<(NormShape, Vec<[f32; 3]>)>> = const { std::cell::RefCell::new(None) };
+    /// Statistics for the next training batch norm of this thread.
+    static GIVEN: std::cell::RefCell<Option<BatchNormStats>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `convolution` (one lab convolution on the CPU) and returns, beside
+/// its result, the batch statistics of its output when the convolution
+/// took them.
+pub(super) fn with_statistics<R>(convolution: impl FnOnce() -> R) -> (R, Option<BatchNormStats>) {
+    WANT_MOMENTS.with(|w| w.set(true));
+    let out = convolution();
+    WANT_MOMENTS.with(|w| w.set(false));
+    let stats = MOMENTS.with(|m| m.borrow_mut().take()).map(|(shape, moments)| batchnorm::statistics_from_moments(&shape, &moments));
+    (out, stats)
+}
+
+/// Runs `norm` (one training batch norm) with `stats` as its batch's
+/// statistics, where given.
+pub(super) fn given_statistics<R>(stats: Option<BatchNormStats>, norm: impl FnOnce() -> R) -> R {
+    GIVEN.with(|g| *g.borrow_mut() = stats);
+    let out = norm();
+    GIVEN.with(|g| g.borrow_mut().take());
+    out
+}
+
+/// The statistics [`given_statistics`] set, taken.
+fn take_given() -> Option<BatchNormStats> {
+    GIVEN.with(|g| g.borrow_mut().take())
+}
+
+// ---------------------------------------------------------------------------
 // The CPU backend.
 
 pub(super) fn flex_conv2d(
@@ -79,8 +124,15 @@ pub(super) fn flex_conv2d(
 ) -> FlexTensor {
     let g = conv_geometry(x, weight, stride, padding);
     let bias = bias.map(values);
+    let shape = [g.batch, g.out_channels, g.out_height(), g.out_width()];
+    if WANT_MOMENTS.with(|w| w.replace(false)) {
+        let (y, moments) = conv::forward_with_moments(&g, &values(x), &values(weight), bias.as_deref());
+        let norm = NormShape { batch: g.batch, channels: g.out_channels, plane: g.out_plane() };
+        MOMENTS.with(|m| *m.borrow_mut() = Some((norm, moments)));
+        return tensor(y, shape);
+    }
     let y = conv::forward(&g, &values(x), &values(weight), bias.as_deref());
-    tensor(y, [g.batch, g.out_channels, g.out_height(), g.out_width()])
+    tensor(y, shape)
 }
 
 /// The convolution with an epilogue: `z·scale + shift`, `+ residual`, ReLU.
@@ -97,7 +149,7 @@ pub(super) fn flex_conv2d_affine(
 ) -> FlexTensor {
     let g = conv_geometry(x, weight, stride, padding);
     let (scale, shift, residual) = (values(scale), values(shift), residual.map(values));
-    let epilogue = conv::Epilogue { scale: Some(&scale), shift: Some(&shift), residual: residual.as_deref(), relu };
+    let epilogue = conv::Epilogue { scale: Some(&scale), shift: Some(&shift), residual: residual.as_deref(), relu, moments: None };
     let y = conv::forward_fused(&g, &values(x), &values(weight), &epilogue);
     tensor(y, [g.batch, g.out_channels, g.out_height(), g.out_width()])
 }
@@ -164,7 +216,7 @@ impl LabKernels for Flex {
         relu: bool,
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
         let shape = norm_shape(&x);
-        let (y, stats) = batchnorm::forward_train(&shape, &values(&x), &values(&gamma), &values(&beta), epsilon, relu);
+        let (y, stats) = batchnorm::forward_train(&shape, &values(&x), take_given(), &values(&gamma), &values(&beta), epsilon, relu);
         norm_outputs(y, stats, &x)
     }
 
@@ -176,8 +228,15 @@ impl LabKernels for Flex {
         epsilon: f64,
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
         let shape = norm_shape(&x);
-        let (y, stats) =
-            batchnorm::forward_train_add_relu(&shape, &values(&x), &values(&residual), &values(&gamma), &values(&beta), epsilon);
+        let (y, stats) = batchnorm::forward_train_add_relu(
+            &shape,
+            &values(&x),
+            take_given(),
+            &values(&residual),
+            &values(&gamma),
+            &values(&beta),
+            epsilon,
+        );
         norm_outputs(y, stats, &x)
     }
 

@@ -16,6 +16,7 @@ use burn::nn::BatchNorm;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 
+use crate::kernels::BatchNormStats;
 use crate::kernels::conv::ConvGeometry;
 
 /// Operations the lab implements itself on the CPU backend.
@@ -207,6 +208,15 @@ pub fn conv2d_reading(conv: &Conv2d, x: Tensor<4>, input: Input) -> Tensor<4> {
     })
 }
 
+/// [`conv2d_reading`], and the batch statistics of its output per channel
+/// where the lab's CPU convolution computed them on the way (while each
+/// output image was in cache): what the training batch norm after it
+/// would read the whole output again for. Hand them to
+/// [`batch_norm_act_given`] or [`batch_norm_add_relu_given`].
+pub fn conv2d_reading_with_statistics(conv: &Conv2d, x: Tensor<4>, input: Input) -> (Tensor<4>, Option<BatchNormStats>) {
+    flex::with_statistics(|| conv2d_reading(conv, x, input))
+}
+
 /// `bn(conv(x))`, plus `residual` when given, then a ReLU when `relu`, in
 /// one pass over each output image, for evaluation on the plain CPU
 /// backend (no autodiff: batch norm uses its running statistics there).
@@ -315,19 +325,22 @@ pub fn tap<const D: usize>(x: Tensor<D>, leaf: &Tensor<1>) -> Tensor<D> {
 /// with the batch's statistics and updates the running ones, as burn's
 /// `BatchNorm` does.
 pub fn batch_norm_act<const D: usize>(bn: &BatchNorm, x: Tensor<D>, relu: bool) -> Tensor<D> {
+    batch_norm_act_given(bn, x, relu, None)
+}
+
+/// [`batch_norm_act`], with the batch's statistics in training already
+/// known (from [`conv2d_reading_with_statistics`]); `None`, or statistics
+/// of another shape, and they are computed here.
+pub fn batch_norm_act_given<const D: usize>(bn: &BatchNorm, x: Tensor<D>, relu: bool, stats: Option<BatchNormStats>) -> Tensor<D> {
     let device = x.device();
     if !lab_kernels_for(&device, KernelSet::All) || x.dtype() != burn::tensor::DType::F32 || D < 2 || x.dims()[1] != bn.gamma.dims()[0] {
         let y = bn.forward(x);
         return if relu { burn::tensor::activation::relu(y) } else { y };
     }
     if device.is_autodiff() && bn.training.is_enabled() {
-        let (y, mean, var) = <Dispatch as LabKernels>::lab_batch_norm_train(
-            x.into_dispatch(),
-            bn.gamma.val().into_dispatch(),
-            bn.beta.val().into_dispatch(),
-            bn.epsilon,
-            relu,
-        );
+        let (x, gamma, beta) = (x.into_dispatch(), bn.gamma.val().into_dispatch(), bn.beta.val().into_dispatch());
+        let (y, mean, var) =
+            flex::given_statistics(stats, || <Dispatch as LabKernels>::lab_batch_norm_train(x, gamma, beta, bn.epsilon, relu));
         update_running_statistics(bn, mean, var, &device);
         Tensor::from_dispatch(y)
     } else {
@@ -365,6 +378,18 @@ fn update_running_statistics(bn: &BatchNorm, mean: FloatTensor<Dispatch>, var: F
 // without cloning them first.
 #[allow(clippy::result_large_err)]
 pub fn batch_norm_add_relu(bn: &BatchNorm, x: Tensor<4>, residual: Tensor<4>) -> Result<Tensor<4>, (Tensor<4>, Tensor<4>)> {
+    batch_norm_add_relu_given(bn, x, residual, None)
+}
+
+/// [`batch_norm_add_relu`], with the batch's statistics already known (as
+/// [`batch_norm_act_given`]).
+#[allow(clippy::result_large_err)]
+pub fn batch_norm_add_relu_given(
+    bn: &BatchNorm,
+    x: Tensor<4>,
+    residual: Tensor<4>,
+    stats: Option<BatchNormStats>,
+) -> Result<Tensor<4>, (Tensor<4>, Tensor<4>)> {
     let device = x.device();
     let applies = device.is_autodiff()
         && bn.training.is_enabled()
@@ -376,13 +401,10 @@ pub fn batch_norm_add_relu(bn: &BatchNorm, x: Tensor<4>, residual: Tensor<4>) ->
     if !applies {
         return Err((x, residual));
     }
-    let (y, mean, var) = <Dispatch as LabKernels>::lab_batch_norm_add_relu_train(
-        x.into_dispatch(),
-        bn.gamma.val().into_dispatch(),
-        bn.beta.val().into_dispatch(),
-        residual.into_dispatch(),
-        bn.epsilon,
-    );
+    let (x, gamma, beta, residual) =
+        (x.into_dispatch(), bn.gamma.val().into_dispatch(), bn.beta.val().into_dispatch(), residual.into_dispatch());
+    let (y, mean, var) =
+        flex::given_statistics(stats, || <Dispatch as LabKernels>::lab_batch_norm_add_relu_train(x, gamma, beta, residual, bn.epsilon));
     update_running_statistics(bn, mean, var, &device);
     Ok(Tensor::from_dispatch(y))
 }

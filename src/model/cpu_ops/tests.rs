@@ -546,3 +546,60 @@ fn a_whole_training_step_matches_float64_at_the_first_convolution() {
     eprintln!("whole step, first convolution's weight gradient: relative error {error:.2e} against float64");
     assert!(error < 1e-4, "relative error {error:.2e}");
 }
+
+/// A training convolution hands the batch norm after it its output's
+/// statistics (taken while each image was in cache): the same bits as the
+/// batch norm's own pass, so the same output and gradients with them as
+/// without.
+#[test]
+fn a_convolution_hands_its_output_statistics_to_the_batch_norm_after_it() {
+    use crate::kernels::batchnorm::{self, NormShape};
+    let device = Device::flex().autodiff();
+    let mut rng = Rng::new(29);
+    for ((cin, cout, k, s, p, bias), [n, h, w]) in
+        [((3, 4, 3, 1, 1, false), [2, 8, 8]), ((1, 3, 3, 2, 1, true), [1, 7, 5]), ((2, 5, 1, 1, 0, false), [3, 4, 4])]
+    {
+        let conv = conv_layer((cin, cout, k, s, p, bias), &mut rng, &device);
+        let (y, stats) = conv2d_reading_with_statistics(&conv, random([n, cin, h, w], &mut rng, &device), Input::Own);
+        let stats = stats.expect("the CPU convolution takes its output's statistics");
+        let d = y.dims();
+        let values = y.clone().into_data().to_vec::<f32>().unwrap();
+        assert_eq!(stats, batchnorm::statistics(&NormShape { batch: d[0], channels: d[1], plane: d[2] * d[3] }, &values));
+        let (gamma, beta) = (random([cout], &mut rng, &device), random([cout], &mut rng, &device));
+        let norm = || burn::nn::BatchNorm {
+            gamma: burn::module::Param::from_tensor(gamma.clone().detach().require_grad()),
+            beta: burn::module::Param::from_tensor(beta.clone().detach().require_grad()),
+            ..BatchNormConfig::new(cout).init(&device)
+        };
+        let weights = random([n, cout, d[2], d[3]], &mut rng, &device);
+        let run = |stats: Option<BatchNormStats>| {
+            let (bn, x) = (norm(), y.clone().detach().require_grad());
+            let out = batch_norm_act_given(&bn, x.clone(), true, stats);
+            let grads = (out.clone() * weights.clone()).sum().backward();
+            let grad = |t: Tensor<1>| t.grad(&grads).unwrap().into_data();
+            (
+                out.into_data(),
+                x.grad(&grads).unwrap().into_data(),
+                grad(bn.gamma.val()),
+                grad(bn.beta.val()),
+                bn.running_var.value().into_data(),
+            )
+        };
+        let alone = run(None);
+        assert_eq!(run(Some(stats.clone())), alone, "given statistics change nothing");
+        let wrong = BatchNormStats { mean: vec![0.0; cout + 1], var: vec![1.0; cout + 1] };
+        assert_eq!(run(Some(wrong)), alone, "statistics of another shape are not used");
+        // The join of a residual block takes them too.
+        let r = random([n, cout, d[2], d[3]], &mut rng, &device);
+        let joined = |stats| batch_norm_add_relu_given(&norm(), y.clone(), r.clone(), stats).map_err(|_| ()).unwrap().into_data();
+        assert_eq!(joined(Some(stats)), joined(None));
+    }
+    // Asking leaves nothing behind: the next convolution, not asked, and
+    // the next one asked, each get their own.
+    let conv = conv_layer((2, 3, 3, 1, 1, false), &mut rng, &device);
+    let x = random([1, 2, 4, 4], &mut rng, &device);
+    let _ = conv2d(&conv, x.clone());
+    let (y, again) = conv2d_reading_with_statistics(&conv, x.clone() * 2.0, Input::Own);
+    let values = y.into_data().to_vec::<f32>().unwrap();
+    assert_eq!(again, Some(batchnorm::statistics(&NormShape { batch: 1, channels: 3, plane: 16 }, &values)));
+}
