@@ -22,6 +22,13 @@ pub struct BatchNormStats {
     pub var: Vec<f32>,
 }
 
+impl BatchNormStats {
+    /// From each channel's `(mean, variance)`.
+    fn from_channels(per_channel: &[(f32, f32)]) -> BatchNormStats {
+        BatchNormStats { mean: per_channel.iter().map(|p| p.0).collect(), var: per_channel.iter().map(|p| p.1).collect() }
+    }
+}
+
 /// The shape `[N, C, plane]` of a batch-norm input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NormShape {
@@ -183,8 +190,7 @@ fn merge(plane: usize, planes: impl Iterator<Item = [f32; 3]>) -> (f32, f32) {
 
 /// The batch's mean and biased variance per channel.
 pub fn statistics(shape: &NormShape, x: &[f32]) -> BatchNormStats {
-    let per_channel = super::team::map(shape.channels, |c| merge(shape.plane, shape.channel(x, c).map(plane_moments)));
-    BatchNormStats { mean: per_channel.iter().map(|p| p.0).collect(), var: per_channel.iter().map(|p| p.1).collect() }
+    BatchNormStats::from_channels(&super::team::map(shape.channels, |c| merge(shape.plane, shape.channel(x, c).map(plane_moments))))
 }
 
 /// [`statistics`] from every plane's [`plane_moments`], `[N][C]`: the same
@@ -193,7 +199,7 @@ pub fn statistics_from_moments(shape: &NormShape, moments: &[[f32; 3]]) -> Batch
     assert_eq!(moments.len(), shape.batch * shape.channels, "moments do not match {shape:?}");
     let per_channel: Vec<(f32, f32)> =
         (0..shape.channels).map(|c| merge(shape.plane, (0..shape.batch).map(|n| moments[n * shape.channels + c]))).collect();
-    BatchNormStats { mean: per_channel.iter().map(|p| p.0).collect(), var: per_channel.iter().map(|p| p.1).collect() }
+    BatchNormStats::from_channels(&per_channel)
 }
 
 /// `known`, the batch's statistics already taken from `x` by the

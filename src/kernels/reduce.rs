@@ -27,7 +27,7 @@ const PIECE: usize = 1 << 16;
 /// The L2 norm of `values` in one pass, without underflow or overflow for
 /// any f32 input (NaN and infinity propagate).
 pub fn l2_norm(values: &[f32]) -> f32 {
-    let pieces = super::team::map(values.len().div_ceil(PIECE), |i| sum_squares(&values[i * PIECE..((i + 1) * PIECE).min(values.len())]));
+    let pieces = super::team::map_chunks(values, PIECE, |_, piece| sum_squares(piece));
     pieces.iter().sum::<f64>().sqrt() as f32
 }
 

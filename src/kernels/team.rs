@@ -218,11 +218,8 @@ fn help(shared: &Shared) {
 
 /// Runs `task(i)` for every `i` in `0..count`, in parallel.
 pub fn for_each(count: usize, task: impl Fn(usize) + Sync) {
-    if count <= 1 {
-        (0..count).for_each(task);
-        return;
-    }
-    if IN_LOOP.with(Cell::get) {
+    // One task, or a loop inside a task of another: on this thread.
+    if count <= 1 || IN_LOOP.with(Cell::get) {
         (0..count).for_each(task);
         return;
     }
@@ -270,6 +267,13 @@ pub fn for_each_chunk<T: Send>(data: &mut [T], chunk: usize, task: impl Fn(usize
         // task touches, and `data` is borrowed mutably for the loop.
         task(i, unsafe { std::slice::from_raw_parts_mut(base.at(start), end - start) });
     });
+}
+
+/// `f(i, chunk_i)` for the chunks of `data`, `chunk` elements each (the
+/// last may be shorter), computed in parallel, in order.
+pub fn map_chunks<T: Sync, R: Send>(data: &[T], chunk: usize, f: impl Fn(usize, &[T]) -> R + Sync) -> Vec<R> {
+    let chunk = chunk.max(1);
+    map(data.len().div_ceil(chunk), |i| f(i, &data[i * chunk..((i + 1) * chunk).min(data.len())]))
 }
 
 /// `f(0), f(1), …, f(count − 1)` computed in parallel, in order.
@@ -334,6 +338,9 @@ mod tests {
             });
             assert!(data.iter().enumerate().all(|(i, &v)| v == i));
             let squares = map(777, |i| vec![i * i]);
+            let sums = map_chunks(&data, 10, |i, chunk| (i, chunk.iter().sum::<usize>()));
+            assert_eq!(sums.len(), 101);
+            assert!(sums.iter().all(|&(i, s)| s == data[i * 10..(i * 10 + 10).min(1003)].iter().sum::<usize>()));
             assert!(squares.iter().enumerate().all(|(i, v)| v == &vec![i * i]));
             // Nested loops run inside the task that starts them.
             let nested = map(8, |i| map(5, |j| i * 5 + j).iter().sum::<usize>());

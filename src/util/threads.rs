@@ -142,15 +142,15 @@ pub fn flush_subnormals() {
     }
 }
 
-/// Runs `job` with the CPU work it starts confined to `threads` threads.
-/// Fails only when the count is refused or the threads cannot be started.
-pub fn run_on<R: Send>(threads: Option<usize>, name: &str, job: impl FnOnce() -> R + Send) -> Result<R, ThreadsError> {
-    Ok(pool(threads, name)?.install(job))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `job` on a pool of `threads` threads (runs add their team of the
+    /// kernels' threads with `kernels::team::install`).
+    fn run_on<R: Send>(threads: Option<usize>, name: &str, job: impl FnOnce() -> R + Send) -> Result<R, ThreadsError> {
+        Ok(pool(threads, name)?.install(job))
+    }
 
     #[test]
     fn work_runs_on_exactly_the_threads_asked_for() {

@@ -85,6 +85,8 @@ pub struct Epilogue<'a> {
 #[derive(Clone, Copy, Debug)]
 pub struct MomentsOut<'a> {
     row: *mut [f32; 3],
+    /// Entries per row: the output channels.
+    channels: usize,
     _rows: std::marker::PhantomData<&'a mut [[f32; 3]]>,
 }
 
@@ -99,15 +101,14 @@ impl Epilogue<'_> {
     }
 
     /// The epilogue of image `n` of the batch, whose images have `len`
-    /// output values each, in planes of `plane`: the residual cut to that
-    /// image, the moments pointed at its row.
-    pub(super) fn for_image(&self, n: usize, len: usize, plane: usize) -> Self {
+    /// output values each: the residual cut to that image, the moments
+    /// pointed at its row.
+    pub(super) fn for_image(&self, n: usize, len: usize) -> Self {
         Epilogue {
             residual: self.residual.map(|r| &r[n * len..(n + 1) * len]),
-            // Row `n` of the `[N][C_out]` moments, `C_out = len / plane`
-            // (`forward_with_moments`); written through only by
+            // Row `n` of the `[N][C_out]` moments; written through only by
             // `finish_image`, inside the row.
-            moments: self.moments.map(|m| MomentsOut { row: m.row.wrapping_add(n * (len / plane.max(1))), ..m }),
+            moments: self.moments.map(|m| MomentsOut { row: m.row.wrapping_add(n * m.channels), ..m }),
             ..*self
         }
     }
@@ -164,7 +165,7 @@ pub fn forward(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>
 /// ([`super::batchnorm::statistics_from_moments`] gives the same bits).
 pub fn forward_with_moments(g: &ConvGeometry, x: &[f32], weight: &[f32], bias: Option<&[f32]>) -> (Vec<f32>, Vec<[f32; 3]>) {
     let mut moments = vec![[0.0f32; 3]; g.batch * g.out_channels];
-    let out = MomentsOut { row: moments.as_mut_ptr(), _rows: std::marker::PhantomData };
+    let out = MomentsOut { row: moments.as_mut_ptr(), channels: g.out_channels, _rows: std::marker::PhantomData };
     let y = forward_fused(g, x, weight, &Epilogue { shift: bias, moments: Some(out), ..Epilogue::default() });
     (y, moments)
 }
@@ -246,7 +247,7 @@ pub fn forward_with(g: &ConvGeometry, x: &[f32], weight: &[f32], epilogue: &Epil
         return unsafe {
             each_image(g.batch, x, in_len, out_len, |n, input, out, s| {
                 let (tiles, products) = s.vectors();
-                winograd.image(g, input, out, &epilogue.for_image(n, out_len, g.out_plane()), tiles, products)
+                winograd.image(g, input, out, &epilogue.for_image(n, out_len), tiles, products)
             })
         };
     }
@@ -255,7 +256,7 @@ pub fn forward_with(g: &ConvGeometry, x: &[f32], weight: &[f32], epilogue: &Epil
         // SAFETY: `Forward::image` writes the image's whole C_out × P output.
         return unsafe {
             each_image(g.batch, x, in_len, out_len, |n, input, out, s| {
-                direct.image(g, input, out, &epilogue.for_image(n, out_len, g.out_plane()), s.vectors().0)
+                direct.image(g, input, out, &epilogue.for_image(n, out_len), s.vectors().0)
             })
         };
     }
@@ -264,7 +265,7 @@ pub fn forward_with(g: &ConvGeometry, x: &[f32], weight: &[f32], epilogue: &Epil
         // SAFETY: `forward_image` writes the image's whole C_out × P output.
         return unsafe {
             each_image(g.batch, x, in_len, out_len, |n, input, out, s| {
-                super::shifted::forward_image(g, input, &grouped, out, &epilogue.for_image(n, out_len, g.out_plane()), s)
+                super::shifted::forward_image(g, input, &grouped, out, &epilogue.for_image(n, out_len), s)
             })
         };
     }
@@ -276,7 +277,7 @@ pub fn forward_with(g: &ConvGeometry, x: &[f32], weight: &[f32], epilogue: &Epil
     let image = |n: usize, input: &[f32], out: &mut [MaybeUninit<f32>], s: &mut Patches| {
         matmul_uninit(out, (1, p), View::col_major(s.of(g, input), p, k), wt);
         // SAFETY: the multiply wrote all of `out` (C_out × P).
-        finish_image(unsafe { assume_written(out) }, p, &epilogue.for_image(n, out_len, g.out_plane()));
+        finish_image(unsafe { assume_written(out) }, p, &epilogue.for_image(n, out_len));
     };
     // SAFETY: each image's multiply writes its whole C_out × P output.
     unsafe { each_image(g.batch, x, in_len, out_len, image) }
@@ -323,7 +324,7 @@ pub fn backward_input_plus(g: &ConvGeometry, dy: &[f32], weight: &[f32], other: 
     if let Some(other) = other {
         let epilogue = Epilogue { residual: Some(other), ..Epilogue::default() };
         let len = g.in_image();
-        super::team::for_each_chunk(&mut dx, len, |n, image| finish_image(image, g.in_plane(), &epilogue.for_image(n, len, g.in_plane())));
+        super::team::for_each_chunk(&mut dx, len, |n, image| finish_image(image, g.in_plane(), &epilogue.for_image(n, len)));
     }
     dx
 }
@@ -440,10 +441,9 @@ pub fn backward_weight_by(g: &ConvGeometry, x: &[f32], dy: &[f32], with_bias: bo
     if g.batch == 0 || p == 0 {
         return (vec![0.0f32; cout * k], with_bias.then_some(db));
     }
-    let (xg, dyg) = (WEIGHT_GRAD_GROUP * g.in_image(), WEIGHT_GRAD_GROUP * g.out_image());
-    let partials = super::team::map(g.batch.div_ceil(WEIGHT_GRAD_GROUP), |i| {
-        group((&x[i * xg..((i + 1) * xg).min(x.len())], &dy[i * dyg..((i + 1) * dyg).min(dy.len())]))
-    });
+    let dyg = WEIGHT_GRAD_GROUP * g.out_image();
+    let partials =
+        super::team::map_chunks(x, WEIGHT_GRAD_GROUP * g.in_image(), |i, xs| group((xs, &dy[i * dyg..((i + 1) * dyg).min(dy.len())])));
     let mut sum = vec![0.0f32; cout * k];
     for (pw, pb) in &partials {
         sum.iter_mut().zip(pw).for_each(|(d, s)| *d += s);

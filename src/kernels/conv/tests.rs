@@ -421,7 +421,7 @@ fn the_moments_taken_on_the_way_give_the_statistics_of_a_separate_pass() {
         }
         for method in methods {
             let mut moments = vec![[f32::NAN; 3]; g.batch * g.out_channels];
-            let out = MomentsOut { row: moments.as_mut_ptr(), _rows: std::marker::PhantomData };
+            let out = MomentsOut { row: moments.as_mut_ptr(), channels: g.out_channels, _rows: std::marker::PhantomData };
             let y = forward_with(g, &x, &w, &Epilogue { moments: Some(out), ..plain }, method);
             assert_eq!(y, forward_with(g, &x, &w, &plain, method), "{method:?} {g:?}");
             assert_eq!(statistics_from_moments(&shape, &moments), statistics(&shape, &y), "{method:?} {g:?}");

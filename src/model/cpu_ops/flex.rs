@@ -75,8 +75,8 @@ pub(super) fn stats_of(mean: &FlexTensor, var: &FlexTensor) -> BatchNormStats {
 // on one thread: [`with_statistics`] asks the convolution inside it for its
 // output's statistics (taken while each output image is in cache), and
 // [`given_statistics`] hands them to the batch norm it runs, which then
-// skips its own pass over the batch. Both clear what they set, whatever
-// the operations inside did.
+// skips its own pass over the batch. Both clear what they set when they
+// return or unwind, whatever the operations inside did.
 
 thread_local! {
     /// Set while a convolution should take its output's moments.
@@ -91,6 +91,7 @@ thread_local! {
 /// its result, the batch statistics of its output when the convolution
 /// took them.
 pub(super) fn with_statistics<R>(convolution: impl FnOnce() -> R) -> (R, Option<BatchNormStats>) {
+    let _clear = Clear;
     WANT_MOMENTS.with(|w| w.set(true));
     let out = convolution();
     WANT_MOMENTS.with(|w| w.set(false));
@@ -101,10 +102,21 @@ pub(super) fn with_statistics<R>(convolution: impl FnOnce() -> R) -> (R, Option<
 /// Runs `norm` (one training batch norm) with `stats` as its batch's
 /// statistics, where given.
 pub(super) fn given_statistics<R>(stats: Option<BatchNormStats>, norm: impl FnOnce() -> R) -> R {
+    let _clear = Clear;
     GIVEN.with(|g| *g.borrow_mut() = stats);
-    let out = norm();
-    GIVEN.with(|g| g.borrow_mut().take());
-    out
+    norm()
+}
+
+/// Clears all three hand-overs when dropped: nothing set for one
+/// operation reaches another, even after a panic inside it.
+struct Clear;
+
+impl Drop for Clear {
+    fn drop(&mut self) {
+        WANT_MOMENTS.with(|w| w.set(false));
+        MOMENTS.with(|m| m.borrow_mut().take());
+        GIVEN.with(|g| g.borrow_mut().take());
+    }
 }
 
 /// The statistics [`given_statistics`] set, taken.
