@@ -7,7 +7,7 @@
 //! the memory bandwidth each reaches.
 //!
 //! ```sh
-//! cargo run --release --example conv_kernels -- [BATCH]
+//! cargo run --release --example conv_kernels -- [BATCH] [norm]
 //! ```
 
 use std::time::Instant;
@@ -27,7 +27,19 @@ fn best_of(mut f: impl FnMut()) -> f64 {
 
 fn main() {
     let batch: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(128);
-    println!("batch {batch}, {} threads", rayon::current_num_threads());
+    let threads = rayon::current_num_threads();
+    println!("batch {batch}, {threads} threads");
+    // The kernels' loops on a team, as in training.
+    depthlab::kernels::team::with_team(threads, || {
+        if std::env::args().nth(2).as_deref() != Some("norm") {
+            convolutions(batch);
+        }
+        batch_norm_passes();
+    });
+}
+
+/// Each convolution kernel on the ResNets' shapes.
+fn convolutions(batch: usize) {
     for (c, hw, stride) in [(16usize, 32usize, 1usize), (32, 16, 1), (64, 8, 1), (16, 32, 2), (32, 16, 2)] {
         let g = ConvGeometry {
             batch,
@@ -69,7 +81,6 @@ fn main() {
             report(format!("weight grad {m:?}"), secs);
         }
     }
-    batch_norm_passes();
 }
 
 /// Batch norm's passes on the same shapes (batch 128), with the bandwidth
@@ -98,6 +109,11 @@ fn batch_norm_passes() {
             std::hint::black_box(batchnorm::backward_train(&shape, &x, &dy, &gamma, &beta, &stats, 1e-5, true));
         });
         println!("{c} ch {hw}x{hw}: backward {:.2} ms ({:.1} GB/s, 4 reads + 1 write)", t * 1e3, 5.0 * mb / t / 1e3);
+        let y = batchnorm::normalize(&shape, &x, &stats, &gamma, &beta, 1e-5, true);
+        let t = best_of(|| {
+            std::hint::black_box(batchnorm::backward_train_add_relu(&shape, &x, &y, &dy, &gamma, &beta, &stats, 1e-5));
+        });
+        println!("{c} ch {hw}x{hw}: join backward {:.2} ms ({:.1} GB/s, 5 reads + 2 writes)", t * 1e3, 7.0 * mb / t / 1e3);
         let t = best_of(|| {
             std::hint::black_box(x.clone());
         });

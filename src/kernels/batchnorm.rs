@@ -11,7 +11,7 @@
 
 use std::mem::MaybeUninit;
 
-use super::par_filled;
+use super::{par_filled, par_filled_map};
 use super::simd::{LANES, vectorized};
 
 /// The batch's per-channel mean and biased variance (what burn's
@@ -306,6 +306,9 @@ pub fn forward_train_add_relu(
 /// the gradient where the ReLU passed is the residual's, and through batch
 /// norm gives `x`'s, `gamma`'s and `beta`'s. Returns `(dx, dgamma, dbeta,
 /// dresidual)`.
+///
+/// The masked gradient and its moments are taken in one pass, image by
+/// image, each plane's moments while the plane just written is in cache.
 #[allow(clippy::too_many_arguments)]
 pub fn backward_train_add_relu(
     shape: &NormShape,
@@ -317,23 +320,49 @@ pub fn backward_train_add_relu(
     stats: &BatchNormStats,
     epsilon: f64,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    check(shape, x.len(), gamma.len(), beta.len());
     assert!(y.len() == x.len() && dy.len() == x.len(), "output and gradient lengths do not match {shape:?}");
-    let image = (shape.channels * shape.plane).max(1);
-    let mask = |n: usize, out: &mut [MaybeUninit<f32>]| {
-        let (ys, gs) = (&y[n * image..], &dy[n * image..]);
-        for ((o, &y), &g) in out.iter_mut().zip(ys).zip(gs) {
+    let (a, b) = scale_shift(stats, gamma, beta, epsilon);
+    let image = shape.channels * shape.plane;
+    let mask = |n: usize, out: &mut [MaybeUninit<f32>]| -> Vec<(f32, f32)> {
+        let span = n * image..(n + 1) * image;
+        let (xs, ys, gs) = (&x[span.clone()], &y[span.clone()], &dy[span]);
+        (0..shape.channels)
+            .map(|c| {
+                let range = c * shape.plane..(c + 1) * shape.plane;
+                let plane = &mut out[range.clone()];
+                relu_mask(plane, &ys[range.clone()], &gs[range.clone()]);
+                // SAFETY: `relu_mask` wrote every element of the plane.
+                let dz = unsafe { super::assume_written(plane) };
+                grad_moments(&xs[range], dz, a[c], b[c], stats.mean[c], false)
+            })
+            .collect()
+    };
+    // SAFETY: every image's channels cover its whole chunk, and
+    // `relu_mask` writes every element it is given.
+    let (dz, partial) = unsafe { par_filled_map(x.len(), image.max(1), mask) };
+    let sums = merge_sums(shape, &partial);
+    let (dx, dgamma, dbeta) = input_gradient(shape, x, &dz, gamma, stats, epsilon, (&a, &b), &sums, false);
+    (dx, dgamma, dbeta, dz)
+}
+
+vectorized! {
+    /// `out = dy` where `y > 0`, else 0 (every element written).
+    fn relu_mask(out: &mut [MaybeUninit<f32>], y: &[f32], dy: &[f32]) {
+        assert!(out.len() == y.len() && y.len() == dy.len());
+        for ((o, &y), &g) in out.iter_mut().zip(y).zip(dy) {
             o.write(if y > 0.0 { g } else { 0.0 });
         }
-    };
-    // SAFETY: `mask` writes every element of its chunk.
-    let dz = unsafe { par_filled(x.len(), image, mask) };
-    let (dx, dgamma, dbeta) = backward_train(shape, x, &dz, gamma, beta, stats, epsilon, false);
-    (dx, dgamma, dbeta, dz)
+    }
 }
 
 /// The gradients of the loss with respect to `x`, `gamma` and `beta`, given
 /// the gradient `dy` of the (ReLU'd, when `relu`) output and the statistics
 /// the forward pass used.
+///
+/// Each plane's [`grad_moments`] are taken image by image (reading each
+/// image's channels in order, not one channel's planes across the batch),
+/// and merged per channel in image order in f64.
 #[allow(clippy::too_many_arguments)]
 pub fn backward_train(
     shape: &NormShape,
@@ -348,15 +377,47 @@ pub fn backward_train(
     check(shape, x.len(), gamma.len(), beta.len());
     assert_eq!(dy.len(), x.len(), "output gradient length does not match {shape:?}");
     let (a, b) = scale_shift(stats, gamma, beta, epsilon);
-    let sums = super::team::map(shape.channels, |c| {
-        let (mut s1, mut s2) = (0.0f64, 0.0f64);
-        for (xs, gs) in shape.channel(x, c).zip(shape.channel(dy, c)) {
-            let (p, q) = grad_moments(xs, gs, a[c], b[c], stats.mean[c], relu);
-            s1 += p as f64;
-            s2 += q as f64;
-        }
-        (s1, s2)
+    let image = shape.channels * shape.plane;
+    let partial = super::team::map(shape.batch, |n| {
+        let (xs, gs) = (&x[n * image..(n + 1) * image], &dy[n * image..(n + 1) * image]);
+        (0..shape.channels)
+            .map(|c| {
+                let range = c * shape.plane..(c + 1) * shape.plane;
+                grad_moments(&xs[range.clone()], &gs[range], a[c], b[c], stats.mean[c], relu)
+            })
+            .collect::<Vec<_>>()
     });
+    let sums = merge_sums(shape, &partial);
+    input_gradient(shape, x, dy, gamma, stats, epsilon, (&a, &b), &sums, relu)
+}
+
+/// Per channel, the planes' `(Σ dz, Σ dz·(x − μ))` (`partial[n][c]`)
+/// added in f64 in image order.
+fn merge_sums(shape: &NormShape, partial: &[Vec<(f32, f32)>]) -> Vec<(f64, f64)> {
+    let mut sums = vec![(0.0f64, 0.0f64); shape.channels];
+    for image in partial {
+        for (s, &(p, q)) in sums.iter_mut().zip(image) {
+            s.0 += p as f64;
+            s.1 += q as f64;
+        }
+    }
+    sums
+}
+
+/// `(dx, dgamma, dbeta)` from the gradient `dy` and its per-channel sums
+/// ([`merge_sums`]); `a`, `b` the forward's [`scale_shift`].
+#[allow(clippy::too_many_arguments)]
+fn input_gradient(
+    shape: &NormShape,
+    x: &[f32],
+    dy: &[f32],
+    gamma: &[f32],
+    stats: &BatchNormStats,
+    epsilon: f64,
+    (a, b): (&[f32], &[f32]),
+    sums: &[(f64, f64)],
+    relu: bool,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let m = shape.count().max(1.0);
     let mut dgamma = Vec::with_capacity(shape.channels);
     let mut dbeta = Vec::with_capacity(shape.channels);
@@ -537,6 +598,24 @@ mod tests {
                 let numeric = (loss(&x, &gamma, &up) - loss(&x, &gamma, &down)) / (2.0 * h as f64);
                 assert!((dbeta[c] as f64 - numeric).abs() < 1e-2 * (1.0 + numeric.abs()), "dbeta {} vs {numeric}", dbeta[c]);
             }
+        }
+    }
+
+    /// The join's one-pass backward (mask and moments together, image by
+    /// image) gives the bits of the mask followed by [`backward_train`].
+    #[test]
+    fn the_joins_backward_is_the_masked_gradient_through_batch_norm() {
+        for (t, shape) in shapes().iter().enumerate() {
+            let x = values(shape.len(), 40 + t as u64, 0.1);
+            let r = values(shape.len(), 50 + t as u64, 0.0);
+            let dy = values(shape.len(), 60 + t as u64, 0.0);
+            let (gamma, beta) = (values(shape.channels, 70, 0.5), values(shape.channels, 80, 0.0));
+            let (y, stats) = forward_train_add_relu(shape, &x, None, &r, &gamma, &beta, 1e-5);
+            let (dx, dgamma, dbeta, dz) = backward_train_add_relu(shape, &x, &y, &dy, &gamma, &beta, &stats, 1e-5);
+            let masked: Vec<f32> = y.iter().zip(&dy).map(|(&y, &g)| if y > 0.0 { g } else { 0.0 }).collect();
+            assert_eq!(dz, masked, "{shape:?}");
+            assert!(dz.iter().any(|&v| v == 0.0) && dz.iter().any(|&v| v != 0.0), "{shape:?}: the mask passes some and stops some");
+            assert_eq!((dx, dgamma, dbeta), backward_train(shape, &x, &masked, &gamma, &beta, &stats, 1e-5, false), "{shape:?}");
         }
     }
 

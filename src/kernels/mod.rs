@@ -60,14 +60,26 @@ use std::mem::MaybeUninit;
 /// # Safety
 /// `fill(i, out)` must write every element of `out`, the `i`-th chunk.
 pub(crate) unsafe fn par_filled(len: usize, chunk: usize, fill: impl Fn(usize, &mut [MaybeUninit<f32>]) + Sync) -> Vec<f32> {
+    // SAFETY: the caller's promise, passed on.
+    unsafe { par_filled_map(len, chunk, fill) }.0
+}
+
+/// [`par_filled`], keeping what each chunk's `fill` returns, in chunk
+/// order (none when `len` is 0).
+///
+/// # Safety
+/// As [`par_filled`].
+pub(crate) unsafe fn par_filled_map<R: Send>(
+    len: usize,
+    chunk: usize,
+    fill: impl Fn(usize, &mut [MaybeUninit<f32>]) -> R + Sync,
+) -> (Vec<f32>, Vec<R>) {
     let mut v: Vec<f32> = Vec::with_capacity(len);
-    if len > 0 {
-        team::for_each_chunk(&mut v.spare_capacity_mut()[..len], chunk, fill);
-    }
+    let results = if len > 0 { team::map_chunks_mut(&mut v.spare_capacity_mut()[..len], chunk, fill) } else { Vec::new() };
     // SAFETY: the caller's `fill` wrote every element of every chunk, and
     // the chunks cover `0..len`.
     unsafe { v.set_len(len) };
-    v
+    (v, results)
 }
 
 /// `buffer`'s first `len` floats (of any contents), growing it when it is

@@ -257,16 +257,22 @@ impl<T> Shares<T> {
 /// `data` in chunks of `chunk` elements (the last may be shorter), each
 /// given to `task(i, chunk_i)` in parallel.
 pub fn for_each_chunk<T: Send>(data: &mut [T], chunk: usize, task: impl Fn(usize, &mut [T]) + Sync) {
+    map_chunks_mut(data, chunk, task);
+}
+
+/// [`for_each_chunk`], keeping what each task returns: `f(i, chunk_i)` in
+/// chunk order.
+pub fn map_chunks_mut<T: Send, R: Send>(data: &mut [T], chunk: usize, f: impl Fn(usize, &mut [T]) -> R + Sync) -> Vec<R> {
     let chunk = chunk.max(1);
     let len = data.len();
     let base = Shares(data.as_mut_ptr());
-    for_each(len.div_ceil(chunk), |i| {
+    map(len.div_ceil(chunk), |i| {
         let start = i * chunk;
         let end = (start + chunk).min(len);
         // SAFETY: chunk `i` covers `start..end` of `data`, which no other
         // task touches, and `data` is borrowed mutably for the loop.
-        task(i, unsafe { std::slice::from_raw_parts_mut(base.at(start), end - start) });
-    });
+        f(i, unsafe { std::slice::from_raw_parts_mut(base.at(start), end - start) })
+    })
 }
 
 /// `f(i, chunk_i)` for the chunks of `data`, `chunk` elements each (the
@@ -342,6 +348,12 @@ mod tests {
             assert_eq!(sums.len(), 101);
             assert!(sums.iter().all(|&(i, s)| s == data[i * 10..(i * 10 + 10).min(1003)].iter().sum::<usize>()));
             assert!(squares.iter().enumerate().all(|(i, v)| v == &vec![i * i]));
+            let firsts = map_chunks_mut(&mut data, 10, |i, chunk| {
+                chunk.iter_mut().for_each(|v| *v += 1);
+                (i, chunk[0])
+            });
+            assert!(firsts.iter().enumerate().all(|(i, &(j, first))| i == j && first == i * 10 + 1));
+            assert!(data.iter().enumerate().all(|(i, &v)| v == i + 1));
             // Nested loops run inside the task that starts them.
             let nested = map(8, |i| map(5, |j| i * 5 + j).iter().sum::<usize>());
             assert_eq!(nested.iter().sum::<usize>(), (0..40).sum::<usize>());
