@@ -11,8 +11,8 @@
 
 use std::mem::MaybeUninit;
 
-use super::{par_filled, par_filled_map};
 use super::simd::{LANES, vectorized};
+use super::{par_filled, par_filled_map};
 
 /// The batch's per-channel mean and biased variance (what burn's
 /// `batch_norm_train` returns, and what feeds the running statistics).
