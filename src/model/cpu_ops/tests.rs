@@ -563,7 +563,7 @@ fn a_convolution_hands_its_output_statistics_to_the_batch_norm_after_it() {
         let (y, stats) = conv2d_reading_with_statistics(&conv, random([n, cin, h, w], &mut rng, &device), Input::Own);
         let stats = stats.expect("the CPU convolution takes its output's statistics");
         let d = y.dims();
-        let values = y.clone().into_data().to_vec::<f32>().unwrap();
+        let values = y.clone().into_data().try_to_vec::<f32>().unwrap();
         assert_eq!(stats, batchnorm::statistics(&NormShape { batch: d[0], channels: d[1], plane: d[2] * d[3] }, &values));
         let (gamma, beta) = (random([cout], &mut rng, &device), random([cout], &mut rng, &device));
         let norm = || burn::nn::BatchNorm {
@@ -600,6 +600,6 @@ fn a_convolution_hands_its_output_statistics_to_the_batch_norm_after_it() {
     let x = random([1, 2, 4, 4], &mut rng, &device);
     let _ = conv2d(&conv, x.clone());
     let (y, again) = conv2d_reading_with_statistics(&conv, x.clone() * 2.0, Input::Own);
-    let values = y.into_data().to_vec::<f32>().unwrap();
+    let values = y.into_data().try_to_vec::<f32>().unwrap();
     assert_eq!(again, Some(batchnorm::statistics(&NormShape { batch: 1, channels: 3, plane: 16 }, &values)));
 }
