@@ -47,10 +47,25 @@ impl NormShape {
         (self.batch * self.plane) as f64
     }
 
+    /// Floats per image, `C·plane`.
+    fn image(&self) -> usize {
+        self.channels * self.plane
+    }
+
+    /// Image `n`'s floats in the batch.
+    fn image_span(&self, n: usize) -> std::ops::Range<usize> {
+        n * self.image()..(n + 1) * self.image()
+    }
+
+    /// Channel `c`'s plane within one image.
+    fn plane_span(&self, c: usize) -> std::ops::Range<usize> {
+        c * self.plane..(c + 1) * self.plane
+    }
+
     /// The `N` slices of channel `c`.
     fn channel<'a>(&self, data: &'a [f32], c: usize) -> impl Iterator<Item = &'a [f32]> + 'a {
-        let (channels, plane) = (self.channels, self.plane);
-        (0..self.batch).map(move |n| &data[(n * channels + c) * plane..][..plane])
+        let shape = *self;
+        (0..self.batch).map(move |n| &data[shape.image_span(n)][shape.plane_span(c)])
     }
 }
 
@@ -257,20 +272,19 @@ fn apply(
         assert!(relu, "a residual join is followed by its ReLU");
     }
     let (a, b) = scale_shift(stats, gamma, beta, epsilon);
-    let image = shape.channels * shape.plane;
     let fill = |n: usize, out: &mut [MaybeUninit<f32>]| {
-        let input = &x[n * image..(n + 1) * image];
+        let input = &x[shape.image_span(n)];
         for c in 0..shape.channels {
-            let range = c * shape.plane..(c + 1) * shape.plane;
+            let range = shape.plane_span(c);
             match residual {
-                Some(r) => affine_add_relu(&mut out[range.clone()], &input[range.clone()], &r[n * image..][range], a[c], b[c]),
+                Some(r) => affine_add_relu(&mut out[range.clone()], &input[range.clone()], &r[shape.image_span(n)][range], a[c], b[c]),
                 None => affine(&mut out[range.clone()], &input[range], a[c], b[c], relu),
             }
         }
     };
     // SAFETY: every image's channels cover its whole chunk, and `affine`
     // and `affine_add_relu` write every element they are given.
-    unsafe { par_filled(x.len(), image, fill) }
+    unsafe { par_filled(x.len(), shape.image(), fill) }
 }
 
 vectorized! {
@@ -323,13 +337,12 @@ pub fn backward_train_add_relu(
     check(shape, x.len(), gamma.len(), beta.len());
     assert!(y.len() == x.len() && dy.len() == x.len(), "output and gradient lengths do not match {shape:?}");
     let (a, b) = scale_shift(stats, gamma, beta, epsilon);
-    let image = shape.channels * shape.plane;
     let mask = |n: usize, out: &mut [MaybeUninit<f32>]| -> Vec<(f32, f32)> {
-        let span = n * image..(n + 1) * image;
+        let span = shape.image_span(n);
         let (xs, ys, gs) = (&x[span.clone()], &y[span.clone()], &dy[span]);
         (0..shape.channels)
             .map(|c| {
-                let range = c * shape.plane..(c + 1) * shape.plane;
+                let range = shape.plane_span(c);
                 let plane = &mut out[range.clone()];
                 relu_mask(plane, &ys[range.clone()], &gs[range.clone()]);
                 // SAFETY: `relu_mask` wrote every element of the plane.
@@ -340,7 +353,7 @@ pub fn backward_train_add_relu(
     };
     // SAFETY: every image's channels cover its whole chunk, and
     // `relu_mask` writes every element it is given.
-    let (dz, partial) = unsafe { par_filled_map(x.len(), image.max(1), mask) };
+    let (dz, partial) = unsafe { par_filled_map(x.len(), shape.image().max(1), mask) };
     let sums = merge_sums(shape, &partial);
     let (dx, dgamma, dbeta) = input_gradient(shape, x, &dz, gamma, stats, epsilon, (&a, &b), &sums, false);
     (dx, dgamma, dbeta, dz)
@@ -377,12 +390,11 @@ pub fn backward_train(
     check(shape, x.len(), gamma.len(), beta.len());
     assert_eq!(dy.len(), x.len(), "output gradient length does not match {shape:?}");
     let (a, b) = scale_shift(stats, gamma, beta, epsilon);
-    let image = shape.channels * shape.plane;
     let partial = super::team::map(shape.batch, |n| {
-        let (xs, gs) = (&x[n * image..(n + 1) * image], &dy[n * image..(n + 1) * image]);
+        let (xs, gs) = (&x[shape.image_span(n)], &dy[shape.image_span(n)]);
         (0..shape.channels)
             .map(|c| {
-                let range = c * shape.plane..(c + 1) * shape.plane;
+                let range = shape.plane_span(c);
                 grad_moments(&xs[range.clone()], &gs[range], a[c], b[c], stats.mean[c], relu)
             })
             .collect::<Vec<_>>()
@@ -438,17 +450,16 @@ fn input_gradient(
             }
         })
         .collect();
-    let image = shape.channels * shape.plane;
     let fill = |n: usize, out: &mut [MaybeUninit<f32>]| {
-        let (input, grad) = (&x[n * image..(n + 1) * image], &dy[n * image..(n + 1) * image]);
+        let (input, grad) = (&x[shape.image_span(n)], &dy[shape.image_span(n)]);
         for (c, k) in consts.iter().enumerate() {
-            let range = c * shape.plane..(c + 1) * shape.plane;
+            let range = shape.plane_span(c);
             grad_input(&mut out[range.clone()], &input[range.clone()], &grad[range], *k, relu);
         }
     };
     // SAFETY: every image's channels cover its whole chunk, and
     // `grad_input` writes every element it is given.
-    let dx = unsafe { par_filled(x.len(), image, fill) };
+    let dx = unsafe { par_filled(x.len(), shape.image(), fill) };
     (dx, dgamma, dbeta)
 }
 
