@@ -6,7 +6,7 @@ in the same sitting.
 
     python bench/pytorch_conv_layers.py [THREADS]
 """
-import sys
+import argparse
 import time
 
 import torch
@@ -22,7 +22,12 @@ def best(f, n=12):
 
 
 def main():
-    torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else 2)
+    parser = argparse.ArgumentParser(description="PyTorch's time for one ResNet layer of each CIFAR stage")
+    parser.add_argument("threads", nargs="?", type=int, default=2, help="CPU threads (default 2)")
+    threads = parser.parse_args().threads
+    if threads < 1:
+        parser.error(f"threads must be at least 1, not {threads}")
+    torch.set_num_threads(threads)
     print(f"batch 128, {torch.get_num_threads()} threads, torch {torch.__version__}")
     for c, hw in [(16, 32), (32, 16), (64, 8)]:
         flop = 2 * 128 * c * c * 9 * hw * hw
