@@ -3,12 +3,18 @@
 //! and the two stride-2 layers), forward and both gradients, and prints
 //! GFLOP/s (multiply-adds of the whole 3×3 window counted twice, the
 //! padding included): the figures behind the choices in
-//! `src/kernels/conv.rs`. Then batch norm's passes on the same shapes, with
-//! the memory bandwidth each reaches.
+//! `src/kernels/conv/mod.rs` (with `DEPTHLAB_CONV_TAPS` set, `Direct` is
+//! the tap kernel where the channel-vectorised one would run). Then batch
+//! norm's passes on the same shapes, with the memory bandwidth each
+//! reaches.
 //!
 //! ```sh
-//! cargo run --release --example conv_kernels -- [BATCH] [norm]
+//! cargo run --release --example conv_kernels -- [BATCH] [norm | WORD]
 //! ```
+//!
+//! `norm` times batch norm's passes alone; any other word times only the
+//! convolution passes whose label holds it (`Outer`, `Direct`, `input`),
+//! for a profile of one kernel.
 
 use std::time::Instant;
 
@@ -30,16 +36,19 @@ fn main() {
     let threads = rayon::current_num_threads();
     println!("batch {batch}, {threads} threads");
     // The kernels' loops on a team, as in training.
-    depthlab::kernels::team::with_team(threads, || {
-        if std::env::args().nth(2).as_deref() != Some("norm") {
-            convolutions(batch);
+    depthlab::kernels::team::with_team(threads, || match std::env::args().nth(2).as_deref() {
+        Some("norm") => batch_norm_passes(),
+        Some(word) => convolutions(batch, word),
+        None => {
+            convolutions(batch, "");
+            batch_norm_passes();
         }
-        batch_norm_passes();
     });
 }
 
-/// Each convolution kernel on the ResNets' shapes.
-fn convolutions(batch: usize) {
+/// Each convolution kernel on the ResNets' shapes whose label holds
+/// `word`.
+fn convolutions(batch: usize, word: &str) {
     for (c, hw, stride) in [(16usize, 32usize, 1usize), (32, 16, 1), (64, 8, 1), (16, 32, 2), (32, 16, 2)] {
         let g = ConvGeometry {
             batch,
@@ -63,18 +72,20 @@ fn convolutions(batch: usize) {
         } else {
             &[Method::Patches, Method::Direct]
         };
-        for &m in methods {
+        for &m in methods.iter().filter(|m| format!("forward {m:?}").contains(word)) {
             let secs = best_of(|| {
                 std::hint::black_box(conv::forward_with(&g, &x, &w, &Epilogue::default(), m));
             });
             report(format!("forward {m:?}"), secs);
         }
-        let secs = best_of(|| {
-            std::hint::black_box(conv::backward_input(&g, &dy, &w));
-        });
-        report("input grad".into(), secs);
+        if "input grad".contains(word) {
+            let secs = best_of(|| {
+                std::hint::black_box(conv::backward_input(&g, &dy, &w));
+            });
+            report("input grad".into(), secs);
+        }
         let weight_methods = [WeightMethod::Patches, WeightMethod::Outer];
-        for m in weight_methods {
+        for m in weight_methods.into_iter().filter(|m| format!("weight grad {m:?}").contains(word)) {
             let secs = best_of(|| {
                 std::hint::black_box(conv::backward_weight_by(&g, &x, &dy, false, m));
             });

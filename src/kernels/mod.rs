@@ -9,7 +9,10 @@
 //! passes. These kernels work on plain NCHW `f32` slices instead:
 //!
 //! - [`direct`]: every 3×3 convolution with padding 1 (strides 1 and 2),
-//!   forward and input gradient, read in place by an AVX-512 micro-kernel;
+//!   forward and input gradient, read in place by an AVX-512 micro-kernel
+//!   vectorised over positions; at stride 1 with more than 16 output
+//!   channels, [`channels`]' micro-kernel vectorised over output channels
+//!   runs in its place;
 //! - [`winograd`]: the stride-1 ones as F(2×2, 3×3) tiles, 4/9 of the
 //!   multiply-adds through the same micro-kernel — measured, not yet
 //!   faster on the whole step, so only when `DEPTHLAB_CONV_WINOGRAD` is set;
@@ -33,6 +36,7 @@
 //! bits whatever the number of threads.
 
 pub mod batchnorm;
+pub mod channels;
 pub mod conv;
 pub mod cube;
 pub mod direct;

@@ -3,7 +3,12 @@
 //! horizontal sums.
 //!
 //! `dW[o, c, i, j] = Σ_n Σ_(oh, ow) dY[n, o, oh, ow] · X̃[n, c, s·oh + i, s·ow + j]`
-//! with `X̃` the zero-padded image. The output gradient of a group of
+//! with `X̃` the image padded with zeros (padding 0 or 1), read in place: a
+//! tap that falls in the padding is skipped (the only taps that can are
+//! those of the first and last kernel column of a row's first and last
+//! positions, known when the kernel is compiled, and whole kernel rows at
+//! the top and bottom). A padded copy of each group's images was 9 % of
+//! the weight gradient's time. The output gradient of a group of
 //! images is laid channels-last (`dYᵀ[n, q, o]`, the output channels
 //! padded to a multiple of 16 with zeros), so that one vector load holds 16
 //! output channels at one position; each of the nine image values a
@@ -18,7 +23,6 @@
 //! alone, never on the number of threads.
 
 use super::conv::ConvGeometry;
-use super::simd::vectorized;
 
 /// The vector width.
 const LANES: usize = 16;
@@ -33,20 +37,29 @@ const SUM_RUN: usize = 512;
 /// micro-kernel, sharing the image values they read.
 const POSITIONS: usize = 4;
 
-/// Whether this kernel computes the weight gradient: a 3×3 kernel, on a
-/// CPU with AVX-512 (elsewhere the patch matrix path runs),
-/// unless `DEPTHLAB_CONV_PATCHES` asks for the patch matrix everywhere.
+/// Whether this kernel computes the weight gradient: a 3×3 kernel at
+/// equal strides with the same padding of 0 or 1 on each side, on a CPU
+/// with AVX-512 (elsewhere the patch matrix path runs), unless
+/// `DEPTHLAB_CONV_PATCHES` asks for the patch matrix everywhere.
 pub fn applies(g: &ConvGeometry) -> bool {
-    g.kernel == [3, 3] && g.stride[0] == g.stride[1] && super::simd::has_avx512() && !super::conv::patches_forced()
+    fits(g) && !super::conv::patches_forced()
+}
+
+/// [`applies`] without the environment's say.
+fn fits(g: &ConvGeometry) -> bool {
+    g.kernel == [3, 3] && g.stride[0] == g.stride[1] && g.padding[0] == g.padding[1] && g.padding[0] <= 1 && super::simd::has_avx512()
 }
 
 /// Where things lie in the scratch buffers of one group of images.
 #[derive(Clone, Copy, Debug)]
 struct Layout {
-    /// Padded width `W̃`.
-    wp: usize,
-    /// Floats per padded image channel, `H̃·W̃`.
+    /// The image's height and width.
+    height: usize,
+    width: usize,
+    /// Floats per image channel, `H·W`.
     plane: usize,
+    /// The padding (the same on every side, 0 or 1).
+    pad: usize,
     /// Output channels rounded up to a multiple of 16.
     cout_p: usize,
     /// Output height and width.
@@ -58,19 +71,17 @@ struct Layout {
 
 /// The weight gradient `[C_out, C_in, 3, 3]` of a group of images (`xs`
 /// and `dys` hold whole images), added to by nothing else: the caller sums
-/// the groups. `padded_x` and `dy_t` are scratch space of any contents.
-pub fn weight_grad_group(g: &ConvGeometry, xs: &[f32], dys: &[f32], padded_x: &mut Vec<f32>, dy_t: &mut Vec<f32>) -> Vec<f32> {
-    assert!(
-        g.kernel == [3, 3] && g.stride[0] == g.stride[1] && super::simd::has_avx512(),
-        "the outer-product weight gradient takes 3x3 kernels at equal strides, with AVX-512"
-    );
+/// the groups. `dy_t` is scratch space of any contents.
+pub fn weight_grad_group(g: &ConvGeometry, xs: &[f32], dys: &[f32], dy_t: &mut Vec<f32>) -> Vec<f32> {
+    assert!(fits(g), "the outer-product weight gradient takes 3x3 kernels at equal strides and paddings of 0 or 1, with AVX-512");
     let images = xs.len() / g.in_image().max(1);
     assert_eq!(dys.len(), images * g.out_image());
     let (cin, cout) = (g.in_channels, g.out_channels);
-    let wp = g.in_width + 2 * g.padding[1];
     let layout = Layout {
-        wp,
-        plane: (g.in_height + 2 * g.padding[0]) * wp,
+        height: g.in_height,
+        width: g.in_width,
+        plane: g.in_height * g.in_width,
+        pad: g.padding[0],
         cout_p: cout.div_ceil(LANES) * LANES,
         ho: g.out_height(),
         wo: g.out_width(),
@@ -80,9 +91,7 @@ pub fn weight_grad_group(g: &ConvGeometry, xs: &[f32], dys: &[f32], padded_x: &m
     if images == 0 || layout.ho * layout.wo == 0 || cout == 0 || cin == 0 {
         return dw;
     }
-    let padded_x = super::grown(padded_x, images * cin * layout.plane);
     let dy_t = super::grown(dy_t, images * layout.ho * layout.wo * layout.cout_p);
-    pad_images(g, &layout, xs, padded_x);
     transpose_gradients(g, &layout, dys, dy_t);
     let vectors = layout.cout_p / LANES;
     let mut v0 = 0;
@@ -95,7 +104,7 @@ pub fn weight_grad_group(g: &ConvGeometry, xs: &[f32], dys: &[f32], padded_x: &m
         let mut c0 = 0;
         while c0 < cin {
             let nc = nc.min(cin - c0);
-            let block = Block { layout: &layout, images, cin, padded_x, dy_t, v0, c0 };
+            let block = Block { layout: &layout, images, cin, xs, dy_t, v0, c0 };
             let mut sums = [[[0.0f32; LANES]; 9]; 3];
             // SAFETY: AVX-512F is present (asserted); the block's channels
             // and vectors exist (see `Block::run`).
@@ -119,28 +128,6 @@ pub fn weight_grad_group(g: &ConvGeometry, xs: &[f32], dys: &[f32], padded_x: &m
         v0 += no;
     }
     dw
-}
-
-vectorized! {
-    /// Each image channel inside its zero padding: zeros written one at a
-    /// time and rows copied in inline blocks (a `memset` or `memcpy` call
-    /// for each run of 1–32 floats cost more than the copy).
-    fn pad_images(g: &ConvGeometry, layout: &Layout, xs: &[f32], out: &mut [f32]) {
-        let (h, w, ph, pw, wp) = (g.in_height, g.in_width, g.padding[0], g.padding[1], layout.wp);
-        for (src, dst) in xs.chunks_exact(h * w).zip(out.chunks_exact_mut(layout.plane)) {
-            dst[..ph * wp].fill(0.0);
-            for (line, row) in src.chunks_exact(w).zip(dst[ph * wp..].chunks_exact_mut(wp)) {
-                for v in &mut row[..pw] {
-                    *v = 0.0;
-                }
-                super::unfold::copy_row(&mut row[pw..pw + w], line);
-                for v in &mut row[pw + w..] {
-                    *v = 0.0;
-                }
-            }
-            dst[(ph + h) * wp..].fill(0.0);
-        }
-    }
 }
 
 /// `dy_t[(n·P + q)·C̃ + o] = dY[n, o, q]`, zero for the padding channels
@@ -222,7 +209,8 @@ struct Block<'a> {
     layout: &'a Layout,
     images: usize,
     cin: usize,
-    padded_x: &'a [f32],
+    /// The group's images, `[n][c][H][W]`.
+    xs: &'a [f32],
     dy_t: &'a [f32],
     v0: usize,
     c0: usize,
@@ -249,16 +237,16 @@ impl Block<'_> {
     }
 
     /// `sums[v·NC + cc][i·3 + j][lane] = Σ_n Σ_(oh, ow) dYᵀ[n, q, 16·(v0 + v) + lane]
-    /// · X̃[n, c0 + cc, (s·oh + i)·W̃ + s·ow + j]`, for stride `S` (1 or
-    /// 2; 0 for any other, one position at a time).
+    /// · X̃[n, c0 + cc, s·oh + i − pad, s·ow + j − pad]`, for stride `S` (1 or
+    /// 2; 0 for any other, one position at a time), the taps in the
+    /// padding left out.
     ///
     /// # Safety
-    /// The CPU must have AVX-512F; `padded_x` holds `images × cin` padded
-    /// channels and `dy_t` `images × P` rows of `cout_p` floats laid out
-    /// by `layout`; `c0 + NC ≤ cin` and `16·(v0 + NO) ≤ cout_p`. Then every
-    /// image read lies at `(s·oh + i)·W̃ + s·ow + j < H̃·W̃` of its channel
-    /// (`s·(H_out − 1) + 2 < H̃` by the output's size) and
-    /// every gradient load inside its row.
+    /// The CPU must have AVX-512F; `xs` holds `images × cin` channels and
+    /// `dy_t` `images × P` rows of `cout_p` floats laid out by `layout`;
+    /// `c0 + NC ≤ cin` and `16·(v0 + NO) ≤ cout_p`. Then every image read
+    /// lies inside its channel's plane (see [`Block::positions`]) and every
+    /// gradient load inside its row.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     unsafe fn run<const NO: usize, const NC: usize, const S: usize>(&self, sums: &mut [[[f32; LANES]; 9]; 3]) {
@@ -277,20 +265,24 @@ impl Block<'_> {
         while n0 < self.images {
             let mut acc = [[[_mm512_setzero_ps(); 9]; NC]; NO];
             for n in n0..(n0 + run).min(self.images) {
-                let x = self.padded_x[(n * self.cin + self.c0) * l.plane..][..NC * l.plane].as_ptr();
+                let x = self.xs[(n * self.cin + self.c0) * l.plane..][..NC * l.plane].as_ptr();
                 let dy = self.dy_t[n * p * l.cout_p..][..p * l.cout_p].as_ptr();
                 for oh in 0..l.ho {
+                    // The kernel rows whose image row `s·oh + i − pad`
+                    // lies inside the image.
+                    let top = l.stride * oh;
+                    let rows = l.pad.saturating_sub(top)..3.min(l.height + l.pad - top);
                     let mut ow = 0;
                     if S != 0 {
                         while ow + POSITIONS <= l.wo {
                             // SAFETY: positions `ow..ow + POSITIONS` of row `oh`.
-                            unsafe { self.positions::<NO, NC, POSITIONS, S>(x, dy, oh, ow, &mut acc) };
+                            unsafe { self.positions::<NO, NC, POSITIONS, S>(x, dy, oh, ow, rows.clone(), &mut acc) };
                             ow += POSITIONS;
                         }
                     }
                     while ow < l.wo {
                         // SAFETY: position `ow` of row `oh`.
-                        unsafe { self.positions::<NO, NC, 1, 1>(x, dy, oh, ow, &mut acc) };
+                        unsafe { self.positions::<NO, NC, 1, 1>(x, dy, oh, ow, rows.clone(), &mut acc) };
                         ow += 1;
                     }
                 }
@@ -315,32 +307,46 @@ impl Block<'_> {
     }
 
     /// Adds positions `ow..ow + P` of output row `oh` of one image (`x`
-    /// its padded channels from `c0`, `dy` its gradient rows) to `acc`.
+    /// its channels from `c0`, `dy` its gradient rows) to `acc`.
     /// Neighbouring positions share image values: position `ow + p`'s tap
-    /// `(i, j)` reads column `s·(ow + p) + j`, so a row of `P` positions
-    /// broadcasts `S·(P − 1) + 3` values per kernel row where one position
-    /// at a time broadcast `3·P`. Each sum still adds the positions in
-    /// order, so the result is the same bits as one position at a time.
+    /// `(i, j)` reads column `s·(ow + p) + j − pad`, so a row of `P`
+    /// positions broadcasts `S·(P − 1) + 3` values per kernel row where one
+    /// position at a time broadcast `3·P`. Each sum still adds the positions
+    /// in order, so the result is the same bits as one position at a time,
+    /// and as a padded copy whose zeros were added.
+    ///
+    /// The taps in the padding are skipped: whole kernel rows (those not
+    /// in `rows`), and the first position's first kernel column (image
+    /// column `s·ow − pad`) or the last position's last (`s·(ow + P − 1) +
+    /// 2 − pad`) where they fall outside the image. The columns between
+    /// those lie inside it (at most one column of padding on each side).
     ///
     /// # Safety
-    /// As [`Block::run`], with `ow + P ≤ W_out`, and `S` the stride
-    /// where `P > 1`.
+    /// As [`Block::run`], with `ow + P ≤ W_out`, `S` the stride where
+    /// `P > 1`, and `rows` the kernel rows whose image row lies inside the
+    /// image.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     #[inline]
-    #[allow(clippy::needless_range_loop)] // register blocks indexed [v][cc][tap], as in the formula
+    #[allow(clippy::too_many_arguments)]
     unsafe fn positions<const NO: usize, const NC: usize, const P: usize, const S: usize>(
         &self,
         x: *const f32,
         dy: *const f32,
         oh: usize,
         ow: usize,
+        rows: std::ops::Range<usize>,
         acc: &mut [[[std::arch::x86_64::__m512; 9]; NC]; NO],
     ) {
         use std::arch::x86_64::*;
         let l = self.layout;
         let q = oh * l.wo + ow;
-        let base = l.stride * (oh * l.wp + ow);
+        // Image row `s·oh − pad`, column `s·ow − pad` (wrapping: before
+        // the image when a row or column of padding lies above or to the
+        // left; never read there).
+        let base = x.wrapping_add(l.stride * (oh * l.width + ow)).wrapping_sub(l.pad * (l.width + 1));
+        let left = l.stride * ow < l.pad;
+        let right = l.stride * (ow + P - 1) + 2 >= l.width + l.pad;
         let mut d = [[_mm512_setzero_ps(); NO]; P];
         for (pp, d) in d.iter_mut().enumerate() {
             for (v, d) in d.iter_mut().enumerate() {
@@ -350,17 +356,52 @@ impl Block<'_> {
         }
         for cc in 0..NC {
             for i in 0..3 {
-                for col in 0..S * (P - 1) + 3 {
-                    // SAFETY: inside padded channel `c0 + cc` (column
-                    // `s·(ow + P − 1) + 2` at most).
-                    let xb = _mm512_set1_ps(unsafe { *x.add(cc * l.plane + base + i * l.wp + col) });
-                    for pp in 0..P {
-                        if col >= S * pp && col < S * pp + 3 {
-                            let t = i * 3 + col - S * pp;
-                            for v in 0..NO {
-                                acc[v][cc][t] = _mm512_fmadd_ps(d[pp][v], xb, acc[v][cc][t]);
-                            }
-                        }
+                if rows.contains(&i) {
+                    // SAFETY: row `s·oh + i − pad` lies inside channel
+                    // `c0 + cc` (`rows`), and the columns as documented.
+                    unsafe { Self::kernel_row::<NO, NC, P, S>(base.wrapping_add(cc * l.plane + i * l.width), i, cc, left, right, &d, acc) };
+                }
+            }
+        }
+    }
+
+    /// Kernel row `i` of [`Block::positions`] for channel `cc`: `row` is
+    /// the image row it reads, from column `s·ow − pad`. Inlined into the
+    /// caller's loop over the three rows, unrolled, so that each sum's
+    /// register is known when compiled.
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F (inlined into [`Block::run`]); `row`'s
+    /// columns `0..=S·(P − 1) + 2` lie inside the image, but the first
+    /// where `left` and the last where `right`.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    #[allow(clippy::needless_range_loop)] // register blocks indexed [v][cc][tap], as in the formula
+    unsafe fn kernel_row<const NO: usize, const NC: usize, const P: usize, const S: usize>(
+        row: *const f32,
+        i: usize,
+        cc: usize,
+        left: bool,
+        right: bool,
+        d: &[[std::arch::x86_64::__m512; NO]; P],
+        acc: &mut [[[std::arch::x86_64::__m512; 9]; NC]; NO],
+    ) {
+        use std::arch::x86_64::*;
+        let last = S * (P - 1) + 2;
+        for col in 0..last + 1 {
+            // (A test only where `col` is 0 or `last`, once unrolled.)
+            if (col == 0 && left) || (col == last && right) {
+                continue;
+            }
+            // SAFETY: column `col` lies inside the image (the edges
+            // skipped above); AVX-512F is present.
+            let xb = unsafe { _mm512_set1_ps(*row.wrapping_add(col)) };
+            for pp in 0..P {
+                if col >= S * pp && col < S * pp + 3 {
+                    let t = i * 3 + col - S * pp;
+                    for v in 0..NO {
+                        // SAFETY: AVX-512F is present.
+                        acc[v][cc][t] = unsafe { _mm512_fmadd_ps(d[pp][v], xb, acc[v][cc][t]) };
                     }
                 }
             }
@@ -375,6 +416,7 @@ impl Block<'_> {
         _dy: *const f32,
         _oh: usize,
         _ow: usize,
+        _rows: std::ops::Range<usize>,
         _acc: &mut [[[f32; 9]; NC]; NO],
     ) {
         unreachable!("the outer-product weight gradient needs AVX-512")

@@ -220,6 +220,14 @@ pub(super) fn shifted_forced() -> bool {
     env_set(&SHIFTED, "DEPTHLAB_CONV_SHIFTED")
 }
 
+/// Whether the environment variable `DEPTHLAB_CONV_TAPS` asks for the
+/// direct tap kernel where the channel-vectorised one would run, to
+/// compare.
+pub(super) fn taps_forced() -> bool {
+    static TAPS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    env_set(&TAPS, "DEPTHLAB_CONV_TAPS")
+}
+
 /// Whether the environment variable `name` is set, read once into `cache`.
 fn env_set(cache: &std::sync::OnceLock<bool>, name: &str) -> bool {
     *cache.get_or_init(|| std::env::var_os(name).is_some())
@@ -422,10 +430,7 @@ pub fn backward_weight_by(g: &ConvGeometry, x: &[f32], dy: &[f32], with_bias: bo
             }
         }
         if method != WeightMethod::Patches {
-            let dw = Patches::with(|scratch| {
-                let (padded_x, dy_t) = scratch.vectors();
-                super::outer::weight_grad_group(g, xs, dys, padded_x, dy_t)
-            });
+            let dw = Patches::with(|scratch| super::outer::weight_grad_group(g, xs, dys, scratch.vectors().1));
             return (dw, db);
         }
         let mut dwt = vec![0.0f32; cout * k];

@@ -239,7 +239,8 @@ fn both_methods_match_the_definition() {
 /// definition (a forward convolution's adjoint), on 3×3 shapes at strides 1 and 2
 /// with every remainder of the output-channel blocks, one channel,
 /// batch 1, a batch that is not a whole number of groups, odd and flat
-/// images and paddings 0–2.
+/// images, images of one row or column, and paddings 0 and 1 (padding 2
+/// takes the patch matrix).
 #[test]
 fn the_outer_weight_gradient_matches_the_patch_matrix() {
     if !crate::kernels::simd::has_avx512() {
@@ -266,8 +267,11 @@ fn the_outer_weight_gradient_matches_the_patch_matrix() {
         g(1, 1, 5, 7, 1, 1),
         g(2, 3, 8, 8, 4, 1),
         g(9, 2, 7, 5, 5, 1),
-        g(3, 4, 6, 9, 6, 2),
-        g(17, 3, 4, 4, 7, 2),
+        g(3, 4, 6, 9, 6, 1),
+        g(17, 3, 4, 4, 7, 0),
+        g(2, 3, 1, 9, 5, 1),
+        g(2, 3, 9, 1, 5, 1),
+        strided(g(2, 3, 5, 9, 18, 1)),
         g(2, 16, 32, 32, 16, 1),
         g(8, 5, 1, 1, 2, 1),
         g(4, 2, 11, 3, 8, 0),
@@ -275,7 +279,9 @@ fn the_outer_weight_gradient_matches_the_patch_matrix() {
         g(2, 5, 6, 5, 37, 1),
         g(9, 4, 5, 5, 80, 0),
     ];
+    assert_eq!(WeightMethod::best(&g(1, 1, 5, 5, 1, 2)), WeightMethod::Patches, "padding 2");
     for (t, g) in shapes.iter().enumerate() {
+        assert_eq!(WeightMethod::best(g), WeightMethod::Outer, "{g:?}");
         let x = values(g.batch * g.in_image(), 700 + t as u32);
         let dy = values(g.batch * g.out_image(), 800 + t as u32);
         let (patches, db2) = backward_weight_by(g, &x, &dy, true, WeightMethod::Patches);
