@@ -404,19 +404,23 @@ fn convolve(plan: &Plan, input: &[f32], cin: usize, cout: usize, packed: &[f32],
         return;
     }
     let out_ptr = out.as_mut_ptr().cast::<f32>();
-    let mut o0 = 0;
-    while o0 < cout {
-        let nb = BLOCK_OUT.min(cout - o0);
-        let mut v0 = 0;
-        while v0 < plan.vectors {
-            let nv = BLOCK_VECTORS.min(plan.vectors - v0);
+    // Positions outside, output channels inside: the input rows a block of
+    // positions reads are read again, from L1, by the next block of
+    // channels (an image of 16 channels at 32×32, 64 KB, does not fit L1).
+    let mut v0 = 0;
+    while v0 < plan.vectors {
+        let nv = BLOCK_VECTORS.min(plan.vectors - v0);
+        let columns_only = plan.columns_only(v0..v0 + nv);
+        let mut o0 = 0;
+        while o0 < cout {
+            let nb = BLOCK_OUT.min(cout - o0);
             let block = Block {
                 input: input.as_ptr(),
                 plan,
                 cin,
                 first: v0 * LANES,
                 masks: &plan.masks[v0..v0 + nv],
-                columns_only: plan.columns_only(v0..v0 + nv),
+                columns_only,
                 weights: packed[o0 * cin * taps..(o0 + nb) * cin * taps].as_ptr(),
                 // SAFETY (of the offset): `o0 < cout`, inside `out`.
                 out: unsafe { out_ptr.add(o0 * plan.out_plane) },
@@ -426,9 +430,9 @@ fn convolve(plan: &Plan, input: &[f32], cin: usize, cout: usize, packed: &[f32],
             // block, and the masked stores write positions `< out_plane` of
             // channels `o0..o0 + nb` (see `Block::run`).
             unsafe { dispatch(&block, nb, nv) };
-            v0 += nv;
+            o0 += nb;
         }
-        o0 += nb;
+        v0 += nv;
     }
 }
 
