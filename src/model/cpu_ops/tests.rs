@@ -26,7 +26,7 @@ fn assert_close<const D: usize>(what: &str, got: Tensor<D>, want: Tensor<D>) {
 }
 
 /// (batch, in, h, w, out, kernel, stride, padding, bias)
-const CONVS: [(usize, usize, usize, usize, usize, usize, usize, usize, bool); 12] = [
+const CONVS: [(usize, usize, usize, usize, usize, usize, usize, usize, bool); 14] = [
     (2, 3, 8, 8, 4, 3, 1, 1, false),
     // Batch 1, one channel, an odd image: the direct kernel's masks.
     (1, 1, 7, 5, 3, 3, 1, 1, true),
@@ -41,6 +41,12 @@ const CONVS: [(usize, usize, usize, usize, usize, usize, usize, usize, bool); 12
     (1, 2, 5, 5, 3, 5, 1, 2, true),
     (9, 3, 4, 4, 2, 3, 1, 0, false),
     (1, 1, 1, 1, 1, 1, 1, 0, false),
+    // More than 16 output channels at stride 1: the channel-vectorised
+    // kernel, forward (33: two vectors and a lone one) and input gradient
+    // (17 input channels), a row of 8 positions and a tail of 3.
+    (2, 17, 6, 11, 33, 3, 1, 1, true),
+    // Batch 1, one input channel, one row: forward on the channel kernel.
+    (1, 1, 1, 9, 32, 3, 1, 1, false),
 ];
 
 #[test]
