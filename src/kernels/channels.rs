@@ -165,24 +165,7 @@ impl Block {
                 }
             };
         }
-        macro_rules! by_vectors {
-            ($p:literal) => {
-                match nv {
-                    2 => by_edges!($p, 2),
-                    _ => by_edges!($p, 1),
-                }
-            };
-        }
-        match np {
-            8 => by_vectors!(8),
-            7 => by_vectors!(7),
-            6 => by_vectors!(6),
-            5 => by_vectors!(5),
-            4 => by_vectors!(4),
-            3 => by_vectors!(3),
-            2 => by_vectors!(2),
-            _ => by_vectors!(1),
-        }
+        super::by_block_shape!(np, nv, by_edges)
     }
 
     /// `out[o][first + p] = Σ_c Σ_(i, j) W[o, c, 3i + j] · image[c][first

@@ -472,24 +472,7 @@ unsafe fn dispatch(block: &Block, nb: usize, nv: usize) {
             }
         };
     }
-    macro_rules! by_vectors {
-        ($b:literal) => {
-            match nv {
-                2 => by_taps!($b, 2),
-                _ => by_taps!($b, 1),
-            }
-        };
-    }
-    match nb {
-        8 => by_vectors!(8),
-        7 => by_vectors!(7),
-        6 => by_vectors!(6),
-        5 => by_vectors!(5),
-        4 => by_vectors!(4),
-        3 => by_vectors!(3),
-        2 => by_vectors!(2),
-        _ => by_vectors!(1),
-    }
+    super::by_block_shape!(nb, nv, by_taps)
 }
 
 impl Block<'_> {

@@ -56,6 +56,34 @@ pub use conv::ConvGeometry;
 
 use std::mem::MaybeUninit;
 
+/// Expands `$then!(n, v)` with literal constants for a register block of
+/// `$n` (1–8: output channels or positions) × `$nv` (1 or 2) vectors, so
+/// that a micro-kernel is compiled once per block shape (its sums stay in
+/// registers only when their count is known when compiled).
+macro_rules! by_block_shape {
+    ($n:expr, $nv:expr, $then:ident) => {
+        match ($n, $nv) {
+            (8, 2) => $then!(8, 2),
+            (8, _) => $then!(8, 1),
+            (7, 2) => $then!(7, 2),
+            (7, _) => $then!(7, 1),
+            (6, 2) => $then!(6, 2),
+            (6, _) => $then!(6, 1),
+            (5, 2) => $then!(5, 2),
+            (5, _) => $then!(5, 1),
+            (4, 2) => $then!(4, 2),
+            (4, _) => $then!(4, 1),
+            (3, 2) => $then!(3, 2),
+            (3, _) => $then!(3, 1),
+            (2, 2) => $then!(2, 2),
+            (2, _) => $then!(2, 1),
+            (_, 2) => $then!(1, 2),
+            (_, _) => $then!(1, 1),
+        }
+    };
+}
+use by_block_shape;
+
 /// A vector of `len` floats filled in parallel, `chunk` elements at a time
 /// (the last chunk may be shorter), without zeroing it first: outputs of
 /// many megabytes are written once, and clearing them beforehand cost 6 % of
