@@ -5,10 +5,10 @@
 //! `dW[o, c, i, j] = Σ_n Σ_(oh, ow) dY[n, o, oh, ow] · X̃[n, c, s·oh + i, s·ow + j]`
 //! with `X̃` the image padded with zeros (padding 0 or 1), read in place: a
 //! tap that falls in the padding is skipped (the only taps that can are
-//! those of the first and last kernel column of a row's first and last
-//! positions, known when the kernel is compiled, and whole kernel rows at
-//! the top and bottom). A padded copy of each group's images was 9 % of
-//! the weight gradient's time. The output gradient of a group of
+//! those of the first kernel column of a row's first position and of the
+//! last column of its last, tested only there once the loops are unrolled,
+//! and whole kernel rows at the top and bottom). A padded copy of each
+//! group's images was 9 % of the weight gradient's time. The output gradient of a group of
 //! images is laid channels-last (`dYᵀ[n, q, o]`, the output channels
 //! padded to a multiple of 16 with zeros), so that one vector load holds 16
 //! output channels at one position; each of the nine image values a
@@ -328,7 +328,6 @@ impl Block<'_> {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     #[inline]
-    #[allow(clippy::too_many_arguments)]
     unsafe fn positions<const NO: usize, const NC: usize, const P: usize, const S: usize>(
         &self,
         x: *const f32,
