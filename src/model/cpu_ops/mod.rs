@@ -5,6 +5,8 @@
 //! calls take burn's own modules. Models call [`conv2d`] and
 //! [`batch_norm_act`] and never see the difference.
 
+#[cfg(test)]
+mod accuracy_tests;
 mod autodiff;
 mod flex;
 #[cfg(test)]
