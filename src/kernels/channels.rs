@@ -1,5 +1,5 @@
-//! The stride-1 3×3 convolution with padding 1 — every convolution of the
-//! CIFAR ResNets but the two that halve the image, and their input
+//! The stride-1 3×3 convolution with padding 1 and more than 16 output
+//! channels — the CIFAR ResNets' second and third stages, and their input
 //! gradients — vectorised over output channels: an AVX-512 micro-kernel
 //! with no masks and no unaligned vector loads of the image.
 //!
@@ -24,7 +24,9 @@
 //! the image where this one skips it — whatever the number of threads.
 //!
 //! Measured against the tap kernel ([`super::direct`]), which vectorises
-//! over positions and masks each load: see `examples/conv_kernels.rs`.
+//! over positions and masks each load (`examples/conv_kernels.rs`, 128
+//! images, two threads): 64 channels at 8×8 1.66–1.77 against 2.11–2.19
+//! ms, 32 at 16×16 1.92–2.01 against 2.07–2.14.
 
 use std::mem::MaybeUninit;
 
