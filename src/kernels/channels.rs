@@ -60,24 +60,8 @@ impl Stride1 {
     /// position `(oh + i − 1, ow + j − 1)`).
     pub fn new(cin: usize, cout: usize, height: usize, width: usize, weight: impl Fn(usize, usize, usize) -> f32) -> Stride1 {
         let vectors = cout.div_ceil(LANES);
-        let mut packed = vec![0.0f32; vectors * LANES * cin * 9];
-        let mut v0 = 0;
-        while v0 < vectors {
-            let nv = VECTORS.min(vectors - v0);
-            let width_o = nv * LANES;
-            let block = &mut packed[v0 * LANES * cin * 9..(v0 + nv) * LANES * cin * 9];
-            for c in 0..cin {
-                for k in 0..9 {
-                    for b in 0..width_o {
-                        let o = v0 * LANES + b;
-                        if o < cout {
-                            block[(c * 9 + k) * width_o + b] = weight(o, c, k);
-                        }
-                    }
-                }
-            }
-            v0 += nv;
-        }
+        let blocks = (0..vectors).step_by(VECTORS).map(|v0| (v0 * LANES, VECTORS.min(vectors - v0) * LANES));
+        let packed = super::direct::pack_blocks(cout, cin, 9, blocks, weight);
         Stride1 { packed, cin, cout, height, width }
     }
 
@@ -102,6 +86,7 @@ impl Stride1 {
         while v0 < vectors {
             let nv = VECTORS.min(vectors - v0);
             let weights = self.packed[v0 * LANES * self.cin * 9..(v0 + nv) * LANES * self.cin * 9].as_ptr();
+            let channels = (self.cout - v0 * LANES).min(nv * LANES);
             for oh in 0..self.height {
                 let rows = usize::from(oh == 0)..if oh + 1 == self.height { 2 } else { 3 };
                 let mut ow = 0;
@@ -112,7 +97,7 @@ impl Stride1 {
                         plane,
                         width: self.width,
                         cin: self.cin,
-                        channels: (self.cout - v0 * LANES).min(nv * LANES),
+                        channels,
                         rows: rows.clone(),
                         first: oh * self.width + ow,
                         weights,

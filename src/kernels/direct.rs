@@ -242,19 +242,35 @@ fn stride2_tap(k: usize) -> (usize, isize) {
 /// smaller), each laid `[c][tap][b]` so that the micro-kernel reads them in
 /// order: `weight(o, c, k)` for tap `k` of `taps`.
 fn pack_weights(cout: usize, cin: usize, taps: usize, weight: impl Fn(usize, usize, usize) -> f32) -> Vec<f32> {
-    let mut out = vec![0.0f32; cout * cin * taps];
-    let mut o0 = 0;
-    while o0 < cout {
-        let nb = BLOCK_OUT.min(cout - o0);
-        let block = &mut out[o0 * cin * taps..(o0 + nb) * cin * taps];
-        for b in 0..nb {
+    let blocks = (0..cout).step_by(BLOCK_OUT).map(|o0| (o0, BLOCK_OUT.min(cout - o0)));
+    pack_blocks(cout, cin, taps, blocks, weight)
+}
+
+/// The weights in blocks of output channels `o0..o0 + width`, given in
+/// order, each laid `[c][tap][b]` (`width` values of one channel and tap
+/// side by side) so that a micro-kernel reads them in order:
+/// `weight(o, c, k)` for tap `k` of `taps`, zeros for the channels `o ≥
+/// cout` of a block wider than what is left. [`super::channels`] packs its
+/// blocks of vectors (padded to 16 channels) with it too.
+pub(super) fn pack_blocks(
+    cout: usize,
+    cin: usize,
+    taps: usize,
+    blocks: impl IntoIterator<Item = (usize, usize)>,
+    weight: impl Fn(usize, usize, usize) -> f32,
+) -> Vec<f32> {
+    let mut out = Vec::new();
+    for (o0, width) in blocks {
+        let start = out.len();
+        out.resize(start + width * cin * taps, 0.0);
+        let block = &mut out[start..];
+        for b in 0..width.min(cout.saturating_sub(o0)) {
             for c in 0..cin {
                 for k in 0..taps {
-                    block[(c * taps + k) * nb + b] = weight(o0 + b, c, k);
+                    block[(c * taps + k) * width + b] = weight(o0 + b, c, k);
                 }
             }
         }
-        o0 += nb;
     }
     out
 }
